@@ -1,0 +1,103 @@
+#!/usr/bin/env node
+import { readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError, Option } from 'commander';
+import { pino } from 'pino';
+import { runSync } from './sync.js';
+import { ExitCode } from '../controller/reconcile.js';
+import { BridgeError, describeError } from '../errors.js';
+
+export interface CliIo {
+  readonly stdout: NodeJS.WritableStream & { write(chunk: string): boolean };
+  readonly stderr: NodeJS.WritableStream & { write(chunk: string): boolean };
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** Parses argv and runs the command; resolves to the process exit code. */
+export async function main(argv: readonly string[], io: CliIo): Promise<number> {
+  let code: number = ExitCode.Converged;
+  const program = new Command()
+    .name('registry-bridge')
+    .description('Bring registry services (Nacos, ZooKeeper, files) into an Istio mesh as ServiceEntries.')
+    .version(packageVersion(), '-v, --version')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .showHelpAfterError();
+
+  program
+    .command('sync')
+    .description('reconcile ServiceEntries with the configured registries (continuously, or once)')
+    .requiredOption('-c, --config <file>', 'configuration file (YAML)')
+    .option('--once', 'read every source once, reconcile, and exit')
+    .addOption(new Option('-o, --output <format>', 'print the desired ServiceEntries instead of applying them').choices(['yaml', 'json']))
+    .option('--dry-run', 'plan (and validate, for kube: server-side dry-run) without persisting')
+    .option('--kubeconfig <file>', 'kubeconfig for the kube sink (else KUBECONFIG, ~/.kube/config, in-cluster)')
+    .option('--context <name>', 'kubeconfig context for the kube sink')
+    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']))
+    .addHelpText(
+      'after',
+      `
+Exit codes:
+  0  converged: every source read, every write applied
+  1  a source could not be read or a write failed
+  2  bad usage or configuration
+  3  --dry-run: changes are pending
+  4  converged, but some registry entries or services were rejected, or conflicted`,
+    )
+    .action(async (opts: SyncFlags) => {
+      code = await runSync(opts, io);
+    });
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      return ExitCode.Usage;
+    }
+    if (err instanceof BridgeError && err.kind === 'config') {
+      io.stderr.write(`registry-bridge: invalid configuration:\n${err.message}\n`);
+      return ExitCode.Usage;
+    }
+    io.stderr.write(`registry-bridge: ${describeError(err)}\n`);
+    return ExitCode.Failed;
+  }
+}
+
+export interface SyncFlags {
+  readonly config: string;
+  readonly once?: boolean;
+  readonly output?: 'yaml' | 'json';
+  readonly dryRun?: boolean;
+  readonly kubeconfig?: string;
+  readonly context?: string;
+  readonly logLevel?: string;
+}
+
+function isEntryPoint(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return realpathSync(entry) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env }).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      pino().fatal({ err }, 'unexpected failure');
+      process.exitCode = ExitCode.Failed;
+    },
+  );
+}

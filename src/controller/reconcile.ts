@@ -1,0 +1,136 @@
+import { describeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { SourceSnapshot } from '../model/service.js';
+import { planChanges, writesOf, type Plan, type Policy } from '../plan/plan.js';
+import type { ApplyOutcome, Sink } from '../sinks/types.js';
+import type { SourceAdapter } from '../sources/adapter.js';
+import { synthAll, type SynthOptions, type SynthOutcome } from '../synth/index.js';
+
+export interface ConfiguredSource {
+  readonly name: string;
+  readonly kind: string;
+  readonly adapter: SourceAdapter;
+  readonly synth: SynthOptions;
+}
+
+export interface ReconcileOptions {
+  readonly policy: Policy;
+  readonly maxDeletes: number;
+  readonly dryRun: boolean;
+}
+
+export interface ReconcileReport {
+  readonly snapshots: readonly SourceSnapshot[];
+  readonly sourceErrors: readonly { readonly source: string; readonly error: string }[];
+  readonly synth: SynthOutcome;
+  readonly plan: Plan;
+  readonly outcomes: readonly ApplyOutcome[];
+  readonly failedWrites: number;
+  readonly durationMs: number;
+}
+
+export interface ReconcileDeps {
+  readonly logger: Logger;
+  readonly signal: AbortSignal;
+  readonly now?: () => number;
+}
+
+/**
+ * The whole product in one function, as in external-dns: read every source, synthesize the
+ * desired state, observe the sink, plan, apply. `sync --once` calls it once; the controller
+ * calls it on a ticker and on change hints. Level-triggered: every run enforces everything.
+ */
+export async function reconcileOnce(
+  sources: readonly ConfiguredSource[],
+  sink: Sink,
+  options: ReconcileOptions,
+  deps: ReconcileDeps,
+): Promise<ReconcileReport> {
+  const now = deps.now ?? Date.now;
+  const started = now();
+  const log = deps.logger.child({ component: 'reconcile' });
+
+  const reads = await Promise.allSettled(sources.map((s) => s.adapter.list(deps.signal)));
+  const snapshots: SourceSnapshot[] = [];
+  const sourceErrors: { source: string; error: string }[] = [];
+  const sourceHealthy = new Map<string, boolean>();
+  const inputs = [];
+  for (const [i, read] of reads.entries()) {
+    const source = sources[i]!;
+    if (read.status === 'fulfilled') {
+      snapshots.push(read.value);
+      sourceHealthy.set(source.name, true);
+      inputs.push({ services: read.value.services, options: source.synth });
+      for (const r of read.value.rejected) log.warn({ source: source.name, ref: r.ref, reason: r.reason }, 'registry entry rejected');
+    } else {
+      sourceHealthy.set(source.name, false);
+      sourceErrors.push({ source: source.name, error: describeError(read.reason) });
+      log.error({ source: source.name, err: describeError(read.reason) }, 'source unavailable; its deletions are fenced');
+    }
+  }
+
+  const synth = synthAll(inputs);
+  for (const r of synth.invalid) log.warn({ source: r.key.source, service: r.key.name, group: r.key.group, namespace: r.key.namespace, reason: r.reason }, 'service skipped');
+  for (const n of synth.notes) log.debug({ service: n.service, code: n.note.code, detail: n.note.detail }, 'synth note');
+
+  const observed = await sink.observe(deps.signal);
+  const plan = planChanges({
+    desired: synth.desired,
+    observed,
+    sourceHealthy,
+    protectedObjects: synth.empty.map((e) => ({ namespace: e.namespace, name: e.name, reason: e.reason })),
+    policy: options.policy,
+    maxDeletes: options.maxDeletes,
+  });
+  for (const c of plan.changes) {
+    if (c.action === 'conflict') log.warn({ action: c.action, namespace: c.namespace, name: c.name, host: c.host, reason: c.reason }, 'conflict');
+    else if (c.action === 'keep') log.info({ action: c.action, namespace: c.namespace, name: c.name, reason: c.reason }, 'kept');
+    else log.debug({ action: c.action, namespace: c.namespace, name: c.name, host: c.host }, 'planned');
+  }
+
+  const writes = writesOf(plan);
+  const outcomes = writes.length > 0 || sink.kind === 'stdout' ? await sink.apply(sink.kind === 'stdout' ? plan.changes : writes, { dryRun: options.dryRun }, deps.signal) : [];
+  let failedWrites = 0;
+  for (const o of outcomes) {
+    if (!o.ok) {
+      failedWrites += 1;
+      log.error({ action: o.change.action, namespace: o.change.namespace, name: o.change.name, status: o.status, err: o.error }, 'write failed');
+    }
+  }
+  const durationMs = now() - started;
+  log.info(
+    {
+      sources: sources.length,
+      sourceErrors: sourceErrors.length,
+      services: snapshots.reduce((n, s) => n + s.services.length, 0),
+      rejectedEntries: snapshots.reduce((n, s) => n + s.rejected.length, 0),
+      invalid: synth.invalid.length,
+      empty: synth.empty.length,
+      desired: synth.desired.length,
+      ...plan.counts,
+      failedWrites,
+      dryRun: options.dryRun,
+      durationMs,
+    },
+    'reconcile finished',
+  );
+  return { snapshots, sourceErrors, synth, plan, outcomes, failedWrites, durationMs };
+}
+
+/** Exit codes of `sync --once` (documented in the README). */
+export const ExitCode = {
+  Converged: 0,
+  Failed: 1,
+  Usage: 2,
+  ChangesPending: 3,
+  Degraded: 4,
+} as const;
+
+export function exitCodeOf(report: ReconcileReport, dryRun: boolean): number {
+  if (report.sourceErrors.length > 0 || report.failedWrites > 0) return ExitCode.Failed;
+  const pending = report.plan.counts.create + report.plan.counts.update + report.plan.counts.delete;
+  if (dryRun && pending > 0) return ExitCode.ChangesPending;
+  const rejected = report.snapshots.reduce((n, s) => n + s.rejected.length, 0);
+  if (report.synth.invalid.length > 0 || report.plan.counts.conflict > 0 || rejected > 0) return ExitCode.Degraded;
+  return ExitCode.Converged;
+}

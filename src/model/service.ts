@@ -1,0 +1,80 @@
+/**
+ * The registry-neutral model. Adapters translate their registry's data into these types at
+ * the boundary; everything after (synth, plan) only sees this.
+ */
+
+/** Identity of one registry service. */
+export interface ServiceKey {
+  /** Name of the configured source (a DNS-1123 label). */
+  readonly source: string;
+  /** Registry namespace (Nacos namespace id, ZooKeeper root/chroot, ...); '' when none. */
+  readonly namespace: string;
+  /** Registry group (Nacos group, Dubbo group); '' when none. */
+  readonly group: string;
+  /** Service name as the registry spells it. */
+  readonly name: string;
+}
+
+/** A single listening socket of one service instance. */
+export interface Instance {
+  /** IPv4, IPv6 or DNS hostname. */
+  readonly address: string;
+  readonly port: number;
+  /** Protocol as the registry says it (`http`, `dubbo`, `tri`, `grpc`...); undefined = unknown. */
+  readonly protocol?: string;
+  /** Relative weight; 0 means draining. Registries use different scales (Nacos 1.0, Dubbo 100). */
+  readonly weight: number;
+  readonly healthy: boolean;
+  readonly enabled: boolean;
+  /** Instance metadata; becomes endpoint labels where keys and values are valid labels. */
+  readonly metadata: Readonly<Record<string, string>>;
+  /** `region/zone/subzone` */
+  readonly locality?: string;
+  /** Registry cluster name (Nacos clusterName), kept for metadata. */
+  readonly cluster?: string;
+}
+
+/** A port declared for the service itself, independent of instances. */
+export interface DeclaredPort {
+  readonly number: number;
+  readonly protocol: string;
+  readonly name?: string;
+}
+
+export interface RegistryService {
+  readonly key: ServiceKey;
+  /** Explicit host, bypassing the naming template (static registries, external services). */
+  readonly host?: string;
+  /** Extra template variables (e.g. Dubbo `interface`, `version`). */
+  readonly attributes?: Readonly<Record<string, string>>;
+  /** Default protocol for instances that name none. */
+  readonly protocol?: string;
+  /** Ports known without instances (static registries, external DNS services). */
+  readonly ports?: readonly DeclaredPort[];
+  readonly instances: readonly Instance[];
+}
+
+/** A registry entry that could not be read into the model; the rest of the source goes on. */
+export interface RejectedEntry {
+  /** Where it came from: a service key, a znode path, a file position. */
+  readonly ref: string;
+  readonly reason: string;
+}
+
+/** What one full read of a source returned. */
+export interface SourceSnapshot {
+  readonly source: string;
+  readonly services: readonly RegistryService[];
+  readonly rejected: readonly RejectedEntry[];
+}
+
+/** `source/namespace/group/name`, the stable identity string used in annotations and maps. */
+export function serviceKeyString(key: ServiceKey): string {
+  return [key.source, key.namespace, key.group, key.name].map(encodeURIComponent).join('/');
+}
+
+export function compareServiceKeys(a: ServiceKey, b: ServiceKey): number {
+  const x = serviceKeyString(a);
+  const y = serviceKeyString(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}

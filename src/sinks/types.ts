@@ -1,0 +1,22 @@
+import type { Change, ObservedEntry } from '../plan/plan.js';
+
+export interface ApplyOptions {
+  /** Validate without persisting (the kube sink uses the server's dry-run). */
+  readonly dryRun: boolean;
+}
+
+export type ApplyOutcome =
+  | { readonly change: Change; readonly ok: true }
+  | { readonly change: Change; readonly ok: false; readonly error: string; readonly status?: number };
+
+/**
+ * Where ServiceEntries go. `observe` returns the objects the sink holds now (owned ones, plus
+ * any foreign ServiceEntry it can see, for conflict detection); `apply` carries out the writes
+ * of a plan, one outcome per change, never throwing for one failed object.
+ */
+export interface Sink {
+  readonly kind: string;
+  observe(signal: AbortSignal): Promise<ObservedEntry[]>;
+  apply(changes: readonly Change[], options: ApplyOptions, signal: AbortSignal): Promise<ApplyOutcome[]>;
+  close?(): Promise<void>;
+}

@@ -1,0 +1,78 @@
+import { compareServiceKeys, serviceKeyString, type RegistryService } from '../model/service.js';
+import { synthServiceEntry, type SynthOptions } from './service-entry.js';
+import type { DesiredEntry, SynthNote, SynthResult } from './types.js';
+
+export * from './types.js';
+export * from './service-entry.js';
+export { renderHost, objectNameForHost, sanitizeHostValue, templateVariables, baseTemplateVariables } from './naming.js';
+export { mapProtocol } from './protocol.js';
+export { serviceEntryProblems } from './validate.js';
+
+export interface SynthInput {
+  readonly services: readonly RegistryService[];
+  readonly options: SynthOptions;
+}
+
+export interface SynthOutcome {
+  /** Desired objects, ordered by namespace then name. */
+  readonly desired: readonly DesiredEntry[];
+  /** Every per-service result, ordered by service key (for reports). */
+  readonly results: readonly SynthResult[];
+  /** Services that exist but had nothing to publish: the plan keeps their objects. */
+  readonly empty: readonly Extract<SynthResult, { kind: 'empty' }>[];
+  readonly invalid: readonly Extract<SynthResult, { kind: 'invalid' }>[];
+  readonly notes: readonly { service: string; note: SynthNote }[];
+}
+
+/**
+ * Synthesizes every service of every source. Two services that would share a host (or an
+ * object name) cannot both be published: the one whose key sorts first keeps it and the other
+ * is reported invalid, naming the winner. Istio misbehaves with two entries for one host.
+ */
+export function synthAll(inputs: readonly SynthInput[]): SynthOutcome {
+  const results: SynthResult[] = [];
+  for (const input of inputs) {
+    for (const service of input.services) results.push(synthServiceEntry(service, input.options));
+  }
+  results.sort((a, b) => compareServiceKeys(keyOf(a), keyOf(b)));
+
+  const byHost = new Map<string, string>();
+  const byName = new Map<string, string>();
+  const final: SynthResult[] = [];
+  for (const r of results) {
+    if (r.kind === 'invalid') {
+      final.push(r);
+      continue;
+    }
+    const host = r.kind === 'ok' ? r.entry.host : r.host;
+    const nsName = r.kind === 'ok' ? `${r.entry.namespace}/${r.entry.name}` : `${r.namespace}/${r.name}`;
+    const me = serviceKeyString(keyOf(r));
+    const clash = byHost.get(host) ?? byName.get(nsName);
+    if (clash !== undefined) {
+      final.push({ kind: 'invalid', key: keyOf(r), reason: `host ${host} is already produced by service ${clash}`, notes: r.notes });
+      continue;
+    }
+    byHost.set(host, me);
+    byName.set(nsName, me);
+    final.push(r);
+  }
+
+  const desired = final
+    .flatMap((r) => (r.kind === 'ok' ? [r.entry] : []))
+    .sort((a, b) => cmpStr(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`));
+  return {
+    desired,
+    results: final,
+    empty: final.filter((r): r is Extract<SynthResult, { kind: 'empty' }> => r.kind === 'empty'),
+    invalid: final.filter((r): r is Extract<SynthResult, { kind: 'invalid' }> => r.kind === 'invalid'),
+    notes: final.flatMap((r) => r.notes.map((note) => ({ service: serviceKeyString(keyOf(r)), note }))),
+  };
+}
+
+function keyOf(r: SynthResult) {
+  return r.kind === 'ok' ? r.entry.key : r.key;
+}
+
+function cmpStr(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
