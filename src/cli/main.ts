@@ -13,9 +13,17 @@ export interface CliIo {
   readonly env: Readonly<Record<string, string | undefined>>;
 }
 
+/** The version in package.json, found from src/ (tests) and dist/src/ (the binary) alike. */
 export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  for (const rel of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version: string };
+      if (pkg.name === 'registry-bridge') return pkg.version;
+    } catch {
+      // try the next candidate
+    }
+  }
+  return '0.0.0-unknown';
 }
 
 /** Parses argv and runs the command; resolves to the process exit code. */

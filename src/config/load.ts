@@ -52,5 +52,10 @@ export async function loadConfigFile(path: string, adapters: readonly AdapterFac
     const where = err instanceof YAMLParseError && err.linePos ? ` line ${err.linePos[0].line}, column ${err.linePos[0].col}` : '';
     throw new ConfigError('', `${full}:${where} is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
   }
-  return { config: parseConfig(raw, adapters), baseDir: dirname(full), path: full };
+  try {
+    return { config: parseConfig(raw, adapters), baseDir: dirname(full), path: full };
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError('', `${full}:\n${err.message}`, { cause: err });
+    throw err;
+  }
 }

@@ -1,6 +1,7 @@
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parse as parseYaml, stringify } from 'yaml';
+import { parse as parseYaml } from 'yaml';
+import { toYaml } from './render.js';
 import { SinkError } from '../errors.js';
 import type { ObservedEntry } from '../plan/plan.js';
 import { HASH_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SOURCE_LABEL } from '../synth/service-entry.js';
@@ -61,7 +62,7 @@ export function filesSink(dir: string): Sink {
             } else if ((change.action === 'create' || change.action === 'update') && change.desired) {
               await mkdir(join(dir, change.namespace), { recursive: true });
               const tmp = `${path}.tmp-${process.pid}`;
-              await writeFile(tmp, stringify(change.desired.object, { lineWidth: 0 }));
+              await writeFile(tmp, toYaml(change.desired.object));
               await rename(tmp, path);
             }
           }

@@ -3,9 +3,18 @@ import type { ServiceEntryObject } from '../synth/types.js';
 
 export type OutputFormat = 'yaml' | 'json';
 
+/**
+ * One object as YAML. Written as YAML 1.1 so strings such as `yes`, `on` or `no` are quoted:
+ * kubectl and most GitOps tools read YAML 1.1, where those would become booleans and break a
+ * label value.
+ */
+export function toYaml(object: unknown): string {
+  return stringify(object, { lineWidth: 0, version: '1.1' });
+}
+
 /** Like `kubectl get -o yaml`: one document per object, `---` between them. */
 export function renderYaml(objects: readonly ServiceEntryObject[]): string {
-  return objects.map((o) => stringify(o, { lineWidth: 0, sortMapEntries: false })).join('---\n');
+  return objects.map((o) => toYaml(o)).join('---\n');
 }
 
 /** Like `kubectl get -o json`: a `v1/List`. */

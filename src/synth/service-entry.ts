@@ -251,6 +251,13 @@ function buildEndpoints(
     if (u.instance.port !== port.number) draft.ports.set(port.name, u.instance.port);
   }
 
+  for (const d of drafts) {
+    const missing = ports.filter((p) => !d.protocols.has(p.protocol)).map((p) => p.name);
+    if (missing.length > 0) {
+      // A ServiceEntry endpoint serves every port of the entry; Istio cannot exclude one.
+      notes.push({ code: 'partial-ports', detail: `${d.address} announces no ${missing.join(', ')}; traffic to those ports may reach it` });
+    }
+  }
   return drafts.map((d) => {
     const labels: Record<string, string> = {};
     for (const [k, v] of Object.entries(d.instance.metadata).sort(([a], [b]) => cmp(a, b))) {

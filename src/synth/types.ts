@@ -65,7 +65,7 @@ export interface DesiredEntry {
 
 /** Something synth noticed and worked around (dropped label, unknown protocol...). */
 export interface SynthNote {
-  readonly code: 'label-dropped' | 'unknown-protocol' | 'instance-skipped' | 'locality-dropped' | 'duplicate-instance';
+  readonly code: 'label-dropped' | 'unknown-protocol' | 'instance-skipped' | 'locality-dropped' | 'duplicate-instance' | 'partial-ports';
   readonly detail: string;
 }
 
