@@ -1,7 +1,11 @@
 import { defineConfig } from 'vitest/config';
 
+// CI asks for a JSON result file to print the "N passed, N failed" line from.
+const resultsFile = process.env.RB_TEST_RESULTS;
+
 export default defineConfig({
   test: {
+    reporters: resultsFile ? ['default', ['json', { outputFile: resultsFile }]] : ['default'],
     projects: [
       {
         test: {
