@@ -6,6 +6,7 @@ import { adapterFactories } from '../sources/registry.js';
 import { buildLocalSink, buildSources } from '../controller/wiring.js';
 import { exitCodeOf, reconcileOnce } from '../controller/reconcile.js';
 import { stdoutSink } from '../sinks/stdout.js';
+import { BridgeMetrics } from '../metrics.js';
 import type { Sink } from '../sinks/types.js';
 import type { CliIo, SyncFlags } from './main.js';
 
@@ -24,7 +25,7 @@ export async function runSync(flags: SyncFlags, io: CliIo): Promise<number> {
 
   if (!flags.once) throw new ConfigError('', 'continuous mode needs the kube sink controller; use --once');
 
-  const sources = buildSources(config, { logger, baseDir, env: io.env, apiVersion: 'networking.istio.io/v1' });
+  const sources = buildSources(config, { logger, baseDir, env: io.env, apiVersion: 'networking.istio.io/v1', metrics: new BridgeMetrics() });
   const controller = new AbortController();
   try {
     const report = await reconcileOnce(

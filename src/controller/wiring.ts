@@ -1,6 +1,7 @@
 import type { Writable } from 'node:stream';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { BridgeMetrics } from '../metrics.js';
 import type { BridgeConfig, SinkConfig, SourceConfig } from '../config/schema.js';
 import { secretResolver } from '../config/secret.js';
 import { defaultExcludedMetadata, defaultSynthOptions, type SynthOptions } from '../synth/index.js';
@@ -28,7 +29,7 @@ export function synthOptionsOf(source: SourceConfig, defaultHostTemplate: string
 
 export function buildSources(
   config: BridgeConfig,
-  deps: { logger: Logger; baseDir: string; env: Readonly<Record<string, string | undefined>>; apiVersion: string },
+  deps: { logger: Logger; baseDir: string; env: Readonly<Record<string, string | undefined>>; apiVersion: string; metrics: BridgeMetrics },
 ): ConfiguredSource[] {
   return config.sources.map((source, i) => {
     const factory = adapterFor(source.kind);
@@ -38,6 +39,7 @@ export function buildSources(
       logger: deps.logger.child({ component: 'source', source: source.name, kind: source.kind }),
       baseDir: deps.baseDir,
       resolveSecret: secretResolver(deps.env, deps.baseDir),
+      metrics: deps.metrics,
     });
     return { name: source.name, kind: source.kind, adapter, synth: synthOptionsOf(source, factory.defaultHostTemplate, deps.apiVersion) };
   });

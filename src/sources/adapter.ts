@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { Logger } from '../log.js';
 import type { ServiceKey, SourceSnapshot } from '../model/service.js';
 import type { SecretRef } from '../config/secret.js';
+import type { BridgeMetrics } from '../metrics.js';
 
 /** What an adapter gets from the bridge: nothing global, everything passed in. */
 export interface AdapterContext {
@@ -12,6 +13,8 @@ export interface AdapterContext {
   readonly baseDir: string;
   /** Reads a secret reference (env var or file). The value must never be logged. */
   readonly resolveSecret: (ref: SecretRef, field: string) => Promise<string>;
+  /** The bridge's metrics; adapters count their own drops, staleness, reconnects. */
+  readonly metrics: BridgeMetrics;
 }
 
 /** Called by a watching adapter when services changed; no keys = "anything may have changed". */

@@ -1,0 +1,57 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * Every metric of the bridge, on a registry passed in (never the global one). Counters with
+ * known label values are initialised to zero so dashboards and alerts see them from the start.
+ */
+export class BridgeMetrics {
+  readonly registry: Registry;
+  readonly reconcileRuns: Counter<'result'>;
+  readonly reconcileDuration: Histogram;
+  readonly changes: Counter<'action'>;
+  readonly conflicts: Gauge;
+  readonly ownedObjects: Gauge;
+  readonly sourceErrors: Counter<'source'>;
+  readonly sourceUp: Gauge<'source'>;
+  readonly sourceServices: Gauge<'source'>;
+  readonly rejectedEntries: Counter<'source'>;
+  readonly invalidServices: Gauge;
+  readonly lastSuccess: Gauge;
+  readonly queueDepth: Gauge;
+  readonly apiWrites: Counter<'verb' | 'code'>;
+  readonly staleSeconds: Gauge<'source'>;
+  readonly propagationSeconds: Histogram<'hop'>;
+  readonly propagationFailures: Counter<'hop'>;
+
+  constructor(registry: Registry = new Registry()) {
+    this.registry = registry;
+    const r = [registry];
+    this.reconcileRuns = new Counter({ name: 'registry_bridge_reconcile_runs_total', help: 'Reconcile runs by result (success, degraded, failed).', labelNames: ['result'], registers: r });
+    this.reconcileDuration = new Histogram({ name: 'registry_bridge_reconcile_duration_seconds', help: 'Duration of a reconcile run.', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: r });
+    this.changes = new Counter({ name: 'registry_bridge_changes_total', help: 'Planned changes applied, by action.', labelNames: ['action'], registers: r });
+    this.conflicts = new Gauge({ name: 'registry_bridge_conflicts', help: 'ServiceEntries not written because an object the bridge does not own has the name or host.', registers: r });
+    this.ownedObjects = new Gauge({ name: 'registry_bridge_owned_objects', help: 'ServiceEntries owned by this bridge, as last observed.', registers: r });
+    this.sourceErrors = new Counter({ name: 'registry_bridge_source_errors_total', help: 'Failed full reads of a source.', labelNames: ['source'], registers: r });
+    this.sourceUp = new Gauge({ name: 'registry_bridge_source_up', help: '1 when the last full read of the source succeeded.', labelNames: ['source'], registers: r });
+    this.sourceServices = new Gauge({ name: 'registry_bridge_source_services', help: 'Services read from the source in the last successful read.', labelNames: ['source'], registers: r });
+    this.rejectedEntries = new Counter({ name: 'registry_bridge_rejected_entries_total', help: 'Registry entries dropped as malformed (each logged with its path).', labelNames: ['source'], registers: r });
+    this.invalidServices = new Gauge({ name: 'registry_bridge_invalid_services', help: 'Services that cannot become a ServiceEntry Istio accepts, as of the last run.', registers: r });
+    this.lastSuccess = new Gauge({ name: 'registry_bridge_last_success_timestamp_seconds', help: 'Unix time of the last reconcile that converged.', registers: r });
+    this.queueDepth = new Gauge({ name: 'registry_bridge_write_queue_depth', help: 'Writes waiting in the bounded write queue.', registers: r });
+    this.apiWrites = new Counter({ name: 'registry_bridge_api_writes_total', help: 'Write calls made to the sink API, by verb and result code.', labelNames: ['verb', 'code'], registers: r });
+    this.staleSeconds = new Gauge({ name: 'registry_bridge_source_stale_seconds', help: 'Age of the oldest last-known data kept by empty protection, per source.', labelNames: ['source'], registers: r });
+    this.propagationSeconds = new Histogram({ name: 'registry_bridge_propagation_seconds', help: 'Time from the bridge writing a change to it being seen at a hop.', labelNames: ['hop'], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60], registers: r });
+    this.propagationFailures = new Counter({ name: 'registry_bridge_propagation_failures_total', help: 'Changes not seen at a hop within the deadline.', labelNames: ['hop'], registers: r });
+
+    for (const result of ['success', 'degraded', 'failed']) this.reconcileRuns.inc({ result }, 0);
+    for (const action of ['create', 'update', 'delete']) this.changes.inc({ action }, 0);
+    for (const hop of ['kube', 'istiod', 'proxy', 'sync']) this.propagationFailures.inc({ hop }, 0);
+  }
+
+  /** Zero the per-source series of a configured source. */
+  initSource(source: string): void {
+    this.sourceErrors.inc({ source }, 0);
+    this.rejectedEntries.inc({ source }, 0);
+    this.sourceUp.set({ source }, 0);
+  }
+}
