@@ -11,6 +11,8 @@ export interface CliIo {
   readonly stdout: NodeJS.WritableStream & { write(chunk: string): boolean };
   readonly stderr: NodeJS.WritableStream & { write(chunk: string): boolean };
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** Aborted on SIGTERM/SIGINT: continuous mode finishes the run in progress and exits. */
+  readonly shutdown?: AbortSignal;
 }
 
 /** The version in package.json, found from src/ (tests) and dist/src/ (the binary) alike. */
@@ -58,7 +60,7 @@ Exit codes:
   4  converged, but some registry entries or services were rejected, or conflicted`,
     )
     .action(async (opts: SyncFlags) => {
-      code = await runSync(opts, io);
+      code = await runSync(opts, io, io.shutdown);
     });
 
   try {
@@ -99,7 +101,9 @@ function isEntryPoint(): boolean {
 }
 
 if (isEntryPoint()) {
-  main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env }).then(
+  const shutdown = new AbortController();
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => shutdown.abort(new Error(sig)));
+  main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, shutdown: shutdown.signal }).then(
     (code) => {
       process.exitCode = code;
     },

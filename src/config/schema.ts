@@ -57,6 +57,16 @@ export const controllerSchema = z.strictObject({
   healthMultiplier: z.number().positive().default(3),
 });
 
+export const leaderElectionSchema = z.strictObject({
+  /** Required when more than one replica runs: only the leader writes. */
+  enabled: z.boolean().default(false),
+  namespace: z.string().min(1).default('default'),
+  name: z.string().min(1).default('registry-bridge'),
+  leaseDuration: durationSchema.default(15_000),
+  renewDeadline: durationSchema.default(10_000),
+  retryPeriod: durationSchema.default(2_000),
+});
+
 export const serverSchema = z.strictObject({
   address: z.string().default('0.0.0.0'),
   port: z.number().int().min(0).max(65535).default(8080),
@@ -101,9 +111,17 @@ export function bridgeConfigSchema(adapters: readonly AdapterFactory[]) {
       sink: sinkSchema.default({ kind: 'stdout', format: 'yaml' }),
       controller: controllerSchema.prefault({}),
       server: serverSchema.prefault({}),
+      leaderElection: leaderElectionSchema.prefault({}),
       log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).prefault({}),
     })
     .superRefine((cfg, ctx) => {
+      const le = cfg.leaderElection;
+      if (le.enabled && !(le.renewDeadline < le.leaseDuration)) {
+        ctx.addIssue({ code: 'custom', path: ['leaderElection', 'renewDeadline'], message: 'must be shorter than leaseDuration' });
+      }
+      if (le.enabled && !(le.retryPeriod < le.renewDeadline)) {
+        ctx.addIssue({ code: 'custom', path: ['leaderElection', 'retryPeriod'], message: 'must be shorter than renewDeadline' });
+      }
       const seen = new Map<string, number>();
       cfg.sources.forEach((s, i) => {
         const prev = seen.get(s.name);
@@ -127,6 +145,7 @@ export type SinkConfig = z.infer<typeof sinkSchema>;
 export type PolicyConfig = z.infer<typeof policySchema>;
 export type ControllerConfig = z.infer<typeof controllerSchema>;
 export type ServerConfig = z.infer<typeof serverSchema>;
+export type LeaderElectionConfig = z.infer<typeof leaderElectionSchema>;
 
 export interface BridgeConfig {
   readonly sources: readonly SourceConfig[];
@@ -134,5 +153,6 @@ export interface BridgeConfig {
   readonly sink: SinkConfig;
   readonly controller: ControllerConfig;
   readonly server: ServerConfig;
+  readonly leaderElection: LeaderElectionConfig;
   readonly log: { readonly level: string };
 }

@@ -4,7 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { toYaml } from './render.js';
 import { SinkError } from '../errors.js';
 import type { ObservedEntry } from '../plan/plan.js';
-import { HASH_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SOURCE_LABEL } from '../synth/service-entry.js';
+import { contentHash, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SOURCE_LABEL } from '../synth/service-entry.js';
 import type { ApplyOutcome, Sink } from './types.js';
 
 /**
@@ -38,7 +38,7 @@ export function filesSink(dir: string): Sink {
           const labels = doc.metadata?.labels ?? {};
           const owned = labels[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;
           const source = labels[SOURCE_LABEL];
-          const hash = doc.metadata?.annotations?.[HASH_ANNOTATION];
+          const hash = owned ? contentHash(doc.spec ?? {}, labels) : undefined;
           observed.push({
             namespace,
             name: doc.metadata?.name ?? file.replace(/\.yaml$/, ''),

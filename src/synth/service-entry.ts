@@ -67,6 +67,16 @@ export const defaultSynthOptions: Omit<SynthOptions, 'hostTemplate' | 'namespace
   excludeMetadata: defaultExcludedMetadata,
 };
 
+/**
+ * Hash of what the bridge owns in a ServiceEntry: the spec and its two ownership labels.
+ * Sinks compute it from the object they observe (not from the annotation), so a hand edit of
+ * the spec is seen as drift and repaired, while equal content means zero writes.
+ */
+export function contentHash(spec: unknown, labels: Readonly<Record<string, string | undefined>>): string {
+  const owned = { [MANAGED_BY_LABEL]: labels[MANAGED_BY_LABEL], [SOURCE_LABEL]: labels[SOURCE_LABEL] };
+  return shortHash(canonicalJson({ spec, labels: owned }), 16);
+}
+
 interface PortedInstance {
   readonly instance: Instance;
   readonly protocol: IstioProtocol;
@@ -146,7 +156,7 @@ export function synthServiceEntry(service: RegistryService, options: SynthOption
   if (problems.length > 0) return { kind: 'invalid', key, reason: `Istio would reject it: ${problems.join('; ')}`, notes };
 
   const labels = { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [SOURCE_LABEL]: key.source };
-  const hash = shortHash(canonicalJson({ spec, labels }), 16);
+  const hash = contentHash(spec, labels);
   const object: ServiceEntryObject = sortKeysDeep({
     apiVersion: options.apiVersion,
     kind: 'ServiceEntry' as const,

@@ -1,0 +1,160 @@
+import type { Logger } from '../log.js';
+import type { BridgeMetrics } from '../metrics.js';
+import type { Sink } from '../sinks/types.js';
+import { describeError } from '../errors.js';
+import { exitCodeOf, ExitCode, reconcileOnce, type ConfiguredSource, type ReconcileOptions, type ReconcileReport } from './reconcile.js';
+
+export interface ControllerOptions extends ReconcileOptions {
+  /** Full reconcile at least this often (repairs drift whatever the watches do). */
+  readonly resyncMs: number;
+  /** Quiet time after a change hint before running: bursts coalesce into one run. */
+  readonly debounceMs: number;
+  /** Backoff after a failed run (doubles up to resyncMs). */
+  readonly retryMs?: number;
+}
+
+export interface ControllerDeps {
+  readonly logger: Logger;
+  readonly metrics: BridgeMetrics;
+  readonly now?: () => number;
+  /** Called after every run (tests, the verifier hook). */
+  readonly onReport?: (report: ReconcileReport) => void;
+}
+
+export interface ControllerStatus {
+  /** A run finished (successfully or not) recently enough. */
+  readonly lastRunAt: number | undefined;
+  readonly lastSuccessAt: number | undefined;
+  readonly runs: number;
+  readonly running: boolean;
+}
+
+/**
+ * Level-triggered controller, single-flight with a dirty flag. Change hints (adapter watches,
+ * kube watches) mark it dirty and schedule a run after the debounce window; a run in progress
+ * is never interrupted, a dirty flag makes the next one follow it. A ticker runs a full
+ * reconcile every resync interval; a failed run is retried with capped backoff.
+ */
+export class Controller {
+  private dirty = false;
+  private running = false;
+  private timer: NodeJS.Timeout | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private failures = 0;
+  private lastRunAt: number | undefined;
+  private lastSuccessAt: number | undefined;
+  private runs = 0;
+  private stopped = false;
+  private current: Promise<void> = Promise.resolve();
+  private readonly now: () => number;
+
+  constructor(
+    private readonly sources: readonly ConfiguredSource[],
+    private readonly sink: Sink,
+    private readonly options: ControllerOptions,
+    private readonly deps: ControllerDeps,
+    private readonly signal: AbortSignal,
+  ) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** Starts watches and the resync ticker; runs the first reconcile at once. */
+  start(): void {
+    const log = this.deps.logger.child({ component: 'controller' });
+    for (const source of this.sources) {
+      source.adapter.watch?.(() => this.trigger(), this.signal).catch((err: unknown) =>
+        log.warn({ source: source.name, err: describeError(err) }, 'watch failed; periodic resync continues'),
+      );
+    }
+    this.resyncTimer = setInterval(() => this.trigger(0), this.options.resyncMs);
+    this.resyncTimer.unref();
+    this.signal.addEventListener('abort', () => this.stop(), { once: true });
+    this.trigger(0);
+  }
+
+  /** Marks the state dirty; the next run starts after the debounce window (or `delayMs`). */
+  trigger(delayMs = this.options.debounceMs): void {
+    if (this.stopped) return;
+    this.dirty = true;
+    if (this.running) return; // the run in progress will see the flag
+    if (this.timer) {
+      if (delayMs > 0) return; // already scheduled within the window
+      clearTimeout(this.timer);
+    }
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.current = this.runLoop();
+    }, delayMs);
+  }
+
+  status(): ControllerStatus {
+    return { lastRunAt: this.lastRunAt, lastSuccessAt: this.lastSuccessAt, runs: this.runs, running: this.running };
+  }
+
+  /** Stops scheduling; resolves when the run in progress has finished. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    await this.current;
+  }
+
+  private async runLoop(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    const log = this.deps.logger.child({ component: 'controller' });
+    try {
+      while (this.dirty && !this.stopped && !this.signal.aborted) {
+        this.dirty = false;
+        const started = this.now();
+        let ok = false;
+        try {
+          const report = await reconcileOnce(this.sources, this.sink, this.options, { logger: this.deps.logger, signal: this.signal, now: this.now });
+          this.record(report);
+          ok = exitCodeOf(report, false) !== ExitCode.Failed;
+          this.deps.onReport?.(report);
+        } catch (err) {
+          if (this.signal.aborted) break;
+          this.deps.metrics.reconcileRuns.inc({ result: 'failed' });
+          log.error({ err: describeError(err) }, 'reconcile failed');
+        }
+        this.runs += 1;
+        this.lastRunAt = this.now();
+        this.deps.metrics.reconcileDuration.observe((this.lastRunAt - started) / 1000);
+        if (ok) {
+          this.failures = 0;
+          this.lastSuccessAt = this.lastRunAt;
+          this.deps.metrics.lastSuccess.set(this.lastRunAt / 1000);
+        } else {
+          this.failures += 1;
+          const backoff = Math.min(this.options.resyncMs, (this.options.retryMs ?? 500) * 2 ** (this.failures - 1));
+          const jittered = Math.round(backoff * (0.5 + Math.random() / 2));
+          log.info({ retryInMs: jittered, failures: this.failures }, 'retrying after failure');
+          this.running = false;
+          this.trigger(jittered);
+          return;
+        }
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private record(report: ReconcileReport): void {
+    const m = this.deps.metrics;
+    const code = exitCodeOf(report, false);
+    m.reconcileRuns.inc({ result: code === ExitCode.Converged ? 'success' : code === ExitCode.Degraded ? 'degraded' : 'failed' });
+    for (const o of report.outcomes) if (o.ok) m.changes.inc({ action: o.change.action });
+    m.conflicts.set(report.plan.counts.conflict);
+    m.invalidServices.set(report.synth.invalid.length);
+    const failed = new Set(report.sourceErrors.map((e) => e.source));
+    for (const s of this.sources) {
+      m.sourceUp.set({ source: s.name }, failed.has(s.name) ? 0 : 1);
+      if (failed.has(s.name)) m.sourceErrors.inc({ source: s.name });
+    }
+    for (const snap of report.snapshots) {
+      m.sourceServices.set({ source: snap.source }, snap.services.length);
+      if (snap.rejected.length > 0) m.rejectedEntries.inc({ source: snap.source }, snap.rejected.length);
+    }
+  }
+}

@@ -1,0 +1,122 @@
+import { hostname } from 'node:os';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { BridgeConfig } from '../config/schema.js';
+import { describeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { BridgeMetrics } from '../metrics.js';
+import { startHttpServer } from '../server/http.js';
+import type { Sink } from '../sinks/types.js';
+import { Controller } from './controller.js';
+import { LeaderElector } from './leader.js';
+import { ExitCode, type ConfiguredSource, type ReconcileReport } from './reconcile.js';
+
+export interface ContinuousDeps {
+  readonly config: BridgeConfig;
+  readonly sources: readonly ConfiguredSource[];
+  readonly sink: Sink;
+  readonly kc?: KubeConfig;
+  readonly logger: Logger;
+  readonly metrics: BridgeMetrics;
+  readonly dryRun: boolean;
+  /** Aborted on SIGTERM/SIGINT. */
+  readonly shutdown: AbortSignal;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly onListening?: (port: number) => void;
+  readonly onReport?: (report: ReconcileReport) => void;
+}
+
+/**
+ * `registry-bridge sync` without `--once`: serve health and metrics, take the lease when
+ * configured, run the controller until shutdown. Losing the lease stops every write at once
+ * and exits non-zero; a graceful shutdown finishes the run in progress and releases the lease.
+ */
+export async function runContinuous(deps: ContinuousDeps): Promise<number> {
+  const { config, logger, metrics } = deps;
+  const log = logger.child({ component: 'main' });
+  for (const s of deps.sources) metrics.initSource(s.name);
+
+  const le = config.leaderElection;
+  const elector =
+    le.enabled && deps.kc
+      ? new LeaderElector({
+          kc: deps.kc,
+          namespace: le.namespace,
+          name: le.name,
+          identity: deps.env.POD_NAME ?? `${hostname()}-${process.pid}`,
+          leaseDurationMs: le.leaseDuration,
+          renewDeadlineMs: le.renewDeadline,
+          retryPeriodMs: le.retryPeriod,
+          logger,
+        })
+      : undefined;
+  if (le.enabled && !deps.kc) log.warn('leaderElection.enabled needs the kube sink; running without election');
+
+  const work = new AbortController();
+  const stopWork = () => work.abort(new Error('stopping'));
+  deps.shutdown.addEventListener('abort', stopWork, { once: true });
+  elector?.lost.addEventListener('abort', stopWork, { once: true });
+
+  const controller = new Controller(
+    deps.sources,
+    deps.sink,
+    {
+      policy: config.policy.mode,
+      maxDeletes: config.policy.maxDeletesPerRun,
+      dryRun: deps.dryRun,
+      resyncMs: config.controller.resyncInterval,
+      debounceMs: config.controller.debounce,
+    },
+    { logger, metrics, ...(deps.onReport ? { onReport: deps.onReport } : {}) },
+    work.signal,
+  );
+
+  const startedAt = Date.now();
+  const window = config.controller.resyncInterval * config.controller.healthMultiplier;
+  const http = await startHttpServer({
+    address: config.server.address,
+    port: config.server.port,
+    registry: metrics.registry,
+    health: {
+      healthy: () => {
+        if (elector && !elector.isLeader()) return { ok: true, detail: 'standby: waiting for the lease' };
+        const last = controller.status().lastRunAt ?? startedAt;
+        const age = Date.now() - last;
+        return age <= window ? { ok: true, detail: `last reconcile ${age} ms ago` } : { ok: false, detail: `no reconcile finished for ${age} ms (limit ${window} ms)` };
+      },
+      ready: () => {
+        if (elector && !elector.isLeader()) return { ok: true, detail: 'standby: waiting for the lease' };
+        const s = controller.status();
+        return s.lastSuccessAt !== undefined ? { ok: true, detail: `${s.runs} runs` } : { ok: false, detail: 'no successful reconcile yet' };
+      },
+    },
+  });
+  log.info({ port: http.port }, 'serving /healthz /readyz /metrics');
+  deps.onListening?.(http.port);
+
+  try {
+    if (elector) {
+      log.info('waiting for the lease');
+      try {
+        await elector.acquire(work.signal);
+      } catch {
+        return ExitCode.Converged; // shut down while standing by
+      }
+    }
+    controller.start();
+    await new Promise<void>((resolve) => work.signal.aborted ? resolve() : work.signal.addEventListener('abort', () => resolve(), { once: true }));
+    await controller.stop();
+    if (elector?.lost.aborted) {
+      log.error('leadership lost: stopped writing, exiting');
+      return ExitCode.Failed;
+    }
+    log.info('shut down gracefully');
+    return ExitCode.Converged;
+  } catch (err) {
+    log.error({ err: describeError(err) }, 'controller failed');
+    return ExitCode.Failed;
+  } finally {
+    await elector?.release();
+    await http.close();
+    await deps.sink.close?.();
+  }
+}

@@ -1,0 +1,48 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+
+export interface HealthSource {
+  /** Liveness: false when the loop has made no progress for too long. */
+  healthy(): { ok: boolean; detail: string };
+  /** Readiness: true after the first successful reconcile (and while leading or standing by). */
+  ready(): { ok: boolean; detail: string };
+}
+
+/** `/healthz`, `/readyz`, `/metrics`. Answers tell why, so `kubectl describe pod` is useful. */
+export async function startHttpServer(options: { address: string; port: number; health: HealthSource; registry: Registry }): Promise<{ server: Server; port: number; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const reply = (status: number, body: string, type = 'text/plain; charset=utf-8') => {
+      res.writeHead(status, { 'content-type': type });
+      res.end(body);
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, 'method not allowed\n');
+    if (path === '/healthz' || path === '/livez') {
+      const h = options.health.healthy();
+      return reply(h.ok ? 200 : 503, `${h.ok ? 'ok' : 'unhealthy'}: ${h.detail}\n`);
+    }
+    if (path === '/readyz') {
+      const r = options.health.ready();
+      return reply(r.ok ? 200 : 503, `${r.ok ? 'ready' : 'not ready'}: ${r.detail}\n`);
+    }
+    if (path === '/metrics') {
+      options.registry.metrics().then(
+        (text) => reply(200, text, options.registry.contentType),
+        (err: unknown) => reply(500, `metrics failed: ${(err as Error).message}\n`),
+      );
+      return;
+    }
+    reply(404, 'not found: try /healthz, /readyz or /metrics\n');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.address, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    server,
+    port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

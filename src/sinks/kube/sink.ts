@@ -1,0 +1,191 @@
+import { ApisApi, KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import PQueue from 'p-queue';
+import pRetry, { AbortError } from 'p-retry';
+import { SinkError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type { BridgeMetrics } from '../../metrics.js';
+import type { Change, ObservedEntry } from '../../plan/plan.js';
+import { contentHash, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SOURCE_LABEL } from '../../synth/service-entry.js';
+import type { ApplyOutcome, Sink } from '../types.js';
+import { isRetryable, kubeErrorMessage, statusOf } from './client.js';
+
+export const SERVICE_ENTRY_VERSIONS = ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'] as const;
+
+export interface KubeSinkOptions {
+  readonly kc: KubeConfig;
+  /** Namespaces the bridge writes to (every source's targetNamespace). */
+  readonly namespaces: readonly string[];
+  /** `auto` = discover from the API server. */
+  readonly apiVersion: 'auto' | (typeof SERVICE_ENTRY_VERSIONS)[number];
+  readonly fieldManager: string;
+  /** Writes per second (client-side rate limit). */
+  readonly qps: number;
+  readonly concurrency: number;
+  readonly logger: Logger;
+  readonly metrics: BridgeMetrics;
+  /** Retries of one write (jittered exponential backoff, capped). */
+  readonly retries?: number;
+  readonly pageSize?: number;
+}
+
+interface ServiceEntryResource extends KubernetesObject {
+  spec?: { hosts?: string[] };
+}
+
+export interface KubeSink extends Sink {
+  /** The ServiceEntry apiVersion in use (after discovery). */
+  apiVersion(signal?: AbortSignal): Promise<string>;
+}
+
+/**
+ * ServiceEntries in kube-apiserver. Observe lists owned objects by label selector (the truth
+ * for the plan) and the others in the same namespaces (to see conflicts). Apply uses
+ * server-side apply with one field manager and only the fields the bridge owns (never
+ * status), deletes with a resourceVersion precondition, through a bounded, rate-limited queue
+ * with jittered retries.
+ */
+export function kubeSink(options: KubeSinkOptions): KubeSink {
+  const client = KubernetesObjectApi.makeApiClient(options.kc);
+  const log = options.logger.child({ component: 'kube-sink' });
+  const queue = new PQueue({ concurrency: options.concurrency, intervalCap: Math.max(1, Math.round(options.qps)), interval: 1000 });
+  const pageSize = options.pageSize ?? 500;
+  let discovered: string | undefined;
+
+  async function apiVersion(): Promise<string> {
+    if (options.apiVersion !== 'auto') return options.apiVersion;
+    if (discovered) return discovered;
+    let groups;
+    try {
+      groups = await options.kc.makeApiClient(ApisApi).getAPIVersions();
+    } catch (err) {
+      throw new SinkError(`cannot discover API groups: ${kubeErrorMessage(err)}`, { cause: err, ...(statusOf(err) !== undefined ? { status: statusOf(err)! } : {}) });
+    }
+    const served = new Set(groups.groups.filter((g) => g.name === 'networking.istio.io').flatMap((g) => g.versions.map((v) => v.groupVersion)));
+    const pick = SERVICE_ENTRY_VERSIONS.find((v) => served.has(v));
+    if (!pick) throw new SinkError('the API server serves no networking.istio.io ServiceEntry version (are the Istio CRDs installed?)');
+    discovered = pick;
+    log.info({ apiVersion: pick }, 'ServiceEntry API version discovered');
+    return pick;
+  }
+
+  async function listAll(version: string, namespace: string, labelSelector: string, signal: AbortSignal): Promise<ServiceEntryResource[]> {
+    const items: ServiceEntryResource[] = [];
+    let token: string | undefined;
+    do {
+      if (signal.aborted) throw signal.reason;
+      const page = await withRetry(() => client.list<ServiceEntryResource>(version, 'ServiceEntry', namespace, undefined, undefined, undefined, undefined, labelSelector, pageSize, token), signal, options.retries);
+      items.push(...page.items);
+      token = page.metadata?._continue || undefined;
+    } while (token);
+    return items;
+  }
+
+  return {
+    kind: 'kube',
+    apiVersion,
+    async observe(signal) {
+      const version = await apiVersion();
+      const observed: ObservedEntry[] = [];
+      try {
+        for (const namespace of [...new Set(options.namespaces)].sort()) {
+          const [owned, foreign] = await Promise.all([
+            listAll(version, namespace, `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`, signal),
+            listAll(version, namespace, `${MANAGED_BY_LABEL}!=${MANAGED_BY_VALUE}`, signal),
+          ]);
+          for (const o of owned) observed.push(toObserved(o, true));
+          for (const o of foreign) observed.push(toObserved(o, false));
+        }
+      } catch (err) {
+        if (err instanceof SinkError) throw err;
+        const status = statusOf(err);
+        throw new SinkError(describe('list', 'serviceentries', '', err), { cause: err, ...(status !== undefined ? { status } : {}) });
+      }
+      options.metrics.ownedObjects.set(observed.filter((o) => o.owned).length);
+      return observed;
+    },
+    async apply(changes, applyOptions, signal) {
+      const version = await apiVersion();
+      const dryRun = applyOptions.dryRun ? 'All' : undefined;
+      const run = (change: Change) =>
+        queue.add(async (): Promise<ApplyOutcome> => {
+          const verb = change.action === 'delete' ? 'delete' : 'patch';
+          try {
+            if (change.action === 'delete') {
+              const rv = change.observed?.resourceVersion;
+              await withRetry(
+                () =>
+                  client.delete(
+                    { apiVersion: version, kind: 'ServiceEntry', metadata: { name: change.name, namespace: change.namespace } },
+                    undefined,
+                    dryRun,
+                    undefined,
+                    undefined,
+                    'Background',
+                    rv ? { preconditions: { resourceVersion: rv } } : undefined,
+                  ),
+                signal,
+                options.retries,
+                // A failed precondition means someone changed it since we looked: the next run decides again.
+                (err) => statusOf(err) !== 409 && isRetryable(err),
+              );
+            } else if (change.desired) {
+              const body = { ...change.desired.object, apiVersion: version } as unknown as KubernetesObject;
+              await withRetry(() => client.patch(body, undefined, dryRun, options.fieldManager, true, PatchStrategy.ServerSideApply), signal, options.retries);
+            }
+            options.metrics.apiWrites.inc({ verb, code: '200' });
+            return { change, ok: true };
+          } catch (err) {
+            const status = statusOf(err);
+            if (status === 404 && change.action === 'delete') return { change, ok: true }; // already gone
+            options.metrics.apiWrites.inc({ verb, code: String(status ?? 'error') });
+            return { change, ok: false, error: describe(verb, 'serviceentries', change.namespace, err), ...(status !== undefined ? { status } : {}) };
+          } finally {
+            options.metrics.queueDepth.set(queue.size + queue.pending);
+          }
+        }) as Promise<ApplyOutcome>;
+      const outcomes = await Promise.all(changes.filter((c) => c.action === 'create' || c.action === 'update' || c.action === 'delete').map(run));
+      return outcomes;
+    },
+    async close() {
+      queue.clear();
+      await queue.onIdle();
+    },
+  };
+}
+
+function toObserved(o: ServiceEntryResource, owned: boolean): ObservedEntry {
+  const labels = o.metadata?.labels ?? {};
+  const source = labels[SOURCE_LABEL];
+  return {
+    namespace: o.metadata?.namespace ?? '',
+    name: o.metadata?.name ?? '',
+    hosts: o.spec?.hosts ?? [],
+    owned,
+    ...(owned && source !== undefined ? { source } : {}),
+    ...(owned ? { hash: contentHash(o.spec ?? {}, labels) } : {}),
+    ...(o.metadata?.resourceVersion ? { resourceVersion: o.metadata.resourceVersion } : {}),
+  };
+}
+
+/** A message that says what failed and, for 403, which permission is missing. */
+function describe(verb: string, resource: string, namespace: string, err: unknown): string {
+  const status = statusOf(err);
+  const where = namespace ? ` in namespace ${namespace}` : '';
+  if (status === 403) return `forbidden: the bridge may not ${verb} ${resource}.networking.istio.io${where}; grant it in the bridge's Role (${kubeErrorMessage(err)})`;
+  return `${verb} ${resource}${where} failed: ${kubeErrorMessage(err)}`;
+}
+
+async function withRetry<T>(fn: () => Promise<T>, signal: AbortSignal, retries = 4, retryable: (err: unknown) => boolean = isRetryable): Promise<T> {
+  return pRetry(
+    async () => {
+      try {
+        return await fn();
+      } catch (err) {
+        if (!retryable(err)) throw new AbortError(err as Error);
+        throw err;
+      }
+    },
+    // p-retry rethrows the original error of an AbortError: callers see what the API said.
+    { retries, factor: 2, minTimeout: 100, maxTimeout: 3000, randomize: true, signal },
+  );
+}
