@@ -1,0 +1,338 @@
+/**
+ * The verifier's pure core: given what each hop shows (already read and parsed) and the clock,
+ * say per host and hop whether the change the bridge wrote is there, what differs, and since
+ * when. No I/O; the same inputs always give the same report.
+ */
+import { canonicalJson, shortHash } from '../synth/hash.js';
+import { HASH_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SOURCE_LABEL } from '../synth/service-entry.js';
+import type { DesiredEntry, Location, Resolution } from '../synth/types.js';
+import type { ProxyView } from './proxy-config.js';
+import type { RegistryEntry } from './registryz.js';
+import { isSameOrLaterPush, pushVersionOf, type ProxySyncStatus, type XdsKind } from './syncz.js';
+import { hopStatusOfError, type Expectation, type HopCheck, type HostReport, type HopStatus } from './types.js';
+
+/** A ServiceEntry as read from kube (any served version), only the fields compared. */
+export interface KubeServiceEntry {
+  readonly apiVersion?: string;
+  readonly metadata: {
+    readonly name: string;
+    readonly namespace: string;
+    readonly labels?: Readonly<Record<string, string>>;
+    readonly annotations?: Readonly<Record<string, string>>;
+    readonly creationTimestamp?: string;
+    readonly managedFields?: readonly { readonly manager?: string; readonly time?: string }[];
+  };
+  readonly spec: {
+    readonly hosts?: readonly string[];
+    readonly location?: string;
+    readonly resolution?: string;
+    readonly ports?: readonly { readonly number: number; readonly name?: string; readonly protocol?: string }[];
+    readonly endpoints?: readonly unknown[];
+    readonly exportTo?: readonly string[];
+  };
+}
+
+/** What one hop showed, or why it could not be read; absent = hop not configured. */
+export type Observed<T> = { readonly ok: true; readonly source: string; readonly value: T } | { readonly ok: false; readonly source: string; readonly error: unknown };
+
+export interface ProxyObservation {
+  /** Namespace the proxy runs in (the probe's), for exportTo reasons. */
+  readonly namespace?: string;
+  readonly view: ProxyView;
+  /** Which kinds this source holds (a cluster-only dump says nothing about routes). */
+  readonly kinds: ReadonlySet<XdsKind>;
+  /** Per resource name, the response (version_info) that last carried it and when it arrived. */
+  readonly received?: ReadonlyMap<string, { readonly version: string; readonly at: number }>;
+}
+
+export interface SyncObservation {
+  /** istiod's id of the proxy (`<pod>.<namespace>`). */
+  readonly proxyId: string;
+  readonly proxies: readonly ProxySyncStatus[];
+}
+
+export interface HopInputs {
+  readonly now: number;
+  readonly kube?: Observed<readonly KubeServiceEntry[]>;
+  readonly registry?: Observed<readonly RegistryEntry[]>;
+  readonly proxy?: Observed<ProxyObservation>;
+  readonly sync?: Observed<SyncObservation>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// expectations
+
+/** The expectation for a ServiceEntry the bridge wants (after synth). */
+export function expectationOfDesired(entry: DesiredEntry): Expectation {
+  return expectationOfObject({ metadata: entry.object.metadata, spec: entry.object.spec }, entry.hash);
+}
+
+/** The expectation from an object (owned, in kube): its spec as written, its hash annotation. */
+export function expectationOfObject(object: KubeServiceEntry, hash?: string): Expectation {
+  const spec = object.spec;
+  const h = hash ?? object.metadata.annotations?.[HASH_ANNOTATION];
+  return {
+    host: spec.hosts?.[0] ?? '',
+    namespace: object.metadata.namespace,
+    name: object.metadata.name,
+    ...(h !== undefined ? { hash: h } : {}),
+    location: (spec.location ?? 'MESH_EXTERNAL') as Location,
+    resolution: (spec.resolution ?? 'NONE') as Resolution,
+    ports: (spec.ports ?? []).map((p) => ({ number: p.number, name: p.name ?? '', protocol: p.protocol ?? 'TCP' })),
+    ...(spec.exportTo && spec.exportTo.length > 0 ? { exportTo: [...spec.exportTo] } : {}),
+    endpoints: spec.endpoints?.length ?? 0,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// per hop
+
+const httpProtocols = new Set(['HTTP', 'HTTP2', 'GRPC', 'GRPC-WEB']);
+const sniProtocols = new Set(['HTTPS', 'TLS']);
+
+export function clusterName(port: number, host: string): string {
+  return `outbound|${port}||${host}`;
+}
+
+/** ServiceEntry resolution → the Envoy cluster type istiod builds (pilot/pkg/networking/core/cluster_builder.go). */
+export function clusterTypeFor(resolution: string): string {
+  switch (resolution) {
+    case 'STATIC':
+      return 'EDS';
+    case 'DNS':
+      return 'STRICT_DNS';
+    case 'DNS_ROUND_ROBIN':
+      return 'LOGICAL_DNS';
+    default:
+      return 'ORIGINAL_DST';
+  }
+}
+
+function portsText(ports: readonly { number: number; protocol?: string | undefined; name?: string | undefined }[]): string {
+  return ports.length === 0 ? 'none' : [...ports].sort((a, b) => a.number - b.number).map((p) => `${p.number}/${p.protocol ?? '?'}`).join(', ');
+}
+
+function specDiff(
+  where: string,
+  expect: Expectation,
+  got: { ports: readonly { number: number; protocol?: string | undefined; name?: string | undefined }[]; resolution?: string | undefined; location?: string | undefined; exportTo?: readonly string[] | undefined },
+): string[] {
+  const out: string[] = [];
+  const want = portsText(expect.ports);
+  const have = portsText(got.ports);
+  if (want !== have) out.push(`ports differ: ${where} has ${have}, the bridge wrote ${want}`);
+  if (got.resolution !== undefined && got.resolution !== expect.resolution) out.push(`resolution differs: ${where} has ${got.resolution}, the bridge wrote ${expect.resolution}`);
+  if (got.location !== undefined && got.location !== expect.location) out.push(`location differs: ${where} has ${got.location}, the bridge wrote ${expect.location}`);
+  if (expect.exportTo !== undefined && got.exportTo !== undefined) {
+    const norm = (l: readonly string[]) => [...new Set(l.map((n) => (n === '.' ? expect.namespace : n)))].sort().join(',');
+    if (norm(got.exportTo) !== norm(expect.exportTo)) out.push(`exportTo differs: ${where} has [${got.exportTo.join(', ')}], the bridge wrote [${expect.exportTo.join(', ')}]`);
+  }
+  return out;
+}
+
+function ageOf(since: string | undefined, now: number): { since?: string; ageMs?: number } {
+  if (since === undefined) return {};
+  const t = Date.parse(since);
+  if (Number.isNaN(t)) return { since };
+  return { since: new Date(t).toISOString(), ageMs: Math.max(0, now - t) };
+}
+
+function check(hop: HopCheck['hop'], status: HopStatus, detail: readonly string[], source: string, since: string | undefined, now: number): HopCheck {
+  return { hop, status, detail, source, ...ageOf(since, now) };
+}
+
+function errorCheck(hop: HopCheck['hop'], o: { source: string; error: unknown }): HopCheck {
+  const message = o.error instanceof Error ? o.error.message : String(o.error);
+  return { hop, status: hopStatusOfError(o.error), detail: [message], source: o.source };
+}
+
+export function checkKube(expect: Expectation, o: Observed<readonly KubeServiceEntry[]>, now: number): HopCheck {
+  if (!o.ok) return errorCheck('kube', o);
+  const withHost = o.value.filter((se) => se.spec.hosts?.includes(expect.host));
+  const se =
+    withHost.find((s) => s.metadata.namespace === expect.namespace && s.metadata.name === expect.name) ??
+    withHost.find((s) => s.metadata.namespace === expect.namespace);
+  if (!se) {
+    const elsewhere = withHost.map((s) => `${s.metadata.namespace}/${s.metadata.name}`);
+    return check('kube', 'missing', [`no ServiceEntry ${expect.namespace}/${expect.name} with host ${expect.host}${elsewhere.length ? ` (host found in ${elsewhere.join(', ')})` : ''}`], o.source, undefined, now);
+  }
+  const detail: string[] = [];
+  const labels = se.metadata.labels ?? {};
+  if (labels[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE) detail.push(`${se.metadata.namespace}/${se.metadata.name} is not managed by registry-bridge`);
+  const annotated = se.metadata.annotations?.[HASH_ANNOTATION];
+  if (expect.hash !== undefined && annotated !== expect.hash) detail.push(`content hash is ${annotated ?? 'absent'}, the bridge wants ${expect.hash} (update not applied yet)`);
+  if (annotated !== undefined) {
+    // Same canonical form as synthServiceEntry: a different hash means the spec was edited by hand.
+    const ownLabels = { [MANAGED_BY_LABEL]: labels[MANAGED_BY_LABEL], [SOURCE_LABEL]: labels[SOURCE_LABEL] };
+    const actual = shortHash(canonicalJson({ spec: se.spec, labels: ownLabels }), 16);
+    if (actual !== annotated) detail.push('spec does not match its content-hash annotation: edited outside the bridge');
+  }
+  detail.push(
+    ...specDiff('kube', expect, {
+      ports: se.spec.ports ?? [],
+      resolution: se.spec.resolution ?? 'NONE',
+      location: se.spec.location ?? 'MESH_EXTERNAL',
+      exportTo: se.spec.exportTo ?? [],
+    }).filter((d) => expect.exportTo !== undefined || !d.startsWith('exportTo')),
+  );
+  const byUs = se.metadata.managedFields?.filter((m) => m.manager === 'registry-bridge' && m.time).map((m) => m.time!).sort();
+  const since = byUs?.[byUs.length - 1] ?? se.metadata.creationTimestamp;
+  return check('kube', detail.length ? 'differs' : 'ok', detail, o.source, since, now);
+}
+
+export function checkRegistry(expect: Expectation, o: Observed<readonly RegistryEntry[]>, now: number): HopCheck {
+  if (!o.ok) return errorCheck('istiod', o);
+  const withHost = o.value.filter((e) => e.hostname === expect.host);
+  const mine = withHost.filter((e) => e.namespace === undefined || e.namespace === expect.namespace);
+  if (mine.length === 0) {
+    const others = withHost.map((e) => `${e.registry ?? '?'} ${e.namespace ?? '?'}`);
+    return check('istiod', 'missing', [`host ${expect.host} not in istiod's registry${others.length ? ` (only from ${others.join(', ')})` : ''}`], o.source, undefined, now);
+  }
+  const e = mine[0]!;
+  const detail: string[] = [];
+  if (e.registry !== undefined && e.registry !== 'External') detail.push(`host comes from registry ${e.registry}, not from a ServiceEntry`);
+  if (e.objectName !== undefined && e.objectName !== expect.name) detail.push(`host comes from ServiceEntry ${e.namespace ?? '?'}/${e.objectName}, not ${expect.name}`);
+  detail.push(
+    ...specDiff('istiod', expect, {
+      ports: e.ports.map((p) => ({ number: p.port, protocol: p.protocol, name: p.name })),
+      resolution: e.resolution,
+      location: e.meshExternal === undefined ? undefined : e.meshExternal ? 'MESH_EXTERNAL' : 'MESH_INTERNAL',
+      exportTo: e.exportTo,
+    }),
+  );
+  const dupes = withHost.filter((x) => x.namespace !== undefined && x.namespace !== expect.namespace);
+  if (dupes.length > 0) detail.push(`host also defined in namespace ${[...new Set(dupes.map((d) => d.namespace))].join(', ')}: Istio misbehaves with two entries for one host`);
+  return check('istiod', detail.length ? 'differs' : 'ok', detail, o.source, e.creationTime, now);
+}
+
+/** Why a proxy in `namespace` would not get the host, when exportTo explains it. */
+function exportReason(expect: Expectation, namespace: string | undefined): string | undefined {
+  if (namespace === undefined || expect.exportTo === undefined) return undefined;
+  const visible = expect.exportTo.some((n) => n === '*' || n === namespace || (n === '.' && expect.namespace === namespace));
+  return visible ? undefined : `the ServiceEntry is exported to [${expect.exportTo.join(', ')}] only: a proxy in namespace ${namespace} does not receive it`;
+}
+
+export function checkProxy(expect: Expectation, o: Observed<ProxyObservation>, now: number): HopCheck {
+  if (!o.ok) return errorCheck('proxy', o);
+  const { view, kinds } = o.value;
+  const missing: string[] = [];
+  const differs: string[] = [];
+  const times: string[] = [];
+  const seen = (name: string, lastUpdated: string | undefined) => {
+    const r = o.value.received?.get(name);
+    if (r) times.push(new Date(r.at).toISOString());
+    else if (lastUpdated) times.push(lastUpdated);
+  };
+  const hostClusters = [...view.clusters.keys()].filter((n) => n.endsWith(`||${expect.host}`) && n.startsWith('outbound|'));
+  for (const port of expect.ports) {
+    const protocol = port.protocol.toUpperCase();
+    if (protocol === 'UDP') continue; // istiod builds no cluster for UDP
+    const name = clusterName(port.number, expect.host);
+    if (kinds.has('cluster')) {
+      const c = view.clusters.get(name);
+      if (!c) {
+        const other = hostClusters.filter((n) => n !== name && !expect.ports.some((p) => clusterName(p.number, expect.host) === n));
+        missing.push(`no cluster ${name}${other.length ? ` (has ${other.join(', ')}: port differs)` : ''}`);
+      } else {
+        seen(name, c.lastUpdated);
+        const want = clusterTypeFor(expect.resolution);
+        if (c.type !== want) differs.push(`cluster ${name} is ${c.type}, resolution ${expect.resolution} gives ${want}`);
+        const eds = view.endpoints?.get(name);
+        if (want === 'EDS' && eds && expect.endpoints > 0 && eds.endpoints !== expect.endpoints) {
+          differs.push(`cluster ${name} has ${eds.endpoints} endpoints, the ServiceEntry lists ${expect.endpoints}`);
+        }
+      }
+    }
+    if (httpProtocols.has(protocol) && kinds.has('route')) {
+      const routeName = String(port.number);
+      const rc = view.routes.get(routeName);
+      const vhName = `${expect.host}:${port.number}`;
+      if (!rc) missing.push(`no route configuration "${routeName}"`);
+      else {
+        const vh = rc.virtualHosts.find((v) => v.name === vhName) ?? rc.virtualHosts.find((v) => v.domains.includes(expect.host));
+        if (!vh) missing.push(`route configuration "${routeName}" has no virtual host ${vhName}`);
+        else {
+          seen(routeName, rc.lastUpdated);
+          if (!vh.clusters.includes(name)) differs.push(`virtual host ${vh.name} routes to ${vh.clusters.join(', ') || 'no cluster'}, not ${name}`);
+        }
+      }
+    } else if (!httpProtocols.has(protocol) && kinds.has('listener')) {
+      const sni = sniProtocols.has(protocol);
+      const chain = view.listeners.find((l) => l.filterChains.some((fc) => fc.tcpClusters.includes(name) && (!sni || fc.serverNames.includes(expect.host))));
+      if (!chain) missing.push(sni ? `no listener filter chain for server name ${expect.host} with tcp_proxy to ${name}` : `no listener filter chain with tcp_proxy to ${name}`);
+      else seen(chain.name, chain.lastUpdated);
+    }
+  }
+  if (missing.length > 0) {
+    const reason = exportReason(expect, o.value.namespace);
+    return check('proxy', 'missing', reason ? [...missing, reason] : missing, o.source, undefined, now);
+  }
+  const since = times.sort()[times.length - 1];
+  return check('proxy', differs.length ? 'differs' : 'ok', differs, o.source, since, now);
+}
+
+/**
+ * The proxy ACKed the push that carried the change: for each kind the host needs, istiod's
+ * last ACKed nonce is the push `needed` names (from the probe) or a later one; without that
+ * knowledge (a real pod), sent = ACKed.
+ */
+export function checkSync(
+  expect: Expectation,
+  o: Observed<SyncObservation>,
+  now: number,
+  needed: Readonly<Partial<Record<XdsKind, string>>> = {},
+): HopCheck {
+  if (!o.ok) return errorCheck('sync', o);
+  const status = o.value.proxies.find((p) => p.proxy === o.value.proxyId);
+  if (!status) return check('sync', 'missing', [`proxy ${o.value.proxyId} is not connected to this istiod`], o.source, undefined, now);
+  const kinds = new Set<XdsKind>(['cluster']);
+  for (const p of expect.ports) {
+    const protocol = p.protocol.toUpperCase();
+    kinds.add(httpProtocols.has(protocol) ? 'route' : 'listener');
+  }
+  const detail: string[] = [];
+  const versions: number[] = [];
+  for (const k of [...kinds].sort()) {
+    const acked = status.acked[k];
+    const sent = status.sent[k];
+    const want = needed[k];
+    if (!acked) {
+      detail.push(`${k}: nothing ACKed yet${sent ? ` (sent ${sent})` : ''}`);
+      continue;
+    }
+    const pv = pushVersionOf(acked);
+    if (pv) versions.push(pv.time);
+    if (want !== undefined) {
+      const later = isSameOrLaterPush(acked, want);
+      if (later === false || (later === undefined && acked !== want)) detail.push(`${k}: ACKed ${acked}, the change came in push ${want}`);
+    } else if (sent && sent !== acked) detail.push(`${k}: sent ${sent}, ACKed ${acked}`);
+  }
+  const since = versions.length ? new Date(Math.max(...versions)).toISOString() : undefined;
+  return check('sync', detail.length ? 'missing' : 'ok', detail, o.source, since, now);
+}
+
+// ---------------------------------------------------------------------------------------------
+// per host
+
+export interface CheckOptions {
+  /** Per xDS kind, the push version in which the probe first saw the host (for the sync hop). */
+  readonly needed?: Readonly<Partial<Record<XdsKind, string>>>;
+}
+
+export function checkHost(expect: Expectation, inputs: HopInputs, options: CheckOptions = {}): HostReport {
+  const now = inputs.now;
+  const skipped = (hop: HopCheck['hop'], why: string): HopCheck => ({ hop, status: 'skipped', detail: [why] });
+  const hops: HopCheck[] = [
+    inputs.kube ? checkKube(expect, inputs.kube, now) : skipped('kube', 'no kube access configured'),
+    inputs.registry ? checkRegistry(expect, inputs.registry, now) : skipped('istiod', 'no istiod debug endpoint or registryz file'),
+    inputs.proxy ? checkProxy(expect, inputs.proxy, now) : skipped('proxy', 'no xDS probe or config dump'),
+    inputs.sync ? checkSync(expect, inputs.sync, now, options.needed) : skipped('sync', 'needs the xDS probe (or --proxy-id) and the istiod debug endpoint'),
+  ];
+  return {
+    host: expect.host,
+    namespace: expect.namespace,
+    name: expect.name,
+    ok: hops.every((h) => h.status === 'ok' || h.status === 'skipped'),
+    hops,
+  };
+}

@@ -1,0 +1,314 @@
+/**
+ * The kube sink and the controller against the real kube-apiserver (with Istio's CRDs) from the
+ * harness: object state after create/update/delete, zero writes when nothing changed, foreign
+ * objects untouched, drift repaired, fences, leader election between two processes, and an
+ * apiserver outage survived.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CoordinationV1Api, CoreV1Api, KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+import { buildSources } from '../../src/controller/wiring.js';
+import { reconcileOnce, type ReconcileReport } from '../../src/controller/reconcile.js';
+import { runContinuous } from '../../src/controller/run.js';
+import { silentLogger } from '../../src/log.js';
+import { BridgeMetrics } from '../../src/metrics.js';
+import { loadKubeConfig } from '../../src/sinks/kube/client.js';
+import { kubeSink } from '../../src/sinks/kube/sink.js';
+import { adapterFactories } from '../../src/sources/registry.js';
+import { control, peer } from '../peers/endpoints.js';
+
+interface SE extends KubernetesObject {
+  spec: { hosts: string[]; endpoints?: { address: string }[]; ports: { number: number; name: string; protocol: string }[]; resolution: string };
+}
+
+let kc: KubeConfig;
+let objects: KubernetesObjectApi;
+let dir: string;
+const namespaces: string[] = [];
+
+async function newNamespace(prefix: string): Promise<string> {
+  const name = `${prefix}-${randomBytes(3).toString('hex')}`;
+  await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name } } });
+  namespaces.push(name);
+  return name;
+}
+
+function service(name: string, addresses: string[], port = 8080) {
+  return { name, namespace: 'public', group: 'DEFAULT_GROUP', protocol: 'http', instances: addresses.map((address) => ({ address, port })) };
+}
+
+async function writeRegistry(file: string, services: unknown[]): Promise<void> {
+  await writeFile(file, JSON.stringify({ services }));
+}
+
+/** One bridge wired like the CLI, against a registry file and the real apiserver. */
+function bridge(namespace: string, registryFile: string, extra: Record<string, unknown> = {}) {
+  const config = parseConfig(
+    {
+      sources: [{ name: 'files', kind: 'static', static: { path: registryFile }, targetNamespace: namespace }],
+      sink: { kind: 'kube', qps: 200 },
+      ...extra,
+    },
+    adapterFactories,
+  );
+  const metrics = new BridgeMetrics();
+  const logger = silentLogger();
+  const sink = kubeSink({ kc, namespaces: [namespace], apiVersion: 'auto', fieldManager: 'registry-bridge', qps: 200, concurrency: 8, logger, metrics, retries: 2 });
+  const sources = buildSources(config, { logger, baseDir: dir, env: {}, apiVersion: 'networking.istio.io/v1', metrics });
+  const run = (dryRun = false): Promise<ReconcileReport> =>
+    reconcileOnce(sources, sink, { policy: config.policy.mode, maxDeletes: config.policy.maxDeletesPerRun, dryRun }, { logger, signal: new AbortController().signal });
+  return { config, metrics, sink, sources, run };
+}
+
+async function read(namespace: string, name: string): Promise<SE | undefined> {
+  try {
+    return await objects.read<SE>({ apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name, namespace } });
+  } catch (err) {
+    if ((err as { code?: number }).code === 404) return undefined;
+    throw err;
+  }
+}
+
+async function writeCalls(metrics: BridgeMetrics): Promise<number> {
+  const m = await metrics.apiWrites.get();
+  return m.values.reduce((n, v) => n + v.value, 0);
+}
+
+beforeAll(async () => {
+  kc = loadKubeConfig({ kubeconfig: peer('kube').kubeconfig });
+  objects = KubernetesObjectApi.makeApiClient(kc);
+  dir = await mkdtemp(join(tmpdir(), 'rb-kube-'));
+});
+
+afterAll(async () => {
+  const core = kc.makeApiClient(CoreV1Api);
+  await Promise.allSettled(namespaces.map((name) => core.deleteNamespace({ name })));
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('kube sink against the real apiserver', () => {
+  it('creates, updates (instance added, port changed), deletes, and makes zero writes when nothing changed', async () => {
+    const ns = await newNamespace('rb-crud');
+    const reg = join(dir, `${ns}.json`);
+    const b = bridge(ns, reg);
+    const host = 'orders.default-group.public.static';
+
+    await writeRegistry(reg, [service('orders', ['10.0.0.1']), service('billing', ['10.0.1.1'])]);
+    const first = await b.run();
+    expect(first.plan.counts).toMatchObject({ create: 2, update: 0, delete: 0 });
+    expect(first.failedWrites).toBe(0);
+    const created = await read(ns, host);
+    expect(created?.spec).toMatchObject({ hosts: [host], resolution: 'STATIC', ports: [{ name: 'http-8080', number: 8080, protocol: 'HTTP' }], endpoints: [{ address: '10.0.0.1' }] });
+    expect(created?.metadata?.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'registry-bridge', 'registry-bridge.io/source': 'files' });
+    expect(created?.metadata?.managedFields?.map((f) => f.manager)).toContain('registry-bridge');
+
+    // Identical second run: zero write calls, resourceVersion untouched.
+    const before = await writeCalls(b.metrics);
+    const second = await b.run();
+    expect(second.plan.counts).toMatchObject({ create: 0, update: 0, delete: 0, unchanged: 2 });
+    expect(await writeCalls(b.metrics)).toBe(before);
+    expect((await read(ns, host))?.metadata?.resourceVersion).toBe(created?.metadata?.resourceVersion);
+
+    // Instance added.
+    await writeRegistry(reg, [service('orders', ['10.0.0.1', '10.0.0.2']), service('billing', ['10.0.1.1'])]);
+    expect((await b.run()).plan.counts.update).toBe(1);
+    expect((await read(ns, host))?.spec.endpoints).toEqual([{ address: '10.0.0.1' }, { address: '10.0.0.2' }]);
+
+    // Port changed.
+    await writeRegistry(reg, [service('orders', ['10.0.0.1', '10.0.0.2'], 9090), service('billing', ['10.0.1.1'])]);
+    await b.run();
+    expect((await read(ns, host))?.spec.ports).toEqual([{ name: 'http-9090', number: 9090, protocol: 'HTTP' }]);
+
+    // Service gone from the registry.
+    await writeRegistry(reg, [service('orders', ['10.0.0.1'])]);
+    const removed = await b.run();
+    expect(removed.plan.counts.delete).toBe(1);
+    expect(await read(ns, 'billing.default-group.public.static')).toBeUndefined();
+  });
+
+  it('dry-run goes through server-side validation and persists nothing', async () => {
+    const ns = await newNamespace('rb-dry');
+    const reg = join(dir, `${ns}.json`);
+    await writeRegistry(reg, [service('orders', ['10.0.0.1'])]);
+    const report = await bridge(ns, reg).run(true);
+    expect(report.plan.counts.create).toBe(1);
+    expect(report.failedWrites).toBe(0);
+    expect(await read(ns, 'orders.default-group.public.static')).toBeUndefined();
+  });
+
+  it('leaves foreign objects with the same name or host untouched and reports them', async () => {
+    const ns = await newNamespace('rb-foreign');
+    const reg = join(dir, `${ns}.json`);
+    const spec = { hosts: ['orders.default-group.public.static'], ports: [{ number: 80, name: 'http', protocol: 'HTTP' }], resolution: 'DNS', location: 'MESH_EXTERNAL' };
+    await objects.create({ apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: 'orders.default-group.public.static', namespace: ns }, spec } as KubernetesObject);
+    await objects.create({ apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: 'hand-made', namespace: ns, labels: { team: 'payments' } }, spec: { ...spec, hosts: ['billing.default-group.public.static'] } } as KubernetesObject);
+    const foreignBefore = await read(ns, 'orders.default-group.public.static');
+
+    await writeRegistry(reg, [service('orders', ['10.0.0.1']), service('billing', ['10.0.1.1'])]);
+    const report = await bridge(ns, reg).run();
+    expect(report.plan.counts).toMatchObject({ conflict: 2, create: 0 });
+    const reasons = report.plan.changes.filter((c) => c.action === 'conflict').map((c) => c.reason);
+    expect(reasons.join('\n')).toMatch(/is not managed by registry-bridge/);
+    expect(reasons.join('\n')).toMatch(/already served by ServiceEntry .*\/hand-made/);
+    expect((await read(ns, 'orders.default-group.public.static'))?.metadata?.resourceVersion).toBe(foreignBefore?.metadata?.resourceVersion);
+  });
+
+  it('restores an owned object edited by hand and recreates one deleted by hand', async () => {
+    const ns = await newNamespace('rb-drift');
+    const reg = join(dir, `${ns}.json`);
+    const b = bridge(ns, reg);
+    const host = 'orders.default-group.public.static';
+    await writeRegistry(reg, [service('orders', ['10.0.0.1'])]);
+    await b.run();
+
+    // A human edits the endpoints with another field manager (like kubectl edit).
+    await objects.patch(
+      { apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: host, namespace: ns }, spec: { endpoints: [{ address: '192.0.2.99' }] } } as KubernetesObject,
+      undefined,
+      undefined,
+      'kubectl-edit',
+      undefined,
+      PatchStrategy.MergePatch,
+    );
+    expect((await read(ns, host))?.spec.endpoints).toEqual([{ address: '192.0.2.99' }]);
+    const repaired = await b.run();
+    expect(repaired.plan.counts.update).toBe(1);
+    expect((await read(ns, host))?.spec.endpoints).toEqual([{ address: '10.0.0.1' }]);
+
+    await objects.delete({ apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: host, namespace: ns } });
+    expect((await b.run()).plan.counts.create).toBe(1);
+    expect(await read(ns, host)).toBeDefined();
+  });
+
+  it('deletes nothing of a source whose read failed, and holds the deletion cap', async () => {
+    const ns = await newNamespace('rb-fence');
+    const reg = join(dir, `${ns}.json`);
+    await writeRegistry(reg, ['a', 'b', 'c', 'd'].map((n, i) => service(n, [`10.0.2.${i + 1}`])));
+    const b = bridge(ns, reg, { policy: { maxDeletesPerRun: 2 } });
+    await b.run();
+
+    await rm(reg);
+    const failed = await b.run();
+    expect(failed.sourceErrors).toHaveLength(1);
+    expect(failed.plan.counts.delete).toBe(0);
+    expect(failed.plan.counts.keep).toBe(4);
+
+    await writeRegistry(reg, [service('a', ['10.0.2.1'])]);
+    const capped = await b.run();
+    expect(capped.plan.counts).toMatchObject({ delete: 2, keep: 1, unchanged: 1 });
+    const remaining = await objects.list('networking.istio.io/v1', 'ServiceEntry', ns);
+    expect(remaining.items).toHaveLength(2);
+    expect((await b.run()).plan.counts.delete).toBe(1);
+  });
+});
+
+describe('continuous mode against the real apiserver', () => {
+  it('two processes: only the leader writes; kill it and the other takes over within the lease duration', async () => {
+    const ns = await newNamespace('rb-leader');
+    const reg = join(dir, `${ns}.json`);
+    await writeRegistry(reg, [service('orders', ['10.0.0.1'])]);
+    const cfg = join(dir, `${ns}.yaml`);
+    await writeFile(
+      cfg,
+      JSON.stringify({
+        sources: [{ name: 'files', kind: 'static', static: { path: reg }, targetNamespace: ns }],
+        sink: { kind: 'kube', kubeconfig: peer('kube').kubeconfig },
+        controller: { resyncInterval: '1s', debounce: '50ms' },
+        server: { address: '127.0.0.1', port: 0 },
+        leaderElection: { enabled: true, namespace: ns, name: 'registry-bridge', leaseDuration: '4s', renewDeadline: '3s', retryPeriod: '500ms' },
+        log: { level: 'info' },
+      }),
+    );
+    const start = (id: string) => {
+      const child = spawn(process.execPath, ['dist/src/cli/main.js', 'sync', '-c', cfg], { env: { ...process.env, POD_NAME: id }, stdio: ['ignore', 'ignore', 'pipe'] });
+      const lines: string[] = [];
+      child.stderr!.on('data', (d: Buffer) => lines.push(...d.toString().split('\n').filter(Boolean)));
+      return { child, lines, reconciles: () => lines.filter((l) => l.includes('"reconcile finished"')).length };
+    };
+    const leases = kc.makeApiClient(CoordinationV1Api);
+    const holder = async () => (await leases.readNamespacedLease({ name: 'registry-bridge', namespace: ns }).catch(() => undefined))?.spec?.holderIdentity;
+
+    const a = start('bridge-a');
+    await waitFor(async () => (await holder()) === 'bridge-a', 20_000);
+    const b = start('bridge-b');
+    const children: ChildProcess[] = [a.child, b.child];
+    try {
+      await waitFor(async () => (await read(ns, 'orders.default-group.public.static')) !== undefined, 20_000);
+      await sleep(2500);
+      expect(a.reconciles()).toBeGreaterThan(0);
+      expect(b.reconciles()).toBe(0); // the standby never reconciles, so never writes
+      expect(b.lines.join('\n')).toContain('waiting for the lease');
+
+      a.child.kill('SIGKILL');
+      const killedAt = Date.now();
+      await waitFor(async () => (await holder()) === 'bridge-b', 15_000);
+      const takeover = Date.now() - killedAt;
+      console.log(`leader takeover after SIGKILL: ${takeover} ms (lease 4000 ms, retry 500 ms)`);
+      expect(takeover).toBeLessThan(4000 + 2000);
+      // The new leader does the job: a registry change reaches kube through it.
+      await writeRegistry(reg, [service('orders', ['10.0.0.1', '10.0.0.7'])]);
+      await waitFor(async () => (await read(ns, 'orders.default-group.public.static'))?.spec.endpoints?.length === 2, 15_000);
+      expect(b.reconciles()).toBeGreaterThan(0);
+    } finally {
+      for (const c of children) c.kill('SIGTERM');
+      await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
+    }
+    expect(b.child.exitCode).toBe(0); // SIGTERM: graceful
+  });
+
+  it('survives the apiserver stopping mid-run and converges after it restarts', async () => {
+    const ns = await newNamespace('rb-outage');
+    const reg = join(dir, `${ns}.json`);
+    await writeRegistry(reg, [service('orders', ['10.0.0.1'])]);
+    const config = parseConfig(
+      {
+        sources: [{ name: 'files', kind: 'static', static: { path: reg }, targetNamespace: ns }],
+        sink: { kind: 'kube' },
+        controller: { resyncInterval: '1s', debounce: '50ms' },
+        server: { address: '127.0.0.1', port: 0 },
+      },
+      adapterFactories,
+    );
+    const metrics = new BridgeMetrics();
+    const logger = silentLogger();
+    const sink = kubeSink({ kc, namespaces: [ns], apiVersion: 'auto', fieldManager: 'registry-bridge', qps: 100, concurrency: 4, logger, metrics, retries: 1 });
+    const sources = buildSources(config, { logger, baseDir: dir, env: {}, apiVersion: 'networking.istio.io/v1', metrics });
+    const shutdown = new AbortController();
+    const reports: ReconcileReport[] = [];
+    const running = runContinuous({ config, sources, sink, kc, logger, metrics, dryRun: false, shutdown: shutdown.signal, env: {}, onReport: (r) => reports.push(r) });
+    try {
+      await waitFor(async () => (await read(ns, 'orders.default-group.public.static')) !== undefined, 20_000);
+      const kube = control('kube');
+      await kube.stop();
+      await writeRegistry(reg, [service('orders', ['10.0.0.1', '10.0.0.2'])]);
+      await sleep(3000); // several failing runs while the apiserver is down
+      await kube.start();
+      kc = loadKubeConfig({ kubeconfig: peer('kube').kubeconfig });
+      await waitFor(async () => (await read(ns, 'orders.default-group.public.static').catch(() => undefined))?.spec.endpoints?.length === 2, 60_000);
+      const failedRuns = (await metrics.reconcileRuns.get()).values.find((v) => v.labels.result === 'failed')?.value ?? 0;
+      expect(failedRuns).toBeGreaterThan(0);
+    } finally {
+      shutdown.abort();
+      expect(await running).toBe(0);
+    }
+  });
+});
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await sleep(100);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
