@@ -66,6 +66,9 @@ export class Controller {
         log.warn({ source: source.name, err: describeError(err) }, 'watch failed; periodic resync continues'),
       );
     }
+    this.sink.watch?.(() => this.trigger(), this.signal).catch((err: unknown) =>
+      log.warn({ err: describeError(err) }, 'sink watch failed; periodic resync continues'),
+    );
     this.resyncTimer = setInterval(() => this.trigger(0), this.options.resyncMs);
     this.resyncTimer.unref();
     this.signal.addEventListener('abort', () => this.stop(), { once: true });

@@ -18,5 +18,10 @@ export interface Sink {
   readonly kind: string;
   observe(signal: AbortSignal): Promise<ObservedEntry[]>;
   apply(changes: readonly Change[], options: ApplyOptions, signal: AbortSignal): Promise<ApplyOutcome[]>;
+  /**
+   * Optional: calls `onChange` when objects the sink holds change outside the bridge (a hand
+   * edit or delete), so drift is repaired before the next resync. Only a hint.
+   */
+  watch?(onChange: () => void, signal: AbortSignal): Promise<void>;
   close?(): Promise<void>;
 }

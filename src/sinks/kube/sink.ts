@@ -1,4 +1,4 @@
-import { ApisApi, KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { ApisApi, KubernetesObjectApi, PatchStrategy, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import PQueue from 'p-queue';
 import pRetry, { AbortError } from 'p-retry';
 import { SinkError } from '../../errors.js';
@@ -146,11 +146,50 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
       const outcomes = await Promise.all(changes.filter((c) => c.action === 'create' || c.action === 'update' || c.action === 'delete').map(run));
       return outcomes;
     },
+    async watch(onChange, signal) {
+      // Only a hint: a watch that dies is restarted with backoff; the resync stays the truth.
+      const version = await apiVersion();
+      const [group, ver] = version.split('/') as [string, string];
+      const watcher = new Watch(options.kc);
+      for (const namespace of [...new Set(options.namespaces)]) {
+        const path = `/apis/${group}/${ver}/namespaces/${namespace}/serviceentries`;
+        let backoff = 500;
+        const loop = async (): Promise<void> => {
+          while (!signal.aborted) {
+            const ended = new Promise<void>((resolve) => {
+              watcher
+                .watch(path, { labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`, allowWatchBookmarks: true }, (phase, obj: ServiceEntryResource) => {
+                  backoff = 500;
+                  if (phase === 'BOOKMARK') return;
+                  // Our own writes come back here too; a run with nothing to do costs one list.
+                  if (phase === 'DELETED' || lastManager(obj) !== options.fieldManager) onChange();
+                }, () => resolve())
+                .then((req) => signal.addEventListener('abort', () => req.abort(), { once: true }), () => resolve());
+            });
+            await ended;
+            if (signal.aborted) return;
+            await new Promise((r) => setTimeout(r, backoff));
+            backoff = Math.min(backoff * 2, 30_000);
+          }
+        };
+        void loop();
+      }
+    },
     async close() {
       queue.clear();
       await queue.onIdle();
     },
   };
+}
+
+/** The field manager of the most recent write to an object. */
+function lastManager(o: ServiceEntryResource): string | undefined {
+  let latest: { manager?: string; at: number } | undefined;
+  for (const f of o.metadata?.managedFields ?? []) {
+    const at = f.time ? new Date(f.time as unknown as string).getTime() : 0;
+    if (!latest || at >= latest.at) latest = { ...(f.manager !== undefined ? { manager: f.manager } : {}), at };
+  }
+  return latest?.manager;
 }
 
 function toObserved(o: ServiceEntryResource, owned: boolean): ObservedEntry {
