@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { pino } from 'pino';
 import { runSync } from './sync.js';
+import { runTrace, runVerify, type VerifyFlags } from './verify.js';
 import { ExitCode } from '../controller/reconcile.js';
 import { BridgeError, describeError } from '../errors.js';
 
@@ -62,6 +63,57 @@ Exit codes:
     .action(async (opts: SyncFlags) => {
       code = await runSync(opts, io, io.shutdown);
     });
+
+  const verifyHelp = `
+Exit codes:
+  0  every host is present and as written at every configured hop
+  2  bad usage or configuration
+  5  propagation failed: a hop is missing a host or shows something else than the bridge wrote
+  6  a hop could not be checked (unreachable, 401 Unauthorized, 403 Forbidden) and none failed
+
+Hops: kube (owned ServiceEntry, content hash), istiod (/debug/registryz), proxy (xDS probe,
+config dump), sync (/debug/syncz: the proxy ACKed the push). A hop without a source is skipped.
+Offline: verify --desired se.yaml --registryz registryz.json --config-dump dump.json`;
+  const addVerifyOptions = (cmd: Command): Command =>
+    cmd
+      .option('-c, --config <file>', 'configuration file: read the registries once and verify what the bridge would write')
+      .option('--desired <file>', 'ServiceEntry YAML to verify against (e.g. the output of sync --once -o yaml)')
+      .option('--kubeconfig <file>', 'kubeconfig (else KUBECONFIG, ~/.kube/config, in-cluster)')
+      .option('--context <name>', 'kubeconfig context')
+      .option('-n, --namespace <ns>', 'only ServiceEntries in this namespace')
+      .option('--no-kube', 'do not read kube')
+      .option('--istiod <url>', "istiod's debug/monitoring base URL, e.g. http://127.0.0.1:15014")
+      .option('--token-file <file>', 'bearer token (audience istio-ca) for istiod debug endpoints')
+      .option('--token-request <ns/sa>', 'get a bearer token for this service account with the TokenRequest API')
+      .option('--xds <host:port>', "istiod's plaintext xDS address (15010): run the xDS probe")
+      .option('--probe-namespace <ns>', 'namespace the xDS probe poses as a sidecar of', 'default')
+      .option('--proxy-id <id>', 'a connected proxy (<pod>.<namespace>) whose sync status / config_dump to check')
+      .option('--istiod-config-dump', "read the proxy's configuration from istiod's /debug/config_dump?proxyID=")
+      .option('--config-dump <file|url...>', 'Envoy admin config_dump, istiod config_dump or istioctl proxy-config -o json output')
+      .option('--registryz <file>', 'saved /debug/registryz output (offline)')
+      .option('--timeout <duration>', 'keep checking until every hop is ok or this passes')
+      .option('--interval <duration>', 'time between checks')
+      .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+      .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']))
+      .addHelpText('after', verifyHelp);
+
+  addVerifyOptions(
+    program
+      .command('verify')
+      .description('check that every owned (or --host) ServiceEntry reached kube, istiod and the proxies')
+      .option('--host <host...>', 'only these hosts'),
+  ).action(async (opts: VerifyFlags) => {
+    code = await runVerify(opts, io);
+  });
+
+  addVerifyOptions(
+    program
+      .command('trace')
+      .description('follow one host hop by hop, measuring from now how long each hop takes')
+      .argument('<host>', 'the ServiceEntry host'),
+  ).action(async (host: string, opts: VerifyFlags) => {
+    code = await runTrace(host, opts, io);
+  });
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

@@ -96,13 +96,15 @@ export class XdsProbe {
     this.stream.on('data', (r: DiscoveryResponse) => this.onResponse(r));
     this.stream.on('error', (err: Error) => this.fail(new HopReadError(`xDS stream to ${options.address}: ${err.message}`, { cause: err })));
     this.stream.on('end', () => this.fail(new HopReadError(`xDS stream to ${options.address} closed by istiod`)));
+    // google.protobuf.Value comes from protobufjs's bundled descriptors, whose field names are
+    // camelCase even with keepCase (stringValue, structValue).
     const metadata: Record<string, unknown> = {
-      NAMESPACE: { string_value: options.namespace },
-      CLUSTER_ID: { string_value: options.clusterId ?? 'Kubernetes' },
-      PROXY_CONFIG: { struct_value: { fields: {} } },
-      LABELS: { struct_value: { fields: { app: { string_value: 'registry-bridge-probe' } } } },
+      NAMESPACE: { stringValue: options.namespace },
+      CLUSTER_ID: { stringValue: options.clusterId ?? 'Kubernetes' },
+      PROXY_CONFIG: { structValue: { fields: {} } },
+      LABELS: { structValue: { fields: { app: { stringValue: 'registry-bridge-probe' } } } },
     };
-    for (const [k, v] of Object.entries(options.metadata ?? {})) metadata[k] = { string_value: v };
+    for (const [k, v] of Object.entries(options.metadata ?? {})) metadata[k] = { stringValue: v };
     // CDS and LDS wildcard, as Envoy starts; the node goes with the first request only.
     this.write({ type_url: TypeUrl.cluster, node: { id: this.nodeId, cluster: 'registry-bridge-probe', metadata: { fields: metadata } } });
     this.write({ type_url: TypeUrl.listener });
