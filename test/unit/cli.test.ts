@@ -115,7 +115,7 @@ describe('registry-bridge sync --once', () => {
     expect(c.err() + c.out()).not.toContain('hunter2');
   });
 
-  it('the built binary prints its version and the quickstart (the README command)', () => {
+  it("the built binary prints its version and the quickstart (the README command)", { timeout: 60_000 }, () => {
     const version = execFileSync(process.execPath, ['dist/src/cli/main.js', '--version'], { encoding: 'utf8' });
     expect(version.trim()).toMatch(/^\d+\.\d+\.\d+$/);
     const yaml = execFileSync(process.execPath, ['dist/src/cli/main.js', 'sync', '--once', '-c', 'examples/quickstart.yaml', '-o', 'yaml', '--log-level', 'silent'], { encoding: 'utf8' });

@@ -1,0 +1,240 @@
+import type { Watcher } from 'node-zookeeper-client';
+import { SourceUnavailableError } from '../../src/errors.js';
+import { serviceKeyString, type ServiceKey, type SourceSnapshot } from '../../src/model/service.js';
+import { defineAdapter, type AdapterContext, type ChangeListener, type SourceAdapter } from '../../src/sources/adapter.js';
+import { canonicalJson } from '../../src/synth/hash.js';
+import { DUBBO_HOST_TEMPLATE } from '../dubbo/naming.js';
+import { servicesOfRoots, ZK_TEMPLATE_ATTRIBUTES, type RootRead } from './layouts.js';
+import { chrootOf, zookeeperConfigSchema, type ZooKeeperConfig } from './schema.js';
+import { ZkSession, ZkUnavailableError } from './session.js';
+import { joinPath, MissingRootError, readDir, readRoot, readRootChildren, type ReadOptions } from './tree.js';
+
+export { zookeeperConfigSchema, type ZooKeeperConfig } from './schema.js';
+
+/**
+ * ZooKeeper: Dubbo interface-level providers and Curator ServiceDiscovery instances (Spring
+ * Cloud Zookeeper, Dubbo 3 application level). `list` walks the configured roots (the truth);
+ * `watch` keeps child and data watches armed on the same tree, turns each notification into
+ * the keys that changed within milliseconds, and re-walks everything every relistInterval and
+ * after a reconnect or a new session, so a lost watch costs at most one interval.
+ *
+ * Default host: `{service}.{versionLabel}.{groupLabel}.{kind}` — Dubbo services
+ * `com.example.demoservice.v-1-0-0.g-blue.dubbo` (see adapters/dubbo/naming.ts, shared with the
+ * Nacos adapter), Curator services `<name>.dubbo` for Dubbo 3 applications and `<name>.zk`
+ * otherwise.
+ */
+export const zookeeperAdapter = defineAdapter<ZooKeeperConfig>({
+  kind: 'zookeeper',
+  configSchema: zookeeperConfigSchema,
+  defaultHostTemplate: DUBBO_HOST_TEMPLATE,
+  templateAttributes: ZK_TEMPLATE_ATTRIBUTES,
+  create(config, context) {
+    return new ZooKeeperSource(config, context);
+  },
+});
+
+/** ServiceKey.namespace of a root: chroot + root without the leading `/` (`dubbo`, `prod/dubbo`). */
+export function namespaceOf(connect: string, root: string): string {
+  return `${chrootOf(connect)}${root === '/' ? '' : root}`.replace(/^\/+/, '');
+}
+
+interface UnitState {
+  readonly fingerprint: string;
+  readonly keys: readonly ServiceKey[];
+}
+
+export class ZooKeeperSource implements SourceAdapter {
+  private readonly session: ZkSession;
+  private readonly watchers = new Map<string, Watcher>();
+  /** Per root: the child names last seen. Per unit (`/<root>/<child>`): its services. */
+  private readonly rootChildren = new Map<string, Set<string>>();
+  private readonly units = new Map<string, UnitState>();
+  private readonly refreshing = new Map<string, Promise<void>>();
+  private readonly dirty = new Set<string>();
+  private onChange: ChangeListener | undefined;
+  private watchSignal: AbortSignal | undefined;
+  private relistTimer: NodeJS.Timeout | undefined;
+  private everDisconnected = false;
+
+  constructor(
+    private readonly config: ZooKeeperConfig,
+    private readonly context: AdapterContext,
+  ) {
+    const auth = config.auth;
+    this.session = new ZkSession({
+      connect: config.connect,
+      sessionTimeout: config.sessionTimeout,
+      requestTimeout: config.requestTimeout,
+      logger: context.logger,
+      ...(auth ? { credentials: () => context.resolveSecret(auth.credentials, `sources.${context.source}.zookeeper.auth.credentials`) } : {}),
+    });
+  }
+
+  async list(signal: AbortSignal): Promise<SourceSnapshot> {
+    const reads: RootRead[] = [];
+    try {
+      for (const root of this.config.roots) {
+        reads.push(await readRoot(this.session, root, namespaceOf(this.config.connect, root), { layout: this.config.layout, signal }));
+      }
+    } catch (err) {
+      throw this.unavailable(err);
+    }
+    const { services, rejected } = servicesOfRoots(reads, this.context.source, { maxDataBytes: this.config.maxDataBytes });
+    if (rejected.length > 0) this.context.metrics.rejectedEntries.inc({ source: this.context.source }, rejected.length);
+    return { source: this.context.source, services, rejected };
+  }
+
+  async watch(onChange: ChangeListener, signal: AbortSignal): Promise<void> {
+    this.onChange = onChange;
+    this.watchSignal = signal;
+    const off = this.session.onEvent((e) => {
+      if (e.type === 'disconnected') this.everDisconnected = true;
+      if (e.type === 'connected' && (e.newSession || this.everDisconnected)) {
+        // A new session lost every watch; a reconnect may have missed changes: re-arm, resync.
+        if (e.newSession) this.watchers.clear();
+        this.everDisconnected = false;
+        void this.rearmAll('reconnect').then(() => onChange());
+      }
+    });
+    const schedule = () => {
+      this.relistTimer = setTimeout(() => {
+        void this.rearmAll('relist').finally(() => {
+          if (!signal.aborted) schedule();
+        });
+      }, this.config.relistInterval);
+      this.relistTimer.unref?.();
+    };
+    signal.addEventListener(
+      'abort',
+      () => {
+        off();
+        clearTimeout(this.relistTimer);
+        this.onChange = undefined;
+      },
+      { once: true },
+    );
+    await this.rearmAll('start');
+    this.started = true;
+    schedule();
+  }
+
+  /** The current ZooKeeper session (for diagnostics and the session-expiry test). */
+  sessionIdentity(): { id: Buffer; password: Buffer } | undefined {
+    return this.session.sessionIdentity();
+  }
+
+  async close(): Promise<void> {
+    clearTimeout(this.relistTimer);
+    this.onChange = undefined;
+    this.session.close();
+  }
+
+  private unavailable(err: unknown): Error {
+    if (err instanceof ZkUnavailableError || err instanceof MissingRootError) return new SourceUnavailableError(this.context.source, `zookeeper ${this.config.connect}: ${err.message}`, { cause: err });
+    return err instanceof Error ? err : new Error(String(err));
+  }
+
+  private readOptions(): ReadOptions {
+    return { layout: this.config.layout, ...(this.watchSignal ? { signal: this.watchSignal } : {}), watcherFor: (path, kind, unit) => this.watcherFor(path, kind, unit) };
+  }
+
+  /** One stable function per watched path: node-zookeeper-client dedups by identity. */
+  private watcherFor(path: string, kind: 'children' | 'data', unit: string): Watcher {
+    const id = `${kind}:${path}`;
+    let w = this.watchers.get(id);
+    if (!w) {
+      w = () => {
+        if (!this.onChange) return;
+        const root = this.config.roots.find((r) => r === unit);
+        void (root !== undefined ? this.refreshRoot(root, false) : this.refreshUnit(unit));
+      };
+      this.watchers.set(id, w);
+    }
+    return w;
+  }
+
+  /** Re-walks every root with watches; reports units whose services changed. */
+  private async rearmAll(reason: string): Promise<void> {
+    const t0 = Date.now();
+    try {
+      await Promise.all(this.config.roots.map((r) => this.refreshRoot(r, true)));
+      this.context.logger.debug({ reason, durationMs: Date.now() - t0, units: this.units.size }, 'zookeeper watches armed');
+    } catch (err) {
+      this.context.logger.warn({ reason, err: (err as Error).message }, 'zookeeper re-walk failed; retrying at the next relist or reconnect');
+    }
+  }
+
+  /** Root children changed (or a full pass): read new/all units, forget removed ones. */
+  private async refreshRoot(root: string, all: boolean): Promise<void> {
+    const opts = this.readOptions();
+    let children: string[];
+    try {
+      children = (await readRootChildren(this.session, root, opts)) ?? [];
+    } catch (err) {
+      if (all) throw err;
+      this.context.logger.warn({ root, err: (err as Error).message }, 'zookeeper read failed; the next relist retries');
+      return;
+    }
+    const before = this.rootChildren.get(root) ?? new Set<string>();
+    const now = new Set(children);
+    this.rootChildren.set(root, now);
+    const removed = [...before].filter((c) => !now.has(c));
+    const changed: ServiceKey[] = [];
+    for (const c of removed) {
+      const unit = joinPath(root, c);
+      changed.push(...(this.units.get(unit)?.keys ?? []));
+      this.units.delete(unit);
+    }
+    if (changed.length > 0) this.emit(changed);
+    const todo = all ? children : children.filter((c) => !before.has(c));
+    await Promise.all(todo.map((c) => this.refreshUnit(joinPath(root, c), all)));
+  }
+
+  /** Re-reads one unit (`/<root>/<child>`), coalescing concurrent notifications. */
+  private refreshUnit(unit: string, rethrow = false): Promise<void> {
+    const running = this.refreshing.get(unit);
+    if (running) {
+      this.dirty.add(unit);
+      return running;
+    }
+    const run = (async () => {
+      do {
+        this.dirty.delete(unit);
+        await this.readUnit(unit, rethrow);
+      } while (this.dirty.has(unit));
+    })().finally(() => this.refreshing.delete(unit));
+    this.refreshing.set(unit, run);
+    return run;
+  }
+
+  private async readUnit(unit: string, rethrow: boolean): Promise<void> {
+    const root = this.config.roots.find((r) => unit.startsWith(r === '/' ? '/' : `${r}/`) && !unit.slice(r === '/' ? 1 : r.length + 1).includes('/'));
+    if (root === undefined) return;
+    const name = unit.slice(root === '/' ? 1 : root.length + 1);
+    let dir;
+    try {
+      dir = await readDir(this.session, root, name, this.readOptions());
+    } catch (err) {
+      if (rethrow) throw err;
+      this.context.logger.warn({ unit, err: (err as Error).message }, 'zookeeper read failed; the next relist retries');
+      return;
+    }
+    const read: RootRead = { root, namespace: namespaceOf(this.config.connect, root), dubbo: dir.dubbo ? [dir.dubbo] : [], curator: dir.curator ? [dir.curator] : [] };
+    const { services } = servicesOfRoots([read], this.context.source, { maxDataBytes: this.config.maxDataBytes });
+    const fingerprint = canonicalJson(services);
+    const before = this.units.get(unit);
+    if (before?.fingerprint === fingerprint) return;
+    this.units.set(unit, { fingerprint, keys: services.map((s) => s.key) });
+    const keys = new Map<string, ServiceKey>();
+    for (const k of [...(before?.keys ?? []), ...services.map((s) => s.key)]) keys.set(serviceKeyString(k), k);
+    // The first pass after start only fills the cache: the caller lists anyway.
+    if ((before !== undefined || this.started) && keys.size > 0) this.emit([...keys.values()]);
+  }
+
+  private started = false;
+
+  private emit(keys: readonly ServiceKey[]): void {
+    if (!this.onChange) return;
+    this.onChange(keys.length > 0 ? keys : undefined);
+  }
+}

@@ -1,0 +1,233 @@
+import { TextDecoder } from 'node:util';
+import { compareServiceKeys, type Instance, type RegistryService, type RejectedEntry, type ServiceKey } from '../../src/model/service.js';
+import { dubboServiceIdentity, DUBBO_TEMPLATE_ATTRIBUTES, type DubboIdentity } from '../dubbo/naming.js';
+import { applyConfigurators, isConfiguratorUrl } from '../dubbo/override.js';
+import { dubboProvidersOf } from '../dubbo/provider.js';
+import { decodeOnce, parseEncodedDubboUrl, type DubboUrl } from '../dubbo/url.js';
+import { curatorInstanceSchema, dubboEndpointsSchema, type CuratorInstance } from './schema.js';
+
+/**
+ * Pure: what was read from ZooKeeper → model services. The reader (tree.ts) fills these
+ * structures; everything that interprets znode names and data lives here and is unit-tested.
+ */
+export interface DubboInterfaceRead {
+  /** Child name under the root: URL.encode(interface). */
+  readonly name: string;
+  readonly path: string;
+  /** Child names of `providers/` (URL-encoded provider URLs). */
+  readonly providers: readonly string[];
+  /** Child names of `configurators/` (URL-encoded override URLs). */
+  readonly configurators: readonly string[];
+}
+
+export interface CuratorInstanceRead {
+  readonly id: string;
+  readonly path: string;
+  /** undefined = no data; a znode that vanished between list and read is left out. */
+  readonly data: Buffer | undefined;
+}
+
+export interface CuratorServiceRead {
+  readonly name: string;
+  readonly path: string;
+  readonly instances: readonly CuratorInstanceRead[];
+}
+
+export interface RootRead {
+  /** Root path as configured (`/dubbo`). */
+  readonly root: string;
+  /** ServiceKey.namespace for its services: chroot + root without the leading `/`. */
+  readonly namespace: string;
+  readonly dubbo: readonly DubboInterfaceRead[];
+  readonly curator: readonly CuratorServiceRead[];
+}
+
+export interface LayoutOptions {
+  readonly maxDataBytes: number;
+}
+
+export interface ServicesRead {
+  readonly services: RegistryService[];
+  readonly rejected: RejectedEntry[];
+}
+
+/** Every attribute a ZooKeeper service sets, so any template is valid for every service. */
+export const ZK_TEMPLATE_ATTRIBUTES: readonly string[] = DUBBO_TEMPLATE_ATTRIBUTES;
+
+export function servicesOfRoots(reads: readonly RootRead[], source: string, options: LayoutOptions): ServicesRead {
+  const services: RegistryService[] = [];
+  const rejected: RejectedEntry[] = [];
+  for (const read of reads) {
+    for (const dir of read.dubbo) services.push(...dubboServicesOf(dir, source, read.namespace, rejected));
+    for (const dir of read.curator) services.push(curatorServiceOf(dir, source, read.namespace, options, rejected));
+  }
+  services.sort((a, b) => compareServiceKeys(a.key, b.key));
+  rejected.sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0));
+  return { services, rejected };
+}
+
+/** A znode path short enough to log (names of garbage znodes can be huge). */
+export function refOf(path: string): string {
+  return path.length <= 240 ? path : `${path.slice(0, 200)}…(${path.length} chars)`;
+}
+
+export function dubboServicesOf(dir: DubboInterfaceRead, source: string, namespace: string, rejected: RejectedEntry[]): RegistryService[] {
+  const decodedDir = decodeOnce(dir.name);
+  const dirInterface = decodedDir instanceof Error ? dir.name : decodedDir;
+
+  const rules: DubboUrl[] = [];
+  for (const name of dir.configurators) {
+    const url = parseEncodedDubboUrl(name);
+    if (url instanceof Error || !isConfiguratorUrl(url)) {
+      const reason = url instanceof Error ? url.message : `"${url.protocol}://" is not a configurator (override:// or absent://)`;
+      if (!(url instanceof Error) && url.protocol === 'empty') continue; // Dubbo's "no rules" marker
+      rejected.push({ ref: refOf(`${dir.path}/configurators/${name}`), reason: `configurator ignored: ${reason}` });
+      continue;
+    }
+    rules.push(url);
+  }
+
+  const byKey = new Map<string, { identity: DubboIdentity; applications: string[]; instances: Instance[] }>();
+  for (const name of dir.providers) {
+    const ref = refOf(`${dir.path}/providers/${name}`);
+    const url = parseEncodedDubboUrl(name);
+    if (url instanceof Error) {
+      rejected.push({ ref, reason: url.message });
+      continue;
+    }
+    const providers = dubboProvidersOf(applyConfigurators(url, rules, dirInterface), dirInterface);
+    if (providers instanceof Error) {
+      rejected.push({ ref, reason: providers.message });
+      continue;
+    }
+    for (const p of providers) {
+      const k = `${p.identity.interface}\u0000${p.identity.version}\u0000${p.identity.group}`;
+      let entry = byKey.get(k);
+      if (!entry) byKey.set(k, (entry = { identity: p.identity, applications: [], instances: [] }));
+      if (p.application) entry.applications.push(p.application);
+      entry.instances.push(p.instance);
+    }
+  }
+
+  return [...byKey.values()].map((e) => {
+    const naming = dubboServiceIdentity(e.identity, mostCommon(e.applications));
+    return {
+      key: { source, namespace, group: naming.group, name: naming.name },
+      attributes: naming.attributes,
+      protocol: 'dubbo',
+      instances: e.instances.sort(compareInstances),
+    };
+  });
+}
+
+/** Curator metadata keys that change on every restart or deploy, or hold JSON blobs. */
+const CURATOR_VOLATILE = new Set([
+  'timestamp',
+  'dubbo.endpoints',
+  'dubbo.metadata-service.url-params',
+  'dubbo.metadata-service.urls',
+  'dubbo.metadata.revision',
+  'dubbo.exported-services.revision',
+  'dubbo.subscribed-services.revision',
+]);
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export function curatorServiceOf(dir: CuratorServiceRead, source: string, namespace: string, options: LayoutOptions, rejected: RejectedEntry[]): RegistryService {
+  const instances: Instance[] = [];
+  let dubbo = false;
+  for (const inst of dir.instances) {
+    const ref = refOf(inst.path);
+    const parsed = curatorInstanceOf(inst.data, options);
+    if (parsed.dubbo) dubbo = true;
+    if ('error' in parsed) {
+      rejected.push({ ref, reason: parsed.error });
+      continue;
+    }
+    instances.push(...parsed.instances);
+  }
+  const key: ServiceKey = { source, namespace, group: '', name: dir.name };
+  return {
+    key,
+    attributes: {
+      interface: '',
+      version: '',
+      dubboGroup: '',
+      application: dir.name,
+      versionLabel: '',
+      groupLabel: '',
+      kind: dubbo ? 'dubbo' : 'zk',
+    },
+    instances: instances.sort(compareInstances),
+  };
+}
+
+type CuratorParse = ({ instances: Instance[] } | { error: string }) & { dubbo: boolean };
+
+/** One Curator ServiceInstance znode → its instances (one per Dubbo endpoint). */
+export function curatorInstanceOf(data: Buffer | undefined, options: LayoutOptions): CuratorParse {
+  if (data === undefined || data.length === 0) return { error: 'no data (expected Curator ServiceInstance JSON)', dubbo: false };
+  if (data.length > options.maxDataBytes) return { error: `data is ${data.length} bytes, more than maxDataBytes ${options.maxDataBytes}`, dubbo: false };
+  let text: string;
+  try {
+    text = utf8.decode(data);
+  } catch {
+    return { error: 'data is not UTF-8 text', dubbo: false };
+  }
+  const dubbo = text.includes('org.apache.dubbo') || text.includes('dubbo.endpoints');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    return { error: `data is not JSON: ${(err as Error).message}`, dubbo };
+  }
+  const parsed = curatorInstanceSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    return { error: `not a Curator ServiceInstance: ${issue.path.length ? `${issue.path.join('.')}: ` : ''}${issue.message}`, dubbo };
+  }
+  const result = instancesOfCurator(parsed.data, dubbo);
+  return typeof result === 'string' ? { error: result, dubbo } : { instances: result, dubbo };
+}
+
+function instancesOfCurator(c: CuratorInstance, dubbo: boolean): Instance[] | string {
+  const meta = c.payload?.metadata ?? {};
+  const spring = (c.payload?.['@class'] ?? '').startsWith('org.springframework');
+  const metadata: Record<string, string> = {};
+  for (const k of Object.keys(meta).sort()) {
+    const v = meta[k];
+    if (CURATOR_VOLATILE.has(k)) continue;
+    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') metadata[k] = String(v);
+  }
+  const status = String(meta.instance_status ?? meta['instance-status'] ?? 'UP').toUpperCase();
+  const enabled = c.enabled !== false && status !== 'OUT_OF_SERVICE' && status !== 'DOWN';
+  const base = { address: c.address, weight: 1, healthy: true, enabled, metadata };
+
+  const endpointsText = meta['dubbo.endpoints'];
+  if (typeof endpointsText === 'string' && endpointsText.trim() !== '') {
+    let endpoints: unknown;
+    try {
+      endpoints = JSON.parse(endpointsText);
+    } catch {
+      return 'payload.metadata."dubbo.endpoints" is not JSON';
+    }
+    const eps = dubboEndpointsSchema.safeParse(endpoints);
+    if (!eps.success) return 'payload.metadata."dubbo.endpoints" is not a list of {port, protocol}';
+    if (eps.data.length > 0) return eps.data.map((e) => ({ ...base, port: e.port, protocol: e.protocol }));
+  }
+  const out: Instance[] = [];
+  if (c.port != null) out.push({ ...base, port: c.port, ...(spring ? { protocol: 'http' } : dubbo ? { protocol: 'dubbo' } : {}) });
+  if (c.sslPort != null) out.push({ ...base, port: c.sslPort, ...(spring ? { protocol: 'https' } : {}) });
+  if (out.length === 0) return 'missing port (neither port, sslPort nor dubbo.endpoints)';
+  return out;
+}
+
+function compareInstances(a: Instance, b: Instance): number {
+  return a.address < b.address ? -1 : a.address > b.address ? 1 : a.port - b.port || (a.protocol ?? '').localeCompare(b.protocol ?? '');
+}
+
+function mostCommon(values: readonly string[]): string {
+  const counts = new Map<string, number>();
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+  return [...counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]?.[0] ?? '';
+}

@@ -1,0 +1,85 @@
+import { z } from 'zod';
+import { durationSchema } from '../../src/config/duration.js';
+import { secretRefSchema } from '../../src/config/secret.js';
+
+const hostPort = String.raw`(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:[1-9]\d{0,4})`;
+const chroot = String.raw`(?:/[^/\s,]+)+`;
+const connectRe = new RegExp(`^${hostPort}(?:,${hostPort})*(?:${chroot})?$`);
+
+const znodePath = z
+  .string()
+  .regex(/^\/$|^(\/[^/\s]+)+$/, 'expected an absolute znode path like /dubbo (no trailing "/")');
+
+export const zookeeperConfigSchema = z
+  .strictObject({
+    /** `host:port[,host:port...][/chroot]`, as for every ZooKeeper client. */
+    connect: z
+      .string()
+      .regex(connectRe, 'expected host:port[,host:port...][/chroot], e.g. zk-0:2181,zk-1:2181/prod')
+      .refine((s) => s.split('/')[0]!.split(',').every((hp) => Number(hp.slice(hp.lastIndexOf(':') + 1)) <= 65535), 'expected host:port with a port in 1..65535'),
+    /**
+     * `dubbo`: `/<root>/<interface>/providers/<URL-encoded provider URL>`;
+     * `curator`: `/<root>/<name>/<id>` holding Curator ServiceInstance JSON (Spring Cloud
+     * Zookeeper, Dubbo 3 application level); `auto`: decided per child of each root (a child
+     * with providers/ or configurators/ is a Dubbo interface, anything else a Curator service).
+     */
+    layout: z.enum(['auto', 'dubbo', 'curator']).default('auto'),
+    /** One root. Default: /dubbo (dubbo), /services (curator), both (auto). */
+    root: znodePath.optional(),
+    /** Several roots. */
+    roots: z.array(znodePath).min(1).optional(),
+    sessionTimeout: durationSchema.default(30_000),
+    /** Full re-walk of the tree that re-arms every watch; watches only bring changes forward. */
+    relistInterval: durationSchema.default(60_000),
+    /** Longest wait for the connection and for each request before the source is unavailable. */
+    requestTimeout: durationSchema.default(5_000),
+    /** Znode data larger than this (Curator JSON) is rejected as malformed. */
+    maxDataBytes: z.number().int().positive().default(256 * 1024),
+    auth: z
+      .strictObject({
+        scheme: z.literal('digest'),
+        /** `user:password`, from an env var or a file. Never logged. */
+        credentials: secretRefSchema,
+      })
+      .optional(),
+  })
+  .refine((c) => c.root === undefined || c.roots === undefined, { message: 'set either root or roots, not both', path: ['roots'] })
+  .transform(({ root, roots, ...rest }) => ({
+    ...rest,
+    roots: roots ?? (root !== undefined ? [root] : rest.layout === 'dubbo' ? ['/dubbo'] : rest.layout === 'curator' ? ['/services'] : ['/dubbo', '/services']),
+  }));
+
+export type ZooKeeperConfig = z.output<typeof zookeeperConfigSchema>;
+
+/** The chroot of a connect string ('' when none). */
+export function chrootOf(connect: string): string {
+  const i = connect.indexOf('/');
+  return i >= 0 ? connect.slice(i).replace(/\/+$/, '') : '';
+}
+
+/**
+ * Curator ServiceInstance JSON (`org.apache.curator.x.discovery.ServiceInstance`), leniently:
+ * only what the adapter uses is required, unknown fields pass.
+ */
+export const curatorInstanceSchema = z.looseObject({
+  name: z.string().optional(),
+  id: z.string().optional(),
+  address: z.string().min(1, 'address is empty'),
+  port: z.number().int().min(1).max(65535).nullable().optional(),
+  sslPort: z.number().int().min(1).max(65535).nullable().optional(),
+  enabled: z.boolean().optional(),
+  serviceType: z.string().optional(),
+  payload: z
+    .looseObject({
+      '@class': z.string().optional(),
+      metadata: z.record(z.string(), z.unknown()).nullable().optional(),
+    })
+    .nullable()
+    .optional(),
+});
+export type CuratorInstance = z.infer<typeof curatorInstanceSchema>;
+
+/** `dubbo.endpoints` metadata: JSON inside a string. */
+export const dubboEndpointsSchema = z.array(
+  z.looseObject({ port: z.number().int().min(1).max(65535), protocol: z.string().min(1) }),
+);

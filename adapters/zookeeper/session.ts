@@ -1,0 +1,196 @@
+import zookeeper, { type Client, type State, type Watcher } from 'node-zookeeper-client';
+import type { Logger } from '../../src/log.js';
+
+/** ZooKeeper cannot be read right now (no connection, session expired, auth failed, timeout). */
+export class ZkUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ZkUnavailableError';
+  }
+}
+
+const NO_NODE: unique symbol = Symbol('no node');
+
+export type SessionState = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'expired' | 'auth-failed' | 'closed';
+
+/** `connected` carries whether this is a new session (watches lost: re-arm everything). */
+export type SessionEvent = { readonly type: 'connected'; readonly newSession: boolean } | { readonly type: 'disconnected' } | { readonly type: 'expired' };
+
+export interface ZkSessionOptions {
+  readonly connect: string;
+  readonly sessionTimeout: number;
+  readonly requestTimeout: number;
+  /** Resolves the digest `user:password`; called for every new session. Never logged. */
+  readonly credentials?: () => Promise<string>;
+  readonly logger: Logger;
+}
+
+/**
+ * One logical ZooKeeper connection that survives session expiry: node-zookeeper-client
+ * reconnects by itself within a session, but an expired session leaves its client unusable, so
+ * a new client (a new session) replaces it and listeners are told to re-arm their watches.
+ * Requests never wait longer than requestTimeout: the client would otherwise queue them until
+ * ZooKeeper comes back.
+ */
+export class ZkSession {
+  private client: Client | undefined;
+  private starting: Promise<void> | undefined;
+  private state: SessionState = 'idle';
+  private generation = 0;
+  private connectedGeneration = -1;
+  private readonly waiters = new Set<() => void>();
+  private readonly listeners = new Set<(e: SessionEvent) => void>();
+
+  constructor(private readonly options: ZkSessionOptions) {}
+
+  get currentState(): SessionState {
+    return this.state;
+  }
+
+  onEvent(listener: (e: SessionEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Resolves once connected; throws ZkUnavailableError after requestTimeout. */
+  async ready(signal?: AbortSignal): Promise<Client> {
+    if (this.state === 'closed') throw new ZkUnavailableError('client closed');
+    if (this.state === 'idle' || this.state === 'auth-failed') await this.start();
+    if (this.state === 'connected' && this.client) return this.client;
+    // No abort listener per waiting request (hundreds may wait): every wait is bounded by
+    // requestTimeout and an aborted signal is checked before each request.
+    if (signal?.aborted) throw new ZkUnavailableError('aborted', { cause: signal.reason });
+    await new Promise<void>((resolve, reject) => {
+      const done = (err?: Error) => {
+        clearTimeout(timer);
+        this.waiters.delete(wake);
+        if (err) reject(err);
+        else resolve();
+      };
+      const wake = () => {
+        if (this.state === 'connected') done();
+        else if (this.state === 'auth-failed') done(new ZkUnavailableError('authentication failed (digest credentials rejected)'));
+        else if (this.state === 'closed') done(new ZkUnavailableError('client closed'));
+      };
+      const timer = setTimeout(() => done(new ZkUnavailableError(`not connected to ${this.servers()} within ${this.options.requestTimeout} ms (state ${this.state})`)), this.options.requestTimeout);
+      this.waiters.add(wake);
+      wake();
+    });
+    return this.client!;
+  }
+
+  /** Child names, or undefined when the node does not exist. */
+  async getChildren(path: string, watcher?: Watcher, signal?: AbortSignal): Promise<string[] | undefined> {
+    const client = await this.ready(signal);
+    const children = await this.call<string[]>(path, signal, (cb) =>
+      watcher ? client.getChildren(path, watcher, (e, c) => cb(e, c)) : client.getChildren(path, (e, c) => cb(e, c)),
+    );
+    return children === NO_NODE ? undefined : children;
+  }
+
+  /** Data (undefined when empty), or null when the node does not exist. */
+  async getData(path: string, watcher?: Watcher, signal?: AbortSignal): Promise<Buffer | undefined | null> {
+    const client = await this.ready(signal);
+    const data = await this.call<Buffer | undefined>(path, signal, (cb) =>
+      watcher ? client.getData(path, watcher, (e, d) => cb(e, d ?? undefined)) : client.getData(path, (e, d) => cb(e, d ?? undefined)),
+    );
+    return data === NO_NODE ? null : data;
+  }
+
+  private call<T>(path: string, signal: AbortSignal | undefined, run: (cb: (e: Error | null, value: T) => void) => void): Promise<T | typeof NO_NODE> {
+    return new Promise<T | typeof NO_NODE>((resolve, reject) => {
+      let settled = false;
+      if (signal?.aborted) return reject(new ZkUnavailableError('aborted', { cause: signal.reason }));
+      const finish = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        fn();
+      };
+      const timer = setTimeout(() => finish(() => reject(new ZkUnavailableError(`${path}: no answer within ${this.options.requestTimeout} ms`))), this.options.requestTimeout);
+      run((e, value) =>
+        finish(() => {
+          if (!e) return resolve(value);
+          const code = (e as { getCode?: () => number }).getCode?.();
+          if (code === zookeeper.Exception.NO_NODE) return resolve(NO_NODE);
+          const name = (e as { getName?: () => string }).getName?.() ?? e.message;
+          reject(new ZkUnavailableError(`${path}: ${name}`, { cause: e }));
+        }),
+      );
+    });
+  }
+
+  /** Id and password of the current session (diagnostics and session-expiry tests); never logged. */
+  sessionIdentity(): { id: Buffer; password: Buffer } | undefined {
+    if (!this.client || this.state !== 'connected') return undefined;
+    return { id: this.client.getSessionId(), password: (this.client as unknown as { getSessionPassword(): Buffer }).getSessionPassword() };
+  }
+
+  close(): void {
+    this.state = 'closed';
+    this.client?.close();
+    this.client = undefined;
+    for (const w of [...this.waiters]) w();
+  }
+
+  private servers(): string {
+    return this.options.connect;
+  }
+
+  private start(): Promise<void> {
+    this.starting ??= this.newClient().finally(() => {
+      this.starting = undefined;
+    });
+    return this.starting;
+  }
+
+  private async newClient(): Promise<void> {
+    const credentials = this.options.credentials ? await this.options.credentials() : undefined;
+    if (this.state === 'closed') return;
+    this.client?.close();
+    const generation = ++this.generation;
+    const client = zookeeper.createClient(this.options.connect, { sessionTimeout: this.options.sessionTimeout, spinDelay: 200, retries: 0 });
+    if (credentials !== undefined) client.addAuthInfo('digest', Buffer.from(credentials));
+    client.on('state', (s: State) => this.onState(client, generation, s));
+    this.client = client;
+    this.state = 'connecting';
+    client.connect();
+  }
+
+  private onState(client: Client, generation: number, s: State): void {
+    if (client !== this.client || this.state === 'closed') return;
+    const log = this.options.logger;
+    const State = zookeeper.State;
+    if (s === State.SYNC_CONNECTED || s === State.CONNECTED_READ_ONLY) {
+      const newSession = this.connectedGeneration !== generation;
+      this.connectedGeneration = generation;
+      this.state = 'connected';
+      log.info({ sessionId: client.getSessionId().toString('hex'), newSession }, 'zookeeper connected');
+      this.emit({ type: 'connected', newSession });
+    } else if (s === State.DISCONNECTED) {
+      this.state = 'disconnected';
+      log.warn('zookeeper disconnected; reads fail until it is back');
+      this.emit({ type: 'disconnected' });
+    } else if (s === State.EXPIRED) {
+      this.state = 'expired';
+      log.warn('zookeeper session expired; starting a new session and resyncing');
+      this.emit({ type: 'expired' });
+      void this.start().catch((err: unknown) => log.error({ err }, 'cannot start a new zookeeper session'));
+    } else if (s === State.AUTH_FAILED) {
+      this.state = 'auth-failed';
+      log.error('zookeeper authentication failed (digest credentials rejected)');
+      client.close();
+    }
+    for (const w of [...this.waiters]) w();
+  }
+
+  private emit(e: SessionEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(e);
+      } catch (err) {
+        this.options.logger.error({ err }, 'zookeeper session listener failed');
+      }
+    }
+  }
+}

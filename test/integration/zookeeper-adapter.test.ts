@@ -1,0 +1,265 @@
+/**
+ * The ZooKeeper adapter against the real ZooKeeper of the harness (test/peers): both layouts,
+ * watches (with the measured delay from a znode write to the change hint), digest auth,
+ * chroot, an outage mid-watch (no deletions, source unavailable, convergence after restart)
+ * and a session expiry. Everything runs under a fresh chroot per run.
+ */
+import { createRequire } from 'node:module';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Client } from 'node-zookeeper-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ZooKeeperSource } from '../../adapters/zookeeper/index.js';
+import { servicesOfRoots } from '../../adapters/zookeeper/layouts.js';
+import { zookeeperConfigSchema } from '../../adapters/zookeeper/schema.js';
+import { main } from '../../src/cli/main.js';
+import { reconcileOnce } from '../../src/controller/reconcile.js';
+import { SourceUnavailableError } from '../../src/errors.js';
+import { createLogger } from '../../src/log.js';
+import { BridgeMetrics } from '../../src/metrics.js';
+import { serviceKeyString, type ServiceKey } from '../../src/model/service.js';
+import { secretResolver } from '../../src/config/secret.js';
+import { filesSink } from '../../src/sinks/files.js';
+import { defaultSynthOptions } from '../../src/synth/index.js';
+import { control, hasPeer, peers } from '../peers/endpoints.js';
+import { dataOf, javaUrlEncode, loadTree, rootReadOf } from '../unit/zookeeper-helpers.js';
+
+const zk = createRequire(import.meta.url)('node-zookeeper-client') as typeof import('node-zookeeper-client');
+const logger = createLogger({ level: process.env.RB_TEST_LOG ?? 'silent' });
+const chroot = `/rb-zk-it-${process.pid}-${Date.now()}`;
+const IFACE = 'org.apache.dubbo.demo.WatchService';
+
+const cb = <T>(fn: (done: (err: Error | null, v?: T) => void) => void) =>
+  new Promise<T>((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v as T))));
+
+async function connectRaw(connect: string, auth?: string): Promise<Client> {
+  const c = zk.createClient(connect, { sessionTimeout: 30_000, spinDelay: 200 });
+  if (auth) c.addAuthInfo('digest', Buffer.from(auth));
+  const up = new Promise<void>((r) => c.once('connected', () => r()));
+  c.connect();
+  await up;
+  return c;
+}
+
+async function put(c: Client, path: string, data: Buffer | null, mode: number = zk.CreateMode.PERSISTENT, acls = zk.ACL.OPEN_ACL_UNSAFE): Promise<void> {
+  const parent = path.slice(0, path.lastIndexOf('/'));
+  if (parent) await cb((d) => c.mkdirp(parent, null, acls, zk.CreateMode.PERSISTENT, d));
+  await cb((d) => c.create(path, data, acls, mode, d));
+}
+
+function source(over: Record<string, unknown> = {}, env: Record<string, string> = {}) {
+  const config = zookeeperConfigSchema.parse({ connect: `${peers().zookeeper.connect}${chroot}`, requestTimeout: '1500ms', relistInterval: '2s', ...over });
+  const metrics = new BridgeMetrics();
+  const adapter = new ZooKeeperSource(config, { source: 'zk', logger, baseDir: process.cwd(), resolveSecret: secretResolver(env, process.cwd()), metrics });
+  return { adapter, metrics };
+}
+
+/** Resolves with the first onChange whose keys satisfy `match` (or any call when no keys). */
+function nextChange(hints: { keys: readonly ServiceKey[] | undefined; at: number }[], match: (k: ServiceKey) => boolean, timeoutMs = 10_000) {
+  const start = hints.length;
+  return new Promise<number>((resolve, reject) => {
+    const t0 = Date.now();
+    const tick = setInterval(() => {
+      const hit = hints.slice(start).find((h) => h.keys === undefined || h.keys.some(match));
+      if (hit) {
+        clearInterval(tick);
+        resolve(hit.at);
+      } else if (Date.now() - t0 > timeoutMs) {
+        clearInterval(tick);
+        reject(new Error('no change hint'));
+      }
+    }, 1);
+  });
+}
+
+function providerUrl(host: string, port: number) {
+  return `dubbo://${host}:${port}/${IFACE}?anyhost=true&application=watch-app&dubbo=2.0.2&interface=${IFACE}&methods=ping&pid=${process.pid}&release=3.2.10&side=provider&timestamp=${Date.now()}&version=1.0.0`;
+}
+
+describe.skipIf(!hasPeer('zookeeper'))('ZooKeeper adapter against a real ZooKeeper', () => {
+  let writer: Client;
+  const tree = loadTree();
+  const opened: ZooKeeperSource[] = [];
+  const open = (...args: Parameters<typeof source>) => {
+    const s = source(...args);
+    opened.push(s.adapter);
+    return s;
+  };
+
+  beforeAll(async () => {
+    writer = await connectRaw(peers().zookeeper.connect);
+    for (const z of tree) await put(writer, `${chroot}${z.path}`, dataOf(z) ?? null);
+  });
+
+  afterAll(async () => {
+    await Promise.allSettled(opened.map((a) => a.close()));
+    if (writer) {
+      await cb((d) => writer.removeRecursive(chroot, -1, d)).catch(() => undefined);
+      writer.close();
+    }
+  });
+
+  it('reads the Dubbo and Curator layouts under a chroot exactly as the pure parser does', async () => {
+    const { adapter, metrics } = open();
+    const snap = await adapter.list(AbortSignal.timeout(10_000));
+    const ns = (root: string) => `${chroot.slice(1)}${root}`;
+    const expected = servicesOfRoots([rootReadOf(tree, '/dubbo', ns('/dubbo')), rootReadOf(tree, '/services', ns('/services'))], 'zk', { maxDataBytes: 256 * 1024 });
+    expect(snap.services).toEqual(expected.services);
+    expect(snap.rejected.map((r) => r.reason)).toEqual(expected.rejected.map((r) => r.reason));
+    expect(snap.rejected.every((r) => r.ref.startsWith('/dubbo/') || r.ref.startsWith('/services/'))).toBe(true);
+    expect((await metrics.rejectedEntries.get()).values.find((v) => v.labels.source === 'zk')?.value).toBe(3);
+  });
+
+  it('renders the tree end to end through sync --once -o yaml', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rb-zk-cli-'));
+    try {
+      const cfg = join(dir, 'cfg.yaml');
+      await writeFile(cfg, `sources:\n  - name: zk\n    kind: zookeeper\n    targetNamespace: mesh\n    zookeeper:\n      connect: "${peers().zookeeper.connect}${chroot}"\n`);
+      const out: string[] = [];
+      const err: string[] = [];
+      const io = { stdout: { write: (s: string) => (out.push(s), true) }, stderr: { write: (s: string) => (err.push(s), true) }, env: {} } as never;
+      const code = await main(['sync', '--once', '-c', cfg, '-o', 'yaml'], io);
+      expect(code).toBe(4); // converged, but malformed znodes were dropped (degraded)
+      const yaml = out.join('');
+      for (const host of ['org.apache.dubbo.demo.greeterservice.v-1-0-0.g-blue.dubbo', 'orders-api.zk', 'greeter-app.dubbo', 'com.example.order.orderfacade.dubbo']) expect(yaml).toContain(`name: ${host}`);
+      expect(err.join('')).toContain('"ref":"/services/orders-api/garbage-1","reason":"data is not UTF-8 text","msg":"registry entry rejected"');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('turns an added and a removed provider into a change hint within milliseconds', async () => {
+    const { adapter } = open({ layout: 'dubbo', root: '/dubbo' });
+    const hints: { keys: readonly ServiceKey[] | undefined; at: number }[] = [];
+    const ac = new AbortController();
+    await adapter.watch((keys) => hints.push({ keys, at: performance.now() }), ac.signal);
+    const isWatch = (k: ServiceKey) => k.name === IFACE;
+    const delays: number[] = [];
+    try {
+      for (let i = 0; i < 5; i++) {
+        const path = `${chroot}/dubbo/${IFACE}/providers/${javaUrlEncode(providerUrl(`10.20.0.${i + 1}`, 20880))}`;
+        const seen = nextChange(hints, isWatch);
+        const t0 = performance.now();
+        await put(writer, path, Buffer.from(`10.20.0.${i + 1}`), zk.CreateMode.EPHEMERAL);
+        delays.push((await seen) - t0);
+        const snap = await adapter.list(AbortSignal.timeout(5000));
+        const svc = snap.services.find((s) => s.key.name === IFACE);
+        expect(svc?.instances.map((x) => x.address)).toContain(`10.20.0.${i + 1}`);
+      }
+      const gone = `${chroot}/dubbo/${IFACE}/providers/${(await cb<string[]>((d) => writer.getChildren(`${chroot}/dubbo/${IFACE}/providers`, d)))[0]!}`;
+      const seen = nextChange(hints, isWatch);
+      const t0 = performance.now();
+      await cb((d) => writer.remove(gone, -1, d));
+      delays.push((await seen) - t0);
+      const after = await adapter.list(AbortSignal.timeout(5000));
+      expect(after.services.find((s) => s.key.name === IFACE)?.instances).toHaveLength(4);
+      const key = hints.at(-1)!.keys![0]!;
+      expect(serviceKeyString(key)).toBe(`zk/${encodeURIComponent(`${chroot.slice(1)}/dubbo`)}//${IFACE}`);
+      delays.sort((a, b) => a - b);
+      console.log(`[zookeeper] znode write → onChange: median ${delays[Math.floor(delays.length / 2)]!.toFixed(1)} ms, max ${delays.at(-1)!.toFixed(1)} ms (n=${delays.length})`);
+      expect(delays.at(-1)!).toBeLessThan(500);
+    } finally {
+      ac.abort();
+    }
+  });
+
+  it('reads digest-protected znodes only with the credentials (from a secret reference)', async () => {
+    const owner = await connectRaw(peers().zookeeper.connect, 'bridge:s3cret');
+    try {
+      const acl = [new zk.ACL(zk.Permission.ALL, new zk.Id('auth', ''))];
+      await put(owner, `${chroot}/secure/dubbo/${IFACE}/providers/${javaUrlEncode(providerUrl('10.30.0.1', 20880))}`, null, zk.CreateMode.PERSISTENT, acl);
+    } finally {
+      owner.close();
+    }
+    const denied = open({ layout: 'dubbo', root: '/secure/dubbo' }).adapter;
+    await expect(denied.list(AbortSignal.timeout(5000))).rejects.toThrow(SourceUnavailableError);
+    const allowed = open({ layout: 'dubbo', root: '/secure/dubbo', auth: { scheme: 'digest', credentials: { env: 'ZK_AUTH' } } }, { ZK_AUTH: 'bridge:s3cret' }).adapter;
+    const snap = await allowed.list(AbortSignal.timeout(5000));
+    expect(snap.services.map((s) => s.instances[0]?.address)).toEqual(['10.30.0.1']);
+  });
+
+  it('treats a root that does not exist (wrong chroot) as unavailable, never as an empty registry', async () => {
+    const { adapter } = source({ roots: ['/no-such-root'] });
+    try {
+      await expect(adapter.list(new AbortController().signal)).rejects.toThrow(SourceUnavailableError);
+      await expect(adapter.list(new AbortController().signal)).rejects.toThrow(/root \/no-such-root does not exist/);
+    } finally {
+      await adapter.close();
+    }
+  });
+
+  it('kill ZooKeeper mid-watch: unavailable, nothing deleted; restart: converges', async () => {
+    const ctl = control('zookeeper');
+    const { adapter } = open();
+    const hints: { keys: readonly ServiceKey[] | undefined; at: number }[] = [];
+    const ac = new AbortController();
+    await adapter.watch((keys) => hints.push({ keys, at: performance.now() }), ac.signal);
+    const dir = await mkdtemp(join(tmpdir(), 'rb-zk-files-'));
+    const sink = filesSink(dir);
+    const configured = [{ name: 'zk', kind: 'zookeeper', adapter, synth: { ...defaultSynthOptions, hostTemplate: '{service}.{versionLabel}.{groupLabel}.{kind}', namespace: 'mesh' } }];
+    const reconcile = () => reconcileOnce(configured, sink, { policy: 'sync', maxDeletes: 100, dryRun: false }, { logger, signal: AbortSignal.timeout(20_000) });
+    try {
+      const first = await reconcile();
+      expect(first.sourceErrors).toEqual([]);
+      const files = (await readdir(dir, { recursive: true })).sort();
+      expect(files.length).toBeGreaterThan(5);
+
+      await ctl.stop();
+      const t0 = Date.now();
+      await expect(adapter.list(AbortSignal.timeout(10_000))).rejects.toThrow(SourceUnavailableError);
+      expect(Date.now() - t0).toBeLessThan(5000);
+      const during = await reconcile();
+      expect(during.sourceErrors).toHaveLength(1);
+      expect(during.plan.counts.delete).toBe(0);
+      expect((await readdir(dir, { recursive: true })).sort()).toEqual(files);
+
+      const reconnected = nextChange(hints, () => true, 60_000);
+      await ctl.start();
+      await reconnected;
+      // A provider that appeared right after the restart is seen too.
+      await put(writer, `${chroot}/dubbo/${IFACE}/providers/${javaUrlEncode(providerUrl('10.40.0.1', 20880))}`, null, zk.CreateMode.EPHEMERAL);
+      const after = await reconcile();
+      expect(after.sourceErrors).toEqual([]);
+      expect(after.snapshots[0]!.services.find((s) => s.key.name === IFACE)?.instances.map((i) => i.address)).toContain('10.40.0.1');
+      expect(after.plan.counts.delete).toBe(0);
+    } finally {
+      ac.abort();
+      await ctl.start();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('survives a session expiry: new session, watches re-armed, changes still seen', async () => {
+    const { adapter } = open({ sessionTimeout: '4s', layout: 'dubbo', root: '/dubbo' });
+    const hints: { keys: readonly ServiceKey[] | undefined; at: number }[] = [];
+    const ac = new AbortController();
+    await adapter.watch((keys) => hints.push({ keys, at: performance.now() }), ac.signal);
+    try {
+      await adapter.list(AbortSignal.timeout(5000));
+      const victim = adapter.sessionIdentity()!;
+      expect(victim).toBeDefined();
+      // The classic way to expire a session: connect with its id and password, then close.
+      const thief = zk.createClient(`${peers().zookeeper.connect}${chroot}`, { sessionTimeout: 4000, spinDelay: 200 });
+      const cm = (thief as unknown as { connectionManager: { sessionId: Buffer; sessionPassword: Buffer } }).connectionManager;
+      cm.sessionId = victim.id;
+      cm.sessionPassword = victim.password;
+      const up = new Promise<void>((r) => thief.once('connected', () => r()));
+      const resynced = nextChange(hints, () => true, 30_000);
+      thief.connect();
+      await up;
+      thief.close();
+      await resynced;
+      await expect.poll(() => adapter.sessionIdentity()?.id.toString('hex'), { timeout: 15_000 }).not.toBe(victim.id.toString('hex'));
+      expect(adapter.sessionIdentity()).toBeDefined();
+
+      const seen = nextChange(hints, (k) => k.name === IFACE);
+      await put(writer, `${chroot}/dubbo/${IFACE}/providers/${javaUrlEncode(providerUrl('10.50.0.1', 20880))}`, null, zk.CreateMode.EPHEMERAL);
+      await seen;
+      const snap = await adapter.list(AbortSignal.timeout(5000));
+      expect(snap.services.find((s) => s.key.name === IFACE)?.instances.map((i) => i.address)).toContain('10.50.0.1');
+    } finally {
+      ac.abort();
+    }
+  });
+});
