@@ -149,12 +149,24 @@ describe('chart: variants', () => {
     expect(sync.containers[0].args).toEqual(['sync', '--once', '-c', '/etc/registry-bridge/config.yaml']);
     expect(sync).toMatchObject({ restartPolicy: 'Never', serviceAccountName: 'my-app' });
     const verify = find(objs, 'CronJob', 'rb-registry-bridge-verify')!.spec.jobTemplate.spec.template.spec;
-    expect(verify.containers[0].args).toEqual(['verify', '-c', '/etc/registry-bridge/config.yaml', '--token-file', '/var/run/secrets/istio-ca/token']);
+    expect(verify.containers[0].args).toEqual(['verify', '-c', '/etc/registry-bridge/config.yaml', '-n', 'mesh-a', '--token-file', '/var/run/secrets/istio-ca/token']);
+    expect(objs.some((o) => o.kind === 'ClusterRole')).toBe(false); // one target namespace: -n, no cluster scope
     expect(verify.volumes).toContainEqual(expect.objectContaining({ name: 'istio-ca-token' }));
     expect(find(objs, 'Role', 'rb-registry-bridge-verify')!.rules).toEqual([
       { apiGroups: [''], resources: ['serviceaccounts/token'], resourceNames: ['my-app'], verbs: ['create'] },
     ]);
     expect(find(objs, 'ConfigMap')!.data['registry.yaml']).toBe('services: []\n');
+  });
+
+  it('verification over several target namespaces: one read-only ClusterRole (list serviceentries), no -n', async () => {
+    const config = { sources: [staticConfig().sources[0], { ...staticConfig().sources[0], name: 'more', targetNamespace: 'mesh-b' }] };
+    const objs = await renderChart(bin, { rbac: { verification: { enabled: true } }, verifyJob: { enabled: true }, config });
+    expect(find(objs, 'ClusterRole')!.rules).toEqual([{ apiGroups: ['networking.istio.io'], resources: ['serviceentries'], verbs: ['list'] }]);
+    const verify = find(objs, 'CronJob', 'rb-registry-bridge-verify')!.spec.jobTemplate.spec.template.spec;
+    expect(verify.containers[0].args).toEqual(['verify', '-c', '/etc/registry-bridge/config.yaml']);
+    expect(objs.filter((o) => o.kind === 'Role' && o.metadata.name === 'rb-registry-bridge').map((o) => o.metadata.namespace)).toEqual(['mesh-a', 'mesh-b']);
+    const withoutVerification = await renderChart(bin, { config });
+    expect(withoutVerification.some((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding')).toBe(false);
   });
 
   it('a ServiceMonitor only when asked for', async () => {

@@ -1,0 +1,31 @@
+# registry-bridge container image.
+#   buildah bud -t registry-bridge:dev .     (or: docker build -t registry-bridge:dev .)
+# Stage 1 compiles the TypeScript and installs production dependencies only; stage 2 is a slim
+# Node 20 runtime that runs as an unprivileged user with the `registry-bridge` entrypoint.
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+COPY adapters ./adapters
+RUN npx tsc -p tsconfig.json \
+ && npm prune --omit=dev --no-audit --no-fund
+
+FROM ${NODE_IMAGE}
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /src/package.json ./package.json
+COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+COPY examples ./examples
+RUN ln -s /app/dist/src/cli/main.js /usr/local/bin/registry-bridge \
+ && chmod 0755 /app/dist/src/cli/main.js
+# A numeric, non-root user (runAsNonRoot can check it); the chart mounts config read-only
+# and /tmp as an emptyDir, so the root filesystem can stay read-only.
+USER 10001:10001
+EXPOSE 8080
+ENTRYPOINT ["registry-bridge"]
+CMD ["--help"]
