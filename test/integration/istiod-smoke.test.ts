@@ -1,34 +1,30 @@
 /**
  * Smoke test of the real istiod peer: a ServiceEntry written to the test kube-apiserver shows
- * up in istiod's /debug/registryz. With RB_CAPTURE_FIXTURES=1 it also stores the real
- * /debug/registryz and /debug/syncz payloads under test/fixtures/istiod/<istio version>/.
+ * up in istiod's /debug/registryz, and reaches a connected stand-in sidecar (xds-probe: istio's
+ * own ADS client) as cluster outbound|80||www.baidu.com, with /debug/syncz showing it ACKed.
+ * (Fixtures of these payloads are captured by verify.test.ts with RB_CAPTURE_FIXTURES=1.)
  */
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hasPeer, peer, peerRecord } from '../peers/endpoints.js';
+import { startXdsProbe, type XdsProbe } from '../peers/istiod.js';
 
-async function peerRecord(...names: string[]): Promise<{ version?: string; endpoints: Record<string, string> }> {
-  const file =
-    process.env.RB_PEERS_FILE ??
-    path.join(process.env.RB_PEERS_RUN_DIR || path.join(process.env.TMPDIR || '/tmp', 'registry-bridge-peers'), 'state.json');
-  const raw = JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, unknown>;
-  const peers = (raw.peers ?? raw) as Record<string, { version?: string; endpoints?: Record<string, string> }>;
-  for (const n of names) {
-    const p = peers[n];
-    if (p?.endpoints) return { ...(p.version ? { version: p.version } : {}), endpoints: p.endpoints };
-  }
-  throw new Error(`no running peer named ${names.join('/')} in ${file}`);
-}
-
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const GROUP = 'networking.istio.io';
 const VERSION = 'v1';
 const PLURAL = 'serviceentries';
 const NS = 'default';
 const HOST = 'www.baidu.com';
+
+interface SynczEntry {
+  proxy?: string;
+  proxy_type?: string;
+  cluster_sent?: string;
+  cluster_acked?: string;
+  [k: string]: unknown;
+}
 
 interface RegistryService {
   hostname: string;
@@ -38,23 +34,23 @@ interface RegistryService {
   Attributes?: { ServiceRegistry?: string; Name?: string; Namespace?: string; ObjectName?: string };
 }
 
-describe('istiod peer', () => {
+describe.skipIf(!hasPeer('istiod'))('istiod peer', () => {
   let api: k8s.CustomObjectsApi;
   let debug: string;
-  let istioVersion: string;
+  let probe: XdsProbe | undefined;
   const name = `smoke-baidu-${randomBytes(3).toString('hex')}`;
 
   beforeAll(async () => {
-    const kube = await peerRecord('kube-apiserver', 'kube');
-    const istiod = await peerRecord('istiod');
-    debug = istiod.endpoints.debug!;
-    istioVersion = istiod.version ?? 'unknown';
+    debug = peer('istiod').debug;
     const kc = new k8s.KubeConfig();
-    kc.loadFromFile(kube.endpoints.kubeconfig!);
+    kc.loadFromFile(peer('kube').kubeconfig);
     api = kc.makeApiClient(k8s.CustomObjectsApi);
+    const dataDir = peerRecord('istiod').dataDir ?? path.join(os.tmpdir(), 'rb-xds-probe');
+    probe = await startXdsProbe({ xds: peer('istiod').xds, dataDir, workload: `rb-probe-${name.slice(-6)}` });
   });
 
   afterAll(async () => {
+    await probe?.stop();
     await api?.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: PLURAL, name }).catch(() => {});
   });
 
@@ -100,12 +96,25 @@ describe('istiod peer', () => {
     expect(found!.ports).toEqual([{ name: 'http', port: 80, protocol: 'HTTP' }]);
     console.log(`registryz showed ${HOST} ${ms} ms after create`);
 
-    if (process.env.RB_CAPTURE_FIXTURES === '1') {
-      const dir = path.join(REPO, 'test', 'fixtures', 'istiod', istioVersion);
-      await fs.mkdir(dir, { recursive: true });
-      await fs.writeFile(path.join(dir, 'registryz.json'), JSON.stringify(JSON.parse(raw), null, 2) + '\n');
-      const syncz = await (await fetch(`${debug}/debug/syncz`)).text();
-      await fs.writeFile(path.join(dir, 'syncz.json'), JSON.stringify(JSON.parse(syncz), null, 2) + '\n');
+  });
+
+  it('the connected sidecar gets cluster outbound|80||www.baidu.com and ACKs it (syncz)', async () => {
+    const cluster = `outbound|80||${HOST}`;
+    const t0 = Date.now();
+    let dump = '';
+    let mine: SynczEntry | undefined;
+    let syncz = '';
+    for (;;) {
+      dump = await (await fetch(`${debug}/debug/config_dump?proxyID=${encodeURIComponent(probe!.proxy)}`)).text();
+      syncz = await (await fetch(`${debug}/debug/syncz`)).text();
+      mine = (JSON.parse(syncz) as SynczEntry[]).find((e) => e.proxy?.startsWith(probe!.proxy));
+      const cds = mine && mine.cluster_sent && mine.cluster_sent === mine.cluster_acked;
+      if (dump.includes(cluster) && cds) break;
+      if (Date.now() - t0 > 30_000) throw new Error(`not in sync after 30 s: ${JSON.stringify(mine)}`);
+      await new Promise((r) => setTimeout(r, 100));
     }
+    expect(mine?.proxy_type).toBe('sidecar');
+    expect(mine?.cluster_acked).toBe(mine?.cluster_sent);
+    console.log(`proxy ${mine?.proxy} has ${cluster}, CDS acked ${mine?.cluster_acked}`);
   });
 });

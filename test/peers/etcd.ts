@@ -5,7 +5,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { goBuild, goModDownload, versionOf, type GoBuildSpec, type Log } from './go-build.js';
-import { httpGet, spawnDetached, stopPid, waitReady, type PeerHandle } from './lib/go-peers-util.js';
+import { assertPortsFree, httpGet, spawnDetached, stopPid, waitFor, type PeerHandle } from './lib/go-peers-util.js';
+import type { LaunchSpec } from './lib/types.js';
 
 export type { PeerHandle } from './lib/go-peers-util.js';
 
@@ -81,12 +82,14 @@ export async function start(opts: EtcdStartOptions): Promise<PeerHandle> {
     '--log-level=warn',
     '--quota-backend-bytes=2147483648',
   ];
+  await assertPortsFree('etcd', [clientPort, peerPort]);
   const t0 = Date.now();
   const logFile = path.join(opts.dataDir, 'etcd.log');
-  const proc = spawnDetached(binary, args, { logFile, cwd: opts.dataDir });
+  const launch: LaunchSpec = { command: binary, args, env: {}, cwd: opts.dataDir, logFile };
+  const proc = await spawnDetached(launch);
   const stop = () => stopPid(proc.pid);
   try {
-    await waitReady(
+    await waitFor(
       'etcd',
       proc,
       async () => {
@@ -108,7 +111,7 @@ export async function start(opts: EtcdStartOptions): Promise<PeerHandle> {
     stop,
     dataDir: opts.dataDir,
     logFile,
-    launch: { command: binary, args, env: {}, cwd: opts.dataDir, logFile },
+    launch,
     ready: [{ kind: 'http', url: `${client}/readyz`, status: 200 }],
   };
 }

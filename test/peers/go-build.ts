@@ -286,8 +286,21 @@ export async function goBuild(spec: GoBuildSpec, log: Log = noop): Promise<Build
 /** Parses a go.mod's replace directives that point into the module's own tree (`=> ./staging/...`). */
 export function localReplaces(goModText: string): string[] {
   const mods = new Set<string>();
-  const re = /^\s*(?:replace\s+)?(\S+)(?:\s+\S+)?\s+=>\s+\.\.?\//gm;
-  for (const m of goModText.matchAll(re)) if (m[1]) mods.add(m[1]);
+  let inBlock = false;
+  for (const raw of goModText.split('\n')) {
+    const line = raw.replace(/\/\/.*$/, '').trim();
+    if (/^replace\s*\($/.test(line)) {
+      inBlock = true;
+      continue;
+    }
+    if (inBlock && line === ')') {
+      inBlock = false;
+      continue;
+    }
+    const body = inBlock ? line : /^replace\s+(.*)$/.exec(line)?.[1];
+    const m = body ? /^(\S+)(?:\s+\S+)?\s+=>\s+(\S+)/.exec(body) : null;
+    if (m?.[1] && m[2] && (m[2].startsWith('./') || m[2].startsWith('../'))) mods.add(m[1]);
+  }
   return [...mods].sort();
 }
 

@@ -8,25 +8,30 @@
  * ValidatingWebhookConfiguration with `url: https://127.0.0.1:15017/validate` and that CA.
  * It carries no istio.io/rev label, so istiod's own webhook controller leaves it alone.
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { goBuild, goModDownload, goDirective, versionOf, type GoBuildSpec, type Log } from './go-build.js';
 import * as etcd from './etcd.js';
 import * as kube from './kube.js';
 import {
+  assertPortsFree,
   ensureServingCert,
   httpGet,
   sleep,
   spawnDetached,
   stopPid,
-  waitReady,
+  waitFor,
   type PeerHandle,
 } from './lib/go-peers-util.js';
+import type { LaunchSpec } from './lib/types.js';
 
 export type { PeerHandle } from './lib/go-peers-util.js';
 
 export const NAME = 'istiod';
+const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const WEBHOOK_NAME = 'rb-istiod-validator';
 
 /** The istio module version (pseudo-version) and the version string istiod reports. */
@@ -35,6 +40,19 @@ export async function istioVersion(): Promise<{ module: string; release: string 
   const sha = /-([0-9a-f]{12})$/.exec(v.version)?.[1] ?? 'unknown';
   const release = typeof v.release === 'string' ? v.release : `dev.${sha}`;
   return { module: v.version, release };
+}
+
+/** Consumer module requiring istio.io/istio at `module`, with istio's own go.sum. */
+async function istioConsumer(name: string, module: string, log?: Log): Promise<{ goMod: string; goSum: string }> {
+  const info = await goModDownload(`istio.io/istio@${module}`, log);
+  const upstreamGoMod = await fs.readFile(info.GoMod, 'utf8');
+  // The checksum database does not answer for some of istio's pseudo-version
+  // dependencies here; istio's own go.sum pins the same hashes.
+  const goSum = await fs.readFile(path.join(info.Dir, 'go.sum'), 'utf8');
+  return {
+    goMod: `module registry-bridge.test/peers/${name}\n\ngo ${goDirective(upstreamGoMod)}\n\nrequire istio.io/istio ${module}\n`,
+    goSum,
+  };
 }
 
 export async function buildSpec(log?: Log): Promise<GoBuildSpec> {
@@ -56,13 +74,9 @@ export async function buildSpec(log?: Log): Promise<GoBuildSpec> {
       `-X ${pv}.buildTag=${release}`,
     ],
     source: async () => {
-      const info = await goModDownload(`istio.io/istio@${module}`, log);
-      const upstreamGoMod = await fs.readFile(info.GoMod, 'utf8');
-      // The checksum database does not answer for some of istio's pseudo-version
-      // dependencies here; istio's own go.sum pins the same hashes.
-      const goSum = await fs.readFile(path.join(info.Dir, 'go.sum'), 'utf8');
+      const { goMod, goSum } = await istioConsumer('istiod', module, log);
       return {
-        goMod: `module registry-bridge.test/peers/istiod\n\ngo ${goDirective(upstreamGoMod)}\n\nrequire istio.io/istio ${module}\n`,
+        goMod,
         files: {
           'go.sum': goSum,
           'tools.go': '//go:build tools\n\npackage tools\n\nimport _ "istio.io/istio/pilot/cmd/pilot-discovery/app"\n',
@@ -133,18 +147,19 @@ export async function start(opts: IstiodStartOptions): Promise<PeerHandle> {
     POD_NAMESPACE: 'istio-system',
     POD_NAME: 'istiod-local',
     REVISION: 'default',
+    // The test cluster's, never a developer's (the --kubeconfig flag wins anyway).
+    KUBECONFIG: kubeconfig,
     ENABLE_CA_SERVER: 'false',
     ENABLE_LEADER_ELECTION: 'false',
     PILOT_DEBOUNCE_AFTER: opts.debounceAfter ?? '10ms',
     INJECT_ENABLED: 'false',
     ...opts.env,
   };
-  const env: NodeJS.ProcessEnv = { ...process.env, ...addedEnv };
-  // Never let a developer's KUBECONFIG leak in.
-  delete env.KUBECONFIG;
+  await assertPortsFree('istiod', [ports.http, ports.https, ports.grpc, ports.monitoring]);
   const t0 = Date.now();
   const logFile = path.join(opts.dataDir, 'istiod.log');
-  const proc = spawnDetached(binary, args, { env, cwd: opts.dataDir, logFile });
+  const launch: LaunchSpec = { command: binary, args, env: addedEnv, cwd: opts.dataDir, logFile };
+  const proc = await spawnDetached(launch);
   const kc = kube.loadKubeConfig(kubeconfig);
   const useWebhook = opts.webhook !== false;
   const stop = async () => {
@@ -153,7 +168,7 @@ export async function start(opts: IstiodStartOptions): Promise<PeerHandle> {
   };
   const ready = `http://127.0.0.1:${ports.http}/ready`;
   try {
-    await waitReady('istiod', proc, async () => (await httpGet(ready, { timeoutMs: 2000 })).status === 200, {
+    await waitFor('istiod', proc, async () => (await httpGet(ready, { timeoutMs: 2000 })).status === 200, {
       timeoutMs: opts.timeoutMs ?? 120_000,
       intervalMs: 200,
     });
@@ -182,7 +197,7 @@ export async function start(opts: IstiodStartOptions): Promise<PeerHandle> {
     stop,
     dataDir: opts.dataDir,
     logFile,
-    launch: { command: binary, args, env: addedEnv, cwd: opts.dataDir, logFile },
+    launch,
     ready: [{ kind: 'http', url: ready, status: 200 }],
   };
 }
@@ -273,4 +288,78 @@ export async function startGoStack(rootDir: string, log?: Log): Promise<GoStack>
     await e.stop();
     throw err;
   }
+}
+
+/**
+ * Builds test/peers/go/xds-probe (istio's own ADS client as a stand-in sidecar) against the
+ * same istio.io/istio version as istiod. Mostly a link step once istiod is built.
+ */
+export async function installXdsProbe(log?: Log): Promise<string> {
+  const { module } = await istioVersion();
+  const mainGo = await fs.readFile(path.join(HERE, 'go', 'xds-probe', 'main.go'), 'utf8');
+  const r = await goBuild(
+    {
+      name: 'xds-probe',
+      version: module,
+      binary: 'xds-probe',
+      recipe: `xds-probe-${createHash('sha256').update(mainGo).digest('hex').slice(0, 12)}`,
+      pkg: '.',
+      ldflags: ['-s', '-w'],
+      source: async () => {
+        const { goMod, goSum } = await istioConsumer('xds-probe', module, log);
+        return { goMod, files: { 'go.sum': goSum, 'main.go': mainGo } };
+      },
+    },
+    log,
+  );
+  return r.binary;
+}
+
+export interface XdsProbe {
+  pid: number;
+  /** Envoy-style node id; istiod's proxyID for /debug/config_dump?proxyID=… */
+  nodeId: string;
+  /** `<workload>.<namespace>`, the form /debug/syncz reports as proxy. */
+  proxy: string;
+  stop(): Promise<void>;
+}
+
+/** Connects a stand-in sidecar to istiod's xDS port; resolves once it received CDS and LDS. */
+export async function startXdsProbe(opts: {
+  xds: string;
+  dataDir: string;
+  namespace?: string;
+  workload?: string;
+  log?: Log;
+}): Promise<XdsProbe> {
+  const binary = await installXdsProbe(opts.log);
+  const ns = opts.namespace ?? 'default';
+  const workload = opts.workload ?? 'rb-xds-probe';
+  await fs.mkdir(opts.dataDir, { recursive: true });
+  const logFile = path.join(opts.dataDir, `xds-probe-${workload}.log`);
+  await fs.rm(logFile, { force: true });
+  const proc = await spawnDetached({
+    command: binary,
+    args: [`--xds=${opts.xds}`, `--namespace=${ns}`, `--workload=${workload}`],
+    env: {},
+    cwd: opts.dataDir,
+    logFile,
+  });
+  let nodeId = '';
+  try {
+    await waitFor(
+      'xds-probe',
+      proc,
+      async () => {
+        const m = /^READY node=(\S+)/m.exec(await fs.readFile(logFile, 'utf8'));
+        if (m?.[1]) nodeId = m[1];
+        return !!m;
+      },
+      { timeoutMs: 40_000, intervalMs: 100 },
+    );
+  } catch (e) {
+    await stopPid(proc.pid, 3000);
+    throw e;
+  }
+  return { pid: proc.pid, nodeId, proxy: `${workload}.${ns}`, stop: () => stopPid(proc.pid, 5000) };
 }

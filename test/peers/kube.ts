@@ -12,17 +12,18 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
 import { goBuild, goModDownload, goDirective, localReplaces, run, versionOf, type GoBuildSpec, type Log } from './go-build.js';
 import {
+  assertPortsFree,
   ensureServingCert,
   httpGet,
   sleep,
   spawnDetached,
   stopPid,
-  waitReady,
+  waitFor,
   type PeerHandle,
 } from './lib/go-peers-util.js';
+import type { LaunchSpec } from './lib/types.js';
 
 export type { PeerHandle } from './lib/go-peers-util.js';
 
@@ -197,13 +198,15 @@ export async function start(opts: KubeStartOptions): Promise<PeerHandle> {
     '--v=1',
     ...(opts.extraArgs ?? []),
   ];
+  await assertPortsFree('kube-apiserver', [port]);
   const t0 = Date.now();
   const logFile = path.join(opts.dataDir, 'kube-apiserver.log');
-  const proc = spawnDetached(binary, args, { logFile, cwd: opts.dataDir });
+  const launch: LaunchSpec = { command: binary, args, env: {}, cwd: opts.dataDir, logFile };
+  const proc = await spawnDetached(launch);
   const stop = () => stopPid(proc.pid, 15_000);
   const caPem = await fs.readFile(pki.caCert);
   try {
-    await waitReady(
+    await waitFor(
       'kube-apiserver',
       proc,
       async () => (await httpGet(`${server}/readyz`, { ca: caPem, token: pki.token, timeoutMs: 3000 })).status === 200,
@@ -235,7 +238,7 @@ export async function start(opts: KubeStartOptions): Promise<PeerHandle> {
     stop,
     dataDir: opts.dataDir,
     logFile,
-    launch: { command: binary, args, env: {}, cwd: opts.dataDir, logFile },
+    launch,
   };
 }
 
@@ -255,8 +258,9 @@ export async function applyIstioBase(kubeconfig: string, log: Log = () => {}): P
   await ssa({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'istio-system' } } as k8s.KubernetesObject);
 
   const file = await istioCrdFile(log);
-  const docs = parseAllDocuments(await fs.readFile(file, 'utf8'))
-    .map((d) => d.toJS() as k8s.KubernetesObject | null)
+  // loadAllYaml deserializes into client-node's typed models; the object API serializes by
+  // those models, so a plain parse would lose keys such as x-kubernetes-int-or-string.
+  const docs = (k8s.loadAllYaml(await fs.readFile(file, 'utf8')) as Array<k8s.KubernetesObject | null>)
     .filter((o): o is k8s.KubernetesObject => !!o && o.kind === 'CustomResourceDefinition');
   if (docs.length === 0) throw new Error(`no CRDs in ${file}`);
   // Each CRD is independent: apply a few at a time.

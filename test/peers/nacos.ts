@@ -103,7 +103,7 @@ export interface NacosStartOptions extends StartOptions {
   consolePort?: number;
   /** Run the console context too (deployment type "merged"). Default: true unless RB_NACOS_CONSOLE=0. */
   console?: boolean;
-  /** Enable auth; `username` gets ROLE_ADMIN (the built-in admin is `nacos`, given the same password). */
+  /** Enable auth; `username` gets read/write everywhere (the built-in admin `nacos` gets the same password). */
   auth?: { username: string; password: string };
   heapMb?: number;
   timeoutMs?: number;
@@ -142,6 +142,8 @@ export async function start(opts: NacosStartOptions): Promise<NacosHandle> {
     'nacos.core.auth.admin.enabled': String(auth),
     'nacos.core.auth.console.enabled': String(auth),
     'nacos.core.auth.system.type': 'nacos',
+    // Without this, users are read from a cache refreshed every 15 s: a new user cannot log in at once.
+    'nacos.core.auth.caching.enabled': 'false',
     'nacos.core.auth.plugin.nacos.token.secret.key': secret,
     'nacos.core.auth.plugin.nacos.token.expire.seconds': '18000',
     'nacos.core.auth.server.identity.key': 'rbtestidentity',
@@ -193,8 +195,8 @@ export async function start(opts: NacosStartOptions): Promise<NacosHandle> {
       logFile: path.join(home, 'nacos.log'),
     },
     ready: [
-      // 401/403 with auth on still proves the naming module serves; the console is checked last.
-      { kind: 'http', url: `${base}/v1/ns/operator/metrics`, ...(auth ? { status: 403 } : {}) },
+      // Answers 200 with auth on too (Nacos exempts it); the console is checked last.
+      { kind: 'http', url: `${base}/v1/ns/operator/metrics` },
       ...(withConsole ? [{ kind: 'http' as const, url: `http://127.0.0.1:${consolePort}/v3/console/health/readiness` }] : []),
     ],
     endpoints: {
@@ -207,7 +209,7 @@ export async function start(opts: NacosStartOptions): Promise<NacosHandle> {
   });
   if (opts.auth) {
     try {
-      await initAuth(base, opts.auth);
+      await initAuth(base, withConsole ? `http://127.0.0.1:${consolePort}` : undefined, opts.auth);
     } catch (e) {
       await handle.stop();
       throw e;
@@ -224,16 +226,25 @@ async function post(url: string, form: Record<string, string>, token?: string): 
   return { status: res.status, body: await res.text() };
 }
 
-/** 3.x has no default password: set the `nacos` admin's, then add the requested user as admin. */
-async function initAuth(base: string, a: { username: string; password: string }): Promise<void> {
-  const r = await post(`${base}/v3/auth/user/admin`, { password: a.password });
-  if (r.status !== 200) throw new Error(`nacos: setting the admin password failed: ${r.status} ${r.body}`);
+/**
+ * 3.x ships no default password: set the built-in `nacos` admin's (through the console when it
+ * runs, else the server's admin API), then add the requested user with read/write on everything.
+ */
+async function initAuth(base: string, consoleBase: string | undefined, a: { username: string; password: string }): Promise<void> {
+  const authBase = consoleBase ?? base;
+  const r = await post(`${authBase}/v3/auth/user/admin`, { password: a.password });
+  if (r.status !== 200 || !r.body.includes('nacos')) throw new Error(`nacos: setting the admin password failed: ${r.status} ${r.body}`);
   if (a.username === 'nacos') return;
-  const login = await post(`${base}/v1/auth/login`, { username: 'nacos', password: a.password });
+  const login = await post(`${authBase}/v3/auth/user/login`, { username: 'nacos', password: a.password });
   const token = (JSON.parse(login.body) as { accessToken?: string }).accessToken;
   if (!token) throw new Error(`nacos: admin login failed: ${login.status} ${login.body}`);
-  const u = await post(`${base}/v3/auth/user`, { username: a.username, password: a.password }, token);
+  const u = await post(`${authBase}/v3/auth/user`, { username: a.username, password: a.password }, token);
   if (u.status !== 200) throw new Error(`nacos: creating user ${a.username} failed: ${u.status} ${u.body}`);
-  const role = await post(`${base}/v3/auth/role`, { role: 'ROLE_ADMIN', username: a.username }, token);
-  if (role.status !== 200) throw new Error(`nacos: granting ROLE_ADMIN to ${a.username} failed: ${role.status} ${role.body}`);
+  // ROLE_ADMIN cannot be granted: give the user a role with read/write on every namespace.
+  const role = await post(`${authBase}/v3/auth/role`, { role: 'rb_test_rw', username: a.username }, token);
+  if (role.status !== 200) throw new Error(`nacos: creating role for ${a.username} failed: ${role.status} ${role.body}`);
+  for (const resource of ['public:*:*', '*:*:*']) {
+    const p = await post(`${authBase}/v3/auth/permission`, { role: 'rb_test_rw', resource, action: 'rw' }, token);
+    if (p.status !== 200) throw new Error(`nacos: granting ${resource} rw failed: ${p.status} ${p.body}`);
+  }
 }

@@ -1,101 +1,20 @@
 /**
- * Process and TLS helpers for the Go-built peers (etcd, kube-apiserver, istiod).
- * Processes run detached with output in a log file, and are stopped by PID.
+ * TLS, HTTP and readiness helpers for the Go-built peers (etcd, kube-apiserver, istiod).
+ * Process handling (detached spawn, stop by PID/group) is lib/process.ts's.
  */
-import { spawn } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import https from 'node:https';
 import http from 'node:http';
 import path from 'node:path';
 import { run, type Log } from '../go-build.js';
+import { logTail, pidAlive, sleep, type Spawned } from './process.js';
 
 export type { PeerHandle } from './types.js';
 
-export interface Spawned {
-  pid: number;
-  logFile: string;
-  /** Set once the process exited (only observable from the spawning process). */
-  exited: { code: number | null; signal: NodeJS.Signals | null } | null;
-}
+export { assertPortsFree, pidAlive, rssMiB, sleep, spawnDetached, stopPid } from './process.js';
 
-/** Spawns a detached process, stdout+stderr appended to logFile. */
-export function spawnDetached(
-  binary: string,
-  args: string[],
-  opts: { env?: NodeJS.ProcessEnv; cwd?: string; logFile: string },
-): Spawned {
-  const fd = openSync(opts.logFile, 'a');
-  try {
-    const child = spawn(binary, args, {
-      cwd: opts.cwd,
-      env: opts.env ?? process.env,
-      detached: true,
-      stdio: ['ignore', fd, fd],
-    });
-    if (child.pid === undefined) throw new Error(`failed to spawn ${binary}`);
-    const s: Spawned = { pid: child.pid, logFile: opts.logFile, exited: null };
-    child.on('exit', (code, signal) => {
-      s.exited = { code, signal };
-    });
-    child.on('error', () => {
-      s.exited ??= { code: -1, signal: null };
-    });
-    child.unref();
-    return s;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** true when the pid exists and is not a zombie. */
-export async function pidAlive(pid: number): Promise<boolean> {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
-
-/** SIGTERM, then SIGKILL after timeoutMs. Resolves once the process is gone. */
-export async function stopPid(pid: number, timeoutMs = 10_000): Promise<void> {
-  if (!(await pidAlive(pid))) return;
-  try {
-    process.kill(pid, 'SIGTERM');
-  } catch {
-    return;
-  }
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (!(await pidAlive(pid))) return;
-    await sleep(100);
-  }
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    return;
-  }
-  for (let i = 0; i < 50 && (await pidAlive(pid)); i++) await sleep(100);
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-async function logTail(file: string, n = 30): Promise<string> {
-  const text = await fs.readFile(file, 'utf8').catch(() => '');
-  return text.split('\n').slice(-n).join('\n');
-}
-
-/** Polls check() until it returns true; fails early if the process died. */
-export async function waitReady(
+/** Polls check() until it returns true; fails early (with the log tail) if the process died. */
+export async function waitFor(
   what: string,
   proc: Spawned,
   check: () => Promise<boolean>,
@@ -135,13 +54,6 @@ export function httpGet(url: string, opts: { ca?: string | Buffer; token?: strin
     req.on('timeout', () => req.destroy(new Error(`timeout GET ${url}`)));
     req.on('error', reject);
   });
-}
-
-/** Resident set size of a process in MiB (VmRSS), or null. */
-export async function rssMiB(pid: number): Promise<number | null> {
-  const status = await fs.readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-  const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
-  return m?.[1] ? Math.round(Number(m[1]) / 1024) : null;
 }
 
 export interface CertPair {
