@@ -196,7 +196,15 @@ export async function runTrace(host: string, flags: VerifyFlags, io: CliIo): Pro
   const startedAt = Date.now();
   const w = await wire({ ...flags, host: [host] }, io, logger, controller.signal);
   try {
-    const expectation = (await w.expectations()).find((e) => e.host === host);
+    // The host may not be written yet: wait for it (kube) within the timeout.
+    const timeoutMs = duration('--timeout', flags.timeout, 60_000);
+    const intervalMs = duration('--interval', flags.interval, 50);
+    let expectation: Expectation | undefined;
+    for (;;) {
+      expectation = (await w.expectations()).find((e) => e.host === host);
+      if (expectation || Date.now() + intervalMs > startedAt + timeoutMs) break;
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
     if (!expectation) {
       io.stderr.write(`registry-bridge: host ${host} is not among the ServiceEntries the bridge wrote\n`);
       return 5;
@@ -204,8 +212,8 @@ export async function runTrace(host: string, flags: VerifyFlags, io: CliIo): Pro
     const target: VerifyTarget = { expectation, writtenAt: startedAt };
     const printed = new Set<string>();
     const report: VerifyReport = await verifyHosts([target], w.deps, {
-      timeoutMs: duration('--timeout', flags.timeout, 60_000),
-      intervalMs: duration('--interval', flags.interval, 50),
+      timeoutMs: Math.max(0, startedAt + timeoutMs - Date.now()),
+      intervalMs,
       signal: controller.signal,
       onRound: (r) => {
         if (flags.output === 'json') return;

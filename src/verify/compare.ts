@@ -322,11 +322,17 @@ export interface CheckOptions {
 export function checkHost(expect: Expectation, inputs: HopInputs, options: CheckOptions = {}): HostReport {
   const now = inputs.now;
   const skipped = (hop: HopCheck['hop'], why: string): HopCheck => ({ hop, status: 'skipped', detail: [why] });
+  const proxy = inputs.proxy ? checkProxy(expect, inputs.proxy, now) : skipped('proxy', 'no xDS probe or config dump');
+  let sync = inputs.sync ? checkSync(expect, inputs.sync, now, options.needed) : skipped('sync', 'needs the xDS probe (or --proxy-id) and the istiod debug endpoint');
+  // An ACK proves nothing about a change the proxy does not have.
+  if (inputs.sync && proxy.status !== 'ok' && proxy.status !== 'skipped' && sync.status === 'ok') {
+    sync = { ...sync, status: 'missing', detail: ['the proxy has not received the change: nothing to ACK'] };
+  }
   const hops: HopCheck[] = [
     inputs.kube ? checkKube(expect, inputs.kube, now) : skipped('kube', 'no kube access configured'),
     inputs.registry ? checkRegistry(expect, inputs.registry, now) : skipped('istiod', 'no istiod debug endpoint or registryz file'),
-    inputs.proxy ? checkProxy(expect, inputs.proxy, now) : skipped('proxy', 'no xDS probe or config dump'),
-    inputs.sync ? checkSync(expect, inputs.sync, now, options.needed) : skipped('sync', 'needs the xDS probe (or --proxy-id) and the istiod debug endpoint'),
+    proxy,
+    sync,
   ];
   return {
     host: expect.host,
