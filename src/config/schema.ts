@@ -67,6 +67,22 @@ export const leaderElectionSchema = z.strictObject({
   retryPeriod: durationSchema.default(2_000),
 });
 
+export const propagationSchema = z.strictObject({
+  /** Verify every changed host through kube, istiod and an xDS probe after each apply. */
+  enabled: z.boolean().default(false),
+  /** istiod's debug base URL, e.g. http://istiod.istio-system.svc:15014 */
+  istiod: z.string().url().optional(),
+  /** istiod's plaintext xDS address (host:port) for the proxy probe, e.g. istiod.istio-system.svc:15010 */
+  xds: z.string().optional(),
+  /** Namespace the xDS probe pretends to run in. */
+  probeNamespace: z.string().default('default'),
+  /** Bearer token file for istiod's debug endpoints (audience istio-ca). */
+  tokenFile: z.string().optional(),
+  /** A hop not reached within this time counts as a propagation failure. */
+  deadline: durationSchema.default(30_000),
+  maxHostsPerRound: z.number().int().positive().default(50),
+});
+
 export const serverSchema = z.strictObject({
   address: z.string().default('0.0.0.0'),
   port: z.number().int().min(0).max(65535).default(8080),
@@ -112,6 +128,7 @@ export function bridgeConfigSchema(adapters: readonly AdapterFactory[]) {
       controller: controllerSchema.prefault({}),
       server: serverSchema.prefault({}),
       leaderElection: leaderElectionSchema.prefault({}),
+      propagation: propagationSchema.prefault({}),
       log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).prefault({}),
     })
     .superRefine((cfg, ctx) => {
@@ -146,6 +163,7 @@ export type PolicyConfig = z.infer<typeof policySchema>;
 export type ControllerConfig = z.infer<typeof controllerSchema>;
 export type ServerConfig = z.infer<typeof serverSchema>;
 export type LeaderElectionConfig = z.infer<typeof leaderElectionSchema>;
+export type PropagationConfig = z.infer<typeof propagationSchema>;
 
 export interface BridgeConfig {
   readonly sources: readonly SourceConfig[];
@@ -154,5 +172,6 @@ export interface BridgeConfig {
   readonly controller: ControllerConfig;
   readonly server: ServerConfig;
   readonly leaderElection: LeaderElectionConfig;
+  readonly propagation: PropagationConfig;
   readonly log: { readonly level: string };
 }

@@ -9,6 +9,8 @@ import type { Sink } from '../sinks/types.js';
 import { Controller } from './controller.js';
 import { LeaderElector } from './leader.js';
 import { ExitCode, type ConfiguredSource, type ReconcileReport } from './reconcile.js';
+import { PropagationChecker } from './propagation.js';
+import { istiodDebugClient, kubeProbe, tokenFromFile, XdsProbe, type VerifyDeps } from '../verify/index.js';
 
 export interface ContinuousDeps {
   readonly config: BridgeConfig;
@@ -30,6 +32,32 @@ export interface ContinuousDeps {
  * configured, run the controller until shutdown. Losing the lease stops every write at once
  * and exits non-zero; a graceful shutdown finishes the run in progress and releases the lease.
  */
+/** The propagation checker of continuous mode, when `propagation.enabled`. */
+async function propagationChecker(deps: ContinuousDeps, signal: AbortSignal, log: Logger): Promise<{ checker: PropagationChecker; close(): void } | undefined> {
+  const p = deps.config.propagation;
+  if (!p.enabled) return undefined;
+  let xds: XdsProbe | undefined;
+  if (p.xds) {
+    try {
+      xds = await XdsProbe.connect({ address: p.xds, namespace: p.probeNamespace }, AbortSignal.any([signal, AbortSignal.timeout(10_000)]));
+    } catch (err) {
+      log.warn({ err: describeError(err), xds: p.xds }, 'xDS probe unavailable; the proxy hop is not checked');
+    }
+  }
+  const verifyDeps: VerifyDeps = {
+    ...(deps.kc ? { kube: kubeProbe(deps.kc) } : {}),
+    ...(p.istiod ? { istiod: istiodDebugClient(p.istiod, p.tokenFile ? tokenFromFile(p.tokenFile) : undefined) } : {}),
+    ...(xds ? { xds } : {}),
+    clock: Date.now,
+    metrics: deps.metrics,
+    logger: deps.logger,
+  };
+  return {
+    checker: new PropagationChecker(verifyDeps, { deadlineMs: p.deadline, maxHostsPerRound: p.maxHostsPerRound }, deps.logger, signal),
+    close: () => xds?.close(),
+  };
+}
+
 export async function runContinuous(deps: ContinuousDeps): Promise<number> {
   const { config, logger, metrics } = deps;
   const log = logger.child({ component: 'main' });
@@ -56,6 +84,13 @@ export async function runContinuous(deps: ContinuousDeps): Promise<number> {
   deps.shutdown.addEventListener('abort', stopWork, { once: true });
   elector?.lost.addEventListener('abort', stopWork, { once: true });
 
+  const propagation = await propagationChecker(deps, work.signal, log);
+  const checker = propagation?.checker;
+  const onReport = (report: ReconcileReport) => {
+    deps.onReport?.(report);
+    checker?.onReport(report);
+  };
+
   const controller = new Controller(
     deps.sources,
     deps.sink,
@@ -66,7 +101,7 @@ export async function runContinuous(deps: ContinuousDeps): Promise<number> {
       resyncMs: config.controller.resyncInterval,
       debounceMs: config.controller.debounce,
     },
-    { logger, metrics, ...(deps.onReport ? { onReport: deps.onReport } : {}) },
+    { logger, metrics, onReport },
     work.signal,
   );
 
@@ -76,6 +111,7 @@ export async function runContinuous(deps: ContinuousDeps): Promise<number> {
     address: config.server.address,
     port: config.server.port,
     registry: metrics.registry,
+    ...(checker ? { propagation: () => checker.unpropagated() } : {}),
     health: {
       healthy: () => {
         if (elector && !elector.isLeader()) return { ok: true, detail: 'standby: waiting for the lease' };
@@ -115,6 +151,7 @@ export async function runContinuous(deps: ContinuousDeps): Promise<number> {
     log.error({ err: describeError(err) }, 'controller failed');
     return ExitCode.Failed;
   } finally {
+    propagation?.close();
     await elector?.release();
     await http.close();
     await deps.sink.close?.();

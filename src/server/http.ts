@@ -10,7 +10,7 @@ export interface HealthSource {
 }
 
 /** `/healthz`, `/readyz`, `/metrics`. Answers tell why, so `kubectl describe pod` is useful. */
-export async function startHttpServer(options: { address: string; port: number; health: HealthSource; registry: Registry }): Promise<{ server: Server; port: number; close(): Promise<void> }> {
+export async function startHttpServer(options: { address: string; port: number; health: HealthSource; registry: Registry; propagation?: () => unknown }): Promise<{ server: Server; port: number; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const reply = (status: number, body: string, type = 'text/plain; charset=utf-8') => {
@@ -33,7 +33,10 @@ export async function startHttpServer(options: { address: string; port: number; 
       );
       return;
     }
-    reply(404, 'not found: try /healthz, /readyz or /metrics\n');
+    if (path === '/propagation' && options.propagation) {
+      return reply(200, `${JSON.stringify({ unpropagated: options.propagation() }, null, 2)}\n`, 'application/json');
+    }
+    reply(404, 'not found: try /healthz, /readyz, /metrics or /propagation\n');
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -1,0 +1,230 @@
+import { createHmac } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
+import { BridgeError, SourceUnavailableError } from '../../src/errors.js';
+import type { Logger } from '../../src/log.js';
+import { loginSchema } from './schema.js';
+
+/** Credentials after the secret references were read. Never logged, never in a message. */
+export type ResolvedAuth =
+  | { readonly kind: 'password'; readonly username: string; readonly password: string }
+  | { readonly kind: 'signature'; readonly accessKey: string; readonly secretKey: string; readonly appName?: string };
+
+export interface NacosHttpOptions {
+  readonly source: string;
+  readonly servers: readonly string[];
+  readonly auth?: ResolvedAuth;
+  readonly ca?: Buffer;
+  readonly insecureSkipVerify?: boolean;
+  readonly timeoutMs: number;
+  readonly logger: Logger;
+  readonly now?: () => number;
+}
+
+export interface NacosResponse {
+  readonly status: number;
+  readonly body: string;
+  /** Base URL (`http://host:port/nacos`) of the server that answered. */
+  readonly server: string;
+}
+
+/** Login answered, but refused the credentials: no other server will accept them either. */
+export class NacosAuthError extends SourceUnavailableError {}
+
+/** `http://h:8848` → `http://h:8848/nacos`; an explicit context path is kept. */
+export function serverBase(url: string): string {
+  const u = new URL(url);
+  const path = u.pathname.replace(/\/+$/, '');
+  return `${u.protocol}//${u.host}${path === '' ? '/nacos' : path}`;
+}
+
+interface Token {
+  readonly value: string;
+  readonly refreshAt: number;
+}
+
+const maxBodyBytes = 64 * 1024 * 1024;
+
+/**
+ * The v1 OpenAPI over HTTP(S): failover across the configured servers (sticky to the last one
+ * that answered), token login and refresh, SDK-style request signing, per-request timeouts.
+ * node:http(s) rather than global fetch because fetch on Node 20 cannot take a CA file.
+ */
+export class NacosHttp {
+  readonly bases: readonly string[];
+  private current = 0;
+  private readonly tokens = new Map<string, Token>();
+  private readonly secrets: readonly string[];
+  private readonly now: () => number;
+  private readonly agents: { http: http.Agent; https: https.Agent };
+
+  constructor(private readonly options: NacosHttpOptions) {
+    this.bases = options.servers.map(serverBase);
+    this.now = options.now ?? Date.now;
+    const a = options.auth;
+    this.secrets = (a?.kind === 'password' ? [a.password] : a?.kind === 'signature' ? [a.secretKey, a.accessKey] : []).filter((s) => s.length >= 3);
+    this.agents = {
+      http: new http.Agent({ keepAlive: true, maxSockets: 16 }),
+      https: new https.Agent({ keepAlive: true, maxSockets: 16, ...(options.ca ? { ca: options.ca } : {}), rejectUnauthorized: !options.insecureSkipVerify }),
+    };
+  }
+
+  /** Removes every secret value from a text that may reach a log or an error. */
+  redact(text: string): string {
+    let out = text;
+    for (const s of this.secrets) out = out.split(s).join('***');
+    for (const s of this.secrets) out = out.split(encodeURIComponent(s)).join('***');
+    return out;
+  }
+
+  /**
+   * GET (or POST) one API path, e.g. `/v1/ns/service/list`. Network errors and 5xx move on to
+   * the next server; any other status is returned. Throws SourceUnavailableError when no
+   * server answered, NacosAuthError when login was refused.
+   */
+  async request(method: 'GET' | 'POST', apiPath: string, params: Record<string, string>, signal: AbortSignal, signedName?: string): Promise<NacosResponse> {
+    const failures: string[] = [];
+    for (let n = 0; n < this.bases.length; n++) {
+      const index = (this.current + n) % this.bases.length;
+      const base = this.bases[index]!;
+      try {
+        const res = await this.requestAt(base, method, apiPath, params, signal, signedName);
+        if (res.status >= 500) {
+          failures.push(`${base}: HTTP ${res.status}${snippet(this.redact(res.body))}`);
+          continue;
+        }
+        this.current = index;
+        return res;
+      } catch (err) {
+        if (err instanceof BridgeError) throw err;
+        if (signal.aborted) throw err;
+        failures.push(`${base}: ${this.redact(describeNetworkError(err))}`);
+      }
+    }
+    throw new SourceUnavailableError(this.options.source, `no Nacos server answered ${method} ${apiPath}: ${failures.join('; ')}`);
+  }
+
+  /** One attempt at one server (`base` as in `bases`), with login and one re-login on 403. */
+  async requestAt(base: string, method: 'GET' | 'POST', apiPath: string, params: Record<string, string>, signal: AbortSignal, signedName?: string): Promise<NacosResponse> {
+    let res = await this.attempt(base, method, apiPath, params, signal, signedName);
+    if ((res.status === 401 || res.status === 403) && this.options.auth?.kind === 'password' && this.tokens.has(base)) {
+      // The token may have expired early (server restarted with a new key): log in again once.
+      this.tokens.delete(base);
+      res = await this.attempt(base, method, apiPath, params, signal, signedName);
+    }
+    return res;
+  }
+
+  async close(): Promise<void> {
+    this.agents.http.destroy();
+    this.agents.https.destroy();
+  }
+
+  private async attempt(base: string, method: 'GET' | 'POST', apiPath: string, params: Record<string, string>, signal: AbortSignal, signedName: string | undefined): Promise<NacosResponse> {
+    const query = new URLSearchParams(params);
+    const auth = this.options.auth;
+    if (auth?.kind === 'password') query.set('accessToken', await this.token(base, auth, signal));
+    if (auth?.kind === 'signature') for (const [k, v] of Object.entries(signatureParams(auth, signedName, this.now()))) query.set(k, v);
+    const url = `${base}${apiPath}?${query.toString()}`;
+    const res = await this.send(url, method, undefined, signal);
+    return { ...res, server: base };
+  }
+
+  private async token(base: string, auth: Extract<ResolvedAuth, { kind: 'password' }>, signal: AbortSignal): Promise<string> {
+    const cached = this.tokens.get(base);
+    if (cached && this.now() < cached.refreshAt) return cached.value;
+    const body = new URLSearchParams({ username: auth.username, password: auth.password }).toString();
+    const res = await this.send(`${base}/v1/auth/login`, 'POST', body, signal);
+    if (res.status >= 500) {
+      // Not conclusive: Java Nacos 3.1 answers a wrong password with a bare HTTP 500 as well.
+      throw new Error(`login to Nacos server ${base} as user "${auth.username}" failed with HTTP ${res.status}${snippet(this.redact(res.body))} (a server fault, or wrong credentials: Nacos 3.x answers those with 500 too)`);
+    }
+    let parsed: ReturnType<typeof loginSchema.safeParse> | undefined;
+    if (res.status === 200) {
+      try {
+        parsed = loginSchema.safeParse(JSON.parse(res.body));
+      } catch {
+        parsed = undefined;
+      }
+    }
+    if (!parsed?.success) {
+      throw new NacosAuthError(
+        this.options.source,
+        `login to Nacos server ${base} as user "${auth.username}" was refused (HTTP ${res.status}${snippet(this.redact(res.body))}); check the username and the password reference`,
+      );
+    }
+    const ttlMs = (parsed.data.tokenTtl ?? 18_000) * 1000;
+    // Refresh well before expiry: at 90% of the lifetime (and at least 5 s before it).
+    const refreshAt = this.now() + Math.max(0, Math.min(ttlMs * 0.9, ttlMs - 5_000));
+    this.tokens.set(base, { value: parsed.data.accessToken, refreshAt });
+    this.options.logger.debug({ server: base, ttlSeconds: ttlMs / 1000 }, 'nacos login succeeded');
+    return parsed.data.accessToken;
+  }
+
+  private send(url: string, method: string, body: string | undefined, signal: AbortSignal): Promise<{ status: number; body: string }> {
+    const u = new URL(url);
+    const secure = u.protocol === 'https:';
+    const lib = secure ? https : http;
+    const timeout = AbortSignal.timeout(this.options.timeoutMs);
+    const combined = AbortSignal.any([signal, timeout]);
+    return new Promise((resolve, reject) => {
+      const req = lib.request(
+        u,
+        {
+          method,
+          agent: secure ? this.agents.https : this.agents.http,
+          signal: combined,
+          headers: {
+            accept: 'application/json',
+            'user-agent': 'registry-bridge',
+            ...(body !== undefined ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } : {}),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (c: Buffer) => {
+            size += c.length;
+            if (size > maxBodyBytes) req.destroy(new Error(`response larger than ${maxBodyBytes} bytes`));
+            else chunks.push(c);
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+          res.on('error', reject);
+        },
+      );
+      req.on('error', (err) => reject(timeout.aborted && !signal.aborted ? new Error(`timed out after ${this.options.timeoutMs} ms`) : err));
+      if (body !== undefined) req.write(body);
+      req.end();
+    });
+  }
+}
+
+/**
+ * The v1 client's signature (as the Java and Node SDKs do it): `data` is `<ms>` or
+ * `<ms>@@<serviceName>`, `signature` = base64(HMAC-SHA1(secretKey, data)), `ak`, `app`.
+ */
+export function signatureParams(auth: Extract<ResolvedAuth, { kind: 'signature' }>, serviceName: string | undefined, nowMs: number): Record<string, string> {
+  const data = serviceName ? `${nowMs}@@${serviceName}` : String(nowMs);
+  return {
+    ak: auth.accessKey,
+    data,
+    signature: createHmac('sha1', auth.secretKey).update(data).digest('base64'),
+    ...(auth.appName !== undefined ? { app: auth.appName } : {}),
+  };
+}
+
+function snippet(body: string): string {
+  const t = body.replace(/\s+/g, ' ').trim();
+  if (t === '') return '';
+  return `: ${t.length > 160 ? `${t.slice(0, 160)}…` : t}`;
+}
+
+function describeNetworkError(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const cause = (err as { cause?: unknown }).cause;
+    const inner = cause instanceof Error ? ` (${cause.message})` : '';
+    return `${code ? `${code} ` : ''}${err.message}${inner}`;
+  }
+  return String(err);
+}

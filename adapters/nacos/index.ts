@@ -1,0 +1,278 @@
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, resolve } from 'node:path';
+import { BridgeError, SourceUnavailableError, describeError } from '../../src/errors.js';
+import { compareServiceKeys, serviceKeyString, type RegistryService, type RejectedEntry, type ServiceKey, type SourceSnapshot } from '../../src/model/service.js';
+import { defineAdapter, type AdapterContext, type ChangeListener, type SourceAdapter } from '../../src/sources/adapter.js';
+import { DUBBO_TEMPLATE_ATTRIBUTES } from '../dubbo/naming.js';
+import { dubboShape } from './dubbo.js';
+import { protectEmpty, type KnownService } from './empty-protection.js';
+import { NacosHttp, type ResolvedAuth } from './http.js';
+import { parseInstanceList, parseServiceListPage, stripGroupPrefix } from './parse.js';
+import { PushSubscriptions } from './push.js';
+import { nacosConfigSchema, type NacosConfig } from './schema.js';
+
+export { nacosConfigSchema, type NacosConfig } from './schema.js';
+
+/**
+ * Nacos through its v1 HTTP OpenAPI (Nacos 1.x, 2.x, 3.0/3.1, r-nacos). Every list() pages
+ * through `/v1/ns/service/list` of each configured namespace and group and reads every
+ * service's `/v1/ns/instance/list`: that read is the truth. watch() re-reads on an interval and
+ * reports a change when the read differs, and subscribes through the nacos SDK, whose UDP push
+ * (where the server sends one) brings the next read forward.
+ */
+export const nacosAdapter = defineAdapter<NacosConfig>({
+  kind: 'nacos',
+  configSchema: nacosConfigSchema,
+  defaultHostTemplate: '{service}.{group}.{namespace}.nacos',
+  templateAttributes: DUBBO_TEMPLATE_ATTRIBUTES,
+  create(config, context) {
+    return new NacosSource(config, context);
+  },
+});
+
+/** A service as the v1 API names it. */
+export interface NacosServiceRef {
+  /** Namespace id as sent to the server. */
+  readonly namespaceId: string;
+  readonly group: string;
+  readonly name: string;
+}
+
+interface RegistryRead {
+  readonly services: readonly RegistryService[];
+  readonly rejected: readonly RejectedEntry[];
+  readonly refs: readonly NacosServiceRef[];
+}
+
+export class NacosSource implements SourceAdapter {
+  private http: Promise<NacosHttp> | undefined;
+  private known: ReadonlyMap<string, KnownService> = new Map();
+  private lastFingerprint: string | undefined;
+  private push: PushSubscriptions | undefined;
+  /** Model key of each Nacos service of the last read (Dubbo services are keyed by interface). */
+  private readonly keys = new Map<string, ServiceKey>();
+  private readonly log;
+
+  constructor(
+    private readonly config: NacosConfig,
+    private readonly context: AdapterContext,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.log = context.logger.child({ component: 'nacos' });
+  }
+
+  async list(signal: AbortSignal): Promise<SourceSnapshot> {
+    const read = await this.read(signal);
+    const keepFor = this.config.emptyProtection?.keepFor ?? 0;
+    const protectedRead = protectEmpty(read.services, this.known, this.now(), keepFor);
+    this.known = protectedRead.known;
+    const stale = protectedRead.kept.reduce((m, k) => Math.max(m, k.emptyForMs), 0);
+    this.context.metrics.staleSeconds.set({ source: this.context.source }, stale / 1000);
+    for (const k of protectedRead.kept) this.log.warn({ service: k.key, emptyForMs: k.emptyForMs, keepForMs: keepFor }, 'service reads empty; keeping its last known instances (empty protection)');
+    if (read.rejected.length > 0) this.context.metrics.rejectedEntries.inc({ source: this.context.source }, read.rejected.length);
+    this.lastFingerprint = fingerprint(read.services);
+    this.push?.sync(read.refs);
+    return { source: this.context.source, services: [...protectedRead.services].sort((a, b) => compareServiceKeys(a.key, b.key)), rejected: read.rejected };
+  }
+
+  async watch(onChange: ChangeListener, signal: AbortSignal): Promise<void> {
+    const http = await this.client();
+    if (this.config.push) {
+      await this.push?.close();
+      this.push = new PushSubscriptions({ http, config: this.config, context: this.context, auth: await this.auth(), onChange: (ref) => onChange([this.keys.get(refKeyString(ref)) ?? this.keyOf(ref)]) });
+      signal.addEventListener('abort', () => void this.push?.close(), { once: true });
+    }
+    const tick = async (): Promise<void> => {
+      try {
+        const read = await this.read(signal);
+        this.push?.sync(read.refs);
+        const fp = fingerprint(read.services);
+        if (fp !== this.lastFingerprint) {
+          this.lastFingerprint = fp;
+          onChange();
+        }
+      } catch (err) {
+        if (signal.aborted) return;
+        // The next list() reports it as unavailable; a hint makes that come soon.
+        this.log.warn({ err: describeError(err) }, 'periodic nacos re-list failed');
+        onChange();
+      }
+    };
+    const timer = setInterval(() => void tick(), this.config.relistInterval);
+    timer.unref();
+    signal.addEventListener('abort', () => clearInterval(timer), { once: true });
+  }
+
+  async close(): Promise<void> {
+    await this.push?.close();
+    if (this.http) await (await this.http.catch(() => undefined))?.close();
+  }
+
+  private keyOf(ref: NacosServiceRef): ServiceKey {
+    return { source: this.context.source, namespace: ref.namespaceId, group: ref.group, name: ref.name };
+  }
+
+  private client(): Promise<NacosHttp> {
+    this.http ??= (async () => {
+      const tls = this.config.tls;
+      let ca: Buffer | undefined;
+      if (tls?.caFile !== undefined) {
+        const path = isAbsolute(tls.caFile) ? tls.caFile : resolve(this.context.baseDir, tls.caFile);
+        try {
+          ca = await readFile(path);
+        } catch (err) {
+          throw new BridgeError('config', `source ${this.context.source}: cannot read tls.caFile ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+        }
+      }
+      const auth = await this.auth();
+      return new NacosHttp({
+        source: this.context.source,
+        servers: this.config.servers,
+        ...(auth ? { auth } : {}),
+        ...(ca ? { ca } : {}),
+        insecureSkipVerify: tls?.insecureSkipVerify ?? false,
+        timeoutMs: this.config.requestTimeout,
+        logger: this.log,
+        now: this.now,
+      });
+    })();
+    // A failed setup (missing secret) is retried on the next list.
+    this.http.catch(() => (this.http = undefined));
+    return this.http;
+  }
+
+  private async auth(): Promise<ResolvedAuth | undefined> {
+    const a = this.config.auth;
+    if (!a) return undefined;
+    const field = `sources.${this.context.source}.nacos.auth`;
+    if ('username' in a) return { kind: 'password', username: a.username, password: await this.context.resolveSecret(a.password, `${field}.password`) };
+    return {
+      kind: 'signature',
+      accessKey: await this.context.resolveSecret(a.accessKey, `${field}.accessKey`),
+      secretKey: await this.context.resolveSecret(a.secretKey, `${field}.secretKey`),
+      ...(a.appName !== undefined ? { appName: a.appName } : {}),
+    };
+  }
+
+  /** One full read of every configured namespace and group. Throws when the server can't be read. */
+  private async read(signal: AbortSignal): Promise<RegistryRead> {
+    const http = await this.client();
+    const refs: NacosServiceRef[] = [];
+    for (const ns of unique(this.config.namespaces.map((n) => (n === '' ? 'public' : n)))) {
+      for (const group of unique(this.config.groups)) {
+        for (const name of await this.serviceNames(http, ns, group, signal)) refs.push({ namespaceId: ns, group, name });
+      }
+    }
+    const services: RegistryService[] = [];
+    const rejected: RejectedEntry[] = [];
+    const live: NacosServiceRef[] = [];
+    await forEachLimited(refs, this.config.concurrency, async (ref) => {
+      const got = await this.instances(http, ref, signal);
+      if (got === undefined) return;
+      rejected.push(...got.rejected);
+      if (got.service) {
+        services.push(got.service);
+        live.push(ref);
+      }
+    });
+    return { services, rejected, refs: live };
+  }
+
+  private async serviceNames(http: NacosHttp, namespaceId: string, group: string, signal: AbortSignal): Promise<string[]> {
+    const names: string[] = [];
+    const pageSize = this.config.pageSize;
+    for (let pageNo = 1; ; pageNo++) {
+      const params = { pageNo: String(pageNo), pageSize: String(pageSize), namespaceId, groupName: group };
+      const res = await http.request('GET', '/v1/ns/service/list', params, signal);
+      if (res.status !== 200) throw this.httpError(res.server, 'GET /v1/ns/service/list', res.status, res.body, `namespace ${namespaceId}, group ${group}`);
+      const page = parseServiceListPage(parseJson(res.body));
+      if (page instanceof Error) throw new SourceUnavailableError(this.context.source, `${res.server}: GET /v1/ns/service/list: ${page.message}`);
+      names.push(...page.names.map(stripGroupPrefix));
+      // `count` is the total. Stop on a short page too, in case a server counts differently.
+      if (page.names.length < pageSize || pageNo * pageSize >= page.count) break;
+      if (pageNo > 100_000) throw new SourceUnavailableError(this.context.source, `${res.server}: service list paging does not end`);
+    }
+    return unique(names);
+  }
+
+  private async instances(http: NacosHttp, ref: NacosServiceRef, signal: AbortSignal): Promise<{ service?: RegistryService; rejected: RejectedEntry[] } | undefined> {
+    const grouped = `${ref.group}@@${ref.name}`;
+    const params = { serviceName: grouped, groupName: ref.group, namespaceId: ref.namespaceId, healthyOnly: String(this.config.healthyOnly) };
+    const res = await http.request('GET', '/v1/ns/instance/list', params, signal, grouped);
+    const label = `${ref.namespaceId}/${ref.group}/${ref.name}`;
+    if (res.status === 404 || (res.status === 400 && /not found|not exist/i.test(res.body))) return undefined; // deleted since the list
+    if (res.status !== 200) {
+      if (res.status === 401 || res.status === 403 || res.status === 410) throw this.httpError(res.server, 'GET /v1/ns/instance/list', res.status, res.body, label);
+      return { rejected: [{ ref: label, reason: `instance list answered HTTP ${res.status}${short(http.redact(res.body))}` }] };
+    }
+    const parsed = parseInstanceList(parseJson(res.body), label);
+    if (parsed instanceof Error) return { rejected: [{ ref: label, reason: parsed.message }] };
+    const dubbo = dubboShape(ref.name, parsed.instances[0]?.metadata ?? {}, { source: this.context.source, namespace: ref.namespaceId }, this.config.dubboHostTemplate);
+    if (dubbo === 'not-a-service') return { rejected: [...parsed.rejected] };
+    if (dubbo instanceof Error) return { rejected: [...parsed.rejected, { ref: label, reason: `Dubbo host: ${dubbo.message}` }] };
+    const service: RegistryService = dubbo
+      ? { key: { ...this.keyOf(ref), group: dubbo.group, name: dubbo.name }, host: dubbo.host, attributes: { ...dubbo.attributes, nacosGroup: ref.group, nacosService: ref.name }, instances: parsed.instances }
+      : { key: this.keyOf(ref), instances: parsed.instances };
+    this.keys.set(refKeyString(ref), service.key);
+    return { service, rejected: [...parsed.rejected] };
+  }
+
+  private httpError(server: string, call: string, status: number, body: string, what: string): BridgeError {
+    const source = this.context.source;
+    if (status === 404 || status === 410 || status === 501) {
+      const why =
+        status === 410
+          ? 'Nacos 3.0/3.1 answers 410 when its v1 client API is switched off: set nacos.core.api.compatibility.client.enabled=true on the server'
+          : 'this server does not serve the Nacos v1 naming OpenAPI, which this adapter needs: Nacos >= 3.2 removed it (install the nacos-api-legacy-adapter plugin there, or use Nacos 2.x-3.1 or r-nacos); also check the URL\'s context path (default /nacos)';
+      return new BridgeError('unsupported-server', `source ${source}: Nacos server ${server}: ${call} (${what}) answered HTTP ${status}: ${why}`);
+    }
+    if (status === 401 || status === 403) {
+      return new SourceUnavailableError(source, `Nacos server ${server} refused ${call} (${what}) with HTTP ${status}${short(body)}: check auth (username/password or accessKey/secretKey) and the user's permissions on the namespace`);
+    }
+    return new SourceUnavailableError(source, `Nacos server ${server}: ${call} (${what}) answered HTTP ${status}${short(body)}`);
+  }
+}
+
+function refKeyString(r: NacosServiceRef): string {
+  return `${r.namespaceId}\u0000${r.group}\u0000${r.name}`;
+}
+
+function parseJson(body: string): unknown {
+  try {
+    return JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+}
+
+function short(body: string): string {
+  const t = body.replace(/\s+/g, ' ').trim();
+  return t === '' ? '' : `: ${t.length > 160 ? `${t.slice(0, 160)}…` : t}`;
+}
+
+function unique<T>(xs: readonly T[]): T[] {
+  return [...new Set(xs)];
+}
+
+/** Deterministic summary of a read, to tell whether anything changed. */
+export function fingerprint(services: readonly RegistryService[]): string {
+  const sorted = [...services].sort((a, b) => compareServiceKeys(a.key, b.key));
+  return JSON.stringify(
+    sorted.map((s) => [
+      serviceKeyString(s.key),
+      s.host ?? '',
+      [...s.instances].map((i) => [i.address, i.port, i.protocol ?? '', i.weight, i.healthy, i.enabled, i.cluster ?? '', Object.entries(i.metadata).sort()]).sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1)),
+    ]),
+  );
+}
+
+async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}

@@ -1,0 +1,89 @@
+import type { Instance, RejectedEntry } from '../../src/model/service.js';
+import { formatPath } from '../../src/config/load.js';
+import { instanceListSchema, nacosHostSchema, serviceListSchema, type NacosHost } from './schema.js';
+
+export interface ParsedInstanceList {
+  readonly instances: readonly Instance[];
+  /** Hosts dropped as malformed; the valid rest goes on. */
+  readonly rejected: readonly RejectedEntry[];
+  /** Hosts the server returned (valid or not): 0 means the service really has no instance. */
+  readonly hostCount: number;
+  /** Nacos `ephemeral` per `address:port`, kept for diagnostics (the model has no field). */
+  readonly persistent: number;
+}
+
+/**
+ * One `/v1/ns/instance/list` answer → model instances. Lenient: the payload must be an object,
+ * each host needs `ip` and `port`; `healthy` falls back to the 1.x `valid`, missing `enabled`
+ * and `weight` default to true and 1. A bad host is dropped and reported with its position.
+ */
+export function parseInstanceList(raw: unknown, ref: string): ParsedInstanceList | Error {
+  const top = instanceListSchema.safeParse(raw);
+  if (!top.success) return new Error(`instance list is not an object with "hosts": ${top.error.issues[0]?.message ?? 'invalid'}`);
+  const hosts = top.data.hosts ?? [];
+  const instances: Instance[] = [];
+  const rejected: RejectedEntry[] = [];
+  let persistent = 0;
+  hosts.forEach((entry, i) => {
+    const parsed = nacosHostSchema.safeParse(entry);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      const where = formatPath(issue.path);
+      rejected.push({ ref: `${ref} hosts[${i}]${describeHost(entry)}`, reason: `${where ? `${where}: ` : ''}${issue.message}` });
+      return;
+    }
+    if (parsed.data.ephemeral === false) persistent += 1;
+    instances.push(...instancesOfHost(parsed.data));
+  });
+  return { instances, rejected, hostCount: hosts.length, persistent };
+}
+
+function describeHost(entry: unknown): string {
+  const e = entry as { ip?: unknown; port?: unknown } | null;
+  return typeof e?.ip === 'string' ? ` (${e.ip}:${String(e.port)})` : '';
+}
+
+/** Protocol named by the instance metadata: Dubbo's `protocol`, Spring Cloud's `secure`. */
+export function protocolOfMetadata(md: Readonly<Record<string, string>>): string | undefined {
+  const p = md.protocol?.trim();
+  if (p) return p;
+  if (md['preserved.register.source'] === 'SPRING_CLOUD') return md.secure === 'true' ? 'https' : 'http';
+  return undefined;
+}
+
+/**
+ * One Nacos host → one instance, plus a second one on `gRPC_port` when the metadata declares a
+ * gRPC port beside the main one (the convention of grpc-spring-boot-starter on Nacos).
+ */
+export function instancesOfHost(h: NacosHost): Instance[] {
+  const metadata: Record<string, string> = { ...(h.metadata ?? {}) };
+  const protocol = protocolOfMetadata(metadata);
+  const base: Instance = {
+    address: h.ip,
+    port: h.port,
+    ...(protocol !== undefined ? { protocol } : {}),
+    weight: h.weight ?? 1,
+    healthy: h.healthy ?? h.valid ?? true,
+    enabled: h.enabled ?? true,
+    metadata,
+    ...(h.clusterName ? { cluster: h.clusterName } : {}),
+  };
+  const grpcPort = Number(metadata.gRPC_port);
+  if (Number.isInteger(grpcPort) && grpcPort >= 1 && grpcPort <= 65535 && grpcPort !== h.port) {
+    return [base, { ...base, port: grpcPort, protocol: 'grpc' }];
+  }
+  return [base];
+}
+
+/** One page of `/v1/ns/service/list`. `count` is the total over all pages. */
+export function parseServiceListPage(raw: unknown): { count: number; names: string[] } | Error {
+  const parsed = serviceListSchema.safeParse(raw);
+  if (!parsed.success) return new Error(`service list is not {count, doms}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  return { count: parsed.data.count, names: parsed.data.doms ?? [] };
+}
+
+/** `DEFAULT_GROUP@@orders` → `orders`; names without a group prefix are returned as they are. */
+export function stripGroupPrefix(name: string): string {
+  const at = name.indexOf('@@');
+  return at >= 0 ? name.slice(at + 2) : name;
+}

@@ -1,0 +1,106 @@
+import { z } from 'zod';
+import { durationSchema } from '../../src/config/duration.js';
+import { secretRefSchema } from '../../src/config/secret.js';
+
+/**
+ * The `sources[i].nacos` block. Secrets are references ({env} | {file}), never inline values.
+ */
+const serverUrl = z.string().refine(
+  (s) => {
+    try {
+      const u = new URL(s);
+      return (u.protocol === 'http:' || u.protocol === 'https:') && u.username === '' && u.password === '';
+    } catch {
+      return false;
+    }
+  },
+  { message: 'expected an http(s) URL like http://nacos-0:8848 (context path /nacos is added when none is given; no credentials in the URL)' },
+);
+
+export const nacosAuthSchema = z.union([
+  z.strictObject({
+    /** Nacos user (not secret). */
+    username: z.string().min(1),
+    password: secretRefSchema,
+  }),
+  z.strictObject({
+    /** Access key id; a reference, as some deployments treat it as secret too. */
+    accessKey: secretRefSchema,
+    secretKey: secretRefSchema,
+    /** `app` parameter sent with signed requests. */
+    appName: z.string().optional(),
+  }),
+]);
+export type NacosAuth = z.infer<typeof nacosAuthSchema>;
+
+export const nacosConfigSchema = z.strictObject({
+  /** One or more server URLs of the same Nacos cluster; tried in order, failing over. */
+  servers: z.array(serverUrl).min(1, 'at least one server URL is required'),
+  /** Namespace ids to mirror; '' and 'public' both mean the public namespace. */
+  namespaces: z.array(z.string()).min(1).default(['public']),
+  /** Groups to mirror in every namespace (the v1 service list is per group). */
+  groups: z.array(z.string().min(1)).min(1).default(['DEFAULT_GROUP']),
+  auth: nacosAuthSchema.optional(),
+  /** Full re-list of services and instances: the truth; push only brings it forward. */
+  relistInterval: durationSchema.default(30_000),
+  /** Page size of /v1/ns/service/list. */
+  pageSize: z.number().int().min(1).max(1000).default(100),
+  /** Ask the server for healthy instances only (unhealthy ones are then invisible). */
+  healthyOnly: z.boolean().default(false),
+  /** Subscribe through the nacos SDK (v1 UDP push) to bring re-lists forward. */
+  push: z.boolean().default(true),
+  /** A service whose instances suddenly drop to zero keeps its last known instances this long. */
+  emptyProtection: z.strictObject({ keepFor: durationSchema }).optional(),
+  tls: z
+    .strictObject({
+      /** PEM file of the CA that signed the server certificate (relative to the config file). */
+      caFile: z.string().min(1).optional(),
+      insecureSkipVerify: z.boolean().default(false),
+    })
+    .optional(),
+  /**
+   * Host template of Dubbo interface services (`providers:<iface>:<version>:<group>`); the
+   * default is the shared Dubbo one, so they get the same host as from ZooKeeper.
+   */
+  dubboHostTemplate: z.string().min(1).optional(),
+  /** Per-request timeout. */
+  requestTimeout: durationSchema.default(5_000),
+  /** Parallel instance-list requests. */
+  concurrency: z.number().int().min(1).max(64).default(8),
+});
+export type NacosConfig = z.infer<typeof nacosConfigSchema>;
+
+// ---- Payloads of the v1 OpenAPI. Lenient: only what we use is required. ----
+
+const metadataValue = z.union([z.string(), z.number(), z.boolean(), z.null()]).transform((v) => (v === null ? '' : String(v)));
+
+/** One entry of `hosts`, Nacos 1.x (`valid`, `instanceId`, `marked`) and 2.x/3.x shapes alike. */
+export const nacosHostSchema = z.object({
+  ip: z.string().min(1, 'ip must not be empty'),
+  port: z.coerce.number().int().min(1, 'port must be in 1..65535').max(65535, 'port must be in 1..65535'),
+  weight: z.coerce.number().nonnegative().optional(),
+  healthy: z.boolean().optional(),
+  /** Nacos 1.x name of `healthy`. */
+  valid: z.boolean().optional(),
+  enabled: z.boolean().optional(),
+  ephemeral: z.boolean().optional(),
+  clusterName: z.string().optional(),
+  metadata: z.record(z.string(), metadataValue).nullish(),
+});
+export type NacosHost = z.infer<typeof nacosHostSchema>;
+
+export const instanceListSchema = z.object({
+  hosts: z.array(z.unknown()).nullish(),
+  checksum: z.string().optional(),
+  lastRefTime: z.number().optional(),
+});
+
+export const serviceListSchema = z.object({
+  count: z.coerce.number().int().nonnegative(),
+  doms: z.array(z.string()).nullish(),
+});
+
+export const loginSchema = z.object({
+  accessToken: z.string().min(1),
+  tokenTtl: z.coerce.number().positive().optional(),
+});
