@@ -71,7 +71,13 @@ export async function reconcileOnce(
 
   const synth = synthAll(inputs);
   for (const r of synth.invalid) log.warn({ source: r.key.source, service: r.key.name, group: r.key.group, namespace: r.key.namespace, reason: r.reason }, 'service skipped');
-  for (const n of synth.notes) log.debug({ service: n.service, code: n.note.code, detail: n.note.detail }, 'synth note');
+  const noteCounts: Record<string, number> = {};
+  for (const n of synth.notes) {
+    noteCounts[n.note.code] = (noteCounts[n.note.code] ?? 0) + 1;
+    // Worked-around data problems are worth one line each; the rest is detail.
+    const level = n.note.code === 'unknown-protocol' || n.note.code === 'instance-skipped' || n.note.code === 'partial-ports' ? 'info' : 'debug';
+    log[level]({ service: n.service, code: n.note.code, detail: n.note.detail }, 'synth note');
+  }
 
   const observed = await sink.observe(deps.signal);
   const plan = planChanges({
@@ -106,6 +112,7 @@ export async function reconcileOnce(
       rejectedEntries: snapshots.reduce((n, s) => n + s.rejected.length, 0),
       invalid: synth.invalid.length,
       empty: synth.empty.length,
+      notes: noteCounts,
       desired: synth.desired.length,
       ...plan.counts,
       failedWrites,
