@@ -7,7 +7,7 @@
  * State: ${TMPDIR:-/tmp}/registry-bridge-peers/state.json (RB_PEERS_FILE overrides).
  * The integration tests' global setup reuses peers started here.
  */
-import { bringUp, installPeers, stopRecorded } from './lib/orchestrator.js';
+import { bringUp, installExitGuard, installPeers, stopRecorded } from './lib/orchestrator.js';
 import { cacheRoot } from './lib/paths.js';
 import { rssMiB } from './lib/process.js';
 import { readStateSync, recordAlive, statePath } from './lib/state.js';
@@ -77,6 +77,10 @@ async function main(argv: string[]): Promise<number> {
       return 2;
   }
 }
+
+// Ctrl-C during `up`: run the exit guard (kills peers still starting; started ones stay recorded).
+installExitGuard(false);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => process.exit(130));
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),

@@ -101,8 +101,9 @@ export async function start(opts: RnacosStartOptions): Promise<RnacosHandle> {
     graceMs: 5000,
     spec: { command: binary, args: ['-e', envFile], env, cwd: opts.dataDir, logFile: path.join(opts.dataDir, 'rnacos.log') },
     ready: [
+      // With auth, the initial admin exists only a moment after the listeners: wait for a login.
       opts.auth
-        ? { kind: 'http', url: `http://127.0.0.1:${consolePort}/`, status: 200 }
+        ? { kind: 'http', url: `${base}/v1/auth/login`, form: { username: opts.auth.username, password: opts.auth.password }, bodyIncludes: 'accessToken' }
         : { kind: 'http', url: `${base}/v1/ns/service/list?pageNo=1&pageSize=1`, bodyIncludes: 'count' },
     ],
     endpoints: {

@@ -3,11 +3,12 @@
  * peers in parallel), reusing live peers from the state file, and down again. On any failure
  * everything this call started is stopped before the error is thrown.
  */
+import { writeFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { peerDef, withDeps } from '../registry.js';
 import { runDir } from './paths.js';
-import { killGroupSync, pidAlive, rssMiB, stopPid } from './process.js';
+import { inFlight, killGroupSync, pidAlive, rssMiB, stopPid } from './process.js';
 import { dropRecord, putRecord, readStateSync, recordAlive, statePath } from './state.js';
 import type { Log, PeerHandle, PeerRecord } from './types.js';
 
@@ -232,16 +233,31 @@ export async function stopRecorded(names: string[] | null, log: Log): Promise<vo
 let guardInstalled = false;
 
 /**
- * Last-resort cleanup when the process exits without teardown: SIGKILL the groups of the peers
- * this process started (by the PIDs the state file holds at that moment).
+ * Last-resort cleanup when the process exits without teardown: SIGKILL the groups of peers still
+ * starting (never recorded) and, with `owned`, of the peers this process started (by the PIDs
+ * the state file holds at that moment). The CLI passes false: `peers:up` leaves peers running.
  */
-export function installExitGuard(): void {
+export function installExitGuard(owned = true): void {
   if (guardInstalled) return;
   guardInstalled = true;
   process.on('exit', () => {
+    for (const pid of inFlight) killGroupSync(pid);
+    if (!owned) return;
     const s = readStateSync();
+    let changed = false;
     for (const rec of Object.values(s.peers)) {
-      if (rec.owner === 'vitest' && rec.ownerPid === process.pid) killGroupSync(rec.pid);
+      if (rec.owner === 'vitest' && rec.ownerPid === process.pid) {
+        killGroupSync(rec.pid);
+        delete s.peers[rec.name];
+        changed = true;
+      }
+    }
+    if (changed) {
+      try {
+        writeFileSync(statePath(), JSON.stringify(s, null, 2) + '\n');
+      } catch {
+        /* best effort */
+      }
     }
   });
 }

@@ -14,6 +14,12 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 export const noLog: Log = () => {};
 
+/**
+ * PIDs spawned by this process that are not ready yet (not yet in any state file): an exit guard
+ * kills them if the process dies mid-start (see orchestrator.installExitGuard).
+ */
+export const inFlight = new Set<number>();
+
 export interface Spawned {
   pid: number;
   logFile: string;
@@ -46,6 +52,7 @@ export async function spawnDetached(spec: LaunchSpec): Promise<Spawned> {
       throw new Error(`could not spawn ${spec.command}: ${await logTail(spec.logFile, 5)}`);
     }
     child.unref();
+    inFlight.add(s.pid);
     return s;
   } finally {
     closeSync(fd);
@@ -119,8 +126,11 @@ export async function rssMiB(pid: number): Promise<number | null> {
 
 // ---------------------------------------------------------------- readiness
 
-export async function httpProbe(url: string, timeoutMs = 3000): Promise<{ status: number; body: string }> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+export async function httpProbe(url: string, timeoutMs = 3000, form?: Record<string, string>): Promise<{ status: number; body: string }> {
+  const res = await fetch(url, {
+    signal: AbortSignal.timeout(timeoutMs),
+    ...(form ? { method: 'POST', body: new URLSearchParams(form) } : {}),
+  });
   return { status: res.status, body: await res.text() };
 }
 
@@ -146,7 +156,7 @@ export function tcpText(host: string, port: number, send: string, timeoutMs = 30
 export async function probeOnce(p: ReadyProbe): Promise<boolean> {
   try {
     if (p.kind === 'http') {
-      const r = await httpProbe(p.url);
+      const r = await httpProbe(p.url, 3000, p.form);
       if (r.status !== (p.status ?? 200)) return false;
       return p.bodyIncludes === undefined || r.body.includes(p.bodyIncludes);
     }
@@ -190,7 +200,7 @@ export async function waitReady(
 }
 
 function describeProbe(p: ReadyProbe): string {
-  return p.kind === 'http' ? `GET ${p.url}` : `'${p.send.trim()}' to ${p.host}:${p.port}`;
+  return p.kind === 'http' ? `${p.form ? 'POST' : 'GET'} ${p.url}` : `'${p.send.trim()}' to ${p.host}:${p.port}`;
 }
 
 /** Spawns a LaunchSpec and waits for its probes; kills it again if it never becomes ready. */
@@ -201,6 +211,8 @@ export async function launchAndWait(what: string, spec: LaunchSpec, probes: Read
   } catch (e) {
     await stopPid(proc.pid, 3000);
     throw e;
+  } finally {
+    inFlight.delete(proc.pid);
   }
   return proc;
 }
