@@ -131,6 +131,16 @@ describe('kube sink against the real apiserver', () => {
     expect(await read(ns, 'billing.default-group.public.static')).toBeUndefined();
   });
 
+  it('observes every owned object across list pages (continue tokens)', async () => {
+    const ns = await newNamespace('rb-pages');
+    const reg = join(dir, `${ns}.json`);
+    await writeRegistry(reg, ['a', 'b', 'c', 'd', 'e'].map((n, i) => service(n, [`10.0.3.${i + 1}`])));
+    await bridge(ns, reg).run();
+    const paged = kubeSink({ kc, namespaces: [ns], apiVersion: 'auto', fieldManager: 'registry-bridge', qps: 50, concurrency: 2, logger: silentLogger(), metrics: new BridgeMetrics(), pageSize: 2 });
+    const observed = await paged.observe(new AbortController().signal);
+    expect(observed.filter((o) => o.owned).map((o) => o.name).sort()).toEqual(['a', 'b', 'c', 'd', 'e'].map((n) => `${n}.default-group.public.static`));
+  });
+
   it('dry-run goes through server-side validation and persists nothing', async () => {
     const ns = await newNamespace('rb-dry');
     const reg = join(dir, `${ns}.json`);

@@ -1,4 +1,4 @@
-import { ApisApi, KubernetesObjectApi, PatchStrategy, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { ApisApi, CustomObjectsApi, KubernetesObjectApi, PatchStrategy, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import PQueue from 'p-queue';
 import pRetry, { AbortError } from 'p-retry';
 import { SinkError } from '../../errors.js';
@@ -46,6 +46,9 @@ export interface KubeSink extends Sink {
  */
 export function kubeSink(options: KubeSinkOptions): KubeSink {
   const client = KubernetesObjectApi.makeApiClient(options.kc);
+  // Lists go through the untyped custom-objects client: KubernetesObjectApi's typed
+  // deserialization drops the list's `continue` token, which silently truncates paged lists.
+  const custom = options.kc.makeApiClient(CustomObjectsApi);
   const log = options.logger.child({ component: 'kube-sink' });
   const queue = new PQueue({ concurrency: options.concurrency, intervalCap: Math.max(1, Math.round(options.qps)), interval: 1000 });
   const pageSize = options.pageSize ?? 500;
@@ -69,13 +72,18 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
   }
 
   async function listAll(version: string, namespace: string, labelSelector: string, signal: AbortSignal): Promise<ServiceEntryResource[]> {
+    const [group, ver] = version.split('/') as [string, string];
     const items: ServiceEntryResource[] = [];
     let token: string | undefined;
     do {
       if (signal.aborted) throw signal.reason;
-      const page = await withRetry(() => client.list<ServiceEntryResource>(version, 'ServiceEntry', namespace, undefined, undefined, undefined, undefined, labelSelector, pageSize, token), signal, options.retries);
-      items.push(...page.items);
-      token = page.metadata?._continue || undefined;
+      const page = (await withRetry(
+        () => custom.listNamespacedCustomObject({ group, version: ver, namespace, plural: 'serviceentries', labelSelector, limit: pageSize, ...(token ? { _continue: token } : {}) }),
+        signal,
+        options.retries,
+      )) as { items?: ServiceEntryResource[]; metadata?: { continue?: string } };
+      items.push(...(page.items ?? []));
+      token = page.metadata?.continue || undefined;
     } while (token);
     return items;
   }
