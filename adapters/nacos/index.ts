@@ -71,8 +71,29 @@ export class NacosSource implements SourceAdapter {
     for (const k of protectedRead.kept) this.log.warn({ service: k.key, emptyForMs: k.emptyForMs, keepForMs: keepFor }, 'service reads empty; keeping its last known instances (empty protection)');
     if (read.rejected.length > 0) this.context.metrics.rejectedEntries.inc({ source: this.context.source }, read.rejected.length);
     this.lastFingerprint = fingerprint(read.services);
+    this.serviceFingerprints = fingerprintsOf(read.services);
     this.push?.sync(read.refs);
     return { source: this.context.source, services: [...protectedRead.services].sort((a, b) => compareServiceKeys(a.key, b.key)), rejected: read.rejected };
+  }
+
+  /** Just these services: one instance-list call each (the push/relist fast path). */
+  async readServices(keys: readonly ServiceKey[], signal: AbortSignal): Promise<SourceSnapshot> {
+    const http = await this.client();
+    const wanted = new Set(keys.map(serviceKeyString));
+    const refs: NacosServiceRef[] = [];
+    for (const [refKey, key] of this.keys) if (wanted.has(serviceKeyString(key))) refs.push(refOfKeyString(refKey));
+    // A key never seen before (a new plain service) names its own ref.
+    const known = new Set([...this.keys.values()].map(serviceKeyString));
+    for (const k of keys) if (!known.has(serviceKeyString(k))) refs.push({ namespaceId: k.namespace, group: k.group, name: k.name });
+    const services: RegistryService[] = [];
+    const rejected: RejectedEntry[] = [];
+    await forEachLimited(refs, this.config.concurrency, async (ref) => {
+      const got = await this.instances(http, ref, signal);
+      if (!got) return;
+      rejected.push(...got.rejected);
+      if (got.service && wanted.has(serviceKeyString(got.service.key))) services.push(got.service);
+    });
+    return { source: this.context.source, services, rejected };
   }
 
   async watch(onChange: ChangeListener, signal: AbortSignal): Promise<void> {
@@ -89,7 +110,13 @@ export class NacosSource implements SourceAdapter {
         const fp = fingerprint(read.services);
         if (fp !== this.lastFingerprint) {
           this.lastFingerprint = fp;
-          onChange();
+          // Name the services that changed, so the controller reconciles just those.
+          const next = fingerprintsOf(read.services);
+          const changed: ServiceKey[] = [];
+          for (const [k, v] of next) if (this.serviceFingerprints.get(k)?.fp !== v.fp) changed.push(v.key);
+          for (const [k, v] of this.serviceFingerprints) if (!next.has(k)) changed.push(v.key);
+          this.serviceFingerprints = next;
+          onChange(changed.length > 0 ? changed : undefined);
         }
       } catch (err) {
         if (signal.aborted) return;
@@ -107,6 +134,9 @@ export class NacosSource implements SourceAdapter {
     await this.push?.close();
     if (this.http) await (await this.http.catch(() => undefined))?.close();
   }
+
+  /** Per-service fingerprints of the last full read, to name what a re-list changed. */
+  private serviceFingerprints = new Map<string, { readonly fp: string; readonly key: ServiceKey }>();
 
   private keyOf(ref: NacosServiceRef): ServiceKey {
     return { source: this.context.source, namespace: ref.namespaceId, group: ref.group, name: ref.name };
@@ -235,6 +265,15 @@ export class NacosSource implements SourceAdapter {
 
 function refKeyString(r: NacosServiceRef): string {
   return `${r.namespaceId}\u0000${r.group}\u0000${r.name}`;
+}
+
+function fingerprintsOf(services: readonly RegistryService[]): Map<string, { fp: string; key: ServiceKey }> {
+  return new Map(services.map((svc) => [serviceKeyString(svc.key), { fp: JSON.stringify(svc), key: svc.key }] as const));
+}
+
+function refOfKeyString(s: string): NacosServiceRef {
+  const [namespaceId = '', group = '', name = ''] = s.split('\u0000');
+  return { namespaceId, group, name };
 }
 
 function parseJson(body: string): unknown {

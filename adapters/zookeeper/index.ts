@@ -1,6 +1,6 @@
 import type { Watcher } from 'node-zookeeper-client';
 import { SourceUnavailableError } from '../../src/errors.js';
-import { serviceKeyString, type ServiceKey, type SourceSnapshot } from '../../src/model/service.js';
+import { serviceKeyString, type RegistryService, type ServiceKey, type SourceSnapshot } from '../../src/model/service.js';
 import { defineAdapter, type AdapterContext, type ChangeListener, type SourceAdapter } from '../../src/sources/adapter.js';
 import { canonicalJson } from '../../src/synth/hash.js';
 import { DUBBO_HOST_TEMPLATE } from '../dubbo/naming.js';
@@ -41,6 +41,8 @@ export function namespaceOf(connect: string, root: string): string {
 interface UnitState {
   readonly fingerprint: string;
   readonly keys: readonly ServiceKey[];
+  /** The unit's services as last read (the view `readServices` answers from). */
+  readonly services: readonly RegistryService[];
 }
 
 export class ZooKeeperSource implements SourceAdapter {
@@ -116,6 +118,19 @@ export class ZooKeeperSource implements SourceAdapter {
     await this.rearmAll('start');
     this.started = true;
     schedule();
+  }
+
+  /**
+   * The watched view of just these services: no ZooKeeper reads. Only while watching, after the
+   * first walk, with a connected session; otherwise the caller falls back to a full list.
+   */
+  async readServices(keys: readonly ServiceKey[]): Promise<SourceSnapshot> {
+    if (!this.started || !this.onChange) throw new Error('zookeeper view not armed (not watching)');
+    if (this.session.currentState !== 'connected') throw this.unavailable(new ZkUnavailableError('not connected'));
+    const wanted = new Set(keys.map(serviceKeyString));
+    const services: RegistryService[] = [];
+    for (const unit of this.units.values()) for (const svc of unit.services) if (wanted.has(serviceKeyString(svc.key))) services.push(svc);
+    return { source: this.context.source, services, rejected: [] };
   }
 
   /** The current ZooKeeper session (for diagnostics and the session-expiry test). */
@@ -224,7 +239,7 @@ export class ZooKeeperSource implements SourceAdapter {
     const fingerprint = canonicalJson(services);
     const before = this.units.get(unit);
     if (before?.fingerprint === fingerprint) return;
-    this.units.set(unit, { fingerprint, keys: services.map((s) => s.key) });
+    this.units.set(unit, { fingerprint, keys: services.map((s) => s.key), services });
     const keys = new Map<string, ServiceKey>();
     for (const k of [...(before?.keys ?? []), ...services.map((s) => s.key)]) keys.set(serviceKeyString(k), k);
     // The first pass after start only fills the cache: the caller lists anyway.

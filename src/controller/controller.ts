@@ -3,6 +3,8 @@ import type { BridgeMetrics } from '../metrics.js';
 import type { Sink } from '../sinks/types.js';
 import { describeError } from '../errors.js';
 import { exitCodeOf, ExitCode, reconcileOnce, type ConfiguredSource, type ReconcileOptions, type ReconcileReport } from './reconcile.js';
+import { cacheFromReport, reconcileKeys, type ControllerCache } from './incremental.js';
+import { serviceKeyString, type ServiceKey } from '../model/service.js';
 
 export interface ControllerOptions extends ReconcileOptions {
   /** Full reconcile at least this often (repairs drift whatever the watches do). */
@@ -37,6 +39,10 @@ export interface ControllerStatus {
  */
 export class Controller {
   private dirty = false;
+  /** Services named by change hints since the last run; a hint without keys means "everything". */
+  private readonly dirtyKeys = new Map<string, ServiceKey>();
+  private fullNeeded = true;
+  private cache: ControllerCache | undefined;
   private running = false;
   private timer: NodeJS.Timeout | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
@@ -62,7 +68,7 @@ export class Controller {
   start(): void {
     const log = this.deps.logger.child({ component: 'controller' });
     for (const source of this.sources) {
-      source.adapter.watch?.(() => this.trigger(), this.signal).catch((err: unknown) =>
+      source.adapter.watch?.((keys) => this.trigger(this.options.debounceMs, keys), this.signal).catch((err: unknown) =>
         log.warn({ source: source.name, err: describeError(err) }, 'watch failed; periodic resync continues'),
       );
     }
@@ -75,10 +81,15 @@ export class Controller {
     this.trigger(0);
   }
 
-  /** Marks the state dirty; the next run starts after the debounce window (or `delayMs`). */
-  trigger(delayMs = this.options.debounceMs): void {
+  /**
+   * Marks the state dirty; the next run starts after the debounce window (or `delayMs`). With
+   * keys, only those services are reconciled (unless a full run is due anyway).
+   */
+  trigger(delayMs = this.options.debounceMs, keys?: readonly ServiceKey[]): void {
     if (this.stopped) return;
     this.dirty = true;
+    if (keys && keys.length > 0) for (const k of keys) this.dirtyKeys.set(serviceKeyString(k), k);
+    else this.fullNeeded = true;
     if (this.running) return; // the run in progress will see the flag
     if (this.timer) {
       if (delayMs > 0) return; // already scheduled within the window
@@ -109,15 +120,27 @@ export class Controller {
     try {
       while (this.dirty && !this.stopped && !this.signal.aborted) {
         this.dirty = false;
+        const full = this.fullNeeded || !this.cache;
+        const keys = [...this.dirtyKeys.values()];
+        this.fullNeeded = false;
+        this.dirtyKeys.clear();
         const started = this.now();
         let ok = false;
         try {
-          const report = await reconcileOnce(this.sources, this.sink, this.options, { logger: this.deps.logger, signal: this.signal, now: this.now });
+          const reconcileDeps = { logger: this.deps.logger, signal: this.signal, now: this.now };
+          let report = full ? undefined : await reconcileKeys(keys, this.sources, this.sink, this.cache!, this.options, reconcileDeps);
+          if (!report) {
+            report = await reconcileOnce(this.sources, this.sink, this.options, reconcileDeps);
+            this.cache = cacheFromReport(report);
+          }
+          // Anything not applied as planned is settled by a full run, not by the cache.
+          if (report.failedWrites > 0 || report.sourceErrors.length > 0) this.fullNeeded = true;
           this.record(report);
           ok = exitCodeOf(report, false) !== ExitCode.Failed;
           this.deps.onReport?.(report);
         } catch (err) {
           if (this.signal.aborted) break;
+          this.fullNeeded = true;
           this.deps.metrics.reconcileRuns.inc({ result: 'failed' });
           log.error({ err: describeError(err) }, 'reconcile failed');
         }
@@ -148,6 +171,7 @@ export class Controller {
     const code = exitCodeOf(report, false);
     m.reconcileRuns.inc({ result: code === ExitCode.Converged ? 'success' : code === ExitCode.Degraded ? 'degraded' : 'failed' });
     for (const o of report.outcomes) if (o.ok) m.changes.inc({ action: o.change.action });
+    if (report.scope === 'keys') return; // per-source totals come from full runs only
     m.conflicts.set(report.plan.counts.conflict);
     m.invalidServices.set(report.synth.invalid.length);
     const failed = new Set(report.sourceErrors.map((e) => e.source));

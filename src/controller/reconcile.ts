@@ -1,7 +1,7 @@
 import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { SourceSnapshot } from '../model/service.js';
-import { planChanges, writesOf, type Plan, type Policy } from '../plan/plan.js';
+import { planChanges, writesOf, type ObservedEntry, type Plan, type Policy } from '../plan/plan.js';
 import type { ApplyOutcome, Sink } from '../sinks/types.js';
 import type { SourceAdapter } from '../sources/adapter.js';
 import { synthAll, type SynthOptions, type SynthOutcome } from '../synth/index.js';
@@ -20,10 +20,14 @@ export interface ReconcileOptions {
 }
 
 export interface ReconcileReport {
+  /** `full`: every source was read; `keys`: only services named by change hints. */
+  readonly scope: 'full' | 'keys';
   readonly snapshots: readonly SourceSnapshot[];
   readonly sourceErrors: readonly { readonly source: string; readonly error: string }[];
   readonly synth: SynthOutcome;
   readonly plan: Plan;
+  /** What the sink held before the writes (owned and foreign). */
+  readonly observed: readonly ObservedEntry[];
   readonly outcomes: readonly ApplyOutcome[];
   readonly failedWrites: number;
   readonly durationMs: number;
@@ -69,7 +73,34 @@ export async function reconcileOnce(
     }
   }
 
-  const synth = synthAll(inputs);
+  const observed = await sink.observe(deps.signal);
+  const synth = synthAll(inputs, currentOwners(observed));
+  return planAndApply({ scope: 'full', snapshots, sourceErrors, sourceHealthy, synth, observed, started }, sink, options, deps);
+}
+
+/** host → service key string of the objects the bridge owns now. */
+export function currentOwners(observed: readonly ObservedEntry[]): Map<string, string> {
+  const owners = new Map<string, string>();
+  for (const o of observed) if (o.owned && o.service !== undefined) for (const h of o.hosts) owners.set(h, o.service);
+  return owners;
+}
+
+export interface PlanInputs {
+  /** `full`: every source read; `keys`: only the services named by change hints. */
+  readonly scope: 'full' | 'keys';
+  readonly snapshots: readonly SourceSnapshot[];
+  readonly sourceErrors: readonly { readonly source: string; readonly error: string }[];
+  readonly sourceHealthy: ReadonlyMap<string, boolean>;
+  readonly synth: SynthOutcome;
+  readonly observed: readonly ObservedEntry[];
+  readonly started: number;
+}
+
+/** Plan against what was observed, apply the writes, log one summary line. Shared by both scopes. */
+export async function planAndApply(input: PlanInputs, sink: Sink, options: ReconcileOptions, deps: ReconcileDeps): Promise<ReconcileReport> {
+  const now = deps.now ?? Date.now;
+  const log = deps.logger.child({ component: 'reconcile' });
+  const { synth, observed, snapshots, sourceErrors } = input;
   for (const r of synth.invalid) log.warn({ source: r.key.source, service: r.key.name, group: r.key.group, namespace: r.key.namespace, reason: r.reason }, 'service skipped');
   const noteCounts: Record<string, number> = {};
   for (const n of synth.notes) {
@@ -79,11 +110,10 @@ export async function reconcileOnce(
     log[level]({ service: n.service, code: n.note.code, detail: n.note.detail }, 'synth note');
   }
 
-  const observed = await sink.observe(deps.signal);
   const plan = planChanges({
     desired: synth.desired,
     observed,
-    sourceHealthy,
+    sourceHealthy: input.sourceHealthy,
     protectedObjects: synth.empty.map((e) => ({ namespace: e.namespace, name: e.name, reason: e.reason })),
     policy: options.policy,
     maxDeletes: options.maxDeletes,
@@ -103,10 +133,11 @@ export async function reconcileOnce(
       log.error({ action: o.change.action, namespace: o.change.namespace, name: o.change.name, status: o.status, err: o.error }, 'write failed');
     }
   }
-  const durationMs = now() - started;
+  const durationMs = now() - input.started;
   log.info(
     {
-      sources: sources.length,
+      scope: input.scope,
+      sources: input.sourceHealthy.size,
       sourceErrors: sourceErrors.length,
       services: snapshots.reduce((n, s) => n + s.services.length, 0),
       rejectedEntries: snapshots.reduce((n, s) => n + s.rejected.length, 0),
@@ -121,7 +152,7 @@ export async function reconcileOnce(
     },
     'reconcile finished',
   );
-  return { snapshots, sourceErrors, synth, plan, outcomes, failedWrites, durationMs };
+  return { scope: input.scope, snapshots, sourceErrors, synth, plan, observed, outcomes, failedWrites, durationMs };
 }
 
 /** Exit codes of `sync --once` (documented in the README). */

@@ -9,8 +9,10 @@ export interface ObservedEntry {
   readonly owned: boolean;
   /** Value of the source label, for owned objects. */
   readonly source?: string;
-  /** Value of the content-hash annotation, for owned objects. */
+  /** Content hash of what the object holds (computed from its spec), for owned objects. */
   readonly hash?: string;
+  /** The registry service that produced it (annotation), for owned objects. */
+  readonly service?: string;
   readonly resourceVersion?: string;
 }
 

@@ -4,7 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { toYaml } from './render.js';
 import { SinkError } from '../errors.js';
 import type { ObservedEntry } from '../plan/plan.js';
-import { contentHash, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SOURCE_LABEL } from '../synth/service-entry.js';
+import { contentHash, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SERVICE_ANNOTATION, SOURCE_LABEL } from '../synth/service-entry.js';
 import type { ApplyOutcome, Sink } from './types.js';
 
 /**
@@ -39,6 +39,7 @@ export function filesSink(dir: string): Sink {
           const owned = labels[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;
           const source = labels[SOURCE_LABEL];
           const hash = owned ? contentHash(doc.spec ?? {}, labels) : undefined;
+          const service = owned ? doc.metadata?.annotations?.[SERVICE_ANNOTATION] : undefined;
           observed.push({
             namespace,
             name: doc.metadata?.name ?? file.replace(/\.yaml$/, ''),
@@ -46,6 +47,7 @@ export function filesSink(dir: string): Sink {
             owned,
             ...(source !== undefined ? { source } : {}),
             ...(hash !== undefined ? { hash } : {}),
+            ...(service !== undefined ? { service } : {}),
           });
         }
       }

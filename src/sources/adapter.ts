@@ -30,6 +30,12 @@ export interface SourceAdapter {
    * an unreachable registry is never reported as an empty one.
    */
   list(signal: AbortSignal): Promise<SourceSnapshot>;
+  /**
+   * Optional fast path: the current state of just these services, from the adapter's own view
+   * (no full walk). A key missing from the result is a service that no longer exists. Throws
+   * when the view cannot be trusted (disconnected): the controller then runs a full reconcile.
+   */
+  readServices?(keys: readonly ServiceKey[], signal: AbortSignal): Promise<SourceSnapshot>;
   /** Starts pushing change hints until the signal aborts. Optional. */
   watch?(onChange: ChangeListener, signal: AbortSignal): Promise<void>;
   close(): Promise<void>;

@@ -26,10 +26,12 @@ export interface SynthOutcome {
 
 /**
  * Synthesizes every service of every source. Two services that would share a host (or an
- * object name) cannot both be published: the one whose key sorts first keeps it and the other
- * is reported invalid, naming the winner. Istio misbehaves with two entries for one host.
+ * object name) cannot both be published: the service that already owns the object keeps it
+ * (`currentOwners`: host → service key string, from what the sink holds), else the one whose
+ * key sorts first; the other is reported invalid, naming the winner. Istio misbehaves with two
+ * entries for one host, and a newcomer must never take a working host away.
  */
-export function synthAll(inputs: readonly SynthInput[]): SynthOutcome {
+export function synthAll(inputs: readonly SynthInput[], currentOwners: ReadonlyMap<string, string> = new Map()): SynthOutcome {
   const results: SynthResult[] = [];
   for (const input of inputs) {
     for (const service of input.services) results.push(synthServiceEntry(service, input.options));
@@ -39,7 +41,14 @@ export function synthAll(inputs: readonly SynthInput[]): SynthOutcome {
   const byHost = new Map<string, string>();
   const byName = new Map<string, string>();
   const final: SynthResult[] = [];
-  for (const r of results) {
+  const hostOf = (r: SynthResult) => (r.kind === 'ok' ? r.entry.host : r.kind === 'empty' ? r.host : undefined);
+  const incumbent = (r: SynthResult) => {
+    const host = hostOf(r);
+    return host !== undefined && currentOwners.get(host) === serviceKeyString(keyOf(r));
+  };
+  // Incumbents claim their hosts first; the order of the output stays by key.
+  const ordered = [...results.filter(incumbent), ...results.filter((r) => !incumbent(r))];
+  for (const r of ordered) {
     if (r.kind === 'invalid') {
       final.push(r);
       continue;
@@ -57,6 +66,7 @@ export function synthAll(inputs: readonly SynthInput[]): SynthOutcome {
     final.push(r);
   }
 
+  final.sort((a, b) => compareServiceKeys(keyOf(a), keyOf(b)));
   const desired = final
     .flatMap((r) => (r.kind === 'ok' ? [r.entry] : []))
     .sort((a, b) => cmpStr(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`));

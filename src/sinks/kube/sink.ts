@@ -5,7 +5,7 @@ import { SinkError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { BridgeMetrics } from '../../metrics.js';
 import type { Change, ObservedEntry } from '../../plan/plan.js';
-import { contentHash, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SOURCE_LABEL } from '../../synth/service-entry.js';
+import { contentHash, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SERVICE_ANNOTATION, SOURCE_LABEL } from '../../synth/service-entry.js';
 import type { ApplyOutcome, Sink } from '../types.js';
 import { isRetryable, kubeErrorMessage, statusOf } from './client.js';
 
@@ -138,7 +138,10 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
               );
             } else if (change.desired) {
               const body = { ...change.desired.object, apiVersion: version } as unknown as KubernetesObject;
-              await withRetry(() => client.patch(body, undefined, dryRun, options.fieldManager, true, PatchStrategy.ServerSideApply), signal, options.retries);
+              const applied = await withRetry(() => client.patch(body, undefined, dryRun, options.fieldManager, true, PatchStrategy.ServerSideApply), signal, options.retries);
+              options.metrics.apiWrites.inc({ verb, code: '200' });
+              const rv = applied.metadata?.resourceVersion;
+              return { change, ok: true, ...(rv ? { resourceVersion: rv } : {}) };
             }
             options.metrics.apiWrites.inc({ verb, code: '200' });
             return { change, ok: true };
@@ -210,6 +213,7 @@ function toObserved(o: ServiceEntryResource, owned: boolean): ObservedEntry {
     owned,
     ...(owned && source !== undefined ? { source } : {}),
     ...(owned ? { hash: contentHash(o.spec ?? {}, labels) } : {}),
+    ...(owned && o.metadata?.annotations?.[SERVICE_ANNOTATION] ? { service: o.metadata.annotations[SERVICE_ANNOTATION] } : {}),
     ...(o.metadata?.resourceVersion ? { resourceVersion: o.metadata.resourceVersion } : {}),
   };
 }
