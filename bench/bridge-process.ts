@@ -1,0 +1,70 @@
+/**
+ * The bridge alone in its own process (forked by bench/run.ts), so its RSS, heap and CPU are
+ * the bridge's and not the generators'. Commands over IPC:
+ *   {cmd:'sync'}      one reconcileOnce (a full sync) → wall time, writes, CPU, memory after GC
+ *   {cmd:'start'}     the continuous controller (watches, debounce, resync)
+ *   {cmd:'memory'}    memory now (after GC) and controller run count
+ *   {cmd:'stop'}      stop and exit
+ */
+import { performance } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { Controller } from '../src/controller/controller.js';
+import { reconcileOnce } from '../src/controller/reconcile.js';
+import { apiWrites, buildBridge, closeBridge, type BridgeParams } from './bridge.js';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+const params = JSON.parse(process.env.RB_BENCH_BRIDGE ?? '{}') as BridgeParams;
+const bridge = buildBridge(params);
+const work = new AbortController();
+let controller: Controller | undefined;
+let runs = 0;
+
+function memory() {
+  gc();
+  const m = process.memoryUsage();
+  const mib = (x: number) => Math.round((x / 1048576) * 10) / 10;
+  return { rssMiB: mib(m.rss), heapUsedMiB: mib(m.heapUsed), heapTotalMiB: mib(m.heapTotal), externalMiB: mib(m.external), arrayBuffersMiB: mib(m.arrayBuffers) };
+}
+
+const send = (msg: unknown) => process.send?.(msg);
+
+process.on('message', (msg: { cmd: string; id: number }) => {
+  void (async () => {
+    try {
+      if (msg.cmd === 'sync') {
+        const w0 = await apiWrites(bridge.metrics);
+        const c0 = process.cpuUsage();
+        const t0 = performance.now();
+        const report = await reconcileOnce(bridge.sources, bridge.sink, { policy: 'sync', maxDeletes: 100_000, dryRun: false }, { logger: bridge.logger, signal: work.signal });
+        const wallMs = performance.now() - t0;
+        const cpu = process.cpuUsage(c0);
+        const writes = (await apiWrites(bridge.metrics)) - w0;
+        send({ id: msg.id, ok: true, wallMs, cpuMs: (cpu.user + cpu.system) / 1000, writes, counts: report.plan.counts, failedWrites: report.failedWrites, sourceErrors: report.sourceErrors, memory: memory() });
+      } else if (msg.cmd === 'start') {
+        controller = new Controller(
+          bridge.sources,
+          bridge.sink,
+          { policy: 'sync', maxDeletes: 100_000, dryRun: false, resyncMs: bridge.config.controller.resyncInterval, debounceMs: bridge.config.controller.debounce },
+          { logger: bridge.logger, metrics: bridge.metrics, onReport: () => void runs++ },
+          work.signal,
+        );
+        controller.start();
+        send({ id: msg.id, ok: true });
+      } else if (msg.cmd === 'memory') {
+        send({ id: msg.id, ok: true, runs, writes: await apiWrites(bridge.metrics), memory: memory() });
+      } else if (msg.cmd === 'stop') {
+        work.abort();
+        await controller?.stop();
+        await closeBridge(bridge);
+        send({ id: msg.id, ok: true });
+        setTimeout(() => process.exit(0), 50);
+      }
+    } catch (err) {
+      send({ id: msg.id, ok: false, error: String((err as Error)?.stack ?? err) });
+    }
+  })();
+});
+send({ ready: true });

@@ -1,0 +1,28 @@
+/**
+ * One unchanged resync under the CPU profiler, for "where does the time go":
+ *   node --cpu-prof --cpu-prof-dir=bench/results/prof --import tsx bench/profile.ts [zookeeper|nacos]
+ *   npx tsx bench/profile-summary.ts bench/results/prof/<file>.cpuprofile
+ * Uses the peers that are up (npm run peers:up) and the ServiceEntries the benchmark left (--keep);
+ * dry-run, so it never writes: with the objects in place that is exactly an unchanged resync.
+ */
+import { performance } from 'node:perf_hooks';
+import { reconcileOnce } from '../src/controller/reconcile.js';
+import { peer } from '../test/peers/endpoints.js';
+import { apiWrites, buildBridge, closeBridge } from './bridge.js';
+import { NACOS_GROUP, ZK_CHROOT } from './registries.js';
+
+const kind = process.argv[2] === 'nacos' ? 'nacos' : 'zookeeper';
+const source =
+  kind === 'zookeeper'
+    ? { kind, zookeeper: { connect: `${peer('zookeeper').connect}${ZK_CHROOT}`, layout: 'dubbo', root: '/dubbo' } }
+    : { kind, nacos: { servers: [peer('nacos').http.replace(/\/nacos\/?$/, '')], namespaces: ['public'], groups: [NACOS_GROUP] } };
+const b = buildBridge({ kubeconfig: peer('kube').kubeconfig, namespace: `rb-bench-${kind}`, source, qps: 100_000, concurrency: 8, debounceMs: 100, resyncMs: 60_000 });
+for (let i = 0; i < 3; i++) {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const r = await reconcileOnce(b.sources, b.sink, { policy: 'sync', maxDeletes: 100_000, dryRun: true }, { logger: b.logger, signal: new AbortController().signal });
+  const cpu = process.cpuUsage(c0);
+  console.log(JSON.stringify({ run: i, wallMs: Math.round(performance.now() - t0), cpuMs: Math.round((cpu.user + cpu.system) / 1000), counts: r.plan.counts, writes: await apiWrites(b.metrics) }));
+}
+await closeBridge(b);
+process.exit(0);

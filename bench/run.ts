@@ -1,0 +1,495 @@
+/**
+ * npm run bench [-- --n 1000,5000,10000 --m 5 --changes 200 --scenarios cold,incremental,burst,resync,memory]
+ *
+ * Measures the bridge against the real servers of the harness (test/peers): ZooKeeper, Nacos,
+ * kube-apiserver with the Istio CRDs, istiod. Reuses running peers, starts the missing ones and
+ * stops what it started. Writes bench/results/latest.{json,md,svg,png}.
+ * Flags (defaults finish in ~10 minutes on 2 cores):
+ *   --n 1000               service counts (ascending; the largest is used for resync and memory)
+ *   --m 5                  instances per service
+ *   --registries zookeeper,nacos
+ *   --scenarios cold,incremental,burst,resync,memory
+ *   --repeat 2             cold-sync repetitions (bridge and baseline alternate)
+ *   --changes 200          incremental changes per registry (half add, half remove)
+ *   --istiod-samples 20    new services timed to istiod's registryz (ZooKeeper)
+ *   --nacos-changes 20 --nacos-istiod-samples 5   the same for Nacos (its change detection takes seconds)
+ *   --incremental-n <min n> services in the registry during incremental and burst
+ *   --nacos-max-n 5000     largest N generated in Nacos (persistent instances register slowly)
+ *   --debounce 100         controller debounce (ms)
+ *   --concurrency 8        kube write concurrency (bridge and baseline)
+ *   --qps 100000           the sink's client-side rate limit (high: measure the pipeline, not the limiter)
+ *   --burst-changes 1000 --burst-services 100
+ *   --churn 3600 --churn-rate 50   memory scenario: instance changes and their rate per second
+ *   --keep                 leave the ServiceEntries in kube at the end
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { Controller } from '../src/controller/controller.js';
+import { reconcileOnce } from '../src/controller/reconcile.js';
+import { bringDown, bringUp, installExitGuard, type Started } from '../test/peers/lib/orchestrator.js';
+import { apiWrites, buildBridge, closeBridge, type BridgeParams } from './bridge.js';
+import { countSEs, deleteAllSEs, ensureNamespace, loadKc, rawApply, watchSEs, type SeEvent } from './kube.js';
+import { extraInstance, nacosDriver, zookeeperDriver, zookeeperRemoveService, type Instance, type RegistryDriver } from './registries.js';
+import { writeResults } from './report.js';
+import { eachLimited, sleep, summarize, type Summary } from './stats.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const t00 = Date.now();
+const log = (m: string) => process.stderr.write(`[bench +${((Date.now() - t00) / 1000).toFixed(1)}s] ${m}\n`);
+
+function flag(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : def;
+}
+const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
+const num = (name: string, def: number) => Number(flag(name, String(def)));
+
+const sizes = list(flag('n', '1000')).map(Number).sort((a, b) => a - b);
+const params = {
+  n: sizes,
+  m: num('m', 5),
+  registries: list(flag('registries', 'zookeeper,nacos')) as ('zookeeper' | 'nacos')[],
+  scenarios: list(flag('scenarios', 'cold,incremental,burst,resync,memory')),
+  repeat: num('repeat', 2),
+  changes: num('changes', 200),
+  istiodSamples: num('istiod-samples', 20),
+  /** Nacos change detection takes seconds (SDK polling), so fewer changes by default. */
+  nacosChanges: num('nacos-changes', 20),
+  nacosIstiodSamples: num('nacos-istiod-samples', 5),
+  incrementalN: num('incremental-n', sizes[0]!),
+  nacosMaxN: num('nacos-max-n', 5000),
+  debounceMs: num('debounce', 100),
+  concurrency: num('concurrency', 8),
+  qps: num('qps', 100_000),
+  burstChanges: num('burst-changes', 1000),
+  burstServices: num('burst-services', 100),
+  churn: num('churn', 3600),
+  churnRate: num('churn-rate', 50),
+  keep: process.argv.includes('--keep'),
+};
+const want = (s: string) => params.scenarios.includes(s);
+const nsOf = (r: string) => `rb-bench-${r}`;
+
+const results: Record<string, unknown> = {
+  startedAt: new Date().toISOString(),
+  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+  params,
+  cold: [] as unknown[],
+  incremental: [] as unknown[],
+  burst: [] as unknown[],
+  notes: [] as string[],
+};
+const notes = results.notes as string[];
+
+async function main(): Promise<void> {
+  installExitGuard();
+  const peerNames = ['kube', 'istiod', ...params.registries];
+  log(`peers: ${peerNames.join(', ')}`);
+  const started: Started = await bringUp(peerNames, { owner: 'vitest', log });
+  results.peers = started.reports.map((r) => ({ name: r.name, version: r.version, reused: r.reused }));
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const drivers: RegistryDriver[] = [];
+  try {
+    const ep = (name: string) => started.records[name]!.endpoints;
+    const kubeconfig = ep('kube').kubeconfig!;
+    const istiodDebug = ep('istiod').debug!;
+    const kc = loadKc(kubeconfig);
+    for (const r of params.registries) {
+      drivers.push(r === 'zookeeper' ? await zookeeperDriver(ep('zookeeper').connect!) : await nacosDriver(ep('nacos').http!));
+      await ensureNamespace(kc, nsOf(r));
+      await deleteAllSEs(kc, nsOf(r));
+    }
+    const bridgeParams = (driver: RegistryDriver, over: Partial<BridgeParams> = {}): BridgeParams => ({
+      kubeconfig,
+      namespace: nsOf(driver.kind),
+      source: driver.sourceConfig(),
+      qps: params.qps,
+      concurrency: params.concurrency,
+      debounceMs: params.debounceMs,
+      resyncMs: 60_000,
+      ...over,
+    });
+    const maxN = sizes[sizes.length - 1]!;
+
+    // ---- 1. cold sync vs raw baseline, per N and registry
+    for (const n of sizes) {
+      for (const d of drivers) {
+        if (d.kind === 'nacos' && n > params.nacosMaxN) {
+          notes.push(`nacos: N=${n} skipped (above --nacos-max-n ${params.nacosMaxN})`);
+          continue;
+        }
+        await d.ensure(n, params.m, log);
+        if (want('cold')) await guard(`cold ${d.kind} N=${n}`, async () => void (results.cold as unknown[]).push(await coldScenario(d, n, kc, bridgeParams(d))));
+      }
+    }
+
+    // ---- 2./3. incremental and burst (continuous mode, in-process)
+    for (const d of drivers) {
+      if (!want('incremental') && !want('burst')) break;
+      const n = d.kind === 'nacos' ? Math.min(params.incrementalN, params.nacosMaxN) : params.incrementalN;
+      await d.ensure(n, params.m, log);
+      await guard(`continuous ${d.kind}`, () => continuousScenarios(d, n, kc, istiodDebug, bridgeParams(d), ep));
+    }
+
+    // ---- 4./5. resync and memory at the largest N, the bridge in its own process
+    if (want('resync') || want('memory')) {
+      const d = drivers.find((x) => x.kind === 'zookeeper') ?? drivers[0]!;
+      const n = d.kind === 'nacos' ? Math.min(maxN, params.nacosMaxN) : maxN;
+      await d.ensure(n, params.m, log);
+      await guard('resync/memory', () => bridgeProcessScenarios(d, n, kc, bridgeParams(d)));
+    }
+
+    if (!params.keep) for (const d of drivers) await deleteAllSEs(kc, nsOf(d.kind));
+  } finally {
+    for (const d of drivers) await d.close().catch(() => undefined);
+    results.finishedAt = new Date().toISOString();
+    results.durationS = Math.round((Date.now() - t00) / 1000);
+    await writeResults(join(here, 'results'), results, log);
+    await bringDown(started, log).catch((e: unknown) => log(`stopping peers: ${String(e)}`));
+  }
+}
+
+/** A failing scenario is recorded and the others still run. */
+async function guard(what: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    const msg = `${what} failed: ${String((err as Error)?.message ?? err).slice(0, 300)}`;
+    log(msg);
+    notes.push(msg);
+  }
+}
+
+// ------------------------------------------------------------------------------------ cold
+
+async function coldScenario(d: RegistryDriver, n: number, kc: ReturnType<typeof loadKc>, bp: BridgeParams) {
+  const ns = nsOf(d.kind);
+  const bridgeMs: number[] = [];
+  const rawMs: number[] = [];
+  const bridgeWrites: number[] = [];
+  let desired: object[] = [];
+  for (let r = 0; r < params.repeat; r++) {
+    const order = r % 2 === 0 ? ['bridge', 'raw'] : ['raw', 'bridge'];
+    for (const which of order) {
+      await deleteAllSEs(kc, ns);
+      await sleep(Math.min(5000, 500 + n / 5)); // let istiod digest the deletions
+      if (which === 'bridge') {
+        const b = buildBridge(bp);
+        const t0 = performance.now();
+        const report = await reconcileOnce(b.sources, b.sink, { policy: 'sync', maxDeletes: 100_000, dryRun: false }, { logger: b.logger, signal: new AbortController().signal });
+        const ms = performance.now() - t0;
+        await closeBridge(b);
+        if (report.failedWrites > 0 || report.sourceErrors.length > 0) throw new Error(`cold sync failed: ${report.failedWrites} writes, ${JSON.stringify(report.sourceErrors)}`);
+        desired = report.synth.desired.map((e) => e.object);
+        bridgeMs.push(ms);
+        bridgeWrites.push(await apiWrites(b.metrics));
+        log(`cold ${d.kind} N=${n} #${r + 1} bridge: ${desired.length} SEs in ${ms.toFixed(0)} ms`);
+      } else {
+        if (desired.length === 0) {
+          // the first run is raw: get the desired objects from a dry synth (no kube writes)
+          const b = buildBridge(bp);
+          const report = await reconcileOnce(b.sources, b.sink, { policy: 'sync', maxDeletes: 100_000, dryRun: true }, { logger: b.logger, signal: new AbortController().signal });
+          await closeBridge(b);
+          desired = report.synth.desired.map((e) => e.object);
+        }
+        const t0 = performance.now();
+        await rawApply(kc, desired, params.concurrency, 'registry-bridge');
+        const ms = performance.now() - t0;
+        rawMs.push(ms);
+        log(`cold ${d.kind} N=${n} #${r + 1} raw:    ${desired.length} SEs in ${ms.toFixed(0)} ms`);
+      }
+    }
+  }
+  const count = await countSEs(kc, ns);
+  const b = summarize(bridgeMs);
+  const raw = summarize(rawMs);
+  return {
+    registry: d.kind,
+    n,
+    m: params.m,
+    objects: desired.length,
+    objectsInKube: count,
+    bridgeMs: b,
+    rawMs: raw,
+    bridgeWritesPerRun: bridgeWrites,
+    bridgePerS: Math.round((desired.length / b.median) * 1000),
+    rawPerS: Math.round((desired.length / raw.median) * 1000),
+    /** bridge throughput / raw throughput, medians */
+    ratio: Math.round((raw.median / b.median) * 1000) / 1000,
+  };
+}
+
+// ------------------------------------------------------------------ incremental and burst
+
+interface Tracker {
+  latest: Map<string, { hosts: string[]; addrs: Set<string> }>;
+  waiters: Set<(e: SeEvent) => void>;
+}
+
+function waitFor(t: Tracker, match: (e: SeEvent) => boolean, timeoutMs: number): Promise<SeEvent | undefined> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      t.waiters.delete(w);
+      resolve(undefined);
+    }, timeoutMs);
+    const w = (e: SeEvent) => {
+      if (!match(e)) return;
+      clearTimeout(timer);
+      t.waiters.delete(w);
+      resolve(e);
+    };
+    t.waiters.add(w);
+  });
+}
+
+const addrsOf = (e: SeEvent) => new Set((e.obj.spec?.endpoints ?? []).map((x) => x.address ?? ''));
+
+async function continuousScenarios(d: RegistryDriver, n: number, kc: ReturnType<typeof loadKc>, istiodDebug: string, bp: BridgeParams, ep: (name: string) => Record<string, string>) {
+  const ns = nsOf(d.kind);
+  const tracker: Tracker = { latest: new Map(), waiters: new Set() };
+  const stopWatch = await watchSEs(kc, ns, (e) => {
+    const name = e.obj.metadata?.name ?? '';
+    if (e.type === 'DELETED') tracker.latest.delete(name);
+    else tracker.latest.set(name, { hosts: e.obj.spec?.hosts ?? [], addrs: addrsOf(e) });
+    for (const w of [...tracker.waiters]) w(e);
+  });
+  const b = buildBridge(bp);
+  const work = new AbortController();
+  let runs = 0;
+  let firstRun!: () => void;
+  const first = new Promise<void>((r) => (firstRun = r));
+  const controller = new Controller(
+    b.sources,
+    b.sink,
+    { policy: 'sync', maxDeletes: 100_000, dryRun: false, resyncMs: bp.resyncMs, debounceMs: bp.debounceMs },
+    { logger: b.logger, metrics: b.metrics, onReport: () => (runs++, firstRun()) },
+    work.signal,
+  );
+  const t0 = performance.now();
+  controller.start();
+  await first;
+  log(`continuous ${d.kind} N=${n}: first reconcile in ${(performance.now() - t0).toFixed(0)} ms; debounce ${bp.debounceMs} ms`);
+  await sleep(2000); // watches armed, first writes echoed
+  try {
+    if (want('incremental')) {
+      const add: number[] = [];
+      const remove: number[] = [];
+      let timeouts = 0;
+      const changes = d.kind === 'nacos' ? params.nacosChanges : params.changes;
+      for (let k = 0; k < changes / 2; k++) {
+        const svc = Math.floor(Math.random() * n);
+        const inst = extraInstance();
+        let t = performance.now();
+        const seen = waitFor(tracker, (e) => e.type !== 'DELETED' && addrsOf(e).has(inst.ip), 15_000);
+        await d.addInstance(svc, d.kind === 'nacos' ? { ...inst, port: 8080 } : inst);
+        const ev = await seen;
+        if (ev) add.push(ev.at - t);
+        else timeouts++;
+        await sleep(50 + Math.random() * 50);
+        const name = ev?.obj.metadata?.name;
+        t = performance.now();
+        const gone = waitFor(tracker, (e) => e.obj.metadata?.name === name && !addrsOf(e).has(inst.ip), 15_000);
+        await d.removeInstance(svc, d.kind === 'nacos' ? { ...inst, port: 8080 } : inst);
+        const ev2 = await gone;
+        if (ev2) remove.push(ev2.at - t);
+        else timeouts++;
+        await sleep(50 + Math.random() * 50);
+      }
+      const both = [...add, ...remove];
+      log(`incremental ${d.kind}: p50 ${summarize(both).median} ms p99 ${summarize(both).p99} ms (${timeouts} timeouts)`);
+
+      // a NEW service → ServiceEntry ADDED in kube → visible in istiod's registryz
+      const kubeNew: number[] = [];
+      const istiodNew: number[] = [];
+      let istiodTimeouts = 0;
+      const newServices: { svc: number; inst: Instance }[] = [];
+      for (let k = 0; k < (d.kind === 'nacos' ? params.nacosIstiodSamples : params.istiodSamples); k++) {
+        const svc = 900_000 + Math.floor(Math.random() * 90_000);
+        const inst = { ...extraInstance(), port: d.kind === 'nacos' ? 8080 : 20880 };
+        const t = performance.now();
+        const seen = waitFor(tracker, (e) => e.type === 'ADDED' && addrsOf(e).has(inst.ip), 15_000);
+        await d.addInstance(svc, inst);
+        newServices.push({ svc, inst });
+        const ev = await seen;
+        if (!ev) {
+          istiodTimeouts++;
+          continue;
+        }
+        kubeNew.push(ev.at - t);
+        const host = ev.obj.spec?.hosts?.[0] ?? '';
+        let found = false;
+        while (performance.now() - t < 30_000) {
+          const body = await (await fetch(`${istiodDebug}/debug/registryz`)).text();
+          if (body.includes(`"hostname": "${host}"`) || body.includes(`"hostname":"${host}"`)) {
+            found = true;
+            break;
+          }
+          await sleep(20);
+        }
+        if (found) istiodNew.push(performance.now() - t);
+        else istiodTimeouts++;
+      }
+      log(`new service ${d.kind}: kube p50 ${summarize(kubeNew).median} ms, istiod registryz p50 ${summarize(istiodNew).median} ms p99 ${summarize(istiodNew).p99} ms`);
+      for (const s of newServices) {
+        if (d.kind === 'zookeeper') await zookeeperRemoveService(ep('zookeeper').connect!, s.svc);
+        else await d.removeInstance(s.svc, s.inst).catch((e: unknown) => notes.push(`cleanup: ${String(e)}`));
+      }
+      (results.incremental as unknown[]).push({
+        registry: d.kind,
+        n,
+        m: params.m,
+        debounceMs: bp.debounceMs,
+        changes: both.length,
+        timeouts,
+        changeToKubeMs: summarize(both),
+        addToKubeMs: summarize(add),
+        removeToKubeMs: summarize(remove),
+        newServiceToKubeMs: summarize(kubeNew),
+        newServiceToIstiodMs: summarize(istiodNew),
+        istiodTimeouts,
+        samples: { changeToKubeMs: both.map((x) => Math.round(x * 10) / 10), newServiceToIstiodMs: istiodNew.map((x) => Math.round(x)) },
+      });
+      await sleep(1000);
+    }
+
+    if (want('burst')) {
+      const services = Math.min(params.burstServices, n);
+      const per = Math.ceil(params.burstChanges / services);
+      const plan: { svc: number; inst: Instance }[] = [];
+      for (let i = 0; i < services; i++) for (let k = 0; k < per; k++) plan.push({ svc: i, inst: { ...extraInstance(), port: d.kind === 'nacos' ? 8080 : 20880 } });
+      const burst = async (label: 'add' | 'remove') => {
+        const wanted = new Set(plan.map((p) => p.inst.ip));
+        const converged = () => {
+          let present = 0;
+          for (const v of tracker.latest.values()) for (const a of v.addrs) if (wanted.has(a)) present++;
+          return label === 'add' ? present === wanted.size : present === 0;
+        };
+        const w0 = await apiWrites(b.metrics);
+        const r0 = runs;
+        const t = performance.now();
+        const done = converged() ? Promise.resolve(undefined) : waitFor(tracker, () => converged(), 60_000);
+        await eachLimited(plan, d.kind === 'nacos' ? 64 : 256, (p) => (label === 'add' ? d.addInstance(p.svc, p.inst) : d.removeInstance(p.svc, p.inst)));
+        const issuedMs = performance.now() - t;
+        const ev = await done;
+        const convergeMs = ev ? ev.at - t : NaN;
+        await sleep(2 * bp.debounceMs + 3000); // trailing runs and writes
+        const writes = (await apiWrites(b.metrics)) - w0;
+        const entry = { registry: d.kind, n, kind: label, changes: plan.length, services, issuedMs: Math.round(issuedMs), convergeMs: Math.round(convergeMs), apiWrites: writes, reconcileRuns: runs - r0, debounceMs: bp.debounceMs };
+        log(`burst ${d.kind} ${label}: ${plan.length} changes issued in ${entry.issuedMs} ms, converged in ${entry.convergeMs} ms, ${writes} API writes, ${entry.reconcileRuns} runs`);
+        (results.burst as unknown[]).push(entry);
+      };
+      await burst('add');
+      await burst('remove');
+    }
+  } finally {
+    work.abort();
+    await controller.stop();
+    await closeBridge(b);
+    stopWatch();
+  }
+}
+
+// ------------------------------------------------------------- resync + memory (own process)
+
+async function bridgeProcessScenarios(d: RegistryDriver, n: number, kc: ReturnType<typeof loadKc>, bp: BridgeParams) {
+  const ns = nsOf(d.kind);
+  await deleteAllSEs(kc, ns);
+  await sleep(Math.min(5000, 500 + n / 5));
+  const child: ChildProcess = fork(join(here, 'bridge-process.ts'), [], {
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, RB_BENCH_BRIDGE: JSON.stringify({ ...bp, resyncMs: 60_000 }) },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  let seq = 0;
+  const pending = new Map<number, (v: Record<string, unknown>) => void>();
+  const ready = new Promise<void>((r) => child.on('message', (m: Record<string, unknown>) => (m.ready ? r() : pending.get(m.id as number)?.(m))));
+  const ask = (cmd: string) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const id = ++seq;
+      pending.set(id, (m) => (m.ok ? resolve(m) : reject(new Error(String(m.error)))));
+      child.send({ cmd, id });
+    });
+  try {
+    await ready;
+    const cold = await ask('sync');
+    log(`bridge process N=${n}: cold sync ${Math.round(cold.wallMs as number)} ms, ${cold.writes} writes, memory ${JSON.stringify(cold.memory)}`);
+    const resyncs = [];
+    for (let i = 0; i < 3; i++) resyncs.push(await ask('sync'));
+    const res = {
+      registry: d.kind,
+      n,
+      m: params.m,
+      runs: resyncs.length,
+      apiWrites: resyncs.map((r) => r.writes as number),
+      cpuMs: summarize(resyncs.map((r) => r.cpuMs as number)),
+      wallMs: summarize(resyncs.map((r) => r.wallMs as number)),
+      counts: resyncs[0]!.counts,
+    };
+    results.resync = res;
+    log(`resync N=${n}: writes ${res.apiWrites.join(',')}, CPU median ${res.cpuMs.median} ms, wall median ${res.wallMs.median} ms`);
+
+    if (want('memory')) {
+      const afterSync = resyncs[resyncs.length - 1]!.memory;
+      await ask('start');
+      await sleep(3000);
+      const samples: { atS: number; changes: number; memory: unknown; runs: unknown }[] = [];
+      const s0 = await ask('memory');
+      samples.push({ atS: 0, changes: 0, memory: s0.memory, runs: s0.runs });
+      const t0 = performance.now();
+      const live: { svc: number; inst: Instance }[] = [];
+      const interval = 1000 / params.churnRate;
+      let next = performance.now();
+      for (let k = 0; k < params.churn; k++) {
+        // alternate: add an instance somewhere, or remove one added earlier (random service each)
+        if (live.length > 0 && (k % 2 === 1 || live.length > 50)) {
+          const p = live.splice(Math.floor(Math.random() * live.length), 1)[0]!;
+          await d.removeInstance(p.svc, p.inst);
+        } else {
+          const p = { svc: Math.floor(Math.random() * n), inst: { ...extraInstance(), port: d.kind === 'nacos' ? 8080 : 20880 } };
+          await d.addInstance(p.svc, p.inst);
+          live.push(p);
+        }
+        next += interval;
+        const wait = next - performance.now();
+        if (wait > 0) await sleep(wait);
+        if ((k + 1) % Math.max(1, Math.floor(params.churn / 6)) === 0) {
+          const s = await ask('memory');
+          samples.push({ atS: Math.round((performance.now() - t0) / 1000), changes: k + 1, memory: s.memory, runs: s.runs });
+          log(`churn ${k + 1}/${params.churn}: ${JSON.stringify(s.memory)} runs ${s.runs}`);
+        }
+      }
+      for (const p of live.splice(0)) await d.removeInstance(p.svc, p.inst);
+      await sleep(3000);
+      const end = await ask('memory');
+      samples.push({ atS: Math.round((performance.now() - t0) / 1000), changes: params.churn, memory: end.memory, runs: end.runs });
+      results.memory = {
+        registry: d.kind,
+        n,
+        m: params.m,
+        afterFullSync: afterSync,
+        afterColdSync: cold.memory,
+        afterChurn: end.memory,
+        churn: `${params.churn} instance changes (${(params.churn / 3600).toFixed(2)} h at 1 change/s) at ${params.churnRate}/s on random services, bridge in continuous mode (debounce ${bp.debounceMs} ms); every triggered run is a full reconcile: ${end.runs} runs`,
+        samples,
+      };
+    }
+  } finally {
+    await ask('stop').catch(() => undefined);
+    child.kill();
+  }
+}
+
+process.on('unhandledRejection', (err) => log(`unhandled: ${String((err as Error)?.message ?? err)}`));
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    log(`failed: ${String((err as Error)?.stack ?? err)}`);
+    process.exit(1);
+  },
+);
