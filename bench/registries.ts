@@ -1,7 +1,8 @@
 /**
  * Generators and change drivers for the real registries of the harness: ZooKeeper (Dubbo
  * interface layout under a bench chroot) and Nacos (v1 HTTP API, persistent instances).
- * Service i has instances 10.<hi>.<lo>.<1..M>; instances added by scenarios use 10.250+.x.y.
+ * Service i has instances 127.<hi>.<lo>.<1..M>; instances added by scenarios use 127.250+.x.y
+ * (loopback only: a registry that health-checks instances must never probe another network).
  */
 import { createRequire } from 'node:module';
 import type { Client } from 'node-zookeeper-client';
@@ -26,14 +27,14 @@ export interface RegistryDriver {
 }
 
 export function baseIp(service: number, instance: number): string {
-  return `10.${Math.floor(service / 250) + 1}.${service % 250}.${instance + 1}`;
+  return `127.${Math.floor(service / 250) + 1}.${service % 250}.${instance + 1}`;
 }
 
 let extraSeq = 0;
 /** A fresh instance address never used by the generators. */
 export function extraInstance(): Instance {
   const k = extraSeq++;
-  return { ip: `10.${250 + Math.floor(k / 62500)}.${Math.floor(k / 250) % 250}.${(k % 250) + 1}`, port: 20880 };
+  return { ip: `127.${250 + Math.floor(k / 62500)}.${Math.floor(k / 250) % 250}.${(k % 250) + 1}`, port: 20880 };
 }
 
 // ---------------------------------------------------------------- ZooKeeper
@@ -156,6 +157,15 @@ export async function nacosDriver(httpBase: string): Promise<RegistryDriver> {
     return names;
   };
   const have = await count();
+  /**
+   * Nacos health-checks persistent instances (TCP to ip:port). The bench's addresses are made up
+   * (loopback only): switch each service's checker off so the server never probes them and
+   * health stays what was registered. Nacos 3's admin API; older servers answer 404/410.
+   */
+  const noHealthCheck = async (service: number) => {
+    const q = new URLSearchParams({ namespaceId: 'public', groupName: NACOS_GROUP, serviceName: nacosService(service), clusterName: 'DEFAULT', checkPort: '80', useInstancePort4Check: 'true', healthChecker: JSON.stringify({ type: 'NONE' }) });
+    await fetch(`${httpBase}/v3/admin/ns/cluster?${q}`, { method: 'PUT', signal: AbortSignal.timeout(20_000) }).catch(() => undefined);
+  };
   return {
     kind: 'nacos',
     async ensure(n, m, log) {
@@ -165,6 +175,7 @@ export async function nacosDriver(httpBase: string): Promise<RegistryDriver> {
       await eachLimited(jobs, 32, async ({ i, k }) => {
         await call('POST', { ...params(i, { ip: baseIp(i, k), port: 8080 }), healthy: 'true', enabled: 'true', weight: '1', metadata: JSON.stringify({ protocol: 'http' }) });
       });
+      await eachLimited(todo, 32, noHealthCheck);
       for (const i of todo) have.add(nacosService(i));
       log(`nacos: ${todo.length} services × ${m} registered (${n} total) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     },

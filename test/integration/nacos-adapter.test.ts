@@ -37,16 +37,16 @@ interface Reg {
 
 /** The registry the golden file describes. */
 const registrations: Reg[] = [
-  { ns: NS_A, group: 'DEFAULT_GROUP', service: 'orders', ip: '10.1.0.1', port: 8080, metadata: { protocol: 'http', version: 'v1' } },
-  { ns: NS_A, group: 'DEFAULT_GROUP', service: 'orders', ip: '10.1.0.2', port: 8080, healthy: false, metadata: { protocol: 'http' } },
-  { ns: NS_A, group: 'DEFAULT_GROUP', service: 'orders', ip: '10.1.0.3', port: 8080, enabled: false, metadata: { protocol: 'http' } },
-  { ns: NS_A, group: 'DEFAULT_GROUP', service: 'orders', ip: '10.1.0.4', port: 8080, weight: 0, metadata: { protocol: 'http' } },
-  { ns: NS_A, group: 'DEFAULT_GROUP', service: 'orders', ip: '10.1.0.5', port: 8080, weight: 3, metadata: { protocol: 'http', version: 'v2' } },
-  { ns: NS_A, group: 'GROUP_B', service: 'payments', ip: '10.1.1.1', port: 9090, metadata: { protocol: 'grpc' } },
-  { ns: NS_A, group: 'GROUP_B', service: 'all-down', ip: '10.1.1.2', port: 80, healthy: false },
-  { ns: NS_A, group: 'DUBBO_GROUP', service: 'providers:org.example.DemoService:1.0.0:', ip: '10.1.2.1', port: 20880, metadata: { protocol: 'dubbo', application: 'demo', side: 'provider', timestamp: '1700000000000' } },
-  { ns: NS_A, group: 'DUBBO_GROUP', service: 'consumers:org.example.DemoService:1.0.0:', ip: '10.1.2.9', port: 0 + 1, metadata: { side: 'consumer' } },
-  { ns: NS_B, group: 'DEFAULT_GROUP', service: 'inventory', ip: '10.2.0.1', port: 80, metadata: { 'preserved.register.source': 'SPRING_CLOUD' } },
+  { ns: NS_A, group: 'DEFAULT_GROUP', service: 'orders', ip: '127.1.0.1', port: 8080, metadata: { protocol: 'http', version: 'v1' } },
+  { ns: NS_A, group: 'DEFAULT_GROUP', service: 'orders', ip: '127.1.0.2', port: 8080, healthy: false, metadata: { protocol: 'http' } },
+  { ns: NS_A, group: 'DEFAULT_GROUP', service: 'orders', ip: '127.1.0.3', port: 8080, enabled: false, metadata: { protocol: 'http' } },
+  { ns: NS_A, group: 'DEFAULT_GROUP', service: 'orders', ip: '127.1.0.4', port: 8080, weight: 0, metadata: { protocol: 'http' } },
+  { ns: NS_A, group: 'DEFAULT_GROUP', service: 'orders', ip: '127.1.0.5', port: 8080, weight: 3, metadata: { protocol: 'http', version: 'v2' } },
+  { ns: NS_A, group: 'GROUP_B', service: 'payments', ip: '127.1.1.1', port: 9090, metadata: { protocol: 'grpc' } },
+  { ns: NS_A, group: 'GROUP_B', service: 'all-down', ip: '127.1.1.2', port: 80, healthy: false },
+  { ns: NS_A, group: 'DUBBO_GROUP', service: 'providers:org.example.DemoService:1.0.0:', ip: '127.1.2.1', port: 20880, metadata: { protocol: 'dubbo', application: 'demo', side: 'provider', timestamp: '1700000000000' } },
+  { ns: NS_A, group: 'DUBBO_GROUP', service: 'consumers:org.example.DemoService:1.0.0:', ip: '127.1.2.9', port: 0 + 1, metadata: { side: 'consumer' } },
+  { ns: NS_B, group: 'DEFAULT_GROUP', service: 'inventory', ip: '127.2.0.1', port: 80, metadata: { 'preserved.register.source': 'SPRING_CLOUD' } },
 ];
 
 async function call(base: string, method: string, path: string, params: Record<string, string>, token?: string): Promise<{ status: number; body: string }> {
@@ -55,7 +55,8 @@ async function call(base: string, method: string, path: string, params: Record<s
   return { status: res.status, body: await res.text() };
 }
 
-async function register(base: string, r: Reg, token?: string): Promise<void> {
+/** Registers `r`; false when the server cannot represent it (then it is not registered). */
+async function register(base: string, r: Reg, token?: string): Promise<boolean> {
   const res = await call(
     base,
     'POST',
@@ -75,6 +76,37 @@ async function register(base: string, r: Reg, token?: string): Promise<void> {
     token,
   );
   expect(res.status, `register ${r.service} ${r.ip}: ${res.body}`).toBe(200);
+  // Nacos health-checks persistent instances itself (TCP to ip:port, within seconds). These
+  // addresses are made up (loopback only): switch the cluster's checker off, then register
+  // again so the health we mean is the health the server reports.
+  if (await disableClusterHealthCheck(base, r, token)) {
+    const again = await call(base, 'POST', '/v1/ns/instance', { namespaceId: r.ns, groupName: r.group, serviceName: r.service, ip: r.ip, port: String(r.port), ephemeral: 'false', healthy: String(r.healthy ?? true), enabled: String(r.enabled ?? true), weight: String(r.weight ?? 1), metadata: JSON.stringify(r.metadata ?? {}) }, token);
+    expect(again.status, `re-register ${r.service} ${r.ip}: ${again.body}`).toBe(200);
+  }
+  if (r.healthy === false && !(await markUnhealthy(base, r, token))) {
+    // No health API (r-nacos): an instance the server would report healthy must not stand in
+    // for an unhealthy one. Unhealthy instances never reach a ServiceEntry, so leaving it out
+    // expects the same golden output.
+    await deregister(base, r);
+    return false;
+  }
+  return true;
+}
+
+/** Health of a persistent instance is the server's to set: use its health API (v3, else v1). */
+async function markUnhealthy(base: string, r: Reg, token?: string): Promise<boolean> {
+  const params = { namespaceId: r.ns, groupName: r.group, serviceName: r.service, clusterName: 'DEFAULT', ip: r.ip, port: String(r.port), healthy: 'false', ephemeral: 'false' };
+  for (const path of ['/v3/admin/ns/health/instance', '/v1/ns/health/instance']) {
+    const res = await call(base, 'PUT', path, path.startsWith('/v1') ? { ...params, serviceName: `${r.group}@@${r.service}` } : params, token);
+    if (res.status === 200 && !/"code":\s*[1-9]/.test(res.body)) return true;
+  }
+  return false;
+}
+
+/** Nacos 3's admin API; answers 404/410/501 where the server has none (r-nacos, 2.x v1 only). */
+async function disableClusterHealthCheck(base: string, r: Reg, token?: string): Promise<boolean> {
+  const res = await call(base, 'PUT', '/v3/admin/ns/cluster', { namespaceId: r.ns, groupName: r.group, serviceName: r.service, clusterName: 'DEFAULT', checkPort: '80', useInstancePort4Check: 'true', healthChecker: JSON.stringify({ type: 'NONE' }) }, token);
+  return res.status === 200;
 }
 
 async function deregister(base: string, r: Pick<Reg, 'ns' | 'group' | 'service' | 'ip' | 'port'>): Promise<void> {
@@ -180,9 +212,10 @@ for (const server of servers) {
       url = base.replace(/\/nacos$/, '');
       await wipe(base);
       for (const r of registrations) await eventually(async () => (await hostsOf(base, r.ns, r.group, r.service)).length === 0, `${r.service} wiped`);
-      for (const r of registrations) await register(base, r);
+      const kept: Reg[] = [];
+      for (const r of registrations) if (await register(base, r)) kept.push(r);
       // Wait until the server shows what was registered (disabled instances may be hidden).
-      for (const r of registrations) {
+      for (const r of kept) {
         if (r.enabled === false) continue;
         await eventually(async () => (await hostsOf(base, r.ns, r.group, r.service)).some((h) => h.ip === r.ip && h.healthy === (r.healthy ?? true)), `${r.service} ${r.ip} registered`);
       }
@@ -199,10 +232,10 @@ for (const server of servers) {
     });
 
     it('sees a service registered after it started: relist only, and a new instance with push', async () => {
-      const late: Reg = { ns: NS_A, group: 'LATE', service: `late-${server}`, ip: '10.3.0.1', port: 8080 };
+      const late: Reg = { ns: NS_A, group: 'LATE', service: `late-${server}`, ip: '127.3.0.1', port: 8080 };
       const relistOnly = makeAdapter(url, { push: false, relistInterval: 1000 });
       await relistOnly.list(new AbortController().signal);
-      const relistMs = await waitForHint(relistOnly, undefined, 15_000, () => register(base, late));
+      const relistMs = await waitForHint(relistOnly, undefined, 15_000, async () => void (await register(base, late)));
       const snap = await relistOnly.list(new AbortController().signal);
       expect(snap.services.map((s) => s.key.name)).toContain(late.service);
       await relistOnly.close();
@@ -220,14 +253,14 @@ for (const server of servers) {
       await pushed.list(ac.signal); // subscribes to every service read
       await new Promise((r) => setTimeout(r, 1500)); // initial SDK fetches
       t0 = Date.now();
-      await register(base, { ...late, ip: '10.3.0.2' });
+      await register(base, { ...late, ip: '127.3.0.2' });
       const pushMs: number | string = await Promise.race([hint, new Promise<string>((r) => setTimeout(() => r('none within 20 s'), 20_000))]);
       ac.abort();
       await pushed.close();
       console.log(`[${server}] registration → change hint: relist-only (1 s interval) ${relistMs} ms; new instance with push ${typeof pushMs === 'number' ? `${pushMs} ms` : pushMs}`);
 
       // A deregistered instance disappears (the Java server applies it asynchronously: poll).
-      await deregister(base, { ...late, ip: '10.3.0.2' });
+      await deregister(base, { ...late, ip: '127.3.0.2' });
       const after = makeAdapter(url, { push: false });
       const tGone = Date.now();
       let addresses: string[] = [];
@@ -237,7 +270,7 @@ for (const server of servers) {
         if (addresses.length === 1) break;
         await new Promise((r) => setTimeout(r, 250));
       }
-      expect(addresses).toEqual(['10.3.0.1']);
+      expect(addresses).toEqual(['127.3.0.1']);
       console.log(`[${server}] deregistration → instance gone from the list: ${Date.now() - tGone} ms`);
       await after.close();
       await deregister(base, late);
@@ -276,7 +309,7 @@ for (const server of servers) {
     });
 
     it('keeps last known instances of a service that suddenly reads empty (empty protection)', async () => {
-      const reg: Reg = { ns: NS_B, group: 'DEFAULT_GROUP', service: `flaky-${server}`, ip: '10.4.0.1', port: 80 };
+      const reg: Reg = { ns: NS_B, group: 'DEFAULT_GROUP', service: `flaky-${server}`, ip: '127.4.0.1', port: 80 };
       await register(base, reg);
       await eventually(async () => (await hostsOf(base, NS_B, 'DEFAULT_GROUP', reg.service)).length === 1, 'flaky registered');
       const metrics = new BridgeMetrics(new Registry());
@@ -345,7 +378,7 @@ for (const server of servers) {
       // Register one instance with a token of our own.
       const login = await fetch(`${handle.endpoints.http}/v1/auth/login`, { method: 'POST', body: new URLSearchParams({ username: USER, password: PASSWORD }) });
       const token = ((await login.json()) as { accessToken: string }).accessToken;
-      await register(handle.endpoints.http!, { ns: NS_A, group: 'DEFAULT_GROUP', service: 'secured', ip: '10.9.0.1', port: 80 }, token);
+      await register(handle.endpoints.http!, { ns: NS_A, group: 'DEFAULT_GROUP', service: 'secured', ip: '127.9.0.1', port: 80 }, token);
     }, 300_000);
     afterAll(async () => handle?.stop());
 
