@@ -1,5 +1,4 @@
 import { format } from 'node:util';
-import nacos from 'nacos';
 import type { AdapterContext } from '../../src/sources/adapter.js';
 import type { NacosHttp, ResolvedAuth } from './http.js';
 import type { NacosServiceRef } from './index.js';
@@ -114,6 +113,8 @@ export class PushSubscriptions {
         return { status: res.status, data: res.body };
       },
     };
+    // The SDK (≈ 20 MiB) loads only when push is used.
+    const nacos = (await import('nacos')).default;
     const Client = (nacos as unknown as { NacosNamingClient: new (o: Record<string, unknown>) => SdkClient }).NacosNamingClient;
     const client = new Client({
       logger,

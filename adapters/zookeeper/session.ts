@@ -1,4 +1,12 @@
-import zookeeper, { type Client, type State, type Watcher } from 'node-zookeeper-client';
+import { createRequire } from 'node:module';
+import type ZkModule from 'node-zookeeper-client';
+import type { Client, State, Watcher } from 'node-zookeeper-client';
+
+let zkModule: typeof ZkModule | undefined;
+/** node-zookeeper-client, loaded on first use: configs without a ZooKeeper source never pay for it. */
+function zookeeper(): typeof ZkModule {
+  return (zkModule ??= createRequire(import.meta.url)('node-zookeeper-client') as typeof ZkModule);
+}
 import type { Logger } from '../../src/log.js';
 
 /** ZooKeeper cannot be read right now (no connection, session expired, auth failed, timeout). */
@@ -112,7 +120,7 @@ export class ZkSession {
         finish(() => {
           if (!e) return resolve(value);
           const code = (e as { getCode?: () => number }).getCode?.();
-          if (code === zookeeper.Exception.NO_NODE) return resolve(NO_NODE);
+          if (code === zookeeper().Exception.NO_NODE) return resolve(NO_NODE);
           const name = (e as { getName?: () => string }).getName?.() ?? e.message;
           reject(new ZkUnavailableError(`${path}: ${name}`, { cause: e }));
         }),
@@ -149,7 +157,7 @@ export class ZkSession {
     if (this.state === 'closed') return;
     this.client?.close();
     const generation = ++this.generation;
-    const client = zookeeper.createClient(this.options.connect, { sessionTimeout: this.options.sessionTimeout, spinDelay: 200, retries: 0 });
+    const client = zookeeper().createClient(this.options.connect, { sessionTimeout: this.options.sessionTimeout, spinDelay: 200, retries: 0 });
     if (credentials !== undefined) client.addAuthInfo('digest', Buffer.from(credentials));
     client.on('state', (s: State) => this.onState(client, generation, s));
     this.client = client;
@@ -160,7 +168,7 @@ export class ZkSession {
   private onState(client: Client, generation: number, s: State): void {
     if (client !== this.client || this.state === 'closed') return;
     const log = this.options.logger;
-    const State = zookeeper.State;
+    const State = zookeeper().State;
     if (s === State.SYNC_CONNECTED || s === State.CONNECTED_READ_ONLY) {
       const newSession = this.connectedGeneration !== generation;
       this.connectedGeneration = generation;

@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { pino } from 'pino';
 import { runSync } from './sync.js';
-import { runTrace, runVerify, type VerifyFlags } from './verify.js';
+// The verifier (gRPC, Envoy protos) loads only for verify/trace: `sync` stays small.
+import type { VerifyFlags } from './verify.js';
 import { ExitCode } from '../controller/reconcile.js';
 import { BridgeError, describeError } from '../errors.js';
 
@@ -103,7 +104,7 @@ Offline: verify --desired se.yaml --registryz registryz.json --config-dump dump.
       .description('check that every owned (or --host) ServiceEntry reached kube, istiod and the proxies')
       .option('--host <host...>', 'only these hosts'),
   ).action(async (opts: VerifyFlags) => {
-    code = await runVerify(opts, io);
+    code = await (await import('./verify.js')).runVerify(opts, io);
   });
 
   addVerifyOptions(
@@ -112,7 +113,7 @@ Offline: verify --desired se.yaml --registryz registryz.json --config-dump dump.
       .description('follow one host hop by hop, measuring from now how long each hop takes')
       .argument('<host>', 'the ServiceEntry host'),
   ).action(async (host: string, opts: VerifyFlags) => {
-    code = await runTrace(host, opts, io);
+    code = await (await import('./verify.js')).runTrace(host, opts, io);
   });
 
   try {

@@ -9,8 +9,8 @@ import type { Sink } from '../sinks/types.js';
 import { Controller } from './controller.js';
 import { LeaderElector } from './leader.js';
 import { ExitCode, type ConfiguredSource, type ReconcileReport } from './reconcile.js';
-import { PropagationChecker } from './propagation.js';
-import { istiodDebugClient, kubeProbe, tokenFromFile, XdsProbe, type VerifyDeps } from '../verify/index.js';
+import type { PropagationChecker } from './propagation.js';
+import type { VerifyDeps, XdsProbe } from '../verify/index.js';
 
 export interface ContinuousDeps {
   readonly config: BridgeConfig;
@@ -36,6 +36,9 @@ export interface ContinuousDeps {
 async function propagationChecker(deps: ContinuousDeps, signal: AbortSignal, log: Logger): Promise<{ checker: PropagationChecker; close(): void } | undefined> {
   const p = deps.config.propagation;
   if (!p.enabled) return undefined;
+  // Loaded only when enabled: the verifier brings gRPC and the Envoy protos with it.
+  const { istiodDebugClient, kubeProbe, tokenFromFile, XdsProbe } = await import('../verify/index.js');
+  const { PropagationChecker } = await import('./propagation.js');
   let xds: XdsProbe | undefined;
   if (p.xds) {
     try {
