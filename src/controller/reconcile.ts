@@ -1,6 +1,6 @@
 import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { SourceSnapshot } from '../model/service.js';
+import { serviceKeyString, type SourceSnapshot } from '../model/service.js';
 import { planChanges, writesOf, type ObservedEntry, type Plan, type Policy } from '../plan/plan.js';
 import type { ApplyOutcome, Sink } from '../sinks/types.js';
 import type { SourceAdapter } from '../sources/adapter.js';
@@ -78,6 +78,15 @@ export async function reconcileOnce(
   return planAndApply({ scope: 'full', snapshots, sourceErrors, sourceHealthy, synth, observed, started }, sink, options, deps);
 }
 
+/** Owned objects of services that exist but are invalid now: kept, with the reason. */
+function lastGoodOfInvalid(synth: SynthOutcome, observed: readonly ObservedEntry[]): { namespace: string; name: string; reason: string }[] {
+  const invalid = new Map(synth.invalid.map((r) => [serviceKeyString(r.key), r.reason] as const));
+  return observed.flatMap((o) => {
+    const reason = o.owned && o.service !== undefined ? invalid.get(o.service) : undefined;
+    return reason === undefined ? [] : [{ namespace: o.namespace, name: o.name, reason: `the service is invalid now (${reason}); keeping its last good object` }];
+  });
+}
+
 /** host → service key string of the objects the bridge owns now. */
 export function currentOwners(observed: readonly ObservedEntry[]): Map<string, string> {
   const owners = new Map<string, string>();
@@ -114,7 +123,11 @@ export async function planAndApply(input: PlanInputs, sink: Sink, options: Recon
     desired: synth.desired,
     observed,
     sourceHealthy: input.sourceHealthy,
-    protectedObjects: synth.empty.map((e) => ({ namespace: e.namespace, name: e.name, reason: e.reason })),
+    protectedObjects: [
+      ...synth.empty.map((e) => ({ namespace: e.namespace, name: e.name, reason: `empty protection: ${e.reason}` })),
+      // A service that turned invalid keeps its last good object until it is fixed or removed.
+      ...lastGoodOfInvalid(synth, observed),
+    ],
     policy: options.policy,
     maxDeletes: options.maxDeletes,
   });

@@ -38,7 +38,7 @@ export interface PlanInput {
   readonly observed: readonly ObservedEntry[];
   /** Every configured source and whether its last full read succeeded. */
   readonly sourceHealthy: ReadonlyMap<string, boolean>;
-  /** Objects of services that exist but have nothing to publish: never deleted (empty protection). */
+  /** Objects never deleted this run, with the reason: services that exist but have nothing to publish (empty protection), or turned invalid. */
   readonly protectedObjects?: readonly { readonly namespace: string; readonly name: string; readonly reason: string }[];
   readonly policy: Policy;
   /** At most this many deletions in one run; the rest wait for the next run. */
@@ -116,7 +116,7 @@ export function planChanges(input: PlanInput): Plan {
     const guarded = protectedReason.get(id);
     const healthy = o.source === undefined ? undefined : input.sourceHealthy.get(o.source);
     if (guarded !== undefined) {
-      changes.push({ ...base, action: 'keep', reason: `empty protection: ${guarded}` });
+      changes.push({ ...base, action: 'keep', reason: guarded });
     } else if (input.policy !== 'sync') {
       changes.push({ ...base, action: 'keep', reason: `policy ${input.policy} never deletes` });
     } else if (healthy === undefined) {

@@ -108,6 +108,21 @@ describe('registry-bridge sync --once', () => {
     expect(await readFile(join(out, 'default', 'www.baidu.com.yaml'), 'utf8')).toBe(first);
   });
 
+  it('keeps the last good object of a service that turned invalid, and says why', async () => {
+    const out = join(dir, 'gitops-invalid');
+    const cfg = await writeConfig('invalid.yaml', `sources: [{name: s, kind: static, static: {path: inv.json}}]\nsink: {kind: files, dir: ${out}}\n`);
+    await writeFile(join(dir, 'inv.json'), registry([{ ...www, name: 'ext', host: 'ext.example.com' }]));
+    expect(await main(['sync', '--once', '-c', cfg, '--log-level', 'silent'], capture().io)).toBe(0);
+    const good = await readFile(join(out, 'default', 'ext.example.com.yaml'), 'utf8');
+    // Same service, now with a host Istio would reject: reported, and the old object stays.
+    await writeFile(join(dir, 'inv.json'), registry([{ ...www, name: 'ext', host: 'ext_bad.example.com' }]));
+    const c = capture();
+    expect(await main(['sync', '--once', '-c', cfg], c.io)).toBe(4);
+    expect(c.err()).toMatch(/ext_bad.*"msg":"service skipped"/);
+    expect(c.err()).toMatch(/keeping its last good object/);
+    expect(await readFile(join(out, 'default', 'ext.example.com.yaml'), 'utf8')).toBe(good);
+  });
+
   it('never writes a secret to its output', async () => {
     const cfg = await writeConfig('secret.yaml', 'sources: [{name: s, kind: static, static: {path: good.json, password: {env: SECRET_PW}}}]\n');
     const c = capture();
