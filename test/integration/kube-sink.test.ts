@@ -211,6 +211,7 @@ describe('kube sink against the real apiserver', () => {
     await writeRegistry(reg, [service('a', ['10.0.2.1'])]);
     const capped = await b.run();
     expect(capped.plan.counts).toMatchObject({ delete: 2, keep: 1, unchanged: 1 });
+    expect(capped.failedWrites).toBe(0);
     const remaining = await objects.list('networking.istio.io/v1', 'ServiceEntry', ns);
     expect(remaining.items).toHaveLength(2);
     expect((await b.run()).plan.counts.delete).toBe(1);

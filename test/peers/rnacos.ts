@@ -92,28 +92,43 @@ export async function start(opts: RnacosStartOptions): Promise<RnacosHandle> {
   await fs.writeFile(envFile, Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
   const base = `http://127.0.0.1:${port}/nacos`;
   const t0 = Date.now();
-  const handle = await startManaged({
-    name: NAME,
-    version,
-    dataDir: opts.dataDir,
-    timeoutMs: opts.timeoutMs ?? 60_000,
-    log,
-    graceMs: 5000,
-    spec: { command: binary, args: ['-e', envFile], env, cwd: opts.dataDir, logFile: path.join(opts.dataDir, 'rnacos.log') },
-    ready: [
-      // With auth, the initial admin exists only a moment after the listeners: wait for a login.
-      opts.auth
-        ? { kind: 'http', url: `${base}/v1/auth/login`, form: { username: opts.auth.username, password: opts.auth.password }, bodyIncludes: 'accessToken' }
-        : { kind: 'http', url: `${base}/v1/ns/service/list?pageNo=1&pageSize=1`, bodyIncludes: 'count' },
-    ],
-    endpoints: {
-      serverAddr: `127.0.0.1:${port}`,
-      http: base,
-      grpc: `127.0.0.1:${grpcPort}`,
-      console: `http://127.0.0.1:${consolePort}`,
-      ...(opts.auth ? { username: opts.auth.username, password: opts.auth.password } : {}),
-    },
-  });
+  // r-nacos 0.8.8 sometimes panics in its raft apply on a fresh data dir (raftapply.rs:421,
+  // seen with auth on) and never answers: start again on a clean data dir, a bounded number of times.
+  const attempt = async () => {
+      return await startManaged({
+      name: NAME,
+      version,
+      dataDir: opts.dataDir,
+      timeoutMs: opts.timeoutMs ?? 20_000,
+      log,
+      graceMs: 5000,
+      spec: { command: binary, args: ['-e', envFile], env, cwd: opts.dataDir, logFile: path.join(opts.dataDir, 'rnacos.log') },
+      ready: [
+        // With auth, the initial admin exists only a moment after the listeners: wait for a login.
+        opts.auth
+          ? { kind: 'http', url: `${base}/v1/auth/login`, form: { username: opts.auth.username, password: opts.auth.password }, bodyIncludes: 'accessToken' }
+          : { kind: 'http', url: `${base}/v1/ns/service/list?pageNo=1&pageSize=1`, bodyIncludes: 'count' },
+      ],
+      endpoints: {
+        serverAddr: `127.0.0.1:${port}`,
+        http: base,
+        grpc: `127.0.0.1:${grpcPort}`,
+        console: `http://127.0.0.1:${consolePort}`,
+        ...(opts.auth ? { username: opts.auth.username, password: opts.auth.password } : {}),
+      },
+    });
+  };
+  let handle;
+  for (let i = 1; ; i++) {
+    try {
+      handle = await attempt();
+      break;
+    } catch (e) {
+      if (i >= 3) throw e;
+      log(`rnacos: start attempt ${i} failed (${String(e).split('\n')[0]}); retrying on a clean data dir`);
+      await fs.rm(path.join(opts.dataDir, 'data'), { recursive: true, force: true });
+    }
+  }
   log(`rnacos ${version} ready on ${base} in ${Date.now() - t0} ms (pid ${handle.pid})`);
   return handle;
 }

@@ -119,23 +119,34 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
           const verb = change.action === 'delete' ? 'delete' : 'patch';
           try {
             if (change.action === 'delete') {
-              const rv = change.observed?.resourceVersion;
-              await withRetry(
-                () =>
-                  client.delete(
-                    { apiVersion: version, kind: 'ServiceEntry', metadata: { name: change.name, namespace: change.namespace } },
-                    undefined,
-                    dryRun,
-                    undefined,
-                    undefined,
-                    'Background',
-                    rv ? { preconditions: { resourceVersion: rv } } : undefined,
-                  ),
-                signal,
-                options.retries,
-                // A failed precondition means someone changed it since we looked: the next run decides again.
-                (err) => statusOf(err) !== 409 && isRetryable(err),
-              );
+              const del = (rv: string | undefined) =>
+                withRetry(
+                  () =>
+                    client.delete(
+                      { apiVersion: version, kind: 'ServiceEntry', metadata: { name: change.name, namespace: change.namespace } },
+                      undefined,
+                      dryRun,
+                      undefined,
+                      undefined,
+                      'Background',
+                      rv ? { preconditions: { resourceVersion: rv } } : undefined,
+                    ),
+                  signal,
+                  options.retries,
+                  (err) => statusOf(err) !== 409 && isRetryable(err),
+                );
+              try {
+                await del(change.observed?.resourceVersion);
+              } catch (err) {
+                if (statusOf(err) !== 409) throw err;
+                // The object changed since we listed it. istiod writes status (auto-allocated
+                // addresses) to every ServiceEntry, so this is common: look again, and delete
+                // only if it is still ours and still not what anyone desires (same source).
+                const now = await client.read<ServiceEntryResource>({ apiVersion: version, kind: 'ServiceEntry', metadata: { name: change.name, namespace: change.namespace } });
+                const labels = now.metadata?.labels ?? {};
+                if (labels[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE || labels[SOURCE_LABEL] !== change.source) throw err;
+                await del(now.metadata?.resourceVersion);
+              }
             } else if (change.desired) {
               const body = { ...change.desired.object, apiVersion: version } as unknown as KubernetesObject;
               const applied = await withRetry(() => client.patch(body, undefined, dryRun, options.fieldManager, true, PatchStrategy.ServerSideApply), signal, options.retries);
