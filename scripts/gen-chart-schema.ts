@@ -84,6 +84,15 @@ const quantity = z.union([z.string(), z.number()]);
 const stringMap = z.record(z.string(), z.string());
 /** Kubernetes objects passed through verbatim (securityContext, affinity, ...). */
 const k8sObject = z.record(z.string(), z.unknown());
+/** What the sync and verify CronJobs share. */
+const cronJobValues = z.strictObject({
+  enabled: z.boolean(),
+  schedule: z.string(),
+  backoffLimit: z.number().int().min(0),
+  activeDeadlineSeconds: z.number().int().min(1),
+  successfulJobsHistoryLimit: z.number().int().min(0),
+  failedJobsHistoryLimit: z.number().int().min(0),
+});
 
 /** The chart's own values (everything but `config`). Keep in step with values.yaml. */
 export const chartValuesSchema = z.object({
@@ -146,23 +155,8 @@ export const chartValuesSchema = z.object({
     minAvailable: quantity.optional(),
     maxUnavailable: quantity.optional(),
   }),
-  syncJob: z.strictObject({
-    enabled: z.boolean(),
-    schedule: z.string(),
-    backoffLimit: z.number().int().min(0),
-    activeDeadlineSeconds: z.number().int().min(1),
-    successfulJobsHistoryLimit: z.number().int().min(0),
-    failedJobsHistoryLimit: z.number().int().min(0),
-  }),
-  verifyJob: z.strictObject({
-    enabled: z.boolean(),
-    schedule: z.string(),
-    backoffLimit: z.number().int().min(0),
-    activeDeadlineSeconds: z.number().int().min(1),
-    successfulJobsHistoryLimit: z.number().int().min(0),
-    failedJobsHistoryLimit: z.number().int().min(0),
-    extraArgs: z.array(z.string()),
-  }),
+  syncJob: cronJobValues,
+  verifyJob: cronJobValues.extend({ extraArgs: z.array(z.string()) }),
 });
 
 /** The whole values.schema.json. */

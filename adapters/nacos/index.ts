@@ -47,7 +47,6 @@ interface RegistryRead {
 export class NacosSource implements SourceAdapter {
   private http: Promise<NacosHttp> | undefined;
   private known: ReadonlyMap<string, KnownService> = new Map();
-  private lastFingerprint: string | undefined;
   private push: PushSubscriptions | undefined;
   /** Model key of each Nacos service of the last read (Dubbo services are keyed by interface). */
   private readonly keys = new Map<string, ServiceKey>();
@@ -70,7 +69,6 @@ export class NacosSource implements SourceAdapter {
     this.context.metrics.staleSeconds.set({ source: this.context.source }, stale / 1000);
     for (const k of protectedRead.kept) this.log.warn({ service: k.key, emptyForMs: k.emptyForMs, keepForMs: keepFor }, 'service reads empty; keeping its last known instances (empty protection)');
     if (read.rejected.length > 0) this.context.metrics.rejectedEntries.inc({ source: this.context.source }, read.rejected.length);
-    this.lastFingerprint = fingerprint(read.services);
     this.serviceFingerprints = fingerprintsOf(read.services);
     this.push?.sync(read.refs);
     return { source: this.context.source, services: [...protectedRead.services].sort((a, b) => compareServiceKeys(a.key, b.key)), rejected: read.rejected };
@@ -107,17 +105,13 @@ export class NacosSource implements SourceAdapter {
       try {
         const read = await this.read(signal);
         this.push?.sync(read.refs);
-        const fp = fingerprint(read.services);
-        if (fp !== this.lastFingerprint) {
-          this.lastFingerprint = fp;
-          // Name the services that changed, so the controller reconciles just those.
-          const next = fingerprintsOf(read.services);
-          const changed: ServiceKey[] = [];
-          for (const [k, v] of next) if (this.serviceFingerprints.get(k)?.fp !== v.fp) changed.push(v.key);
-          for (const [k, v] of this.serviceFingerprints) if (!next.has(k)) changed.push(v.key);
-          this.serviceFingerprints = next;
-          onChange(changed.length > 0 ? changed : undefined);
-        }
+        // Name the services that changed, so the controller reconciles just those.
+        const next = fingerprintsOf(read.services);
+        const changed: ServiceKey[] = [];
+        for (const [k, v] of next) if (this.serviceFingerprints.get(k)?.fp !== v.fp) changed.push(v.key);
+        for (const [k, v] of this.serviceFingerprints) if (!next.has(k)) changed.push(v.key);
+        this.serviceFingerprints = next;
+        if (changed.length > 0) onChange(changed);
       } catch (err) {
         if (signal.aborted) return;
         // The next list() reports it as unavailable; a hint makes that come soon.
@@ -293,17 +287,6 @@ function unique<T>(xs: readonly T[]): T[] {
   return [...new Set(xs)];
 }
 
-/** Deterministic summary of a read, to tell whether anything changed. */
-export function fingerprint(services: readonly RegistryService[]): string {
-  const sorted = [...services].sort((a, b) => compareServiceKeys(a.key, b.key));
-  return JSON.stringify(
-    sorted.map((s) => [
-      serviceKeyString(s.key),
-      s.host ?? '',
-      [...s.instances].map((i) => [i.address, i.port, i.protocol ?? '', i.weight, i.healthy, i.enabled, i.cluster ?? '', Object.entries(i.metadata).sort()]).sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1)),
-    ]),
-  );
-}
 
 async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;

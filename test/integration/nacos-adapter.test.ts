@@ -55,32 +55,31 @@ async function call(base: string, method: string, path: string, params: Record<s
   return { status: res.status, body: await res.text() };
 }
 
+/** The v1 form of a persistent instance as the test means it. */
+function instanceForm(r: Reg): Record<string, string> {
+  return {
+    namespaceId: r.ns,
+    groupName: r.group,
+    serviceName: r.service,
+    ip: r.ip,
+    port: String(r.port),
+    ephemeral: 'false',
+    healthy: String(r.healthy ?? true),
+    enabled: String(r.enabled ?? true),
+    weight: String(r.weight ?? 1),
+    metadata: JSON.stringify(r.metadata ?? {}),
+  };
+}
+
 /** Registers `r`; false when the server cannot represent it (then it is not registered). */
 async function register(base: string, r: Reg, token?: string): Promise<boolean> {
-  const res = await call(
-    base,
-    'POST',
-    '/v1/ns/instance',
-    {
-      namespaceId: r.ns,
-      groupName: r.group,
-      serviceName: r.service,
-      ip: r.ip,
-      port: String(r.port),
-      ephemeral: 'false',
-      healthy: String(r.healthy ?? true),
-      enabled: String(r.enabled ?? true),
-      weight: String(r.weight ?? 1),
-      metadata: JSON.stringify(r.metadata ?? {}),
-    },
-    token,
-  );
+  const res = await call(base, 'POST', '/v1/ns/instance', instanceForm(r), token);
   expect(res.status, `register ${r.service} ${r.ip}: ${res.body}`).toBe(200);
   // Nacos health-checks persistent instances itself (TCP to ip:port, within seconds). These
   // addresses are made up (loopback only): switch the cluster's checker off, then register
   // again so the health we mean is the health the server reports.
   if (await disableClusterHealthCheck(base, r, token)) {
-    const again = await call(base, 'POST', '/v1/ns/instance', { namespaceId: r.ns, groupName: r.group, serviceName: r.service, ip: r.ip, port: String(r.port), ephemeral: 'false', healthy: String(r.healthy ?? true), enabled: String(r.enabled ?? true), weight: String(r.weight ?? 1), metadata: JSON.stringify(r.metadata ?? {}) }, token);
+    const again = await call(base, 'POST', '/v1/ns/instance', instanceForm(r), token);
     expect(again.status, `re-register ${r.service} ${r.ip}: ${again.body}`).toBe(200);
   }
   if (r.healthy === false && !(await markUnhealthy(base, r, token))) {
