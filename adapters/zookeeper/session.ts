@@ -47,6 +47,8 @@ export class ZkSession {
   private generation = 0;
   private connectedGeneration = -1;
   private readonly waiters = new Set<() => void>();
+  /** When the current client last answered anything (stall detection). */
+  private lastAnswerAt = 0;
   private readonly listeners = new Set<(e: SessionEvent) => void>();
 
   constructor(private readonly options: ZkSessionOptions) {}
@@ -109,15 +111,25 @@ export class ZkSession {
     return new Promise<T | typeof NO_NODE>((resolve, reject) => {
       let settled = false;
       if (signal?.aborted) return reject(new ZkUnavailableError('aborted', { cause: signal.reason }));
+      const client = this.client;
+      const sentAt = Date.now();
       const finish = (fn: () => void) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         fn();
       };
-      const timer = setTimeout(() => finish(() => reject(new ZkUnavailableError(`${path}: no answer within ${this.options.requestTimeout} ms`))), this.options.requestTimeout);
+      const timer = setTimeout(
+        () =>
+          finish(() => {
+            this.checkStall(client, sentAt);
+            reject(new ZkUnavailableError(`${path}: no answer within ${this.options.requestTimeout} ms`));
+          }),
+        this.options.requestTimeout,
+      );
       run((e, value) =>
         finish(() => {
+          if (client === this.client) this.lastAnswerAt = Date.now();
           if (!e) return resolve(value);
           const code = (e as { getCode?: () => number }).getCode?.();
           if (code === zookeeper().Exception.NO_NODE) return resolve(NO_NODE);
@@ -126,6 +138,20 @@ export class ZkSession {
         }),
       );
     });
+  }
+
+  /**
+   * A request timed out. If the client still claims to be connected but nothing at all was
+   * answered since the request went out, the connection is stalled: node-zookeeper-client can
+   * stay "connected" to a session the server already closed (seen after a session takeover)
+   * and queue requests forever. Replace it with a new session; listeners re-arm their watches.
+   */
+  private checkStall(client: Client | undefined, sentAt: number): void {
+    if (!client || client !== this.client || this.state !== 'connected' || this.lastAnswerAt >= sentAt) return;
+    this.options.logger.warn({ requestTimeoutMs: this.options.requestTimeout }, 'zookeeper connection stalled (connected, but nothing answered); starting a new session');
+    this.state = 'expired';
+    this.emit({ type: 'expired' });
+    void this.start().catch((err: unknown) => this.options.logger.error({ err }, 'cannot start a new zookeeper session'));
   }
 
   /** Id and password of the current session (diagnostics and session-expiry tests); never logged. */
@@ -173,6 +199,7 @@ export class ZkSession {
       const newSession = this.connectedGeneration !== generation;
       this.connectedGeneration = generation;
       this.state = 'connected';
+      this.lastAnswerAt = Date.now();
       log.info({ sessionId: client.getSessionId().toString('hex'), newSession }, 'zookeeper connected');
       this.emit({ type: 'connected', newSession });
     } else if (s === State.DISCONNECTED) {
