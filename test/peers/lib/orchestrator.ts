@@ -151,6 +151,8 @@ export async function bringUp(requested: string[], o: { owner: PeerRecord['owner
       };
       started.records[name] = rec;
       await putRecord(rec);
+      // Recorded now: from here the owner's teardown (or peers:down) stops it, not the exit guard.
+      inFlight.delete(h.pid);
       const rss = await rssMiB(h.pid);
       started.reports.push({ name, version: h.version, pid: h.pid, reused: false, installMs, startMs, rssMiB: rss });
       log(`up: ${h.version}, pid ${h.pid}, start ${(startMs / 1000).toFixed(1)} s, RSS ${rss ?? '?'} MiB`);
