@@ -115,6 +115,22 @@ export class NacosHttp {
     return res;
   }
 
+  /**
+   * Security headers of a gRPC request to the server at `base` (Payload metadata headers): the
+   * login token, or the signature of `signedName`. Never logged.
+   */
+  async grpcHeaders(base: string, signal: AbortSignal, signedName?: string): Promise<Record<string, string>> {
+    const auth = this.options.auth;
+    if (auth?.kind === 'password') return { accessToken: await this.token(base, auth, signal) };
+    if (auth?.kind === 'signature') return signatureParams(auth, signedName, this.now());
+    return {};
+  }
+
+  /** Drops the cached token of `base` (refused by the server): the next request logs in again. */
+  forgetToken(base: string): void {
+    this.tokens.delete(base);
+  }
+
   async close(): Promise<void> {
     this.agents.http.destroy();
     this.agents.https.destroy();

@@ -1,14 +1,16 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { BridgeError, SourceUnavailableError, describeError } from '../../src/errors.js';
-import { compareServiceKeys, serviceKeyString, type RegistryService, type RejectedEntry, type ServiceKey, type SourceSnapshot } from '../../src/model/service.js';
+import { compareServiceKeys, serviceKeyString, type Instance, type RegistryService, type RejectedEntry, type ServiceKey, type SourceSnapshot } from '../../src/model/service.js';
 import { defineAdapter, type AdapterContext, type ChangeListener, type SourceAdapter } from '../../src/sources/adapter.js';
 import { DUBBO_TEMPLATE_ATTRIBUTES } from '../dubbo/naming.js';
 import { dubboShape } from './dubbo.js';
 import { protectEmpty, type KnownService } from './empty-protection.js';
 import { NacosHttp, type ResolvedAuth } from './http.js';
 import { parseInstanceList, parseServiceListPage, stripGroupPrefix } from './parse.js';
+import { GrpcPush, type Followed } from './grpc.js';
 import { PushSubscriptions } from './push.js';
+import { mapLimit } from '../../src/util/concurrency.js';
 import { nacosConfigSchema, type NacosConfig } from './schema.js';
 
 export { nacosConfigSchema, type NacosConfig } from './schema.js';
@@ -41,13 +43,20 @@ export interface NacosServiceRef {
 interface RegistryRead {
   readonly services: readonly RegistryService[];
   readonly rejected: readonly RejectedEntry[];
-  readonly refs: readonly NacosServiceRef[];
+  /** The services read, with the fingerprint of their instances (what pushes are compared to). */
+  readonly followed: readonly Followed[];
+}
+
+/** What brings re-reads forward between re-lists (gRPC subscription or the SDK). */
+interface Push {
+  sync(followed: readonly Followed[]): void;
+  close(): void | Promise<void>;
 }
 
 export class NacosSource implements SourceAdapter {
   private http: Promise<NacosHttp> | undefined;
   private known: ReadonlyMap<string, KnownService> = new Map();
-  private push: PushSubscriptions | undefined;
+  private push: Push | undefined;
   /** Model key of each Nacos service of the last read (Dubbo services are keyed by interface). */
   private readonly keys = new Map<string, ServiceKey>();
   private readonly log;
@@ -70,7 +79,7 @@ export class NacosSource implements SourceAdapter {
     for (const k of protectedRead.kept) this.log.warn({ service: k.key, emptyForMs: k.emptyForMs, keepForMs: keepFor }, 'service reads empty; keeping its last known instances (empty protection)');
     if (read.rejected.length > 0) this.context.metrics.rejectedEntries.inc({ source: this.context.source }, read.rejected.length);
     this.serviceFingerprints = fingerprintsOf(read.services);
-    this.push?.sync(read.refs);
+    this.push?.sync(read.followed);
     return { source: this.context.source, services: [...protectedRead.services].sort((a, b) => compareServiceKeys(a.key, b.key)), rejected: read.rejected };
   }
 
@@ -85,7 +94,7 @@ export class NacosSource implements SourceAdapter {
     for (const k of keys) if (!known.has(serviceKeyString(k))) refs.push({ namespaceId: k.namespace, group: k.group, name: k.name });
     const services: RegistryService[] = [];
     const rejected: RejectedEntry[] = [];
-    await forEachLimited(refs, this.config.concurrency, async (ref) => {
+    await mapLimit(refs, this.config.concurrency, async (ref) => {
       const got = await this.instances(http, ref, signal);
       if (!got) return;
       rejected.push(...got.rejected);
@@ -96,15 +105,30 @@ export class NacosSource implements SourceAdapter {
 
   async watch(onChange: ChangeListener, signal: AbortSignal): Promise<void> {
     const http = await this.client();
-    if (this.config.push) {
-      await this.push?.close();
-      this.push = new PushSubscriptions({ http, config: this.config, context: this.context, auth: await this.auth(), onChange: (ref) => onChange([this.keys.get(refKeyString(ref)) ?? this.keyOf(ref)]) });
-      signal.addEventListener('abort', () => void this.push?.close(), { once: true });
+    const hint = (ref: NacosServiceRef) => onChange([this.keys.get(refKeyString(ref)) ?? this.keyOf(ref)]);
+    await this.push?.close();
+    this.push = undefined;
+    if (this.config.push === 'sdk') {
+      this.push = new PushSubscriptions({ http, config: this.config, context: this.context, auth: await this.auth(), onChange: hint });
+    } else if (this.config.push === 'grpc') {
+      this.push = new GrpcPush({
+        http,
+        ...(this.config.grpcPort !== undefined ? { grpcPort: this.config.grpcPort } : {}),
+        requestTimeoutMs: this.config.requestTimeout,
+        ...(this.ca ? { ca: this.ca } : {}),
+        logger: this.log,
+        fingerprint: (info, ref) => {
+          const parsed = parseInstanceList(info, `${ref.namespaceId}/${ref.group}/${ref.name}`);
+          return parsed instanceof Error ? undefined : this.fingerprintOf(parsed.instances);
+        },
+        onChange: hint,
+      });
     }
+    signal.addEventListener('abort', () => void this.push?.close(), { once: true });
     const tick = async (): Promise<void> => {
       try {
         const read = await this.read(signal);
-        this.push?.sync(read.refs);
+        this.push?.sync(read.followed);
         // Name the services that changed, so the controller reconciles just those.
         const next = fingerprintsOf(read.services);
         const changed: ServiceKey[] = [];
@@ -129,6 +153,18 @@ export class NacosSource implements SourceAdapter {
     if (this.http) await (await this.http.catch(() => undefined))?.close();
   }
 
+  /** CA of the servers' certificate (tls.caFile), for the gRPC push too. */
+  private ca: Buffer | undefined;
+
+  /** Instances as the read sees them (healthyOnly applied), in a stable order. */
+  private fingerprintOf(instances: readonly Instance[]): string {
+    const seen = this.config.healthyOnly ? instances.filter((i) => i.healthy !== false) : instances;
+    return seen
+      .map((i) => JSON.stringify(i))
+      .sort()
+      .join('\n');
+  }
+
   /** Per-service fingerprints of the last full read, to name what a re-list changed. */
   private serviceFingerprints = new Map<string, { readonly fp: string; readonly key: ServiceKey }>();
 
@@ -148,6 +184,7 @@ export class NacosSource implements SourceAdapter {
           throw new BridgeError('config', `source ${this.context.source}: cannot read tls.caFile ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
         }
       }
+      this.ca = ca;
       const auth = await this.auth();
       return new NacosHttp({
         source: this.context.source,
@@ -189,17 +226,17 @@ export class NacosSource implements SourceAdapter {
     }
     const services: RegistryService[] = [];
     const rejected: RejectedEntry[] = [];
-    const live: NacosServiceRef[] = [];
-    await forEachLimited(refs, this.config.concurrency, async (ref) => {
+    const live: Followed[] = [];
+    await mapLimit(refs, this.config.concurrency, async (ref) => {
       const got = await this.instances(http, ref, signal);
       if (got === undefined) return;
       rejected.push(...got.rejected);
       if (got.service) {
         services.push(got.service);
-        live.push(ref);
+        live.push({ ref, fingerprint: got.fingerprint });
       }
     });
-    return { services, rejected, refs: live };
+    return { services, rejected, followed: live };
   }
 
   private async serviceNames(http: NacosHttp, namespaceId: string, group: string, signal: AbortSignal): Promise<string[]> {
@@ -219,7 +256,7 @@ export class NacosSource implements SourceAdapter {
     return unique(names);
   }
 
-  private async instances(http: NacosHttp, ref: NacosServiceRef, signal: AbortSignal): Promise<{ service?: RegistryService; rejected: RejectedEntry[] } | undefined> {
+  private async instances(http: NacosHttp, ref: NacosServiceRef, signal: AbortSignal): Promise<{ service?: RegistryService; rejected: RejectedEntry[]; fingerprint?: string } | undefined> {
     const grouped = `${ref.group}@@${ref.name}`;
     const params = { serviceName: grouped, groupName: ref.group, namespaceId: ref.namespaceId, healthyOnly: String(this.config.healthyOnly) };
     const res = await http.request('GET', '/v1/ns/instance/list', params, signal, grouped);
@@ -238,7 +275,7 @@ export class NacosSource implements SourceAdapter {
       ? { key: { ...this.keyOf(ref), group: dubbo.group, name: dubbo.name }, host: dubbo.host, attributes: { ...dubbo.attributes, nacosGroup: ref.group, nacosService: ref.name }, instances: parsed.instances }
       : { key: this.keyOf(ref), instances: parsed.instances };
     this.keys.set(refKeyString(ref), service.key);
-    return { service, rejected: [...parsed.rejected] };
+    return { service, rejected: [...parsed.rejected], fingerprint: this.fingerprintOf(parsed.instances) };
   }
 
   private httpError(server: string, call: string, status: number, body: string, what: string): BridgeError {
@@ -285,16 +322,4 @@ function short(body: string): string {
 
 function unique<T>(xs: readonly T[]): T[] {
   return [...new Set(xs)];
-}
-
-
-async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next++]!;
-      await fn(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

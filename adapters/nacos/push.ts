@@ -43,9 +43,9 @@ export class PushSubscriptions {
   }
 
   /** Subscribes to services seen in the last read, and drops subscriptions of vanished ones. */
-  sync(refs: readonly NacosServiceRef[]): void {
+  sync(followed: readonly { readonly ref: NacosServiceRef }[]): void {
     if (this.closed) return;
-    const want = new Map(refs.map((r) => [refKey(r), r]));
+    const want = new Map(followed.map(({ ref }) => [refKey(ref), ref]));
     for (const [key, sub] of this.subscribed) {
       if (want.has(key)) continue;
       this.subscribed.delete(key);

@@ -47,8 +47,18 @@ export const nacosConfigSchema = z.strictObject({
   pageSize: z.number().int().min(1).max(1000).default(100),
   /** Ask the server for healthy instances only (unhealthy ones are then invisible). */
   healthyOnly: z.boolean().default(false),
-  /** Subscribe through the nacos SDK (v1 UDP push) to bring re-lists forward. */
-  push: z.boolean().default(true),
+  /**
+   * How changes are pushed between re-lists: `grpc` (default; the Nacos 2.x/3.x and r-nacos
+   * gRPC subscription, changes within milliseconds), `sdk` (the nacos npm SDK: v1 UDP push where
+   * the server sends it, else its ≈ 10 s poll; for Nacos 1.x), or `false` (re-list only).
+   * `true` means `grpc`.
+   */
+  push: z
+    .union([z.boolean(), z.enum(['grpc', 'sdk'])])
+    .default('grpc')
+    .transform((p) => (p === true ? 'grpc' : p)),
+  /** gRPC port of the servers (push: grpc); default each server's HTTP port + 1000. */
+  grpcPort: z.number().int().min(1).max(65535).optional(),
   /** A service whose instances suddenly drop to zero keeps its last known instances this long. */
   emptyProtection: z.strictObject({ keepFor: durationSchema }).optional(),
   tls: z

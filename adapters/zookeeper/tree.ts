@@ -1,6 +1,7 @@
 import type { Watcher } from 'node-zookeeper-client';
 import type { CuratorServiceRead, DubboInterfaceRead, RootRead } from './layouts.js';
 import type { ZkSession } from './session.js';
+import { mapLimit } from '../../src/util/concurrency.js';
 
 export type Layout = 'auto' | 'dubbo' | 'curator';
 
@@ -79,17 +80,4 @@ export async function readRoot(session: ZkSession, root: string, namespace: stri
     dubbo: dirs.flatMap((d) => (d.dubbo ? [d.dubbo] : [])),
     curator: dirs.flatMap((d) => (d.curator ? [d.curator] : [])),
   };
-}
-
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }

@@ -239,9 +239,9 @@ for (const server of servers) {
       expect(snap.services.map((s) => s.key.name)).toContain(late.service);
       await relistOnly.close();
 
-      // Push: a subscribed service gets a new instance; the relist is slow on purpose (60 s).
+      // Push (gRPC): a subscribed service gets a new instance; the relist is slow on purpose (60 s).
       const logs: string[] = [];
-      const pushed = makeAdapter(url, { push: true, relistInterval: 60_000 }, logs);
+      const pushed = makeAdapter(url, { push: 'grpc', relistInterval: 60_000 }, logs);
       const ac = new AbortController();
       let t0 = 0;
       let hinted: (ms: number) => void = () => {};
@@ -250,13 +250,20 @@ for (const server of servers) {
         if (t0 > 0 && keys?.some((k) => k.name === late.service)) hinted(Date.now() - t0);
       }, ac.signal);
       await pushed.list(ac.signal); // subscribes to every service read
-      await new Promise((r) => setTimeout(r, 1500)); // initial SDK fetches
+      // One gRPC connection per namespace (pushes do not name theirs): both subscribed.
+      const upToDate = () => new Set(logs.filter((l) => l.includes('nacos gRPC subscriptions up to date')).map((l) => (JSON.parse(l) as { namespace: string }).namespace));
+      await eventually(async () => upToDate().has(NS_A) && upToDate().has(NS_B), 'gRPC subscriptions in both namespaces');
       t0 = Date.now();
       await register(base, { ...late, ip: '127.3.0.2' });
-      const pushMs: number | string = await Promise.race([hint, new Promise<string>((r) => setTimeout(() => r('none within 20 s'), 20_000))]);
+      // Well inside the 60 s relist: only a push can bring it.
+      const pushMs = await Promise.race([hint, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no gRPC push hint within 20 s')), 20_000))]);
       ac.abort();
       await pushed.close();
-      console.log(`[${server}] registration → change hint: relist-only (1 s interval) ${relistMs} ms; new instance with push ${typeof pushMs === 'number' ? `${pushMs} ms` : pushMs}`);
+      const text = logs.join('');
+      expect(text).toContain('nacos gRPC push connected');
+      expect(text).toMatch(new RegExp(`"service":"${late.service}","via":"push"`));
+      expect(text).not.toMatch(/"level":(40|50)/);
+      console.log(`[${server}] registration → change hint: relist-only (1 s interval) ${relistMs} ms; new instance with gRPC push ${pushMs} ms`);
 
       // A deregistered instance disappears (the Java server applies it asynchronously: poll).
       await deregister(base, { ...late, ip: '127.3.0.2' });
@@ -411,26 +418,29 @@ for (const server of servers) {
       expect(c.err() + c.out()).not.toContain(PASSWORD);
     });
 
-    it('push through the SDK works with a token, without handing it the password', async () => {
-      const logs: string[] = [];
-      const config = nacosAdapter.configSchema.parse({ servers: [url], namespaces: [NS_A], auth: { username: USER, password: { env: 'NACOS_PW' } }, relistInterval: 60_000 });
-      const adapter = nacosAdapter.create(config, {
-        source: 'nacos',
-        logger: pino({ level: 'debug' }, { write: (s: string) => void logs.push(s) }),
-        baseDir: dir,
-        resolveSecret: secretResolver({ NACOS_PW: PASSWORD }, dir),
-        metrics: new BridgeMetrics(new Registry()),
+    for (const push of ['sdk', 'grpc'] as const) {
+      it(`push (${push}) works with a token, and the password reaches no log line`, async () => {
+        const logs: string[] = [];
+        const config = nacosAdapter.configSchema.parse({ servers: [url], namespaces: [NS_A], auth: { username: USER, password: { env: 'NACOS_PW' } }, relistInterval: 60_000, push });
+        const adapter = nacosAdapter.create(config, {
+          source: 'nacos',
+          logger: pino({ level: 'debug' }, { write: (s: string) => void logs.push(s) }),
+          baseDir: dir,
+          resolveSecret: secretResolver({ NACOS_PW: PASSWORD }, dir),
+          metrics: new BridgeMetrics(new Registry()),
+        });
+        const ac = new AbortController();
+        await adapter.watch!(() => {}, ac.signal);
+        const snap = await adapter.list(ac.signal);
+        expect(snap.services.map((s) => s.key.name)).toContain('secured');
+        if (push === 'sdk') await new Promise((r) => setTimeout(r, 2500)); // SDK subscription polls once
+        else await eventually(async () => logs.some((l) => l.includes('nacos gRPC subscriptions up to date') && l.includes('"subscribed":1')), 'gRPC subscription with the token');
+        ac.abort();
+        await adapter.close();
+        expect(logs.join('')).not.toContain(PASSWORD);
+        expect(logs.join('')).not.toMatch(/"level":(40|50)/);
       });
-      const ac = new AbortController();
-      await adapter.watch!(() => {}, ac.signal);
-      const snap = await adapter.list(ac.signal);
-      expect(snap.services.map((s) => s.key.name)).toContain('secured');
-      await new Promise((r) => setTimeout(r, 2500)); // SDK subscription polls once
-      ac.abort();
-      await adapter.close();
-      expect(logs.join('')).not.toContain(PASSWORD);
-      expect(logs.join('')).not.toMatch(/"level":(40|50)/);
-    });
+    }
   });
 }
 

@@ -1,0 +1,377 @@
+import { createRequire } from 'node:module';
+import type * as GrpcModule from '@grpc/grpc-js';
+import type { Logger } from '../../src/log.js';
+import { decodePayload, encodePayload, responseError, BI_STREAM_PATH, UNARY_PATH, type NacosMessage } from './grpc-wire.js';
+import type { NacosHttp } from './http.js';
+import type { NacosServiceRef } from './index.js';
+import { stripGroupPrefix } from './parse.js';
+import { mapLimit } from '../../src/util/concurrency.js';
+
+let grpcModule: typeof GrpcModule | undefined;
+/** @grpc/grpc-js, loaded on first use: configs without a Nacos gRPC push never pay for it. */
+function grpc(): typeof GrpcModule {
+  return (grpcModule ??= createRequire(import.meta.url)('@grpc/grpc-js') as typeof GrpcModule);
+}
+
+/** A service to follow, with the fingerprint of its instances as last read over HTTP. */
+export interface Followed {
+  readonly ref: NacosServiceRef;
+  readonly fingerprint: string | undefined;
+}
+
+export interface GrpcPushOptions {
+  readonly http: NacosHttp;
+  /** gRPC port; default: each server's HTTP port + 1000 (the Nacos convention). */
+  readonly grpcPort?: number;
+  readonly requestTimeoutMs: number;
+  /** CA of the server certificate when the servers are https. */
+  readonly ca?: Buffer;
+  readonly logger: Logger;
+  /** Fingerprint of a pushed or returned serviceInfo (same projection as the HTTP read). */
+  readonly fingerprint: (serviceInfo: unknown, ref: NacosServiceRef) => string | undefined;
+  readonly onChange: (ref: NacosServiceRef) => void;
+  /** Subscribe calls in flight per connection. */
+  readonly concurrency?: number;
+  /** Tests: shorter reconnect backoff and keepalive. */
+  readonly timings?: { readonly keepAliveMs?: number; readonly maxBackoffMs?: number };
+}
+
+/**
+ * Push through the Nacos 2.x/3.x gRPC protocol (Java Nacos and r-nacos): one connection per
+ * namespace (pushes do not name the namespace), a `SubscribeServiceRequest` per followed service,
+ * and every `NotifySubscriberRequest` acknowledged and turned into a change hint when the pushed
+ * instances differ from what was last seen. Hints only bring reads forward: the periodic re-list
+ * stays the truth, so a lost push costs at most one relist interval.
+ */
+export class GrpcPush {
+  private readonly connections = new Map<string, NamespaceConnection>();
+  private closed = false;
+
+  constructor(private readonly o: GrpcPushOptions) {}
+
+  /** Follows exactly these services (new ones subscribed, vanished ones unsubscribed). */
+  sync(followed: readonly Followed[]): void {
+    if (this.closed) return;
+    const byNs = new Map<string, Followed[]>();
+    for (const f of followed) {
+      let list = byNs.get(f.ref.namespaceId);
+      if (!list) byNs.set(f.ref.namespaceId, (list = []));
+      list.push(f);
+    }
+    for (const [ns, conn] of this.connections) {
+      if (byNs.has(ns)) continue;
+      conn.close();
+      this.connections.delete(ns);
+    }
+    for (const [ns, list] of byNs) {
+      let conn = this.connections.get(ns);
+      if (!conn) this.connections.set(ns, (conn = new NamespaceConnection(ns, this.o)));
+      conn.follow(list);
+    }
+  }
+
+  /** Connection states per namespace (diagnostics, tests). */
+  status(): Record<string, { state: string; subscribed: number; followed: number; server: string | undefined }> {
+    const out: Record<string, { state: string; subscribed: number; followed: number; server: string | undefined }> = {};
+    for (const [ns, c] of this.connections) out[ns] = c.status();
+    return out;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const c of this.connections.values()) c.close();
+    this.connections.clear();
+  }
+}
+
+interface Subscription {
+  readonly ref: NacosServiceRef;
+  fingerprint: string | undefined;
+  /** Subscribed on the current connection. */
+  subscribed: boolean;
+}
+
+type Stream = GrpcModule.ClientDuplexStream<NacosMessage, NacosMessage>;
+
+class NamespaceConnection {
+  private readonly subs = new Map<string, Subscription>();
+  private client: GrpcModule.Client | undefined;
+  private stream: Stream | undefined;
+  private state: 'idle' | 'connecting' | 'ready' | 'closed' = 'idle';
+  private server: string | undefined;
+  private serverIndex = 0;
+  private failures = 0;
+  private lastActive = 0;
+  private setupAck: (() => void) | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private keepAlive: NodeJS.Timeout | undefined;
+  private subscribing: Promise<void> | undefined;
+  private resubscribe = false;
+  private readonly log: Logger;
+  private readonly keepAliveMs: number;
+  private readonly maxBackoffMs: number;
+
+  constructor(
+    private readonly namespace: string,
+    private readonly o: GrpcPushOptions,
+  ) {
+    this.log = o.logger.child({ component: 'nacos-grpc', namespace });
+    this.keepAliveMs = o.timings?.keepAliveMs ?? 5_000;
+    this.maxBackoffMs = o.timings?.maxBackoffMs ?? 30_000;
+  }
+
+  status() {
+    return { state: this.state, subscribed: [...this.subs.values()].filter((s) => s.subscribed).length, followed: this.subs.size, server: this.server };
+  }
+
+  follow(list: readonly Followed[]): void {
+    if (this.state === 'closed') return;
+    const want = new Map(list.map((f) => [subKey(f.ref.group, f.ref.name), f]));
+    for (const [key, sub] of this.subs) {
+      if (want.has(key)) continue;
+      this.subs.delete(key);
+      if (sub.subscribed && this.state === 'ready') void this.unsubscribe(sub.ref);
+    }
+    for (const [key, f] of want) {
+      const sub = this.subs.get(key);
+      // The HTTP read is at least as new as what we knew: compare pushes with it from now on.
+      if (sub) sub.fingerprint = f.fingerprint;
+      else this.subs.set(key, { ref: f.ref, fingerprint: f.fingerprint, subscribed: false });
+    }
+    if (this.state === 'idle') this.connectSoon(0);
+    else if (this.state === 'ready') this.subscribeAll();
+  }
+
+  close(): void {
+    this.state = 'closed';
+    clearTimeout(this.timer);
+    clearInterval(this.keepAlive);
+    this.teardown();
+  }
+
+  /** (A method, so that TypeScript does not narrow the state across awaits.) */
+  private isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  private connectSoon(delayMs: number): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.connect(), delayMs);
+    this.timer.unref();
+  }
+
+  private target(): { address: string; secure: boolean } {
+    const bases = this.o.http.bases;
+    const base = new URL(bases[this.serverIndex % bases.length]!);
+    const secure = base.protocol === 'https:';
+    const httpPort = Number(base.port || (secure ? 443 : 80));
+    return { address: `${base.hostname.includes(':') ? `[${base.hostname}]` : base.hostname}:${this.o.grpcPort ?? httpPort + 1000}`, secure };
+  }
+
+  private async connect(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'connecting';
+    const { address, secure } = this.target();
+    this.server = address;
+    const g = grpc();
+    const credentials = secure ? g.credentials.createSsl(this.o.ca ?? null) : g.credentials.createInsecure();
+    // No HTTP/2 keepalive pings: Nacos answers pings more often than every 5 minutes with GOAWAY
+    // (too_many_pings). Liveness is the protocol's own HealthCheckRequest below.
+    // Its own TCP connection per namespace (a local subchannel pool): the servers key a
+    // connection by its transport, and grpc-js would otherwise share one between clients.
+    const client = new g.Client(address, credentials, { 'grpc.max_receive_message_length': 64 * 1024 * 1024, 'grpc.use_local_subchannel_pool': 1 });
+    this.client = client;
+    try {
+      const check = await this.unary('ServerCheckRequest', { module: 'internal' }, 'ServerCheckResponse', false);
+      const stream = client.makeBidiStreamRequest(BI_STREAM_PATH, encodePayload, decodePayload, new g.Metadata()) as Stream;
+      this.stream = stream;
+      stream.on('data', (m: NacosMessage) => this.onServerMessage(stream, m));
+      stream.on('error', (err: Error) => this.lost(stream, `stream error: ${this.o.http.redact(err.message)}`));
+      stream.on('end', () => this.lost(stream, 'stream ended by the server'));
+      const acked = new Promise<void>((resolve) => (this.setupAck = resolve));
+      stream.write({
+        type: 'ConnectionSetupRequest',
+        headers: {},
+        body: { headers: {}, clientVersion: 'Nacos-Node-Client:registry-bridge', labels: { source: 'sdk', module: 'naming', AppName: 'registry-bridge' }, abilityTable: {}, module: 'internal' },
+      });
+      // Java Nacos >= 2.3 acknowledges the setup (SetupAckRequest) when it negotiates abilities;
+      // older servers and r-nacos register the connection without a word.
+      const waitMs = check.body.supportAbilityNegotiation === true ? 3_000 : 100;
+      await Promise.race([acked, new Promise((r) => setTimeout(r, waitMs))]);
+      if (this.isClosed() || this.stream !== stream) return;
+      this.state = 'ready';
+      this.failures = 0;
+      this.lastActive = Date.now();
+      this.log.info({ server: address, connectionId: String(check.body.connectionId ?? '') }, 'nacos gRPC push connected');
+      clearInterval(this.keepAlive);
+      this.keepAlive = setInterval(() => void this.checkAlive(), this.keepAliveMs);
+      this.keepAlive.unref();
+      for (const s of this.subs.values()) s.subscribed = false;
+      this.subscribeAll();
+    } catch (err) {
+      this.fail(`cannot connect: ${this.o.http.redact((err as Error).message)}`);
+    }
+  }
+
+  private fail(why: string): void {
+    if (this.state === 'closed') return;
+    this.teardown();
+    this.state = 'connecting';
+    this.failures += 1;
+    this.serverIndex += 1;
+    const backoff = Math.min(this.maxBackoffMs, 500 * 2 ** Math.min(this.failures - 1, 10));
+    const delay = Math.round(backoff * (0.5 + Math.random() * 0.5));
+    const level = this.failures === 1 || this.failures % 10 === 0 ? 'warn' : 'debug';
+    this.log[level]({ server: this.server, failures: this.failures, retryInMs: delay }, `nacos gRPC push ${why}; the periodic re-list still applies changes`);
+    this.connectSoon(delay);
+  }
+
+  private lost(stream: Stream, why: string): void {
+    if (stream !== this.stream || this.state === 'closed') return;
+    this.fail(why);
+  }
+
+  private teardown(): void {
+    clearInterval(this.keepAlive);
+    const stream = this.stream;
+    this.stream = undefined;
+    this.setupAck = undefined;
+    try {
+      stream?.cancel();
+    } catch {
+      /* already gone */
+    }
+    this.client?.close();
+    this.client = undefined;
+    for (const s of this.subs.values()) s.subscribed = false;
+  }
+
+  private async checkAlive(): Promise<void> {
+    if (this.state !== 'ready' || Date.now() - this.lastActive < this.keepAliveMs) return;
+    try {
+      await this.unary('HealthCheckRequest', { module: 'internal' }, 'HealthCheckResponse', false);
+    } catch (err) {
+      if (this.state === 'ready') this.fail(`health check failed: ${this.o.http.redact((err as Error).message)}`);
+    }
+  }
+
+  private onServerMessage(stream: Stream, m: NacosMessage): void {
+    if (stream !== this.stream) return;
+    this.lastActive = Date.now();
+    const requestId = typeof m.body.requestId === 'string' || typeof m.body.requestId === 'number' ? String(m.body.requestId) : '';
+    const reply = (type: string) => stream.write({ type, headers: {}, body: { resultCode: 200, errorCode: 0, requestId } });
+    switch (m.type) {
+      case 'SetupAckRequest':
+        this.setupAck?.();
+        return;
+      case 'NotifySubscriberRequest':
+        reply('NotifySubscriberResponse');
+        this.onServiceInfo(m.body.serviceInfo, 'push');
+        return;
+      case 'ClientDetectionRequest':
+        reply('ClientDetectionResponse');
+        return;
+      case 'ConnectResetRequest':
+        reply('ConnectResetResponse');
+        this.fail('reset by the server (ConnectResetRequest)');
+        return;
+      default:
+        this.log.debug({ type: m.type }, 'nacos gRPC: ignoring a server request of an unknown type');
+    }
+  }
+
+  private onServiceInfo(info: unknown, via: 'push' | 'subscribe'): void {
+    const i = info as { name?: unknown; groupName?: unknown } | null | undefined;
+    if (typeof i?.name !== 'string') return;
+    const rawName = i.name;
+    const group = typeof i.groupName === 'string' && i.groupName !== '' ? i.groupName : rawName.includes('@@') ? rawName.slice(0, rawName.indexOf('@@')) : 'DEFAULT_GROUP';
+    const sub = this.subs.get(subKey(group, stripGroupPrefix(rawName)));
+    if (!sub) return;
+    const fp = this.o.fingerprint(info, sub.ref);
+    if (fp !== undefined && fp === sub.fingerprint) return;
+    sub.fingerprint = fp;
+    this.log.debug({ group: sub.ref.group, service: sub.ref.name, via }, 'nacos gRPC: instances changed');
+    this.o.onChange(sub.ref);
+  }
+
+  /** Subscribes every followed service not yet subscribed on this connection. */
+  private subscribeAll(): void {
+    if (this.subscribing) {
+      this.resubscribe = true;
+      return;
+    }
+    this.subscribing = (async () => {
+      do {
+        this.resubscribe = false;
+        const todo = [...this.subs.values()].filter((s) => !s.subscribed);
+        await mapLimit(todo, this.o.concurrency ?? 16, async (sub) => {
+          if (this.state !== 'ready' || sub.subscribed || this.subs.get(subKey(sub.ref.group, sub.ref.name)) !== sub) return;
+          try {
+            const res = await this.unary('SubscribeServiceRequest', subscribeBody(sub.ref, true), 'SubscribeServiceResponse', true, sub.ref);
+            sub.subscribed = true;
+            this.onServiceInfo(res.body.serviceInfo, 'subscribe');
+          } catch (err) {
+            if (this.state === 'ready') this.log.warn({ group: sub.ref.group, service: sub.ref.name, err: this.o.http.redact((err as Error).message) }, 'nacos gRPC subscribe failed; retried on the next re-list');
+          }
+        });
+      } while (this.resubscribe && this.state === 'ready');
+      if (this.state === 'ready') this.log.debug({ subscribed: this.status().subscribed, followed: this.subs.size }, 'nacos gRPC subscriptions up to date');
+    })().finally(() => (this.subscribing = undefined));
+  }
+
+  private async unsubscribe(ref: NacosServiceRef): Promise<void> {
+    try {
+      await this.unary('SubscribeServiceRequest', subscribeBody(ref, false), 'SubscribeServiceResponse', true, ref);
+    } catch (err) {
+      this.log.debug({ group: ref.group, service: ref.name, err: this.o.http.redact((err as Error).message) }, 'nacos gRPC unsubscribe failed');
+    }
+  }
+
+  /**
+   * One unary request on this connection's channel (the server ties it to the bi-stream by the
+   * transport). A "Connection is unregistered" (301) right after the setup is retried briefly;
+   * a 403 with password auth logs in again once.
+   */
+  private async unary(type: string, body: Record<string, unknown>, expected: string, secured: boolean, ref?: NacosServiceRef): Promise<NacosMessage> {
+    const base = this.o.http.bases[this.serverIndex % this.o.http.bases.length]!;
+    for (let attempt = 0; ; attempt++) {
+      const client = this.client;
+      if (!client) throw new Error('connection closed');
+      const headers = secured ? await this.o.http.grpcHeaders(base, AbortSignal.timeout(this.o.requestTimeoutMs), ref ? `${ref.group}@@${ref.name}` : undefined) : {};
+      const res = await new Promise<NacosMessage>((resolve, reject) => {
+        client.makeUnaryRequest(
+          UNARY_PATH,
+          encodePayload,
+          decodePayload,
+          { type, headers, body: { headers: {}, ...body } },
+          new (grpc().Metadata)(),
+          { deadline: Date.now() + this.o.requestTimeoutMs },
+          (err, value) => (err || !value ? reject(new Error(`${type}: ${err?.details || err?.message || 'no answer'}`)) : resolve(value)),
+        );
+      });
+      const problem = responseError(res, expected);
+      if (problem === undefined) {
+        this.lastActive = Date.now();
+        return res;
+      }
+      const errorCode = Number(res.body.errorCode ?? 0);
+      if (errorCode === 301 && attempt < 20) {
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      if (errorCode === 403 && secured && attempt === 0) {
+        this.o.http.forgetToken(base);
+        continue;
+      }
+      throw new Error(`${type} answered ${problem}`);
+    }
+  }
+}
+
+function subKey(group: string, name: string): string {
+  return `${group}\u0000${name}`;
+}
+
+function subscribeBody(ref: NacosServiceRef, subscribe: boolean): Record<string, unknown> {
+  return { namespace: ref.namespaceId, serviceName: ref.name, groupName: ref.group, clusters: '', subscribe, module: 'naming' };
+}
