@@ -27,7 +27,14 @@ describe('nacos config schema', () => {
   }
   it('fills defaults', () => {
     const p = nacosConfigSchema.parse({ servers: ['http://n:8848'], emptyProtection: { keepFor: '5m' } });
-    expect(p).toMatchObject({ namespaces: ['public'], groups: ['DEFAULT_GROUP'], relistInterval: 30_000, pageSize: 100, healthyOnly: false, push: true, emptyProtection: { keepFor: 300_000 } });
+    expect(p).toMatchObject({ namespaces: ['public'], groups: ['DEFAULT_GROUP'], relistInterval: 30_000, pageSize: 100, healthyOnly: false, push: 'grpc', emptyProtection: { keepFor: 300_000 } });
+  });
+  it('push: true means grpc, false is off, sdk stays; anything else names the choices', () => {
+    const push = (v: unknown) => nacosConfigSchema.parse({ servers: ['http://n:8848'], push: v }).push;
+    expect([push(true), push(false), push('sdk'), push('grpc')]).toEqual(['grpc', false, 'sdk', 'grpc']);
+    const bad = nacosConfigSchema.safeParse({ servers: ['http://n:8848'], push: 'udp' });
+    expect(bad.success).toBe(false);
+    expect(JSON.stringify(bad.error?.issues)).toMatch(/grpc|sdk/);
   });
 });
 
