@@ -2,7 +2,8 @@
  * The bridge alone in its own process (forked by bench/run.ts), so its RSS, heap and CPU are
  * the bridge's and not the generators'. Commands over IPC:
  *   {cmd:'sync'}      one reconcileOnce (a full sync) → wall time, writes, CPU, memory after GC
- *   {cmd:'start'}     the continuous controller (watches, debounce, resync)
+ *   {cmd:'start'}     the continuous controller (watches, debounce, resync); answers after its first run
+ *   {cmd:'resync'}    the running controller's periodic full resync, triggered now → as for sync
  *   {cmd:'memory'}    memory now (after GC) and controller run count
  *   {cmd:'stop'}      stop and exit
  */
@@ -10,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Controller } from '../src/controller/controller.js';
-import { reconcileOnce } from '../src/controller/reconcile.js';
+import { reconcileOnce, type ReconcileReport } from '../src/controller/reconcile.js';
 import { apiWrites, buildBridge, closeBridge, type BridgeParams } from './bridge.js';
 
 setFlagsFromString('--expose-gc');
@@ -21,6 +22,7 @@ const bridge = buildBridge(params);
 const work = new AbortController();
 let controller: Controller | undefined;
 let runs = 0;
+let nextReport: ((r: ReconcileReport) => void) | undefined;
 
 function memory() {
   gc();
@@ -30,6 +32,15 @@ function memory() {
 }
 
 const send = (msg: unknown) => process.send?.(msg);
+
+/** Resolves once the controller has had no run in progress for 300 ms. */
+async function idle(c: Controller): Promise<void> {
+  let quiet = 0;
+  while (quiet < 3) {
+    await new Promise((r) => setTimeout(r, 100));
+    quiet = c.status().running ? 0 : quiet + 1;
+  }
+}
 
 process.on('message', (msg: { cmd: string; id: number }) => {
   void (async () => {
@@ -48,11 +59,35 @@ process.on('message', (msg: { cmd: string; id: number }) => {
           bridge.sources,
           bridge.sink,
           { policy: 'sync', maxDeletes: 100_000, dryRun: false, resyncMs: bridge.config.controller.resyncInterval, debounceMs: bridge.config.controller.debounce },
-          { logger: bridge.logger, metrics: bridge.metrics, onReport: () => void runs++ },
+          {
+            logger: bridge.logger,
+            metrics: bridge.metrics,
+            onReport: (r) => {
+              runs++;
+              nextReport?.(r);
+              nextReport = undefined;
+            },
+          },
           work.signal,
         );
+        const first = new Promise<ReconcileReport>((r) => (nextReport = r));
         controller.start();
+        await first;
+        await idle(controller);
         send({ id: msg.id, ok: true });
+      } else if (msg.cmd === 'resync') {
+        if (!controller) throw new Error('resync needs a started controller');
+        await idle(controller);
+        const w0 = await apiWrites(bridge.metrics);
+        const c0 = process.cpuUsage();
+        const t0 = performance.now();
+        const done = new Promise<ReconcileReport>((r) => (nextReport = r));
+        controller.trigger(0); // no keys: a full run, exactly what the resync ticker does
+        const report = await done;
+        const wallMs = performance.now() - t0;
+        const cpu = process.cpuUsage(c0);
+        const writes = (await apiWrites(bridge.metrics)) - w0;
+        send({ id: msg.id, ok: true, wallMs, cpuMs: (cpu.user + cpu.system) / 1000, writes, counts: report.plan.counts, scope: report.scope, failedWrites: report.failedWrites, sourceErrors: report.sourceErrors, memory: memory() });
       } else if (msg.cmd === 'memory') {
         send({ id: msg.id, ok: true, runs, writes: await apiWrites(bridge.metrics), memory: memory() });
       } else if (msg.cmd === 'stop') {

@@ -40,7 +40,8 @@ export function markdown(r: R): string {
   }
   if (r.resync) {
     const x = r.resync;
-    out.push(`Unchanged resync at N=${x.n}×${x.m} (${x.registry}, bridge in its own process, ${x.runs} runs): API writes ${x.apiWrites.join(', ')}; CPU ms ${s3(x.cpuMs)}; wall ms ${s3(x.wallMs)}.`, '');
+    out.push(`Unchanged resync at N=${x.n}×${x.m} (${x.registry}, bridge in its own process, continuous controller with watches armed, ${x.runs} runs): API writes ${x.apiWrites.join(', ')}; CPU ms ${s3(x.cpuMs)}; wall ms ${s3(x.wallMs)}.`, '');
+    if (x.once) out.push(`The same unchanged full reconcile without watches (as \`sync --once\` does it: a full registry walk, ${x.once.runs} runs): API writes ${x.once.apiWrites.join(', ')}; CPU ms ${s3(x.once.cpuMs)}; wall ms ${s3(x.once.wallMs)}.`, '');
   }
   if (r.memory) {
     const m = r.memory;

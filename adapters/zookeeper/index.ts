@@ -1,6 +1,7 @@
 import type { Watcher } from 'node-zookeeper-client';
 import { SourceUnavailableError } from '../../src/errors.js';
-import { serviceKeyString, type RegistryService, type ServiceKey, type SourceSnapshot } from '../../src/model/service.js';
+import { compareServiceKeys, serviceKeyString, type RegistryService, type RejectedEntry, type ServiceKey, type SourceSnapshot } from '../../src/model/service.js';
+import { mapLimit } from '../../src/util/concurrency.js';
 import { defineAdapter, type AdapterContext, type ChangeListener, type SourceAdapter } from '../../src/sources/adapter.js';
 import { canonicalJson } from '../../src/synth/hash.js';
 import { DUBBO_HOST_TEMPLATE } from '../dubbo/naming.js';
@@ -41,8 +42,9 @@ export function namespaceOf(connect: string, root: string): string {
 interface UnitState {
   readonly fingerprint: string;
   readonly keys: readonly ServiceKey[];
-  /** The unit's services as last read (the view `readServices` answers from). */
+  /** The unit's services as last read (the view `readServices` and `list` answer from). */
   readonly services: readonly RegistryService[];
+  readonly rejected: readonly RejectedEntry[];
 }
 
 export class ZooKeeperSource implements SourceAdapter {
@@ -57,6 +59,12 @@ export class ZooKeeperSource implements SourceAdapter {
   private watchSignal: AbortSignal | undefined;
   private relistTimer: NodeJS.Timeout | undefined;
   private everDisconnected = false;
+  /**
+   * The watched view equals a complete walk: set by a re-walk that saw no read fail, cleared by
+   * a disconnect, an expiry or any failed read (counted in readFailures).
+   */
+  private viewComplete = false;
+  private readFailures = 0;
 
   constructor(
     private readonly config: ZooKeeperConfig,
@@ -72,7 +80,13 @@ export class ZooKeeperSource implements SourceAdapter {
     });
   }
 
+  /**
+   * All services. While watching with a complete view and a connected session, the answer comes
+   * from the view the watches keep (no ZooKeeper reads: an unchanged resync of 10,000 services
+   * costs no walk); otherwise, and whenever the view may have missed something, a full walk.
+   */
   async list(signal: AbortSignal): Promise<SourceSnapshot> {
+    if (this.started && this.onChange && this.viewComplete && this.session.currentState === 'connected') return this.snapshotOfView();
     const reads: RootRead[] = [];
     try {
       for (const root of this.config.roots) {
@@ -90,6 +104,7 @@ export class ZooKeeperSource implements SourceAdapter {
     this.onChange = onChange;
     this.watchSignal = signal;
     const off = this.session.onEvent((e) => {
+      if (e.type !== 'connected') this.viewComplete = false;
       if (e.type === 'disconnected') this.everDisconnected = true;
       if (e.type === 'connected' && (e.newSession || this.everDisconnected)) {
         // A new session lost every watch; a reconnect may have missed changes: re-arm, resync.
@@ -112,6 +127,7 @@ export class ZooKeeperSource implements SourceAdapter {
         off();
         clearTimeout(this.relistTimer);
         this.onChange = undefined;
+        this.viewComplete = false;
       },
       { once: true },
     );
@@ -131,6 +147,19 @@ export class ZooKeeperSource implements SourceAdapter {
     const services: RegistryService[] = [];
     for (const unit of this.units.values()) for (const svc of unit.services) if (wanted.has(serviceKeyString(svc.key))) services.push(svc);
     return { source: this.context.source, services, rejected: [] };
+  }
+
+  private snapshotOfView(): SourceSnapshot {
+    const services: RegistryService[] = [];
+    const rejected: RejectedEntry[] = [];
+    for (const unit of this.units.values()) {
+      services.push(...unit.services);
+      rejected.push(...unit.rejected);
+    }
+    services.sort((a, b) => compareServiceKeys(a.key, b.key));
+    rejected.sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0));
+    if (rejected.length > 0) this.context.metrics.rejectedEntries.inc({ source: this.context.source }, rejected.length);
+    return { source: this.context.source, services, rejected };
   }
 
   /** The current ZooKeeper session (for diagnostics and the session-expiry test). */
@@ -171,10 +200,14 @@ export class ZooKeeperSource implements SourceAdapter {
   /** Re-walks every root with watches; reports units whose services changed. */
   private async rearmAll(reason: string): Promise<void> {
     const t0 = Date.now();
+    const failuresBefore = this.readFailures;
     try {
       await Promise.all(this.config.roots.map((r) => this.refreshRoot(r, true)));
+      if (this.readFailures === failuresBefore && this.session.currentState === 'connected') this.viewComplete = true;
       this.context.logger.debug({ reason, durationMs: Date.now() - t0, units: this.units.size }, 'zookeeper watches armed');
     } catch (err) {
+      this.readFailures += 1;
+      this.viewComplete = false;
       this.context.logger.warn({ reason, err: (err as Error).message }, 'zookeeper re-walk failed; retrying at the next relist or reconnect');
     }
   }
@@ -187,6 +220,8 @@ export class ZooKeeperSource implements SourceAdapter {
       children = (await readRootChildren(this.session, root, opts)) ?? [];
     } catch (err) {
       if (all) throw err;
+      this.readFailures += 1;
+      this.viewComplete = false;
       this.context.logger.warn({ root, err: (err as Error).message }, 'zookeeper read failed; the next relist retries');
       return;
     }
@@ -202,7 +237,8 @@ export class ZooKeeperSource implements SourceAdapter {
     }
     if (changed.length > 0) this.emit(changed);
     const todo = all ? children : children.filter((c) => !before.has(c));
-    await Promise.all(todo.map((c) => this.refreshUnit(joinPath(root, c), all)));
+    // Bounded: a re-walk of 10,000 units must not put 10,000 reads in flight at once.
+    await mapLimit(todo, 16, (c) => this.refreshUnit(joinPath(root, c), all));
   }
 
   /** Re-reads one unit (`/<root>/<child>`), coalescing concurrent notifications. */
@@ -231,15 +267,18 @@ export class ZooKeeperSource implements SourceAdapter {
       dir = await readDir(this.session, root, name, this.readOptions());
     } catch (err) {
       if (rethrow) throw err;
+      this.readFailures += 1;
+      this.viewComplete = false;
       this.context.logger.warn({ unit, err: (err as Error).message }, 'zookeeper read failed; the next relist retries');
       return;
     }
     const read: RootRead = { root, namespace: namespaceOf(this.config.connect, root), dubbo: dir.dubbo ? [dir.dubbo] : [], curator: dir.curator ? [dir.curator] : [] };
-    const { services } = servicesOfRoots([read], this.context.source, { maxDataBytes: this.config.maxDataBytes });
-    const fingerprint = canonicalJson(services);
+    const { services, rejected } = servicesOfRoots([read], this.context.source, { maxDataBytes: this.config.maxDataBytes });
+    const fingerprint = canonicalJson({ services, rejected });
     const before = this.units.get(unit);
+    // Unchanged: keep the very same objects (consumers may memoize on their identity).
     if (before?.fingerprint === fingerprint) return;
-    this.units.set(unit, { fingerprint, keys: services.map((s) => s.key), services });
+    this.units.set(unit, { fingerprint, keys: services.map((s) => s.key), services, rejected });
     const keys = new Map<string, ServiceKey>();
     for (const k of [...(before?.keys ?? []), ...services.map((s) => s.key)]) keys.set(serviceKeyString(k), k);
     // The first pass after start only fills the cache: the caller lists anyway.

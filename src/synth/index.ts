@@ -8,6 +8,23 @@ export { renderHost, objectNameForHost, sanitizeHostValue, templateVariables, ba
 export { mapProtocol } from './protocol.js';
 export { serviceEntryProblems } from './validate.js';
 
+/**
+ * Per options object, the result of each service object. Synthesis is pure and both are
+ * immutable, so an adapter that hands back the same object for an unchanged service (the
+ * ZooKeeper watched view does) gets its ServiceEntry without synthesizing, validating and
+ * hashing it again: an unchanged resync of 10,000 services skips nearly all of it. Weak maps:
+ * nothing is kept alive for the cache's sake.
+ */
+const memo = new WeakMap<SynthOptions, WeakMap<RegistryService, SynthResult>>();
+
+function synthMemo(service: RegistryService, options: SynthOptions): SynthResult {
+  let byService = memo.get(options);
+  if (!byService) memo.set(options, (byService = new WeakMap()));
+  let r = byService.get(service);
+  if (!r) byService.set(service, (r = synthServiceEntry(service, options)));
+  return r;
+}
+
 export interface SynthInput {
   readonly services: readonly RegistryService[];
   readonly options: SynthOptions;
@@ -34,7 +51,7 @@ export interface SynthOutcome {
 export function synthAll(inputs: readonly SynthInput[], currentOwners: ReadonlyMap<string, string> = new Map()): SynthOutcome {
   const results: SynthResult[] = [];
   for (const input of inputs) {
-    for (const service of input.services) results.push(synthServiceEntry(service, input.options));
+    for (const service of input.services) results.push(synthMemo(service, input.options));
   }
   results.sort((a, b) => compareServiceKeys(keyOf(a), keyOf(b)));
 

@@ -71,9 +71,9 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
     return pick;
   }
 
-  async function listAll(version: string, namespace: string, labelSelector: string, signal: AbortSignal): Promise<ServiceEntryResource[]> {
+  /** Pages through a list, handing each object to `each` (pages are dropped as they are read). */
+  async function listAll(version: string, namespace: string, labelSelector: string, signal: AbortSignal, each: (o: ServiceEntryResource) => void): Promise<void> {
     const [group, ver] = version.split('/') as [string, string];
-    const items: ServiceEntryResource[] = [];
     let token: string | undefined;
     do {
       if (signal.aborted) throw signal.reason;
@@ -82,10 +82,25 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
         signal,
         options.retries,
       )) as { items?: ServiceEntryResource[]; metadata?: { continue?: string } };
-      items.push(...(page.items ?? []));
+      for (const o of page.items ?? []) each(o);
       token = page.metadata?.continue || undefined;
     } while (token);
-    return items;
+  }
+
+  /**
+   * Content hash of each owned object by uid and resourceVersion: an object that has not changed
+   * since the last list is not canonicalized and hashed again. Pruned to what the last full
+   * observe saw.
+   */
+  let hashes = new Map<string, { readonly rv: string; readonly hash: string }>();
+  function observedOf(o: ServiceEntryResource, owned: boolean, seen: Map<string, { readonly rv: string; readonly hash: string }>): ObservedEntry {
+    const uid = o.metadata?.uid;
+    const rv = o.metadata?.resourceVersion;
+    if (!owned || uid === undefined || rv === undefined) return toObserved(o, owned);
+    const known = hashes.get(uid);
+    const hash = known?.rv === rv ? known.hash : contentHash(o.spec ?? {}, o.metadata?.labels ?? {});
+    seen.set(uid, known?.rv === rv ? known : { rv, hash });
+    return toObserved(o, owned, hash);
   }
 
   return {
@@ -94,15 +109,18 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
     async observe(signal) {
       const version = await apiVersion();
       const observed: ObservedEntry[] = [];
+      const seen = new Map<string, { readonly rv: string; readonly hash: string }>();
       try {
         for (const namespace of [...new Set(options.namespaces)].sort()) {
-          const [owned, foreign] = await Promise.all([
-            listAll(version, namespace, `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`, signal),
-            listAll(version, namespace, `${MANAGED_BY_LABEL}!=${MANAGED_BY_VALUE}`, signal),
+          const owned: ObservedEntry[] = [];
+          const foreign: ObservedEntry[] = [];
+          await Promise.all([
+            listAll(version, namespace, `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`, signal, (o) => owned.push(observedOf(o, true, seen))),
+            listAll(version, namespace, `${MANAGED_BY_LABEL}!=${MANAGED_BY_VALUE}`, signal, (o) => foreign.push(toObserved(o, false))),
           ]);
-          for (const o of owned) observed.push(toObserved(o, true));
-          for (const o of foreign) observed.push(toObserved(o, false));
+          observed.push(...owned, ...foreign);
         }
+        hashes = seen;
       } catch (err) {
         if (err instanceof SinkError) throw err;
         const status = statusOf(err);
@@ -214,7 +232,7 @@ function lastManager(o: ServiceEntryResource): string | undefined {
   return latest?.manager;
 }
 
-function toObserved(o: ServiceEntryResource, owned: boolean): ObservedEntry {
+function toObserved(o: ServiceEntryResource, owned: boolean, hash?: string): ObservedEntry {
   const labels = o.metadata?.labels ?? {};
   const source = labels[SOURCE_LABEL];
   return {
@@ -223,7 +241,7 @@ function toObserved(o: ServiceEntryResource, owned: boolean): ObservedEntry {
     hosts: o.spec?.hosts ?? [],
     owned,
     ...(owned && source !== undefined ? { source } : {}),
-    ...(owned ? { hash: contentHash(o.spec ?? {}, labels) } : {}),
+    ...(owned ? { hash: hash ?? contentHash(o.spec ?? {}, labels) } : {}),
     ...(owned && o.metadata?.annotations?.[SERVICE_ANNOTATION] ? { service: o.metadata.annotations[SERVICE_ANNOTATION] } : {}),
     ...(o.metadata?.resourceVersion ? { resourceVersion: o.metadata.resourceVersion } : {}),
   };
