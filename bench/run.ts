@@ -425,7 +425,9 @@ async function bridgeProcessScenarios(d: RegistryDriver, n: number, kc: ReturnTy
     for (let i = 0; i < 3; i++) onces.push(await ask('sync'));
     // … and the continuous controller's periodic resync (the scenario's target): watches armed,
     // the registry answered from the watched view, the kube list and the plan done in full.
+    const tStart = performance.now();
     await ask('start');
+    log(`bridge process N=${n}: continuous controller started, first run done and idle after ${Math.round(performance.now() - tStart)} ms`);
     const resyncs = [];
     for (let i = 0; i < 3; i++) resyncs.push(await ask('resync'));
     const stats = (rs: Record<string, unknown>[]) => ({

@@ -11,6 +11,7 @@ import { parseInstanceList, parseServiceListPage, stripGroupPrefix } from './par
 import { GrpcPush, type Followed } from './grpc.js';
 import { PushSubscriptions } from './push.js';
 import { mapLimit } from '../../src/util/concurrency.js';
+import { shortHash } from '../../src/synth/hash.js';
 import { nacosConfigSchema, type NacosConfig } from './schema.js';
 
 export { nacosConfigSchema, type NacosConfig } from './schema.js';
@@ -159,10 +160,13 @@ export class NacosSource implements SourceAdapter {
   /** Instances as the read sees them (healthyOnly applied), in a stable order. */
   private fingerprintOf(instances: readonly Instance[]): string {
     const seen = this.config.healthyOnly ? instances.filter((i) => i.healthy !== false) : instances;
-    return seen
-      .map((i) => JSON.stringify(i))
-      .sort()
-      .join('\n');
+    return shortHash(
+      seen
+        .map((i) => JSON.stringify(i))
+        .sort()
+        .join('\n'),
+      32,
+    );
   }
 
   /** Per-service fingerprints of the last full read, to name what a re-list changed. */
@@ -299,7 +303,7 @@ function refKeyString(r: NacosServiceRef): string {
 }
 
 function fingerprintsOf(services: readonly RegistryService[]): Map<string, { fp: string; key: ServiceKey }> {
-  return new Map(services.map((svc) => [serviceKeyString(svc.key), { fp: JSON.stringify(svc), key: svc.key }] as const));
+  return new Map(services.map((svc) => [serviceKeyString(svc.key), { fp: shortHash(JSON.stringify(svc), 32), key: svc.key }] as const));
 }
 
 function refOfKeyString(s: string): NacosServiceRef {

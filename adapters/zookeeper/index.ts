@@ -3,7 +3,7 @@ import { SourceUnavailableError } from '../../src/errors.js';
 import { compareServiceKeys, serviceKeyString, type RegistryService, type RejectedEntry, type ServiceKey, type SourceSnapshot } from '../../src/model/service.js';
 import { mapLimit } from '../../src/util/concurrency.js';
 import { defineAdapter, type AdapterContext, type ChangeListener, type SourceAdapter } from '../../src/sources/adapter.js';
-import { canonicalJson } from '../../src/synth/hash.js';
+import { canonicalJson, shortHash } from '../../src/synth/hash.js';
 import { DUBBO_HOST_TEMPLATE } from '../dubbo/naming.js';
 import { servicesOfRoots, ZK_TEMPLATE_ATTRIBUTES, type RootRead } from './layouts.js';
 import { chrootOf, zookeeperConfigSchema, type ZooKeeperConfig } from './schema.js';
@@ -274,7 +274,8 @@ export class ZooKeeperSource implements SourceAdapter {
     }
     const read: RootRead = { root, namespace: namespaceOf(this.config.connect, root), dubbo: dir.dubbo ? [dir.dubbo] : [], curator: dir.curator ? [dir.curator] : [] };
     const { services, rejected } = servicesOfRoots([read], this.context.source, { maxDataBytes: this.config.maxDataBytes });
-    const fingerprint = canonicalJson({ services, rejected });
+    // A digest, not the text: 10,000 units would otherwise keep ~50 MiB of JSON alive.
+    const fingerprint = shortHash(canonicalJson({ services, rejected }), 32);
     const before = this.units.get(unit);
     // Unchanged: keep the very same objects (consumers may memoize on their identity).
     if (before?.fingerprint === fingerprint) return;
