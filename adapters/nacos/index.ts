@@ -20,8 +20,9 @@ export { nacosConfigSchema, type NacosConfig } from './schema.js';
  * Nacos through its v1 HTTP OpenAPI (Nacos 1.x, 2.x, 3.0/3.1, r-nacos). Every list() pages
  * through `/v1/ns/service/list` of each configured namespace and group and reads every
  * service's `/v1/ns/instance/list`: that read is the truth. watch() re-reads on an interval and
- * reports a change when the read differs, and subscribes through the nacos SDK, whose UDP push
- * (where the server sends one) brings the next read forward.
+ * reports a change when the read differs, and subscribes to every service read, by default
+ * through the 2.x/3.x gRPC protocol (./grpc.ts: pushes within the server's push delay), or
+ * through the nacos SDK (`push: sdk`, v1 UDP push or poll, for Nacos 1.x).
  */
 export const nacosAdapter = defineAdapter<NacosConfig>({
   kind: 'nacos',
