@@ -17,7 +17,7 @@ export interface Instance {
 
 export interface RegistryDriver {
   readonly kind: 'zookeeper' | 'nacos';
-  /** Makes services [0, n) exist with m instances each (idempotent, additive). */
+  /** Makes exactly services [0, n) of the generator exist (m instances each for new ones); removes its services ≥ n. */
   ensure(n: number, m: number, log: (s: string) => void): Promise<void>;
   addInstance(service: number, inst: Instance): Promise<void>;
   removeInstance(service: number, inst: Instance): Promise<void>;
@@ -40,6 +40,12 @@ export function extraInstance(): Instance {
 // ---------------------------------------------------------------- ZooKeeper
 
 export const ZK_CHROOT = '/rb-bench';
+
+/** The generator's index in a service name, or -1 for a name it did not make. */
+function generatorIndex(name: string, pattern: RegExp): number {
+  const m = pattern.exec(name);
+  return m ? Number(m[1]) : -1;
+}
 
 export function dubboInterface(i: number): string {
   return `org.rbbench.svc${i}.BenchService`;
@@ -84,7 +90,12 @@ export async function zookeeperDriver(connect: string): Promise<RegistryDriver> 
         await Promise.all(Array.from({ length: m }, (_, k) => create(`${root}/${iface}/providers/${providerNode(iface, { ip: baseIp(i, k), port: 20880 })}`)));
         have.add(iface);
       });
-      log(`zookeeper: ${todo.length} services × ${m} created (${n} total) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      const extra = [...have].filter((iface) => generatorIndex(iface, /^org\.rbbench\.svc(\d+)\.BenchService$/) >= n);
+      await eachLimited(extra, 32, async (iface) => {
+        await cb((d) => c.removeRecursive(`${root}/${iface}`, -1, d));
+        have.delete(iface);
+      });
+      log(`zookeeper: ${todo.length} services × ${m} created, ${extra.length} removed (${n} total) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     },
     async addInstance(service, inst) {
       const iface = dubboInterface(service);
@@ -177,7 +188,16 @@ export async function nacosDriver(httpBase: string): Promise<RegistryDriver> {
       });
       await eachLimited(todo, 32, noHealthCheck);
       for (const i of todo) have.add(nacosService(i));
-      log(`nacos: ${todo.length} services × ${m} registered (${n} total) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      const extra = [...have].filter((name) => generatorIndex(name, /^bench-svc-(\d+)$/) >= n);
+      await eachLimited(extra, 16, async (name) => {
+        const q = new URLSearchParams({ namespaceId: 'public', groupName: NACOS_GROUP, serviceName: name });
+        const res = await fetch(`${httpBase}/v1/ns/instance/list?${q}`, { signal: AbortSignal.timeout(20_000) });
+        const hosts = ((await res.json()) as { hosts?: { ip: string; port: number }[] }).hosts ?? [];
+        for (const h of hosts) await call('DELETE', { namespaceId: 'public', groupName: NACOS_GROUP, serviceName: name, ip: h.ip, port: String(h.port), ephemeral: 'false' });
+        await fetch(`${httpBase}/v1/ns/service?${q}`, { method: 'DELETE', signal: AbortSignal.timeout(20_000) }).catch(() => undefined);
+        have.delete(name);
+      });
+      log(`nacos: ${todo.length} services × ${m} registered, ${extra.length} removed (${n} total) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     },
     async addInstance(service, inst) {
       await call('POST', { ...params(service, inst), healthy: 'true', enabled: 'true', weight: '1', metadata: JSON.stringify({ protocol: 'http' }) });
