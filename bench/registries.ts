@@ -92,7 +92,7 @@ export async function zookeeperDriver(connect: string): Promise<RegistryDriver> 
       });
       const extra = [...have].filter((iface) => generatorIndex(iface, /^org\.rbbench\.svc(\d+)\.BenchService$/) >= n);
       await eachLimited(extra, 32, async (iface) => {
-        await cb((d) => c.removeRecursive(`${root}/${iface}`, -1, d));
+        await removeTree(c, `${root}/${iface}`);
         have.delete(iface);
       });
       log(`zookeeper: ${todo.length} services × ${m} created, ${extra.length} removed (${n} total) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -119,6 +119,18 @@ export async function zookeeperDriver(connect: string): Promise<RegistryDriver> 
       c.close();
     },
   };
+}
+
+/** Depth-first delete of a subtree; nodes already gone are fine. */
+async function removeTree(c: Client, path: string): Promise<void> {
+  const children = await cb<string[]>((d) => c.getChildren(path, d)).catch((err: { code?: number }) => {
+    if (err.code === zk.Exception.NO_NODE) return [] as string[];
+    throw err;
+  });
+  await Promise.all(children.map((child) => removeTree(c, `${path}/${child}`)));
+  await cb((d) => c.remove(path, -1, d)).catch((err: { code?: number }) => {
+    if (err.code !== zk.Exception.NO_NODE) throw err;
+  });
 }
 
 /** Removes a whole Dubbo interface (a service that was added by a scenario). */
