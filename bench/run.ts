@@ -12,7 +12,7 @@
  *   --repeat 2             cold-sync repetitions (bridge and baseline alternate)
  *   --changes 200          incremental changes per registry (half add, half remove)
  *   --istiod-samples 20    new services timed to istiod's registryz (ZooKeeper)
- *   --nacos-changes 20 --nacos-istiod-samples 5   the same for Nacos (its change detection takes seconds)
+ *   --nacos-changes 200 --nacos-istiod-samples 20   the same for Nacos
  *   --incremental-n <min n> services in the registry during incremental and burst
  *   --nacos-max-n 5000     largest N generated in Nacos (persistent instances register slowly)
  *   --debounce 100         controller debounce (ms)
@@ -56,9 +56,8 @@ const params = {
   repeat: num('repeat', 2),
   changes: num('changes', 200),
   istiodSamples: num('istiod-samples', 20),
-  /** Nacos change detection takes seconds (SDK polling), so fewer changes by default. */
-  nacosChanges: num('nacos-changes', 20),
-  nacosIstiodSamples: num('nacos-istiod-samples', 5),
+  nacosChanges: num('nacos-changes', 200),
+  nacosIstiodSamples: num('nacos-istiod-samples', 20),
   incrementalN: num('incremental-n', sizes[0]!),
   nacosMaxN: num('nacos-max-n', 5000),
   debounceMs: num('debounce', 100),

@@ -86,7 +86,17 @@ export class ZooKeeperSource implements SourceAdapter {
    * costs no walk); otherwise, and whenever the view may have missed something, a full walk.
    */
   async list(signal: AbortSignal): Promise<SourceSnapshot> {
-    if (this.started && this.onChange && this.viewComplete && this.session.currentState === 'connected') return this.snapshotOfView();
+    if (this.started && this.onChange && this.viewComplete && this.session.currentState === 'connected') {
+      // One round trip per root proves the session answers: a frozen or blackholed server
+      // must read as unavailable, not as a registry that stopped changing.
+      try {
+        for (const root of this.config.roots) if (!(await this.session.exists(root, signal))) throw new MissingRootError(root);
+      } catch (err) {
+        this.viewComplete = false;
+        throw this.unavailable(err);
+      }
+      if (this.viewComplete) return this.snapshotOfView();
+    }
     const reads: RootRead[] = [];
     try {
       for (const root of this.config.roots) {

@@ -98,6 +98,13 @@ export class ZkSession {
     return children === NO_NODE ? undefined : children;
   }
 
+  /** Whether the node exists: one small round trip (a liveness check of the session). */
+  async exists(path: string, signal?: AbortSignal): Promise<boolean> {
+    const client = await this.ready(signal);
+    const stat = await this.call<unknown>(path, signal, (cb) => client.exists(path, (e, s) => cb(e, s)));
+    return stat !== NO_NODE && stat !== null;
+  }
+
   /** Data (undefined when empty), or null when the node does not exist. */
   async getData(path: string, watcher?: Watcher, signal?: AbortSignal): Promise<Buffer | undefined | null> {
     const client = await this.ready(signal);

@@ -247,6 +247,44 @@ describe.skipIf(!hasPeer('zookeeper'))('ZooKeeper adapter against a real ZooKeep
     }
   });
 
+  it('a frozen server (SIGSTOP) reads as unavailable, not as a quiet registry; after SIGCONT it converges', async () => {
+    const ctl = control('zookeeper');
+    const { adapter } = open({ layout: 'dubbo', root: '/dubbo', sessionTimeout: '6s' });
+    const hints: { keys: readonly ServiceKey[] | undefined; at: number }[] = [];
+    const ac = new AbortController();
+    await adapter.watch((keys) => hints.push({ keys, at: performance.now() }), ac.signal);
+    const thaw = () => {
+      try {
+        process.kill(-ctl.pid, 'SIGCONT');
+      } catch {
+        /* not stopped */
+      }
+    };
+    try {
+      await adapter.list(AbortSignal.timeout(5000)); // answered from the watched view
+      process.kill(-ctl.pid, 'SIGSTOP');
+      try {
+        // The view is complete, but nothing proves it current: the adapter must say so.
+        await expect(adapter.list(AbortSignal.timeout(10_000))).rejects.toThrow(SourceUnavailableError);
+      } finally {
+        thaw();
+      }
+      const deadline = Date.now() + 30_000;
+      while (!(await adapter.list(AbortSignal.timeout(5000)).then(() => true, () => false))) {
+        if (Date.now() > deadline) throw new Error('the adapter did not read ZooKeeper again within 30 s of SIGCONT');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const seen = nextChange(hints, (k) => k.name === IFACE, 20_000);
+      await put(writer, `${chroot}/dubbo/${IFACE}/providers/${javaUrlEncode(providerUrl('10.60.0.1', 20880))}`, null, zk.CreateMode.EPHEMERAL);
+      await seen;
+      const snap = await adapter.list(AbortSignal.timeout(5000));
+      expect(snap.services.find((s) => s.key.name === IFACE)?.instances.map((i) => i.address)).toContain('10.60.0.1');
+    } finally {
+      thaw();
+      ac.abort();
+    }
+  });
+
   it('survives a session expiry: new session, watches re-armed, changes still seen', async () => {
     const { adapter } = open({ sessionTimeout: '4s', layout: 'dubbo', root: '/dubbo' });
     const hints: { keys: readonly ServiceKey[] | undefined; at: number }[] = [];

@@ -222,10 +222,15 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
   };
 }
 
-/** The field manager of the most recent write to an object. */
-function lastManager(o: ServiceEntryResource): string | undefined {
+/**
+ * The field manager of the most recent write to an object's spec or metadata. Writes to the
+ * status subresource (istiod records addresses and conditions there) do not count: they are not
+ * drift, and counting them turned every istiod status update into a full resync.
+ */
+export function lastManager(o: ServiceEntryResource): string | undefined {
   let latest: { manager?: string; at: number } | undefined;
   for (const f of o.metadata?.managedFields ?? []) {
+    if (f.subresource === 'status') continue;
     const at = f.time ? new Date(f.time as unknown as string).getTime() : 0;
     if (!latest || at >= latest.at) latest = { ...(f.manager !== undefined ? { manager: f.manager } : {}), at };
   }
