@@ -53,6 +53,8 @@ export class ZooKeeperSource implements SourceAdapter {
   /** Per root: the child names last seen. Per unit (`/<root>/<child>`): its services. */
   private readonly rootChildren = new Map<string, Set<string>>();
   private readonly units = new Map<string, UnitState>();
+  /** Service key string → the unit it was read from (readServices without a scan of all units). */
+  private readonly unitOfKey = new Map<string, string>();
   private readonly refreshing = new Map<string, Promise<void>>();
   private readonly dirty = new Set<string>();
   private onChange: ChangeListener | undefined;
@@ -155,7 +157,12 @@ export class ZooKeeperSource implements SourceAdapter {
     if (this.session.currentState !== 'connected') throw this.unavailable(new ZkUnavailableError('not connected'));
     const wanted = new Set(keys.map(serviceKeyString));
     const services: RegistryService[] = [];
-    for (const unit of this.units.values()) for (const svc of unit.services) if (wanted.has(serviceKeyString(svc.key))) services.push(svc);
+    const units = new Set<string>();
+    for (const k of wanted) {
+      const unit = this.unitOfKey.get(k);
+      if (unit !== undefined) units.add(unit);
+    }
+    for (const unit of units) for (const svc of this.units.get(unit)?.services ?? []) if (wanted.has(serviceKeyString(svc.key))) services.push(svc);
     return { source: this.context.source, services, rejected: [] };
   }
 
@@ -243,7 +250,7 @@ export class ZooKeeperSource implements SourceAdapter {
     for (const c of removed) {
       const unit = joinPath(root, c);
       changed.push(...(this.units.get(unit)?.keys ?? []));
-      this.units.delete(unit);
+      this.setUnit(unit, undefined);
     }
     if (changed.length > 0) this.emit(changed);
     const todo = all ? children : children.filter((c) => !before.has(c));
@@ -289,7 +296,7 @@ export class ZooKeeperSource implements SourceAdapter {
     const before = this.units.get(unit);
     // Unchanged: keep the very same objects (consumers may memoize on their identity).
     if (before?.fingerprint === fingerprint) return;
-    this.units.set(unit, { fingerprint, keys: services.map((s) => s.key), services, rejected });
+    this.setUnit(unit, { fingerprint, keys: services.map((s) => s.key), services, rejected });
     const keys = new Map<string, ServiceKey>();
     for (const k of [...(before?.keys ?? []), ...services.map((s) => s.key)]) keys.set(serviceKeyString(k), k);
     // The first pass after start only fills the cache: the caller lists anyway.
@@ -297,6 +304,20 @@ export class ZooKeeperSource implements SourceAdapter {
   }
 
   private started = false;
+
+  /** Replaces (or, with undefined, forgets) a unit's state and its key index entries. */
+  private setUnit(unit: string, state: UnitState | undefined): void {
+    for (const k of this.units.get(unit)?.keys ?? []) {
+      const ks = serviceKeyString(k);
+      if (this.unitOfKey.get(ks) === unit) this.unitOfKey.delete(ks);
+    }
+    if (state === undefined) {
+      this.units.delete(unit);
+      return;
+    }
+    this.units.set(unit, state);
+    for (const k of state.keys) this.unitOfKey.set(serviceKeyString(k), unit);
+  }
 
   private emit(keys: readonly ServiceKey[]): void {
     if (!this.onChange) return;

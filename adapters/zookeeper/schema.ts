@@ -29,8 +29,12 @@ export const zookeeperConfigSchema = z
     /** Several roots. */
     roots: z.array(znodePath).min(1).optional(),
     sessionTimeout: durationSchema.default(30_000),
-    /** Full re-walk of the tree that re-arms every watch; watches only bring changes forward. */
-    relistInterval: durationSchema.default(60_000),
+    /**
+     * Full re-walk of the tree that re-arms every watch. Watches stay armed within a session and
+     * every new session or reconnect re-walks anyway, so this is a safety net: at 10,000
+     * services a walk is ~30,000 reads (seconds of CPU on both sides), hence 5 minutes.
+     */
+    relistInterval: durationSchema.default(300_000),
     /** Longest wait for the connection and for each request before the source is unavailable. */
     requestTimeout: durationSchema.default(5_000),
     /** Znode data larger than this (Curator JSON) is rejected as malformed. */

@@ -94,7 +94,7 @@ describe('sources[i].zookeeper config', () => {
   const parsed = (zookeeper: unknown) => parseConfig(src(zookeeper), adapterFactories).sources[0]!.zookeeper as Record<string, unknown>;
 
   it('fills defaults; layout decides the default roots', () => {
-    expect(parsed({ connect: '127.0.0.1:2181' })).toEqual({ connect: '127.0.0.1:2181', layout: 'auto', roots: ['/dubbo', '/services'], sessionTimeout: 30_000, relistInterval: 60_000, requestTimeout: 5_000, maxDataBytes: 262_144 });
+    expect(parsed({ connect: '127.0.0.1:2181' })).toEqual({ connect: '127.0.0.1:2181', layout: 'auto', roots: ['/dubbo', '/services'], sessionTimeout: 30_000, relistInterval: 300_000, requestTimeout: 5_000, maxDataBytes: 262_144 });
     expect(parsed({ connect: 'zk-0:2181,zk-1:2181,zk-2:2181/prod', layout: 'dubbo' }).roots).toEqual(['/dubbo']);
     expect(parsed({ connect: 'zk:2181', layout: 'curator', root: '/sc', sessionTimeout: '10s' })).toMatchObject({ roots: ['/sc'], sessionTimeout: 10_000 });
     expect(parsed({ connect: '[::1]:2181', auth: { scheme: 'digest', credentials: { env: 'ZK_AUTH' } } }).auth).toEqual({ scheme: 'digest', credentials: { env: 'ZK_AUTH' } });
