@@ -46,7 +46,7 @@ export function markdown(r: R): string {
   if (r.memory) {
     const m = r.memory;
     const mem = (v: R) => `RSS ${v.rssMiB} MiB, heap ${v.heapUsedMiB} MiB`;
-    out.push(`Memory at N=${m.n}×${m.m} (after GC): after cold sync ${mem(m.afterColdSync)}; after full resyncs ${mem(m.afterFullSync)}; after churn ${mem(m.afterChurn)}. Churn: ${m.churn}.`, '');
+    out.push(`Memory at N=${m.n}×${m.m} (after GC; bridge run as ${m.runtime ?? 'tsx'}): after cold sync ${mem(m.afterColdSync)}; after full resyncs ${mem(m.afterFullSync)}; after churn ${mem(m.afterChurn)}. Churn: ${m.churn}.`, '');
   }
   for (const n of r.notes ?? []) out.push(`- ${n}`);
   return out.join('\n') + '\n';
