@@ -70,6 +70,11 @@ export class GrpcPush {
     }
   }
 
+  /** Fingerprint of the instances last pushed (or returned by the subscription) for `ref`. */
+  pushedFingerprint(ref: NacosServiceRef): string | undefined {
+    return this.connections.get(ref.namespaceId)?.fingerprintOf(ref);
+  }
+
   /** Connection states per namespace (diagnostics, tests). */
   status(): Record<string, { state: string; subscribed: number; followed: number; server: string | undefined }> {
     const out: Record<string, { state: string; subscribed: number; followed: number; server: string | undefined }> = {};
@@ -86,7 +91,10 @@ export class GrpcPush {
 
 interface Subscription {
   readonly ref: NacosServiceRef;
+  /** What we last knew (pushed, or read over HTTP): a push that differs is a change. */
   fingerprint: string | undefined;
+  /** What the server last pushed (or answered the subscription with). */
+  pushed?: string;
   /** Subscribed on the current connection. */
   subscribed: boolean;
 }
@@ -122,6 +130,10 @@ class NamespaceConnection {
 
   status() {
     return { state: this.state, subscribed: [...this.subs.values()].filter((s) => s.subscribed).length, followed: this.subs.size, server: this.server };
+  }
+
+  fingerprintOf(ref: NacosServiceRef): string | undefined {
+    return this.subs.get(subKey(ref.group, ref.name))?.pushed;
   }
 
   follow(list: readonly Followed[]): void {
@@ -288,6 +300,7 @@ class NamespaceConnection {
     const sub = this.subs.get(subKey(group, stripGroupPrefix(rawName)));
     if (!sub) return;
     const fp = this.o.fingerprint(info, sub.ref);
+    if (fp !== undefined) sub.pushed = fp;
     if (fp !== undefined && fp === sub.fingerprint) return;
     sub.fingerprint = fp;
     this.log.debug({ group: sub.ref.group, service: sub.ref.name, via }, 'nacos gRPC: instances changed');

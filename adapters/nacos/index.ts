@@ -59,6 +59,9 @@ export class NacosSource implements SourceAdapter {
   private http: Promise<NacosHttp> | undefined;
   private known: ReadonlyMap<string, KnownService> = new Map();
   private push: Push | undefined;
+  /** Re-reads scheduled because the HTTP read lagged behind a push (per ref key: attempts). */
+  private readonly lagging = new Map<string, number>();
+  private hint: ((ref: NacosServiceRef) => void) | undefined;
   /** Model key of each Nacos service of the last read (Dubbo services are keyed by interface). */
   private readonly keys = new Map<string, ServiceKey>();
   private readonly log;
@@ -98,6 +101,7 @@ export class NacosSource implements SourceAdapter {
     const rejected: RejectedEntry[] = [];
     await mapLimit(refs, this.config.concurrency, async (ref) => {
       const got = await this.instances(http, ref, signal);
+      this.checkLag(ref, got?.fingerprint);
       if (!got) return;
       rejected.push(...got.rejected);
       if (got.service && wanted.has(serviceKeyString(got.service.key))) services.push(got.service);
@@ -105,9 +109,34 @@ export class NacosSource implements SourceAdapter {
     return { source: this.context.source, services, rejected };
   }
 
+  /**
+   * The HTTP read can lag the push that caused it (the server's v1 view is updated
+   * asynchronously): when what was read differs from what was pushed, read that service again
+   * shortly (a few times), instead of waiting for the next re-list.
+   */
+  private checkLag(ref: NacosServiceRef, readFingerprint: string | undefined): void {
+    const pushed = this.push instanceof GrpcPush ? this.push.pushedFingerprint(ref) : undefined;
+    const key = refKeyString(ref);
+    if (pushed === undefined || pushed === readFingerprint || !this.hint) {
+      this.lagging.delete(key);
+      return;
+    }
+    const attempts = (this.lagging.get(key) ?? 0) + 1;
+    if (attempts > 5) {
+      this.lagging.delete(key);
+      this.log.debug({ namespace: ref.namespaceId, group: ref.group, service: ref.name }, 'nacos read still differs from the push after 5 re-reads; the re-list settles it');
+      return;
+    }
+    this.lagging.set(key, attempts);
+    const hint = this.hint;
+    setTimeout(() => hint(ref), 200 * attempts).unref();
+  }
+
   async watch(onChange: ChangeListener, signal: AbortSignal): Promise<void> {
     const http = await this.client();
     const hint = (ref: NacosServiceRef) => onChange([this.keys.get(refKeyString(ref)) ?? this.keyOf(ref)]);
+    this.hint = hint;
+    signal.addEventListener('abort', () => (this.hint = undefined), { once: true });
     await this.push?.close();
     this.push = undefined;
     if (this.config.push === 'sdk') {
@@ -148,6 +177,46 @@ export class NacosSource implements SourceAdapter {
     const timer = setInterval(() => void tick(), this.config.relistInterval);
     timer.unref();
     signal.addEventListener('abort', () => clearInterval(timer), { once: true });
+    const every = this.config.serviceListInterval;
+    if (every > 0 && every < this.config.relistInterval) {
+      let polling = false;
+      const names = setInterval(() => {
+        if (polling) return;
+        polling = true;
+        void this.pollNames(http, onChange, signal).finally(() => (polling = false));
+      }, every);
+      names.unref();
+      signal.addEventListener('abort', () => clearInterval(names), { once: true });
+    }
+  }
+
+  /** Service names per `namespace\0group`, from the last full read or names poll. */
+  private listedNames = new Map<string, ReadonlySet<string>>();
+
+  /**
+   * New or vanished service names → a hint: plain new services by key (the controller reads
+   * just those), anything else (a Dubbo-named service, whose key is its interface; a removal)
+   * as a full run. A failed poll says nothing: the re-list reports the server's state.
+   */
+  private async pollNames(http: NacosHttp, onChange: ChangeListener, signal: AbortSignal): Promise<void> {
+    const added: NacosServiceRef[] = [];
+    let full = false;
+    try {
+      for (const [groupKey, before] of this.listedNames) {
+        const [namespaceId = '', group = ''] = groupKey.split('\u0000');
+        const now = new Set(await this.serviceNames(http, namespaceId, group, signal));
+        for (const name of now) if (!before.has(name)) added.push({ namespaceId, group, name });
+        for (const name of before) if (!now.has(name)) full = true;
+        this.listedNames.set(groupKey, now);
+      }
+    } catch (err) {
+      if (!signal.aborted) this.log.debug({ err: describeError(err) }, 'nacos service-name poll failed');
+      return;
+    }
+    if (added.length === 0 && !full) return;
+    this.log.debug({ added: added.map((r) => `${r.namespaceId}/${r.group}/${r.name}`), removed: full }, 'nacos service names changed');
+    if (full || added.some((r) => r.name.startsWith('providers:'))) onChange();
+    else onChange(added.map((r) => this.keyOf(r)));
   }
 
   async close(): Promise<void> {
@@ -224,11 +293,15 @@ export class NacosSource implements SourceAdapter {
   private async read(signal: AbortSignal): Promise<RegistryRead> {
     const http = await this.client();
     const refs: NacosServiceRef[] = [];
+    const listed = new Map<string, ReadonlySet<string>>();
     for (const ns of unique(this.config.namespaces.map((n) => (n === '' ? 'public' : n)))) {
       for (const group of unique(this.config.groups)) {
-        for (const name of await this.serviceNames(http, ns, group, signal)) refs.push({ namespaceId: ns, group, name });
+        const names = await this.serviceNames(http, ns, group, signal);
+        listed.set(`${ns}\u0000${group}`, new Set(names));
+        for (const name of names) refs.push({ namespaceId: ns, group, name });
       }
     }
+    this.listedNames = listed;
     const services: RegistryService[] = [];
     const rejected: RejectedEntry[] = [];
     const live: Followed[] = [];
@@ -241,6 +314,9 @@ export class NacosSource implements SourceAdapter {
         live.push({ ref, fingerprint: got.fingerprint });
       }
     });
+    // Forget the keys of services no longer listed (readServices maps refs through them).
+    const listedRefs = new Set(refs.map(refKeyString));
+    for (const k of [...this.keys.keys()]) if (!listedRefs.has(k)) this.keys.delete(k);
     return { services, rejected, followed: live };
   }
 

@@ -43,6 +43,12 @@ export const nacosConfigSchema = z.strictObject({
   auth: nacosAuthSchema.optional(),
   /** Full re-list of services and instances: the truth; push only brings it forward. */
   relistInterval: durationSchema.default(30_000),
+  /**
+   * Poll of the service names only (no instance lists): a service registered after start-up is
+   * reconciled within this interval instead of at the next full re-list. Naming pushes cover
+   * instances of known services only. 0 turns it off.
+   */
+  serviceListInterval: durationSchema.default(5_000),
   /** Page size of /v1/ns/service/list. */
   pageSize: z.number().int().min(1).max(1000).default(100),
   /** Ask the server for healthy instances only (unhealthy ones are then invisible). */

@@ -15,6 +15,7 @@ import { main } from '../../src/cli/main.js';
 import { secretResolver } from '../../src/config/secret.js';
 import { BridgeMetrics } from '../../src/metrics.js';
 import type { SourceAdapter } from '../../src/sources/adapter.js';
+import type { ServiceKey } from '../../src/model/service.js';
 import { control, hasPeer, peer } from '../peers/endpoints.js';
 
 type Server = 'nacos' | 'rnacos';
@@ -257,6 +258,17 @@ for (const server of servers) {
       await register(base, { ...late, ip: '127.3.0.2' });
       // Well inside the 60 s relist: only a push can bring it.
       const pushMs = await Promise.race([hint, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no gRPC push hint within 20 s')), 20_000))]);
+      // The controller's read after the hint sees the pushed instance, and what the push carried
+      // fingerprints like the HTTP read (else every push would cost re-reads).
+      let read: string[] = [];
+      for (let i = 0; i < 20 && read.length < 2; i++) {
+        const snap = await pushed.readServices!([{ source: 'nacos', namespace: NS_A, group: 'LATE', name: late.service }], ac.signal);
+        read = (snap.services[0]?.instances.map((x) => x.address) ?? []).sort();
+        if (read.length < 2) await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(read).toEqual(['127.3.0.1', '127.3.0.2']);
+      await new Promise((r) => setTimeout(r, 1500)); // any lag re-reads would have run by now
+      expect(logs.join('')).not.toContain('still differs from the push');
       ac.abort();
       await pushed.close();
       const text = logs.join('');
@@ -280,6 +292,37 @@ for (const server of servers) {
       console.log(`[${server}] deregistration → instance gone from the list: ${Date.now() - tGone} ms`);
       await after.close();
       await deregister(base, late);
+    });
+
+    it('a service registered after start-up is hinted by the service-name poll, long before the re-list', async () => {
+      const fresh: Reg = { ns: NS_B, group: 'LATE', service: `fresh-${server}`, ip: '127.3.1.1', port: 8080 };
+      const adapter = makeAdapter(url, { push: false, relistInterval: 120_000, serviceListInterval: 300 });
+      const ac = new AbortController();
+      let t0 = 0;
+      let hinted: (keys: readonly ServiceKey[]) => void = () => {};
+      const hint = new Promise<readonly ServiceKey[]>((r) => (hinted = r));
+      await adapter.watch!((keys) => {
+        if (t0 > 0 && keys?.some((k) => k.name === fresh.service)) hinted(keys);
+      }, ac.signal);
+      try {
+        await adapter.list(ac.signal); // the baseline of names
+        t0 = Date.now();
+        await register(base, fresh);
+        const keys = await Promise.race([hint, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no hint for the new service within 20 s')), 20_000))]);
+        console.log(`[${server}] new service → hint by the name poll: ${Date.now() - t0} ms`);
+        // The hint names the service; reading just it finds its instance (as the controller does).
+        let addresses: string[] = [];
+        for (let i = 0; i < 40 && addresses.length === 0; i++) {
+          const snap = await adapter.readServices!(keys.filter((k) => k.name === fresh.service), ac.signal);
+          addresses = snap.services.flatMap((s) => s.instances.map((x) => x.address));
+          if (addresses.length === 0) await new Promise((r) => setTimeout(r, 250));
+        }
+        expect(addresses).toEqual([fresh.ip]);
+      } finally {
+        ac.abort();
+        await adapter.close();
+        await deregister(base, fresh);
+      }
     });
 
     it('keeps everything while the server is stopped, reports it unavailable, converges after restart', async () => {
