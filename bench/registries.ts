@@ -213,6 +213,12 @@ export async function nacosDriver(httpBase: string): Promise<RegistryDriver> {
     },
     async addInstance(service, inst) {
       await call('POST', { ...params(service, inst), healthy: 'true', enabled: 'true', weight: '1', metadata: JSON.stringify({ protocol: 'http' }) });
+      // A new service (the new-service scenario): switch its health checks off too, or Nacos
+      // marks the made-up address unhealthy and the bridge rightly publishes no endpoint.
+      if (!have.has(nacosService(service))) {
+        await noHealthCheck(service);
+        have.add(nacosService(service));
+      }
     },
     async removeInstance(service, inst) {
       await call('DELETE', params(service, inst));

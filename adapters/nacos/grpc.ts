@@ -75,6 +75,14 @@ export class GrpcPush {
     return this.connections.get(ref.namespaceId)?.fingerprintOf(ref);
   }
 
+  /**
+   * The serviceInfo last pushed for `ref` on a connection that is up (it is current: every
+   * change is pushed, and a reconnect re-subscribes), else undefined.
+   */
+  pushedServiceInfo(ref: NacosServiceRef): unknown {
+    return this.connections.get(ref.namespaceId)?.serviceInfoOf(ref);
+  }
+
   /** Connection states per namespace (diagnostics, tests). */
   status(): Record<string, { state: string; subscribed: number; followed: number; server: string | undefined }> {
     const out: Record<string, { state: string; subscribed: number; followed: number; server: string | undefined }> = {};
@@ -95,6 +103,8 @@ interface Subscription {
   fingerprint: string | undefined;
   /** What the server last pushed (or answered the subscription with). */
   pushed?: string;
+  /** The serviceInfo of a push that changed something, until the next full read. */
+  pushedInfo?: unknown;
   /** Subscribed on the current connection. */
   subscribed: boolean;
 }
@@ -132,6 +142,12 @@ class NamespaceConnection {
     return { state: this.state, subscribed: [...this.subs.values()].filter((s) => s.subscribed).length, followed: this.subs.size, server: this.server };
   }
 
+  serviceInfoOf(ref: NacosServiceRef): unknown {
+    if (this.state !== 'ready') return undefined;
+    const sub = this.subs.get(subKey(ref.group, ref.name));
+    return sub?.subscribed ? sub.pushedInfo : undefined;
+  }
+
   fingerprintOf(ref: NacosServiceRef): string | undefined {
     return this.subs.get(subKey(ref.group, ref.name))?.pushed;
   }
@@ -147,7 +163,10 @@ class NamespaceConnection {
     for (const [key, f] of want) {
       const sub = this.subs.get(key);
       // The HTTP read is at least as new as what we knew: compare pushes with it from now on.
-      if (sub) sub.fingerprint = f.fingerprint;
+      if (sub) {
+        sub.fingerprint = f.fingerprint;
+        sub.pushedInfo = undefined;
+      }
       else this.subs.set(key, { ref: f.ref, fingerprint: f.fingerprint, subscribed: false });
     }
     if (this.state === 'idle') this.connectSoon(0);
@@ -255,7 +274,10 @@ class NamespaceConnection {
     }
     this.client?.close();
     this.client = undefined;
-    for (const s of this.subs.values()) s.subscribed = false;
+    for (const s of this.subs.values()) {
+      s.subscribed = false;
+      s.pushedInfo = undefined;
+    }
   }
 
   private async checkAlive(): Promise<void> {
@@ -302,6 +324,8 @@ class NamespaceConnection {
     const fp = this.o.fingerprint(info, sub.ref);
     if (fp !== undefined) sub.pushed = fp;
     if (fp !== undefined && fp === sub.fingerprint) return;
+    // Kept until the next full read (follow) only: at most the services that changed since.
+    sub.pushedInfo = info;
     sub.fingerprint = fp;
     this.log.debug({ group: sub.ref.group, service: sub.ref.name, via }, 'nacos gRPC: instances changed');
     this.o.onChange(sub.ref);

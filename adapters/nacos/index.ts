@@ -100,8 +100,10 @@ export class NacosSource implements SourceAdapter {
     const services: RegistryService[] = [];
     const rejected: RejectedEntry[] = [];
     await mapLimit(refs, this.config.concurrency, async (ref) => {
-      const got = await this.instances(http, ref, signal);
-      this.checkLag(ref, got?.fingerprint);
+      // A push carries the whole instance list: use it (no read that could lag behind it).
+      const pushed = this.push instanceof GrpcPush ? this.push.pushedServiceInfo(ref) : undefined;
+      const got = pushed !== undefined ? this.serviceOf(ref, pushed, true) : await this.instances(http, ref, signal);
+      if (pushed === undefined) this.checkLag(ref, got?.fingerprint);
       if (!got) return;
       rejected.push(...got.rejected);
       if (got.service && wanted.has(serviceKeyString(got.service.key))) services.push(got.service);
@@ -347,14 +349,24 @@ export class NacosSource implements SourceAdapter {
       if (res.status === 401 || res.status === 403 || res.status === 410) throw this.httpError(res.server, 'GET /v1/ns/instance/list', res.status, res.body, label);
       return { rejected: [{ ref: label, reason: `instance list answered HTTP ${res.status}${short(http.redact(res.body))}` }] };
     }
-    const parsed = parseInstanceList(parseJson(res.body), label);
+    return this.serviceOf(ref, parseJson(res.body), false);
+  }
+
+  /**
+   * A service from an instance list: the v1 HTTP answer, or the serviceInfo of a gRPC push
+   * (same host shape; the server filtered healthy ones for HTTP, we do it for pushes).
+   */
+  private serviceOf(ref: NacosServiceRef, raw: unknown, pushed: boolean): { service?: RegistryService; rejected: RejectedEntry[]; fingerprint?: string } {
+    const label = `${ref.namespaceId}/${ref.group}/${ref.name}`;
+    const parsed = parseInstanceList(raw, label);
     if (parsed instanceof Error) return { rejected: [{ ref: label, reason: parsed.message }] };
-    const dubbo = dubboShape(ref.name, parsed.instances[0]?.metadata ?? {}, { source: this.context.source, namespace: ref.namespaceId }, this.config.dubboHostTemplate);
+    const instances = pushed && this.config.healthyOnly ? parsed.instances.filter((i) => i.healthy !== false) : parsed.instances;
+    const dubbo = dubboShape(ref.name, instances[0]?.metadata ?? {}, { source: this.context.source, namespace: ref.namespaceId }, this.config.dubboHostTemplate);
     if (dubbo === 'not-a-service') return { rejected: [...parsed.rejected] };
     if (dubbo instanceof Error) return { rejected: [...parsed.rejected, { ref: label, reason: `Dubbo host: ${dubbo.message}` }] };
     const service: RegistryService = dubbo
-      ? { key: { ...this.keyOf(ref), group: dubbo.group, name: dubbo.name }, host: dubbo.host, attributes: { ...dubbo.attributes, nacosGroup: ref.group, nacosService: ref.name }, instances: parsed.instances }
-      : { key: this.keyOf(ref), instances: parsed.instances };
+      ? { key: { ...this.keyOf(ref), group: dubbo.group, name: dubbo.name }, host: dubbo.host, attributes: { ...dubbo.attributes, nacosGroup: ref.group, nacosService: ref.name }, instances }
+      : { key: this.keyOf(ref), instances };
     this.keys.set(refKeyString(ref), service.key);
     return { service, rejected: [...parsed.rejected], fingerprint: this.fingerprintOf(parsed.instances) };
   }
