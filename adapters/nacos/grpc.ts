@@ -17,6 +17,8 @@ function grpc(): typeof GrpcModule {
 export interface Followed {
   readonly ref: NacosServiceRef;
   readonly fingerprint: string | undefined;
+  /** When the HTTP read of this service was sent (a push after it is newer than the read). */
+  readonly readAt: number;
 }
 
 export interface GrpcPushOptions {
@@ -83,6 +85,11 @@ export class GrpcPush {
     return this.connections.get(ref.namespaceId)?.serviceInfoOf(ref);
   }
 
+  /** The serviceInfo of a change pushed at or after `since` (newer than a read sent then). */
+  pushedSince(ref: NacosServiceRef, since: number): unknown {
+    return this.connections.get(ref.namespaceId)?.serviceInfoSince(ref, since);
+  }
+
   /** Connection states per namespace (diagnostics, tests). */
   status(): Record<string, { state: string; subscribed: number; followed: number; server: string | undefined }> {
     const out: Record<string, { state: string; subscribed: number; followed: number; server: string | undefined }> = {};
@@ -105,6 +112,8 @@ interface Subscription {
   pushed?: string;
   /** The serviceInfo of a push that changed something, until the next full read. */
   pushedInfo?: unknown;
+  /** When that push arrived. */
+  pushedAt?: number;
   /** Subscribed on the current connection. */
   subscribed: boolean;
 }
@@ -148,6 +157,11 @@ class NamespaceConnection {
     return sub?.subscribed ? sub.pushedInfo : undefined;
   }
 
+  serviceInfoSince(ref: NacosServiceRef, since: number): unknown {
+    const sub = this.subs.get(subKey(ref.group, ref.name));
+    return sub?.pushedAt !== undefined && sub.pushedAt >= since ? sub.pushedInfo : undefined;
+  }
+
   fingerprintOf(ref: NacosServiceRef): string | undefined {
     return this.subs.get(subKey(ref.group, ref.name))?.pushed;
   }
@@ -162,10 +176,14 @@ class NamespaceConnection {
     }
     for (const [key, f] of want) {
       const sub = this.subs.get(key);
-      // The HTTP read is at least as new as what we knew: compare pushes with it from now on.
+      // A read sent after the last push is at least as new: compare pushes with it from now
+      // on. A push that came after the read was sent is newer than the read: keep it (else the
+      // next push, back to what the stale read saw, would look like no change).
       if (sub) {
-        sub.fingerprint = f.fingerprint;
-        sub.pushedInfo = undefined;
+        if (sub.pushedAt === undefined || sub.pushedAt < f.readAt) {
+          sub.fingerprint = f.fingerprint;
+          sub.pushedInfo = undefined;
+        }
       }
       else this.subs.set(key, { ref: f.ref, fingerprint: f.fingerprint, subscribed: false });
     }
@@ -323,6 +341,7 @@ class NamespaceConnection {
     if (!sub) return;
     const fp = this.o.fingerprint(info, sub.ref);
     if (fp !== undefined) sub.pushed = fp;
+    sub.pushedAt = Date.now();
     if (fp !== undefined && fp === sub.fingerprint) return;
     // Kept until the next full read (follow) only: at most the services that changed since.
     sub.pushedInfo = info;

@@ -308,12 +308,16 @@ export class NacosSource implements SourceAdapter {
     const rejected: RejectedEntry[] = [];
     const live: Followed[] = [];
     await mapLimit(refs, this.config.concurrency, async (ref) => {
-      const got = await this.instances(http, ref, signal);
+      const readAt = Date.now();
+      let got = await this.instances(http, ref, signal);
+      // A change pushed while this read was under way is newer than what it returned.
+      const newer = this.push instanceof GrpcPush ? this.push.pushedSince(ref, readAt) : undefined;
+      if (newer !== undefined) got = this.serviceOf(ref, newer, true);
       if (got === undefined) return;
       rejected.push(...got.rejected);
       if (got.service) {
         services.push(got.service);
-        live.push({ ref, fingerprint: got.fingerprint });
+        live.push({ ref, fingerprint: got.fingerprint, readAt });
       }
     });
     // Forget the keys of services no longer listed (readServices maps refs through them).
