@@ -179,13 +179,12 @@ class NamespaceConnection {
       // A read sent after the last push is at least as new: compare pushes with it from now
       // on. A push that came after the read was sent is newer than the read: keep it (else the
       // next push, back to what the stale read saw, would look like no change).
-      if (sub) {
-        if (sub.pushedAt === undefined || sub.pushedAt < f.readAt) {
-          sub.fingerprint = f.fingerprint;
-          sub.pushedInfo = undefined;
-        }
+      if (!sub) {
+        this.subs.set(key, { ref: f.ref, fingerprint: f.fingerprint, subscribed: false });
+      } else if (sub.pushedAt === undefined || sub.pushedAt < f.readAt) {
+        sub.fingerprint = f.fingerprint;
+        sub.pushedInfo = undefined;
       }
-      else this.subs.set(key, { ref: f.ref, fingerprint: f.fingerprint, subscribed: false });
     }
     if (this.state === 'idle') this.connectSoon(0);
     else if (this.state === 'ready') this.subscribeAll();
