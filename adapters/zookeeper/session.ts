@@ -49,6 +49,8 @@ export class ZkSession {
   private readonly waiters = new Set<() => void>();
   /** When the current client last answered anything (stall detection). */
   private lastAnswerAt = 0;
+  /** Replaces a client that stays unconnected for a session timeout (see onState). */
+  private reconnectWatchdog: NodeJS.Timeout | undefined;
   private readonly listeners = new Set<(e: SessionEvent) => void>();
 
   constructor(private readonly options: ZkSessionOptions) {}
@@ -148,6 +150,26 @@ export class ZkSession {
   }
 
   /**
+   * node-zookeeper-client sometimes never reconnects after the server restarts (it stays
+   * disconnected with the server back up). By the time a session timeout has passed without a
+   * connection the server has expired the session anyway: start a new one, and keep doing so
+   * every session timeout until one connects.
+   */
+  private armReconnectWatchdog(client: Client): void {
+    clearTimeout(this.reconnectWatchdog);
+    this.reconnectWatchdog = setTimeout(() => {
+      if (client !== this.client || this.state === 'connected' || this.state === 'closed') return;
+      this.options.logger.warn({ state: this.state, sessionTimeoutMs: this.options.sessionTimeout }, 'zookeeper not reconnected within the session timeout; starting a new session');
+      this.state = 'expired';
+      this.emit({ type: 'expired' });
+      void this.start()
+        .then(() => this.client && this.armReconnectWatchdog(this.client))
+        .catch((err: unknown) => this.options.logger.error({ err }, 'cannot start a new zookeeper session'));
+    }, this.options.sessionTimeout);
+    this.reconnectWatchdog.unref();
+  }
+
+  /**
    * A request timed out. If the client still claims to be connected but nothing at all was
    * answered since the request went out, the connection is stalled: node-zookeeper-client can
    * stay "connected" to a session the server already closed (seen after a session takeover)
@@ -168,6 +190,7 @@ export class ZkSession {
   }
 
   close(): void {
+    clearTimeout(this.reconnectWatchdog);
     this.state = 'closed';
     this.client?.close();
     this.client = undefined;
@@ -196,6 +219,7 @@ export class ZkSession {
     this.client = client;
     this.state = 'connecting';
     client.connect();
+    this.armReconnectWatchdog(client);
   }
 
   private onState(client: Client, generation: number, s: State): void {
@@ -207,12 +231,14 @@ export class ZkSession {
       this.connectedGeneration = generation;
       this.state = 'connected';
       this.lastAnswerAt = Date.now();
+      clearTimeout(this.reconnectWatchdog);
       log.info({ sessionId: client.getSessionId().toString('hex'), newSession }, 'zookeeper connected');
       this.emit({ type: 'connected', newSession });
     } else if (s === State.DISCONNECTED) {
       this.state = 'disconnected';
       log.warn('zookeeper disconnected; reads fail until it is back');
       this.emit({ type: 'disconnected' });
+      this.armReconnectWatchdog(client);
     } else if (s === State.EXPIRED) {
       this.state = 'expired';
       log.warn('zookeeper session expired; starting a new session and resyncing');
