@@ -9,7 +9,7 @@ import { writeHeapSnapshot } from 'node:v8';
 import { Controller } from '../src/controller/controller.js';
 import { peer } from '../test/peers/endpoints.js';
 import { buildBridge, closeBridge } from './bridge.js';
-import { NACOS_GROUP, ZK_CHROOT } from './registries.js';
+import { nacosSource, zookeeperSource } from './registries.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with node --expose-gc');
@@ -25,10 +25,7 @@ function step(name: string) {
 
 step('node + tsx, nothing loaded');
 const kind = process.argv[2] === 'nacos' ? 'nacos' : 'zookeeper';
-const source =
-  kind === 'zookeeper'
-    ? { kind, zookeeper: { connect: `${peer('zookeeper').connect}${ZK_CHROOT}`, layout: 'dubbo', root: '/dubbo' } }
-    : { kind, nacos: { servers: [peer('nacos').http.replace(/\/nacos\/?$/, '')], namespaces: ['public'], groups: [NACOS_GROUP] } };
+const source = kind === 'zookeeper' ? zookeeperSource(peer('zookeeper').connect!) : nacosSource(peer('nacos').http!);
 const b = buildBridge({ kubeconfig: peer('kube').kubeconfig, namespace: `rb-bench-${kind}`, source, qps: 100_000, concurrency: 8, debounceMs: 100, resyncMs: 600_000 });
 step('bridge built (modules loaded)');
 const ac = new AbortController();

@@ -9,13 +9,10 @@ import { performance } from 'node:perf_hooks';
 import { reconcileOnce } from '../src/controller/reconcile.js';
 import { peer } from '../test/peers/endpoints.js';
 import { apiWrites, buildBridge, closeBridge } from './bridge.js';
-import { NACOS_GROUP, ZK_CHROOT } from './registries.js';
+import { nacosSource, zookeeperSource } from './registries.js';
 
 const kind = process.argv[2] === 'nacos' ? 'nacos' : 'zookeeper';
-const source =
-  kind === 'zookeeper'
-    ? { kind, zookeeper: { connect: `${peer('zookeeper').connect}${ZK_CHROOT}`, layout: 'dubbo', root: '/dubbo' } }
-    : { kind, nacos: { servers: [peer('nacos').http.replace(/\/nacos\/?$/, '')], namespaces: ['public'], groups: [NACOS_GROUP] } };
+const source = kind === 'zookeeper' ? zookeeperSource(peer('zookeeper').connect!) : nacosSource(peer('nacos').http!);
 const b = buildBridge({ kubeconfig: peer('kube').kubeconfig, namespace: `rb-bench-${kind}`, source, qps: 100_000, concurrency: 8, debounceMs: 100, resyncMs: 60_000 });
 for (let i = 0; i < 3; i++) {
   const c0 = process.cpuUsage();

@@ -26,6 +26,16 @@ export interface RegistryDriver {
   close(): Promise<void>;
 }
 
+/** The bridge's source block for the generators' data in ZooKeeper at `connect`. */
+export function zookeeperSource(connect: string): Record<string, unknown> {
+  return { kind: 'zookeeper', zookeeper: { connect: `${connect}${ZK_CHROOT}`, layout: 'dubbo', root: '/dubbo' } };
+}
+
+/** The bridge's source block for the generators' data in Nacos at `httpBase` (…/nacos). */
+export function nacosSource(httpBase: string): Record<string, unknown> {
+  return { kind: 'nacos', nacos: { servers: [httpBase.replace(/\/nacos\/?$/, '')], namespaces: ['public'], groups: [NACOS_GROUP] } };
+}
+
 export function baseIp(service: number, instance: number): string {
   return `127.${Math.floor(service / 250) + 1}.${service % 250}.${instance + 1}`;
 }
@@ -113,7 +123,7 @@ export async function zookeeperDriver(connect: string): Promise<RegistryDriver> 
       });
     },
     sourceConfig() {
-      return { kind: 'zookeeper', zookeeper: { connect: `${connect}${ZK_CHROOT}`, layout: 'dubbo', root: '/dubbo' } };
+      return zookeeperSource(connect);
     },
     async close() {
       c.close();
@@ -224,7 +234,7 @@ export async function nacosDriver(httpBase: string): Promise<RegistryDriver> {
       await call('DELETE', params(service, inst));
     },
     sourceConfig() {
-      return { kind: 'nacos', nacos: { servers: [httpBase.replace(/\/nacos\/?$/, '')], namespaces: ['public'], groups: [NACOS_GROUP] } };
+      return nacosSource(httpBase);
     },
     async close() {},
   };

@@ -62,11 +62,11 @@ export class ZooKeeperSource implements SourceAdapter {
   private relistTimer: NodeJS.Timeout | undefined;
   private everDisconnected = false;
   /**
-   * The watched view equals a complete walk: set by a re-walk that saw no read fail, cleared by
-   * a disconnect, an expiry or any failed read (counted in readFailures).
+   * Anything that may have made the watched view miss a change (a failed read, a disconnect, an
+   * expiry) counts here; the view is complete while no miss happened since a clean re-walk.
    */
-  private viewComplete = false;
-  private readFailures = 0;
+  private misses = 0;
+  private missesAtCleanWalk = -1;
 
   constructor(
     private readonly config: ZooKeeperConfig,
@@ -88,16 +88,16 @@ export class ZooKeeperSource implements SourceAdapter {
    * costs no walk); otherwise, and whenever the view may have missed something, a full walk.
    */
   async list(signal: AbortSignal): Promise<SourceSnapshot> {
-    if (this.started && this.onChange && this.viewComplete && this.session.currentState === 'connected') {
+    if (this.started && this.onChange && this.viewComplete() && this.session.currentState === 'connected') {
       // One round trip per root proves the session answers: a frozen or blackholed server
       // must read as unavailable, not as a registry that stopped changing.
       try {
         for (const root of this.config.roots) if (!(await this.session.exists(root, signal))) throw new MissingRootError(root);
       } catch (err) {
-        this.viewComplete = false;
+        this.misses += 1;
         throw this.unavailable(err);
       }
-      if (this.viewComplete) return this.snapshotOfView();
+      if (this.viewComplete()) return this.snapshotOfView();
     }
     const reads: RootRead[] = [];
     try {
@@ -116,7 +116,7 @@ export class ZooKeeperSource implements SourceAdapter {
     this.onChange = onChange;
     this.watchSignal = signal;
     const off = this.session.onEvent((e) => {
-      if (e.type !== 'connected') this.viewComplete = false;
+      if (e.type !== 'connected') this.misses += 1;
       if (e.type === 'disconnected') this.everDisconnected = true;
       if (e.type === 'connected' && (e.newSession || this.everDisconnected)) {
         // A new session lost every watch; a reconnect may have missed changes: re-arm, resync.
@@ -139,7 +139,7 @@ export class ZooKeeperSource implements SourceAdapter {
         off();
         clearTimeout(this.relistTimer);
         this.onChange = undefined;
-        this.viewComplete = false;
+        this.misses += 1;
       },
       { once: true },
     );
@@ -164,6 +164,10 @@ export class ZooKeeperSource implements SourceAdapter {
     }
     for (const unit of units) for (const svc of this.units.get(unit)?.services ?? []) if (wanted.has(serviceKeyString(svc.key))) services.push(svc);
     return { source: this.context.source, services, rejected: [] };
+  }
+
+  private viewComplete(): boolean {
+    return this.missesAtCleanWalk === this.misses;
   }
 
   private snapshotOfView(): SourceSnapshot {
@@ -217,14 +221,13 @@ export class ZooKeeperSource implements SourceAdapter {
   /** Re-walks every root with watches; reports units whose services changed. */
   private async rearmAll(reason: string): Promise<void> {
     const t0 = Date.now();
-    const failuresBefore = this.readFailures;
+    const missesBefore = this.misses;
     try {
       await Promise.all(this.config.roots.map((r) => this.refreshRoot(r, true)));
-      if (this.readFailures === failuresBefore && this.session.currentState === 'connected') this.viewComplete = true;
+      if (this.misses === missesBefore && this.session.currentState === 'connected') this.missesAtCleanWalk = missesBefore;
       this.context.logger.debug({ reason, durationMs: Date.now() - t0, units: this.units.size }, 'zookeeper watches armed');
     } catch (err) {
-      this.readFailures += 1;
-      this.viewComplete = false;
+      this.misses += 1;
       this.context.logger.warn({ reason, err: (err as Error).message }, 'zookeeper re-walk failed; retrying at the next relist or reconnect');
     }
   }
@@ -237,8 +240,7 @@ export class ZooKeeperSource implements SourceAdapter {
       children = (await readRootChildren(this.session, root, opts)) ?? [];
     } catch (err) {
       if (all) throw err;
-      this.readFailures += 1;
-      this.viewComplete = false;
+      this.misses += 1;
       this.context.logger.warn({ root, err: (err as Error).message }, 'zookeeper read failed; the next relist retries');
       return;
     }
@@ -284,8 +286,7 @@ export class ZooKeeperSource implements SourceAdapter {
       dir = await readDir(this.session, root, name, this.readOptions());
     } catch (err) {
       if (rethrow) throw err;
-      this.readFailures += 1;
-      this.viewComplete = false;
+      this.misses += 1;
       this.context.logger.warn({ unit, err: (err as Error).message }, 'zookeeper read failed; the next relist retries');
       return;
     }

@@ -160,11 +160,7 @@ export class ZkSession {
     this.reconnectWatchdog = setTimeout(() => {
       if (client !== this.client || this.state === 'connected' || this.state === 'closed') return;
       this.options.logger.warn({ state: this.state, sessionTimeoutMs: this.options.sessionTimeout }, 'zookeeper not reconnected within the session timeout; starting a new session');
-      this.state = 'expired';
-      this.emit({ type: 'expired' });
-      void this.start()
-        .then(() => this.client && this.armReconnectWatchdog(this.client))
-        .catch((err: unknown) => this.options.logger.error({ err }, 'cannot start a new zookeeper session'));
+      this.renewSession();
     }, this.options.sessionTimeout);
     this.reconnectWatchdog.unref();
   }
@@ -178,6 +174,11 @@ export class ZkSession {
   private checkStall(client: Client | undefined, sentAt: number): void {
     if (!client || client !== this.client || this.state !== 'connected' || this.lastAnswerAt >= sentAt) return;
     this.options.logger.warn({ requestTimeoutMs: this.options.requestTimeout }, 'zookeeper connection stalled (connected, but nothing answered); starting a new session');
+    this.renewSession();
+  }
+
+  /** The session is lost (expired, stalled, never reconnected): listeners hear it, a new one starts. */
+  private renewSession(): void {
     this.state = 'expired';
     this.emit({ type: 'expired' });
     void this.start().catch((err: unknown) => this.options.logger.error({ err }, 'cannot start a new zookeeper session'));
@@ -240,10 +241,8 @@ export class ZkSession {
       this.emit({ type: 'disconnected' });
       this.armReconnectWatchdog(client);
     } else if (s === State.EXPIRED) {
-      this.state = 'expired';
       log.warn('zookeeper session expired; starting a new session and resyncing');
-      this.emit({ type: 'expired' });
-      void this.start().catch((err: unknown) => log.error({ err }, 'cannot start a new zookeeper session'));
+      this.renewSession();
     } else if (s === State.AUTH_FAILED) {
       this.state = 'auth-failed';
       log.error('zookeeper authentication failed (digest credentials rejected)');

@@ -136,6 +136,7 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
         queue.add(async (): Promise<ApplyOutcome> => {
           const verb = change.action === 'delete' ? 'delete' : 'patch';
           try {
+            let rv: string | undefined;
             if (change.action === 'delete') {
               const del = (rv: string | undefined) =>
                 withRetry(
@@ -168,12 +169,10 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
             } else if (change.desired) {
               const body = { ...change.desired.object, apiVersion: version } as unknown as KubernetesObject;
               const applied = await withRetry(() => client.patch(body, undefined, dryRun, options.fieldManager, true, PatchStrategy.ServerSideApply), signal, options.retries);
-              options.metrics.apiWrites.inc({ verb, code: '200' });
-              const rv = applied.metadata?.resourceVersion;
-              return { change, ok: true, ...(rv ? { resourceVersion: rv } : {}) };
+              rv = applied.metadata?.resourceVersion;
             }
             options.metrics.apiWrites.inc({ verb, code: '200' });
-            return { change, ok: true };
+            return { change, ok: true, ...(rv ? { resourceVersion: rv } : {}) };
           } catch (err) {
             const status = statusOf(err);
             if (status === 404 && change.action === 'delete') return { change, ok: true }; // already gone
