@@ -8,6 +8,8 @@
  * split the query on `&`, then decode each value (leniently: a value that is not valid
  * percent-encoding is kept as written, as Dubbo itself never decodes values).
  */
+import { flatCopy, registryStrings } from '../../src/util/intern.js';
+
 export interface DubboUrl {
   readonly protocol: string;
   readonly host: string;
@@ -58,8 +60,9 @@ export function parseDubboUrl(text: string): DubboUrl | Error {
     if (part === '') continue;
     const eq = part.indexOf('=');
     const key = eq >= 0 ? part.slice(0, eq) : part;
-    const value = eq >= 0 ? decodeParamValue(part.slice(eq + 1)) : part;
     if (key === '') continue;
+    // Interned: a value cut from the URL would otherwise keep the whole URL text alive.
+    const value = registryStrings.intern(eq >= 0 ? decodeParamValue(part.slice(eq + 1)) : part);
     params[key] = value;
     if (key.startsWith('default.') && key.length > 'default.'.length) defaults.push([key.slice('default.'.length), value]);
   }
@@ -95,7 +98,8 @@ export function parseDubboUrl(text: string): DubboUrl | Error {
     if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) return new Error(`bad port "${portText}"`);
     port = Number(portText);
   }
-  return { protocol, host, port, path, params };
+  // Hosts are nearly unique (a table would only grow); a flat copy frees the URL text.
+  return { protocol: registryStrings.intern(protocol), host: flatCopy(host), port, path: registryStrings.intern(path), params };
 }
 
 /** Reads a znode name as a Dubbo URL: decode once, then parse. */

@@ -88,6 +88,7 @@ export function dubboServicesOf(dir: DubboInterfaceRead, source: string, namespa
   }
 
   const byKey = new Map<string, { identity: DubboIdentity; applications: string[]; instances: Instance[] }>();
+  const metadataOf = new Map<string, Instance['metadata']>();
   for (const name of dir.providers) {
     const ref = refOf(`${dir.path}/providers/${name}`);
     const url = parseEncodedDubboUrl(name);
@@ -105,7 +106,7 @@ export function dubboServicesOf(dir: DubboInterfaceRead, source: string, namespa
       let entry = byKey.get(k);
       if (!entry) byKey.set(k, (entry = { identity: p.identity, applications: [], instances: [] }));
       if (p.application) entry.applications.push(p.application);
-      entry.instances.push(p.instance);
+      entry.instances.push(sharedMetadata(p.instance, metadataOf));
     }
   }
 
@@ -118,6 +119,21 @@ export function dubboServicesOf(dir: DubboInterfaceRead, source: string, namespa
       instances: e.instances.sort(compareInstances),
     };
   });
+}
+
+/**
+ * The instance with its metadata object shared with every provider of the interface that has
+ * equal metadata (providers of one interface usually differ only in address and port): the
+ * watched view of 10,000 interfaces × 5 providers then holds one metadata object per interface.
+ */
+function sharedMetadata(instance: Instance, seen: Map<string, Instance['metadata']>): Instance {
+  const key = JSON.stringify(instance.metadata);
+  const known = seen.get(key);
+  if (known === undefined) {
+    seen.set(key, instance.metadata);
+    return instance;
+  }
+  return known === instance.metadata ? instance : { ...instance, metadata: known };
 }
 
 /** Curator metadata keys that change on every restart or deploy, or hold JSON blobs. */

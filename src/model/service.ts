@@ -70,8 +70,13 @@ export interface SourceSnapshot {
 
 /** `source/namespace/group/name`, the stable identity string used in annotations and maps. */
 export function serviceKeyString(key: ServiceKey): string {
-  return [key.source, key.namespace, key.group, key.name].map(encodeURIComponent).join('/');
+  let s = keyStrings.get(key);
+  if (s === undefined) keyStrings.set(key, (s = [key.source, key.namespace, key.group, key.name].map(encodeURIComponent).join('/')));
+  return s;
 }
+
+/** Keys are immutable: one string per key object (10,000 services would otherwise hold 4 copies each). */
+const keyStrings = new WeakMap<ServiceKey, string>();
 
 export function compareServiceKeys(a: ServiceKey, b: ServiceKey): number {
   const x = serviceKeyString(a);

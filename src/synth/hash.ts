@@ -5,17 +5,23 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(sortKeysDeep(value));
 }
 
-export function sortKeysDeep<T>(value: T): T {
-  if (Array.isArray(value)) return value.map((v) => sortKeysDeep(v)) as T;
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
+export function sortKeysDeep<T>(value: T, copies = new Map<object, unknown>()): T {
+  if (value === null || typeof value !== 'object') return value;
+  // An object reached twice (endpoints sharing one labels object) stays shared in the copy.
+  const known = copies.get(value);
+  if (known !== undefined) return known as T;
+  let out: unknown;
+  if (Array.isArray(value)) out = value.map((v) => sortKeysDeep(v, copies));
+  else {
+    const o: Record<string, unknown> = {};
     for (const k of Object.keys(value).sort()) {
       const v = (value as Record<string, unknown>)[k];
-      if (v !== undefined) out[k] = sortKeysDeep(v);
+      if (v !== undefined) o[k] = sortKeysDeep(v, copies);
     }
-    return out as T;
+    out = o;
   }
-  return value;
+  copies.set(value, out);
+  return out as T;
 }
 
 /** Short stable hash (hex) of a string. */

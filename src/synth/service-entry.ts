@@ -268,8 +268,10 @@ function buildEndpoints(
       notes.push({ code: 'partial-ports', detail: `${d.address} announces no ${missing.join(', ')}; traffic to those ports may reach it` });
     }
   }
+  // Endpoints with equal labels share one object (providers of a service usually carry the same).
+  const sharedLabels = new Map<string, Record<string, string>>();
   return drafts.map((d) => {
-    const labels: Record<string, string> = {};
+    let labels: Record<string, string> = {};
     for (const [k, v] of Object.entries(d.instance.metadata).sort(([a], [b]) => cmp(a, b))) {
       if (excluded.has(k)) continue;
       if (!isValidLabel(k, v)) {
@@ -278,6 +280,9 @@ function buildEndpoints(
       }
       labels[k] = v;
     }
+    const labelsKey = JSON.stringify(labels);
+    labels = sharedLabels.get(labelsKey) ?? labels;
+    sharedLabels.set(labelsKey, labels);
     let locality: string | undefined;
     if (d.instance.locality !== undefined && d.instance.locality !== '') {
       if (localityRe.test(d.instance.locality)) locality = d.instance.locality;
