@@ -1,7 +1,7 @@
 # registry-bridge container image.
 #   buildah bud -t registry-bridge:dev .     (or: docker build -t registry-bridge:dev .)
-# Stage 1 compiles the TypeScript and installs production dependencies only; stage 2 is a slim
-# Node 20 runtime that runs as an unprivileged user with the `registry-bridge` entrypoint.
+# Stage 1 compiles and bundles the TypeScript (scripts/bundle.mjs) and keeps production
+# dependencies only; stage 2 is a slim Node 20 runtime that runs as an unprivileged user with the `registry-bridge` entrypoint.
 ARG NODE_IMAGE=node:20-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
@@ -11,7 +11,8 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 COPY adapters ./adapters
-RUN npx tsc -p tsconfig.json \
+COPY scripts/bundle.mjs ./scripts/bundle.mjs
+RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund
 
 FROM ${NODE_IMAGE}
@@ -21,8 +22,8 @@ COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY examples ./examples
-RUN ln -s /app/dist/src/cli/main.js /usr/local/bin/registry-bridge \
- && chmod 0755 /app/dist/src/cli/main.js
+RUN ln -s /app/dist/registry-bridge.mjs /usr/local/bin/registry-bridge \
+ && chmod 0755 /app/dist/registry-bridge.mjs
 # A numeric, non-root user (runAsNonRoot can check it); the chart mounts config read-only
 # and /tmp as an emptyDir, so the root filesystem can stay read-only.
 USER 10001:10001

@@ -401,12 +401,14 @@ async function bridgeProcessScenarios(d: RegistryDriver, n: number, kc: ReturnTy
   const ns = nsOf(d.kind);
   await deleteAllSEs(kc, ns);
   await sleep(Math.min(5000, 500 + n / 5));
-  // The compiled bridge (npm run bench builds it), as the product runs: tsx's loader alone adds
-  // ~90 MiB RSS. Run directly with tsx, the bench falls back to the TypeScript source.
-  const compiled = join(here, '..', 'dist', 'bench', 'bridge-process.js');
-  const useCompiled = existsSync(compiled) && statSync(compiled).mtimeMs >= statSync(join(here, 'bridge-process.ts')).mtimeMs;
-  if (!useCompiled) log('bridge process from the TypeScript source under tsx (run `npm run bench` to measure the compiled bridge)');
-  const child: ChildProcess = fork(useCompiled ? compiled : join(here, 'bridge-process.ts'), [], {
+  // The bridge bundled as the product ships (npm run bench builds it with scripts/bundle.mjs):
+  // tsx's loader alone adds ~90 MiB RSS, unbundled modules ~25 MiB. Run directly with tsx and
+  // no fresh bundle, the bench falls back to the TypeScript source (and says so).
+  const bundled = join(here, '..', 'dist', 'bench', 'bridge-process.mjs');
+  const mtime = (p: string) => (existsSync(p) ? statSync(p).mtimeMs : Infinity);
+  const useCompiled = existsSync(bundled) && statSync(bundled).mtimeMs >= Math.max(mtime(join(here, 'bridge-process.ts')), mtime(join(here, '..', 'dist', 'src', 'cli', 'main.js')));
+  if (!useCompiled) log('bridge process from the TypeScript source under tsx (run `npm run bench` to measure the bundled bridge)');
+  const child: ChildProcess = fork(useCompiled ? bundled : join(here, 'bridge-process.ts'), [], {
     execArgv: useCompiled ? [] : ['--import', 'tsx'],
     env: { ...process.env, RB_BENCH_BRIDGE: JSON.stringify({ ...bp, resyncMs: 60_000 }) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -442,7 +444,7 @@ async function bridgeProcessScenarios(d: RegistryDriver, n: number, kc: ReturnTy
       wallMs: summarize(rs.map((r) => r.wallMs as number)),
       counts: rs[0]!.counts,
     });
-    const runtime = useCompiled ? 'node dist/bench/bridge-process.js (compiled)' : 'tsx bench/bridge-process.ts';
+    const runtime = useCompiled ? 'node dist/bench/bridge-process.mjs (bundled like dist/registry-bridge.mjs)' : 'tsx bench/bridge-process.ts';
     const res = { registry: d.kind, n, m: params.m, runtime, ...stats(resyncs), once: stats(onces) };
     results.resync = res;
     log(`resync N=${n} (continuous): writes ${res.apiWrites.join(',')}, CPU median ${res.cpuMs.median} ms, wall median ${res.wallMs.median} ms`);

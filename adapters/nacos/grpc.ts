@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import type * as GrpcModule from '@grpc/grpc-js';
 import type { Logger } from '../../src/log.js';
 import { decodePayload, encodePayload, responseError, BI_STREAM_PATH, UNARY_PATH, type NacosMessage } from './grpc-wire.js';
@@ -6,12 +5,8 @@ import type { NacosHttp } from './http.js';
 import type { NacosServiceRef } from './index.js';
 import { stripGroupPrefix } from './parse.js';
 import { mapLimit } from '../../src/util/concurrency.js';
+import { grpcJs as grpc } from '../../src/util/lazy-modules.js';
 
-let grpcModule: typeof GrpcModule | undefined;
-/** @grpc/grpc-js, loaded on first use: configs without a Nacos gRPC push never pay for it. */
-function grpc(): typeof GrpcModule {
-  return (grpcModule ??= createRequire(import.meta.url)('@grpc/grpc-js') as typeof GrpcModule);
-}
 
 /** A service to follow, with the fingerprint of its instances as last read over HTTP. */
 export interface Followed {

@@ -17,9 +17,9 @@ export interface CliIo {
   readonly shutdown?: AbortSignal;
 }
 
-/** The version in package.json, found from src/ (tests) and dist/src/ (the binary) alike. */
+/** The version in package.json, found from src/ (tests), dist/src/ and the bundle in dist/ alike. */
 export function packageVersion(): string {
-  for (const rel of ['../../package.json', '../../../package.json']) {
+  for (const rel of ['../package.json', '../../package.json', '../../../package.json']) {
     try {
       const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version: string };
       if (pkg.name === 'registry-bridge') return pkg.version;

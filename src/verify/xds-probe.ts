@@ -6,7 +6,8 @@
  * so istiod's /debug/syncz shows the probe in sync.
  */
 import { randomBytes } from 'node:crypto';
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
+import { grpcJs } from '../util/lazy-modules.js';
 import { proxyViewOf, routeNamesOf, type ProxyView, type RawResources } from './proxy-config.js';
 import type { XdsKind } from './syncz.js';
 import { HopReadError } from './types.js';
@@ -84,11 +85,11 @@ export class XdsProbe {
     const pod = options.podName ?? `registry-bridge-probe-${randomBytes(3).toString('hex')}`;
     this.proxyId = `${pod}.${options.namespace}`;
     this.nodeId = `sidecar~${options.ip ?? '10.255.0.1'}~${this.proxyId}~${options.namespace}.svc.cluster.local`;
-    const pkg = grpc.loadPackageDefinition(xdsPackageDefinition()) as unknown as {
+    const pkg = grpcJs().loadPackageDefinition(xdsPackageDefinition()) as unknown as {
       envoy: { service: { discovery: { v3: { AggregatedDiscoveryService: grpc.ServiceClientConstructor } } } };
     };
     const Ads = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService;
-    this.client = new Ads(options.address, grpc.credentials.createInsecure(), {
+    this.client = new Ads(options.address, grpcJs().credentials.createInsecure(), {
       'grpc.max_receive_message_length': 64 * 1024 * 1024,
     });
     const method = (this.client as unknown as { StreamAggregatedResources: () => AdsStream }).StreamAggregatedResources;

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
+import type { PackageDefinition } from '@grpc/proto-loader';
+import { grpcProtoLoader } from '../util/lazy-modules.js';
 
 /** The Envoy resource type URLs the xDS probe asks for and decodes. */
 export const TypeUrl = {
@@ -32,7 +33,7 @@ export function xdsPackageDefinition(): PackageDefinition {
   if (cached) return cached;
   const require = createRequire(import.meta.url);
   const root = path.join(path.dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
-  cached = loadSync(protoFiles, {
+  cached = grpcProtoLoader().loadSync(protoFiles, {
     keepCase: true,
     longs: String,
     enums: String,

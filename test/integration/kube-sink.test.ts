@@ -237,7 +237,7 @@ describe('continuous mode against the real apiserver', () => {
       }),
     );
     const start = (id: string) => {
-      const child = spawn(process.execPath, ['dist/src/cli/main.js', 'sync', '-c', cfg], { env: { ...process.env, POD_NAME: id }, stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(process.execPath, ['dist/registry-bridge.mjs', 'sync', '-c', cfg], { env: { ...process.env, POD_NAME: id }, stdio: ['ignore', 'ignore', 'pipe'] });
       const lines: string[] = [];
       child.stderr!.on('data', (d: Buffer) => lines.push(...d.toString().split('\n').filter(Boolean)));
       return { child, lines, reconciles: () => lines.filter((l) => l.includes('"reconcile finished"')).length };

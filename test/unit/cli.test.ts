@@ -131,9 +131,9 @@ describe('registry-bridge sync --once', () => {
   });
 
   it("the built binary prints its version and the quickstart (the README command)", { timeout: 60_000 }, () => {
-    const version = execFileSync(process.execPath, ['dist/src/cli/main.js', '--version'], { encoding: 'utf8' });
+    const version = execFileSync(process.execPath, ['dist/registry-bridge.mjs', '--version'], { encoding: 'utf8' });
     expect(version.trim()).toMatch(/^\d+\.\d+\.\d+$/);
-    const yaml = execFileSync(process.execPath, ['dist/src/cli/main.js', 'sync', '--once', '-c', 'examples/quickstart.yaml', '-o', 'yaml', '--log-level', 'silent'], { encoding: 'utf8' });
+    const yaml = execFileSync(process.execPath, ['dist/registry-bridge.mjs', 'sync', '--once', '-c', 'examples/quickstart.yaml', '-o', 'yaml', '--log-level', 'silent'], { encoding: 'utf8' });
     expect(yaml).toContain('name: www.baidu.com');
   });
 });

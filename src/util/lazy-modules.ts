@@ -1,0 +1,22 @@
+import { createRequire } from 'node:module';
+import type * as GrpcModule from '@grpc/grpc-js';
+import type * as ProtoLoaderModule from '@grpc/proto-loader';
+
+/**
+ * CommonJS packages only some configurations use, loaded on first use from node_modules (and
+ * left out of the bundle): a ZooKeeper-only bridge never evaluates gRPC, and `sync` never
+ * loads the xDS protos `verify` needs.
+ */
+const load = createRequire(import.meta.url);
+
+let grpc: typeof GrpcModule | undefined;
+/** @grpc/grpc-js (Nacos 2.x/3.x push, `verify --xds`). */
+export function grpcJs(): typeof GrpcModule {
+  return (grpc ??= load('@grpc/grpc-js') as typeof GrpcModule);
+}
+
+let protoLoader: typeof ProtoLoaderModule | undefined;
+/** @grpc/proto-loader (the xDS protos of `verify --xds`). */
+export function grpcProtoLoader(): typeof ProtoLoaderModule {
+  return (protoLoader ??= load('@grpc/proto-loader') as typeof ProtoLoaderModule);
+}
