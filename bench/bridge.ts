@@ -8,6 +8,7 @@ import { buildSources } from '../src/controller/wiring.js';
 import type { ConfiguredSource } from '../src/controller/reconcile.js';
 import { createLogger, type Logger } from '../src/log.js';
 import { BridgeMetrics } from '../src/metrics.js';
+import { loadKubeConfig } from '../src/sinks/kube/client.js';
 import { kubeSink, type KubeSink } from '../src/sinks/kube/sink.js';
 import { adapterFactories } from '../src/sources/registry.js';
 
@@ -44,8 +45,7 @@ export function buildBridge(p: BridgeParams): BridgeSetup {
   const config = bridgeConfig(p);
   const logger = createLogger({ level: p.logLevel ?? 'warn' });
   const metrics = new BridgeMetrics();
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(p.kubeconfig);
+  const kc = loadKubeConfig({ kubeconfig: p.kubeconfig });
   const sinkCfg = config.sink as Extract<BridgeConfig['sink'], { kind: 'kube' }>;
   const sink = kubeSink({
     kc,

@@ -1,6 +1,7 @@
 /** Kube-side helpers of the benchmark: namespaces, cleanup, a timestamping watch, the raw baseline. */
 import { performance } from 'node:perf_hooks';
 import * as k8s from '@kubernetes/client-node';
+import { loadKubeConfig } from '../src/sinks/kube/client.js';
 import { eachLimited, sleep } from './stats.js';
 
 const GROUP = 'networking.istio.io';
@@ -12,10 +13,9 @@ export interface SeObject {
   spec?: { hosts?: string[]; endpoints?: { address?: string }[] };
 }
 
+/** The bridge's own loader: the raw baseline gets the same client and connection reuse. */
 export function loadKc(kubeconfig: string): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(kubeconfig);
-  return kc;
+  return loadKubeConfig({ kubeconfig });
 }
 
 export async function ensureNamespace(kc: k8s.KubeConfig, name: string): Promise<void> {

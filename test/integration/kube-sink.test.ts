@@ -5,6 +5,7 @@
  * apiserver outage survived.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import tls from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -130,6 +131,32 @@ describe('kube sink against the real apiserver', () => {
     const removed = await b.run();
     expect(removed.plan.counts.delete).toBe(1);
     expect(await read(ns, 'billing.default-group.public.static')).toBeUndefined();
+  });
+
+  it('reuses its TLS connections: 30 writes and reads open a handful, not one per request', async () => {
+    const ns = await newNamespace('rb-conn');
+    const reg = join(dir, `${ns}.json`);
+    await writeRegistry(reg, Array.from({ length: 30 }, (_, i) => service(`conn${i}`, [`10.0.4.${i + 1}`])));
+    const b = bridge(ns, reg);
+    await b.run(); // the first run also discovers the API version and opens the pool
+    await writeRegistry(reg, Array.from({ length: 30 }, (_, i) => service(`conn${i}`, [`10.0.4.${i + 1}`, `10.0.5.${i + 1}`])));
+    // Every TLS connection the process opens (https.Agent calls tls.connect through the module).
+    let sockets = 0;
+    const connect = tls.connect;
+    tls.connect = ((...args: Parameters<typeof tls.connect>) => {
+      sockets++;
+      return connect.apply(tls, args);
+    }) as typeof tls.connect;
+    try {
+      const r = await b.run();
+      expect(r.plan.counts.update).toBe(30);
+      expect(r.failedWrites).toBe(0);
+    } finally {
+      tls.connect = connect;
+    }
+    // 30 updates and a list with write concurrency 8: at most 8 (+1 for the list) connections.
+    // @kubernetes/client-node 1.x alone opens a new one per request (31 here).
+    expect(sockets).toBeLessThanOrEqual(9);
   });
 
   it('observes every owned object across list pages (continue tokens)', async () => {
