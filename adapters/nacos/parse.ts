@@ -1,5 +1,6 @@
 import type { Instance, RejectedEntry } from '../../src/model/service.js';
 import { formatPath } from '../../src/config/load.js';
+import { registryStrings, withSharedMetadata } from '../../src/util/intern.js';
 import { instanceListSchema, nacosHostSchema, serviceListSchema, type NacosHost } from './schema.js';
 
 export interface ParsedInstanceList {
@@ -24,6 +25,7 @@ export function parseInstanceList(raw: unknown, ref: string): ParsedInstanceList
   const instances: Instance[] = [];
   const rejected: RejectedEntry[] = [];
   let persistent = 0;
+  const metadataOf = new Map<string, Instance['metadata']>();
   hosts.forEach((entry, i) => {
     const parsed = nacosHostSchema.safeParse(entry);
     if (!parsed.success) {
@@ -33,7 +35,7 @@ export function parseInstanceList(raw: unknown, ref: string): ParsedInstanceList
       return;
     }
     if (parsed.data.ephemeral === false) persistent += 1;
-    instances.push(...instancesOfHost(parsed.data));
+    for (const instance of instancesOfHost(parsed.data)) instances.push(withSharedMetadata(instance, metadataOf));
   });
   return { instances, rejected, hostCount: hosts.length, persistent };
 }
@@ -56,7 +58,9 @@ export function protocolOfMetadata(md: Readonly<Record<string, string>>): string
  * gRPC port beside the main one (the convention of grpc-spring-boot-starter on Nacos).
  */
 export function instancesOfHost(h: NacosHost): Instance[] {
-  const metadata: Record<string, string> = { ...(h.metadata ?? {}) };
+  // Values interned: the same few (`true`, a version, an application name) repeat on every host.
+  const metadata: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h.metadata ?? {})) metadata[k] = registryStrings.intern(v);
   const protocol = protocolOfMetadata(metadata);
   const base: Instance = {
     address: h.ip,

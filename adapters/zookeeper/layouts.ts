@@ -1,4 +1,5 @@
 import { TextDecoder } from 'node:util';
+import { withSharedMetadata } from '../../src/util/intern.js';
 import { compareServiceKeys, type Instance, type RegistryService, type RejectedEntry, type ServiceKey } from '../../src/model/service.js';
 import { dubboServiceIdentity, DUBBO_TEMPLATE_ATTRIBUTES, type DubboIdentity } from '../dubbo/naming.js';
 import { applyConfigurators, isConfiguratorUrl } from '../dubbo/override.js';
@@ -106,7 +107,7 @@ export function dubboServicesOf(dir: DubboInterfaceRead, source: string, namespa
       let entry = byKey.get(k);
       if (!entry) byKey.set(k, (entry = { identity: p.identity, applications: [], instances: [] }));
       if (p.application) entry.applications.push(p.application);
-      entry.instances.push(sharedMetadata(p.instance, metadataOf));
+      entry.instances.push(withSharedMetadata(p.instance, metadataOf));
     }
   }
 
@@ -119,21 +120,6 @@ export function dubboServicesOf(dir: DubboInterfaceRead, source: string, namespa
       instances: e.instances.sort(compareInstances),
     };
   });
-}
-
-/**
- * The instance with its metadata object shared with every provider of the interface that has
- * equal metadata (providers of one interface usually differ only in address and port): the
- * watched view of 10,000 interfaces × 5 providers then holds one metadata object per interface.
- */
-function sharedMetadata(instance: Instance, seen: Map<string, Instance['metadata']>): Instance {
-  const key = JSON.stringify(instance.metadata);
-  const known = seen.get(key);
-  if (known === undefined) {
-    seen.set(key, instance.metadata);
-    return instance;
-  }
-  return known === instance.metadata ? instance : { ...instance, metadata: known };
 }
 
 /** Curator metadata keys that change on every restart or deploy, or hold JSON blobs. */

@@ -138,3 +138,16 @@ describe('Nacos payloads through synth (golden YAML)', () => {
     await expect(renderYaml(out.desired.map((d) => d.object))).toMatchFileSnapshot('../fixtures/nacos/golden/fixtures.yaml');
   });
 });
+
+describe('instance list memory', () => {
+  it('hosts with equal metadata share one object; metadata values are kept as read', () => {
+    const host = (ip: string, version: string) => ({ ip, port: 8080, weight: 1, healthy: true, enabled: true, metadata: { version, 'preserved.register.source': 'SPRING_CLOUD', n: 1 } });
+    const r = parseInstanceList({ hosts: [host('10.0.0.1', 'v1'), host('10.0.0.2', 'v1'), host('10.0.0.3', 'v2')] }, 'public/DEFAULT_GROUP/orders');
+    if (r instanceof Error) throw r;
+    const [a, b, c] = r.instances.map((i) => i.metadata);
+    expect(a).toBe(b);
+    expect(c).not.toBe(a);
+    expect(a).toEqual({ version: 'v1', 'preserved.register.source': 'SPRING_CLOUD', n: '1' });
+    expect(c).toEqual({ version: 'v2', 'preserved.register.source': 'SPRING_CLOUD', n: '1' });
+  });
+});
