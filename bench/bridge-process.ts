@@ -4,9 +4,13 @@
  *   {cmd:'sync'}      one reconcileOnce (a full sync) → wall time, writes, CPU, memory after GC
  *   {cmd:'start'}     the continuous controller (watches, debounce, resync); answers after its first run
  *   {cmd:'resync'}    the running controller's periodic full resync, triggered now → as for sync
+ *                     (under the CPU profiler when RB_BENCH_CPU_PROFILE_DIR names a directory)
  *   {cmd:'memory'}    memory now (after GC) and controller run count
  *   {cmd:'stop'}      stop and exit
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -23,6 +27,23 @@ const work = new AbortController();
 let controller: Controller | undefined;
 let runs = 0;
 let nextReport: ((r: ReconcileReport) => void) | undefined;
+/** RB_BENCH_CPU_PROFILE_DIR: each resync runs under the CPU profiler → resync-<n>.cpuprofile there. */
+const profileDir = process.env.RB_BENCH_CPU_PROFILE_DIR;
+let profiled = 0;
+async function profiling<T>(fn: () => Promise<T>): Promise<T> {
+  if (!profileDir) return fn();
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  try {
+    return await fn();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(join(profileDir, `resync-${++profiled}.cpuprofile`), JSON.stringify(profile));
+    session.disconnect();
+  }
+}
 
 function memory() {
   gc();
@@ -81,9 +102,11 @@ process.on('message', (msg: { cmd: string; id: number }) => {
         const w0 = await apiWrites(bridge.metrics);
         const c0 = process.cpuUsage();
         const t0 = performance.now();
-        const done = new Promise<ReconcileReport>((r) => (nextReport = r));
-        controller.trigger(0); // no keys: a full run, exactly what the resync ticker does
-        const report = await done;
+        const report = await profiling(() => {
+          const done = new Promise<ReconcileReport>((r) => (nextReport = r));
+          controller!.trigger(0); // no keys: a full run, exactly what the resync ticker does
+          return done;
+        });
         const wallMs = performance.now() - t0;
         const cpu = process.cpuUsage(c0);
         const writes = (await apiWrites(bridge.metrics)) - w0;
