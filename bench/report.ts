@@ -16,7 +16,7 @@ export function markdown(r: R): string {
   const out: string[] = [];
   out.push(`## registry-bridge benchmark (${r.startedAt})`, '');
   out.push(`Machine: ${r.machine.cpus} cores (${r.machine.cpuModel}), ${r.machine.memGiB} GiB, Node ${r.machine.node}. Peers: ${(r.peers ?? []).map((x: R) => `${x.name} ${x.version}`).join(', ')}.`);
-  out.push(`Parameters: N=${p.n.join(',')} × M=${p.m}; kube write concurrency ${p.concurrency}, sink qps ${p.qps}; debounce ${p.debounceMs} ms; run took ${r.durationS} s.`, '');
+  out.push(`Parameters: N=${p.n.join(',')} × M=${p.m}; kube write concurrency ${p.concurrency}, sink qps ${p.qps}; debounce ${p.debounceMs} ms${p.registries?.includes('nacos') ? `; Nacos push batching (pushTaskDelay) ${p.nacosPushTaskDelayMs ?? 'server default (500)'} ms` : ''}; run took ${r.durationS} s.`, '');
   const t = r.targets ?? [];
   if (t.length) {
     out.push('| target | measured | met |', '| --- | --- | --- |');

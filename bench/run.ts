@@ -15,6 +15,8 @@
  *   --nacos-changes 200 --nacos-istiod-samples 20   the same for Nacos
  *   --incremental-n <min n> services in the registry during incremental and burst
  *   --nacos-max-n 5000     largest N generated in Nacos (persistent instances register slowly)
+ *   --nacos-push-delay <ms> start Java Nacos with nacos.naming.push.pushTaskDelay=<ms> (default:
+ *                          the server's 500 ms; a Nacos the bench reuses keeps what it has)
  *   --debounce 100         controller debounce (ms)
  *   --concurrency 8        kube write concurrency (bridge and baseline)
  *   --qps 100000           the sink's client-side rate limit (high: measure the pipeline, not the limiter)
@@ -69,7 +71,9 @@ const params = {
   churn: num('churn', 3600),
   churnRate: num('churn-rate', 50),
   keep: process.argv.includes('--keep'),
+  nacosPushTaskDelayMs: flag('nacos-push-delay', '') === '' ? 'server default (500)' : num('nacos-push-delay', 500),
 };
+if (typeof params.nacosPushTaskDelayMs === 'number') process.env.RB_NACOS_PUSH_TASK_DELAY_MS = String(params.nacosPushTaskDelayMs);
 const want = (s: string) => params.scenarios.includes(s);
 const nsOf = (r: string) => `rb-bench-${r}`;
 
@@ -90,6 +94,9 @@ async function main(): Promise<void> {
   log(`peers: ${peerNames.join(', ')}`);
   const started: Started = await bringUp(peerNames, { owner: 'vitest', log });
   results.peers = started.reports.map((r) => ({ name: r.name, version: r.version, reused: r.reused }));
+  if (typeof params.nacosPushTaskDelayMs === 'number' && started.reports.some((r) => r.name === 'nacos' && r.reused)) {
+    notes.push(`--nacos-push-delay ${params.nacosPushTaskDelayMs} has no effect: the running Nacos was reused (npm run peers:down first)`);
+  }
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   process.once('SIGINT', onSignal);

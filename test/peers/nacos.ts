@@ -156,6 +156,9 @@ export async function start(opts: NacosStartOptions): Promise<NacosHandle> {
     'server.tomcat.basedir': path.join(home, 'tomcat'),
     'management.endpoints.web.exposure.include': 'prometheus,health',
     'spring.sql.init.platform': '',
+    // The server batches pushes for this long after a change (Nacos default 500 ms); the
+    // benchmark can lower it to measure the bridge's own share of the latency.
+    ...(process.env.RB_NACOS_PUSH_TASK_DELAY_MS ? { 'nacos.naming.push.pushTaskDelay': String(Number(process.env.RB_NACOS_PUSH_TASK_DELAY_MS)) } : {}),
   };
   await fs.writeFile(
     path.join(conf, 'application.properties'),
