@@ -21,8 +21,32 @@ function synthMemo(service: RegistryService, options: SynthOptions): SynthResult
   let byService = memo.get(options);
   if (!byService) memo.set(options, (byService = new WeakMap()));
   let r = byService.get(service);
-  if (!r) byService.set(service, (r = synthServiceEntry(service, options)));
+  if (!r) byService.set(service, (r = weaklyHeld(synthServiceEntry(service, options), service, options)));
   return r;
+}
+
+/**
+ * The memo keeps what a resync compares (name, host, hash) and only a weak reference to the
+ * ServiceEntry object itself, which a run needs just for the few objects it writes: 10,000
+ * objects (≈ 15 MiB) would otherwise stay in memory for as long as their services do. An
+ * object that was collected is synthesized again (pure, same result) when asked for.
+ */
+function weaklyHeld(r: SynthResult, service: RegistryService, options: SynthOptions): SynthResult {
+  if (r.kind !== 'ok') return r;
+  const { object, ...rest } = r.entry;
+  let ref = new WeakRef(object);
+  const entry = Object.defineProperty({ ...rest }, 'object', {
+    enumerable: true,
+    get(): DesiredEntry['object'] {
+      const held = ref.deref();
+      if (held) return held;
+      const again = synthServiceEntry(service, options);
+      if (again.kind !== 'ok') throw new Error(`synthesis of ${serviceKeyString(service.key)} is not deterministic`);
+      ref = new WeakRef(again.entry.object);
+      return again.entry.object;
+    },
+  }) as DesiredEntry;
+  return { ...r, entry };
 }
 
 export interface SynthInput {

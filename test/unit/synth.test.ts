@@ -156,3 +156,17 @@ describe('host naming and collisions', () => {
     expect(out.invalid.map((r) => r.key.name)).toEqual(['bad']);
   });
 });
+
+describe('synthesis memo', () => {
+  it('hands back the same entry for the same service object, whose object equals a fresh synthesis', () => {
+    const s = svc('memo', [inst('10.9.0.1', 8080, { protocol: 'http' }), inst('10.9.0.2', 8080, { protocol: 'http' })]);
+    const first = synthAll([{ services: [s], options }]);
+    const second = synthAll([{ services: [s], options }]);
+    expect(second.desired[0]).toBe(first.desired[0]);
+    const fresh = synthServiceEntry(s, options);
+    if (fresh.kind !== 'ok') throw new Error('expected a ServiceEntry');
+    expect(first.desired[0]!.object).toEqual(fresh.entry.object);
+    expect(first.desired[0]!.hash).toBe(fresh.entry.hash);
+    expect(JSON.parse(JSON.stringify(first.desired[0]))).toMatchObject({ name: fresh.entry.name, object: { spec: { hosts: [fresh.entry.host] } } });
+  });
+});
