@@ -88,18 +88,21 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
   }
 
   /**
-   * Content hash of each owned object by uid and resourceVersion: an object that has not changed
-   * since the last list is not canonicalized and hashed again. Pruned to what the last full
-   * observe saw.
+   * Content hash of each owned object by uid and a stamp of what the hash covers: an object
+   * whose spec and labels have not changed since the last list is not canonicalized and hashed
+   * again. The stamp is metadata.generation (bumped by every spec change, never by istiod's
+   * status writes, which change the resourceVersion of all 10,000 objects after a cold sync)
+   * plus the labels; without a generation, the resourceVersion. Pruned to the last full observe.
    */
-  let hashes = new Map<string, { readonly rv: string; readonly hash: string }>();
-  function observedOf(o: ServiceEntryResource, owned: boolean, seen: Map<string, { readonly rv: string; readonly hash: string }>): ObservedEntry {
+  let hashes = new Map<string, { readonly stamp: string; readonly hash: string }>();
+  function observedOf(o: ServiceEntryResource, owned: boolean, seen: Map<string, { readonly stamp: string; readonly hash: string }>): ObservedEntry {
     const uid = o.metadata?.uid;
-    const rv = o.metadata?.resourceVersion;
-    if (!owned || uid === undefined || rv === undefined) return toObserved(o, owned);
+    const version = o.metadata?.generation !== undefined ? `g${o.metadata.generation}` : o.metadata?.resourceVersion !== undefined ? `rv${o.metadata.resourceVersion}` : undefined;
+    if (!owned || uid === undefined || version === undefined) return toObserved(o, owned);
+    const stamp = `${version} ${JSON.stringify(o.metadata?.labels ?? {})}`;
     const known = hashes.get(uid);
-    const hash = known?.rv === rv ? known.hash : contentHash(o.spec ?? {}, o.metadata?.labels ?? {});
-    seen.set(uid, known?.rv === rv ? known : { rv, hash });
+    const hash = known?.stamp === stamp ? known.hash : contentHash(o.spec ?? {}, o.metadata?.labels ?? {});
+    seen.set(uid, known?.stamp === stamp ? known : { stamp, hash });
     return toObserved(o, owned, hash);
   }
 
@@ -109,7 +112,7 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
     async observe(signal) {
       const version = await apiVersion();
       const observed: ObservedEntry[] = [];
-      const seen = new Map<string, { readonly rv: string; readonly hash: string }>();
+      const seen = new Map<string, { readonly stamp: string; readonly hash: string }>();
       try {
         for (const namespace of [...new Set(options.namespaces)].sort()) {
           const owned: ObservedEntry[] = [];
