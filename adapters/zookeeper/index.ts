@@ -88,6 +88,10 @@ export class ZooKeeperSource implements SourceAdapter {
    * costs no walk); otherwise, and whenever the view may have missed something, a full walk.
    */
   async list(signal: AbortSignal): Promise<SourceSnapshot> {
+    // The controller's first run lists while the watches are being armed: wait for that walk
+    // and answer from it, instead of walking the whole tree a second time. The services are
+    // then the very objects later resyncs get, so the synthesis memo holds from the first run.
+    if (this.arming && !this.started) await this.arming;
     if (this.started && this.onChange && this.viewComplete() && this.session.currentState === 'connected') {
       // One round trip per root proves the session answers: a frozen or blackholed server
       // must read as unavailable, not as a registry that stopped changing.
@@ -143,8 +147,10 @@ export class ZooKeeperSource implements SourceAdapter {
       },
       { once: true },
     );
-    await this.rearmAll('start');
-    this.started = true;
+    this.arming = this.rearmAll('start').then(() => {
+      this.started = true;
+    });
+    await this.arming;
     schedule();
   }
 
@@ -305,6 +311,8 @@ export class ZooKeeperSource implements SourceAdapter {
   }
 
   private started = false;
+  /** The first walk of `watch` (arming every watch), while it runs. */
+  private arming: Promise<void> | undefined;
 
   /** Replaces (or, with undefined, forgets) a unit's state and its key index entries. */
   private setUnit(unit: string, state: UnitState | undefined): void {

@@ -114,6 +114,23 @@ describe.skipIf(!hasPeer('zookeeper'))('ZooKeeper adapter against a real ZooKeep
     expect((await metrics.rejectedEntries.get()).values.find((v) => v.labels.source === 'zk')?.value).toBe(3);
   });
 
+  it('a list while the watches are being armed answers from that walk: later lists return the same service objects', async () => {
+    const { adapter } = open();
+    const ac = new AbortController();
+    try {
+      const watching = adapter.watch(() => undefined, ac.signal);
+      const first = await adapter.list(AbortSignal.timeout(10_000)); // the controller's first run does this
+      await watching;
+      const second = await adapter.list(AbortSignal.timeout(10_000));
+      expect(first.services.length).toBeGreaterThan(3);
+      expect(second.services).toEqual(first.services);
+      // The same objects, not equal copies: the synthesis memo (keyed by object) holds from the first run.
+      second.services.forEach((svc, i) => expect(svc).toBe(first.services[i]));
+    } finally {
+      ac.abort();
+    }
+  });
+
   it('renders the tree end to end through sync --once -o yaml', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'rb-zk-cli-'));
     try {
