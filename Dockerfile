@@ -1,7 +1,8 @@
 # registry-bridge container image.
 #   buildah bud -t registry-bridge:dev .     (or: docker build -t registry-bridge:dev .)
 # Stage 1 compiles and bundles the TypeScript (scripts/bundle.mjs) and keeps production
-# dependencies only; stage 2 is a slim Node 20 runtime that runs as an unprivileged user with the `registry-bridge` entrypoint.
+# dependencies only; stage 2 is a slim Node 20 runtime that runs as an unprivileged user with
+# the `registry-bridge` entrypoint.
 ARG NODE_IMAGE=node:20-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build

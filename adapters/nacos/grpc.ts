@@ -7,7 +7,6 @@ import { stripGroupPrefix } from './parse.js';
 import { mapLimit } from '../../src/util/concurrency.js';
 import { grpcJs as grpc } from '../../src/util/lazy-modules.js';
 
-
 /** A service to follow, with the fingerprint of its instances as last read over HTTP. */
 export interface Followed {
   readonly ref: NacosServiceRef;
