@@ -287,6 +287,10 @@ async function continuousScenarios(d: RegistryDriver, n: number, kc: ReturnType<
     if (want('incremental')) {
       const add: number[] = [];
       const remove: number[] = [];
+      // The same changes timed from the registry's answer to the write (ZooKeeper create/delete,
+      // Nacos register/deregister, which for persistent instances is a Raft commit) instead of
+      // from the moment the change was issued: what is left is the bridge's, plus the push.
+      const fromAck: number[] = [];
       let timeouts = 0;
       const changes = d.kind === 'nacos' ? params.nacosChanges : params.changes;
       for (let k = 0; k < changes / 2; k++) {
@@ -295,17 +299,23 @@ async function continuousScenarios(d: RegistryDriver, n: number, kc: ReturnType<
         let t = performance.now();
         const seen = waitFor(tracker, (e) => e.type !== 'DELETED' && addrsOf(e).has(inst.ip), 15_000);
         await d.addInstance(svc, d.kind === 'nacos' ? { ...inst, port: 8080 } : inst);
+        let acked = performance.now();
         const ev = await seen;
-        if (ev) add.push(ev.at - t);
-        else timeouts++;
+        if (ev) {
+          add.push(ev.at - t);
+          fromAck.push(Math.max(0, ev.at - acked));
+        } else timeouts++;
         await sleep(50 + Math.random() * 50);
         const name = ev?.obj.metadata?.name;
         t = performance.now();
         const gone = waitFor(tracker, (e) => e.obj.metadata?.name === name && !addrsOf(e).has(inst.ip), 15_000);
         await d.removeInstance(svc, d.kind === 'nacos' ? { ...inst, port: 8080 } : inst);
+        acked = performance.now();
         const ev2 = await gone;
-        if (ev2) remove.push(ev2.at - t);
-        else timeouts++;
+        if (ev2) {
+          remove.push(ev2.at - t);
+          fromAck.push(Math.max(0, ev2.at - acked));
+        } else timeouts++;
         await sleep(50 + Math.random() * 50);
       }
       const both = [...add, ...remove];
@@ -355,6 +365,7 @@ async function continuousScenarios(d: RegistryDriver, n: number, kc: ReturnType<
         changes: both.length,
         timeouts,
         changeToKubeMs: summarize(both),
+        ackToKubeMs: summarize(fromAck),
         addToKubeMs: summarize(add),
         removeToKubeMs: summarize(remove),
         newServiceToKubeMs: summarize(kubeNew),
