@@ -23,6 +23,7 @@
  *   --burst-changes 1000 --burst-services 100
  *   --churn 3600 --churn-rate 50   memory scenario: instance changes and their rate per second
  *   --keep                 leave the ServiceEntries in kube at the end
+ *   --resync-ms 60000      the continuous controller's full-resync interval (incremental, burst)
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
@@ -71,6 +72,7 @@ const params = {
   churn: num('churn', 3600),
   churnRate: num('churn-rate', 50),
   keep: process.argv.includes('--keep'),
+  resyncMs: num('resync-ms', 60_000),
   nacosPushTaskDelayMs: flag('nacos-push-delay', '') === '' ? 'server default (500)' : num('nacos-push-delay', 500),
 };
 if (typeof params.nacosPushTaskDelayMs === 'number') process.env.RB_NACOS_PUSH_TASK_DELAY_MS = String(params.nacosPushTaskDelayMs);
@@ -119,7 +121,7 @@ async function main(): Promise<void> {
       qps: params.qps,
       concurrency: params.concurrency,
       debounceMs: params.debounceMs,
-      resyncMs: 60_000,
+      resyncMs: params.resyncMs,
       ...over,
     });
     const maxN = sizes[sizes.length - 1]!;
