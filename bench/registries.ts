@@ -4,11 +4,11 @@
  * Service i has instances 127.<hi>.<lo>.<1..M>; instances added by scenarios use 127.250+.x.y
  * (loopback only: a registry that health-checks instances must never probe another network).
  */
-import { createRequire } from 'node:module';
 import type { Client } from 'node-zookeeper-client';
+import { zookeeperClient } from '../src/util/lazy-modules.js';
 import { eachLimited } from './stats.js';
 
-const zk = createRequire(import.meta.url)('node-zookeeper-client') as typeof import('node-zookeeper-client');
+const zk = zookeeperClient();
 
 export interface Instance {
   readonly ip: string;

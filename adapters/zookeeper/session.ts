@@ -1,12 +1,5 @@
-import { createRequire } from 'node:module';
-import type ZkModule from 'node-zookeeper-client';
 import type { Client, State, Watcher } from 'node-zookeeper-client';
-
-let zkModule: typeof ZkModule | undefined;
-/** node-zookeeper-client, loaded on first use: configs without a ZooKeeper source never pay for it. */
-function zookeeper(): typeof ZkModule {
-  return (zkModule ??= createRequire(import.meta.url)('node-zookeeper-client') as typeof ZkModule);
-}
+import { zookeeperClient as zookeeper } from '../../src/util/lazy-modules.js';
 import type { Logger } from '../../src/log.js';
 
 /** ZooKeeper cannot be read right now (no connection, session expired, auth failed, timeout). */

@@ -1,11 +1,12 @@
 import { createRequire } from 'node:module';
 import type * as GrpcModule from '@grpc/grpc-js';
 import type * as ProtoLoaderModule from '@grpc/proto-loader';
+import type ZkModule from 'node-zookeeper-client';
 
 /**
  * CommonJS packages only some configurations use, loaded on first use from node_modules (and
- * left out of the bundle): a ZooKeeper-only bridge never evaluates gRPC, and `sync` never
- * loads the xDS protos `verify` needs.
+ * left out of the bundle): a ZooKeeper-only bridge never evaluates gRPC, a Nacos-only one never
+ * loads node-zookeeper-client, and `sync` never loads the xDS protos `verify` needs.
  */
 const load = createRequire(import.meta.url);
 
@@ -19,4 +20,15 @@ let protoLoader: typeof ProtoLoaderModule | undefined;
 /** @grpc/proto-loader (the xDS protos of `verify --xds`). */
 export function grpcProtoLoader(): typeof ProtoLoaderModule {
   return (protoLoader ??= load('@grpc/proto-loader') as typeof ProtoLoaderModule);
+}
+
+let zookeeper: typeof ZkModule | undefined;
+/** node-zookeeper-client (ZooKeeper sources). */
+export function zookeeperClient(): typeof ZkModule {
+  return (zookeeper ??= load('node-zookeeper-client') as typeof ZkModule);
+}
+
+/** Where a package file is installed (the xDS protos shipped inside @grpc/grpc-js-xds). */
+export function resolvePackageFile(specifier: string): string {
+  return load.resolve(specifier);
 }

@@ -1,7 +1,6 @@
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { PackageDefinition } from '@grpc/proto-loader';
-import { grpcProtoLoader } from '../util/lazy-modules.js';
+import { grpcProtoLoader, resolvePackageFile } from '../util/lazy-modules.js';
 
 /** The Envoy resource type URLs the xDS probe asks for and decodes. */
 export const TypeUrl = {
@@ -31,8 +30,7 @@ let cached: PackageDefinition | undefined;
 
 export function xdsPackageDefinition(): PackageDefinition {
   if (cached) return cached;
-  const require = createRequire(import.meta.url);
-  const root = path.join(path.dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
+  const root = path.join(path.dirname(resolvePackageFile('@grpc/grpc-js-xds/package.json')), 'deps');
   cached = grpcProtoLoader().loadSync(protoFiles, {
     keepCase: true,
     longs: String,

@@ -94,8 +94,9 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
    * status writes, which change the resourceVersion of all 10,000 objects after a cold sync)
    * plus the labels; without a generation, the resourceVersion. Pruned to the last full observe.
    */
-  let hashes = new Map<string, { readonly stamp: string; readonly hash: string }>();
-  function observedOf(o: ServiceEntryResource, owned: boolean, seen: Map<string, { readonly stamp: string; readonly hash: string }>): ObservedEntry {
+  type HashMemo = Map<string, { readonly stamp: string; readonly hash: string }>;
+  let hashes: HashMemo = new Map();
+  function observedOf(o: ServiceEntryResource, owned: boolean, seen: HashMemo): ObservedEntry {
     const uid = o.metadata?.uid;
     const version = o.metadata?.generation !== undefined ? `g${o.metadata.generation}` : o.metadata?.resourceVersion !== undefined ? `rv${o.metadata.resourceVersion}` : undefined;
     if (!owned || uid === undefined || version === undefined) return toObserved(o, owned);
@@ -112,7 +113,7 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
     async observe(signal) {
       const version = await apiVersion();
       const observed: ObservedEntry[] = [];
-      const seen = new Map<string, { readonly stamp: string; readonly hash: string }>();
+      const seen: HashMemo = new Map();
       try {
         for (const namespace of [...new Set(options.namespaces)].sort()) {
           const owned: ObservedEntry[] = [];
