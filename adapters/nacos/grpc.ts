@@ -23,8 +23,11 @@ export interface GrpcPushOptions {
   /** CA of the server certificate when the servers are https. */
   readonly ca?: Buffer;
   readonly logger: Logger;
-  /** Fingerprint of a pushed or returned serviceInfo (same projection as the HTTP read). */
-  readonly fingerprint: (serviceInfo: unknown, ref: NacosServiceRef) => string | undefined;
+  /**
+   * Every serviceInfo the server pushed or answered a subscription with: the caller keeps it
+   * (parsed) and returns its fingerprint (same projection as the HTTP read).
+   */
+  readonly received: (ref: NacosServiceRef, serviceInfo: unknown) => string | undefined;
   readonly onChange: (ref: NacosServiceRef) => void;
   /** Subscribe calls in flight per connection. */
   readonly concurrency?: number;
@@ -35,9 +38,10 @@ export interface GrpcPushOptions {
 /**
  * Push through the Nacos 2.x/3.x gRPC protocol (Java Nacos and r-nacos): one connection per
  * namespace (pushes do not name the namespace), a `SubscribeServiceRequest` per followed service,
- * and every `NotifySubscriberRequest` acknowledged and turned into a change hint when the pushed
- * instances differ from what was last seen. Hints only bring reads forward: the periodic re-list
- * stays the truth, so a lost push costs at most one relist interval.
+ * and every `NotifySubscriberRequest` acknowledged, handed to the caller (`received`) and turned
+ * into a change hint when the pushed instances differ from what was last seen. While a
+ * subscription is live (`isLive`), what it pushed is current; the caller's periodic re-list over
+ * HTTP checks it, so a lost push costs at most two re-list intervals.
  */
 export class GrpcPush {
   private readonly connections = new Map<string, NamespaceConnection>();
@@ -72,16 +76,11 @@ export class GrpcPush {
   }
 
   /**
-   * The serviceInfo last pushed for `ref` on a connection that is up (it is current: every
-   * change is pushed, and a reconnect re-subscribes), else undefined.
+   * `ref` is subscribed on a connection that is up: what it was last pushed (or answered the
+   * subscription with) is current, since every change is pushed and a reconnect re-subscribes.
    */
-  pushedServiceInfo(ref: NacosServiceRef): unknown {
-    return this.connections.get(ref.namespaceId)?.serviceInfoOf(ref);
-  }
-
-  /** The serviceInfo of a change pushed at or after `since` (newer than a read sent then). */
-  pushedSince(ref: NacosServiceRef, since: number): unknown {
-    return this.connections.get(ref.namespaceId)?.serviceInfoSince(ref, since);
+  isLive(ref: NacosServiceRef): boolean {
+    return this.connections.get(ref.namespaceId)?.isLive(ref) ?? false;
   }
 
   /** Connection states per namespace (diagnostics, tests). */
@@ -104,9 +103,7 @@ interface Subscription {
   fingerprint: string | undefined;
   /** What the server last pushed (or answered the subscription with). */
   pushed?: string;
-  /** The serviceInfo of a push that changed something, until the next full read. */
-  pushedInfo?: unknown;
-  /** When that push arrived. */
+  /** When that arrived. */
   pushedAt?: number;
   /** Subscribed on the current connection. */
   subscribed: boolean;
@@ -145,15 +142,8 @@ class NamespaceConnection {
     return { state: this.state, subscribed: [...this.subs.values()].filter((s) => s.subscribed).length, followed: this.subs.size, server: this.server };
   }
 
-  serviceInfoOf(ref: NacosServiceRef): unknown {
-    if (this.state !== 'ready') return undefined;
-    const sub = this.subs.get(subKey(ref.group, ref.name));
-    return sub?.subscribed ? sub.pushedInfo : undefined;
-  }
-
-  serviceInfoSince(ref: NacosServiceRef, since: number): unknown {
-    const sub = this.subs.get(subKey(ref.group, ref.name));
-    return sub?.pushedAt !== undefined && sub.pushedAt >= since ? sub.pushedInfo : undefined;
+  isLive(ref: NacosServiceRef): boolean {
+    return this.state === 'ready' && this.subs.get(subKey(ref.group, ref.name))?.subscribed === true;
   }
 
   fingerprintOf(ref: NacosServiceRef): string | undefined {
@@ -177,7 +167,6 @@ class NamespaceConnection {
         this.subs.set(key, { ref: f.ref, fingerprint: f.fingerprint, subscribed: false });
       } else if (sub.pushedAt === undefined || sub.pushedAt < f.readAt) {
         sub.fingerprint = f.fingerprint;
-        sub.pushedInfo = undefined;
       }
     }
     if (this.state === 'idle') this.connectSoon(0);
@@ -285,10 +274,7 @@ class NamespaceConnection {
     }
     this.client?.close();
     this.client = undefined;
-    for (const s of this.subs.values()) {
-      s.subscribed = false;
-      s.pushedInfo = undefined;
-    }
+    for (const s of this.subs.values()) s.subscribed = false;
   }
 
   private async checkAlive(): Promise<void> {
@@ -332,12 +318,10 @@ class NamespaceConnection {
     const group = typeof i.groupName === 'string' && i.groupName !== '' ? i.groupName : rawName.includes('@@') ? rawName.slice(0, rawName.indexOf('@@')) : 'DEFAULT_GROUP';
     const sub = this.subs.get(subKey(group, stripGroupPrefix(rawName)));
     if (!sub) return;
-    const fp = this.o.fingerprint(info, sub.ref);
+    const fp = this.o.received(sub.ref, info);
     if (fp !== undefined) sub.pushed = fp;
     sub.pushedAt = Date.now();
     if (fp !== undefined && fp === sub.fingerprint) return;
-    // Kept until the next full read (follow) only: at most the services that changed since.
-    sub.pushedInfo = info;
     sub.fingerprint = fp;
     this.log.debug({ group: sub.ref.group, service: sub.ref.name, via }, 'nacos gRPC: instances changed');
     this.o.onChange(sub.ref);

@@ -19,10 +19,12 @@ export { nacosConfigSchema, type NacosConfig } from './schema.js';
 /**
  * Nacos through its v1 HTTP OpenAPI (Nacos 1.x, 2.x, 3.0/3.1, r-nacos). Every list() pages
  * through `/v1/ns/service/list` of each configured namespace and group and reads every
- * service's `/v1/ns/instance/list`: that read is the truth. watch() re-reads on an interval and
- * reports a change when the read differs, and subscribes to every service read, by default
- * through the 2.x/3.x gRPC protocol (./grpc.ts: pushes within the server's push delay), or
- * through the nacos SDK (`push: sdk`, v1 UDP push or poll, for Nacos 1.x).
+ * service's `/v1/ns/instance/list`. watch() subscribes to every service read, by default through
+ * the 2.x/3.x gRPC protocol (./grpc.ts: pushes within the server's push delay), or through the
+ * nacos SDK (`push: sdk`, v1 UDP push or poll, for Nacos 1.x). While a gRPC subscription is
+ * live, what it pushed stands for the HTTP read of that service (list() then costs the name
+ * pages only), and watch()'s periodic re-list reads every service over HTTP to check the pushes
+ * and to report what changed.
  */
 export const nacosAdapter = defineAdapter<NacosConfig>({
   kind: 'nacos',
@@ -49,6 +51,23 @@ interface RegistryRead {
   readonly followed: readonly Followed[];
 }
 
+/** One service's instance list, parsed: what a read or a push says of it. */
+interface ServiceRead {
+  readonly service?: RegistryService;
+  readonly rejected: readonly RejectedEntry[];
+  /** Of the instances (see fingerprintOf); undefined when the list could not be parsed. */
+  readonly fingerprint?: string;
+}
+
+/** The last instance list the server pushed for a service, parsed. */
+interface PushedEntry {
+  readonly read: ServiceRead;
+  /** When it arrived (a read sent before that is older). */
+  readonly at: number;
+  /** The fingerprint of a re-list that disagreed with it once (twice: the re-list wins). */
+  disagreed?: string | undefined;
+}
+
 /** What brings re-reads forward between re-lists (gRPC subscription or the SDK). */
 interface Push {
   sync(followed: readonly Followed[]): void;
@@ -62,6 +81,12 @@ export class NacosSource implements SourceAdapter {
   /** Re-reads scheduled because the HTTP read lagged behind a push (per ref key: attempts). */
   private readonly lagging = new Map<string, number>();
   private hint: ((ref: NacosServiceRef) => void) | undefined;
+  /**
+   * What the gRPC push said last, per ref key. While a service's subscription is live this is
+   * its truth, as the Nacos SDK's own cache is: list() and readServices() answer from it, and
+   * only the periodic re-list reads every service over HTTP, to check it.
+   */
+  private readonly pushed = new Map<string, PushedEntry>();
   /** Model key of each Nacos service of the last read (Dubbo services are keyed by interface). */
   private readonly keys = new Map<string, ServiceKey>();
   private readonly log;
@@ -75,7 +100,7 @@ export class NacosSource implements SourceAdapter {
   }
 
   async list(signal: AbortSignal): Promise<SourceSnapshot> {
-    const read = await this.read(signal);
+    const read = await this.read(signal, 'pushed-first');
     const keepFor = this.config.emptyProtection?.keepFor ?? 0;
     const protectedRead = protectEmpty(read.services, this.known, this.now(), keepFor);
     this.known = protectedRead.known;
@@ -101,8 +126,8 @@ export class NacosSource implements SourceAdapter {
     const rejected: RejectedEntry[] = [];
     await mapLimit(refs, this.config.concurrency, async (ref) => {
       // A push carries the whole instance list: use it (no read that could lag behind it).
-      const pushed = this.push instanceof GrpcPush ? this.push.pushedServiceInfo(ref) : undefined;
-      const got = pushed !== undefined ? this.serviceOf(ref, pushed, true) : await this.instances(http, ref, signal);
+      const pushed = this.livePushed(ref);
+      const got = pushed ?? (await this.instances(http, ref, signal));
       if (pushed === undefined) this.checkLag(ref, got?.fingerprint);
       if (!got) return;
       rejected.push(...got.rejected);
@@ -134,6 +159,39 @@ export class NacosSource implements SourceAdapter {
     setTimeout(() => hint(ref), 200 * attempts).unref();
   }
 
+  /** What the push said of `ref`, when its subscription is live (else undefined: read it). */
+  private livePushed(ref: NacosServiceRef): ServiceRead | undefined {
+    if (!(this.push instanceof GrpcPush) || !this.push.isLive(ref)) return undefined;
+    return this.pushed.get(refKeyString(ref))?.read;
+  }
+
+  /**
+   * An HTTP read of `ref` sent at `readAt`, against what the push said. A push that arrived
+   * after the read was sent is newer. A live push that disagrees is kept the first time (the
+   * server's HTTP view can lag its pushes); the same disagreement on the next re-list, with no
+   * push in between, means a push was lost: the read wins, and says so.
+   */
+  private withPushed(ref: NacosServiceRef, read: ServiceRead | undefined, readAt: number): ServiceRead | undefined {
+    const key = refKeyString(ref);
+    const entry = this.push instanceof GrpcPush ? this.pushed.get(key) : undefined;
+    if (!entry || !(this.push instanceof GrpcPush)) return read;
+    if (entry.at >= readAt) return entry.read;
+    if (!this.push.isLive(ref)) return read;
+    const readFp = read === undefined ? 'gone' : (read.fingerprint ?? 'unparsable');
+    if (readFp === entry.read.fingerprint) {
+      entry.disagreed = undefined;
+      return entry.read; // the same objects as before: the synthesis memo holds
+    }
+    if (entry.disagreed !== readFp) {
+      entry.disagreed = readFp;
+      return entry.read;
+    }
+    this.log.warn({ namespace: ref.namespaceId, group: ref.group, service: ref.name }, 'nacos re-list differs from the last gRPC push twice in a row; using the re-list (a push was lost)');
+    if (read === undefined) this.pushed.delete(key);
+    else this.pushed.set(key, { read, at: readAt });
+    return read;
+  }
+
   async watch(onChange: ChangeListener, signal: AbortSignal): Promise<void> {
     const http = await this.client();
     const hint = (ref: NacosServiceRef) => onChange([this.keys.get(refKeyString(ref)) ?? this.keyOf(ref)]);
@@ -150,9 +208,10 @@ export class NacosSource implements SourceAdapter {
         requestTimeoutMs: this.config.requestTimeout,
         ...(this.ca ? { ca: this.ca } : {}),
         logger: this.log,
-        fingerprint: (info, ref) => {
-          const parsed = parseInstanceList(info, `${ref.namespaceId}/${ref.group}/${ref.name}`);
-          return parsed instanceof Error ? undefined : this.fingerprintOf(parsed.instances);
+        received: (ref, info) => {
+          const read = this.serviceOf(ref, info, true);
+          this.pushed.set(refKeyString(ref), { read, at: Date.now() });
+          return read.fingerprint;
         },
         onChange: hint,
       });
@@ -160,7 +219,7 @@ export class NacosSource implements SourceAdapter {
     signal.addEventListener('abort', () => void this.push?.close(), { once: true });
     const tick = async (): Promise<void> => {
       try {
-        const read = await this.read(signal);
+        const read = await this.read(signal, 'http');
         this.push?.sync(read.followed);
         // Name the services that changed, so the controller reconciles just those.
         const next = fingerprintsOf(read.services);
@@ -291,8 +350,12 @@ export class NacosSource implements SourceAdapter {
     };
   }
 
-  /** One full read of every configured namespace and group. Throws when the server can't be read. */
-  private async read(signal: AbortSignal): Promise<RegistryRead> {
+  /**
+   * One full read of every configured namespace and group: the service names over HTTP, and
+   * each service's instances from its live push (`pushed-first`) or over HTTP (`http`, the
+   * periodic re-list that checks the push). Throws when the server can't be read.
+   */
+  private async read(signal: AbortSignal, mode: 'pushed-first' | 'http'): Promise<RegistryRead> {
     const http = await this.client();
     const refs: NacosServiceRef[] = [];
     const listed = new Map<string, ReadonlySet<string>>();
@@ -308,11 +371,10 @@ export class NacosSource implements SourceAdapter {
     const rejected: RejectedEntry[] = [];
     const live: Followed[] = [];
     await mapLimit(refs, this.config.concurrency, async (ref) => {
-      const readAt = Date.now();
-      let got = await this.instances(http, ref, signal);
-      // A change pushed while this read was under way is newer than what it returned.
-      const newer = this.push instanceof GrpcPush ? this.push.pushedSince(ref, readAt) : undefined;
-      if (newer !== undefined) got = this.serviceOf(ref, newer, true);
+      let readAt = Date.now();
+      let got = mode === 'pushed-first' ? this.livePushed(ref) : undefined;
+      if (got !== undefined) readAt = this.pushed.get(refKeyString(ref))?.at ?? readAt;
+      else got = this.withPushed(ref, await this.instances(http, ref, signal), readAt);
       if (got === undefined) return;
       rejected.push(...got.rejected);
       if (got.service) {
@@ -323,6 +385,7 @@ export class NacosSource implements SourceAdapter {
     // Forget the keys of services no longer listed (readServices maps refs through them).
     const listedRefs = new Set(refs.map(refKeyString));
     for (const k of [...this.keys.keys()]) if (!listedRefs.has(k)) this.keys.delete(k);
+    for (const k of [...this.pushed.keys()]) if (!listedRefs.has(k)) this.pushed.delete(k);
     return { services, rejected, followed: live };
   }
 
@@ -343,7 +406,7 @@ export class NacosSource implements SourceAdapter {
     return unique(names);
   }
 
-  private async instances(http: NacosHttp, ref: NacosServiceRef, signal: AbortSignal): Promise<{ service?: RegistryService; rejected: RejectedEntry[]; fingerprint?: string } | undefined> {
+  private async instances(http: NacosHttp, ref: NacosServiceRef, signal: AbortSignal): Promise<ServiceRead | undefined> {
     const grouped = `${ref.group}@@${ref.name}`;
     const params = { serviceName: grouped, groupName: ref.group, namespaceId: ref.namespaceId, healthyOnly: String(this.config.healthyOnly) };
     const res = await http.request('GET', '/v1/ns/instance/list', params, signal, grouped);
@@ -360,19 +423,20 @@ export class NacosSource implements SourceAdapter {
    * A service from an instance list: the v1 HTTP answer, or the serviceInfo of a gRPC push
    * (same host shape; the server filtered healthy ones for HTTP, we do it for pushes).
    */
-  private serviceOf(ref: NacosServiceRef, raw: unknown, pushed: boolean): { service?: RegistryService; rejected: RejectedEntry[]; fingerprint?: string } {
+  private serviceOf(ref: NacosServiceRef, raw: unknown, pushed: boolean): ServiceRead {
     const label = `${ref.namespaceId}/${ref.group}/${ref.name}`;
     const parsed = parseInstanceList(raw, label);
     if (parsed instanceof Error) return { rejected: [{ ref: label, reason: parsed.message }] };
+    const fingerprint = this.fingerprintOf(parsed.instances);
     const instances = pushed && this.config.healthyOnly ? parsed.instances.filter((i) => i.healthy !== false) : parsed.instances;
     const dubbo = dubboShape(ref.name, instances[0]?.metadata ?? {}, { source: this.context.source, namespace: ref.namespaceId }, this.config.dubboHostTemplate);
-    if (dubbo === 'not-a-service') return { rejected: [...parsed.rejected] };
-    if (dubbo instanceof Error) return { rejected: [...parsed.rejected, { ref: label, reason: `Dubbo host: ${dubbo.message}` }] };
+    if (dubbo === 'not-a-service') return { rejected: [...parsed.rejected], fingerprint };
+    if (dubbo instanceof Error) return { rejected: [...parsed.rejected, { ref: label, reason: `Dubbo host: ${dubbo.message}` }], fingerprint };
     const service: RegistryService = dubbo
       ? { key: { ...this.keyOf(ref), group: dubbo.group, name: dubbo.name }, host: dubbo.host, attributes: { ...dubbo.attributes, nacosGroup: ref.group, nacosService: ref.name }, instances }
       : { key: this.keyOf(ref), instances };
     this.keys.set(refKeyString(ref), service.key);
-    return { service, rejected: [...parsed.rejected], fingerprint: this.fingerprintOf(parsed.instances) };
+    return { service, rejected: [...parsed.rejected], fingerprint };
   }
 
   private httpError(server: string, call: string, status: number, body: string, what: string): BridgeError {

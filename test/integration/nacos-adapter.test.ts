@@ -294,6 +294,48 @@ for (const server of servers) {
       await deregister(base, late);
     });
 
+    it('with live gRPC subscriptions a full list answers from the pushes; a re-list that disagrees twice wins (a lost push)', async () => {
+      const logs: string[] = [];
+      const adapter = makeAdapter(url, { push: 'grpc', relistInterval: 1000 }, logs);
+      const ac = new AbortController();
+      const hints: (readonly ServiceKey[] | undefined)[] = [];
+      try {
+        await adapter.watch!((keys) => void hints.push(keys), ac.signal);
+        const first = await adapter.list(ac.signal); // read over HTTP, then subscribed
+        const upToDate = () => new Set(logs.filter((l) => l.includes('nacos gRPC subscriptions up to date')).map((l) => (JSON.parse(l) as { namespace: string }).namespace));
+        await eventually(async () => upToDate().has(NS_A) && upToDate().has(NS_B), 'gRPC subscriptions in both namespaces');
+        const orders = (s: typeof first) => s.services.find((x) => x.key.namespace === NS_A && x.key.name === 'orders');
+        // The subscriptions answered with what the HTTP read saw: no change is hinted for it.
+        expect(hints.flat().some((k) => k?.name === 'orders')).toBe(false);
+        // From the pushes: the very objects of the previous list, not a new HTTP parse.
+        const a = await adapter.list(ac.signal);
+        const b = await adapter.list(ac.signal);
+        expect(orders(a)).toBeDefined();
+        expect(orders(b)).toBe(orders(a));
+        expect(orders(a)!.instances.map((i) => i.address).sort()).toEqual(orders(first)!.instances.map((i) => i.address).sort());
+
+        // A lost push, as if the server had never sent the last one: what the adapter holds for
+        // `orders` goes stale. The next full list still answers from it…
+        const internals = adapter as unknown as { pushed: Map<string, { read: { service?: unknown; rejected: unknown[]; fingerprint?: string }; at: number }> };
+        const key = `${NS_A}\u0000DEFAULT_GROUP\u0000orders`;
+        expect(internals.pushed.has(key)).toBe(true);
+        // (After the pushes that the registrations of beforeAll still cause: a real push would
+        // rightly replace what is injected here.)
+        await eventually(async () => Date.now() - (internals.pushed.get(key)?.at ?? 0) > 3000, 'no push for orders for 3 s', 30_000);
+        internals.pushed.set(key, { read: { service: { ...orders(a)!, instances: [] }, rejected: [], fingerprint: 'lost' }, at: 0 });
+        expect(orders(await adapter.list(ac.signal))!.instances).toEqual([]);
+        // …until two re-lists (1 s apart) read the same thing over HTTP: that wins, is hinted,
+        // and is said in a warning.
+        const since = hints.length;
+        await eventually(async () => logs.some((l) => l.includes('a push was lost') && l.includes('"service":"orders"')), 'the warning after two disagreeing re-lists', 15_000);
+        await eventually(async () => hints.slice(since).some((k) => k?.some((x) => x.name === 'orders')), 'a hint for orders', 5_000);
+        expect(orders(await adapter.list(ac.signal))!.instances.map((i) => i.address).sort()).toEqual(orders(first)!.instances.map((i) => i.address).sort());
+      } finally {
+        ac.abort();
+        await adapter.close();
+      }
+    });
+
     it('a service registered after start-up is hinted by the service-name poll, long before the re-list', async () => {
       const fresh: Reg = { ns: NS_B, group: 'LATE', service: `fresh-${server}`, ip: '127.3.1.1', port: 8080 };
       const adapter = makeAdapter(url, { push: false, relistInterval: 120_000, serviceListInterval: 300 });
