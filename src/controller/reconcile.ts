@@ -54,7 +54,8 @@ export async function reconcileOnce(
   const started = now();
   const log = deps.logger.child({ component: 'reconcile' });
 
-  const reads = await Promise.allSettled(sources.map((s) => s.adapter.list(deps.signal)));
+  // The sink is observed while the registries are read (the two do not depend on each other).
+  const [reads, observed] = await Promise.all([Promise.allSettled(sources.map((s) => s.adapter.list(deps.signal))), sink.observe(deps.signal)]);
   const snapshots: SourceSnapshot[] = [];
   const sourceErrors: { source: string; error: string }[] = [];
   const sourceHealthy = new Map<string, boolean>();
@@ -73,7 +74,6 @@ export async function reconcileOnce(
     }
   }
 
-  const observed = await sink.observe(deps.signal);
   const synth = synthAll(inputs, currentOwners(observed));
   return planAndApply({ scope: 'full', snapshots, sourceErrors, sourceHealthy, synth, observed, started }, sink, options, deps);
 }
