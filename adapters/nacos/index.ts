@@ -161,8 +161,11 @@ export class NacosSource implements SourceAdapter {
 
   /** What the push said of `ref`, when its subscription is live (else undefined: read it). */
   private livePushed(ref: NacosServiceRef): ServiceRead | undefined {
-    if (!(this.push instanceof GrpcPush) || !this.push.isLive(ref)) return undefined;
-    return this.pushed.get(refKeyString(ref))?.read;
+    return this.isLive(ref) ? this.pushed.get(refKeyString(ref))?.read : undefined;
+  }
+
+  private isLive(ref: NacosServiceRef): boolean {
+    return this.push instanceof GrpcPush && this.push.isLive(ref);
   }
 
   /**
@@ -173,10 +176,10 @@ export class NacosSource implements SourceAdapter {
    */
   private withPushed(ref: NacosServiceRef, read: ServiceRead | undefined, readAt: number): ServiceRead | undefined {
     const key = refKeyString(ref);
-    const entry = this.push instanceof GrpcPush ? this.pushed.get(key) : undefined;
-    if (!entry || !(this.push instanceof GrpcPush)) return read;
+    const entry = this.pushed.get(key);
+    if (!entry) return read;
     if (entry.at >= readAt) return entry.read;
-    if (!this.push.isLive(ref)) return read;
+    if (!this.isLive(ref)) return read;
     const readFp = read === undefined ? 'gone' : (read.fingerprint ?? 'unparsable');
     if (readFp === entry.read.fingerprint) {
       entry.disagreed = undefined;
@@ -199,6 +202,7 @@ export class NacosSource implements SourceAdapter {
     signal.addEventListener('abort', () => (this.hint = undefined), { once: true });
     await this.push?.close();
     this.push = undefined;
+    this.pushed.clear();
     if (this.config.push === 'sdk') {
       this.push = new PushSubscriptions({ http, config: this.config, context: this.context, auth: await this.auth(), onChange: hint });
     } else if (this.config.push === 'grpc') {
