@@ -70,11 +70,6 @@ export class GrpcPush {
     }
   }
 
-  /** Fingerprint of the instances last pushed (or returned by the subscription) for `ref`. */
-  pushedFingerprint(ref: NacosServiceRef): string | undefined {
-    return this.connections.get(ref.namespaceId)?.fingerprintOf(ref);
-  }
-
   /**
    * `ref` is subscribed on a connection that is up: what it was last pushed (or answered the
    * subscription with) is current, since every change is pushed and a reconnect re-subscribes.
@@ -144,10 +139,6 @@ class NamespaceConnection {
 
   isLive(ref: NacosServiceRef): boolean {
     return this.state === 'ready' && this.subs.get(subKey(ref.group, ref.name))?.subscribed === true;
-  }
-
-  fingerprintOf(ref: NacosServiceRef): string | undefined {
-    return this.subs.get(subKey(ref.group, ref.name))?.pushed;
   }
 
   follow(list: readonly Followed[]): void {

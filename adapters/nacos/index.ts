@@ -78,9 +78,6 @@ export class NacosSource implements SourceAdapter {
   private http: Promise<NacosHttp> | undefined;
   private known: ReadonlyMap<string, KnownService> = new Map();
   private push: Push | undefined;
-  /** Re-reads scheduled because the HTTP read lagged behind a push (per ref key: attempts). */
-  private readonly lagging = new Map<string, number>();
-  private hint: ((ref: NacosServiceRef) => void) | undefined;
   /**
    * What the gRPC push said last, per ref key. While a service's subscription is live this is
    * its truth, as the Nacos SDK's own cache is: list() and readServices() answer from it, and
@@ -128,35 +125,11 @@ export class NacosSource implements SourceAdapter {
       // A push carries the whole instance list: use it (no read that could lag behind it).
       const pushed = this.livePushed(ref);
       const got = pushed ?? (await this.instances(http, ref, signal));
-      if (pushed === undefined) this.checkLag(ref, got?.fingerprint);
       if (!got) return;
       rejected.push(...got.rejected);
       if (got.service && wanted.has(serviceKeyString(got.service.key))) services.push(got.service);
     });
     return { source: this.context.source, services, rejected };
-  }
-
-  /**
-   * The HTTP read can lag the push that caused it (the server's v1 view is updated
-   * asynchronously): when what was read differs from what was pushed, read that service again
-   * shortly (a few times), instead of waiting for the next re-list.
-   */
-  private checkLag(ref: NacosServiceRef, readFingerprint: string | undefined): void {
-    const pushed = this.push instanceof GrpcPush ? this.push.pushedFingerprint(ref) : undefined;
-    const key = refKeyString(ref);
-    if (pushed === undefined || pushed === readFingerprint || !this.hint) {
-      this.lagging.delete(key);
-      return;
-    }
-    const attempts = (this.lagging.get(key) ?? 0) + 1;
-    if (attempts > 5) {
-      this.lagging.delete(key);
-      this.log.debug({ namespace: ref.namespaceId, group: ref.group, service: ref.name }, 'nacos read still differs from the push after 5 re-reads; the re-list settles it');
-      return;
-    }
-    this.lagging.set(key, attempts);
-    const hint = this.hint;
-    setTimeout(() => hint(ref), 200 * attempts).unref();
   }
 
   /** What the push said of `ref`, when its subscription is live (else undefined: read it). */
@@ -198,8 +171,6 @@ export class NacosSource implements SourceAdapter {
   async watch(onChange: ChangeListener, signal: AbortSignal): Promise<void> {
     const http = await this.client();
     const hint = (ref: NacosServiceRef) => onChange([this.keys.get(refKeyString(ref)) ?? this.keyOf(ref)]);
-    this.hint = hint;
-    signal.addEventListener('abort', () => (this.hint = undefined), { once: true });
     await this.push?.close();
     this.push = undefined;
     this.pushed.clear();

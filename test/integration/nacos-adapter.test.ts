@@ -267,8 +267,6 @@ for (const server of servers) {
         if (read.length < 2) await new Promise((r) => setTimeout(r, 250));
       }
       expect(read).toEqual(['127.3.0.1', '127.3.0.2']);
-      await new Promise((r) => setTimeout(r, 1500)); // any lag re-reads would have run by now
-      expect(logs.join('')).not.toContain('still differs from the push');
       ac.abort();
       await pushed.close();
       const text = logs.join('');
