@@ -2,7 +2,8 @@
 import { performance } from 'node:perf_hooks';
 import * as k8s from '@kubernetes/client-node';
 import { loadKubeConfig } from '../src/sinks/kube/client.js';
-import { eachLimited, sleep } from './stats.js';
+import { sleep } from './stats.js';
+import { mapLimit } from '../src/util/concurrency.js';
 
 const GROUP = 'networking.istio.io';
 const VERSION = 'v1';
@@ -93,7 +94,7 @@ async function currentRv(kc: k8s.KubeConfig, namespace: string): Promise<string>
 export async function rawApply(kc: k8s.KubeConfig, objects: readonly object[], concurrency: number, fieldManager: string): Promise<number> {
   const client = k8s.KubernetesObjectApi.makeApiClient(kc);
   let writes = 0;
-  await eachLimited(objects, concurrency, async (o) => {
+  await mapLimit(objects, concurrency, async (o) => {
     await client.patch(o as k8s.KubernetesObject, undefined, undefined, fieldManager, true, k8s.PatchStrategy.ServerSideApply);
     writes++;
   });

@@ -6,7 +6,7 @@
  */
 import type { Client } from 'node-zookeeper-client';
 import { zookeeperClient } from '../src/util/lazy-modules.js';
-import { eachLimited } from './stats.js';
+import { mapLimit } from '../src/util/concurrency.js';
 
 const zk = zookeeperClient();
 
@@ -93,7 +93,7 @@ export async function zookeeperDriver(connect: string): Promise<RegistryDriver> 
     async ensure(n, m, log) {
       const t0 = Date.now();
       const todo = Array.from({ length: n }, (_, i) => i).filter((i) => !have.has(dubboInterface(i)));
-      await eachLimited(todo, 64, async (i) => {
+      await mapLimit(todo, 64, async (i) => {
         const iface = dubboInterface(i);
         await create(`${root}/${iface}`);
         await create(`${root}/${iface}/providers`);
@@ -101,7 +101,7 @@ export async function zookeeperDriver(connect: string): Promise<RegistryDriver> 
         have.add(iface);
       });
       const extra = [...have].filter((iface) => generatorIndex(iface, /^org\.rbbench\.svc(\d+)\.BenchService$/) >= n);
-      await eachLimited(extra, 32, async (iface) => {
+      await mapLimit(extra, 32, async (iface) => {
         await removeTree(c, `${root}/${iface}`);
         have.delete(iface);
       });
@@ -205,13 +205,13 @@ export async function nacosDriver(httpBase: string): Promise<RegistryDriver> {
       const t0 = Date.now();
       const todo = Array.from({ length: n }, (_, i) => i).filter((i) => !have.has(nacosService(i)));
       const jobs = todo.flatMap((i) => Array.from({ length: m }, (_, k) => ({ i, k })));
-      await eachLimited(jobs, 32, async ({ i, k }) => {
+      await mapLimit(jobs, 32, async ({ i, k }) => {
         await call('POST', { ...params(i, { ip: baseIp(i, k), port: 8080 }), healthy: 'true', enabled: 'true', weight: '1', metadata: JSON.stringify({ protocol: 'http' }) });
       });
-      await eachLimited(todo, 32, noHealthCheck);
+      await mapLimit(todo, 32, noHealthCheck);
       for (const i of todo) have.add(nacosService(i));
       const extra = [...have].filter((name) => generatorIndex(name, /^bench-svc-(\d+)$/) >= n);
-      await eachLimited(extra, 16, async (name) => {
+      await mapLimit(extra, 16, async (name) => {
         const q = new URLSearchParams({ namespaceId: 'public', groupName: NACOS_GROUP, serviceName: name });
         const res = await fetch(`${httpBase}/v1/ns/instance/list?${q}`, { signal: AbortSignal.timeout(20_000) });
         const hosts = ((await res.json()) as { hosts?: { ip: string; port: number }[] }).hosts ?? [];

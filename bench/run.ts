@@ -38,7 +38,8 @@ import { apiWrites, buildBridge, closeBridge, type BridgeParams } from './bridge
 import { countSEs, deleteAllSEs, ensureNamespace, loadKc, rawApply, watchSEs, type SeEvent } from './kube.js';
 import { extraInstance, nacosDriver, zookeeperDriver, zookeeperRemoveService, type Instance, type RegistryDriver } from './registries.js';
 import { writeResults } from './report.js';
-import { eachLimited, sleep, summarize, type Summary } from './stats.js';
+import { sleep, summarize, type Summary } from './stats.js';
+import { mapLimit } from '../src/util/concurrency.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const t00 = Date.now();
@@ -394,7 +395,7 @@ async function continuousScenarios(d: RegistryDriver, n: number, kc: ReturnType<
         const r0 = runs;
         const t = performance.now();
         const done = converged() ? Promise.resolve(undefined) : waitFor(tracker, () => converged(), 60_000);
-        await eachLimited(plan, d.kind === 'nacos' ? 64 : 256, (p) => (label === 'add' ? d.addInstance(p.svc, p.inst) : d.removeInstance(p.svc, p.inst)));
+        await mapLimit(plan, d.kind === 'nacos' ? 64 : 256, (p) => (label === 'add' ? d.addInstance(p.svc, p.inst) : d.removeInstance(p.svc, p.inst)));
         const issuedMs = performance.now() - t;
         const ev = await done;
         const convergeMs = ev ? ev.at - t : NaN;
