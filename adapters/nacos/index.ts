@@ -192,7 +192,10 @@ export class NacosSource implements SourceAdapter {
       });
     }
     signal.addEventListener('abort', () => void this.push?.close(), { once: true });
+    let ticking = false;
     const tick = async (): Promise<void> => {
+      if (ticking) return; // the previous re-list is still under way
+      ticking = true;
       try {
         const read = await this.read(signal, 'http');
         this.push?.sync(read.followed);
@@ -208,6 +211,8 @@ export class NacosSource implements SourceAdapter {
         // The next list() reports it as unavailable; a hint makes that come soon.
         this.log.warn({ err: describeError(err) }, 'periodic nacos re-list failed');
         onChange();
+      } finally {
+        ticking = false;
       }
     };
     const timer = setInterval(() => void tick(), this.config.relistInterval);
@@ -345,11 +350,17 @@ export class NacosSource implements SourceAdapter {
     const services: RegistryService[] = [];
     const rejected: RejectedEntry[] = [];
     const live: Followed[] = [];
+    // A re-list that checks live pushes is spread over half its interval: a burst of every
+    // service's read would hold up the server's pushes (and so the changes it checks).
+    const pace = mode === 'http' && this.push instanceof GrpcPush ? pacer(refs.length, this.config.relistInterval / 2) : undefined;
     await mapLimit(refs, this.config.concurrency, async (ref) => {
-      let readAt = Date.now();
       let got = mode === 'pushed-first' ? this.livePushed(ref) : undefined;
+      let readAt = Date.now();
       if (got !== undefined) readAt = this.pushed.get(refKeyString(ref))?.at ?? readAt;
-      else got = this.withPushed(ref, await this.instances(http, ref, signal), readAt);
+      else {
+        if (pace && this.isLive(ref)) readAt = await pace();
+        got = this.withPushed(ref, await this.instances(http, ref, signal), readAt);
+      }
       if (got === undefined) return;
       rejected.push(...got.rejected);
       if (got.service) {
@@ -428,6 +439,18 @@ export class NacosSource implements SourceAdapter {
     }
     return new SourceUnavailableError(source, `Nacos server ${server}: ${call} (${what}) answered HTTP ${status}${short(body)}`);
   }
+}
+
+/** Spreads `n` calls evenly over `spreadMs`: each call waits for its slot and returns the time it started. */
+function pacer(n: number, spreadMs: number): () => Promise<number> {
+  const t0 = Date.now();
+  const step = spreadMs / Math.max(1, n);
+  let k = 0;
+  return async () => {
+    const wait = t0 + k++ * step - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    return Date.now();
+  };
 }
 
 function refKeyString(r: NacosServiceRef): string {
