@@ -23,6 +23,8 @@ export interface RegistryDriver {
   removeInstance(service: number, inst: Instance): Promise<void>;
   /** The bridge's source block (without name/targetNamespace). */
   sourceConfig(): Record<string, unknown>;
+  /** The name of generator service `i` in the bridge's service keys. */
+  serviceName(i: number): string;
   close(): Promise<void>;
 }
 
@@ -125,6 +127,7 @@ export async function zookeeperDriver(connect: string): Promise<RegistryDriver> 
     sourceConfig() {
       return zookeeperSource(connect);
     },
+    serviceName: dubboInterface,
     async close() {
       c.close();
     },
@@ -236,6 +239,7 @@ export async function nacosDriver(httpBase: string): Promise<RegistryDriver> {
     sourceConfig() {
       return nacosSource(httpBase);
     },
+    serviceName: nacosService,
     async close() {},
   };
 }

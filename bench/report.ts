@@ -29,8 +29,8 @@ export function markdown(r: R): string {
     out.push('');
   }
   if (r.incremental.length) {
-    out.push('Incremental, continuous mode (min / p50 / p99 ms):', '', '| registry | N | changes | change → SE in kube | registry ack → SE | new service → kube | new service → istiod registryz | timeouts |', '| --- | --- | --- | --- | --- | --- | --- | --- |');
-    for (const c of r.incremental) out.push(`| ${c.registry} | ${c.n} | ${c.changes} | ${s3(c.changeToKubeMs)} | ${s3(c.ackToKubeMs)} | ${s3(c.newServiceToKubeMs)} | ${s3(c.newServiceToIstiodMs)} (${c.newServiceToIstiodMs.n}) | ${c.timeouts + c.istiodTimeouts} |`);
+    out.push('Incremental, continuous mode (min / p50 / p99 ms):', '', '| registry | N | changes | change → SE in kube | registry ack → SE | watch/push hint → SE (the bridge) | new service → kube | new service → istiod registryz | timeouts |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+    for (const c of r.incremental) out.push(`| ${c.registry} | ${c.n} | ${c.changes} | ${s3(c.changeToKubeMs)} | ${s3(c.ackToKubeMs)} | ${c.hintToKubeMs ? `${s3(c.hintToKubeMs)} (${c.hintToKubeMs.n})` : '–'} | ${s3(c.newServiceToKubeMs)} | ${s3(c.newServiceToIstiodMs)} (${c.newServiceToIstiodMs.n}) | ${c.timeouts + c.istiodTimeouts} |`);
     out.push('');
   }
   if (r.burst.length) {
@@ -55,7 +55,7 @@ export function markdown(r: R): string {
 export function targets(r: R): R[] {
   const t: R[] = [];
   for (const c of r.cold) t.push({ target: `cold sync ≥ 90 % of raw baseline (${c.registry}, N=${c.n})`, measured: `${fmt(c.ratio * 100)} %`, met: c.ratio >= 0.9 });
-  for (const c of r.incremental) t.push({ target: `change → SE p99 ≤ debounce + 100 ms (${c.registry}, N=${c.n})`, measured: `p99 ${fmt(c.changeToKubeMs.p99)} ms vs ${c.debounceMs + 100} ms`, met: c.changeToKubeMs.n > 0 && c.timeouts === 0 && c.changeToKubeMs.p99 <= c.debounceMs + 100 });
+  for (const c of r.incremental) t.push({ target: `change → SE p99 ≤ debounce + 100 ms (${c.registry}, N=${c.n})`, measured: `p99 ${fmt(c.changeToKubeMs.p99)} ms vs ${c.debounceMs + 100} ms${c.hintToKubeMs?.n ? ` (from the adapter's hint, the bridge's own share: p99 ${fmt(c.hintToKubeMs.p99)} ms)` : ''}`, met: c.changeToKubeMs.n > 0 && c.timeouts === 0 && c.changeToKubeMs.p99 <= c.debounceMs + 100 });
   if (r.resync) t.push({ target: `unchanged resync: 0 writes, < 1 s CPU (N=${r.resync.n})`, measured: `writes ${r.resync.apiWrites.join(',')}; CPU median ${fmt(r.resync.cpuMs.median)} ms, max ${fmt(r.resync.cpuMs.max)} ms`, met: r.resync.apiWrites.every((w: number) => w === 0) && r.resync.cpuMs.max < 1000 && r.resync.n >= 10_000 ? true : r.resync.n < 10_000 ? null : false });
   if (r.memory) {
     // Every sample counts: after the cold sync, after the full resyncs and along the churn.

@@ -30,6 +30,8 @@ export interface NacosEndpoints {
   /** host:port of the v2 gRPC API (HTTP port + 1000). */
   grpc: string;
   console?: string;
+  /** nacos.naming.push.pushTaskDelay the server runs with (Java Nacos). */
+  pushTaskDelayMs?: string;
   username?: string;
   password?: string;
 }

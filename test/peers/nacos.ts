@@ -208,6 +208,8 @@ export async function start(opts: NacosStartOptions): Promise<NacosHandle> {
       grpc: `127.0.0.1:${port + 1000}`,
       ...(withConsole ? { console: `http://127.0.0.1:${consolePort}` } : {}),
       ...(opts.auth ? { username: opts.auth.username, password: opts.auth.password } : {}),
+      // What the server batches pushes for (ms): the benchmark reports it.
+      pushTaskDelayMs: props['nacos.naming.push.pushTaskDelay'] ?? '500',
     },
   });
   if (opts.auth) {
