@@ -1,4 +1,4 @@
-/** Writes latest.json, latest.md and the latency plot (latest.svg → latest.png via rsvg-convert). */
+/** Writes <name>.json, <name>.md and the latency plot (<name>.svg → <name>.png via rsvg-convert); the bench names them latest. */
 import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -114,14 +114,14 @@ export function latencySvg(r: R): string {
   return parts.join('\n');
 }
 
-export async function writeResults(dir: string, r: R, log: (s: string) => void): Promise<void> {
+export async function writeResults(dir: string, r: R, log: (s: string) => void, name = 'latest'): Promise<void> {
   await mkdir(dir, { recursive: true });
   r.targets = targets(r);
-  await writeFile(join(dir, 'latest.json'), JSON.stringify(r, null, 2) + '\n');
-  await writeFile(join(dir, 'latest.md'), markdown(r));
+  await writeFile(join(dir, `${name}.json`), JSON.stringify(r, null, 2) + '\n');
+  await writeFile(join(dir, `${name}.md`), markdown(r));
   if (r.incremental.length) {
     const svg = latencySvg(r);
-    await writeFile(join(dir, 'latest.svg'), svg);
+    await writeFile(join(dir, `${name}.svg`), svg);
     const exec = promisify(execFile);
     try {
       await exec('rsvg-convert', ['--version']).catch(async () => {
@@ -132,11 +132,11 @@ export async function writeResults(dir: string, r: R, log: (s: string) => void):
           await exec('apt-get', ['install', '-y', '--no-install-recommends', 'librsvg2-bin']);
         });
       });
-      await exec('rsvg-convert', ['-o', join(dir, 'latest.png'), join(dir, 'latest.svg')]);
+      await exec('rsvg-convert', ['-o', join(dir, `${name}.png`), join(dir, `${name}.svg`)]);
     } catch (err) {
       log(`no PNG: rsvg-convert unavailable (apt-get install librsvg2-bin): ${String(err)}`);
     }
   }
-  log(`results in ${dir}/latest.{json,md${r.incremental.length ? ',svg,png' : ''}}`);
+  log(`results in ${dir}/${name}.{json,md${r.incremental.length ? ',svg,png' : ''}}`);
   process.stderr.write(markdown(r));
 }
