@@ -46,7 +46,7 @@ export function markdown(r: R): string {
   if (r.memory) {
     const m = r.memory;
     const mem = (v: R) => `RSS ${v.rssMiB} MiB, heap ${v.heapUsedMiB} MiB`;
-    out.push(`Memory at N=${m.n}×${m.m} (after GC; bridge run as ${m.runtime ?? 'tsx'}): after cold sync ${mem(m.afterColdSync)}; after full resyncs ${mem(m.afterFullSync)}; after churn ${mem(m.afterChurn)}. Churn: ${m.churn}.`, '');
+    out.push(`Memory at N=${m.n}×${m.m} (after GC; bridge run as ${m.runtime ?? 'tsx'}): after cold sync ${mem(m.afterColdSync)}; after full resyncs ${mem(m.afterFullSync)}${m.afterEachResync ? ` (after each: ${m.afterEachResync.map((x: R) => x.rssMiB).join(', ')} MiB RSS)` : ''}; after churn ${mem(m.afterChurn)}. Churn: ${m.churn}.`, '');
   }
   for (const n of r.notes ?? []) out.push(`- ${n}`);
   return out.join('\n') + '\n';
@@ -59,7 +59,7 @@ export function targets(r: R): R[] {
   if (r.resync) t.push({ target: `unchanged resync: 0 writes, < 1 s CPU (N=${r.resync.n})`, measured: `writes ${r.resync.apiWrites.join(',')}; CPU median ${fmt(r.resync.cpuMs.median)} ms, max ${fmt(r.resync.cpuMs.max)} ms`, met: r.resync.apiWrites.every((w: number) => w === 0) && r.resync.cpuMs.max < 1000 && r.resync.n >= 10_000 ? true : r.resync.n < 10_000 ? null : false });
   if (r.memory) {
     // Every sample counts: after the cold sync, after the full resyncs and along the churn.
-    const rss = Math.max(r.memory.afterColdSync.rssMiB, r.memory.afterFullSync.rssMiB, r.memory.afterChurn.rssMiB, ...(r.memory.samples ?? []).map((s: R) => s.memory.rssMiB));
+    const rss = Math.max(r.memory.afterColdSync.rssMiB, r.memory.afterFullSync.rssMiB, r.memory.afterChurn.rssMiB, ...(r.memory.samples ?? []).map((s: R) => s.memory.rssMiB), ...(r.memory.afterEachResync ?? []).map((x: R) => x.rssMiB));
     t.push({ target: `RSS ≤ 256 MiB at 10,000 × 5 (measured N=${r.memory.n}×${r.memory.m})`, measured: `${rss} MiB max (heap used ${fmt(r.memory.afterChurn.heapUsedMiB, 1)} MiB after churn)`, met: r.memory.n >= 10_000 ? rss <= 256 : null });
   }
   return t;

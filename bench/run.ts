@@ -538,6 +538,8 @@ async function bridgeProcessScenarios(d: RegistryDriver, n: number, kc: ReturnTy
         m: params.m,
         runtime,
         afterFullSync: afterSync,
+        // After each of the resyncs, the first right after the watches were armed.
+        afterEachResync: resyncs.map((r) => r.memory),
         afterColdSync: cold.memory,
         afterChurn: end.memory,
         churn: `${params.churn} instance changes (${(params.churn / 3600).toFixed(2)} h at 1 change/s) at ${params.churnRate}/s on random services, bridge in continuous mode (debounce ${bp.debounceMs} ms): ${Number(end.runs) - Number(s0.runs)} controller runs`,
