@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { TextDecoder } from 'node:util';
 import { withSharedMetadata } from '../../src/util/intern.js';
 import { compareServiceKeys, type Instance, type RegistryService, type RejectedEntry, type ServiceKey } from '../../src/model/service.js';
@@ -65,6 +66,34 @@ export function servicesOfRoots(reads: readonly RootRead[], source: string, opti
   services.sort((a, b) => compareServiceKeys(a.key, b.key));
   rejected.sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0));
   return { services, rejected };
+}
+
+/**
+ * Digest of what was read of one or more roots: names, child names and data, in read order
+ * (reads sort their children). ZooKeeper forbids \u0000-\u001F in node names, so `\0` and `\n`
+ * separate unambiguously; data is length-prefixed.
+ */
+export function unitFingerprint(read: RootRead): string {
+  const h = createHash('sha256');
+  h.update(read.root).update('\0').update(read.namespace).update('\0');
+  for (const d of read.dubbo) {
+    h.update('dubbo\0').update(d.path).update('\0');
+    for (const p of d.providers) h.update(p).update('\n');
+    h.update('\0');
+    for (const c of d.configurators) h.update(c).update('\n');
+    h.update('\0');
+  }
+  for (const c of read.curator) {
+    h.update('curator\0').update(c.path).update('\0');
+    for (const i of c.instances) {
+      h.update(i.id).update('\0');
+      if (i.data === undefined) h.update('-');
+      else h.update(`${i.data.length}:`).update(i.data);
+      h.update('\n');
+    }
+    h.update('\0');
+  }
+  return h.digest('hex').slice(0, 32);
 }
 
 /** A znode path short enough to log (names of garbage znodes can be huge). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { curatorInstanceOf, servicesOfRoots } from '../../adapters/zookeeper/layouts.js';
+import { curatorInstanceOf, servicesOfRoots, unitFingerprint, type RootRead } from '../../adapters/zookeeper/layouts.js';
 import { zookeeperAdapter } from '../../adapters/zookeeper/index.js';
 import { parseConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
@@ -125,5 +125,31 @@ describe('sources[i].zookeeper config', () => {
   it('accepts host templates built from the Dubbo attributes', () => {
     const c = parseConfig({ sources: [{ name: 'zk', kind: 'zookeeper', hostTemplate: '{interface}.{version}.{dubboGroup}.{application}.svc', zookeeper: { connect: 'zk:2181' } }] }, adapterFactories);
     expect(c.sources[0]!.hostTemplate).toBe('{interface}.{version}.{dubboGroup}.{application}.svc');
+  });
+});
+
+describe('unitFingerprint (what the watching adapter compares before it parses)', () => {
+  const dubbo = (providers: string[], configurators: string[] = []): RootRead => ({
+    root: '/dubbo',
+    namespace: 'dubbo',
+    dubbo: [{ name: 'org.example.Demo', path: '/dubbo/org.example.Demo', providers, configurators }],
+    curator: [],
+  });
+  const curator = (data: Buffer | undefined): RootRead => ({
+    root: '/services',
+    namespace: 'services',
+    dubbo: [],
+    curator: [{ name: 'orders', path: '/services/orders', instances: [{ id: 'a', path: '/services/orders/a', data }] }],
+  });
+  it('is equal for equal reads and differs when a provider, a configurator or data differs', () => {
+    const p = 'dubbo%3A%2F%2F10.0.0.1%3A20880%2Forg.example.Demo%3Fside%3Dprovider';
+    expect(unitFingerprint(dubbo([p]))).toBe(unitFingerprint(dubbo([p])));
+    expect(unitFingerprint(dubbo([p]))).not.toBe(unitFingerprint(dubbo([p, `${p}2`])));
+    expect(unitFingerprint(dubbo([p]))).not.toBe(unitFingerprint(dubbo([p], ['override%3A%2F%2F0.0.0.0'])));
+    // A provider moved to the configurators is a different read.
+    expect(unitFingerprint(dubbo([p]))).not.toBe(unitFingerprint(dubbo([], [p])));
+    expect(unitFingerprint(curator(Buffer.from('{"a":1}')))).toBe(unitFingerprint(curator(Buffer.from('{"a":1}'))));
+    expect(unitFingerprint(curator(Buffer.from('{"a":1}')))).not.toBe(unitFingerprint(curator(Buffer.from('{"a":2}'))));
+    expect(unitFingerprint(curator(undefined))).not.toBe(unitFingerprint(curator(Buffer.alloc(0))));
   });
 });
