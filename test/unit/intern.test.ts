@@ -50,7 +50,7 @@ describe('the watched view holds one copy of what providers share', () => {
     const options = { ...defaultSynthOptions, hostTemplate: '{interface}.dubbo', namespace: 'mesh' };
     const r = synthServiceEntry(svc!, options);
     if (r.kind !== 'ok') throw new Error(`synth: ${JSON.stringify(r)}`);
-    const eps = (r.entry.object as { spec: { endpoints: { labels?: object }[] } }).spec.endpoints;
+    const eps = (r.entry.object as { spec: { endpoints: readonly { labels?: object }[] } }).spec.endpoints;
     expect(eps).toHaveLength(3);
     expect(eps[0]!.labels).toBeDefined();
     expect(eps[0]!.labels).toBe(eps[1]!.labels);
