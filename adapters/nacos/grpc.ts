@@ -96,9 +96,7 @@ interface Subscription {
   readonly ref: NacosServiceRef;
   /** What we last knew (pushed, or read over HTTP): a push that differs is a change. */
   fingerprint: string | undefined;
-  /** What the server last pushed (or answered the subscription with). */
-  pushed?: string;
-  /** When that arrived. */
+  /** When the server last pushed (or answered the subscription). */
   pushedAt?: number;
   /** Subscribed on the current connection. */
   subscribed: boolean;
@@ -310,7 +308,6 @@ class NamespaceConnection {
     const sub = this.subs.get(subKey(group, stripGroupPrefix(rawName)));
     if (!sub) return;
     const fp = this.o.received(sub.ref, info);
-    if (fp !== undefined) sub.pushed = fp;
     sub.pushedAt = Date.now();
     if (fp !== undefined && fp === sub.fingerprint) return;
     sub.fingerprint = fp;
