@@ -41,7 +41,11 @@ export const nacosConfigSchema = z.strictObject({
   /** Groups to mirror in every namespace (the v1 service list is per group). */
   groups: z.array(z.string().min(1)).min(1).default(['DEFAULT_GROUP']),
   auth: nacosAuthSchema.optional(),
-  /** Full re-list of services and instances: the truth; push only brings it forward. */
+  /**
+   * Full re-list of services and instances over HTTP (with gRPC push, spread over half the
+   * interval): the truth for services without a live subscription, and the check of the pushes
+   * for those with one (a disagreement seen on two re-lists in a row wins).
+   */
   relistInterval: durationSchema.default(30_000),
   /**
    * Poll of the service names only (no instance lists): a service registered after start-up is
