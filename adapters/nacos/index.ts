@@ -123,8 +123,7 @@ export class NacosSource implements SourceAdapter {
     const rejected: RejectedEntry[] = [];
     await mapLimit(refs, this.config.concurrency, async (ref) => {
       // A push carries the whole instance list: use it (no read that could lag behind it).
-      const pushed = this.livePushed(ref);
-      const got = pushed ?? (await this.instances(http, ref, signal));
+      const got = this.livePushed(ref)?.read ?? (await this.instances(http, ref, signal));
       if (!got) return;
       rejected.push(...got.rejected);
       if (got.service && wanted.has(serviceKeyString(got.service.key))) services.push(got.service);
@@ -133,8 +132,8 @@ export class NacosSource implements SourceAdapter {
   }
 
   /** What the push said of `ref`, when its subscription is live (else undefined: read it). */
-  private livePushed(ref: NacosServiceRef): ServiceRead | undefined {
-    return this.isLive(ref) ? this.pushed.get(refKeyString(ref))?.read : undefined;
+  private livePushed(ref: NacosServiceRef): PushedEntry | undefined {
+    return this.isLive(ref) ? this.pushed.get(refKeyString(ref)) : undefined;
   }
 
   private isLive(ref: NacosServiceRef): boolean {
@@ -354,10 +353,10 @@ export class NacosSource implements SourceAdapter {
     // service's read would hold up the server's pushes (and so the changes it checks).
     const pace = mode === 'http' && this.push instanceof GrpcPush ? pacer(refs.length, this.config.relistInterval / 2) : undefined;
     await mapLimit(refs, this.config.concurrency, async (ref) => {
-      let got = mode === 'pushed-first' ? this.livePushed(ref) : undefined;
-      let readAt = Date.now();
-      if (got !== undefined) readAt = this.pushed.get(refKeyString(ref))?.at ?? readAt;
-      else {
+      const pushed = mode === 'pushed-first' ? this.livePushed(ref) : undefined;
+      let readAt = pushed?.at ?? Date.now();
+      let got = pushed?.read;
+      if (got === undefined) {
         if (pace && this.isLive(ref)) readAt = await pace();
         got = this.withPushed(ref, await this.instances(http, ref, signal), readAt);
       }
