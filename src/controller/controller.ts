@@ -9,7 +9,10 @@ import { serviceKeyString, type ServiceKey } from '../model/service.js';
 export interface ControllerOptions extends ReconcileOptions {
   /** Full reconcile at least this often (repairs drift whatever the watches do). */
   readonly resyncMs: number;
-  /** Quiet time after a change hint before running: bursts coalesce into one run. */
+  /**
+   * Change-triggered runs start at most once per this window: a hint after a quiet window runs
+   * at once, hints inside the window wait for its end and coalesce into one run.
+   */
   readonly debounceMs: number;
   /** Backoff after a failed run (doubles up to resyncMs). */
   readonly retryMs?: number;
@@ -33,9 +36,12 @@ export interface ControllerStatus {
 
 /**
  * Level-triggered controller, single-flight with a dirty flag. Change hints (adapter watches,
- * kube watches) mark it dirty and schedule a run after the debounce window; a run in progress
- * is never interrupted, a dirty flag makes the next one follow it. A ticker runs a full
- * reconcile every resync interval; a failed run is retried with capped backoff.
+ * kube watches) mark it dirty. A hint runs at once when no run started within the debounce
+ * window, and otherwise at the window's end, so an isolated change costs no waiting and a
+ * burst still coalesces: its first change runs alone, the rest in the runs that follow (the
+ * leading and trailing edges of a throttle). A run in progress is never interrupted; a dirty
+ * flag makes the next one follow it. A ticker runs a full reconcile every resync interval; a
+ * failed run is retried with capped backoff, which hints do not shorten.
  */
 export class Controller {
   private dirty = false;
@@ -50,6 +56,8 @@ export class Controller {
   private lastRunAt: number | undefined;
   private lastSuccessAt: number | undefined;
   private runs = 0;
+  /** When the last run started (the debounce window is measured from it). */
+  private lastStartAt = Number.NEGATIVE_INFINITY;
   private stopped = false;
   private current: Promise<void> = Promise.resolve();
   private readonly now: () => number;
@@ -68,11 +76,11 @@ export class Controller {
   start(): void {
     const log = this.deps.logger.child({ component: 'controller' });
     for (const source of this.sources) {
-      source.adapter.watch?.((keys) => this.trigger(this.options.debounceMs, keys), this.signal).catch((err: unknown) =>
+      source.adapter.watch?.((keys) => this.hint(keys), this.signal).catch((err: unknown) =>
         log.warn({ source: source.name, err: describeError(err) }, 'watch failed; periodic resync continues'),
       );
     }
-    this.sink.watch?.(() => this.trigger(), this.signal).catch((err: unknown) =>
+    this.sink.watch?.(() => this.hint(), this.signal).catch((err: unknown) =>
       log.warn({ err: describeError(err) }, 'sink watch failed; periodic resync continues'),
     );
     this.resyncTimer = setInterval(() => this.trigger(0), this.options.resyncMs);
@@ -82,14 +90,26 @@ export class Controller {
   }
 
   /**
-   * Marks the state dirty; the next run starts after the debounce window (or `delayMs`). With
-   * keys, only those services are reconciled (unless a full run is due anyway).
+   * A change hint: marks the state dirty (with keys, only those services are reconciled, unless
+   * a full run is due anyway). The run starts at once if none started within the debounce
+   * window, else when the window ends. A run already scheduled (a retry backoff included) is
+   * not brought forward.
    */
-  trigger(delayMs = this.options.debounceMs, keys?: readonly ServiceKey[]): void {
+  hint(keys?: readonly ServiceKey[]): void {
+    if (this.timer) {
+      this.mark(keys);
+      return;
+    }
+    this.trigger(Math.max(0, this.lastStartAt + this.options.debounceMs - this.now()), keys);
+  }
+
+  /**
+   * Marks the state dirty and schedules a run in `delayMs` (a resync, a retry). A run already
+   * scheduled stays unless `delayMs` is 0, which runs at once.
+   */
+  trigger(delayMs: number, keys?: readonly ServiceKey[]): void {
     if (this.stopped) return;
-    this.dirty = true;
-    if (keys && keys.length > 0) for (const k of keys) this.dirtyKeys.set(serviceKeyString(k), k);
-    else this.fullNeeded = true;
+    this.mark(keys);
     if (this.running) return; // the run in progress will see the flag
     if (this.timer) {
       if (delayMs > 0) return; // already scheduled within the window
@@ -99,6 +119,12 @@ export class Controller {
       this.timer = undefined;
       this.current = this.runLoop();
     }, delayMs);
+  }
+
+  private mark(keys: readonly ServiceKey[] | undefined): void {
+    this.dirty = true;
+    if (keys && keys.length > 0) for (const k of keys) this.dirtyKeys.set(serviceKeyString(k), k);
+    else this.fullNeeded = true;
   }
 
   status(): ControllerStatus {
@@ -125,6 +151,7 @@ export class Controller {
         this.fullNeeded = false;
         this.dirtyKeys.clear();
         const started = this.now();
+        this.lastStartAt = started;
         let ok = false;
         try {
           const reconcileDeps = { logger: this.deps.logger, signal: this.signal, now: this.now };

@@ -1,13 +1,14 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Controller } from '../../src/controller/controller.js';
 import type { ConfiguredSource, ReconcileReport } from '../../src/controller/reconcile.js';
 import { silentLogger } from '../../src/log.js';
 import { BridgeMetrics } from '../../src/metrics.js';
 import { serviceKeyString, type RegistryService, type ServiceKey } from '../../src/model/service.js';
 import { filesSink } from '../../src/sinks/files.js';
+import type { Change } from '../../src/plan/plan.js';
 import type { Sink } from '../../src/sinks/types.js';
 import type { ChangeListener, SourceAdapter } from '../../src/sources/adapter.js';
 import { inst, options } from './helpers.js';
@@ -92,6 +93,108 @@ describe('controller fast path for change hints', () => {
       expect(decided.synth.invalid[0]!.reason).toMatch(new RegExp(`already produced by service ${serviceKeyString(a)}`));
       expect(decided.plan.counts).toMatchObject({ create: 0, update: 0, delete: 0 });
       expect(mem.listCalls).toBe(2);
+    } finally {
+      abort.abort();
+      await controller.stop();
+    }
+  });
+});
+
+/** A sink that keeps nothing: records each write and answers it as `refuse` says. */
+function recordingSink(refuse: () => boolean): Sink & { writes: Change[] } {
+  const writes: Change[] = [];
+  return {
+    kind: 'memory',
+    writes,
+    observe: async () => [],
+    apply: async (changes) => changes.map((change) => (writes.push(change), refuse() ? { change, ok: false as const, error: 'refused' } : { change, ok: true as const })),
+  };
+}
+
+describe('controller scheduling of change hints', () => {
+  afterEach(() => void vi.useRealTimers());
+  /** Lets the runs that are due finish (the sink and source answer without I/O). */
+  const settle = async () => {
+    for (let i = 0; i < 50; i++) await vi.advanceTimersByTimeAsync(0);
+  };
+
+  it('runs a hint after a quiet window at once, and coalesces the hints inside the window into one run at its end', async () => {
+    vi.useFakeTimers();
+    const mem = new MemorySource();
+    const a = mem.put('a', ['10.0.0.1']);
+    const b = mem.put('b', ['10.0.0.2']);
+    const c = mem.put('c', ['10.0.0.3']);
+    const sink = recordingSink(() => false);
+    const reports: ReconcileReport[] = [];
+    const abort = new AbortController();
+    const source: ConfiguredSource = { name: 'mem', kind: 'memory', adapter: mem, synth: { ...options, namespace: 'ns' } };
+    const controller = new Controller([source], sink, { policy: 'sync', maxDeletes: 10, dryRun: false, resyncMs: 3_600_000, debounceMs: 1000 }, { logger: silentLogger(), metrics: new BridgeMetrics(), onReport: (r) => reports.push(r) }, abort.signal);
+    try {
+      controller.start();
+      await settle();
+      expect(reports.map((r) => r.scope)).toEqual(['full']);
+      await vi.advanceTimersByTimeAsync(5000);
+
+      // Quiet for longer than the window: the hint runs without waiting.
+      const hintedAt = Date.now();
+      mem.put('a', ['10.0.0.1', '10.0.0.7']);
+      mem.listener!([a]);
+      await settle();
+      expect(Date.now()).toBe(hintedAt);
+      expect(reports.length).toBe(2);
+      expect(reports[1]!.plan.changes.map((ch) => `${ch.action} ${ch.name}`)).toEqual(['update a.default-group.public.nacos']);
+
+      // Two more changes inside the window: nothing runs until it ends, then both in one run.
+      await vi.advanceTimersByTimeAsync(10);
+      mem.put('b', ['10.0.0.2', '10.0.0.8']);
+      mem.listener!([b]);
+      await vi.advanceTimersByTimeAsync(10);
+      mem.put('c', ['10.0.0.3', '10.0.0.9']);
+      mem.listener!([c]);
+      await vi.advanceTimersByTimeAsync(1000 - 20 - 1);
+      expect(reports.length).toBe(2);
+      await vi.advanceTimersByTimeAsync(1);
+      await settle();
+      expect(reports.length).toBe(3);
+      expect(reports[2]!.scope).toBe('keys');
+      expect(reports[2]!.plan.changes.map((ch) => `${ch.action} ${ch.name}`).sort()).toEqual(['update b.default-group.public.nacos', 'update c.default-group.public.nacos']);
+      expect(sink.writes.length).toBe(3 + 1 + 2);
+    } finally {
+      abort.abort();
+      await controller.stop();
+    }
+  });
+
+  it('does not let a hint cut short the backoff after a failed run', async () => {
+    vi.useFakeTimers();
+    const mem = new MemorySource();
+    const a = mem.put('a', ['10.0.0.1']);
+    let refusing = true;
+    const sink = recordingSink(() => refusing);
+    const reports: ReconcileReport[] = [];
+    const abort = new AbortController();
+    const source: ConfiguredSource = { name: 'mem', kind: 'memory', adapter: mem, synth: { ...options, namespace: 'ns' } };
+    const controller = new Controller([source], sink, { policy: 'sync', maxDeletes: 10, dryRun: false, resyncMs: 3_600_000, debounceMs: 100, retryMs: 20_000 }, { logger: silentLogger(), metrics: new BridgeMetrics(), onReport: (r) => reports.push(r) }, abort.signal);
+    try {
+      controller.start();
+      await settle();
+      expect(reports.length).toBe(1);
+      expect(reports[0]!.failedWrites).toBe(1);
+      refusing = false;
+
+      // The backoff is 10–20 s (20 s, jittered); hints well after the debounce window wait for it.
+      await vi.advanceTimersByTimeAsync(5000);
+      mem.put('a', ['10.0.0.1', '10.0.0.7']);
+      mem.listener!([a]);
+      await settle();
+      await vi.advanceTimersByTimeAsync(4000);
+      expect(reports.length).toBe(1);
+      await vi.advanceTimersByTimeAsync(11_000);
+      await settle();
+      expect(reports.length).toBe(2);
+      expect(reports[1]!.scope).toBe('full');
+      expect(reports[1]!.failedWrites).toBe(0);
+      expect(sink.writes.at(-1)!.desired?.object).toMatchObject({ spec: { endpoints: [{ address: '10.0.0.1' }, { address: '10.0.0.7' }] } });
     } finally {
       abort.abort();
       await controller.stop();
