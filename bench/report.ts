@@ -27,6 +27,15 @@ export function markdown(r: R): string {
     out.push('Cold `sync --once` into kube-apiserver (min / median / p99 ms over repeats):', '', '| registry | N | SEs | bridge ms | raw SSA loop ms | bridge SE/s | raw SE/s | ratio |', '| --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const c of r.cold) out.push(`| ${c.registry} | ${c.n} | ${c.objects} | ${s3(c.bridgeMs)} | ${s3(c.rawMs)} | ${c.bridgePerS} | ${c.rawPerS} | ${fmt(c.ratio * 100)} % |`);
     out.push('');
+    const withCpu = r.cold.filter((c: R) => c.cpuMs);
+    if (withCpu.length) {
+      // The machine's cores are shared by every peer: whose CPU a run costs explains the ratio.
+      const names = Object.keys(withCpu[0].cpuMs.bridge);
+      out.push('CPU ms per cold sync, by process (median over repeats; the bridge runs in the bench process), bridge run / raw run:', '', `| registry | N | ${names.join(' | ')} | all |`, `| --- | --- | ${names.map(() => '---').join(' | ')} | --- |`);
+      const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
+      for (const c of withCpu) out.push(`| ${c.registry} | ${c.n} | ${names.map((k) => `${c.cpuMs.bridge[k] ?? 0} / ${c.cpuMs.raw[k] ?? 0}`).join(' | ')} | ${sum(c.cpuMs.bridge)} / ${sum(c.cpuMs.raw)} |`);
+      out.push('');
+    }
   }
   if (r.incremental.length) {
     out.push('Incremental, continuous mode (min / p50 / p99 ms):', '', '| registry | N | changes | change → SE in kube | registry ack → SE | watch/push hint → SE (the bridge) | new service → kube | new service → istiod registryz | timeouts |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- |');

@@ -38,7 +38,7 @@ import { apiWrites, buildBridge, closeBridge, type BridgeParams } from './bridge
 import { countSEs, deleteAllSEs, ensureNamespace, loadKc, rawApply, watchSEs, type SeEvent } from './kube.js';
 import { extraInstance, nacosDriver, zookeeperDriver, zookeeperRemoveService, type Instance, type RegistryDriver } from './registries.js';
 import { writeResults } from './report.js';
-import { sleep, summarize, type Summary } from './stats.js';
+import { cpuSince, processCpuMs, sleep, summarize, type Summary } from './stats.js';
 import { mapLimit } from '../src/util/concurrency.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -129,6 +129,9 @@ async function main(): Promise<void> {
       ...over,
     });
     const maxN = sizes[sizes.length - 1]!;
+    // Whose CPU a cold sync costs: the bench process (the bridge runs in it) and every peer.
+    const cpuPids: Record<string, number> = { bridge: process.pid };
+    for (const [name, rec] of Object.entries(started.records)) if (rec?.pid) cpuPids[name] = rec.pid;
 
     // ---- 1. cold sync vs raw baseline, per N and registry
     for (const n of sizes) {
@@ -138,7 +141,7 @@ async function main(): Promise<void> {
           continue;
         }
         await d.ensure(n, params.m, log);
-        if (want('cold')) await guard(`cold ${d.kind} N=${n}`, async () => void (results.cold as unknown[]).push(await coldScenario(d, n, kc, bridgeParams(d))));
+        if (want('cold')) await guard(`cold ${d.kind} N=${n}`, async () => void (results.cold as unknown[]).push(await coldScenario(d, n, kc, bridgeParams(d), cpuPids)));
       }
     }
 
@@ -181,10 +184,11 @@ async function guard(what: string, fn: () => Promise<void>): Promise<void> {
 
 // ------------------------------------------------------------------------------------ cold
 
-async function coldScenario(d: RegistryDriver, n: number, kc: ReturnType<typeof loadKc>, bp: BridgeParams) {
+async function coldScenario(d: RegistryDriver, n: number, kc: ReturnType<typeof loadKc>, bp: BridgeParams, pids: Record<string, number>) {
   const ns = nsOf(d.kind);
   const bridgeMs: number[] = [];
   const rawMs: number[] = [];
+  const cpu = { bridge: [] as Record<string, number>[], raw: [] as Record<string, number>[] };
   const bridgeWrites: number[] = [];
   let desired: object[] = [];
   for (let r = 0; r < params.repeat; r++) {
@@ -194,9 +198,11 @@ async function coldScenario(d: RegistryDriver, n: number, kc: ReturnType<typeof 
       await sleep(Math.min(5000, 500 + n / 5)); // let istiod digest the deletions
       if (which === 'bridge') {
         const b = buildBridge(bp);
+        const c0 = processCpuMs(pids);
         const t0 = performance.now();
         const report = await reconcileOnce(b.sources, b.sink, { policy: 'sync', maxDeletes: 100_000, dryRun: false }, { logger: b.logger, signal: new AbortController().signal });
         const ms = performance.now() - t0;
+        cpu.bridge.push(cpuSince(c0, processCpuMs(pids)));
         await closeBridge(b);
         if (report.failedWrites > 0 || report.sourceErrors.length > 0) throw new Error(`cold sync failed: ${report.failedWrites} writes, ${JSON.stringify(report.sourceErrors)}`);
         desired = report.synth.desired.map((e) => e.object);
@@ -211,9 +217,11 @@ async function coldScenario(d: RegistryDriver, n: number, kc: ReturnType<typeof 
           await closeBridge(b);
           desired = report.synth.desired.map((e) => e.object);
         }
+        const c0 = processCpuMs(pids);
         const t0 = performance.now();
         await rawApply(kc, desired, params.concurrency, 'registry-bridge');
         const ms = performance.now() - t0;
+        cpu.raw.push(cpuSince(c0, processCpuMs(pids)));
         rawMs.push(ms);
         log(`cold ${d.kind} N=${n} #${r + 1} raw:    ${desired.length} SEs in ${ms.toFixed(0)} ms`);
       }
@@ -235,7 +243,14 @@ async function coldScenario(d: RegistryDriver, n: number, kc: ReturnType<typeof 
     rawPerS: Math.round((desired.length / raw.median) * 1000),
     /** bridge throughput / raw throughput, medians */
     ratio: Math.round((raw.median / b.median) * 1000) / 1000,
+    /** CPU ms per run of each process (the bridge is the bench process), median over the repeats. */
+    cpuMs: { bridge: medianPer(cpu.bridge), raw: medianPer(cpu.raw) },
   };
+}
+
+function medianPer(runs: readonly Record<string, number>[]): Record<string, number> {
+  const names = Object.keys(runs[0] ?? {});
+  return Object.fromEntries(names.map((k) => [k, Math.round(summarize(runs.map((r) => r[k] ?? 0)).median)]));
 }
 
 // ------------------------------------------------------------------ incremental and burst

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 /** Order statistics of a sample (nearest-rank percentiles). */
 export interface Summary {
   readonly n: number;
@@ -28,3 +29,24 @@ export function summarize(values: readonly number[]): Summary {
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** CPU time (user + system, ms) used so far by each process, from /proc (Linux); 0 when unreadable. */
+export function processCpuMs(pids: Readonly<Record<string, number>>): Record<string, number> {
+  const tick = 1000 / 100; // USER_HZ is 100 on Linux
+  const out: Record<string, number> = {};
+  for (const [name, pid] of Object.entries(pids)) {
+    try {
+      // Fields after "pid (comm) ": state is [0], utime [11], stime [12] (proc(5), 14 and 15).
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').pop()!.split(' ');
+      out[name] = (Number(fields[11]) + Number(fields[12])) * tick;
+    } catch {
+      out[name] = 0;
+    }
+  }
+  return out;
+}
+
+/** after − before, per process. */
+export function cpuSince(before: Readonly<Record<string, number>>, after: Readonly<Record<string, number>>): Record<string, number> {
+  return Object.fromEntries(Object.keys(before).map((k) => [k, Math.max(0, (after[k] ?? 0) - before[k]!)]));
+}
