@@ -24,6 +24,8 @@
  *   --churn 3600 --churn-rate 50   memory scenario: instance changes and their rate per second
  *   --keep                 leave the ServiceEntries in kube at the end
  *   --resync-ms 60000      the continuous controller's full-resync interval (incremental, burst)
+ * Environment: RB_BENCH_BRIDGE_NODE_ARGS="--trace-gc" adds node flags to the bridge process (resync, memory);
+ *   RB_BENCH_CPU_PROFILE_DIR=<dir> profiles its resyncs.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
@@ -38,7 +40,7 @@ import { apiWrites, buildBridge, closeBridge, type BridgeParams } from './bridge
 import { countSEs, deleteAllSEs, ensureNamespace, loadKc, rawApply, watchSEs, type SeEvent } from './kube.js';
 import { extraInstance, nacosDriver, zookeeperDriver, zookeeperRemoveService, type Instance, type RegistryDriver } from './registries.js';
 import { writeResults } from './report.js';
-import { cpuSince, processCpuMs, sleep, summarize, type Summary } from './stats.js';
+import { cpuSince, processCpuMs, sleep, summarize, waitQuiet, type Summary } from './stats.js';
 import { mapLimit } from '../src/util/concurrency.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -195,7 +197,9 @@ async function coldScenario(d: RegistryDriver, n: number, kc: ReturnType<typeof 
     const order = r % 2 === 0 ? ['bridge', 'raw'] : ['raw', 'bridge'];
     for (const which of order) {
       await deleteAllSEs(kc, ns);
-      await sleep(Math.min(5000, 500 + n / 5)); // let istiod digest the deletions
+      // Let kube-apiserver, etcd and istiod digest the deletions before the clock starts.
+      await sleep(500);
+      await waitQuiet(kubeSide(pids));
       if (which === 'bridge') {
         const b = buildBridge(bp);
         const c0 = processCpuMs(pids);
@@ -246,6 +250,11 @@ async function coldScenario(d: RegistryDriver, n: number, kc: ReturnType<typeof 
     /** CPU ms per run of each process (the bridge is the bench process), median over the repeats. */
     cpuMs: { bridge: medianPer(cpu.bridge), raw: medianPer(cpu.raw) },
   };
+}
+
+/** The processes a bulk delete keeps busy: kube-apiserver, etcd, istiod. */
+function kubeSide(pids: Readonly<Record<string, number>>): Record<string, number> {
+  return Object.fromEntries(Object.entries(pids).filter(([k]) => k === 'kube' || k === 'etcd' || k === 'istiod'));
 }
 
 function medianPer(runs: readonly Record<string, number>[]): Record<string, number> {
@@ -474,7 +483,8 @@ async function bridgeProcessScenarios(d: RegistryDriver, n: number, kc: ReturnTy
   if (!useCompiled) log('bridge process from the TypeScript source under tsx (run `npm run bench` to measure the bundled bridge)');
   const spawnBridge = () => {
     const child: ChildProcess = fork(useCompiled ? bundled : join(here, 'bridge-process.ts'), [], {
-      execArgv: useCompiled ? [] : ['--import', 'tsx'],
+      // RB_BENCH_BRIDGE_NODE_ARGS: extra node flags for the bridge only (e.g. --trace-gc).
+      execArgv: [...(useCompiled ? [] : ['--import', 'tsx']), ...(process.env.RB_BENCH_BRIDGE_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [])],
       env: { ...process.env, RB_BENCH_BRIDGE: JSON.stringify({ ...bp, resyncMs: 60_000 }) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
