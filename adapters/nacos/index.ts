@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { BridgeError, SourceUnavailableError, describeError } from '../../src/errors.js';
 import { compareServiceKeys, serviceKeyString, type Instance, type RegistryService, type RejectedEntry, type ServiceKey, type SourceSnapshot } from '../../src/model/service.js';
-import { defineAdapter, type AdapterContext, type ChangeListener, type SourceAdapter } from '../../src/sources/adapter.js';
+import { defineAdapter, type AdapterContext, type ChangeListener, type ServiceListener, type SourceAdapter } from '../../src/sources/adapter.js';
 import { DUBBO_TEMPLATE_ATTRIBUTES } from '../dubbo/naming.js';
 import { dubboShape } from './dubbo.js';
 import { protectEmpty, type KnownService } from './empty-protection.js';
@@ -96,8 +96,8 @@ export class NacosSource implements SourceAdapter {
     this.log = context.logger.child({ component: 'nacos' });
   }
 
-  async list(signal: AbortSignal): Promise<SourceSnapshot> {
-    const read = await this.read(signal, 'pushed-first');
+  async list(signal: AbortSignal, onService?: ServiceListener): Promise<SourceSnapshot> {
+    const read = await this.read(signal, 'pushed-first', onService);
     const keepFor = this.config.emptyProtection?.keepFor ?? 0;
     const protectedRead = protectEmpty(read.services, this.known, this.now(), keepFor);
     this.known = protectedRead.known;
@@ -334,7 +334,7 @@ export class NacosSource implements SourceAdapter {
    * each service's instances from its live push (`pushed-first`) or over HTTP (`http`, the
    * periodic re-list that checks the push). Throws when the server can't be read.
    */
-  private async read(signal: AbortSignal, mode: 'pushed-first' | 'http'): Promise<RegistryRead> {
+  private async read(signal: AbortSignal, mode: 'pushed-first' | 'http', onService?: ServiceListener): Promise<RegistryRead> {
     const http = await this.client();
     const refs: NacosServiceRef[] = [];
     const listed = new Map<string, ReadonlySet<string>>();
@@ -365,6 +365,7 @@ export class NacosSource implements SourceAdapter {
       if (got.service) {
         services.push(got.service);
         live.push({ ref, fingerprint: got.fingerprint, readAt });
+        onService?.(got.service);
       }
     });
     // Forget the keys of services no longer listed (readServices maps refs through them).

@@ -1,7 +1,8 @@
 import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { serviceKeyString, type SourceSnapshot } from '../model/service.js';
-import { planChanges, writesOf, type ObservedEntry, type Plan, type Policy } from '../plan/plan.js';
+import { planChanges, writesOf, type Change, type ObservedEntry, type Plan, type Policy } from '../plan/plan.js';
+import { EarlyCreates, type EarlyWrite } from './early.js';
 import type { ApplyOutcome, Sink } from '../sinks/types.js';
 import type { SourceAdapter } from '../sources/adapter.js';
 import { synthAll, type SynthOptions, type SynthOutcome } from '../synth/index.js';
@@ -54,8 +55,14 @@ export async function reconcileOnce(
   const started = now();
   const log = deps.logger.child({ component: 'reconcile' });
 
-  // The sink is observed while the registries are read (the two do not depend on each other).
-  const [reads, observed] = await Promise.all([Promise.allSettled(sources.map((s) => s.adapter.list(deps.signal))), sink.observe(deps.signal)]);
+  // The sink is observed while the registries are read (the two do not depend on each other),
+  // and a sink that takes early creates gets them while the read goes on.
+  const observing = sink.observe(deps.signal);
+  const early = sink.earlyCreates && !options.dryRun ? new EarlyCreates(sink, observing, deps.signal, log) : undefined;
+  const [reads, observed] = await Promise.all([
+    Promise.allSettled(sources.map((s) => s.adapter.list(deps.signal, early ? (service) => early.offer(service, s.name, s.synth) : undefined))),
+    observing,
+  ]);
   const snapshots: SourceSnapshot[] = [];
   const sourceErrors: { source: string; error: string }[] = [];
   const sourceHealthy = new Map<string, boolean>();
@@ -75,7 +82,8 @@ export async function reconcileOnce(
   }
 
   const synth = synthAll(inputs, currentOwners(observed));
-  return planAndApply({ scope: 'full', snapshots, sourceErrors, sourceHealthy, synth, observed, started }, sink, options, deps);
+  const earlyWrites = early ? await early.settle() : undefined;
+  return planAndApply({ scope: 'full', snapshots, sourceErrors, sourceHealthy, synth, observed, started, ...(earlyWrites ? { earlyWrites } : {}) }, sink, options, deps);
 }
 
 /** Owned objects of services that exist but are invalid now: kept, with the reason. */
@@ -103,6 +111,8 @@ export interface PlanInputs {
   readonly synth: SynthOutcome;
   readonly observed: readonly ObservedEntry[];
   readonly started: number;
+  /** Creates already written while the registries were read (object id → what was written). */
+  readonly earlyWrites?: ReadonlyMap<string, EarlyWrite>;
 }
 
 /** Plan against what was observed, apply the writes, log one summary line. Shared by both scopes. */
@@ -137,8 +147,9 @@ export async function planAndApply(input: PlanInputs, sink: Sink, options: Recon
     else log.debug({ action: c.action, namespace: c.namespace, name: c.name, host: c.host }, 'planned');
   }
 
-  const writes = writesOf(plan);
-  const outcomes = writes.length > 0 || sink.kind === 'stdout' ? await sink.apply(sink.kind === 'stdout' ? plan.changes : writes, { dryRun: options.dryRun }, deps.signal) : [];
+  const { writes, done } = input.earlyWrites ? withoutEarly(writesOf(plan), input.earlyWrites, synth, input.sourceHealthy) : { writes: writesOf(plan), done: [] };
+  const applied = writes.length > 0 || sink.kind === 'stdout' ? await sink.apply(sink.kind === 'stdout' ? plan.changes : writes, { dryRun: options.dryRun }, deps.signal) : [];
+  const outcomes = [...done, ...applied];
   let failedWrites = 0;
   for (const o of outcomes) {
     if (!o.ok) {
@@ -166,6 +177,33 @@ export async function planAndApply(input: PlanInputs, sink: Sink, options: Recon
     'reconcile finished',
   );
   return { scope: input.scope, snapshots, sourceErrors, synth, plan, observed, outcomes, failedWrites, durationMs };
+}
+
+/**
+ * The plan's writes less the creates already written early with the same content (their
+ * outcomes are the run's), plus a delete for each early object the plan does not want: it
+ * lost a host clash to a service read later that publishes nothing. A failed early create
+ * stays in the writes and is tried again. Early objects of a source whose read then failed are
+ * left alone, as every deletion of such a source is.
+ */
+function withoutEarly(
+  planned: readonly Change[],
+  early: ReadonlyMap<string, EarlyWrite>,
+  synth: SynthOutcome,
+  sourceHealthy: ReadonlyMap<string, boolean>,
+): { writes: Change[]; done: ApplyOutcome[] } {
+  const done = [...early.values()].filter((e) => e.outcome.ok).map((e) => e.outcome);
+  const writes = planned.filter((c) => {
+    const e = c.action === 'create' ? early.get(`${c.namespace}/${c.name}`) : undefined;
+    return !(e?.outcome.ok && e.hash === c.desired?.hash);
+  });
+  const wanted = new Set(synth.desired.map((d) => `${d.namespace}/${d.name}`));
+  for (const [id, e] of early) {
+    if (!e.outcome.ok || wanted.has(id) || sourceHealthy.get(e.source) !== true) continue;
+    const { namespace, name, host } = e.outcome.change;
+    writes.push({ action: 'delete', namespace, name, ...(host !== undefined ? { host } : {}), source: e.source, reason: 'created while the registries were read, then lost its host to a service read later' });
+  }
+  return { writes, done };
 }
 
 /** Exit codes of `sync --once` (documented in the README). */

@@ -16,6 +16,12 @@ export type ApplyOutcome =
  */
 export interface Sink {
   readonly kind: string;
+  /**
+   * The sink takes creates one at a time while the registries are still being read (a full run
+   * then starts writing before its read ends; see controller/early.ts). Kube does; a sink
+   * that writes a plan as one document (stdout) must not.
+   */
+  readonly earlyCreates?: boolean;
   observe(signal: AbortSignal): Promise<ObservedEntry[]>;
   apply(changes: readonly Change[], options: ApplyOptions, signal: AbortSignal): Promise<ApplyOutcome[]>;
   /**

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Logger } from '../log.js';
-import type { ServiceKey, SourceSnapshot } from '../model/service.js';
+import type { RegistryService, ServiceKey, SourceSnapshot } from '../model/service.js';
 import type { SecretRef } from '../config/secret.js';
 import type { BridgeMetrics } from '../metrics.js';
 
@@ -21,6 +21,13 @@ export interface AdapterContext {
 export type ChangeListener = (keys?: readonly ServiceKey[]) => void;
 
 /**
+ * Optional: each service of a `list` as soon as it is read, before the whole snapshot is (the
+ * same object the snapshot will hold). Only an early look: the snapshot stays the truth, and an
+ * adapter may call it for some services, all, or none.
+ */
+export type ServiceListener = (service: RegistryService) => void;
+
+/**
  * One registry. `list` is the truth (a full read); `watch` only makes the next read come
  * sooner. An adapter keeps its own view of the registry and never decides what goes to kube.
  */
@@ -29,7 +36,7 @@ export interface SourceAdapter {
    * Reads every service. Throws SourceUnavailableError when the registry cannot be read:
    * an unreachable registry is never reported as an empty one.
    */
-  list(signal: AbortSignal): Promise<SourceSnapshot>;
+  list(signal: AbortSignal, onService?: ServiceListener): Promise<SourceSnapshot>;
   /**
    * Optional fast path: the current state of just these services, from the adapter's own view
    * (no full walk). A key missing from the result is a service that no longer exists. Throws

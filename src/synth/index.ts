@@ -17,7 +17,8 @@ export { serviceEntryProblems } from './validate.js';
  */
 const memo = new WeakMap<SynthOptions, WeakMap<RegistryService, SynthResult>>();
 
-function synthMemo(service: RegistryService, options: SynthOptions): SynthResult {
+/** One service's result, memoized per service object and options (what synthAll uses too). */
+export function synthOne(service: RegistryService, options: SynthOptions): SynthResult {
   let byService = memo.get(options);
   if (!byService) memo.set(options, (byService = new WeakMap()));
   let r = byService.get(service);
@@ -75,7 +76,7 @@ export interface SynthOutcome {
 export function synthAll(inputs: readonly SynthInput[], currentOwners: ReadonlyMap<string, string> = new Map()): SynthOutcome {
   const results: SynthResult[] = [];
   for (const input of inputs) {
-    for (const service of input.services) results.push(synthMemo(service, input.options));
+    for (const service of input.services) results.push(synthOne(service, input.options));
   }
   results.sort((a, b) => compareServiceKeys(keyOf(a), keyOf(b)));
 

@@ -109,6 +109,7 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
 
   return {
     kind: 'kube',
+    earlyCreates: true,
     apiVersion,
     async observe(signal) {
       const version = await apiVersion();

@@ -1,0 +1,97 @@
+import type { Logger } from '../log.js';
+import type { RegistryService } from '../model/service.js';
+import type { Change, ObservedEntry } from '../plan/plan.js';
+import type { ApplyOutcome, Sink } from '../sinks/types.js';
+import { synthOne, type SynthOptions } from '../synth/index.js';
+
+/** What became of one early create. */
+export interface EarlyWrite {
+  readonly source: string;
+  readonly hash: string;
+  readonly outcome: ApplyOutcome;
+}
+
+/**
+ * Creates written while the registries are still being read. A full run reads every service
+ * before it plans, and on a cold sync that read (one request per Nacos service, a tree walk in
+ * ZooKeeper) would otherwise come before the first write. A service offered here is created at
+ * once when nothing can be in its way: the sink holds no object of its name or host, and no
+ * service read earlier in this run claimed either. Only creates: anything that exists is left to
+ * the plan.
+ *
+ * Host clashes are decided on the whole read (the service whose key sorts first wins), and a
+ * service read later may win the host of one created here. The plan then writes the winner over
+ * the same object (the name is the host's), or deletes the early object when the winner has no
+ * object of its own; `settle` hands the plan what was written for that. So the run ends exactly
+ * where a run without early creates would: only during the run, and only for two services that
+ * clash on a host nobody held, did the loser's entry exist for a moment.
+ */
+export class EarlyCreates {
+  private observed: { names: Set<string>; hosts: Set<string> } | undefined;
+  private readonly waiting: { service: RegistryService; source: string; options: SynthOptions }[] = [];
+  private readonly claimedHosts = new Set<string>();
+  private readonly claimedNames = new Set<string>();
+  private readonly writes = new Map<string, Promise<EarlyWrite>>();
+  private stopped = false;
+
+  constructor(
+    private readonly sink: Sink,
+    observed: Promise<readonly ObservedEntry[]>,
+    private readonly signal: AbortSignal,
+    private readonly log: Logger,
+  ) {
+    observed.then(
+      (entries) => {
+        this.observed = {
+          names: new Set(entries.map((o) => `${o.namespace}/${o.name}`)),
+          hosts: new Set(entries.flatMap((o) => o.hosts)),
+        };
+        for (const w of this.waiting.splice(0)) this.consider(w.service, w.source, w.options);
+      },
+      () => {
+        // The run fails on the observe itself; nothing is written early.
+        this.stopped = true;
+      },
+    );
+  }
+
+  /** A service just read from `source` (whose synthesis options are `options`). */
+  offer(service: RegistryService, source: string, options: SynthOptions): void {
+    if (this.stopped) return;
+    if (!this.observed) this.waiting.push({ service, source, options });
+    else this.consider(service, source, options);
+  }
+
+  /** Stops taking offers and waits for the writes in flight: object id → what was written. */
+  async settle(): Promise<ReadonlyMap<string, EarlyWrite>> {
+    this.stopped = true;
+    this.waiting.length = 0;
+    const done = new Map<string, EarlyWrite>();
+    for (const [id, p] of this.writes) done.set(id, await p);
+    return done;
+  }
+
+  private consider(service: RegistryService, source: string, options: SynthOptions): void {
+    if (this.stopped || this.signal.aborted) return;
+    const r = synthOne(service, options);
+    if (r.kind !== 'ok') return;
+    const e = r.entry;
+    const id = `${e.namespace}/${e.name}`;
+    // Claimed by an earlier offer (or held in the sink): the plan decides, on the whole read.
+    const contested = this.claimedHosts.has(e.host) || this.claimedNames.has(id) || this.observed!.hosts.has(e.host) || this.observed!.names.has(id);
+    this.claimedHosts.add(e.host);
+    this.claimedNames.add(id);
+    if (contested) return;
+    const change: Change = { action: 'create', namespace: e.namespace, name: e.name, host: e.host, source, desired: e };
+    this.writes.set(
+      id,
+      this.sink.apply([change], { dryRun: false }, this.signal).then(
+        (outcomes) => ({ source, hash: e.hash, outcome: outcomes[0] ?? { change, ok: false, error: 'the sink returned no outcome' } }),
+        (err: unknown) => {
+          this.log.debug({ name: id, err: String(err) }, 'early create failed; the plan writes it');
+          return { source, hash: e.hash, outcome: { change, ok: false, error: String(err) } };
+        },
+      ),
+    );
+  }
+}
