@@ -11,7 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { nacosAdapter } from '../../adapters/nacos/index.js';
+import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { main } from '../../src/cli/main.js';
+import { loadKubeConfig } from '../../src/sinks/kube/client.js';
 import { secretResolver } from '../../src/config/secret.js';
 import { BridgeMetrics } from '../../src/metrics.js';
 import type { SourceAdapter } from '../../src/sources/adapter.js';
@@ -395,6 +397,57 @@ for (const server of servers) {
       }
       expect(code).toBe(0);
       expect(await files()).toEqual(before);
+    });
+
+    it('sync --once into kube-apiserver: creates while it reads, and a host clash ends as the key order says', async () => {
+      // EARLY_B is read first, EARLY_A sorts first: its "clash" must own the host in the end,
+      // whichever of the two the early creates saw first.
+      const regs: Reg[] = [
+        { ns: NS_B, group: 'EARLY_B', service: 'clash', ip: '127.5.0.2', port: 80 },
+        ...Array.from({ length: 6 }, (_, i): Reg => ({ ns: NS_B, group: 'EARLY_B', service: `plain-${i}`, ip: `127.5.1.${i + 1}`, port: 80 })),
+        { ns: NS_B, group: 'EARLY_A', service: 'clash', ip: '127.5.0.1', port: 80 },
+      ];
+      const kc = loadKubeConfig({ kubeconfig: peer('kube').kubeconfig });
+      const core = kc.makeApiClient(CoreV1Api);
+      const target = `rb-early-${server}-${Date.now().toString(36)}`;
+      await core.createNamespace({ body: { metadata: { name: target } } });
+      try {
+        for (const r of regs) await register(base, r);
+        for (const r of regs) await eventually(async () => (await hostsOf(base, r.ns, r.group, r.service)).some((h) => h.ip === r.ip), `${r.group} ${r.service} registered`);
+        const cfg = join(dir, `${server}-kube.yaml`);
+        await writeFile(
+          cfg,
+          [
+            'sources:',
+            '  - name: nacos',
+            '    kind: nacos',
+            `    targetNamespace: ${target}`,
+            "    hostTemplate: '{service}.{namespace}.nacos'",
+            '    nacos:',
+            `      servers: [${url}]`,
+            `      namespaces: [${NS_B}]`,
+            '      groups: [EARLY_B, EARLY_A]',
+            '      push: false',
+            `sink: {kind: kube, kubeconfig: ${peer('kube').kubeconfig}}`,
+          ].join('\n'),
+        );
+        for (let pass = 0; pass < 2; pass++) {
+          const c = capture();
+          // Degraded (4): the losing "clash" is reported, everything else converged.
+          expect(await main(['sync', '--once', '-c', cfg], c.io), c.err()).toBe(4);
+          expect(c.err()).toMatch(/host clash\.rb-it-b\.nacos is already produced by service [^"]*EARLY_A/);
+          const list = (await kc.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({ group: 'networking.istio.io', version: 'v1', namespace: target, plural: 'serviceentries' })) as {
+            items: { metadata: { name: string }; spec: { endpoints?: { address: string }[] } }[];
+          };
+          const byName = new Map(list.items.map((o) => [o.metadata.name, (o.spec.endpoints ?? []).map((e) => e.address)]));
+          expect([...byName.keys()].sort()).toEqual(['clash.rb-it-b.nacos', ...Array.from({ length: 6 }, (_, i) => `plain-${i}.rb-it-b.nacos`)]);
+          expect(byName.get('clash.rb-it-b.nacos')).toEqual(['127.5.0.1']);
+          expect(byName.get('plain-3.rb-it-b.nacos')).toEqual(['127.5.1.4']);
+        }
+      } finally {
+        for (const r of regs) await deregister(base, r);
+        await core.deleteNamespace({ name: target });
+      }
     });
 
     it('keeps last known instances of a service that suddenly reads empty (empty protection)', async () => {
