@@ -27,6 +27,8 @@ export function markdown(r: R): string {
     out.push('Cold `sync --once` into kube-apiserver (min / median / p99 ms over repeats):', '', '| registry | N | SEs | bridge ms | raw SSA loop ms | bridge SE/s | raw SE/s | ratio |', '| --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const c of r.cold) out.push(`| ${c.registry} | ${c.n} | ${c.objects} | ${s3(c.bridgeMs)} | ${s3(c.rawMs)} | ${c.bridgePerS} | ${c.rawPerS} | ${fmt(c.ratio * 100)} % |`);
     out.push('');
+    const firsts = r.cold.filter((c: R) => c.bridgeFirstWriteMs?.n);
+    if (firsts.length) out.push(`The bridge's first write, from the start of its run (min / median / p99 ms): ${firsts.map((c: R) => `${c.registry} ${s3(c.bridgeFirstWriteMs)}`).join('; ')}.`, '');
     const withCpu = r.cold.filter((c: R) => c.cpuMs);
     if (withCpu.length) {
       // The machine's cores are shared by every peer: whose CPU a run costs explains the ratio.

@@ -191,6 +191,7 @@ async function coldScenario(d: RegistryDriver, n: number, kc: ReturnType<typeof 
   const bridgeMs: number[] = [];
   const rawMs: number[] = [];
   const cpu = { bridge: [] as Record<string, number>[], raw: [] as Record<string, number>[] };
+  const firstWriteMs: number[] = [];
   const bridgeWrites: number[] = [];
   let desired: object[] = [];
   for (let r = 0; r < params.repeat; r++) {
@@ -202,10 +203,15 @@ async function coldScenario(d: RegistryDriver, n: number, kc: ReturnType<typeof 
       await waitQuiet(kubeSide(pids));
       if (which === 'bridge') {
         const b = buildBridge(bp);
+        // When the first write went out: early creates start before the registry read ends.
+        let firstWriteAt: number | undefined;
+        const apply = b.sink.apply.bind(b.sink);
+        b.sink.apply = (changes, o, signal) => ((firstWriteAt ??= performance.now()), apply(changes, o, signal));
         const c0 = processCpuMs(pids);
         const t0 = performance.now();
         const report = await reconcileOnce(b.sources, b.sink, { policy: 'sync', maxDeletes: 100_000, dryRun: false }, { logger: b.logger, signal: new AbortController().signal });
         const ms = performance.now() - t0;
+        if (firstWriteAt !== undefined) firstWriteMs.push(firstWriteAt - t0);
         cpu.bridge.push(cpuSince(c0, processCpuMs(pids)));
         await closeBridge(b);
         if (report.failedWrites > 0 || report.sourceErrors.length > 0) throw new Error(`cold sync failed: ${report.failedWrites} writes, ${JSON.stringify(report.sourceErrors)}`);
@@ -249,6 +255,8 @@ async function coldScenario(d: RegistryDriver, n: number, kc: ReturnType<typeof 
     ratio: Math.round((raw.median / b.median) * 1000) / 1000,
     /** CPU ms per run of each process (the bridge is the bench process), median over the repeats. */
     cpuMs: { bridge: medianPer(cpu.bridge), raw: medianPer(cpu.raw) },
+    /** From the start of the bridge's run to its first write. */
+    bridgeFirstWriteMs: summarize(firstWriteMs),
   };
 }
 
