@@ -2,12 +2,12 @@ import type { Watcher } from 'node-zookeeper-client';
 import { SourceUnavailableError } from '../../src/errors.js';
 import { compareServiceKeys, serviceKeyString, type RegistryService, type RejectedEntry, type ServiceKey, type SourceSnapshot } from '../../src/model/service.js';
 import { mapLimit } from '../../src/util/concurrency.js';
-import { defineAdapter, type AdapterContext, type ChangeListener, type SourceAdapter } from '../../src/sources/adapter.js';
+import { defineAdapter, type AdapterContext, type ChangeListener, type ServiceListener, type SourceAdapter } from '../../src/sources/adapter.js';
 import { DUBBO_HOST_TEMPLATE } from '../dubbo/naming.js';
-import { servicesOfRoots, unitFingerprint, ZK_TEMPLATE_ATTRIBUTES, type RootRead } from './layouts.js';
+import { servicesOfDir, servicesOfRoots, unitFingerprint, ZK_TEMPLATE_ATTRIBUTES, type ParsedDirs, type RootRead } from './layouts.js';
 import { chrootOf, zookeeperConfigSchema, type ZooKeeperConfig } from './schema.js';
 import { ZkSession, ZkUnavailableError } from './session.js';
-import { joinPath, MissingRootError, readDir, readRoot, readRootChildren, type ReadOptions } from './tree.js';
+import { joinPath, MissingRootError, readDir, readRoot, readRootChildren, type DirRead, type ReadOptions } from './tree.js';
 
 export { zookeeperConfigSchema, type ZooKeeperConfig } from './schema.js';
 
@@ -86,7 +86,7 @@ export class ZooKeeperSource implements SourceAdapter {
    * from the view the watches keep (no ZooKeeper reads: an unchanged resync of 10,000 services
    * costs no walk); otherwise, and whenever the view may have missed something, a full walk.
    */
-  async list(signal: AbortSignal): Promise<SourceSnapshot> {
+  async list(signal: AbortSignal, onService?: ServiceListener): Promise<SourceSnapshot> {
     // The controller's first run lists while the watches are being armed: wait for that walk
     // and answer from it, instead of walking the whole tree a second time. The services are
     // then the very objects later resyncs get, so the synthesis memo holds from the first run.
@@ -103,14 +103,26 @@ export class ZooKeeperSource implements SourceAdapter {
       if (this.viewComplete()) return this.snapshotOfView();
     }
     const reads: RootRead[] = [];
+    const layoutOptions = { maxDataBytes: this.config.maxDataBytes };
+    // With a listener, each directory is parsed as soon as it is read and its services handed
+    // on; the snapshot then takes those very objects.
+    const parsed: ParsedDirs = new WeakMap();
     try {
       for (const root of this.config.roots) {
-        reads.push(await readRoot(this.session, root, namespaceOf(this.config.connect, root), { layout: this.config.layout, signal }));
+        const namespace = namespaceOf(this.config.connect, root);
+        const onDir = (d: DirRead) => {
+          const dir = d.dubbo ?? d.curator;
+          if (!dir) return;
+          const unit = servicesOfDir(dir, this.context.source, namespace, layoutOptions);
+          parsed.set(dir, unit);
+          for (const s of unit.services) onService!(s);
+        };
+        reads.push(await readRoot(this.session, root, namespace, { layout: this.config.layout, signal, ...(onService ? { onDir } : {}) }));
       }
     } catch (err) {
       throw this.unavailable(err);
     }
-    const { services, rejected } = servicesOfRoots(reads, this.context.source, { maxDataBytes: this.config.maxDataBytes });
+    const { services, rejected } = servicesOfRoots(reads, this.context.source, layoutOptions, parsed);
     if (rejected.length > 0) this.context.metrics.rejectedEntries.inc({ source: this.context.source }, rejected.length);
     return { source: this.context.source, services, rejected };
   }

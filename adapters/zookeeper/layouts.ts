@@ -56,15 +56,31 @@ export interface ServicesRead {
 /** Every attribute a ZooKeeper service sets, so any template is valid for every service. */
 export const ZK_TEMPLATE_ATTRIBUTES: readonly string[] = DUBBO_TEMPLATE_ATTRIBUTES;
 
-export function servicesOfRoots(reads: readonly RootRead[], source: string, options: LayoutOptions): ServicesRead {
+export function servicesOfRoots(reads: readonly RootRead[], source: string, options: LayoutOptions, parsed?: ParsedDirs): ServicesRead {
   const services: RegistryService[] = [];
   const rejected: RejectedEntry[] = [];
   for (const read of reads) {
-    for (const dir of read.dubbo) services.push(...dubboServicesOf(dir, source, read.namespace, rejected));
-    for (const dir of read.curator) services.push(curatorServiceOf(dir, source, read.namespace, options, rejected));
+    for (const dir of [...read.dubbo, ...read.curator]) {
+      const unit = parsed?.get(dir) ?? servicesOfDir(dir, source, read.namespace, options);
+      services.push(...unit.services);
+      rejected.push(...unit.rejected);
+    }
   }
   services.sort((a, b) => compareServiceKeys(a.key, b.key));
   rejected.sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0));
+  return { services, rejected };
+}
+
+/** What one directory (a Dubbo interface or a Curator service) of a root holds. */
+export type DirReadOf = DubboInterfaceRead | CuratorServiceRead;
+
+/** Directories parsed while the walk went on, so the snapshot holds the very same objects. */
+export type ParsedDirs = WeakMap<DirReadOf, ServicesRead>;
+
+/** The services of one directory read. */
+export function servicesOfDir(dir: DirReadOf, source: string, namespace: string, options: LayoutOptions): ServicesRead {
+  const rejected: RejectedEntry[] = [];
+  const services = 'providers' in dir ? dubboServicesOf(dir, source, namespace, rejected) : [curatorServiceOf(dir, source, namespace, options, rejected)];
   return { services, rejected };
 }
 

@@ -16,6 +16,8 @@ export interface ReadOptions {
   readonly layout: Layout;
   readonly signal?: AbortSignal;
   readonly watcherFor?: WatcherFor;
+  /** Each directory of a root as soon as it is read (before the whole root is). */
+  readonly onDir?: (dir: DirRead) => void;
 }
 
 export function joinPath(parent: string, child: string): string {
@@ -73,7 +75,11 @@ export class MissingRootError extends Error {
 export async function readRoot(session: ZkSession, root: string, namespace: string, o: ReadOptions): Promise<RootRead> {
   const children = await readRootChildren(session, root, o);
   if (children === undefined) throw new MissingRootError(root);
-  const dirs = await mapLimit(children.sort(), 16, (name) => readDir(session, root, name, o));
+  const dirs = await mapLimit(children.sort(), 16, async (name) => {
+    const dir = await readDir(session, root, name, o);
+    o.onDir?.(dir);
+    return dir;
+  });
   return {
     root,
     namespace,

@@ -18,7 +18,7 @@ import { reconcileOnce } from '../../src/controller/reconcile.js';
 import { SourceUnavailableError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import { BridgeMetrics } from '../../src/metrics.js';
-import { serviceKeyString, type ServiceKey } from '../../src/model/service.js';
+import { serviceKeyString, type RegistryService, type ServiceKey } from '../../src/model/service.js';
 import { secretResolver } from '../../src/config/secret.js';
 import { filesSink } from '../../src/sinks/files.js';
 import { defaultSynthOptions } from '../../src/synth/index.js';
@@ -112,6 +112,19 @@ describe.skipIf(!hasPeer('zookeeper'))('ZooKeeper adapter against a real ZooKeep
     expect(snap.rejected.map((r) => r.reason)).toEqual(expected.rejected.map((r) => r.reason));
     expect(snap.rejected.every((r) => r.ref.startsWith('/dubbo/') || r.ref.startsWith('/services/'))).toBe(true);
     expect((await metrics.rejectedEntries.get()).values.find((v) => v.labels.source === 'zk')?.value).toBe(3);
+  });
+
+  it('hands each service on as its directory is read: the same objects the snapshot then holds, and the same snapshot', async () => {
+    const { adapter } = open();
+    const streamed: RegistryService[] = [];
+    const snap = await adapter.list(AbortSignal.timeout(10_000), (s) => streamed.push(s));
+    expect(streamed.length).toBe(snap.services.length);
+    expect(streamed.length).toBeGreaterThan(3);
+    const inSnapshot = new Set(snap.services);
+    expect(streamed.every((s) => inSnapshot.has(s))).toBe(true);
+    const plain = await open().adapter.list(AbortSignal.timeout(10_000));
+    expect(snap.services).toEqual(plain.services);
+    expect(snap.rejected).toEqual(plain.rejected);
   });
 
   it('a list while the watches are being armed answers from that walk: later lists return the same service objects', async () => {
