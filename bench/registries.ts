@@ -16,7 +16,7 @@ export interface Instance {
 }
 
 export interface RegistryDriver {
-  readonly kind: 'zookeeper' | 'nacos';
+  readonly kind: 'zookeeper' | 'nacos' | 'rnacos';
   /** Makes exactly services [0, n) of the generator exist (m instances each for new ones); removes its services ≥ n. */
   ensure(n: number, m: number, log: (s: string) => void): Promise<void>;
   addInstance(service: number, inst: Instance): Promise<void>;
@@ -164,7 +164,8 @@ export function nacosService(i: number): string {
   return `bench-svc-${i}`;
 }
 
-export async function nacosDriver(httpBase: string): Promise<RegistryDriver> {
+/** Java Nacos (`nacos`) or r-nacos (`rnacos`) at `httpBase` (…/nacos): the same v1 API. */
+export async function nacosDriver(httpBase: string, kind: 'nacos' | 'rnacos' = 'nacos'): Promise<RegistryDriver> {
   const call = async (method: string, params: Record<string, string>) => {
     for (let attempt = 0; ; attempt++) {
       const res = await fetch(`${httpBase}/v1/ns/instance?${new URLSearchParams(params)}`, { method, signal: AbortSignal.timeout(20_000) });
@@ -203,7 +204,7 @@ export async function nacosDriver(httpBase: string): Promise<RegistryDriver> {
     await fetch(`${httpBase}/v3/admin/ns/cluster?${q}`, { method: 'PUT', signal: AbortSignal.timeout(20_000) }).catch(() => undefined);
   };
   return {
-    kind: 'nacos',
+    kind,
     async ensure(n, m, log) {
       const t0 = Date.now();
       const todo = Array.from({ length: n }, (_, i) => i).filter((i) => !have.has(nacosService(i)));
@@ -222,7 +223,7 @@ export async function nacosDriver(httpBase: string): Promise<RegistryDriver> {
         await fetch(`${httpBase}/v1/ns/service?${q}`, { method: 'DELETE', signal: AbortSignal.timeout(20_000) }).catch(() => undefined);
         have.delete(name);
       });
-      log(`nacos: ${todo.length} services × ${m} registered, ${extra.length} removed (${n} total) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      log(`${kind}: ${todo.length} services × ${m} registered, ${extra.length} removed (${n} total) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     },
     async addInstance(service, inst) {
       await call('POST', { ...params(service, inst), healthy: 'true', enabled: 'true', weight: '1', metadata: JSON.stringify({ protocol: 'http' }) });

@@ -7,7 +7,7 @@
  * Flags (defaults finish in ~10 minutes on 2 cores):
  *   --n 1000               service counts (ascending; the largest is used for resync and memory)
  *   --m 5                  instances per service
- *   --registries zookeeper,nacos
+ *   --registries zookeeper,nacos   (also rnacos: r-nacos, the same generator as Java Nacos)
  *   --scenarios cold,incremental,burst,resync,memory
  *   --repeat 2             cold-sync repetitions (bridge and baseline alternate)
  *   --changes 200          incremental changes per registry (half add, half remove)
@@ -58,7 +58,7 @@ const sizes = list(flag('n', '1000')).map(Number).sort((a, b) => a - b);
 const params = {
   n: sizes,
   m: num('m', 5),
-  registries: list(flag('registries', 'zookeeper,nacos')) as ('zookeeper' | 'nacos')[],
+  registries: list(flag('registries', 'zookeeper,nacos')) as RegistryDriver['kind'][],
   scenarios: list(flag('scenarios', 'cold,incremental,burst,resync,memory')),
   repeat: num('repeat', 2),
   changes: num('changes', 200),
@@ -116,7 +116,7 @@ async function main(): Promise<void> {
     const istiodDebug = ep('istiod').debug!;
     const kc = loadKc(kubeconfig);
     for (const r of params.registries) {
-      drivers.push(r === 'zookeeper' ? await zookeeperDriver(ep('zookeeper').connect!) : await nacosDriver(ep('nacos').http!));
+      drivers.push(r === 'zookeeper' ? await zookeeperDriver(ep('zookeeper').connect!) : await nacosDriver(ep(r).http!, r));
       await ensureNamespace(kc, nsOf(r));
       await deleteAllSEs(kc, nsOf(r));
     }
@@ -138,7 +138,7 @@ async function main(): Promise<void> {
     // ---- 1. cold sync vs raw baseline, per N and registry
     for (const n of sizes) {
       for (const d of drivers) {
-        if (d.kind === 'nacos' && n > params.nacosMaxN) {
+        if (nacosLike(d) && n > params.nacosMaxN) {
           notes.push(`nacos: N=${n} skipped (above --nacos-max-n ${params.nacosMaxN})`);
           continue;
         }
@@ -150,7 +150,7 @@ async function main(): Promise<void> {
     // ---- 2./3. incremental and burst (continuous mode, in-process)
     for (const d of drivers) {
       if (!want('incremental') && !want('burst')) break;
-      const n = d.kind === 'nacos' ? Math.min(params.incrementalN, params.nacosMaxN) : params.incrementalN;
+      const n = nacosLike(d) ? Math.min(params.incrementalN, params.nacosMaxN) : params.incrementalN;
       await d.ensure(n, params.m, log);
       await guard(`continuous ${d.kind}`, () => continuousScenarios(d, n, kc, istiodDebug, bridgeParams(d), ep));
     }
@@ -158,7 +158,7 @@ async function main(): Promise<void> {
     // ---- 4./5. resync and memory at the largest N, the bridge in its own process
     if (want('resync') || want('memory')) {
       const d = drivers.find((x) => x.kind === 'zookeeper') ?? drivers[0]!;
-      const n = d.kind === 'nacos' ? Math.min(maxN, params.nacosMaxN) : maxN;
+      const n = nacosLike(d) ? Math.min(maxN, params.nacosMaxN) : maxN;
       await d.ensure(n, params.m, log);
       await guard('resync/memory', () => bridgeProcessScenarios(d, n, kc, bridgeParams(d)));
     }
@@ -260,6 +260,11 @@ async function coldScenario(d: RegistryDriver, n: number, kc: ReturnType<typeof 
   };
 }
 
+/** Java Nacos and r-nacos: the same API, the same generator, the same limits. */
+function nacosLike(d: RegistryDriver): boolean {
+  return d.kind === 'nacos' || d.kind === 'rnacos';
+}
+
 /** The processes a bulk delete keeps busy: kube-apiserver, etcd, istiod. */
 function kubeSide(pids: Readonly<Record<string, number>>): Record<string, number> {
   return Object.fromEntries(Object.entries(pids).filter(([k]) => k === 'kube' || k === 'etcd' || k === 'istiod'));
@@ -350,14 +355,14 @@ async function continuousScenarios(d: RegistryDriver, n: number, kc: ReturnType<
         if (h !== undefined && h <= at) fromHint.push(at - h);
       };
       let timeouts = 0;
-      const changes = d.kind === 'nacos' ? params.nacosChanges : params.changes;
+      const changes = nacosLike(d) ? params.nacosChanges : params.changes;
       for (let k = 0; k < changes / 2; k++) {
         const svc = Math.floor(Math.random() * n);
         const inst = extraInstance();
         let t = performance.now();
         hintAt.delete(d.serviceName(svc));
         const seen = waitFor(tracker, (e) => e.type !== 'DELETED' && addrsOf(e).has(inst.ip), 15_000);
-        await d.addInstance(svc, d.kind === 'nacos' ? { ...inst, port: 8080 } : inst);
+        await d.addInstance(svc, nacosLike(d) ? { ...inst, port: 8080 } : inst);
         let acked = performance.now();
         const ev = await seen;
         if (ev) {
@@ -370,7 +375,7 @@ async function continuousScenarios(d: RegistryDriver, n: number, kc: ReturnType<
         t = performance.now();
         hintAt.delete(d.serviceName(svc));
         const gone = waitFor(tracker, (e) => e.obj.metadata?.name === name && !addrsOf(e).has(inst.ip), 15_000);
-        await d.removeInstance(svc, d.kind === 'nacos' ? { ...inst, port: 8080 } : inst);
+        await d.removeInstance(svc, nacosLike(d) ? { ...inst, port: 8080 } : inst);
         acked = performance.now();
         const ev2 = await gone;
         if (ev2) {
@@ -388,9 +393,9 @@ async function continuousScenarios(d: RegistryDriver, n: number, kc: ReturnType<
       const istiodNew: number[] = [];
       let istiodTimeouts = 0;
       const newServices: { svc: number; inst: Instance }[] = [];
-      for (let k = 0; k < (d.kind === 'nacos' ? params.nacosIstiodSamples : params.istiodSamples); k++) {
+      for (let k = 0; k < (nacosLike(d) ? params.nacosIstiodSamples : params.istiodSamples); k++) {
         const svc = 900_000 + Math.floor(Math.random() * 90_000);
-        const inst = { ...extraInstance(), port: d.kind === 'nacos' ? 8080 : 20880 };
+        const inst = { ...extraInstance(), port: nacosLike(d) ? 8080 : 20880 };
         const t = performance.now();
         const seen = waitFor(tracker, (e) => e.type === 'ADDED' && addrsOf(e).has(inst.ip), 15_000);
         await d.addInstance(svc, inst);
@@ -443,7 +448,7 @@ async function continuousScenarios(d: RegistryDriver, n: number, kc: ReturnType<
       const services = Math.min(params.burstServices, n);
       const per = Math.ceil(params.burstChanges / services);
       const plan: { svc: number; inst: Instance }[] = [];
-      for (let i = 0; i < services; i++) for (let k = 0; k < per; k++) plan.push({ svc: i, inst: { ...extraInstance(), port: d.kind === 'nacos' ? 8080 : 20880 } });
+      for (let i = 0; i < services; i++) for (let k = 0; k < per; k++) plan.push({ svc: i, inst: { ...extraInstance(), port: nacosLike(d) ? 8080 : 20880 } });
       const burst = async (label: 'add' | 'remove') => {
         const wanted = new Set(plan.map((p) => p.inst.ip));
         const converged = () => {
@@ -455,7 +460,7 @@ async function continuousScenarios(d: RegistryDriver, n: number, kc: ReturnType<
         const r0 = runs;
         const t = performance.now();
         const done = converged() ? Promise.resolve(undefined) : waitFor(tracker, () => converged(), 60_000);
-        await mapLimit(plan, d.kind === 'nacos' ? 64 : 256, (p) => (label === 'add' ? d.addInstance(p.svc, p.inst) : d.removeInstance(p.svc, p.inst)));
+        await mapLimit(plan, nacosLike(d) ? 64 : 256, (p) => (label === 'add' ? d.addInstance(p.svc, p.inst) : d.removeInstance(p.svc, p.inst)));
         const issuedMs = performance.now() - t;
         const ev = await done;
         const convergeMs = ev ? ev.at - t : NaN;
@@ -553,7 +558,7 @@ async function bridgeProcessScenarios(d: RegistryDriver, n: number, kc: ReturnTy
           const p = live.splice(Math.floor(Math.random() * live.length), 1)[0]!;
           await d.removeInstance(p.svc, p.inst);
         } else {
-          const p = { svc: Math.floor(Math.random() * n), inst: { ...extraInstance(), port: d.kind === 'nacos' ? 8080 : 20880 } };
+          const p = { svc: Math.floor(Math.random() * n), inst: { ...extraInstance(), port: nacosLike(d) ? 8080 : 20880 } };
           await d.addInstance(p.svc, p.inst);
           live.push(p);
         }
