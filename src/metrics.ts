@@ -37,7 +37,7 @@ export class BridgeMetrics {
     this.rejectedEntries = new Counter({ name: 'registry_bridge_rejected_entries_total', help: 'Registry entries dropped as malformed (each logged with its path).', labelNames: ['source'], registers: r });
     this.invalidServices = new Gauge({ name: 'registry_bridge_invalid_services', help: 'Services that cannot become a ServiceEntry Istio accepts, as of the last run.', registers: r });
     this.lastSuccess = new Gauge({ name: 'registry_bridge_last_success_timestamp_seconds', help: 'Unix time of the last reconcile that converged.', registers: r });
-    this.queueDepth = new Gauge({ name: 'registry_bridge_write_queue_depth', help: 'Writes waiting in the bounded write queue.', registers: r });
+    this.queueDepth = new Gauge({ name: 'registry_bridge_write_queue_depth', help: 'Writes handed to the sink and not finished yet (queued or in flight).', registers: r });
     this.apiWrites = new Counter({ name: 'registry_bridge_api_writes_total', help: 'Write calls made to the sink API, by verb and result code.', labelNames: ['verb', 'code'], registers: r });
     this.staleSeconds = new Gauge({ name: 'registry_bridge_source_stale_seconds', help: 'Age of the oldest last-known data kept by empty protection, per source.', labelNames: ['source'], registers: r });
     this.propagationSeconds = new Histogram({ name: 'registry_bridge_propagation_seconds', help: 'Time from the bridge writing a change to it being seen at a hop.', labelNames: ['hop'], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60], registers: r });

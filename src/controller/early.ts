@@ -32,6 +32,9 @@ export class EarlyCreates {
   private readonly claimedHosts = new Set<string>();
   private readonly claimedNames = new Set<string>();
   private readonly writes = new Map<string, Promise<EarlyWrite>>();
+  /** Creates decided but not sent yet; `settle` leaves what is still here to the plan. */
+  private readonly pending: { id: string; change: Change; source: string; hash: string }[] = [];
+  private senders = 0;
   private stopped = false;
 
   constructor(
@@ -62,10 +65,14 @@ export class EarlyCreates {
     else this.consider(service, source, options);
   }
 
-  /** Stops taking offers and waits for the writes in flight: object id → what was written. */
+  /**
+   * Stops taking offers and sending, and waits for the writes in flight: object id → what was
+   * written. Creates decided but not sent yet are the plan's to write.
+   */
   async settle(): Promise<ReadonlyMap<string, EarlyWrite>> {
     this.stopped = true;
     this.waiting.length = 0;
+    this.pending.length = 0;
     const done = new Map<string, EarlyWrite>();
     for (const [id, p] of this.writes) done.set(id, await p);
     return done;
@@ -82,16 +89,29 @@ export class EarlyCreates {
     this.claimedHosts.add(e.host);
     this.claimedNames.add(id);
     if (contested) return;
-    const change: Change = { action: 'create', namespace: e.namespace, name: e.name, host: e.host, source, desired: e };
-    this.writes.set(
-      id,
-      this.sink.apply([change], { dryRun: false }, this.signal).then(
-        (outcomes) => ({ source, hash: e.hash, outcome: outcomes[0] ?? { change, ok: false, error: 'the sink returned no outcome' } }),
-        (err: unknown) => {
+    this.pending.push({ id, change: { action: 'create', namespace: e.namespace, name: e.name, host: e.host, source, desired: e }, source, hash: e.hash });
+    // A few senders at a time: the sink's own queue limits the writes, and a read of 10,000
+    // services must not leave 10,000 calls waiting on it.
+    while (this.senders < EarlyCreates.maxSenders && this.pending.length > 0) {
+      this.senders += 1;
+      void this.send().finally(() => (this.senders -= 1));
+    }
+  }
+
+  private static readonly maxSenders = 16;
+
+  private async send(): Promise<void> {
+    for (let next = this.pending.shift(); next && !this.stopped && !this.signal.aborted; next = this.pending.shift()) {
+      const { id, change, source, hash } = next;
+      const written = this.sink.apply([change], { dryRun: false }, this.signal).then(
+        (outcomes): EarlyWrite => ({ source, hash, outcome: outcomes[0] ?? { change, ok: false, error: 'the sink returned no outcome' } }),
+        (err: unknown): EarlyWrite => {
           this.log.debug({ name: id, err: String(err) }, 'early create failed; the plan writes it');
-          return { source, hash: e.hash, outcome: { change, ok: false, error: String(err) } };
+          return { source, hash, outcome: { change, ok: false, error: String(err) } };
         },
-      ),
-    );
+      );
+      this.writes.set(id, written);
+      await written;
+    }
   }
 }

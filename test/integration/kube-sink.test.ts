@@ -103,6 +103,7 @@ describe('kube sink against the real apiserver', () => {
     const first = await b.run();
     expect(first.plan.counts).toMatchObject({ create: 2, update: 0, delete: 0 });
     expect(first.failedWrites).toBe(0);
+    expect((await b.metrics.queueDepth.get()).values[0]?.value).toBe(0);
     const created = await read(ns, host);
     expect(created?.spec).toMatchObject({ hosts: [host], resolution: 'STATIC', ports: [{ name: 'http-8080', number: 8080, protocol: 'HTTP' }], endpoints: [{ address: '10.0.0.1' }] });
     expect(created?.metadata?.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'registry-bridge', 'registry-bridge.io/source': 'files' });

@@ -101,6 +101,39 @@ describe('early creates during a full read', () => {
     expect(objects.size).toBe(0);
   });
 
+  it('keeps few early writes outstanding, and leaves the creates it has not sent to the plan', async () => {
+    const services = Array.from({ length: 100 }, (_, i) => service(`s${String(i).padStart(3, '0')}`, [`10.0.1.${i}`]));
+    let outstanding = 0;
+    let most = 0;
+    let open = false;
+    const waiters: (() => void)[] = [];
+    const applied: string[] = [];
+    const sink: Sink = {
+      kind: 'memory',
+      earlyCreates: true,
+      observe: async () => [],
+      apply: async (changes) => {
+        outstanding += 1;
+        most = Math.max(most, outstanding);
+        if (!open) await new Promise<void>((r) => waiters.push(r));
+        outstanding -= 1;
+        applied.push(...changes.map((c) => c.name));
+        return changes.map((change) => ({ change, ok: true as const }));
+      },
+    };
+    const running = run(new StreamingSource(services), sink);
+    for (let i = 0; i < 200 && waiters.length < 16; i++) await new Promise((r) => setImmediate(r));
+    expect(most).toBe(16);
+    open = true;
+    for (const w of waiters.splice(0)) w();
+    const report = await running;
+    expect(most).toBeLessThanOrEqual(17); // 16 early senders, then the plan's one call
+    // Every service written exactly once, early or by the plan.
+    expect(applied.length).toBe(100);
+    expect(new Set(applied).size).toBe(100);
+    expect(report.outcomes.filter((o) => o.ok).length).toBe(100);
+  });
+
   it('leaves objects the sink holds to the plan, and writes nothing early in a dry run', async () => {
     const held: ObservedEntry = { namespace: 'ns', name: 'a.default-group.public.nacos', hosts: ['a.default-group.public.nacos'], owned: true, source: 'mem', hash: 'stale', service: 'mem/public/DEFAULT_GROUP/a' };
     const { sink, writes } = mapSink([held]);

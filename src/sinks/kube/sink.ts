@@ -6,6 +6,7 @@ import type { Logger } from '../../log.js';
 import type { BridgeMetrics } from '../../metrics.js';
 import type { Change, ObservedEntry } from '../../plan/plan.js';
 import { contentHash, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SERVICE_ANNOTATION, SOURCE_LABEL } from '../../synth/service-entry.js';
+import { mapLimit } from '../../util/concurrency.js';
 import type { ApplyOutcome, Sink } from '../types.js';
 import { isRetryable, kubeErrorMessage, statusOf } from './client.js';
 
@@ -53,6 +54,8 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
   const queue = new PQueue({ concurrency: options.concurrency, intervalCap: Math.max(1, Math.round(options.qps)), interval: 1000 });
   const pageSize = options.pageSize ?? 500;
   let discovered: string | undefined;
+  /** Writes handed to apply and not finished yet (the queue-depth metric). */
+  let backlog = 0;
 
   async function apiVersion(): Promise<string> {
     if (options.apiVersion !== 'auto') return options.apiVersion;
@@ -184,11 +187,16 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
             options.metrics.apiWrites.inc({ verb, code: String(status ?? 'error') });
             return { change, ok: false, error: describe(verb, 'serviceentries', change.namespace, err), ...(status !== undefined ? { status } : {}) };
           } finally {
-            options.metrics.queueDepth.set(queue.size + queue.pending);
+            backlog -= 1;
+            options.metrics.queueDepth.set(backlog);
           }
         }) as Promise<ApplyOutcome>;
-      const outcomes = await Promise.all(changes.filter((c) => c.action === 'create' || c.action === 'update' || c.action === 'delete').map(run));
-      return outcomes;
+      // Fed to the queue a few at a time: a plan of 10,000 writes queued at once would keep
+      // 10,000 tasks (closures, promises, abort handlers) alive until the last one ran.
+      const writes = changes.filter((c) => c.action === 'create' || c.action === 'update' || c.action === 'delete');
+      backlog += writes.length;
+      options.metrics.queueDepth.set(backlog);
+      return mapLimit(writes, options.concurrency * 2, run);
     },
     async watch(onChange, signal) {
       // Only a hint: a watch that dies is restarted with backoff; the resync stays the truth.
