@@ -11,6 +11,13 @@ export interface EarlyWrite {
   readonly outcome: ApplyOutcome;
 }
 
+interface PendingCreate {
+  readonly id: string;
+  readonly change: Change;
+  readonly source: string;
+  readonly hash: string;
+}
+
 /**
  * Creates written while the registries are still being read. A full run reads every service
  * before it plans, and on a cold sync that read (one request per Nacos service, a tree walk in
@@ -33,7 +40,9 @@ export class EarlyCreates {
   private readonly claimedNames = new Set<string>();
   private readonly writes = new Map<string, Promise<EarlyWrite>>();
   /** Creates decided but not sent yet; `settle` leaves what is still here to the plan. */
-  private readonly pending: { id: string; change: Change; source: string; hash: string }[] = [];
+  private readonly pending: (PendingCreate | undefined)[] = [];
+  /** Next entry of `pending` to send (a queue without shift's copying). */
+  private head = 0;
   private senders = 0;
   private stopped = false;
 
@@ -73,6 +82,7 @@ export class EarlyCreates {
     this.stopped = true;
     this.waiting.length = 0;
     this.pending.length = 0;
+    this.head = 0;
     const done = new Map<string, EarlyWrite>();
     for (const [id, p] of this.writes) done.set(id, await p);
     return done;
@@ -92,7 +102,7 @@ export class EarlyCreates {
     this.pending.push({ id, change: { action: 'create', namespace: e.namespace, name: e.name, host: e.host, source, desired: e }, source, hash: e.hash });
     // A few senders at a time: the sink's own queue limits the writes, and a read of 10,000
     // services must not leave 10,000 calls waiting on it.
-    while (this.senders < EarlyCreates.maxSenders && this.pending.length > 0) {
+    while (this.senders < EarlyCreates.maxSenders && this.head < this.pending.length) {
       this.senders += 1;
       void this.send().finally(() => (this.senders -= 1));
     }
@@ -100,8 +110,19 @@ export class EarlyCreates {
 
   private static readonly maxSenders = 16;
 
+  private take(): PendingCreate | undefined {
+    if (this.head >= this.pending.length) return undefined;
+    const next = this.pending[this.head];
+    this.pending[this.head++] = undefined; // sent: not kept alive by the queue
+    if (this.head === this.pending.length) {
+      this.pending.length = 0;
+      this.head = 0;
+    }
+    return next;
+  }
+
   private async send(): Promise<void> {
-    for (let next = this.pending.shift(); next && !this.stopped && !this.signal.aborted; next = this.pending.shift()) {
+    for (let next = this.take(); next && !this.stopped && !this.signal.aborted; next = this.take()) {
       const { id, change, source, hash } = next;
       const written = this.sink.apply([change], { dryRun: false }, this.signal).then(
         (outcomes): EarlyWrite => ({ source, hash, outcome: outcomes[0] ?? { change, ok: false, error: 'the sink returned no outcome' } }),
