@@ -1,22 +1,9 @@
+import PQueue from 'p-queue';
 import type { Logger } from '../log.js';
 import type { RegistryService } from '../model/service.js';
 import type { Change, ObservedEntry } from '../plan/plan.js';
 import type { ApplyOutcome, Sink } from '../sinks/types.js';
 import { synthOne, type SynthOptions } from '../synth/index.js';
-
-/** What became of one early create. */
-export interface EarlyWrite {
-  readonly source: string;
-  readonly hash: string;
-  readonly outcome: ApplyOutcome;
-}
-
-interface PendingCreate {
-  readonly id: string;
-  readonly change: Change;
-  readonly source: string;
-  readonly hash: string;
-}
 
 /**
  * Creates written while the registries are still being read. A full run reads every service
@@ -38,12 +25,14 @@ export class EarlyCreates {
   private readonly waiting: { service: RegistryService; source: string; options: SynthOptions }[] = [];
   private readonly claimedHosts = new Set<string>();
   private readonly claimedNames = new Set<string>();
-  private readonly writes = new Map<string, Promise<EarlyWrite>>();
-  /** Creates decided but not sent yet; `settle` leaves what is still here to the plan. */
-  private readonly pending: (PendingCreate | undefined)[] = [];
-  /** Next entry of `pending` to send (a queue without shift's copying). */
-  private head = 0;
-  private senders = 0;
+  /** Object id → the outcome of its early create, for the creates that were sent. */
+  private readonly writes = new Map<string, Promise<ApplyOutcome>>();
+  /**
+   * A few sends at a time: the sink's own queue limits the writes, and a read of 10,000
+   * services must not leave 10,000 calls waiting on it. What is still queued at `settle` is
+   * the plan's to write.
+   */
+  private readonly sends = new PQueue({ concurrency: 16 });
   private stopped = false;
 
   constructor(
@@ -75,15 +64,15 @@ export class EarlyCreates {
   }
 
   /**
-   * Stops taking offers and sending, and waits for the writes in flight: object id → what was
-   * written. Creates decided but not sent yet are the plan's to write.
+   * Stops taking offers and sending, and waits for the writes in flight: object id → the
+   * outcome of its create. Creates decided but not sent yet are the plan's to write.
    */
-  async settle(): Promise<ReadonlyMap<string, EarlyWrite>> {
+  async settle(): Promise<ReadonlyMap<string, ApplyOutcome>> {
     this.stopped = true;
     this.waiting.length = 0;
-    this.pending.length = 0;
-    this.head = 0;
-    const done = new Map<string, EarlyWrite>();
+    this.sends.clear();
+    await this.sends.onIdle();
+    const done = new Map<string, ApplyOutcome>();
     for (const [id, p] of this.writes) done.set(id, await p);
     return done;
   }
@@ -99,40 +88,18 @@ export class EarlyCreates {
     this.claimedHosts.add(e.host);
     this.claimedNames.add(id);
     if (contested) return;
-    this.pending.push({ id, change: { action: 'create', namespace: e.namespace, name: e.name, host: e.host, source, desired: e }, source, hash: e.hash });
-    // A few senders at a time: the sink's own queue limits the writes, and a read of 10,000
-    // services must not leave 10,000 calls waiting on it.
-    while (this.senders < EarlyCreates.maxSenders && this.head < this.pending.length) {
-      this.senders += 1;
-      void this.send().finally(() => (this.senders -= 1));
-    }
-  }
-
-  private static readonly maxSenders = 16;
-
-  private take(): PendingCreate | undefined {
-    if (this.head >= this.pending.length) return undefined;
-    const next = this.pending[this.head];
-    this.pending[this.head++] = undefined; // sent: not kept alive by the queue
-    if (this.head === this.pending.length) {
-      this.pending.length = 0;
-      this.head = 0;
-    }
-    return next;
-  }
-
-  private async send(): Promise<void> {
-    for (let next = this.take(); next && !this.stopped && !this.signal.aborted; next = this.take()) {
-      const { id, change, source, hash } = next;
+    const change: Change = { action: 'create', namespace: e.namespace, name: e.name, host: e.host, source, desired: e };
+    void this.sends.add(async () => {
+      if (this.stopped || this.signal.aborted) return;
       const written = this.sink.apply([change], { dryRun: false }, this.signal).then(
-        (outcomes): EarlyWrite => ({ source, hash, outcome: outcomes[0] ?? { change, ok: false, error: 'the sink returned no outcome' } }),
-        (err: unknown): EarlyWrite => {
+        (outcomes): ApplyOutcome => outcomes[0] ?? { change, ok: false, error: 'the sink returned no outcome' },
+        (err: unknown): ApplyOutcome => {
           this.log.debug({ name: id, err: String(err) }, 'early create failed; the plan writes it');
-          return { source, hash, outcome: { change, ok: false, error: String(err) } };
+          return { change, ok: false, error: String(err) };
         },
       );
       this.writes.set(id, written);
       await written;
-    }
+    });
   }
 }

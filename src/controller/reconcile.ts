@@ -2,7 +2,7 @@ import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { serviceKeyString, type SourceSnapshot } from '../model/service.js';
 import { planChanges, writesOf, type Change, type ObservedEntry, type Plan, type Policy } from '../plan/plan.js';
-import { EarlyCreates, type EarlyWrite } from './early.js';
+import { EarlyCreates } from './early.js';
 import type { ApplyOutcome, Sink } from '../sinks/types.js';
 import type { SourceAdapter } from '../sources/adapter.js';
 import { synthAll, type SynthOptions, type SynthOutcome } from '../synth/index.js';
@@ -111,8 +111,8 @@ export interface PlanInputs {
   readonly synth: SynthOutcome;
   readonly observed: readonly ObservedEntry[];
   readonly started: number;
-  /** Creates already written while the registries were read (object id → what was written). */
-  readonly earlyWrites?: ReadonlyMap<string, EarlyWrite>;
+  /** Creates already sent while the registries were read (object id → outcome). */
+  readonly earlyWrites?: ReadonlyMap<string, ApplyOutcome>;
 }
 
 /** Plan against what was observed, apply the writes, log one summary line. Shared by both scopes. */
@@ -188,20 +188,20 @@ export async function planAndApply(input: PlanInputs, sink: Sink, options: Recon
  */
 function withoutEarly(
   planned: readonly Change[],
-  early: ReadonlyMap<string, EarlyWrite>,
+  early: ReadonlyMap<string, ApplyOutcome>,
   synth: SynthOutcome,
   sourceHealthy: ReadonlyMap<string, boolean>,
 ): { writes: Change[]; done: ApplyOutcome[] } {
-  const done = [...early.values()].filter((e) => e.outcome.ok).map((e) => e.outcome);
+  const done = [...early.values()].filter((o) => o.ok);
   const writes = planned.filter((c) => {
-    const e = c.action === 'create' ? early.get(`${c.namespace}/${c.name}`) : undefined;
-    return !(e?.outcome.ok && e.hash === c.desired?.hash);
+    const o = c.action === 'create' ? early.get(`${c.namespace}/${c.name}`) : undefined;
+    return !(o?.ok && o.change.desired?.hash === c.desired?.hash);
   });
   const wanted = new Set(synth.desired.map((d) => `${d.namespace}/${d.name}`));
-  for (const [id, e] of early) {
-    if (!e.outcome.ok || wanted.has(id) || sourceHealthy.get(e.source) !== true) continue;
-    const { namespace, name, host } = e.outcome.change;
-    writes.push({ action: 'delete', namespace, name, ...(host !== undefined ? { host } : {}), source: e.source, reason: 'created while the registries were read, then lost its host to a service read later' });
+  for (const [id, o] of early) {
+    const { namespace, name, host, source } = o.change;
+    if (!o.ok || wanted.has(id) || source === undefined || sourceHealthy.get(source) !== true) continue;
+    writes.push({ action: 'delete', namespace, name, ...(host !== undefined ? { host } : {}), source, reason: 'created while the registries were read, then lost its host to a service read later' });
   }
   return { writes, done };
 }
