@@ -3,6 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { BridgeError, SourceUnavailableError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
+import { linkedSignal } from '../../src/util/abort.js';
 import { loginSchema } from './schema.js';
 
 /** Credentials after the secret references were read. Never logged, never in a message. */
@@ -181,15 +182,15 @@ export class NacosHttp {
     const u = new URL(url);
     const secure = u.protocol === 'https:';
     const lib = secure ? https : http;
-    const timeout = AbortSignal.timeout(this.options.timeoutMs);
-    const combined = AbortSignal.any([signal, timeout]);
-    return new Promise((resolve, reject) => {
+    // Not AbortSignal.any: on Node 20 each call would leave an entry in the watch's signal.
+    const scoped = linkedSignal(signal, this.options.timeoutMs);
+    return new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = lib.request(
         u,
         {
           method,
           agent: secure ? this.agents.https : this.agents.http,
-          signal: combined,
+          signal: scoped.signal,
           headers: {
             accept: 'application/json',
             'user-agent': 'registry-bridge',
@@ -208,10 +209,10 @@ export class NacosHttp {
           res.on('error', reject);
         },
       );
-      req.on('error', (err) => reject(timeout.aborted && !signal.aborted ? new Error(`timed out after ${this.options.timeoutMs} ms`) : err));
+      req.on('error', (err) => reject(scoped.timedOut ? new Error(`timed out after ${this.options.timeoutMs} ms`) : err));
       if (body !== undefined) req.write(body);
       req.end();
-    });
+    }).finally(() => scoped.dispose());
   }
 }
 

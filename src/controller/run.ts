@@ -5,6 +5,7 @@ import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { BridgeMetrics } from '../metrics.js';
 import { startHttpServer } from '../server/http.js';
+import { linkedSignal } from '../util/abort.js';
 import type { Sink } from '../sinks/types.js';
 import { Controller } from './controller.js';
 import { LeaderElector } from './leader.js';
@@ -42,7 +43,12 @@ async function propagationChecker(deps: ContinuousDeps, signal: AbortSignal, log
   let xds: XdsProbe | undefined;
   if (p.xds) {
     try {
-      xds = await XdsProbe.connect({ address: p.xds, namespace: p.probeNamespace }, AbortSignal.any([signal, AbortSignal.timeout(10_000)]));
+      const connecting = linkedSignal(signal, 10_000);
+      try {
+        xds = await XdsProbe.connect({ address: p.xds, namespace: p.probeNamespace }, connecting.signal);
+      } finally {
+        connecting.dispose();
+      }
     } catch (err) {
       log.warn({ err: describeError(err), xds: p.xds }, 'xDS probe unavailable; the proxy hop is not checked');
     }

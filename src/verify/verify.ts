@@ -5,6 +5,7 @@
  * The comparison is the pure `checkHost`; this file only reads, waits and measures.
  */
 import type { Logger } from '../log.js';
+import { linkedSignal, sleep as abortableSleep } from '../util/abort.js';
 import type { BridgeMetrics } from '../metrics.js';
 import { checkHost, clusterName, type HopInputs, type KubeServiceEntry, type Observed, type ProxyObservation, type SyncObservation } from './compare.js';
 import type { IstiodDebugClient } from './istiod-http.js';
@@ -51,11 +52,7 @@ export interface VerifyOptions {
   readonly onRound?: (report: VerifyReport) => void;
 }
 
-const defaultSleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-  });
+const defaultSleep = (ms: number, signal: AbortSignal) => abortableSleep(ms, signal).catch(() => undefined);
 
 async function observe<T>(source: string, read: () => Promise<T>): Promise<Observed<T> & { at: number }> {
   try {
@@ -159,8 +156,9 @@ function neededPushes(expect: Expectation, xds: XdsProbe | undefined): Partial<R
  * controller calls this after an apply with the changed hosts.
  */
 export async function verifyHosts(targets: readonly VerifyTarget[], deps: VerifyDeps, options: VerifyOptions = {}): Promise<VerifyReport> {
-  const controller = new AbortController();
-  const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
+  // Called after every apply in continuous mode, with the process's signal as the parent.
+  const scoped = linkedSignal(options.signal);
+  const signal = scoped.signal;
   const sleep = deps.sleep ?? defaultSleep;
   const start = deps.clock();
   const deadline = start + (options.timeoutMs ?? 0);
@@ -195,7 +193,7 @@ export async function verifyHosts(targets: readonly VerifyTarget[], deps: Verify
       await sleep(interval, signal);
     }
   } finally {
-    controller.abort();
+    scoped.dispose();
   }
   if (deps.metrics) {
     for (const h of report.hosts) for (const hop of h.hops) if (hop.status !== 'ok' && hop.status !== 'skipped') deps.metrics.propagationFailures.inc({ hop: hop.hop });

@@ -208,6 +208,9 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
         let backoff = 500;
         const loop = async (): Promise<void> => {
           while (!signal.aborted) {
+            // Each watch's abort link is removed when it ends: the server ends a watch every
+            // few minutes, and a listener left on the process's signal would pile up.
+            let stopWatch: (() => void) | undefined;
             const ended = new Promise<void>((resolve) => {
               watcher
                 .watch(path, { labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`, allowWatchBookmarks: true }, (phase, obj: ServiceEntryResource) => {
@@ -216,9 +219,14 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
                   // Our own writes come back here too; a run with nothing to do costs one list.
                   if (phase === 'DELETED' || lastManager(obj) !== options.fieldManager) onChange();
                 }, () => resolve())
-                .then((req) => signal.addEventListener('abort', () => req.abort(), { once: true }), () => resolve());
+                .then((req) => {
+                  stopWatch = () => req.abort();
+                  if (signal.aborted) stopWatch();
+                  else signal.addEventListener('abort', stopWatch, { once: true });
+                }, () => resolve());
             });
             await ended;
+            if (stopWatch) signal.removeEventListener('abort', stopWatch);
             if (signal.aborted) return;
             await new Promise((r) => setTimeout(r, backoff));
             backoff = Math.min(backoff * 2, 30_000);

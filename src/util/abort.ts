@@ -1,0 +1,67 @@
+/**
+ * Abort signals tied to a long-lived parent (the process's shutdown, a watch) without leaving
+ * anything behind in it.
+ *
+ * `AbortSignal.any([parent, AbortSignal.timeout(ms)])` is the obvious way, but on Node 20 every
+ * call leaves an entry in the parent that is only dropped when the parent aborts: about 70 bytes
+ * per call, measured on v20.20 (1.2 KB when a listener stays attached to the result). A Nacos
+ * re-list of 1,000 services every 30 s makes ~2,000 such calls a minute, which is ~200 MB a day
+ * in a Deployment that runs for weeks. A listener added to the parent and never removed leaks
+ * the same way. Here the link is an ordinary listener that `dispose()` removes.
+ */
+export interface LinkedSignal {
+  readonly signal: AbortSignal;
+  /** True when the signal aborted because `timeoutMs` passed (not because the parent aborted). */
+  readonly timedOut: boolean;
+  /** Unlinks from the parent and stops the timer; the signal itself stays as it is. */
+  dispose(): void;
+}
+
+/** A signal that aborts when `parent` does, or after `timeoutMs` (with a TimeoutError). */
+export function linkedSignal(parent: AbortSignal | undefined, timeoutMs?: number): LinkedSignal {
+  const controller = new AbortController();
+  let timedOut = false;
+  let timer: NodeJS.Timeout | undefined;
+  const onParentAbort = () => {
+    clearTimeout(timer);
+    controller.abort(parent?.reason);
+  };
+  if (parent?.aborted) controller.abort(parent.reason);
+  else {
+    parent?.addEventListener('abort', onParentAbort, { once: true });
+    if (timeoutMs !== undefined) {
+      timer = setTimeout(() => {
+        timedOut = true;
+        parent?.removeEventListener('abort', onParentAbort);
+        controller.abort(new DOMException(`timed out after ${timeoutMs} ms`, 'TimeoutError'));
+      }, timeoutMs);
+      timer.unref?.();
+    }
+  }
+  return {
+    signal: controller.signal,
+    get timedOut() {
+      return timedOut;
+    },
+    dispose() {
+      clearTimeout(timer);
+      parent?.removeEventListener('abort', onParentAbort);
+    },
+  };
+}
+
+/** Waits `ms`; rejects with the signal's reason when it aborts first. Leaves no listener behind. */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason as Error);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal.reason as Error);
+    };
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
