@@ -9,6 +9,10 @@
  * in a Deployment that runs for weeks. A listener added to the parent and never removed leaks
  * the same way. Here the link is an ordinary listener that `dispose()` removes.
  */
+import { setMaxListeners } from 'node:events';
+
+const unlimited = new WeakSet<AbortSignal>();
+
 export interface LinkedSignal {
   readonly signal: AbortSignal;
   /** True when the signal aborted because `timeoutMs` passed (not because the parent aborted). */
@@ -19,6 +23,12 @@ export interface LinkedSignal {
 
 /** A signal that aborts when `parent` does, or after `timeoutMs` (with a TimeoutError). */
 export function linkedSignal(parent: AbortSignal | undefined, timeoutMs?: number): LinkedSignal {
+  // One listener per call in flight (16 concurrent reads, say) is by design, and each is removed:
+  // Node's "more than 10 listeners, possible leak" warning would be a false alarm in the logs.
+  if (parent && !unlimited.has(parent)) {
+    setMaxListeners(0, parent);
+    unlimited.add(parent);
+  }
   const controller = new AbortController();
   let timedOut = false;
   let timer: NodeJS.Timeout | undefined;

@@ -74,3 +74,20 @@ describe('sleep', () => {
     await expect(done).rejects.toBe(reason);
   });
 });
+
+describe('linkedSignal and Node warnings', () => {
+  it('many links in flight at once raise no MaxListenersExceededWarning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const parent = new AbortController().signal;
+      const links = Array.from({ length: 32 }, () => linkedSignal(parent, 5_000));
+      await new Promise((r) => setImmediate(r));
+      for (const l of links) l.dispose();
+      expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+});
