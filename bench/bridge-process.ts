@@ -12,7 +12,7 @@ import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
+import { getHeapSpaceStatistics, getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Controller } from '../src/controller/controller.js';
 import { reconcileOnce, type ReconcileReport } from '../src/controller/reconcile.js';
@@ -51,7 +51,9 @@ function memory() {
   const mib = (x: number) => Math.round((x / 1048576) * 10) / 10;
   // Per V8 space: committed MiB / used MiB (where heapTotal above heapUsed sits).
   const spaces = Object.fromEntries(getHeapSpaceStatistics().map((x) => [x.space_name, `${mib(x.space_size)}/${mib(x.space_used_size)}`]));
-  return { rssMiB: mib(m.rss), heapUsedMiB: mib(m.heapUsed), heapTotalMiB: mib(m.heapTotal), externalMiB: mib(m.external), arrayBuffersMiB: mib(m.arrayBuffers), spaces };
+  // V8's heap limit: Node sizes it from the process's memory limit (a pod's, or the bench's cgroup).
+  const heapLimitMiB = mib(getHeapStatistics().heap_size_limit);
+  return { rssMiB: mib(m.rss), heapUsedMiB: mib(m.heapUsed), heapTotalMiB: mib(m.heapTotal), externalMiB: mib(m.external), arrayBuffersMiB: mib(m.arrayBuffers), heapLimitMiB, spaces };
 }
 
 const send = (msg: unknown) => process.send?.(msg);

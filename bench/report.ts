@@ -57,7 +57,7 @@ export function markdown(r: R): string {
   if (r.memory) {
     const m = r.memory;
     const mem = (v: R) => `RSS ${v.rssMiB} MiB, heap ${v.heapUsedMiB} MiB`;
-    out.push(`Memory at N=${m.n}×${m.m} (after GC; bridge run as ${m.runtime ?? 'tsx'}): after cold sync ${mem(m.afterColdSync)}; after full resyncs ${mem(m.afterFullSync)}${m.afterEachResync ? ` (after each: ${m.afterEachResync.map((x: R) => x.rssMiB).join(', ')} MiB RSS)` : ''}; after churn ${mem(m.afterChurn)}. Churn: ${m.churn}.`, '');
+    out.push(`Memory at N=${m.n}×${m.m} (after GC; bridge run as ${m.runtime ?? 'tsx'}${m.afterColdSync?.heapLimitMiB ? `, V8 heap limit ${m.afterColdSync.heapLimitMiB} MiB` : ''}): after cold sync ${mem(m.afterColdSync)}; after full resyncs ${mem(m.afterFullSync)}${m.afterEachResync ? ` (after each: ${m.afterEachResync.map((x: R) => x.rssMiB).join(', ')} MiB RSS)` : ''}; after churn ${mem(m.afterChurn)}. Churn: ${m.churn}.`, '');
   }
   for (const n of r.notes ?? []) out.push(`- ${n}`);
   return out.join('\n') + '\n';

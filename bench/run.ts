@@ -39,6 +39,7 @@ import { bringDown, bringUp, installExitGuard, type Started } from '../test/peer
 import { apiWrites, buildBridge, closeBridge, type BridgeParams } from './bridge.js';
 import { countSEs, deleteAllSEs, ensureNamespace, loadKc, rawApply, watchSEs, type SeEvent } from './kube.js';
 import { extraInstance, nacosDriver, zookeeperDriver, zookeeperRemoveService, type Instance, type RegistryDriver } from './registries.js';
+import { imageNodeOptions, memoryCgroup } from './cgroup.js';
 import { writeResults } from './report.js';
 import { cpuSince, processCpuMs, sleep, summarize, waitQuiet, type Summary } from './stats.js';
 import { mapLimit } from '../src/util/concurrency.js';
@@ -76,6 +77,8 @@ const params = {
   churnRate: num('churn-rate', 50),
   keep: process.argv.includes('--keep'),
   resyncMs: num('resync-ms', 60_000),
+  // The bridge process's memory cgroup (0: none). 512 sizes V8's heap as the chart's 256Mi does.
+  bridgeMemoryLimitMiB: num('bridge-memory-limit', 512),
   nacosPushTaskDelayMs: flag('nacos-push-delay', '') === '' ? 'server default (500)' : num('nacos-push-delay', 500),
 };
 if (typeof params.nacosPushTaskDelayMs === 'number') process.env.RB_NACOS_PUSH_TASK_DELAY_MS = String(params.nacosPushTaskDelayMs);
@@ -494,21 +497,44 @@ async function bridgeProcessScenarios(d: RegistryDriver, n: number, kc: ReturnTy
   const mtime = (p: string) => (existsSync(p) ? statSync(p).mtimeMs : Infinity);
   const useCompiled = existsSync(bundled) && statSync(bundled).mtimeMs >= Math.max(mtime(join(here, 'bridge-process.ts')), mtime(join(here, '..', 'dist', 'src', 'cli', 'main.js')));
   if (!useCompiled) log('bridge process from the TypeScript source under tsx (run `npm run bench` to measure the bundled bridge)');
+  // As in the chart's pod: a memory limit, from which Node sizes V8's heap (bench/cgroup.ts).
+  const cgroup = params.bridgeMemoryLimitMiB > 0 ? memoryCgroup('rb-bench-bridge', params.bridgeMemoryLimitMiB) : undefined;
+  if (cgroup instanceof Error) {
+    const note = `the bridge process runs without a memory limit, so with V8's heap sized for this whole machine (no cgroup for --bridge-memory-limit ${params.bridgeMemoryLimitMiB}: ${cgroup.message})`;
+    log(note);
+    notes.push(note);
+  }
+  const limited = cgroup instanceof Error ? undefined : cgroup;
+  // The node flags the container image sets (Dockerfile), as the deployed bridge has them.
+  const imageOptions = imageNodeOptions(join(here, '..', 'Dockerfile'));
   const spawnBridge = () => {
+    // RB_BENCH_BRIDGE_NODE_ARGS: extra node flags for the bridge only (e.g. --trace-gc).
+    const nodeArgs = [...(useCompiled ? [] : ['--import', 'tsx']), ...(process.env.RB_BENCH_BRIDGE_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [])];
     const child: ChildProcess = fork(useCompiled ? bundled : join(here, 'bridge-process.ts'), [], {
-      // RB_BENCH_BRIDGE_NODE_ARGS: extra node flags for the bridge only (e.g. --trace-gc).
-      execArgv: [...(useCompiled ? [] : ['--import', 'tsx']), ...(process.env.RB_BENCH_BRIDGE_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [])],
-      env: { ...process.env, RB_BENCH_BRIDGE: JSON.stringify({ ...bp, resyncMs: 60_000 }) },
+      // In the cgroup before node starts (it reads the limit once, when it sizes the heap).
+      ...(limited ? { execPath: '/bin/sh', execArgv: ['-c', `echo $$ > '${limited.procs}' && exec "$@"`, 'sh', process.execPath, ...nodeArgs] } : { execArgv: nodeArgs }),
+      env: { ...process.env, ...(imageOptions !== undefined ? { NODE_OPTIONS: imageOptions } : {}), RB_BENCH_BRIDGE: JSON.stringify({ ...bp, resyncMs: 60_000 }) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     let seq = 0;
     const pending = new Map<number, (v: Record<string, unknown>) => void>();
-    const ready = new Promise<void>((r) => child.on('message', (m: Record<string, unknown>) => (m.ready ? r() : pending.get(m.id as number)?.(m))));
+    // A bridge that dies (the cgroup's OOM killer, a crash) fails the scenario instead of hanging it.
+    let exited: Error | undefined;
+    const ready = new Promise<void>((resolve, reject) => {
+      child.on('message', (m: Record<string, unknown>) => (m.ready ? resolve() : pending.get(m.id as number)?.(m)));
+      child.on('exit', (code, signal) => {
+        exited = new Error(`the bridge process exited (${signal ? `signal ${signal}${signal === 'SIGKILL' && limited ? ', the memory cgroup\'s OOM killer?' : ''}` : `code ${code}`})`);
+        reject(exited);
+        for (const answer of pending.values()) answer({ ok: false, error: exited.message });
+      });
+    });
+    ready.catch(() => undefined);
     const ask = async (cmd: string) => {
       await ready;
+      if (exited) throw exited;
       return new Promise<Record<string, unknown>>((resolve, reject) => {
         const id = ++seq;
-        pending.set(id, (m) => (m.ok ? resolve(m) : reject(new Error(String(m.error)))));
+        pending.set(id, (m) => (pending.delete(id), m.ok ? resolve(m) : reject(new Error(String(m.error)))));
         child.send({ cmd, id });
       });
     };
@@ -525,7 +551,7 @@ async function bridgeProcessScenarios(d: RegistryDriver, n: number, kc: ReturnTy
     wallMs: summarize(rs.map((r) => r.wallMs as number)),
     counts: rs[0]!.counts,
   });
-  const runtime = useCompiled ? 'node dist/bench/bridge-process.mjs (bundled like dist/registry-bridge.mjs)' : 'tsx bench/bridge-process.ts';
+  const runtime = `${useCompiled ? 'node dist/bench/bridge-process.mjs (bundled like dist/registry-bridge.mjs)' : 'tsx bench/bridge-process.ts'}${imageOptions ? ` with the image's NODE_OPTIONS "${imageOptions}"` : ''}${limited ? ` in a ${limited.limitMiB} MiB memory cgroup` : ', no memory limit'}`;
 
   // The deployed bridge's life in one process: cold sync, the continuous controller (watches
   // armed, periodic resyncs), then churn. Memory is measured in this process only.
@@ -602,6 +628,7 @@ async function bridgeProcessScenarios(d: RegistryDriver, n: number, kc: ReturnTy
     for (let i = 0; i < 3; i++) onces.push(await once.ask('sync'));
   } finally {
     await once.stop();
+    limited?.remove();
   }
   const res = { registry: d.kind, n, m: params.m, runtime, ...stats(resyncs), once: stats(onces) };
   results.resync = res;

@@ -4,6 +4,7 @@
  * needed, health and weight as registered). The same golden ServiceEntries are expected from
  * both servers.
  */
+import { getEventListeners } from 'node:events';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -301,6 +302,8 @@ for (const server of servers) {
       const hints: (readonly ServiceKey[] | undefined)[] = [];
       try {
         await adapter.watch!((keys) => void hints.push(keys), ac.signal);
+        // What the watch itself keeps on its signal (its timers' and the push's cleanup).
+        const ownListeners = getEventListeners(ac.signal, 'abort').length;
         const first = await adapter.list(ac.signal); // read over HTTP, then subscribed
         const upToDate = () => new Set(logs.filter((l) => l.includes('nacos gRPC subscriptions up to date')).map((l) => (JSON.parse(l) as { namespace: string }).namespace));
         await eventually(async () => upToDate().has(NS_A) && upToDate().has(NS_B), 'gRPC subscriptions in both namespaces');
@@ -330,6 +333,9 @@ for (const server of servers) {
         await eventually(async () => logs.some((l) => l.includes('a push was lost') && l.includes('"service":"orders"')), 'the warning after two disagreeing re-lists', 15_000);
         await eventually(async () => hints.slice(since).some((k) => k?.some((x) => x.name === 'orders')), 'a hint for orders', 5_000);
         expect(orders(await adapter.list(ac.signal))!.instances.map((i) => i.address).sort()).toEqual(orders(first)!.instances.map((i) => i.address).sort());
+        // Dozens of re-lists and lists later, every request has let go of the long-lived signal
+        // (between two paced re-lists nothing is in flight).
+        await eventually(async () => getEventListeners(ac.signal, 'abort').length === ownListeners, 'no abort listener left by requests', 5_000);
       } finally {
         ac.abort();
         await adapter.close();
