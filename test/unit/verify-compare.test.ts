@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { getEventListeners } from 'node:events';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { synthServiceEntry } from '../../src/synth/index.js';
@@ -191,6 +192,16 @@ describe('checkHost, verifyHosts, report', () => {
     const text = await metrics.registry.metrics();
     expect(text).toMatch(/registry_bridge_propagation_seconds_count\{hop="kube"\} 1/);
     expect(verifyExitCode(report)).toBe(0);
+  });
+
+  it('leaves nothing on the caller\'s long-lived signal (it runs after every apply)', async () => {
+    const parent = new AbortController().signal;
+    let t = 0;
+    for (let i = 0; i < 50; i++) {
+      // the real sleep, as the propagation checker uses it
+      await verifyHosts([{ expectation: wwwExpect }], { clock: () => (t += 50), kube: { source: 'kube test', listOwned: async () => [] } }, { timeoutMs: 100, intervalMs: 1, signal: parent });
+    }
+    expect(getEventListeners(parent, 'abort')).toHaveLength(0);
   });
 
   it('gives up at the deadline, counts the failure, exit code 5, table says why', async () => {
