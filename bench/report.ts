@@ -59,6 +59,10 @@ export function markdown(r: R): string {
     const mem = (v: R) => `RSS ${v.rssMiB} MiB, heap ${v.heapUsedMiB} MiB`;
     out.push(`Memory at N=${m.n}×${m.m} (after GC; bridge run as ${m.runtime ?? 'tsx'}${m.afterColdSync?.heapLimitMiB ? `, V8 heap limit ${m.afterColdSync.heapLimitMiB} MiB` : ''}): after cold sync ${mem(m.afterColdSync)}; after full resyncs ${mem(m.afterFullSync)}${m.afterEachResync ? ` (after each: ${m.afterEachResync.map((x: R) => x.rssMiB).join(', ')} MiB RSS)` : ''}; after churn ${mem(m.afterChurn)}. Churn: ${m.churn}.`, '');
   }
+  if (r.relist) {
+    const x = r.relist;
+    out.push(`A Nacos watch over ${x.relists} re-lists of ${x.n} services (one every ${x.relistMs} ms, ${x.changes} instance changes pushed meanwhile, ${x.hints} change hints): live heap after GC ${x.samples.map((s: R) => s.heapMiB).join(', ')} MiB (every ${x.samples[1]?.atS ?? '?'} s); growth over the second half ${x.slopeKiBPerRelist} KiB per re-list.`, '');
+  }
   for (const n of r.notes ?? []) out.push(`- ${n}`);
   return out.join('\n') + '\n';
 }
@@ -68,6 +72,8 @@ export function targets(r: R): R[] {
   for (const c of r.cold) t.push({ target: `cold sync ≥ 90 % of raw baseline (${c.registry}, N=${c.n})`, measured: `${fmt(c.ratio * 100)} %`, met: c.ratio >= 0.9 });
   for (const c of r.incremental) t.push({ target: `change → SE p99 ≤ debounce + 100 ms (${c.registry}, N=${c.n})`, measured: `p99 ${fmt(c.changeToKubeMs.p99)} ms vs ${c.debounceMs + 100} ms${c.hintToKubeMs?.n ? ` (from the adapter's hint, the bridge's own share: p99 ${fmt(c.hintToKubeMs.p99)} ms)` : ''}`, met: c.changeToKubeMs.n > 0 && c.timeouts === 0 && c.changeToKubeMs.p99 <= c.debounceMs + 100 });
   if (r.resync) t.push({ target: `unchanged resync: 0 writes, < 1 s CPU (N=${r.resync.n})`, measured: `writes ${r.resync.apiWrites.join(',')}; CPU median ${fmt(r.resync.cpuMs.median)} ms, max ${fmt(r.resync.cpuMs.max)} ms`, met: r.resync.apiWrites.every((w: number) => w === 0) && r.resync.cpuMs.max < 1000 && r.resync.n >= 10_000 ? true : r.resync.n < 10_000 ? null : false });
+  // A leak of one request's worth per service per re-list would be ~50 KiB here (Node 20's AbortSignal.any was).
+  if (r.relist) t.push({ target: `no memory growth: a Nacos watch over ${r.relist.relists} re-lists (N=${r.relist.n})`, measured: `${r.relist.slopeKiBPerRelist} KiB per re-list (live heap ${r.relist.samples[0]?.heapMiB} → ${r.relist.samples.at(-1)?.heapMiB} MiB)`, met: r.relist.slopeKiBPerRelist < 5 });
   if (r.memory) {
     // Every sample counts: after the cold sync, after the full resyncs and along the churn.
     const rss = Math.max(r.memory.afterColdSync.rssMiB, r.memory.afterFullSync.rssMiB, r.memory.afterChurn.rssMiB, ...(r.memory.samples ?? []).map((s: R) => s.memory.rssMiB), ...(r.memory.afterEachResync ?? []).map((x: R) => x.rssMiB));

@@ -40,6 +40,7 @@ import { apiWrites, buildBridge, closeBridge, type BridgeParams } from './bridge
 import { countSEs, deleteAllSEs, ensureNamespace, loadKc, rawApply, watchSEs, type SeEvent } from './kube.js';
 import { extraInstance, nacosDriver, zookeeperDriver, zookeeperRemoveService, type Instance, type RegistryDriver } from './registries.js';
 import { imageNodeOptions, memoryCgroup } from './cgroup.js';
+import { relistMemory } from './relist-memory.js';
 import { writeResults } from './report.js';
 import { cpuSince, processCpuMs, sleep, summarize, waitQuiet, type Summary } from './stats.js';
 import { mapLimit } from '../src/util/concurrency.js';
@@ -60,7 +61,7 @@ const params = {
   n: sizes,
   m: num('m', 5),
   registries: list(flag('registries', 'zookeeper,nacos')) as RegistryDriver['kind'][],
-  scenarios: list(flag('scenarios', 'cold,incremental,burst,resync,memory')),
+  scenarios: list(flag('scenarios', 'cold,incremental,burst,resync,memory,relist')),
   repeat: num('repeat', 2),
   changes: num('changes', 200),
   istiodSamples: num('istiod-samples', 20),
@@ -77,6 +78,10 @@ const params = {
   churnRate: num('churn-rate', 50),
   keep: process.argv.includes('--keep'),
   resyncMs: num('resync-ms', 60_000),
+  // relist: a Nacos watch's live heap over many re-lists (re-list every relistMs, with churn).
+  relistMs: num('relist-interval', 1000),
+  relistSeconds: num('relist-seconds', 120),
+  relistChurnRate: num('relist-churn', 10),
   // The bridge process's memory cgroup (0: none). 512 sizes V8's heap as the chart's 256Mi does.
   bridgeMemoryLimitMiB: num('bridge-memory-limit', 512),
   nacosPushTaskDelayMs: flag('nacos-push-delay', '') === '' ? 'server default (500)' : num('nacos-push-delay', 500),
@@ -156,6 +161,14 @@ async function main(): Promise<void> {
       const n = nacosLike(d) ? Math.min(params.incrementalN, params.nacosMaxN) : params.incrementalN;
       await d.ensure(n, params.m, log);
       await guard(`continuous ${d.kind}`, () => continuousScenarios(d, n, kc, istiodDebug, bridgeParams(d), ep));
+    }
+
+    // ---- 5b. a long-running Nacos watch's live heap over many re-lists (with pushes flowing)
+    if (want('relist') && params.registries.includes('nacos')) {
+      await guard('relist memory', async () => {
+        const n = Math.min(params.incrementalN, params.nacosMaxN);
+        results.relist = await relistMemory({ httpBase: ep('nacos').http!, kubeconfig, n, relistMs: params.relistMs, seconds: params.relistSeconds, churnRate: params.relistChurnRate, log });
+      });
     }
 
     // ---- 4./5. resync and memory at the largest N, the bridge in its own process
