@@ -553,7 +553,9 @@ async function bridgeProcessScenarios(d: RegistryDriver, n: number, kc: ReturnTy
     };
     const stop = async () => {
       await ask('stop').catch(() => undefined);
+      const gone = new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r())));
       child.kill();
+      await gone; // then its cgroup is empty and can be removed
     };
     return { ask, stop };
   };
