@@ -12,14 +12,13 @@ import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { getHeapSpaceStatistics, getHeapStatistics, setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
 import { Controller } from '../src/controller/controller.js';
 import { reconcileOnce, type ReconcileReport } from '../src/controller/reconcile.js';
 import { apiWrites, buildBridge, closeBridge, type BridgeParams } from './bridge.js';
+import { exposedGc } from './stats.js';
 
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
+const gc = exposedGc();
 
 const params = JSON.parse(process.env.RB_BENCH_BRIDGE ?? '{}') as BridgeParams;
 const bridge = buildBridge(params);

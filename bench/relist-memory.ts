@@ -10,10 +10,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { buildBridge, closeBridge } from './bridge.js';
 import { extraInstance, nacosDriver, nacosSource, type Instance } from './registries.js';
+import { exposedGc, sleep } from './stats.js';
 
 export interface RelistMemoryParams {
   /** Nacos HTTP base (…/nacos) and the kubeconfig the bridge is built with (never written to). */
@@ -40,8 +39,7 @@ export interface RelistMemoryResult {
 }
 
 export async function relistMemory(p: RelistMemoryParams): Promise<RelistMemoryResult> {
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
+  const gc = exposedGc();
   const driver = await nacosDriver(p.httpBase);
   await driver.ensure(p.n, 5, p.log);
   const source = nacosSource(p.httpBase) as { nacos: Record<string, unknown> };
@@ -61,7 +59,7 @@ export async function relistMemory(p: RelistMemoryParams): Promise<RelistMemoryR
     // Churn: each tick adds an instance to a random service, or removes one added before.
     const churn = async () => {
       while (!stop.signal.aborted) {
-        await new Promise((r) => setTimeout(r, 1000 / p.churnRate));
+        await sleep(1000 / p.churnRate);
         if (stop.signal.aborted) break;
         if (added.length > 0 && (added.length > 50 || Math.random() < 0.5)) {
           const { service, inst } = added.splice(Math.floor(Math.random() * added.length), 1)[0]!;
@@ -84,7 +82,7 @@ export async function relistMemory(p: RelistMemoryParams): Promise<RelistMemoryR
     const t0 = performance.now();
     const step = Math.max(5, Math.floor(p.seconds / 12));
     for (let at = 0; at <= p.seconds; at += step) {
-      await new Promise((r) => setTimeout(r, Math.max(0, t0 + at * 1000 - performance.now())));
+      await sleep(Math.max(0, t0 + at * 1000 - performance.now()));
       samples.push({ atS: at, heapMiB: heapMiB() });
       p.log(`relist memory: t=${at}s heap ${samples.at(-1)!.heapMiB} MiB, hints ${hints}, changes ${changes}`);
     }

@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 /** Order statistics of a sample (nearest-rank percentiles). */
 export interface Summary {
   readonly n: number;
@@ -29,6 +31,12 @@ export function summarize(values: readonly number[]): Summary {
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** V8's full GC as a function, without starting node with --expose-gc (memory is sampled after it). */
+export function exposedGc(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
 
 /** CPU time (user + system, ms) used so far by each process, from /proc (Linux); 0 when unreadable. */
 export function processCpuMs(pids: Readonly<Record<string, number>>): Record<string, number> {

@@ -22,32 +22,43 @@ export interface LinkedSignal {
   dispose(): void;
 }
 
+/**
+ * Calls `fn` once when `signal` aborts (at once if it already has); returns what unlinks it.
+ * Many links on one signal at a time are by design here (a read per service in flight), and
+ * each is unlinked: Node's "more than 10 listeners, possible leak" warning would be a false
+ * alarm in the logs, so it is switched off for the signals this links to.
+ */
+export function onAbort(signal: AbortSignal, fn: () => void): () => void {
+  if (signal.aborted) {
+    fn();
+    return () => undefined;
+  }
+  if (!unlimited.has(signal)) {
+    setMaxListeners(0, signal);
+    unlimited.add(signal);
+  }
+  signal.addEventListener('abort', fn, { once: true });
+  return () => signal.removeEventListener('abort', fn);
+}
+
 /** A signal that aborts when `parent` does, or after `timeoutMs` (with a TimeoutError). */
 export function linkedSignal(parent: AbortSignal | undefined, timeoutMs?: number): LinkedSignal {
-  // One listener per call in flight (16 concurrent reads, say) is by design, and each is removed:
-  // Node's "more than 10 listeners, possible leak" warning would be a false alarm in the logs.
-  if (parent && !unlimited.has(parent)) {
-    setMaxListeners(0, parent);
-    unlimited.add(parent);
-  }
   const controller = new AbortController();
   let timedOut = false;
   let timer: NodeJS.Timeout | undefined;
-  const onParentAbort = () => {
-    clearTimeout(timer);
-    controller.abort(parent?.reason);
-  };
-  if (parent?.aborted) controller.abort(parent.reason);
-  else {
-    parent?.addEventListener('abort', onParentAbort, { once: true });
-    if (timeoutMs !== undefined) {
-      timer = setTimeout(() => {
-        timedOut = true;
-        parent?.removeEventListener('abort', onParentAbort);
-        controller.abort(new DOMException(`timed out after ${timeoutMs} ms`, 'TimeoutError'));
-      }, timeoutMs);
-      timer.unref?.();
-    }
+  const unlink = parent
+    ? onAbort(parent, () => {
+        clearTimeout(timer);
+        controller.abort(parent.reason);
+      })
+    : () => undefined;
+  if (timeoutMs !== undefined && !controller.signal.aborted) {
+    timer = setTimeout(() => {
+      timedOut = true;
+      unlink();
+      controller.abort(new DOMException(`timed out after ${timeoutMs} ms`, 'TimeoutError'));
+    }, timeoutMs);
+    timer.unref?.();
   }
   return {
     signal: controller.signal,
@@ -56,7 +67,7 @@ export function linkedSignal(parent: AbortSignal | undefined, timeoutMs?: number
     },
     dispose() {
       clearTimeout(timer);
-      parent?.removeEventListener('abort', onParentAbort);
+      unlink();
     },
   };
 }
@@ -64,15 +75,15 @@ export function linkedSignal(parent: AbortSignal | undefined, timeoutMs?: number
 /** Waits `ms`; rejects with the signal's reason when it aborts first. Leaves no listener behind. */
 export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason as Error);
-    const onAbort = () => {
+    let t: NodeJS.Timeout | undefined;
+    const unlink = onAbort(signal, () => {
       clearTimeout(t);
       reject(signal.reason as Error);
-    };
-    const t = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
+    });
+    if (signal.aborted) return;
+    t = setTimeout(() => {
+      unlink();
       resolve();
     }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
   });
 }

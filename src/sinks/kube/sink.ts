@@ -6,6 +6,7 @@ import type { Logger } from '../../log.js';
 import type { BridgeMetrics } from '../../metrics.js';
 import type { Change, ObservedEntry } from '../../plan/plan.js';
 import { contentHash, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SERVICE_ANNOTATION, SOURCE_LABEL } from '../../synth/service-entry.js';
+import { onAbort } from '../../util/abort.js';
 import { mapLimit } from '../../util/concurrency.js';
 import type { ApplyOutcome, Sink } from '../types.js';
 import { isRetryable, kubeErrorMessage, statusOf } from './client.js';
@@ -210,7 +211,7 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
           while (!signal.aborted) {
             // Each watch's abort link is removed when it ends: the server ends a watch every
             // few minutes, and a listener left on the process's signal would pile up.
-            let stopWatch: (() => void) | undefined;
+            let unlink: (() => void) | undefined;
             const ended = new Promise<void>((resolve) => {
               watcher
                 .watch(path, { labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`, allowWatchBookmarks: true }, (phase, obj: ServiceEntryResource) => {
@@ -219,14 +220,10 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
                   // Our own writes come back here too; a run with nothing to do costs one list.
                   if (phase === 'DELETED' || lastManager(obj) !== options.fieldManager) onChange();
                 }, () => resolve())
-                .then((req) => {
-                  stopWatch = () => req.abort();
-                  if (signal.aborted) stopWatch();
-                  else signal.addEventListener('abort', stopWatch, { once: true });
-                }, () => resolve());
+                .then((req) => void (unlink = onAbort(signal, () => req.abort())), () => resolve());
             });
             await ended;
-            if (stopWatch) signal.removeEventListener('abort', stopWatch);
+            unlink?.();
             if (signal.aborted) return;
             await new Promise((r) => setTimeout(r, backoff));
             backoff = Math.min(backoff * 2, 30_000);
