@@ -349,9 +349,10 @@ export class NacosSource implements SourceAdapter {
     const services: RegistryService[] = [];
     const rejected: RejectedEntry[] = [];
     const live: Followed[] = [];
-    // A re-list that checks live pushes is spread over half its interval: a burst of every
-    // service's read would hold up the server's pushes (and so the changes it checks).
-    const pace = mode === 'http' && this.push instanceof GrpcPush ? pacer(refs.length, this.config.relistInterval / 2) : undefined;
+    // A re-list that checks live pushes is spread over half its interval, and over longer when
+    // relistRate asks for it: a burst of every service's read would hold up the server's pushes
+    // (and so the changes it checks), and at 10,000 services cost the bridge seconds of CPU.
+    const pace = mode === 'http' && this.push instanceof GrpcPush ? pacer(refs.length, relistSpreadMs(refs.length, this.config.relistInterval, this.config.relistRate)) : undefined;
     await mapLimit(refs, this.config.concurrency, async (ref) => {
       const pushed = mode === 'pushed-first' ? this.livePushed(ref) : undefined;
       let readAt = pushed?.at ?? Date.now();
@@ -441,13 +442,26 @@ export class NacosSource implements SourceAdapter {
   }
 }
 
-/** Spreads `n` calls evenly over `spreadMs`: each call waits for its slot and returns the time it started. */
-function pacer(n: number, spreadMs: number): () => Promise<number> {
-  const t0 = Date.now();
+/**
+ * How long a re-list of `n` services with live pushes is spread over: half the re-list
+ * interval, or longer when that would read more than `ratePerS` services a second.
+ */
+export function relistSpreadMs(n: number, intervalMs: number, ratePerS: number): number {
+  return Math.max(intervalMs / 2, (n / ratePerS) * 1000);
+}
+
+/**
+ * Spreads `n` calls evenly over `spreadMs`: each call waits for its slot and returns the time it
+ * started. Slots are at least `spreadMs / n` apart; a caller that comes late starts at once and
+ * the next slot is counted from it, so a stall is never made up with a burst.
+ */
+export function pacer(n: number, spreadMs: number): () => Promise<number> {
   const step = spreadMs / Math.max(1, n);
-  let k = 0;
+  let free = Date.now();
   return async () => {
-    const wait = t0 + k++ * step - Date.now();
+    const slot = Math.max(free, Date.now());
+    free = slot + step;
+    const wait = slot - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     return Date.now();
   };

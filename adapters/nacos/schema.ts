@@ -48,13 +48,25 @@ export const nacosConfigSchema = z.strictObject({
    */
   relistInterval: durationSchema.default(30_000),
   /**
+   * At most this many services a second are read by a re-list while their gRPC push is live
+   * (the check of the pushes; services without a live push are read at once). It bounds what
+   * the check costs the servers and the bridge as the registry grows: 1,000 services are
+   * checked within a 30 s interval, 10,000 over 200 s instead of all in 15 s (about 7 s of the
+   * bridge's CPU and 10,000 server requests every 30 s).
+   */
+  relistRate: z.number().positive().default(50),
+  /**
    * Poll of the service names only (no instance lists): a service registered after start-up is
    * reconciled within this interval instead of at the next full re-list. Naming pushes cover
    * instances of known services only. 0 turns it off.
    */
   serviceListInterval: durationSchema.default(5_000),
-  /** Page size of /v1/ns/service/list. */
-  pageSize: z.number().int().min(1).max(1000).default(100),
+  /**
+   * Page size of /v1/ns/service/list. Java Nacos sorts every name of the group for each page it
+   * answers: 10,000 names cost 100 requests (2.4 s) in pages of 100, 10 (0.24 s) in pages of
+   * 1,000, and the names are polled every serviceListInterval.
+   */
+  pageSize: z.number().int().min(1).max(1000).default(1000),
   /** Ask the server for healthy instances only (unhealthy ones are then invisible). */
   healthyOnly: z.boolean().default(false),
   /**

@@ -18,7 +18,7 @@ import { loadKubeConfig } from '../../src/sinks/kube/client.js';
 import { secretResolver } from '../../src/config/secret.js';
 import { BridgeMetrics } from '../../src/metrics.js';
 import type { SourceAdapter } from '../../src/sources/adapter.js';
-import type { ServiceKey } from '../../src/model/service.js';
+import { serviceKeyString, type ServiceKey } from '../../src/model/service.js';
 import { control, hasPeer, peer } from '../peers/endpoints.js';
 
 type Server = 'nacos' | 'rnacos';
@@ -232,6 +232,24 @@ for (const server of servers) {
       expect(c.err()).not.toMatch(/"level":50/);
       expect(code).toBe(0);
       await expect(c.out()).toMatchFileSnapshot('../fixtures/nacos/golden/integration.yaml');
+    });
+
+    it('pages through the service names: pages of one name read the same services as one page', async () => {
+      const keysOf = async (pageSize: number) => {
+        const adapter = makeAdapter(url, { pageSize, push: false });
+        try {
+          return (await adapter.list(new AbortController().signal)).services.map((x) => serviceKeyString(x.key)).sort();
+        } finally {
+          await adapter.close();
+        }
+      };
+      const whole = await keysOf(1000);
+      // A group with several services, so that pages of one take several requests.
+      const perGroup = new Map<string, number>();
+      for (const r of registrations) perGroup.set(`${r.ns}/${r.group}`, (perGroup.get(`${r.ns}/${r.group}`) ?? 0) + 1);
+      expect(Math.max(...perGroup.values())).toBeGreaterThan(1);
+      expect(whole.length).toBeGreaterThan(2);
+      expect(await keysOf(1)).toEqual(whole);
     });
 
     it('sees a service registered after it started: relist only, and a new instance with push', async () => {

@@ -1,7 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createHmac } from 'node:crypto';
 import { protectEmpty, type KnownService } from '../../adapters/nacos/empty-protection.js';
 import { serverBase, signatureParams } from '../../adapters/nacos/http.js';
+import { pacer, relistSpreadMs } from '../../adapters/nacos/index.js';
 import { nacosConfigSchema } from '../../adapters/nacos/schema.js';
 import { serviceKeyString, type RegistryService } from '../../src/model/service.js';
 import { inst, svc } from './helpers.js';
@@ -27,7 +28,7 @@ describe('nacos config schema', () => {
   }
   it('fills defaults', () => {
     const p = nacosConfigSchema.parse({ servers: ['http://n:8848'], emptyProtection: { keepFor: '5m' } });
-    expect(p).toMatchObject({ namespaces: ['public'], groups: ['DEFAULT_GROUP'], relistInterval: 30_000, pageSize: 100, healthyOnly: false, push: 'grpc', emptyProtection: { keepFor: 300_000 } });
+    expect(p).toMatchObject({ namespaces: ['public'], groups: ['DEFAULT_GROUP'], relistInterval: 30_000, relistRate: 50, pageSize: 1000, healthyOnly: false, push: 'grpc', emptyProtection: { keepFor: 300_000 } });
   });
   it('push: true means grpc, false is off, sdk stays; anything else names the choices', () => {
     const push = (v: unknown) => nacosConfigSchema.parse({ servers: ['http://n:8848'], push: v }).push;
@@ -35,6 +36,35 @@ describe('nacos config schema', () => {
     const bad = nacosConfigSchema.safeParse({ servers: ['http://n:8848'], push: 'udp' });
     expect(bad.success).toBe(false);
     expect(JSON.stringify(bad.error?.issues)).toMatch(/grpc|sdk/);
+  });
+});
+
+describe('the re-list pace (relistInterval, relistRate)', () => {
+  afterEach(() => void vi.useRealTimers());
+  it('spreads a re-list over half the interval, or longer when that would exceed the rate', () => {
+    expect(relistSpreadMs(1_000, 30_000, 50)).toBe(20_000); // 1,000 at 50/s: 20 s, inside the interval
+    expect(relistSpreadMs(500, 30_000, 50)).toBe(15_000); // half the interval is slower than the rate
+    expect(relistSpreadMs(10_000, 30_000, 50)).toBe(200_000); // not 10,000 reads in 15 s
+    expect(relistSpreadMs(10_000, 30_000, 1_000_000)).toBe(15_000);
+    expect(relistSpreadMs(0, 30_000, 50)).toBe(15_000);
+  });
+  it('starts the calls one slot apart, never two in one slot', async () => {
+    vi.useFakeTimers({ now: 1_000_000 });
+    const next = pacer(10_000, relistSpreadMs(10_000, 30_000, 50));
+    const starts: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const p = next().then((t) => starts.push(t));
+      await vi.advanceTimersByTimeAsync(20);
+      await p;
+    }
+    expect(starts).toEqual([1_000_000, 1_000_020, 1_000_040, 1_000_060, 1_000_080]);
+    // A caller that comes late starts at once; the slots after it are counted from it (a stall
+    // is not made up with a burst).
+    await vi.advanceTimersByTimeAsync(200);
+    expect(await next()).toBe(1_000_300);
+    const waiting = [next(), next(), next()]; // callers in flight together (the read's concurrency)
+    await vi.advanceTimersByTimeAsync(60);
+    expect(await Promise.all(waiting)).toEqual([1_000_320, 1_000_340, 1_000_360]);
   });
 });
 
