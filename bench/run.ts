@@ -594,8 +594,10 @@ async function bridgeProcessScenarios(d: RegistryDriver, n: number, kc: ReturnTy
       const interval = 1000 / params.churnRate;
       let next = performance.now();
       for (let k = 0; k < params.churn; k++) {
-        // alternate: add an instance somewhere, or remove one added earlier (random service each)
-        if (live.length > 0 && (k % 2 === 1 || live.length > 50)) {
+        // Alternate, once 25 added instances are live: add an instance to a random service, or
+        // remove a random one of those added earlier. (Removing the instance just added, 20 ms
+        // later, is no change at all to a registry that batches its pushes, as Nacos does.)
+        if (live.length >= 50 || (live.length >= 25 && k % 2 === 1)) {
           const p = live.splice(Math.floor(Math.random() * live.length), 1)[0]!;
           await d.removeInstance(p.svc, p.inst);
         } else {
