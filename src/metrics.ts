@@ -11,6 +11,7 @@ export class BridgeMetrics {
   readonly changes: Counter<'action'>;
   readonly conflicts: Gauge;
   readonly ownedObjects: Gauge;
+  readonly sinkObserves: Counter<'via'>;
   readonly sourceErrors: Counter<'source'>;
   readonly sourceUp: Gauge<'source'>;
   readonly sourceServices: Gauge<'source'>;
@@ -31,6 +32,7 @@ export class BridgeMetrics {
     this.changes = new Counter({ name: 'registry_bridge_changes_total', help: 'Planned changes applied, by action.', labelNames: ['action'], registers: r });
     this.conflicts = new Gauge({ name: 'registry_bridge_conflicts', help: 'ServiceEntries not written because an object the bridge does not own has the name or host.', registers: r });
     this.ownedObjects = new Gauge({ name: 'registry_bridge_owned_objects', help: 'ServiceEntries owned by this bridge, as last observed.', registers: r });
+    this.sinkObserves = new Counter({ name: 'registry_bridge_sink_observes_total', help: 'Full observes of the sink, by how they were answered: watch (the cache a watch keeps, continuous mode) or list (a full list of the API).', labelNames: ['via'], registers: r });
     this.sourceErrors = new Counter({ name: 'registry_bridge_source_errors_total', help: 'Failed full reads of a source.', labelNames: ['source'], registers: r });
     this.sourceUp = new Gauge({ name: 'registry_bridge_source_up', help: '1 when the last full read of the source succeeded.', labelNames: ['source'], registers: r });
     this.sourceServices = new Gauge({ name: 'registry_bridge_source_services', help: 'Services read from the source in the last successful read.', labelNames: ['source'], registers: r });
@@ -46,6 +48,7 @@ export class BridgeMetrics {
     for (const result of ['success', 'degraded', 'failed']) this.reconcileRuns.inc({ result }, 0);
     for (const action of ['create', 'update', 'delete']) this.changes.inc({ action }, 0);
     for (const hop of ['kube', 'istiod', 'proxy', 'sync']) this.propagationFailures.inc({ hop }, 0);
+    for (const via of ['watch', 'list']) this.sinkObserves.inc({ via }, 0);
   }
 
   /** Zero the per-source series of a configured source. */

@@ -22,6 +22,7 @@ import { loadKubeConfig } from '../../src/sinks/kube/client.js';
 import { kubeSink } from '../../src/sinks/kube/sink.js';
 import { adapterFactories } from '../../src/sources/registry.js';
 import { control, peer } from '../peers/endpoints.js';
+import { eventually } from './eventually.js';
 
 interface SE extends KubernetesObject {
   spec: { hosts: string[]; endpoints?: { address: string }[]; ports: { number: number; name: string; protocol: string }[]; resolution: string };
@@ -227,6 +228,74 @@ describe('kube sink against the real apiserver', () => {
     await objects.delete({ apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: host, namespace: ns } });
     expect((await b.run()).plan.counts.create).toBe(1);
     expect(await read(ns, host)).toBeDefined();
+  });
+
+  it('with its watch running, a full run answers from the cache the watch keeps: hand edits, deletes, foreign objects and its own writes, and no list', async () => {
+    const ns = await newNamespace('rb-informed');
+    const reg = join(dir, `${ns}.json`);
+    const b = bridge(ns, reg);
+    const host = 'orders.default-group.public.static';
+    await writeRegistry(reg, [service('orders', ['10.0.0.1']), service('billing', ['10.0.1.1'])]);
+    expect((await b.run()).plan.counts.create).toBe(2);
+    const observes = async (via: string) => (await b.metrics.sinkObserves.get()).values.find((v) => v.labels.via === via)?.value ?? 0;
+    expect(await observes('list')).toBe(1);
+
+    const stop = new AbortController();
+    let hints = 0;
+    await b.sink.watch!(() => void (hints += 1), stop.signal);
+    try {
+      // Once the watch runs, runs answer from its cache.
+      await eventually(async () => (await b.run(), (await observes('watch')) > 0), 'a full run answered from the watch cache');
+      const listed = await observes('list');
+      const fromCache = await b.run();
+      expect(fromCache.plan.counts).toMatchObject({ unchanged: 2, create: 0, update: 0, delete: 0 });
+
+      // A hand edit reaches the cache (and hints); the next run repairs it.
+      await objects.patch(
+        { apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: host, namespace: ns }, spec: { endpoints: [{ address: '192.0.2.99' }] } } as KubernetesObject,
+        undefined,
+        undefined,
+        'kubectl-edit',
+        undefined,
+        PatchStrategy.MergePatch,
+      );
+      await eventually(async () => hints > 0, 'the hand edit hinted');
+      await eventually(async () => (await b.run()).plan.counts.update === 1, 'the hand edit seen and repaired');
+      expect((await read(ns, host))?.spec.endpoints).toEqual([{ address: '10.0.0.1' }]);
+      // Its own write is in the cache at once: the run right after it writes nothing.
+      expect((await b.run()).plan.counts).toMatchObject({ unchanged: 2, update: 0 });
+
+      // A hand delete: recreated.
+      await objects.delete({ apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: host, namespace: ns } });
+      await eventually(async () => (await b.run()).plan.counts.create === 1, 'the hand delete seen and repaired');
+      expect(await read(ns, host)).toBeDefined();
+
+      // A foreign object taking a host the bridge wants: a conflict, seen through the cache.
+      const spec = { hosts: ['payments.default-group.public.static'], ports: [{ number: 80, name: 'http', protocol: 'HTTP' }], resolution: 'DNS', location: 'MESH_EXTERNAL' };
+      await objects.create({ apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: 'hand-made', namespace: ns }, spec } as KubernetesObject);
+      // (A cache, like every informer's, learns of a change a moment after it is made: wait for it.)
+      await eventually(async () => (await b.sink.observe(new AbortController().signal)).some((o) => o.name === 'hand-made'), 'the foreign object in the cache');
+      await writeRegistry(reg, [service('orders', ['10.0.0.1']), service('billing', ['10.0.1.1']), service('payments', ['10.0.2.1'])]);
+      expect((await b.run()).plan.counts).toMatchObject({ conflict: 1, create: 0 });
+
+      // The registry drops a service: its object is deleted, and the cache knows at once.
+      await writeRegistry(reg, [service('orders', ['10.0.0.1'])]);
+      expect((await b.run()).plan.counts.delete).toBe(1);
+      expect((await b.run()).plan.counts).toMatchObject({ delete: 0, unchanged: 1 });
+      expect(await read(ns, 'billing.default-group.public.static')).toBeUndefined();
+
+      // Every run since the watch started was answered from its cache: the one list is the first run's.
+      expect(await observes('list')).toBe(listed);
+      // And what the cache says is what a list says.
+      const fresh = kubeSink({ kc, namespaces: [ns], apiVersion: 'auto', fieldManager: 'registry-bridge', qps: 50, concurrency: 2, logger: silentLogger(), metrics: new BridgeMetrics() });
+      const project = (xs: Awaited<ReturnType<typeof fresh.observe>>) => xs.map((o) => ({ ...o, resourceVersion: undefined })).sort((x, y) => x.name.localeCompare(y.name));
+      await eventually(async () => JSON.stringify(project(await b.sink.observe(new AbortController().signal))) === JSON.stringify(project(await fresh.observe(new AbortController().signal))), 'the cache equals a fresh list');
+    } finally {
+      stop.abort();
+    }
+    // With the watch stopped, a run lists again.
+    const before = await observes('list');
+    await eventually(async () => (await b.run(), (await observes('list')) > before), 'a list once the watch is stopped');
   });
 
   it('deletes nothing of a source whose read failed, and holds the deletion cap', async () => {

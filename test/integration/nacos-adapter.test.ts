@@ -20,6 +20,7 @@ import { BridgeMetrics } from '../../src/metrics.js';
 import type { SourceAdapter } from '../../src/sources/adapter.js';
 import { serviceKeyString, type ServiceKey } from '../../src/model/service.js';
 import { control, hasPeer, peer } from '../peers/endpoints.js';
+import { eventually } from './eventually.js';
 
 type Server = 'nacos' | 'rnacos';
 const servers: Server[] = ['nacos', 'rnacos'];
@@ -135,14 +136,6 @@ async function hostsOf(base: string, ns: string, group: string, service: string)
   return raw.hosts ?? [];
 }
 
-/** The Java server applies v1 writes asynchronously: poll until `ok` holds (bounded). */
-async function eventually(ok: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await ok())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 function capture(env: Record<string, string> = {}) {
   const out: string[] = [];
