@@ -129,9 +129,16 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
     return [...owned, ...foreign];
   }
   /** The cache entry of a listed, watched or written object (its hash kept when unchanged). */
+  /** Stamps are alike across objects (generation 1, the same labels): one string each. */
+  const stamps = new Map<string, string>();
   function informedEntry(o: ServiceEntryResource, prev: InformedEntry | undefined): InformedEntry {
     const owned = o.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;
-    const stamp = owned ? stampOf(o) : undefined;
+    let stamp = owned ? stampOf(o) : undefined;
+    if (stamp !== undefined) {
+      const known = stamps.get(stamp);
+      if (known !== undefined) stamp = known;
+      else if (stamps.size < 10_000) stamps.set(stamp, stamp);
+    }
     const hash = owned && stamp !== undefined && prev?.stamp === stamp ? prev.entry.hash : undefined;
     return { entry: toObserved(o, owned, hash), ...(stamp !== undefined ? { stamp } : {}), ...(o.metadata?.resourceVersion ? { rv: o.metadata.resourceVersion } : {}) };
   }
@@ -153,6 +160,7 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
     async observe(signal) {
       const cached = informedObserve();
       if (cached) {
+        hashes = new Map(); // the list's memo: the cache keeps its own hashes
         options.metrics.sinkObserves.inc({ via: 'watch' });
         options.metrics.ownedObjects.set(cached.filter((o) => o.owned).length);
         return cached;
