@@ -298,6 +298,29 @@ describe('kube sink against the real apiserver', () => {
     await eventually(async () => (await b.run(), (await observes('list')) > before), 'a list once the watch is stopped');
   });
 
+  it('a delete whose resourceVersion went stale (istiod writes status) looks again, by a list (the Role grants no get), and deletes', async () => {
+    const ns = await newNamespace('rb-stale');
+    const reg = join(dir, `${ns}.json`);
+    const b = bridge(ns, reg);
+    const host = 'orders.default-group.public.static';
+    await writeRegistry(reg, [service('orders', ['10.0.0.1'])]);
+    await b.run();
+    const observed = (await b.sink.observe(new AbortController().signal)).find((o) => o.name === host)!;
+    // Another writer moves the resourceVersion on (as istiod's status writes do).
+    await objects.patch(
+      { apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: host, namespace: ns, annotations: { touched: 'yes' } } } as KubernetesObject,
+      undefined,
+      undefined,
+      'someone-else',
+      undefined,
+      PatchStrategy.MergePatch,
+    );
+    expect((await read(ns, host))?.metadata?.resourceVersion).not.toBe(observed.resourceVersion);
+    const [outcome] = await b.sink.apply([{ action: 'delete', namespace: ns, name: host, source: 'files', observed }], { dryRun: false }, new AbortController().signal);
+    expect(outcome).toMatchObject({ ok: true });
+    expect(await read(ns, host)).toBeUndefined();
+  });
+
   it('deletes nothing of a source whose read failed, and holds the deletion cap', async () => {
     const ns = await newNamespace('rb-fence');
     const reg = join(dir, `${ns}.json`);

@@ -220,7 +220,14 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
                 // The object changed since we listed it. istiod writes status (auto-allocated
                 // addresses) to every ServiceEntry, so this is common: look again, and delete
                 // only if it is still ours and still not what anyone desires (same source).
-                const now = await client.read<ServiceEntryResource>({ apiVersion: version, kind: 'ServiceEntry', metadata: { name: change.name, namespace: change.namespace } });
+                // Looked up with a list by name: the chart's Role grants list, not get.
+                const [group, ver] = version.split('/') as [string, string];
+                const found = (await custom.listNamespacedCustomObject({ group, version: ver, namespace: change.namespace, plural: 'serviceentries', fieldSelector: `metadata.name=${change.name}` })) as { items?: ServiceEntryResource[] };
+                const now = found.items?.[0];
+                if (!now) {
+                  if (!dryRun) informed.get(change.namespace)?.entries.delete(change.name);
+                  return { change, ok: true }; // gone meanwhile
+                }
                 const labels = now.metadata?.labels ?? {};
                 if (labels[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE || labels[SOURCE_LABEL] !== change.source) throw err;
                 await del(now.metadata?.resourceVersion);
