@@ -1,6 +1,6 @@
 import PQueue from 'p-queue';
 import type { Logger } from '../log.js';
-import type { RegistryService } from '../model/service.js';
+import { serviceKeyString, type RegistryService } from '../model/service.js';
 import type { Change, ObservedEntry } from '../plan/plan.js';
 import type { ApplyOutcome, Sink } from '../sinks/types.js';
 import { synthOne, type SynthOptions } from '../synth/index.js';
@@ -21,7 +21,7 @@ import { synthOne, type SynthOptions } from '../synth/index.js';
  * clash on a host nobody held, did the loser's entry exist for a moment.
  */
 export class EarlyCreates {
-  private observed: { names: Set<string>; hosts: Set<string> } | undefined;
+  private observed: { names: Set<string>; hosts: Set<string>; services: Set<string> } | undefined;
   private readonly waiting: { service: RegistryService; source: string; options: SynthOptions }[] = [];
   private readonly claimedHosts = new Set<string>();
   private readonly claimedNames = new Set<string>();
@@ -46,6 +46,9 @@ export class EarlyCreates {
         this.observed = {
           names: new Set(entries.map((o) => `${o.namespace}/${o.name}`)),
           hosts: new Set(entries.flatMap((o) => o.hosts)),
+          // Services that have an object of ours already: never an early create (the plan
+          // updates them), so they are not synthesized twice (a resync offers every service).
+          services: new Set(entries.flatMap((o) => (o.owned && o.service !== undefined ? [o.service] : []))),
         };
         for (const w of this.waiting.splice(0)) this.consider(w.service, w.source, w.options);
       },
@@ -79,6 +82,7 @@ export class EarlyCreates {
 
   private consider(service: RegistryService, source: string, options: SynthOptions): void {
     if (this.stopped || this.signal.aborted) return;
+    if (this.observed!.services.has(serviceKeyString(service.key))) return;
     const r = synthOne(service, options);
     if (r.kind !== 'ok') return;
     const e = r.entry;

@@ -134,6 +134,20 @@ describe('early creates during a full read', () => {
     expect(report.outcomes.filter((o) => o.ok).length).toBe(100);
   });
 
+  it('leaves a service that has an object of ours to the plan, even when its name changed (no early create, no second synthesis)', async () => {
+    // "a" is held under the name an older host template gave it.
+    const held: ObservedEntry = { namespace: 'ns', name: 'a.old.example', hosts: ['a.old.example'], owned: true, source: 'mem', hash: 'old', service: 'mem/public/DEFAULT_GROUP/a' };
+    const { sink, objects, writes } = mapSink([held]);
+    const src = new StreamingSource([service('a', ['10.0.0.1']), service('b', ['10.0.0.2'])], true);
+    const running = run(src, sink);
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    expect(writes).toEqual([]); // "a" was read; the read is held before "b"
+    src.go();
+    const report = await running;
+    expect(report.plan.counts).toMatchObject({ create: 2, delete: 1 });
+    expect([...objects.keys()].sort()).toEqual(['ns/a.default-group.public.nacos', 'ns/b.default-group.public.nacos']);
+  });
+
   it('leaves objects the sink holds to the plan, and writes nothing early in a dry run', async () => {
     const held: ObservedEntry = { namespace: 'ns', name: 'a.default-group.public.nacos', hosts: ['a.default-group.public.nacos'], owned: true, source: 'mem', hash: 'stale', service: 'mem/public/DEFAULT_GROUP/a' };
     const { sink, writes } = mapSink([held]);
