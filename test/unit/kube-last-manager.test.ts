@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { lastManager } from '../../src/sinks/kube/sink.js';
+import { lastManager, olderThan } from '../../src/sinks/kube/sink.js';
 
 /**
  * Captured from the harness: a ServiceEntry the bridge applied (kube-apiserver 1.35) whose status
@@ -22,5 +22,20 @@ describe('lastManager (what the sink watch treats as a foreign edit)', () => {
 
   it('has no manager for an object without managed fields', () => {
     expect(lastManager({ metadata: {} })).toBeUndefined();
+  });
+});
+
+describe('olderThan (a watch event never overwrites what a newer write answered)', () => {
+  it('orders etcd resourceVersions as integers, not as strings', () => {
+    expect(olderThan('999', '1000')).toBe(true);
+    expect(olderThan('1000', '999')).toBe(false);
+    expect(olderThan('1234', '1235')).toBe(true);
+    expect(olderThan('1235', '1235')).toBe(false);
+  });
+  it('calls nothing older that it cannot compare (the event wins, as without the check)', () => {
+    expect(olderThan(undefined, '5')).toBe(false);
+    expect(olderThan('5', undefined)).toBe(false);
+    expect(olderThan('abc', '5')).toBe(false);
+    expect(olderThan('5', 'v6')).toBe(false);
   });
 });
