@@ -76,6 +76,12 @@ async function read(namespace: string, name: string): Promise<SE | undefined> {
   }
 }
 
+/** Another writer edits a ServiceEntry (a JSON merge patch, like kubectl edit, as `manager`). */
+async function editByHand(namespace: string, name: string, edit: { spec?: object; annotations?: Record<string, string> }, manager = 'kubectl-edit'): Promise<void> {
+  const metadata = { name, namespace, ...(edit.annotations ? { annotations: edit.annotations } : {}) };
+  await objects.patch({ apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata, ...(edit.spec ? { spec: edit.spec } : {}) } as KubernetesObject, undefined, undefined, manager, undefined, PatchStrategy.MergePatch);
+}
+
 async function writeCalls(metrics: BridgeMetrics): Promise<number> {
   const m = await metrics.apiWrites.get();
   return m.values.reduce((n, v) => n + v.value, 0);
@@ -212,14 +218,7 @@ describe('kube sink against the real apiserver', () => {
     await b.run();
 
     // A human edits the endpoints with another field manager (like kubectl edit).
-    await objects.patch(
-      { apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: host, namespace: ns }, spec: { endpoints: [{ address: '192.0.2.99' }] } } as KubernetesObject,
-      undefined,
-      undefined,
-      'kubectl-edit',
-      undefined,
-      PatchStrategy.MergePatch,
-    );
+    await editByHand(ns, host, { spec: { endpoints: [{ address: '192.0.2.99' }] } });
     expect((await read(ns, host))?.spec.endpoints).toEqual([{ address: '192.0.2.99' }]);
     const repaired = await b.run();
     expect(repaired.plan.counts.update).toBe(1);
@@ -251,14 +250,7 @@ describe('kube sink against the real apiserver', () => {
       expect(fromCache.plan.counts).toMatchObject({ unchanged: 2, create: 0, update: 0, delete: 0 });
 
       // A hand edit reaches the cache (and hints); the next run repairs it.
-      await objects.patch(
-        { apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: host, namespace: ns }, spec: { endpoints: [{ address: '192.0.2.99' }] } } as KubernetesObject,
-        undefined,
-        undefined,
-        'kubectl-edit',
-        undefined,
-        PatchStrategy.MergePatch,
-      );
+      await editByHand(ns, host, { spec: { endpoints: [{ address: '192.0.2.99' }] } });
       await eventually(async () => hints > 0, 'the hand edit hinted');
       await eventually(async () => (await b.run()).plan.counts.update === 1, 'the hand edit seen and repaired');
       expect((await read(ns, host))?.spec.endpoints).toEqual([{ address: '10.0.0.1' }]);
@@ -307,14 +299,7 @@ describe('kube sink against the real apiserver', () => {
     await b.run();
     const observed = (await b.sink.observe(new AbortController().signal)).find((o) => o.name === host)!;
     // Another writer moves the resourceVersion on (as istiod's status writes do).
-    await objects.patch(
-      { apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: host, namespace: ns, annotations: { touched: 'yes' } } } as KubernetesObject,
-      undefined,
-      undefined,
-      'someone-else',
-      undefined,
-      PatchStrategy.MergePatch,
-    );
+    await editByHand(ns, host, { annotations: { touched: 'yes' } }, 'someone-else');
     expect((await read(ns, host))?.metadata?.resourceVersion).not.toBe(observed.resourceVersion);
     const [outcome] = await b.sink.apply([{ action: 'delete', namespace: ns, name: host, source: 'files', observed }], { dryRun: false }, new AbortController().signal);
     expect(outcome).toMatchObject({ ok: true });

@@ -75,20 +75,26 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
     return pick;
   }
 
-  /** Pages through a list, handing each object to `each` (pages are dropped as they are read). */
-  async function listAll(version: string, namespace: string, labelSelector: string, signal: AbortSignal, each: (o: ServiceEntryResource) => void): Promise<void> {
+  /**
+   * Pages through a list, handing each object to `each` (pages are dropped as they are read).
+   * Returns the list's resourceVersion (where a watch of it goes on).
+   */
+  async function listAll(version: string, namespace: string, selectors: { labelSelector?: string; fieldSelector?: string }, signal: AbortSignal, each: (o: ServiceEntryResource) => void): Promise<string | undefined> {
     const [group, ver] = version.split('/') as [string, string];
     let token: string | undefined;
+    let rv: string | undefined;
     do {
       if (signal.aborted) throw signal.reason;
       const page = (await withRetry(
-        () => custom.listNamespacedCustomObject({ group, version: ver, namespace, plural: 'serviceentries', labelSelector, limit: pageSize, ...(token ? { _continue: token } : {}) }),
+        () => custom.listNamespacedCustomObject({ group, version: ver, namespace, plural: 'serviceentries', ...selectors, limit: pageSize, ...(token ? { _continue: token } : {}) }),
         signal,
         options.retries,
-      )) as { items?: ServiceEntryResource[]; metadata?: { continue?: string } };
+      )) as { items?: ServiceEntryResource[]; metadata?: { continue?: string; resourceVersion?: string } };
       for (const o of page.items ?? []) each(o);
+      rv = page.metadata?.resourceVersion ?? rv;
       token = page.metadata?.continue || undefined;
     } while (token);
+    return rv;
   }
 
   /**
@@ -174,8 +180,8 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
           const owned: ObservedEntry[] = [];
           const foreign: ObservedEntry[] = [];
           await Promise.all([
-            listAll(version, namespace, `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`, signal, (o) => owned.push(observedOf(o, true, seen))),
-            listAll(version, namespace, `${MANAGED_BY_LABEL}!=${MANAGED_BY_VALUE}`, signal, (o) => foreign.push(toObserved(o, false))),
+            listAll(version, namespace, { labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}` }, signal, (o) => owned.push(observedOf(o, true, seen))),
+            listAll(version, namespace, { labelSelector: `${MANAGED_BY_LABEL}!=${MANAGED_BY_VALUE}` }, signal, (o) => foreign.push(toObserved(o, false))),
           ]);
           observed.push(...owned, ...foreign);
         }
@@ -191,6 +197,11 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
     async apply(changes, applyOptions, signal) {
       const version = await apiVersion();
       const dryRun = applyOptions.dryRun ? 'All' : undefined;
+      /** A deleted object leaves the watch cache at once. */
+      const forget = (change: Change): ApplyOutcome => {
+        if (!dryRun) informed.get(change.namespace)?.entries.delete(change.name);
+        return { change, ok: true };
+      };
       const run = (change: Change) =>
         queue.add(async (): Promise<ApplyOutcome> => {
           const verb = change.action === 'delete' ? 'delete' : 'patch';
@@ -221,13 +232,9 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
                 // addresses) to every ServiceEntry, so this is common: look again, and delete
                 // only if it is still ours and still not what anyone desires (same source).
                 // Looked up with a list by name: the chart's Role grants list, not get.
-                const [group, ver] = version.split('/') as [string, string];
-                const found = (await custom.listNamespacedCustomObject({ group, version: ver, namespace: change.namespace, plural: 'serviceentries', fieldSelector: `metadata.name=${change.name}` })) as { items?: ServiceEntryResource[] };
-                const now = found.items?.[0];
-                if (!now) {
-                  if (!dryRun) informed.get(change.namespace)?.entries.delete(change.name);
-                  return { change, ok: true }; // gone meanwhile
-                }
+                let now: ServiceEntryResource | undefined;
+                await listAll(version, change.namespace, { fieldSelector: `metadata.name=${change.name}` }, signal, (o) => (now = o));
+                if (!now) return forget(change); // gone meanwhile
                 const labels = now.metadata?.labels ?? {};
                 if (labels[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE || labels[SOURCE_LABEL] !== change.source) throw err;
                 await del(now.metadata?.resourceVersion);
@@ -238,15 +245,12 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
               rv = applied.metadata?.resourceVersion;
               if (!dryRun) inform(change.namespace, applied as ServiceEntryResource, false);
             }
-            if (change.action === 'delete' && !dryRun) informed.get(change.namespace)?.entries.delete(change.name);
+            if (change.action === 'delete') forget(change);
             options.metrics.apiWrites.inc({ verb, code: '200' });
             return { change, ok: true, ...(rv ? { resourceVersion: rv } : {}) };
           } catch (err) {
             const status = statusOf(err);
-            if (status === 404 && change.action === 'delete') {
-              if (!dryRun) informed.get(change.namespace)?.entries.delete(change.name);
-              return { change, ok: true }; // already gone
-            }
+            if (status === 404 && change.action === 'delete') return forget(change); // already gone
             options.metrics.apiWrites.inc({ verb, code: String(status ?? 'error') });
             return { change, ok: false, error: describe(verb, 'serviceentries', change.namespace, err), ...(status !== undefined ? { status } : {}) };
           } finally {
@@ -276,18 +280,9 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
         /** Lists the namespace into a fresh map; the watch goes on from the list's resourceVersion. */
         const prime = async (): Promise<void> => {
           const entries = new Map<string, InformedEntry>();
-          let rv: string | undefined;
-          let token: string | undefined;
-          do {
-            const page = (await withRetry(
-              () => custom.listNamespacedCustomObject({ group, version: ver, namespace, plural: 'serviceentries', limit: pageSize, ...(token ? { _continue: token } : {}) }),
-              signal,
-              options.retries,
-            )) as { items?: ServiceEntryResource[]; metadata?: { continue?: string; resourceVersion?: string } };
-            for (const o of page.items ?? []) if (o.metadata?.name !== undefined) entries.set(o.metadata.name, informedEntry(o, ns.entries.get(o.metadata.name)));
-            rv = page.metadata?.resourceVersion ?? rv;
-            token = page.metadata?.continue || undefined;
-          } while (token);
+          const rv = await listAll(version, namespace, {}, signal, (o) => {
+            if (o.metadata?.name !== undefined) entries.set(o.metadata.name, informedEntry(o, ns.entries.get(o.metadata.name)));
+          });
           ns.entries = entries;
           ns.rv = rv;
           // Changes while no watch ran were not hinted: a full run looks at everything.
