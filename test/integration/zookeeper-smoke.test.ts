@@ -6,6 +6,7 @@
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { control, hasPeer, peers } from '../peers/endpoints.js';
+import { startupWindowHits, zkLogOffset } from './zookeeper-startup-window.js';
 
 // node-zookeeper-client ships no types: the few calls used here.
 interface ZkEvent {
@@ -34,12 +35,16 @@ const cb = <T>(fn: (done: (err: Error | null, v?: T) => void) => void) =>
 describe.skipIf(!hasPeer('zookeeper'))('ZooKeeper peer', () => {
   let client: ZkClient;
   const root = `/rb-smoke-${process.pid}-${Date.now()}`;
+  const connect = async () => {
+    const c = zookeeper.createClient(peers().zookeeper.connect, { sessionTimeout: 30_000, spinDelay: 200 });
+    const connected = new Promise<void>((resolve) => c.once('connected', resolve));
+    c.connect();
+    await connected;
+    return c;
+  };
 
   beforeAll(async () => {
-    client = zookeeper.createClient(peers().zookeeper.connect, { sessionTimeout: 30_000, spinDelay: 200 });
-    const connected = new Promise<void>((resolve) => client.once('connected', resolve));
-    client.connect();
-    await connected;
+    client = await connect();
   });
 
   afterAll(() => client?.close());
@@ -66,13 +71,24 @@ describe.skipIf(!hasPeer('zookeeper'))('ZooKeeper peer', () => {
   it('survives a server restart through the harness (outage simulation)', async () => {
     const ctl = control('zookeeper');
     const before = ctl.pid;
+    const logAt = await zkLogOffset();
     const disconnected = new Promise<void>((r) => client.once('disconnected', r));
     await ctl.stop();
     await disconnected;
-    const reconnected = new Promise<void>((r) => client.once('connected', r));
+    const reconnected = new Promise<boolean>((r) => client.once('connected', () => r(true)));
     await ctl.start();
     expect(ctl.pid).not.toBe(before);
-    await reconnected;
+    // The raw client reconnects within its session, unless it connected while ZooKeeper was
+    // still loading its database: then it waits forever on a connection the server dropped
+    // without closing (see zookeeper-startup-window.ts; the bridge's session recovers from
+    // that, zookeeper-adapter.test.ts). Only that server bug, proven by its log, excuses it.
+    const back = await Promise.race([reconnected, new Promise<boolean>((r) => setTimeout(() => r(false), 15_000))]);
+    if (!back) {
+      expect(await startupWindowHits(logAt), 'the client did not reconnect, and ZooKeeper left no connection hanging while starting').toBeGreaterThan(0);
+      console.log('the client connected in ZooKeeper\'s start-up window and was left hanging (server bug); a new client reads the data');
+      client.close();
+      client = await connect();
+    }
     const data = await cb<Buffer>((d) => client.getData(root, null, d));
     expect(data.toString()).toBe('v2');
     // The new PID is what teardown will stop.
