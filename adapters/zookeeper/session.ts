@@ -12,6 +12,13 @@ export class ZkUnavailableError extends Error {
 
 const NO_NODE: unique symbol = Symbol('no node');
 
+/** The part of node-zookeeper-client's per-attempt net.Socket the handshake check reads. */
+interface HandshakeSocket {
+  readonly connecting: boolean;
+  readonly destroyed: boolean;
+  destroy(): void;
+}
+
 export type SessionState = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'expired' | 'auth-failed' | 'closed';
 
 /** `connected` carries whether this is a new session (watches lost: re-arm everything). */
@@ -44,6 +51,8 @@ export class ZkSession {
   private lastAnswerAt = 0;
   /** Replaces a client that stays unconnected for a session timeout (see onState). */
   private reconnectWatchdog: NodeJS.Timeout | undefined;
+  /** Drops a connection whose handshake goes unanswered (see watchHandshake). */
+  private handshakeTimer: NodeJS.Timeout | undefined;
   private readonly listeners = new Set<(e: SessionEvent) => void>();
 
   constructor(private readonly options: ZkSessionOptions) {}
@@ -143,6 +152,40 @@ export class ZkSession {
   }
 
   /**
+   * node-zookeeper-client times the TCP connect but not the handshake after it: once the socket
+   * is up it waits for the ConnectResponse forever. ZooKeeper 3.8 leaves exactly such a socket
+   * to a client that connects while it is starting (port bound, database not loaded yet: the
+   * server turns the client away, and an exception in that close skips closing the socket).
+   * Java's client bounds the whole connect, handshake included; so do we: while not connected,
+   * a connection whose socket has been open for a third of the session timeout (the client's
+   * ping interval) without an answer is dropped, and the client reconnects within the same
+   * session, its watches intact. A server that is down refuses the socket: nothing to drop.
+   *
+   * Reaches into node-zookeeper-client's ConnectionManager (1.1.x); should that shape change,
+   * this does nothing and the reconnect watchdog below still renews the session.
+   */
+  private watchHandshake(client: Client): void {
+    clearInterval(this.handshakeTimer);
+    const timeoutMs = Math.max(1000, Math.floor(this.options.sessionTimeout / 3));
+    let pending: unknown;
+    let openSince = 0;
+    this.handshakeTimer = setInterval(() => {
+      if (client !== this.client || this.state === 'connected' || this.state === 'closed') return clearInterval(this.handshakeTimer);
+      const socket = (client as unknown as { connectionManager?: { socket?: HandshakeSocket } }).connectionManager?.socket;
+      if (!socket || socket.connecting || socket.destroyed || typeof socket.destroy !== 'function') return;
+      const now = Date.now();
+      if (socket !== pending) {
+        pending = socket;
+        openSince = now;
+      } else if (now - openSince >= timeoutMs) {
+        this.options.logger.warn({ handshakeTimeoutMs: timeoutMs }, 'zookeeper did not answer the connection handshake; dropping that connection and reconnecting within the session');
+        socket.destroy();
+      }
+    }, Math.min(1000, timeoutMs / 4));
+    this.handshakeTimer.unref();
+  }
+
+  /**
    * node-zookeeper-client sometimes never reconnects after the server restarts (it stays
    * disconnected with the server back up). By the time a session timeout has passed without a
    * connection the server has expired the session anyway: start a new one, and keep doing so
@@ -185,6 +228,7 @@ export class ZkSession {
 
   close(): void {
     clearTimeout(this.reconnectWatchdog);
+    clearInterval(this.handshakeTimer);
     this.state = 'closed';
     this.client?.close();
     this.client = undefined;
@@ -213,6 +257,7 @@ export class ZkSession {
     this.client = client;
     this.state = 'connecting';
     client.connect();
+    this.watchHandshake(client);
     this.armReconnectWatchdog(client);
   }
 
@@ -226,12 +271,14 @@ export class ZkSession {
       this.state = 'connected';
       this.lastAnswerAt = Date.now();
       clearTimeout(this.reconnectWatchdog);
+      clearInterval(this.handshakeTimer);
       log.info({ sessionId: client.getSessionId().toString('hex'), newSession }, 'zookeeper connected');
       this.emit({ type: 'connected', newSession });
     } else if (s === State.DISCONNECTED) {
       this.state = 'disconnected';
       log.warn('zookeeper disconnected; reads fail until it is back');
       this.emit({ type: 'disconnected' });
+      this.watchHandshake(client);
       this.armReconnectWatchdog(client);
     } else if (s === State.EXPIRED) {
       log.warn('zookeeper session expired; starting a new session and resyncing');
