@@ -12,11 +12,18 @@ export class ZkUnavailableError extends Error {
 
 const NO_NODE: unique symbol = Symbol('no node');
 
-/** The part of node-zookeeper-client's per-attempt net.Socket the handshake check reads. */
-interface HandshakeSocket {
+/** The part of node-zookeeper-client's per-attempt net.Socket the session uses. */
+interface ClientSocket {
   readonly connecting: boolean;
   readonly destroyed: boolean;
   destroy(): void;
+  cork(): void;
+  uncork(): void;
+}
+
+/** node-zookeeper-client 1.1.x keeps the current connection's socket here (no public API). */
+function socketOf(client: Client): ClientSocket | undefined {
+  return (client as unknown as { connectionManager?: { socket?: ClientSocket } }).connectionManager?.socket;
 }
 
 export type SessionState = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'expired' | 'auth-failed' | 'closed';
@@ -53,6 +60,8 @@ export class ZkSession {
   private reconnectWatchdog: NodeJS.Timeout | undefined;
   /** Drops a connection whose handshake goes unanswered (see watchHandshake). */
   private handshakeTimer: NodeJS.Timeout | undefined;
+  /** The socket corked for the current tick (see corkForTick). */
+  private corked: ClientSocket | undefined;
   private readonly listeners = new Set<(e: SessionEvent) => void>();
 
   constructor(private readonly options: ZkSessionOptions) {}
@@ -130,6 +139,7 @@ export class ZkSession {
         clearTimeout(timer);
         fn();
       };
+      if (client) this.corkForTick(client);
       const timer = setTimeout(
         () =>
           finish(() => {
@@ -148,6 +158,23 @@ export class ZkSession {
           reject(new ZkUnavailableError(`${path}: ${name}`, { cause: e }));
         }),
       );
+    });
+  }
+
+  /**
+   * node-zookeeper-client writes every request to its socket as it is queued: one system call
+   * each, which on a walk of 1,000 services (a few thousand requests) cost the bridge more CPU
+   * than parsing the answers. Corking the socket until the end of the tick sends the requests
+   * issued together (a walk issues the next ones as a batch of answers comes in) in one write.
+   */
+  private corkForTick(client: Client): void {
+    const socket = socketOf(client);
+    if (!socket || socket === this.corked || typeof socket.cork !== 'function') return;
+    socket.cork();
+    this.corked = socket;
+    process.nextTick(() => {
+      this.corked = undefined;
+      socket.uncork();
     });
   }
 
@@ -171,7 +198,7 @@ export class ZkSession {
     let openSince = 0;
     this.handshakeTimer = setInterval(() => {
       if (client !== this.client || this.state === 'connected' || this.state === 'closed') return clearInterval(this.handshakeTimer);
-      const socket = (client as unknown as { connectionManager?: { socket?: HandshakeSocket } }).connectionManager?.socket;
+      const socket = socketOf(client);
       if (!socket || socket.connecting || socket.destroyed || typeof socket.destroy !== 'function') return;
       const now = Date.now();
       if (socket !== pending) {
