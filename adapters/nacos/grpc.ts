@@ -78,6 +78,15 @@ export class GrpcPush {
     return this.connections.get(ref.namespaceId)?.isLive(ref) ?? false;
   }
 
+  /**
+   * `ref` is followed on a connection that is up but not subscribed yet (subscribing 10,000
+   * services takes the server a minute): its subscription's answer will be compared with what
+   * the caller last read, and a difference hinted.
+   */
+  isPending(ref: NacosServiceRef): boolean {
+    return this.connections.get(ref.namespaceId)?.isPending(ref) ?? false;
+  }
+
   /** Connection states per namespace (diagnostics, tests). */
   status(): Record<string, { state: string; subscribed: number; followed: number; server: string | undefined }> {
     const out: Record<string, { state: string; subscribed: number; followed: number; server: string | undefined }> = {};
@@ -137,6 +146,10 @@ class NamespaceConnection {
 
   isLive(ref: NacosServiceRef): boolean {
     return this.state === 'ready' && this.subs.get(subKey(ref.group, ref.name))?.subscribed === true;
+  }
+
+  isPending(ref: NacosServiceRef): boolean {
+    return this.state === 'ready' && this.subs.get(subKey(ref.group, ref.name))?.subscribed === false;
   }
 
   follow(list: readonly Followed[]): void {

@@ -84,6 +84,13 @@ export class NacosSource implements SourceAdapter {
    * only the periodic re-list reads every service over HTTP, to check it.
    */
   private readonly pushed = new Map<string, PushedEntry>();
+  /**
+   * The last HTTP read of each service whose gRPC subscription is not live, per ref key. While
+   * the subscription is pending on a connection that is up, this stands for the service in a
+   * full list (see whilePending): the subscription's answer is compared with it and any
+   * difference hinted, as a push would be. Empty once every subscription is live.
+   */
+  private readonly readWhilePending = new Map<string, PushedEntry>();
   /** Model key of each Nacos service of the last read (Dubbo services are keyed by interface). */
   private readonly keys = new Map<string, ServiceKey>();
   private readonly log;
@@ -123,7 +130,12 @@ export class NacosSource implements SourceAdapter {
     const rejected: RejectedEntry[] = [];
     await mapLimit(refs, this.config.concurrency, async (ref) => {
       // A push carries the whole instance list: use it (no read that could lag behind it).
-      const got = this.livePushed(ref)?.read ?? (await this.instances(http, ref, signal));
+      let got = this.livePushed(ref)?.read;
+      if (got === undefined) {
+        const readAt = Date.now();
+        got = await this.instances(http, ref, signal);
+        this.keepWhilePending(ref, got, readAt);
+      }
       if (!got) return;
       rejected.push(...got.rejected);
       if (got.service && wanted.has(serviceKeyString(got.service.key))) services.push(got.service);
@@ -138,6 +150,30 @@ export class NacosSource implements SourceAdapter {
 
   private isLive(ref: NacosServiceRef): boolean {
     return this.push instanceof GrpcPush && this.push.isLive(ref);
+  }
+
+  /** Keeps an HTTP read of a service not subscribed (yet) for whilePending; gRPC push only. */
+  private keepWhilePending(ref: NacosServiceRef, read: ServiceRead | undefined, readAt: number): void {
+    if (!(this.push instanceof GrpcPush) || this.isLive(ref)) return;
+    if (read === undefined) this.readWhilePending.delete(refKeyString(ref));
+    else this.readWhilePending.set(refKeyString(ref), { read, at: readAt });
+  }
+
+  /**
+   * What was last known of `ref` (its last push, or its last HTTP read) while its subscription
+   * is pending on a connection that is up. At start-up the bridge subscribes every service it
+   * has just read, which at 10,000 services takes the server a minute; a full run meanwhile
+   * would read every service not yet subscribed over HTTP again (the first periodic resync cost
+   * 20 s of CPU at 10,000). Nothing is lost by answering from the last read instead: the
+   * subscription's answer is compared with it and a difference hinted, and the periodic re-list
+   * reads these services over HTTP as before. A connection that is down answers nothing here.
+   */
+  private whilePending(ref: NacosServiceRef): PushedEntry | undefined {
+    if (!(this.push instanceof GrpcPush) || !this.push.isPending(ref)) return undefined;
+    const key = refKeyString(ref);
+    const pushed = this.pushed.get(key);
+    const read = this.readWhilePending.get(key);
+    return pushed && (!read || pushed.at >= read.at) ? pushed : read;
   }
 
   /**
@@ -173,6 +209,7 @@ export class NacosSource implements SourceAdapter {
     await this.push?.close();
     this.push = undefined;
     this.pushed.clear();
+    this.readWhilePending.clear();
     if (this.config.push === 'sdk') {
       this.push = new PushSubscriptions({ http, config: this.config, context: this.context, auth: await this.auth(), onChange: hint });
     } else if (this.config.push === 'grpc') {
@@ -185,6 +222,7 @@ export class NacosSource implements SourceAdapter {
         received: (ref, info) => {
           const read = this.serviceOf(ref, info, true);
           this.pushed.set(refKeyString(ref), { read, at: Date.now() });
+          this.readWhilePending.delete(refKeyString(ref));
           return read.fingerprint;
         },
         onChange: hint,
@@ -354,12 +392,14 @@ export class NacosSource implements SourceAdapter {
     // (and so the changes it checks), and at 10,000 services cost the bridge seconds of CPU.
     const pace = mode === 'http' && this.push instanceof GrpcPush ? pacer(refs.length, relistSpreadMs(refs.length, this.config.relistInterval, this.config.relistRate)) : undefined;
     await mapLimit(refs, this.config.concurrency, async (ref) => {
-      const pushed = mode === 'pushed-first' ? this.livePushed(ref) : undefined;
-      let readAt = pushed?.at ?? Date.now();
-      let got = pushed?.read;
+      const known = mode === 'pushed-first' ? (this.livePushed(ref) ?? this.whilePending(ref)) : undefined;
+      let readAt = known?.at ?? Date.now();
+      let got = known?.read;
       if (got === undefined) {
-        if (pace && this.isLive(ref)) readAt = await pace();
+        const live = this.isLive(ref);
+        if (pace && live) readAt = await pace();
         got = this.withPushed(ref, await this.instances(http, ref, signal), readAt);
+        if (!live) this.keepWhilePending(ref, got, readAt);
       }
       if (got === undefined) return;
       rejected.push(...got.rejected);
@@ -373,6 +413,7 @@ export class NacosSource implements SourceAdapter {
     const listedRefs = new Set(refs.map(refKeyString));
     for (const k of [...this.keys.keys()]) if (!listedRefs.has(k)) this.keys.delete(k);
     for (const k of [...this.pushed.keys()]) if (!listedRefs.has(k)) this.pushed.delete(k);
+    for (const k of [...this.readWhilePending.keys()]) if (!listedRefs.has(k)) this.readWhilePending.delete(k);
     return { services, rejected, followed: live };
   }
 

@@ -21,12 +21,15 @@ import type { SourceAdapter } from '../../src/sources/adapter.js';
 import { serviceKeyString, type ServiceKey } from '../../src/model/service.js';
 import { control, hasPeer, peer } from '../peers/endpoints.js';
 import { eventually } from './eventually.js';
+import { mapLimit } from '../../src/util/concurrency.js';
 
 type Server = 'nacos' | 'rnacos';
 const servers: Server[] = ['nacos', 'rnacos'];
 const NS_A = 'rb-it-a';
 const NS_B = 'rb-it-b';
 const GROUPS = ['DEFAULT_GROUP', 'GROUP_B', 'DUBBO_GROUP'];
+/** A group of many services in NS_B, for subscriptions that take a while (see its test). */
+const MANY = 'MANY';
 
 interface Reg {
   ns: string;
@@ -121,7 +124,7 @@ async function deregister(base: string, r: Pick<Reg, 'ns' | 'group' | 'service' 
 /** Removes every instance left in our namespaces by an earlier run. */
 async function wipe(base: string): Promise<void> {
   for (const ns of [NS_A, NS_B]) {
-    for (const group of [...GROUPS, 'LATE']) {
+    for (const group of [...GROUPS, 'LATE', MANY]) {
       const list = JSON.parse((await call(base, 'GET', '/v1/ns/service/list', { pageNo: '1', pageSize: '500', namespaceId: ns, groupName: group })).body) as { doms?: string[] };
       for (const service of list.doms ?? []) {
         const inst = JSON.parse((await call(base, 'GET', '/v1/ns/instance/list', { serviceName: `${group}@@${service.replace(/^.*@@/, '')}`, namespaceId: ns, healthyOnly: 'false' })).body) as { hosts?: { ip: string; port: number; ephemeral?: boolean }[] };
@@ -350,6 +353,52 @@ for (const server of servers) {
       } finally {
         ac.abort();
         await adapter.close();
+      }
+    });
+
+    it('while gRPC subscriptions are still pending, a full list answers from the last read instead of reading those services again', async () => {
+      const many = Array.from({ length: 120 }, (_, i): Reg => ({ ns: NS_B, group: MANY, service: `many-${String(i).padStart(3, '0')}`, ip: `127.3.${Math.floor(i / 200)}.${(i % 200) + 1}`, port: 8080 }));
+      await mapLimit(many, 8, (r) => register(base, r));
+      await eventually(async () => (await hostsOf(base, NS_B, MANY, 'many-119')).length === 1, 'the last of the many services registered');
+      const logs: string[] = [];
+      const adapter = makeAdapter(url, { push: 'grpc', namespaces: [NS_B], groups: [MANY] }, logs);
+      const ac = new AbortController();
+      const hints: (readonly ServiceKey[] | undefined)[] = [];
+      type Internals = {
+        push: { o: { concurrency?: number }; status(): Record<string, { state: string; subscribed: number; followed: number }> };
+        pushed: Map<string, { read: { service?: unknown } }>;
+      };
+      try {
+        await adapter.watch!((keys) => void hints.push(keys), ac.signal);
+        const internals = adapter as unknown as Internals;
+        // One subscription at a time, so that the test can see them pending (10,000 services
+        // take the server a minute at any concurrency).
+        internals.push.o.concurrency = 1;
+        const first = await adapter.list(ac.signal); // read over HTTP, then subscribed
+        expect(first.services).toHaveLength(many.length);
+        const status = () => internals.push.status()[NS_B];
+        await eventually(async () => status()?.state === 'ready' && status()!.subscribed > 0, 'the gRPC connection up and subscribing', 10_000);
+        const second = await adapter.list(ac.signal);
+        const pendingAfter = many.length - status()!.subscribed;
+        expect(pendingAfter, 'subscriptions were all done before the second list: nothing was pending').toBeGreaterThan(0);
+        const before = new Map(first.services.map((x) => [serviceKeyString(x.key), x]));
+        let fromFirstRead = 0;
+        for (const x of second.services) {
+          const pushed = internals.pushed.get(`${NS_B}\u0000${MANY}\u0000${x.key.name}`)?.read.service;
+          // Pending: the very object of the first read. Subscribed: the object its answer
+          // made. Anything else was read over HTTP again.
+          if (x === before.get(serviceKeyString(x.key))) fromFirstRead++;
+          else expect(x, `${x.key.name} was read again`).toBe(pushed);
+        }
+        expect(second.services).toHaveLength(many.length);
+        expect(fromFirstRead).toBeGreaterThanOrEqual(pendingAfter);
+        // The subscriptions answer with what the first read saw: no change is hinted.
+        await eventually(async () => status()!.subscribed === many.length, 'every subscription answered', 30_000);
+        expect(hints.flat().filter((k) => k?.group === MANY)).toEqual([]);
+      } finally {
+        ac.abort();
+        await adapter.close();
+        await mapLimit(many, 8, (r) => deregister(base, r));
       }
     });
 
