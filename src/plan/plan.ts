@@ -1,4 +1,5 @@
 import type { DesiredEntry } from '../synth/types.js';
+import { sortByKey } from '../util/sort.js';
 
 /** A ServiceEntry as the sink sees it now. */
 export interface ObservedEntry {
@@ -127,15 +128,14 @@ export function planChanges(input: PlanInput): Plan {
       deletions.push({ ...base, action: 'delete' });
     }
   }
-  deletions.sort(byId);
-  deletions.forEach((c, i) => {
+  sortByKey(deletions, idOf).forEach((c, i) => {
     changes.push(i < input.maxDeletes ? c : { ...c, action: 'keep', reason: `deletion cap of ${input.maxDeletes} per run reached (${deletions.length} planned); deleting in a later run` });
   });
 
-  changes.sort(byId);
+  const sorted = sortByKey(changes, idOf);
   const counts: Record<Action, number> = { create: 0, update: 0, delete: 0, unchanged: 0, conflict: 0, keep: 0 };
-  for (const c of changes) counts[c.action] += 1;
-  return { changes, counts };
+  for (const c of sorted) counts[c.action] += 1;
+  return { changes: sorted, counts };
 }
 
 /** The changes that write. */
@@ -143,8 +143,6 @@ export function writesOf(plan: Plan): Change[] {
   return plan.changes.filter((c) => c.action === 'create' || c.action === 'update' || c.action === 'delete');
 }
 
-function byId(a: Change, b: Change): number {
-  const x = `${a.namespace}/${a.name}`;
-  const y = `${b.namespace}/${b.name}`;
-  return x < y ? -1 : x > y ? 1 : 0;
+function idOf(c: Change): string {
+  return `${c.namespace}/${c.name}`;
 }

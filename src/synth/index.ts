@@ -1,6 +1,7 @@
 import { compareServiceKeys, serviceKeyString, type RegistryService } from '../model/service.js';
 import { synthServiceEntry, type SynthOptions } from './service-entry.js';
 import type { DesiredEntry, SynthNote, SynthResult } from './types.js';
+import { sortByKey } from '../util/sort.js';
 
 export * from './types.js';
 export * from './service-entry.js';
@@ -89,7 +90,8 @@ export function synthAll(inputs: readonly SynthInput[], currentOwners: ReadonlyM
     return host !== undefined && currentOwners.get(host) === serviceKeyString(keyOf(r));
   };
   // Incumbents claim their hosts first; the order of the output stays by key.
-  const ordered = [...results.filter(incumbent), ...results.filter((r) => !incumbent(r))];
+  const isIncumbent = results.map(incumbent);
+  const ordered = [...results.filter((_, i) => isIncumbent[i]), ...results.filter((_, i) => !isIncumbent[i])];
   for (const r of ordered) {
     if (r.kind === 'invalid') {
       final.push(r);
@@ -109,9 +111,10 @@ export function synthAll(inputs: readonly SynthInput[], currentOwners: ReadonlyM
   }
 
   final.sort((a, b) => compareServiceKeys(keyOf(a), keyOf(b)));
-  const desired = final
-    .flatMap((r) => (r.kind === 'ok' ? [r.entry] : []))
-    .sort((a, b) => cmpStr(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`));
+  const desired = sortByKey(
+    final.flatMap((r) => (r.kind === 'ok' ? [r.entry] : [])),
+    (e) => `${e.namespace}/${e.name}`,
+  );
   return {
     desired,
     results: final,
@@ -125,6 +128,3 @@ function keyOf(r: SynthResult) {
   return r.kind === 'ok' ? r.entry.key : r.key;
 }
 
-function cmpStr(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
