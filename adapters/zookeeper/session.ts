@@ -13,7 +13,7 @@ export class ZkUnavailableError extends Error {
 const NO_NODE: unique symbol = Symbol('no node');
 
 /** The part of node-zookeeper-client's per-attempt net.Socket the session uses. */
-interface ClientSocket {
+export interface ClientSocket {
   readonly connecting: boolean;
   readonly destroyed: boolean;
   destroy(): void;
@@ -22,7 +22,7 @@ interface ClientSocket {
 }
 
 /** node-zookeeper-client 1.1.x keeps the current connection's socket here (no public API). */
-function socketOf(client: Client): ClientSocket | undefined {
+export function socketOf(client: Client): ClientSocket | undefined {
   return (client as unknown as { connectionManager?: { socket?: ClientSocket } }).connectionManager?.socket;
 }
 
