@@ -52,6 +52,7 @@ export function markdown(r: R): string {
   if (r.resync) {
     const x = r.resync;
     out.push(`Unchanged resync at N=${x.n}×${x.m} (${x.registry}, bridge in its own process, continuous controller with watches armed, ${x.runs} runs): API writes ${x.apiWrites.join(', ')}; CPU ms ${s3(x.cpuMs)}; wall ms ${s3(x.wallMs)}.`, '');
+    if (x.idle) out.push(`Idle, right after those resyncs (nothing changes; watches or pushes live, the periodic resync every 60 s and the adapter's re-lists and polls included), over ${x.idle.seconds} s: ${x.idle.msPerS} ms of the bridge's CPU a second (${x.idle.cpuMs} ms in all).`, '');
     if (x.once) out.push(`The same unchanged full reconcile without watches (as \`sync --once\` does it: a full registry walk, ${x.once.runs} runs): API writes ${x.once.apiWrites.join(', ')}; CPU ms ${s3(x.once.cpuMs)}; wall ms ${s3(x.once.wallMs)}.`, '');
   }
   if (r.memory) {

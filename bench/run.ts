@@ -24,6 +24,7 @@
  *   --churn 3600 --churn-rate 50   memory scenario: instance changes and their rate per second
  *   --keep                 leave the ServiceEntries in kube at the end
  *   --resync-ms 60000      the continuous controller's full-resync interval (incremental, burst)
+ *   --idle-seconds 120     resync scenario: the bridge's CPU over this long with nothing changing
  * Environment: RB_BENCH_BRIDGE_NODE_ARGS="--trace-gc" adds node flags to the bridge process (resync, memory);
  *   RB_BENCH_CPU_PROFILE_DIR=<dir> profiles its resyncs.
  */
@@ -81,6 +82,8 @@ const params = {
   // relist: a Nacos watch's live heap over many re-lists (re-list every relistMs, with churn).
   relistMs: num('relist-interval', 1000),
   relistSeconds: num('relist-seconds', 120),
+  // resync: the bridge's CPU over this many seconds of no change after the resyncs (0: skip).
+  idleSeconds: num('idle-seconds', 120),
   relistChurnRate: num('relist-churn', 10),
   // The bridge process's memory cgroup (0: none). 512 sizes V8's heap as the chart's 256Mi does.
   bridgeMemoryLimitMiB: num('bridge-memory-limit', 512),
@@ -557,7 +560,7 @@ async function bridgeProcessScenarios(d: RegistryDriver, n: number, kc: ReturnTy
       child.kill();
       await gone; // then its cgroup is empty and can be removed
     };
-    return { ask, stop };
+    return { ask, stop, pid: child.pid };
   };
   const stats = (rs: Record<string, unknown>[]) => ({
     runs: rs.length,
@@ -572,6 +575,7 @@ async function bridgeProcessScenarios(d: RegistryDriver, n: number, kc: ReturnTy
   // armed, periodic resyncs), then churn. Memory is measured in this process only.
   const bridge = spawnBridge();
   const resyncs: Record<string, unknown>[] = [];
+  let idle: { seconds: number; cpuMs: number; msPerS: number } | undefined;
   try {
     const ask = bridge.ask;
     const cold = await ask('sync');
@@ -583,6 +587,18 @@ async function bridgeProcessScenarios(d: RegistryDriver, n: number, kc: ReturnTy
     log(`bridge process N=${n}: continuous controller started, first run done and idle after ${Math.round(performance.now() - tStart)} ms`);
     for (let i = 0; i < 3; i++) resyncs.push(await ask('resync'));
     log(`resync N=${n} (continuous): writes ${resyncs.map((r) => r.writes).join(',')}, CPU median ${stats(resyncs).cpuMs.median} ms, wall median ${stats(resyncs).wallMs.median} ms`);
+    // What the running bridge costs while nothing changes: watches (or pushes) live, the
+    // periodic resync (every 60 s here) and the adapters' own re-lists and polls included.
+    if (params.idleSeconds > 0 && bridge.pid !== undefined) {
+      const pid = { bridge: bridge.pid };
+      const c0 = processCpuMs(pid).bridge!;
+      const t0 = performance.now();
+      await sleep(params.idleSeconds * 1000);
+      const seconds = (performance.now() - t0) / 1000;
+      const cpuMs = processCpuMs(pid).bridge! - c0;
+      idle = { seconds: Math.round(seconds), cpuMs: Math.round(cpuMs), msPerS: Math.round(cpuMs / seconds) };
+      log(`idle N=${n}: ${idle.msPerS} ms of the bridge's CPU a second over ${idle.seconds} s with nothing changing`);
+    }
     if (want('memory')) {
       const afterSync = resyncs[resyncs.length - 1]!.memory;
       await sleep(1000);
@@ -647,7 +663,7 @@ async function bridgeProcessScenarios(d: RegistryDriver, n: number, kc: ReturnTy
     await once.stop();
     limited?.remove();
   }
-  const res = { registry: d.kind, n, m: params.m, runtime, ...stats(resyncs), once: stats(onces) };
+  const res = { registry: d.kind, n, m: params.m, runtime, ...stats(resyncs), once: stats(onces), ...(idle ? { idle } : {}) };
   results.resync = res;
   log(`full reconcile N=${n} without watches (sync --once): writes ${res.once.apiWrites.join(',')}, CPU median ${res.once.cpuMs.median} ms, wall median ${res.once.wallMs.median} ms`);
 }
