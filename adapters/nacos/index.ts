@@ -396,10 +396,9 @@ export class NacosSource implements SourceAdapter {
       let readAt = known?.at ?? Date.now();
       let got = known?.read;
       if (got === undefined) {
-        const live = this.isLive(ref);
-        if (pace && live) readAt = await pace();
+        if (pace && this.isLive(ref)) readAt = await pace();
         got = this.withPushed(ref, await this.instances(http, ref, signal), readAt);
-        if (!live) this.keepWhilePending(ref, got, readAt);
+        this.keepWhilePending(ref, got, readAt);
       }
       if (got === undefined) return;
       rejected.push(...got.rejected);

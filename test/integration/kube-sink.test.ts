@@ -40,6 +40,15 @@ async function newNamespace(prefix: string): Promise<string> {
   return name;
 }
 
+/** A fresh namespace and the path of its registry file (written by writeRegistry). */
+async function newRegistry(prefix: string): Promise<{ ns: string; reg: string }> {
+  const ns = await newNamespace(prefix);
+  return { ns, reg: join(dir, `${ns}.json`) };
+}
+
+/** The host (and object name) the registry's `orders` service gets. */
+const ORDERS = 'orders.default-group.public.static';
+
 function service(name: string, addresses: string[], port = 8080) {
   return { name, namespace: 'public', group: 'DEFAULT_GROUP', protocol: 'http', instances: addresses.map((address) => ({ address, port })) };
 }
@@ -101,10 +110,9 @@ afterAll(async () => {
 
 describe('kube sink against the real apiserver', () => {
   it('creates, updates (instance added, port changed), deletes, and makes zero writes when nothing changed', async () => {
-    const ns = await newNamespace('rb-crud');
-    const reg = join(dir, `${ns}.json`);
+    const { ns, reg } = await newRegistry('rb-crud');
     const b = bridge(ns, reg);
-    const host = 'orders.default-group.public.static';
+    const host = ORDERS;
 
     await writeRegistry(reg, [service('orders', ['10.0.0.1']), service('billing', ['10.0.1.1'])]);
     const first = await b.run();
@@ -142,8 +150,7 @@ describe('kube sink against the real apiserver', () => {
   });
 
   it('reuses its TLS connections: 30 writes and reads open a handful, not one per request', async () => {
-    const ns = await newNamespace('rb-conn');
-    const reg = join(dir, `${ns}.json`);
+    const { ns, reg } = await newRegistry('rb-conn');
     await writeRegistry(reg, Array.from({ length: 30 }, (_, i) => service(`conn${i}`, [`10.0.4.${i + 1}`])));
     const b = bridge(ns, reg);
     await b.run(); // the first run also discovers the API version and opens the pool
@@ -168,8 +175,7 @@ describe('kube sink against the real apiserver', () => {
   });
 
   it('observes every owned object across list pages (continue tokens)', async () => {
-    const ns = await newNamespace('rb-pages');
-    const reg = join(dir, `${ns}.json`);
+    const { ns, reg } = await newRegistry('rb-pages');
     await writeRegistry(reg, ['a', 'b', 'c', 'd', 'e'].map((n, i) => service(n, [`10.0.3.${i + 1}`])));
     await bridge(ns, reg).run();
     const paged = kubeSink({ kc, namespaces: [ns], apiVersion: 'auto', fieldManager: 'registry-bridge', qps: 50, concurrency: 2, logger: silentLogger(), metrics: new BridgeMetrics(), pageSize: 2 });
@@ -178,8 +184,7 @@ describe('kube sink against the real apiserver', () => {
   });
 
   it('dry-run goes through server-side validation and persists nothing', async () => {
-    const ns = await newNamespace('rb-dry');
-    const reg = join(dir, `${ns}.json`);
+    const { ns, reg } = await newRegistry('rb-dry');
     await writeRegistry(reg, [service('orders', ['10.0.0.1'])]);
     const report = await bridge(ns, reg).run(true);
     expect(report.plan.counts.create).toBe(1);
@@ -188,8 +193,7 @@ describe('kube sink against the real apiserver', () => {
   });
 
   it('leaves foreign objects with the same name or host untouched and reports them', async () => {
-    const ns = await newNamespace('rb-foreign');
-    const reg = join(dir, `${ns}.json`);
+    const { ns, reg } = await newRegistry('rb-foreign');
     const spec = { hosts: ['orders.default-group.public.static'], ports: [{ number: 80, name: 'http', protocol: 'HTTP' }], resolution: 'DNS', location: 'MESH_EXTERNAL' };
     await objects.create({ apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: 'orders.default-group.public.static', namespace: ns }, spec } as KubernetesObject);
     await objects.create({ apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: 'hand-made', namespace: ns, labels: { team: 'payments' } }, spec: { ...spec, hosts: ['billing.default-group.public.static'] } } as KubernetesObject);
@@ -210,10 +214,9 @@ describe('kube sink against the real apiserver', () => {
   });
 
   it('restores an owned object edited by hand and recreates one deleted by hand', async () => {
-    const ns = await newNamespace('rb-drift');
-    const reg = join(dir, `${ns}.json`);
+    const { ns, reg } = await newRegistry('rb-drift');
     const b = bridge(ns, reg);
-    const host = 'orders.default-group.public.static';
+    const host = ORDERS;
     await writeRegistry(reg, [service('orders', ['10.0.0.1'])]);
     await b.run();
 
@@ -230,10 +233,9 @@ describe('kube sink against the real apiserver', () => {
   });
 
   it('with its watch running, a full run answers from the cache the watch keeps: hand edits, deletes, foreign objects and its own writes, and no list', async () => {
-    const ns = await newNamespace('rb-informed');
-    const reg = join(dir, `${ns}.json`);
+    const { ns, reg } = await newRegistry('rb-informed');
     const b = bridge(ns, reg);
-    const host = 'orders.default-group.public.static';
+    const host = ORDERS;
     await writeRegistry(reg, [service('orders', ['10.0.0.1']), service('billing', ['10.0.1.1'])]);
     expect((await b.run()).plan.counts.create).toBe(2);
     const observes = async (via: string) => (await b.metrics.sinkObserves.get()).values.find((v) => v.labels.via === via)?.value ?? 0;
@@ -291,10 +293,9 @@ describe('kube sink against the real apiserver', () => {
   });
 
   it('a delete whose resourceVersion went stale (istiod writes status) looks again, by a list (the Role grants no get), and deletes', async () => {
-    const ns = await newNamespace('rb-stale');
-    const reg = join(dir, `${ns}.json`);
+    const { ns, reg } = await newRegistry('rb-stale');
     const b = bridge(ns, reg);
-    const host = 'orders.default-group.public.static';
+    const host = ORDERS;
     await writeRegistry(reg, [service('orders', ['10.0.0.1'])]);
     await b.run();
     const observed = (await b.sink.observe(new AbortController().signal)).find((o) => o.name === host)!;
@@ -307,8 +308,7 @@ describe('kube sink against the real apiserver', () => {
   });
 
   it('deletes nothing of a source whose read failed, and holds the deletion cap', async () => {
-    const ns = await newNamespace('rb-fence');
-    const reg = join(dir, `${ns}.json`);
+    const { ns, reg } = await newRegistry('rb-fence');
     await writeRegistry(reg, ['a', 'b', 'c', 'd'].map((n, i) => service(n, [`10.0.2.${i + 1}`])));
     const b = bridge(ns, reg, { policy: { maxDeletesPerRun: 2 } });
     await b.run();
@@ -331,8 +331,7 @@ describe('kube sink against the real apiserver', () => {
 
 describe('continuous mode against the real apiserver', () => {
   it('two processes: only the leader writes; kill it and the other takes over within the lease duration', async () => {
-    const ns = await newNamespace('rb-leader');
-    const reg = join(dir, `${ns}.json`);
+    const { ns, reg } = await newRegistry('rb-leader');
     await writeRegistry(reg, [service('orders', ['10.0.0.1'])]);
     const cfg = join(dir, `${ns}.yaml`);
     await writeFile(
@@ -385,8 +384,7 @@ describe('continuous mode against the real apiserver', () => {
   });
 
   it('survives the apiserver stopping mid-run and converges after it restarts', async () => {
-    const ns = await newNamespace('rb-outage');
-    const reg = join(dir, `${ns}.json`);
+    const { ns, reg } = await newRegistry('rb-outage');
     await writeRegistry(reg, [service('orders', ['10.0.0.1'])]);
     const config = parseConfig(
       {
