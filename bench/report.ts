@@ -53,6 +53,7 @@ export function markdown(r: R): string {
     const x = r.resync;
     out.push(`Unchanged resync at N=${x.n}×${x.m} (${x.registry}, bridge in its own process, continuous controller with watches armed, ${x.runs} runs): API writes ${x.apiWrites.join(', ')}; CPU ms ${s3(x.cpuMs)}; wall ms ${s3(x.wallMs)}.`, '');
     if (x.idle) out.push(`Idle, right after those resyncs (nothing changes; watches or pushes live, the periodic resync every 60 s and the adapter's re-lists and polls included), over ${x.idle.seconds} s: ${x.idle.msPerS} ms of the bridge's CPU a second (${x.idle.cpuMs} ms in all).`, '');
+    if (x.settled) out.push(`The same unchanged resync after that idle time, start-up long over (every watch or subscription live; ${x.settled.runs} runs): API writes ${x.settled.apiWrites.join(', ')}; CPU ms ${s3(x.settled.cpuMs)}; wall ms ${s3(x.settled.wallMs)}.`, '');
     if (x.once) out.push(`The same unchanged full reconcile without watches (as \`sync --once\` does it: a full registry walk, ${x.once.runs} runs): API writes ${x.once.apiWrites.join(', ')}; CPU ms ${s3(x.once.cpuMs)}; wall ms ${s3(x.once.wallMs)}.`, '');
   }
   if (r.memory) {
@@ -72,7 +73,13 @@ export function targets(r: R): R[] {
   const t: R[] = [];
   for (const c of r.cold) t.push({ target: `cold sync ≥ 90 % of raw baseline (${c.registry}, N=${c.n})`, measured: `${fmt(c.ratio * 100)} %`, met: c.ratio >= 0.9 });
   for (const c of r.incremental) t.push({ target: `change → SE p99 ≤ debounce + 100 ms (${c.registry}, N=${c.n})`, measured: `p99 ${fmt(c.changeToKubeMs.p99)} ms vs ${c.debounceMs + 100} ms${c.hintToKubeMs?.n ? ` (from the adapter's hint, the bridge's own share: p99 ${fmt(c.hintToKubeMs.p99)} ms)` : ''}`, met: c.changeToKubeMs.n > 0 && c.timeouts === 0 && c.changeToKubeMs.p99 <= c.debounceMs + 100 });
-  if (r.resync) t.push({ target: `unchanged resync: 0 writes, < 1 s CPU (N=${r.resync.n})`, measured: `writes ${r.resync.apiWrites.join(',')}; CPU median ${fmt(r.resync.cpuMs.median)} ms, max ${fmt(r.resync.cpuMs.max)} ms`, met: r.resync.apiWrites.every((w: number) => w === 0) && r.resync.cpuMs.max < 1000 && r.resync.n >= 10_000 ? true : r.resync.n < 10_000 ? null : false });
+  if (r.resync) {
+    // Every resync counts: those right after start-up and those after the idle time.
+    const all = [r.resync, ...(r.resync.settled ? [r.resync.settled] : [])];
+    const ok = all.every((x: R) => x.apiWrites.every((w: number) => w === 0) && x.cpuMs.max < 1000);
+    const settled = r.resync.settled ? `; after start-up: writes ${r.resync.settled.apiWrites.join(',')}; CPU median ${fmt(r.resync.settled.cpuMs.median)} ms, max ${fmt(r.resync.settled.cpuMs.max)} ms` : '';
+    t.push({ target: `unchanged resync: 0 writes, < 1 s CPU (N=${r.resync.n})`, measured: `writes ${r.resync.apiWrites.join(',')}; CPU median ${fmt(r.resync.cpuMs.median)} ms, max ${fmt(r.resync.cpuMs.max)} ms${settled}`, met: r.resync.n < 10_000 ? null : ok });
+  }
   // A leak of one request's worth per service per re-list would be ~50 KiB here (Node 20's AbortSignal.any was).
   if (r.relist) t.push({ target: `no memory growth: a Nacos watch over ${r.relist.relists} re-lists (N=${r.relist.n})`, measured: `${r.relist.slopeKiBPerRelist} KiB per re-list (live heap ${r.relist.samples[0]?.heapMiB} → ${r.relist.samples.at(-1)?.heapMiB} MiB)`, met: r.relist.slopeKiBPerRelist < 5 });
   if (r.memory) {

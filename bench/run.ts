@@ -575,6 +575,7 @@ async function bridgeProcessScenarios(d: RegistryDriver, n: number, kc: ReturnTy
   // armed, periodic resyncs), then churn. Memory is measured in this process only.
   const bridge = spawnBridge();
   const resyncs: Record<string, unknown>[] = [];
+  const settled: Record<string, unknown>[] = [];
   let idle: { seconds: number; cpuMs: number; msPerS: number } | undefined;
   try {
     const ask = bridge.ask;
@@ -598,6 +599,10 @@ async function bridgeProcessScenarios(d: RegistryDriver, n: number, kc: ReturnTy
       const cpuMs = processCpuMs(pid).bridge! - c0;
       idle = { seconds: Math.round(seconds), cpuMs: Math.round(cpuMs), msPerS: Math.round(cpuMs / seconds) };
       log(`idle N=${n}: ${idle.msPerS} ms of the bridge's CPU a second over ${idle.seconds} s with nothing changing`);
+      // The same resync once the start-up is long over (every Nacos subscription answered): what
+      // each periodic resync costs for the rest of the bridge's life.
+      for (let i = 0; i < 3; i++) settled.push(await ask('resync'));
+      log(`resync N=${n} (continuous, ${idle.seconds} s after start-up): writes ${settled.map((r) => r.writes).join(',')}, CPU median ${stats(settled).cpuMs.median} ms, wall median ${stats(settled).wallMs.median} ms`);
     }
     if (want('memory')) {
       const afterSync = resyncs[resyncs.length - 1]!.memory;
@@ -663,7 +668,7 @@ async function bridgeProcessScenarios(d: RegistryDriver, n: number, kc: ReturnTy
     await once.stop();
     limited?.remove();
   }
-  const res = { registry: d.kind, n, m: params.m, runtime, ...stats(resyncs), once: stats(onces), ...(idle ? { idle } : {}) };
+  const res = { registry: d.kind, n, m: params.m, runtime, ...stats(resyncs), once: stats(onces), ...(idle ? { idle } : {}), ...(settled.length > 0 ? { settled: stats(settled) } : {}) };
   results.resync = res;
   log(`full reconcile N=${n} without watches (sync --once): writes ${res.once.apiWrites.join(',')}, CPU median ${res.once.cpuMs.median} ms, wall median ${res.once.wallMs.median} ms`);
 }
