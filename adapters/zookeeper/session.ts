@@ -17,6 +17,8 @@ export interface ClientSocket {
   readonly connecting: boolean;
   readonly destroyed: boolean;
   destroy(): void;
+  cork(): void;
+  uncork(): void;
 }
 
 /** node-zookeeper-client 1.1.x keeps the current connection's socket here (no public API). */
@@ -58,6 +60,8 @@ export class ZkSession {
   private reconnectWatchdog: NodeJS.Timeout | undefined;
   /** Drops a connection whose handshake goes unanswered (see watchHandshake). */
   private handshakeTimer: NodeJS.Timeout | undefined;
+  /** The socket corked for the current tick (see corkForTick). */
+  private corked: ClientSocket | undefined;
   private readonly listeners = new Set<(e: SessionEvent) => void>();
 
   constructor(private readonly options: ZkSessionOptions) {}
@@ -135,6 +139,7 @@ export class ZkSession {
         clearTimeout(timer);
         fn();
       };
+      if (client) this.corkForTick(client);
       const timer = setTimeout(
         () =>
           finish(() => {
@@ -153,6 +158,23 @@ export class ZkSession {
           reject(new ZkUnavailableError(`${path}: ${name}`, { cause: e }));
         }),
       );
+    });
+  }
+
+  /**
+   * node-zookeeper-client writes every request to its socket as it is queued: one system call
+   * each, which on a walk of 1,000 services (a few thousand requests) cost the bridge more CPU
+   * than parsing the answers. Corking the socket until the end of the tick sends the requests
+   * issued together (a walk issues the next ones as a batch of answers comes in) in one write.
+   */
+  private corkForTick(client: Client): void {
+    const socket = socketOf(client);
+    if (!socket || socket === this.corked || typeof socket.cork !== 'function') return;
+    socket.cork();
+    this.corked = socket;
+    process.nextTick(() => {
+      this.corked = undefined;
+      socket.uncork();
     });
   }
 

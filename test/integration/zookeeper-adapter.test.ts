@@ -292,16 +292,12 @@ describe.skipIf(!hasPeer('zookeeper'))('ZooKeeper adapter against a real ZooKeep
     const hints: { keys: readonly ServiceKey[] | undefined; at: number }[] = [];
     const ac = new AbortController();
     await adapter.watch((keys) => hints.push({ keys, at: performance.now() }), ac.signal);
-    const thaw = () => {
-      try {
-        process.kill(-ctl.pid, 'SIGCONT');
-      } catch {
-        /* not stopped */
-      }
-    };
+    const thaw = () => ctl.thaw();
     try {
       await adapter.list(AbortSignal.timeout(5000)); // answered from the watched view
-      process.kill(-ctl.pid, 'SIGSTOP');
+      // Every thread stopped, not just signalled: kill() returns before the JVM's threads stop,
+      // and its I/O thread could still answer the next request.
+      await ctl.freeze();
       try {
         // The view is complete, but nothing proves it current: the adapter must say so.
         await expect(adapter.list(AbortSignal.timeout(10_000))).rejects.toThrow(SourceUnavailableError);

@@ -1,6 +1,6 @@
 /**
  * The ZooKeeper session reaches into node-zookeeper-client for its connection's socket (the
- * handshake timeout; the library has no public API for it). Should
+ * handshake timeout and the corked writes; the library has no public API for either). Should
  * an upgrade move it, those would silently stop working: this fails instead. No server is
  * needed: a connect attempt to a closed loopback port creates the socket.
  */
@@ -19,7 +19,7 @@ describe('node-zookeeper-client internals the session relies on', () => {
       await new Promise((r) => setTimeout(r, 20));
       const socket = socketOf(client);
       expect(socket).toBeDefined();
-      for (const m of ['destroy'] as const) expect(typeof socket![m], m).toBe('function');
+      for (const m of ['cork', 'uncork', 'destroy'] as const) expect(typeof socket![m], m).toBe('function');
       expect(typeof socket!.connecting).toBe('boolean');
       expect(typeof socket!.destroyed).toBe('boolean');
     } finally {

@@ -4,7 +4,7 @@
  * same control works from another process (a test worker) through the state file: see
  * controlFromRecord().
  */
-import { launchAndWait, pidAlive, stopPid } from './process.js';
+import { freezeGroup, launchAndWait, pidAlive, stopPid, thawGroup } from './process.js';
 import type { LaunchSpec, Log, PeerHandle, PeerRecord, ReadyProbe } from './types.js';
 
 export interface ManagedOptions {
@@ -80,6 +80,13 @@ export function controlFromRecord(rec: PeerRecord, onPid: (pid: number) => Promi
       if (await pidAlive(pid)) return;
       pid = (await launchAndWait(rec.name, spec, ready, timeoutMs)).pid;
       await onPid(pid);
+    },
+    /** SIGSTOP, resolved once every thread of the server is stopped (see freezeGroup). */
+    async freeze() {
+      await freezeGroup(pid);
+    },
+    thaw() {
+      thawGroup(pid);
     },
     async restart() {
       await ctl.stop();

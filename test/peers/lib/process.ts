@@ -107,6 +107,55 @@ export async function stopPid(pid: number, graceMs = 10_000): Promise<void> {
   for (let i = 0; i < 50 && (await pidAlive(pid)); i++) await sleep(100);
 }
 
+/** Fields after `comm` of a /proc stat line (`comm` may hold spaces and parentheses). */
+async function statFields(file: string): Promise<string[] | undefined> {
+  const text = await fs.readFile(file, 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  return text.slice(text.lastIndexOf(')') + 2).split(' ');
+}
+
+/** PIDs of the live processes in process group `pgid`. */
+async function groupMembers(pgid: number): Promise<number[]> {
+  const out: number[] = [];
+  for (const entry of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const f = await statFields(`/proc/${entry}/stat`);
+    // state is field 3 (f[0]), pgrp field 5 (f[2])
+    if (f && Number(f[2]) === pgid && f[0] !== 'Z' && f[0] !== 'X') out.push(Number(entry));
+  }
+  return out;
+}
+
+/**
+ * SIGSTOP to the group, resolved once every thread of every process in it is stopped. kill()
+ * returns before that: the kernel wakes one thread, which stops the others when it next runs,
+ * so a server's I/O thread can still answer a request sent right after kill() (on 2 busy cores,
+ * milliseconds later). A test that means "the server is frozen" waits for this.
+ */
+export async function freezeGroup(pgid: number, timeoutMs = 10_000): Promise<void> {
+  signalGroup(pgid, 'SIGSTOP');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const members = await groupMembers(pgid);
+    let running = 0;
+    for (const pid of members) {
+      const tasks = await fs.readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
+      for (const t of tasks) {
+        const state = (await statFields(`/proc/${pid}/task/${t}/stat`))?.[0];
+        if (state !== undefined && state !== 'T' && state !== 't' && state !== 'Z' && state !== 'X') running += 1;
+      }
+    }
+    if (members.length > 0 && running === 0) return;
+    if (Date.now() > deadline) throw new Error(`process group ${pgid}: ${running} threads not stopped ${timeoutMs} ms after SIGSTOP (${members.length} processes)`);
+    await sleep(5);
+  }
+}
+
+/** SIGCONT to the group (no error when it is gone). */
+export function thawGroup(pgid: number): void {
+  signalGroup(pgid, 'SIGCONT');
+}
+
 /** Synchronous last-resort kill for process 'exit' handlers. */
 export function killGroupSync(pid: number): void {
   signalGroup(pid, 'SIGKILL');
