@@ -21,13 +21,13 @@ describe.skipIf(!hasPeer('zookeeper'))('ZooKeeper session against a real ZooKeep
     const ctl = control('zookeeper');
     const warnings: string[] = [];
     const logger = createLogger({ level: 'warn', destination: { write: (line: string) => void warnings.push(line) } });
-    const sessions = Array.from({ length: 16 }, () => new ZkSession({ connect: peers().zookeeper.connect, sessionTimeout: 6000, requestTimeout: 2000, logger }));
+    const sessions = Array.from({ length: 48 }, () => new ZkSession({ connect: peers().zookeeper.connect, sessionTimeout: 6000, requestTimeout: 2000, logger }));
     const dropped = () => warnings.filter((w) => w.includes('did not answer the connection handshake')).length;
     try {
       await Promise.all(sessions.map((z) => z.exists('/')));
       const ids = sessions.map((z) => z.sessionIdentity()!.id.toString('hex'));
       let leftHanging = 0;
-      for (let restart = 1; restart <= 5 && leftHanging === 0; restart++) {
+      for (let restart = 1; restart <= 12 && leftHanging === 0; restart++) {
         const logAt = await zkLogOffset();
         await ctl.stop();
         await ctl.start();
@@ -35,7 +35,7 @@ describe.skipIf(!hasPeer('zookeeper'))('ZooKeeper session against a real ZooKeep
         leftHanging = await startupWindowHits(logAt);
       }
       if (leftHanging === 0) {
-        console.log("no session landed in ZooKeeper's start-up window in 5 restarts: nothing to check");
+        console.log("no session landed in ZooKeeper's start-up window in 12 restarts: nothing to check");
         return ctx.skip();
       }
       console.log(`ZooKeeper left ${leftHanging} handshake(s) hanging while starting; the sessions dropped ${dropped()} and reconnected`);
