@@ -24,7 +24,7 @@ export function markdown(r: R): string {
     out.push('');
   }
   if (r.cold.length) {
-    out.push('Cold `sync --once` into kube-apiserver (min / median / p99 ms over repeats):', '', '| registry | N | SEs | bridge ms | raw SSA loop ms | bridge SE/s | raw SE/s | ratio |', '| --- | --- | --- | --- | --- | --- | --- | --- |');
+    out.push('Cold `sync --once` into kube-apiserver (min / median / p99 ms over repeats, after one untimed dry run that warms the registry server and the bridge code):', '', '| registry | N | SEs | bridge ms | raw SSA loop ms | bridge SE/s | raw SE/s | ratio |', '| --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const c of r.cold) out.push(`| ${c.registry} | ${c.n} | ${c.objects} | ${s3(c.bridgeMs)} | ${s3(c.rawMs)} | ${c.bridgePerS} | ${c.rawPerS} | ${fmt(c.ratio * 100)} % |`);
     out.push('');
     const firsts = r.cold.filter((c: R) => c.bridgeFirstWriteMs?.n);
