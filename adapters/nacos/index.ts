@@ -383,7 +383,11 @@ export class NacosSource implements SourceAdapter {
         for (const name of names) refs.push({ namespaceId: ns, group, name });
       }
     }
-    this.listedNames = listed;
+    // The names poll hints the services new since its last poll. A re-list (mode 'http') must
+    // not move that baseline: it hints its new services only when it ends, which, paced by
+    // relistRate, is up to a whole re-list later (200 s at 10,000 services). A full list by the
+    // controller may: the controller reconciles every service it returns.
+    if (mode === 'pushed-first') this.listedNames = listed;
     const services: RegistryService[] = [];
     const rejected: RejectedEntry[] = [];
     const live: Followed[] = [];

@@ -403,7 +403,8 @@ for (const server of servers) {
     });
 
     it('a service registered after start-up is hinted by the service-name poll, long before the re-list', async () => {
-      const fresh: Reg = { ns: NS_B, group: 'LATE', service: `fresh-${server}`, ip: '127.3.1.1', port: 8080 };
+      // A name never used before (an emptied service stays on Java Nacos: a rerun would not be new).
+      const fresh: Reg = { ns: NS_B, group: 'LATE', service: `fresh-${server}-${Date.now()}`, ip: '127.3.1.1', port: 8080 };
       const adapter = makeAdapter(url, { push: false, relistInterval: 120_000, serviceListInterval: 300 });
       const ac = new AbortController();
       let t0 = 0;
@@ -430,6 +431,44 @@ for (const server of servers) {
         ac.abort();
         await adapter.close();
         await deregister(base, fresh);
+      }
+    });
+
+    it('a service registered just before a re-list lists the names is still hinted by the next names poll', async () => {
+      // The re-list (every 6 s here) lists the names, then reads each service paced by relistRate
+      // (1 a second: ≥ 8 s for the services below) and hints what changed when it ends. The
+      // names poll (every 4.5 s) hints new names at once. A service registered between a poll
+      // (4.5 s) and the re-list's names (6 s) must not wait for the re-list's end: the re-list
+      // used to move the poll's baseline, so the poll at 9 s saw nothing new.
+      const slow = Array.from({ length: 8 }, (_, i): Reg => ({ ns: NS_B, group: 'LATE', service: `paced-${i}-${server}`, ip: `127.3.2.${i + 1}`, port: 8080 }));
+      // A name never used before: an emptied service stays on the server, subscribed by the list
+      // below, and its push would hint the registration.
+      const fresh: Reg = { ns: NS_B, group: 'LATE', service: `between-${server}-${Date.now()}`, ip: '127.3.3.1', port: 8080 };
+      await mapLimit(slow, 4, (r) => register(base, r));
+      const adapter = makeAdapter(url, { relistInterval: 6_000, relistRate: 1, serviceListInterval: 4_500 });
+      const ac = new AbortController();
+      let registeredAt = 0;
+      let hinted: (ms: number) => void = () => {};
+      const hint = new Promise<number>((r) => (hinted = r));
+      await adapter.watch!((keys) => {
+        if (registeredAt > 0 && keys?.some((k) => k.name === fresh.service)) hinted(Date.now() - registeredAt);
+      }, ac.signal);
+      const watchedAt = Date.now();
+      try {
+        await adapter.list(ac.signal); // the baseline of names; subscribes every service
+        // The timers started as watch() returned: the registration must fall between 4.5 and 6 s.
+        expect(Date.now() - watchedAt, 'the first list took too long for the timing below').toBeLessThan(4_000);
+        await new Promise((r) => setTimeout(r, watchedAt + 5_250 - Date.now()));
+        await register(base, fresh);
+        registeredAt = Date.now();
+        const ms = await Promise.race([hint, new Promise<number>((r) => setTimeout(() => r(-1), 6_000))]);
+        console.log(`[${server}] service registered between a names poll and a re-list → hint in ${ms} ms`);
+        expect(ms, 'no hint within 6 s (the next names poll is 3.75 s away; the re-list ends ≥ 8 s after its names)').toBeGreaterThanOrEqual(0);
+      } finally {
+        ac.abort();
+        await adapter.close();
+        await deregister(base, fresh);
+        await mapLimit(slow, 4, (r) => deregister(base, r));
       }
     });
 
