@@ -71,6 +71,26 @@ export class GrpcPush {
   }
 
   /**
+   * Follows these services as well (the others stay followed): a service first read between two
+   * re-lists, such as a new one the names poll found, is pushed from then on. The next sync()
+   * keeps it if it is still listed.
+   */
+  add(followed: readonly Followed[]): void {
+    if (this.closed) return;
+    const byNs = new Map<string, Followed[]>();
+    for (const f of followed) {
+      let list = byNs.get(f.ref.namespaceId);
+      if (!list) byNs.set(f.ref.namespaceId, (list = []));
+      list.push(f);
+    }
+    for (const [ns, list] of byNs) {
+      let conn = this.connections.get(ns);
+      if (!conn) this.connections.set(ns, (conn = new NamespaceConnection(ns, this.o)));
+      conn.add(list);
+    }
+  }
+
+  /**
    * `ref` is subscribed on a connection that is up: what it was last pushed (or answered the
    * subscription with) is current, since every change is pushed and a reconnect re-subscribes.
    */
@@ -171,6 +191,21 @@ class NamespaceConnection {
         sub.fingerprint = f.fingerprint;
       }
     }
+    if (this.state === 'idle') this.connectSoon(0);
+    else if (this.state === 'ready') this.subscribeAll();
+  }
+
+  /** Follows these services too; those followed already keep their state. */
+  add(list: readonly Followed[]): void {
+    if (this.state === 'closed') return;
+    let added = false;
+    for (const f of list) {
+      const key = subKey(f.ref.group, f.ref.name);
+      if (this.subs.has(key)) continue;
+      this.subs.set(key, { ref: f.ref, fingerprint: f.fingerprint, subscribed: false });
+      added = true;
+    }
+    if (!added) return;
     if (this.state === 'idle') this.connectSoon(0);
     else if (this.state === 'ready') this.subscribeAll();
   }

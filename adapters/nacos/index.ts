@@ -128,6 +128,7 @@ export class NacosSource implements SourceAdapter {
     for (const k of keys) if (!known.has(serviceKeyString(k))) refs.push({ namespaceId: k.namespace, group: k.group, name: k.name });
     const services: RegistryService[] = [];
     const rejected: RejectedEntry[] = [];
+    const unfollowed: Followed[] = [];
     await mapLimit(refs, this.config.concurrency, async (ref) => {
       // A push carries the whole instance list: use it (no read that could lag behind it).
       let got = this.livePushed(ref)?.read;
@@ -135,11 +136,16 @@ export class NacosSource implements SourceAdapter {
         const readAt = Date.now();
         got = await this.instances(http, ref, signal);
         this.keepWhilePending(ref, got, readAt);
+        if (got?.service && this.push instanceof GrpcPush && !this.push.isPending(ref)) unfollowed.push({ ref, fingerprint: got.fingerprint, readAt });
       }
       if (!got) return;
       rejected.push(...got.rejected);
       if (got.service && wanted.has(serviceKeyString(got.service.key))) services.push(got.service);
     });
+    // A service read here and not subscribed (a new one the names poll found) is subscribed now:
+    // else its next changes (the rest of a new deployment's instances) would wait for the next
+    // full list or re-list to subscribe it.
+    if (unfollowed.length > 0 && this.push instanceof GrpcPush) this.push.add(unfollowed);
     return { source: this.context.source, services, rejected };
   }
 

@@ -472,6 +472,43 @@ for (const server of servers) {
       }
     });
 
+    it("a new service found by the names poll is pushed from then on: its next instances don't wait for a re-list", async () => {
+      // A deployment's first instance registers the service; the names poll finds it and the
+      // controller reads it (readServices). Its other instances come seconds later: they must be
+      // pushed, not wait for the re-list (120 s here) to subscribe the service.
+      const name = `rollout-${server}-${Date.now()}`;
+      const first: Reg = { ns: NS_B, group: 'LATE', service: name, ip: '127.3.4.1', port: 8080 };
+      const second: Reg = { ...first, ip: '127.3.4.2' };
+      const adapter = makeAdapter(url, { relistInterval: 120_000, serviceListInterval: 300 });
+      const ac = new AbortController();
+      const hints: { at: number; keys: readonly ServiceKey[] | undefined }[] = [];
+      await adapter.watch!((keys) => hints.push({ at: Date.now(), keys }), ac.signal);
+      const hintFor = async (since: number, what: string) => {
+        await eventually(async () => hints.some((h) => h.at >= since && h.keys?.some((k) => k.name === name)), what, 5_000);
+        return hints.find((h) => h.at >= since && h.keys?.some((k) => k.name === name))!.keys!.filter((k) => k.name === name);
+      };
+      const addresses = async (keys: readonly ServiceKey[]) => (await adapter.readServices!(keys, ac.signal)).services.flatMap((x) => x.instances.map((i) => i.address)).sort();
+      try {
+        await adapter.list(ac.signal); // the baseline of names
+        let t = Date.now();
+        await register(base, first);
+        const keys = await hintFor(t, 'a hint for the new service (names poll)');
+        await eventually(async () => (await addresses(keys)).length === 1, 'the new service read with its first instance', 10_000);
+        // Its subscription is made in the background; the second instance comes after it.
+        await new Promise((r) => setTimeout(r, 1_500));
+        t = Date.now();
+        await register(base, second);
+        await hintFor(t, "a hint for the new service's second instance within 5 s (a push; the re-list is 120 s away)");
+        console.log(`[${server}] new service's second instance → hint: ${hints.find((h) => h.at >= t)!.at - t} ms`);
+        expect(await addresses(keys)).toEqual([first.ip, second.ip]);
+      } finally {
+        ac.abort();
+        await adapter.close();
+        await deregister(base, first);
+        await deregister(base, second);
+      }
+    });
+
     it('keeps everything while the server is stopped, reports it unavailable, converges after restart', async () => {
       const out = join(dir, `${server}-files`);
       const cfg = join(dir, `${server}-files.yaml`);
