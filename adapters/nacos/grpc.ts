@@ -35,6 +35,17 @@ export interface GrpcPushOptions {
   readonly timings?: { readonly keepAliveMs?: number; readonly maxBackoffMs?: number };
 }
 
+/** Followed services per namespace (one gRPC connection each). */
+function byNamespace(followed: readonly Followed[]): Map<string, Followed[]> {
+  const byNs = new Map<string, Followed[]>();
+  for (const f of followed) {
+    let list = byNs.get(f.ref.namespaceId);
+    if (!list) byNs.set(f.ref.namespaceId, (list = []));
+    list.push(f);
+  }
+  return byNs;
+}
+
 /**
  * Push through the Nacos 2.x/3.x gRPC protocol (Java Nacos and r-nacos): one connection per
  * namespace (pushes do not name the namespace), a `SubscribeServiceRequest` per followed service,
@@ -52,22 +63,13 @@ export class GrpcPush {
   /** Follows exactly these services (new ones subscribed, vanished ones unsubscribed). */
   sync(followed: readonly Followed[]): void {
     if (this.closed) return;
-    const byNs = new Map<string, Followed[]>();
-    for (const f of followed) {
-      let list = byNs.get(f.ref.namespaceId);
-      if (!list) byNs.set(f.ref.namespaceId, (list = []));
-      list.push(f);
-    }
+    const byNs = byNamespace(followed);
     for (const [ns, conn] of this.connections) {
       if (byNs.has(ns)) continue;
       conn.close();
       this.connections.delete(ns);
     }
-    for (const [ns, list] of byNs) {
-      let conn = this.connections.get(ns);
-      if (!conn) this.connections.set(ns, (conn = new NamespaceConnection(ns, this.o)));
-      conn.follow(list);
-    }
+    for (const [ns, list] of byNs) this.connection(ns).follow(list);
   }
 
   /**
@@ -77,17 +79,14 @@ export class GrpcPush {
    */
   add(followed: readonly Followed[]): void {
     if (this.closed) return;
-    const byNs = new Map<string, Followed[]>();
-    for (const f of followed) {
-      let list = byNs.get(f.ref.namespaceId);
-      if (!list) byNs.set(f.ref.namespaceId, (list = []));
-      list.push(f);
-    }
-    for (const [ns, list] of byNs) {
-      let conn = this.connections.get(ns);
-      if (!conn) this.connections.set(ns, (conn = new NamespaceConnection(ns, this.o)));
-      conn.add(list);
-    }
+    for (const [ns, list] of byNamespace(followed)) this.connection(ns).add(list);
+  }
+
+  /** The namespace's connection, made (idle) when there is none yet. */
+  private connection(ns: string): NamespaceConnection {
+    let conn = this.connections.get(ns);
+    if (!conn) this.connections.set(ns, (conn = new NamespaceConnection(ns, this.o)));
+    return conn;
   }
 
   /**

@@ -177,6 +177,17 @@ function makeAdapter(serverUrl: string, over: Record<string, unknown>, logs: str
   return nacosAdapter.create(config, { source: 'nacos', logger, baseDir: dir, resolveSecret: secretResolver({}, dir), metrics: new BridgeMetrics(new Registry()) });
 }
 
+/** Watches `adapter`: `hint` resolves with the ms from `arm()` to the first hint naming `service` after it. */
+async function hintAfterArm(adapter: SourceAdapter, service: string, signal: AbortSignal): Promise<{ arm: () => void; hint: Promise<number> }> {
+  let armedAt = 0;
+  let hinted: (ms: number) => void = () => {};
+  const hint = new Promise<number>((r) => (hinted = r));
+  await adapter.watch!((keys) => {
+    if (armedAt > 0 && keys?.some((k) => k.name === service)) hinted(Date.now() - armedAt);
+  }, signal);
+  return { arm: () => void (armedAt = Date.now()), hint };
+}
+
 /** Resolves with ms until the listener fires for `match` (or any hint when match is undefined). */
 function waitForHint(adapter: SourceAdapter, match: ((keys?: readonly { name: string }[]) => boolean) | undefined, timeoutMs: number, start: () => Promise<void>): Promise<number> {
   const ac = new AbortController();
@@ -261,17 +272,12 @@ for (const server of servers) {
       const logs: string[] = [];
       const pushed = makeAdapter(url, { push: 'grpc', relistInterval: 60_000 }, logs);
       const ac = new AbortController();
-      let t0 = 0;
-      let hinted: (ms: number) => void = () => {};
-      const hint = new Promise<number>((r) => (hinted = r));
-      await pushed.watch!((keys) => {
-        if (t0 > 0 && keys?.some((k) => k.name === late.service)) hinted(Date.now() - t0);
-      }, ac.signal);
+      const { arm, hint } = await hintAfterArm(pushed, late.service, ac.signal);
       await pushed.list(ac.signal); // subscribes to every service read
       // One gRPC connection per namespace (pushes do not name theirs): both subscribed.
       const upToDate = () => new Set(logs.filter((l) => l.includes('nacos gRPC subscriptions up to date')).map((l) => (JSON.parse(l) as { namespace: string }).namespace));
       await eventually(async () => upToDate().has(NS_A) && upToDate().has(NS_B), 'gRPC subscriptions in both namespaces');
-      t0 = Date.now();
+      arm();
       await register(base, { ...late, ip: '127.3.0.2' });
       // Well inside the 60 s relist: only a push can bring it.
       const pushMs = await Promise.race([hint, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no gRPC push hint within 20 s')), 20_000))]);
@@ -447,12 +453,7 @@ for (const server of servers) {
       await mapLimit(slow, 4, (r) => register(base, r));
       const adapter = makeAdapter(url, { relistInterval: 6_000, relistRate: 1, serviceListInterval: 4_500 });
       const ac = new AbortController();
-      let registeredAt = 0;
-      let hinted: (ms: number) => void = () => {};
-      const hint = new Promise<number>((r) => (hinted = r));
-      await adapter.watch!((keys) => {
-        if (registeredAt > 0 && keys?.some((k) => k.name === fresh.service)) hinted(Date.now() - registeredAt);
-      }, ac.signal);
+      const { arm, hint } = await hintAfterArm(adapter, fresh.service, ac.signal);
       const watchedAt = Date.now();
       try {
         await adapter.list(ac.signal); // the baseline of names; subscribes every service
@@ -460,7 +461,7 @@ for (const server of servers) {
         expect(Date.now() - watchedAt, 'the first list took too long for the timing below').toBeLessThan(4_000);
         await new Promise((r) => setTimeout(r, watchedAt + 5_250 - Date.now()));
         await register(base, fresh);
-        registeredAt = Date.now();
+        arm();
         const ms = await Promise.race([hint, new Promise<number>((r) => setTimeout(() => r(-1), 6_000))]);
         console.log(`[${server}] service registered between a names poll and a re-list → hint in ${ms} ms`);
         expect(ms, 'no hint within 6 s (the next names poll is 3.75 s away; the re-list ends ≥ 8 s after its names)').toBeGreaterThanOrEqual(0);

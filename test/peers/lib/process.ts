@@ -67,14 +67,12 @@ export async function pidAlive(pid: number): Promise<boolean> {
   } catch {
     return false;
   }
-  try {
-    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.charAt(stat.lastIndexOf(')') + 2);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
+  const state = (await statFields(`/proc/${pid}/stat`))?.[0];
+  return state !== undefined && isLive(state);
 }
+
+/** A /proc state other than zombie or dead. */
+const isLive = (state: string) => state !== 'Z' && state !== 'X';
 
 function signalGroup(pid: number, sig: NodeJS.Signals): void {
   try {
@@ -121,7 +119,7 @@ async function groupMembers(pgid: number): Promise<number[]> {
     if (!/^\d+$/.test(entry)) continue;
     const f = await statFields(`/proc/${entry}/stat`);
     // state is field 3 (f[0]), pgrp field 5 (f[2])
-    if (f && Number(f[2]) === pgid && f[0] !== 'Z' && f[0] !== 'X') out.push(Number(entry));
+    if (f && Number(f[2]) === pgid && isLive(f[0]!)) out.push(Number(entry));
   }
   return out;
 }
@@ -142,7 +140,7 @@ export async function freezeGroup(pgid: number, timeoutMs = 10_000): Promise<voi
       const tasks = await fs.readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
       for (const t of tasks) {
         const state = (await statFields(`/proc/${pid}/task/${t}/stat`))?.[0];
-        if (state !== undefined && state !== 'T' && state !== 't' && state !== 'Z' && state !== 'X') running += 1;
+        if (state !== undefined && state !== 'T' && state !== 't' && isLive(state)) running += 1;
       }
     }
     if (members.length > 0 && running === 0) return;
