@@ -49,10 +49,20 @@ function memory() {
   const m = process.memoryUsage();
   const mib = (x: number) => Math.round((x / 1048576) * 10) / 10;
   // Per V8 space: committed MiB / used MiB (where heapTotal above heapUsed sits).
-  const spaces = Object.fromEntries(getHeapSpaceStatistics().map((x) => [x.space_name, `${mib(x.space_size)}/${mib(x.space_used_size)}`]));
+  const spaces = Object.fromEntries(
+    getHeapSpaceStatistics().map((x) => [x.space_name, `${mib(x.space_size)}/${mib(x.space_used_size)}`]),
+  );
   // V8's heap limit: Node sizes it from the process's memory limit (a pod's, or the bench's cgroup).
   const heapLimitMiB = mib(getHeapStatistics().heap_size_limit);
-  return { rssMiB: mib(m.rss), heapUsedMiB: mib(m.heapUsed), heapTotalMiB: mib(m.heapTotal), externalMiB: mib(m.external), arrayBuffersMiB: mib(m.arrayBuffers), heapLimitMiB, spaces };
+  return {
+    rssMiB: mib(m.rss),
+    heapUsedMiB: mib(m.heapUsed),
+    heapTotalMiB: mib(m.heapTotal),
+    externalMiB: mib(m.external),
+    arrayBuffersMiB: mib(m.arrayBuffers),
+    heapLimitMiB,
+    spaces,
+  };
 }
 
 const send = (msg: unknown) => process.send?.(msg);
@@ -73,16 +83,37 @@ process.on('message', (msg: { cmd: string; id: number }) => {
         const w0 = await apiWrites(bridge.metrics);
         const c0 = process.cpuUsage();
         const t0 = performance.now();
-        const report = await reconcileOnce(bridge.sources, bridge.sink, { policy: 'sync', maxDeletes: 100_000, dryRun: false }, { logger: bridge.logger, signal: work.signal });
+        const report = await reconcileOnce(
+          bridge.sources,
+          bridge.sink,
+          { policy: 'sync', maxDeletes: 100_000, dryRun: false },
+          { logger: bridge.logger, signal: work.signal },
+        );
         const wallMs = performance.now() - t0;
         const cpu = process.cpuUsage(c0);
         const writes = (await apiWrites(bridge.metrics)) - w0;
-        send({ id: msg.id, ok: true, wallMs, cpuMs: (cpu.user + cpu.system) / 1000, writes, counts: report.plan.counts, failedWrites: report.failedWrites, sourceErrors: report.sourceErrors, memory: memory() });
+        send({
+          id: msg.id,
+          ok: true,
+          wallMs,
+          cpuMs: (cpu.user + cpu.system) / 1000,
+          writes,
+          counts: report.plan.counts,
+          failedWrites: report.failedWrites,
+          sourceErrors: report.sourceErrors,
+          memory: memory(),
+        });
       } else if (msg.cmd === 'start') {
         controller = new Controller(
           bridge.sources,
           bridge.sink,
-          { policy: 'sync', maxDeletes: 100_000, dryRun: false, resyncMs: bridge.config.controller.resyncInterval, debounceMs: bridge.config.controller.debounce },
+          {
+            policy: 'sync',
+            maxDeletes: 100_000,
+            dryRun: false,
+            resyncMs: bridge.config.controller.resyncInterval,
+            debounceMs: bridge.config.controller.debounce,
+          },
           {
             logger: bridge.logger,
             metrics: bridge.metrics,
@@ -113,7 +144,18 @@ process.on('message', (msg: { cmd: string; id: number }) => {
         const wallMs = performance.now() - t0;
         const cpu = process.cpuUsage(c0);
         const writes = (await apiWrites(bridge.metrics)) - w0;
-        send({ id: msg.id, ok: true, wallMs, cpuMs: (cpu.user + cpu.system) / 1000, writes, counts: report.plan.counts, scope: report.scope, failedWrites: report.failedWrites, sourceErrors: report.sourceErrors, memory: memory() });
+        send({
+          id: msg.id,
+          ok: true,
+          wallMs,
+          cpuMs: (cpu.user + cpu.system) / 1000,
+          writes,
+          counts: report.plan.counts,
+          scope: report.scope,
+          failedWrites: report.failedWrites,
+          sourceErrors: report.sourceErrors,
+          memory: memory(),
+        });
       } else if (msg.cmd === 'memory') {
         send({ id: msg.id, ok: true, runs, writes: await apiWrites(bridge.metrics), memory: memory() });
       } else if (msg.cmd === 'stop') {

@@ -2,7 +2,6 @@
  * The bridge as the product wires it: a parsed config (the adapters' own schemas), buildSources
  * and the kube sink, for one registry and one target namespace.
  */
-import * as k8s from '@kubernetes/client-node';
 import { bridgeConfigSchema, type BridgeConfig } from '../src/config/schema.js';
 import { buildSources } from '../src/controller/wiring.js';
 import type { ConfiguredSource } from '../src/controller/reconcile.js';
@@ -35,7 +34,13 @@ export function bridgeConfig(p: BridgeParams): BridgeConfig {
   return bridgeConfigSchema(adapterFactories).parse({
     sources: [{ name: `bench-${String(p.source.kind)}`, targetNamespace: p.namespace, ...p.source }],
     policy: { mode: 'sync', maxDeletesPerRun: 100_000 },
-    sink: { kind: 'kube', kubeconfig: p.kubeconfig, apiVersion: 'networking.istio.io/v1', qps: p.qps, concurrency: p.concurrency },
+    sink: {
+      kind: 'kube',
+      kubeconfig: p.kubeconfig,
+      apiVersion: 'networking.istio.io/v1',
+      qps: p.qps,
+      concurrency: p.concurrency,
+    },
     controller: { resyncInterval: p.resyncMs, debounce: p.debounceMs },
     log: { level: p.logLevel ?? 'warn' },
   }) as BridgeConfig;
@@ -57,7 +62,13 @@ export function buildBridge(p: BridgeParams): BridgeSetup {
     logger,
     metrics,
   });
-  const sources = buildSources(config, { logger, baseDir: process.cwd(), env: {}, apiVersion: 'networking.istio.io/v1', metrics });
+  const sources = buildSources(config, {
+    logger,
+    baseDir: process.cwd(),
+    env: {},
+    apiVersion: 'networking.istio.io/v1',
+    metrics,
+  });
   return { config, sources, sink, metrics, logger };
 }
 

@@ -28,7 +28,9 @@ export function memoryCgroup(name: string, limitMiB: number): MemoryCgroup | Err
   const v1 = '/sys/fs/cgroup/memory';
   const own2 = ownV2Path();
   const candidates = [
-    ...(existsSync(join(v1, 'memory.limit_in_bytes')) ? [{ dir: join(v1, name), limitFile: 'memory.limit_in_bytes' }] : []),
+    ...(existsSync(join(v1, 'memory.limit_in_bytes'))
+      ? [{ dir: join(v1, name), limitFile: 'memory.limit_in_bytes' }]
+      : []),
     ...(own2 !== undefined ? [{ dir: join('/sys/fs/cgroup', own2, name), limitFile: 'memory.max' }] : []),
   ];
   for (const c of candidates) {
@@ -50,14 +52,20 @@ export function memoryCgroup(name: string, limitMiB: number): MemoryCgroup | Err
       attempts.push(`${c.dir}: ${(err as Error).message}`);
     }
   }
-  return new Error(candidates.length === 0 ? 'no cgroup memory controller found (neither /sys/fs/cgroup/memory nor cgroup v2 with memory)' : attempts.join('; '));
+  return new Error(
+    candidates.length === 0
+      ? 'no cgroup memory controller found (neither /sys/fs/cgroup/memory nor cgroup v2 with memory)'
+      : attempts.join('; '),
+  );
 }
 
 /** This process's cgroup v2 path when the memory controller is available there. */
 function ownV2Path(): string | undefined {
   try {
     if (!readFileSync('/sys/fs/cgroup/cgroup.controllers', 'utf8').split(/\s+/).includes('memory')) return undefined;
-    const line = readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => l.startsWith('0::'));
+    const line = readFileSync('/proc/self/cgroup', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('0::'));
     return line?.slice(3) ?? undefined;
   } catch {
     return undefined;

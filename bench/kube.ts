@@ -33,7 +33,14 @@ export async function countSEs(kc: k8s.KubeConfig, namespace: string): Promise<n
   let n = 0;
   let token: string | undefined;
   do {
-    const page = (await api.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, limit: 500, ...(token ? { _continue: token } : {}) })) as { items: unknown[]; metadata?: { _continue?: string } };
+    const page = (await api.listNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural: PLURAL,
+      limit: 500,
+      ...(token ? { _continue: token } : {}),
+    })) as { items: unknown[]; metadata?: { _continue?: string } };
     n += page.items.length;
     token = (page.metadata as { continue?: string } | undefined)?.continue || undefined;
   } while (token);
@@ -44,11 +51,20 @@ export async function countSEs(kc: k8s.KubeConfig, namespace: string): Promise<n
 export async function deleteAllSEs(kc: k8s.KubeConfig, namespace: string): Promise<void> {
   const api = kc.makeApiClient(k8s.CustomObjectsApi);
   for (let i = 0; i < 600; i++) {
-    const page = (await api.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, limit: 1 })) as { items: unknown[] };
+    const page = (await api.listNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural: PLURAL,
+      limit: 1,
+    })) as { items: unknown[] };
     if (page.items.length === 0) return;
     // A collection of 10,000 takes the apiserver longer than its 60 s request timeout: the call
     // fails (504 or a closed connection) while the deletion goes on; the poll above decides.
-    if (i % 20 === 0) await api.deleteCollectionNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL }).catch(() => undefined);
+    if (i % 20 === 0)
+      await api
+        .deleteCollectionNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL })
+        .catch(() => undefined);
     await sleep(500);
   }
   throw new Error(`ServiceEntries in ${namespace} were not deleted in 5 minutes`);
@@ -57,7 +73,11 @@ export async function deleteAllSEs(kc: k8s.KubeConfig, namespace: string): Promi
 export type SeEvent = { type: string; obj: SeObject; at: number };
 
 /** A watch on the namespace's ServiceEntries; every event is timestamped (performance.now) on arrival. */
-export async function watchSEs(kc: k8s.KubeConfig, namespace: string, onEvent: (e: SeEvent) => void): Promise<() => void> {
+export async function watchSEs(
+  kc: k8s.KubeConfig,
+  namespace: string,
+  onEvent: (e: SeEvent) => void,
+): Promise<() => void> {
   const w = new k8s.Watch(kc);
   let stopped = false;
   let req: AbortController | undefined;
@@ -70,7 +90,10 @@ export async function watchSEs(kc: k8s.KubeConfig, namespace: string, onEvent: (
         if (type !== 'BOOKMARK') onEvent({ type, obj, at: performance.now() });
       },
       () => {
-        if (!stopped) void sleep(500).then(start).catch(() => undefined); // restart; events resume from now
+        if (!stopped)
+          void sleep(500)
+            .then(start)
+            .catch(() => undefined); // restart; events resume from now
       },
     );
   };
@@ -83,7 +106,13 @@ export async function watchSEs(kc: k8s.KubeConfig, namespace: string, onEvent: (
 
 async function currentRv(kc: k8s.KubeConfig, namespace: string): Promise<string> {
   const api = kc.makeApiClient(k8s.CustomObjectsApi);
-  const page = (await api.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, limit: 1 })) as { metadata?: { resourceVersion?: string } };
+  const page = (await api.listNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace,
+    plural: PLURAL,
+    limit: 1,
+  })) as { metadata?: { resourceVersion?: string } };
   return page.metadata?.resourceVersion ?? '0';
 }
 
@@ -91,11 +120,23 @@ async function currentRv(kc: k8s.KubeConfig, namespace: string): Promise<string>
  * The raw baseline: the same objects applied by a minimal loop with the same client
  * (KubernetesObjectApi.patch, server-side apply, same field manager) and the same concurrency.
  */
-export async function rawApply(kc: k8s.KubeConfig, objects: readonly object[], concurrency: number, fieldManager: string): Promise<number> {
+export async function rawApply(
+  kc: k8s.KubeConfig,
+  objects: readonly object[],
+  concurrency: number,
+  fieldManager: string,
+): Promise<number> {
   const client = k8s.KubernetesObjectApi.makeApiClient(kc);
   let writes = 0;
   await mapLimit(objects, concurrency, async (o) => {
-    await client.patch(o as k8s.KubernetesObject, undefined, undefined, fieldManager, true, k8s.PatchStrategy.ServerSideApply);
+    await client.patch(
+      o as k8s.KubernetesObject,
+      undefined,
+      undefined,
+      fieldManager,
+      true,
+      k8s.PatchStrategy.ServerSideApply,
+    );
     writes++;
   });
   return writes;

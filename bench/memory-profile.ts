@@ -19,20 +19,40 @@ function step(name: string) {
   gc!();
   gc!();
   const m = process.memoryUsage();
-  rows.push({ step: name, rssMiB: mib(m.rss), heapUsedMiB: mib(m.heapUsed), heapTotalMiB: mib(m.heapTotal), externalMiB: mib(m.external) });
+  rows.push({
+    step: name,
+    rssMiB: mib(m.rss),
+    heapUsedMiB: mib(m.heapUsed),
+    heapTotalMiB: mib(m.heapTotal),
+    externalMiB: mib(m.external),
+  });
   console.log(JSON.stringify(rows.at(-1)));
 }
 
 step('node + tsx, nothing loaded');
 const kind = process.argv[2] === 'nacos' ? 'nacos' : 'zookeeper';
 const source = kind === 'zookeeper' ? zookeeperSource(peer('zookeeper').connect!) : nacosSource(peer('nacos').http!);
-const b = buildBridge({ kubeconfig: peer('kube').kubeconfig, namespace: `rb-bench-${kind}`, source, qps: 100_000, concurrency: 8, debounceMs: 100, resyncMs: 600_000 });
+const b = buildBridge({
+  kubeconfig: peer('kube').kubeconfig,
+  namespace: `rb-bench-${kind}`,
+  source,
+  qps: 100_000,
+  concurrency: 8,
+  debounceMs: 100,
+  resyncMs: 600_000,
+});
 step('bridge built (modules loaded)');
 const ac = new AbortController();
 await b.sources[0]!.adapter.watch?.(() => {}, ac.signal);
 step('adapter watching (view armed)');
 let reports = 0;
-const c = new Controller(b.sources, b.sink, { policy: 'sync', maxDeletes: 100_000, dryRun: true, resyncMs: 600_000, debounceMs: 100 }, { logger: b.logger, metrics: b.metrics, onReport: () => void reports++ }, ac.signal);
+const c = new Controller(
+  b.sources,
+  b.sink,
+  { policy: 'sync', maxDeletes: 100_000, dryRun: true, resyncMs: 600_000, debounceMs: 100 },
+  { logger: b.logger, metrics: b.metrics, onReport: () => void reports++ },
+  ac.signal,
+);
 const t0 = performance.now();
 c.start();
 while (reports < 1) await new Promise((r) => setTimeout(r, 100));

@@ -17,7 +17,15 @@ import { nacosSource, zookeeperSource } from './registries.js';
 
 const kind = process.argv[2] === 'nacos' ? 'nacos' : 'zookeeper';
 const source = kind === 'zookeeper' ? zookeeperSource(peer('zookeeper').connect!) : nacosSource(peer('nacos').http!);
-const b = buildBridge({ kubeconfig: peer('kube').kubeconfig, namespace: `rb-bench-${kind}`, source, qps: 100_000, concurrency: 8, debounceMs: 100, resyncMs: 60_000 });
+const b = buildBridge({
+  kubeconfig: peer('kube').kubeconfig,
+  namespace: `rb-bench-${kind}`,
+  source,
+  qps: 100_000,
+  concurrency: 8,
+  debounceMs: 100,
+  resyncMs: 60_000,
+});
 const cold = process.argv[3] === 'cold';
 for (let i = 0; i < 3; i++) {
   if (cold) {
@@ -28,9 +36,22 @@ for (let i = 0; i < 3; i++) {
   }
   const c0 = process.cpuUsage();
   const t0 = performance.now();
-  const r = await reconcileOnce(b.sources, b.sink, { policy: 'sync', maxDeletes: 100_000, dryRun: !cold }, { logger: b.logger, signal: new AbortController().signal });
+  const r = await reconcileOnce(
+    b.sources,
+    b.sink,
+    { policy: 'sync', maxDeletes: 100_000, dryRun: !cold },
+    { logger: b.logger, signal: new AbortController().signal },
+  );
   const cpu = process.cpuUsage(c0);
-  console.log(JSON.stringify({ run: i, wallMs: Math.round(performance.now() - t0), cpuMs: Math.round((cpu.user + cpu.system) / 1000), counts: r.plan.counts, writes: await apiWrites(b.metrics) }));
+  console.log(
+    JSON.stringify({
+      run: i,
+      wallMs: Math.round(performance.now() - t0),
+      cpuMs: Math.round((cpu.user + cpu.system) / 1000),
+      counts: r.plan.counts,
+      writes: await apiWrites(b.metrics),
+    }),
+  );
 }
 await closeBridge(b);
 process.exit(0);

@@ -35,7 +35,10 @@ export function zookeeperSource(connect: string): Record<string, unknown> {
 
 /** The bridge's source block for the generators' data in Nacos at `httpBase` (…/nacos). */
 export function nacosSource(httpBase: string): Record<string, unknown> {
-  return { kind: 'nacos', nacos: { servers: [httpBase.replace(/\/nacos\/?$/, '')], namespaces: ['public'], groups: [NACOS_GROUP] } };
+  return {
+    kind: 'nacos',
+    nacos: { servers: [httpBase.replace(/\/nacos\/?$/, '')], namespaces: ['public'], groups: [NACOS_GROUP] },
+  };
 }
 
 export function baseIp(service: number, instance: number): string {
@@ -64,7 +67,9 @@ export function dubboInterface(i: number): string {
 }
 
 function javaUrlEncode(s: string): string {
-  return encodeURIComponent(s).replace(/[!'()~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`).replace(/%20/g, '+');
+  return encodeURIComponent(s)
+    .replace(/[!'()~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+    .replace(/%20/g, '+');
 }
 
 function providerNode(iface: string, inst: Instance): string {
@@ -99,7 +104,11 @@ export async function zookeeperDriver(connect: string): Promise<RegistryDriver> 
         const iface = dubboInterface(i);
         await create(`${root}/${iface}`);
         await create(`${root}/${iface}/providers`);
-        await Promise.all(Array.from({ length: m }, (_, k) => create(`${root}/${iface}/providers/${providerNode(iface, { ip: baseIp(i, k), port: 20880 })}`)));
+        await Promise.all(
+          Array.from({ length: m }, (_, k) =>
+            create(`${root}/${iface}/providers/${providerNode(iface, { ip: baseIp(i, k), port: 20880 })}`),
+          ),
+        );
         have.add(iface);
       });
       const extra = [...have].filter((iface) => generatorIndex(iface, /^org\.rbbench\.svc(\d+)\.BenchService$/) >= n);
@@ -107,7 +116,9 @@ export async function zookeeperDriver(connect: string): Promise<RegistryDriver> 
         await removeTree(c, `${root}/${iface}`);
         have.delete(iface);
       });
-      log(`zookeeper: ${todo.length} services × ${m} created, ${extra.length} removed (${n} total) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      log(
+        `zookeeper: ${todo.length} services × ${m} created, ${extra.length} removed (${n} total) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+      );
     },
     async addInstance(service, inst) {
       const iface = dubboInterface(service);
@@ -120,9 +131,11 @@ export async function zookeeperDriver(connect: string): Promise<RegistryDriver> 
     },
     async removeInstance(service, inst) {
       const iface = dubboInterface(service);
-      await cb((d) => c.remove(`${root}/${iface}/providers/${providerNode(iface, inst)}`, -1, d)).catch((err: { code?: number }) => {
-        if (err.code !== zk.Exception.NO_NODE) throw err;
-      });
+      await cb((d) => c.remove(`${root}/${iface}/providers/${providerNode(iface, inst)}`, -1, d)).catch(
+        (err: { code?: number }) => {
+          if (err.code !== zk.Exception.NO_NODE) throw err;
+        },
+      );
     },
     sourceConfig() {
       return zookeeperSource(connect);
@@ -168,10 +181,14 @@ export function nacosService(i: number): string {
 export async function nacosDriver(httpBase: string, kind: 'nacos' | 'rnacos' = 'nacos'): Promise<RegistryDriver> {
   const call = async (method: string, params: Record<string, string>) => {
     for (let attempt = 0; ; attempt++) {
-      const res = await fetch(`${httpBase}/v1/ns/instance?${new URLSearchParams(params)}`, { method, signal: AbortSignal.timeout(20_000) });
+      const res = await fetch(`${httpBase}/v1/ns/instance?${new URLSearchParams(params)}`, {
+        method,
+        signal: AbortSignal.timeout(20_000),
+      });
       const body = await res.text();
       if (res.ok) return;
-      if (attempt >= 3) throw new Error(`nacos ${method} ${params.serviceName} ${params.ip}: ${res.status} ${body.slice(0, 200)}`);
+      if (attempt >= 3)
+        throw new Error(`nacos ${method} ${params.serviceName} ${params.ip}: ${res.status} ${body.slice(0, 200)}`);
       await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
     }
   };
@@ -186,7 +203,9 @@ export async function nacosDriver(httpBase: string, kind: 'nacos' | 'rnacos' = '
   const count = async (): Promise<Set<string>> => {
     const names = new Set<string>();
     for (let page = 1; ; page++) {
-      const res = await fetch(`${httpBase}/v1/ns/service/list?${new URLSearchParams({ pageNo: String(page), pageSize: '1000', namespaceId: 'public', groupName: NACOS_GROUP })}`);
+      const res = await fetch(
+        `${httpBase}/v1/ns/service/list?${new URLSearchParams({ pageNo: String(page), pageSize: '1000', namespaceId: 'public', groupName: NACOS_GROUP })}`,
+      );
       const body = (await res.json()) as { count: number; doms?: string[] };
       for (const d of body.doms ?? []) names.add(d.replace(/^.*@@/, ''));
       if ((body.doms ?? []).length < 1000) break;
@@ -200,8 +219,18 @@ export async function nacosDriver(httpBase: string, kind: 'nacos' | 'rnacos' = '
    * health stays what was registered. Nacos 3's admin API; older servers answer 404/410.
    */
   const noHealthCheck = async (service: number) => {
-    const q = new URLSearchParams({ namespaceId: 'public', groupName: NACOS_GROUP, serviceName: nacosService(service), clusterName: 'DEFAULT', checkPort: '80', useInstancePort4Check: 'true', healthChecker: JSON.stringify({ type: 'NONE' }) });
-    await fetch(`${httpBase}/v3/admin/ns/cluster?${q}`, { method: 'PUT', signal: AbortSignal.timeout(20_000) }).catch(() => undefined);
+    const q = new URLSearchParams({
+      namespaceId: 'public',
+      groupName: NACOS_GROUP,
+      serviceName: nacosService(service),
+      clusterName: 'DEFAULT',
+      checkPort: '80',
+      useInstancePort4Check: 'true',
+      healthChecker: JSON.stringify({ type: 'NONE' }),
+    });
+    await fetch(`${httpBase}/v3/admin/ns/cluster?${q}`, { method: 'PUT', signal: AbortSignal.timeout(20_000) }).catch(
+      () => undefined,
+    );
   };
   return {
     kind,
@@ -210,7 +239,13 @@ export async function nacosDriver(httpBase: string, kind: 'nacos' | 'rnacos' = '
       const todo = Array.from({ length: n }, (_, i) => i).filter((i) => !have.has(nacosService(i)));
       const jobs = todo.flatMap((i) => Array.from({ length: m }, (_, k) => ({ i, k })));
       await mapLimit(jobs, 32, async ({ i, k }) => {
-        await call('POST', { ...params(i, { ip: baseIp(i, k), port: 8080 }), healthy: 'true', enabled: 'true', weight: '1', metadata: JSON.stringify({ protocol: 'http' }) });
+        await call('POST', {
+          ...params(i, { ip: baseIp(i, k), port: 8080 }),
+          healthy: 'true',
+          enabled: 'true',
+          weight: '1',
+          metadata: JSON.stringify({ protocol: 'http' }),
+        });
       });
       await mapLimit(todo, 32, noHealthCheck);
       for (const i of todo) have.add(nacosService(i));
@@ -219,14 +254,32 @@ export async function nacosDriver(httpBase: string, kind: 'nacos' | 'rnacos' = '
         const q = new URLSearchParams({ namespaceId: 'public', groupName: NACOS_GROUP, serviceName: name });
         const res = await fetch(`${httpBase}/v1/ns/instance/list?${q}`, { signal: AbortSignal.timeout(20_000) });
         const hosts = ((await res.json()) as { hosts?: { ip: string; port: number }[] }).hosts ?? [];
-        for (const h of hosts) await call('DELETE', { namespaceId: 'public', groupName: NACOS_GROUP, serviceName: name, ip: h.ip, port: String(h.port), ephemeral: 'false' });
-        await fetch(`${httpBase}/v1/ns/service?${q}`, { method: 'DELETE', signal: AbortSignal.timeout(20_000) }).catch(() => undefined);
+        for (const h of hosts)
+          await call('DELETE', {
+            namespaceId: 'public',
+            groupName: NACOS_GROUP,
+            serviceName: name,
+            ip: h.ip,
+            port: String(h.port),
+            ephemeral: 'false',
+          });
+        await fetch(`${httpBase}/v1/ns/service?${q}`, { method: 'DELETE', signal: AbortSignal.timeout(20_000) }).catch(
+          () => undefined,
+        );
         have.delete(name);
       });
-      log(`${kind}: ${todo.length} services × ${m} registered, ${extra.length} removed (${n} total) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      log(
+        `${kind}: ${todo.length} services × ${m} registered, ${extra.length} removed (${n} total) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+      );
     },
     async addInstance(service, inst) {
-      await call('POST', { ...params(service, inst), healthy: 'true', enabled: 'true', weight: '1', metadata: JSON.stringify({ protocol: 'http' }) });
+      await call('POST', {
+        ...params(service, inst),
+        healthy: 'true',
+        enabled: 'true',
+        weight: '1',
+        metadata: JSON.stringify({ protocol: 'http' }),
+      });
       // A new service (the new-service scenario): switch its health checks off too, or Nacos
       // marks the made-up address unhealthy and the bridge rightly publishes no endpoint.
       if (!have.has(nacosService(service))) {

@@ -47,7 +47,15 @@ export async function relistMemory(p: RelistMemoryParams): Promise<RelistMemoryR
   // Every re-list as fast as the interval asks (the default rate would stretch each over 20 s).
   source.nacos.relistRate = 1_000_000;
   source.nacos.serviceListInterval = Math.max(100, Math.floor(p.relistMs / 2));
-  const b = buildBridge({ kubeconfig: p.kubeconfig, namespace: 'rb-bench-nacos', source, qps: 100_000, concurrency: 8, debounceMs: 100, resyncMs: 600_000 });
+  const b = buildBridge({
+    kubeconfig: p.kubeconfig,
+    namespace: 'rb-bench-nacos',
+    source,
+    qps: 100_000,
+    concurrency: 8,
+    debounceMs: 100,
+    resyncMs: 600_000,
+  });
   const adapter = b.sources[0]!.adapter;
   const stop = new AbortController();
   let hints = 0;
@@ -99,7 +107,8 @@ export async function relistMemory(p: RelistMemoryParams): Promise<RelistMemoryR
   const tail = samples.slice(Math.floor(samples.length / 2));
   const mx = tail.reduce((s, x) => s + x.atS, 0) / tail.length;
   const my = tail.reduce((s, x) => s + x.heapMiB, 0) / tail.length;
-  const slope = tail.reduce((s, x) => s + (x.atS - mx) * (x.heapMiB - my), 0) / tail.reduce((s, x) => s + (x.atS - mx) ** 2, 0);
+  const slope =
+    tail.reduce((s, x) => s + (x.atS - mx) * (x.heapMiB - my), 0) / tail.reduce((s, x) => s + (x.atS - mx) ** 2, 0);
   return {
     n: p.n,
     relistMs: p.relistMs,

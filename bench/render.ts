@@ -14,4 +14,9 @@ if (!file) {
   process.exit(2);
 }
 const run = JSON.parse(await readFile(file, 'utf8')) as Parameters<typeof writeResults>[1];
-await writeResults(dirname(file), run, (s) => process.stderr.write(`${s}\n`), process.argv[3] ?? basename(file, '.json'));
+await writeResults(
+  dirname(file),
+  run,
+  (s) => process.stderr.write(`${s}\n`),
+  process.argv[3] ?? basename(file, '.json'),
+);

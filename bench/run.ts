@@ -39,11 +39,18 @@ import { reconcileOnce } from '../src/controller/reconcile.js';
 import { bringDown, bringUp, installExitGuard, type Started } from '../test/peers/lib/orchestrator.js';
 import { apiWrites, buildBridge, closeBridge, type BridgeParams } from './bridge.js';
 import { countSEs, deleteAllSEs, ensureNamespace, loadKc, rawApply, watchSEs, type SeEvent } from './kube.js';
-import { extraInstance, nacosDriver, zookeeperDriver, zookeeperRemoveService, type Instance, type RegistryDriver } from './registries.js';
+import {
+  extraInstance,
+  nacosDriver,
+  zookeeperDriver,
+  zookeeperRemoveService,
+  type Instance,
+  type RegistryDriver,
+} from './registries.js';
 import { imageNodeOptions, memoryCgroup } from './cgroup.js';
 import { relistMemory } from './relist-memory.js';
 import { writeResults } from './report.js';
-import { cpuSince, processCpuMs, sleep, summarize, waitQuiet, type Summary } from './stats.js';
+import { cpuSince, processCpuMs, sleep, summarize, waitQuiet } from './stats.js';
 import { mapLimit } from '../src/util/concurrency.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -54,10 +61,16 @@ function flag(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : def;
 }
-const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
+const list = (s: string) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
 const num = (name: string, def: number) => Number(flag(name, String(def)));
 
-const sizes = list(flag('n', '1000')).map(Number).sort((a, b) => a - b);
+const sizes = list(flag('n', '1000'))
+  .map(Number)
+  .sort((a, b) => a - b);
 const params = {
   n: sizes,
   m: num('m', 5),
@@ -89,13 +102,19 @@ const params = {
   bridgeMemoryLimitMiB: num('bridge-memory-limit', 512),
   nacosPushTaskDelayMs: flag('nacos-push-delay', '') === '' ? 'server default (500)' : num('nacos-push-delay', 500),
 };
-if (typeof params.nacosPushTaskDelayMs === 'number') process.env.RB_NACOS_PUSH_TASK_DELAY_MS = String(params.nacosPushTaskDelayMs);
+if (typeof params.nacosPushTaskDelayMs === 'number')
+  process.env.RB_NACOS_PUSH_TASK_DELAY_MS = String(params.nacosPushTaskDelayMs);
 const want = (s: string) => params.scenarios.includes(s);
 const nsOf = (r: string) => `rb-bench-${r}`;
 
 const results: Record<string, unknown> = {
   startedAt: new Date().toISOString(),
-  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+  machine: {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? '?',
+    memGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+  },
   params,
   cold: [] as unknown[],
   incremental: [] as unknown[],
@@ -112,7 +131,10 @@ async function main(): Promise<void> {
   results.peers = started.reports.map((r) => ({ name: r.name, version: r.version, reused: r.reused }));
   if (typeof params.nacosPushTaskDelayMs === 'number' && started.reports.some((r) => r.name === 'nacos' && r.reused)) {
     const running = started.records.nacos?.endpoints.pushTaskDelayMs ?? '?';
-    if (String(running) !== String(params.nacosPushTaskDelayMs)) notes.push(`--nacos-push-delay ${params.nacosPushTaskDelayMs} has no effect: the running Nacos was reused, and it batches pushes for ${running} ms (npm run peers:down first)`);
+    if (String(running) !== String(params.nacosPushTaskDelayMs))
+      notes.push(
+        `--nacos-push-delay ${params.nacosPushTaskDelayMs} has no effect: the running Nacos was reused, and it batches pushes for ${running} ms (npm run peers:down first)`,
+      );
   }
   const stop = new AbortController();
   const onSignal = () => stop.abort();
@@ -122,12 +144,15 @@ async function main(): Promise<void> {
   try {
     const ep = (name: string) => started.records[name]!.endpoints;
     // What the running Nacos batches pushes for (a reused one keeps what it was started with).
-    if (params.registries.includes('nacos') && ep('nacos').pushTaskDelayMs !== undefined) (results.params as Record<string, unknown>).nacosPushTaskDelayMs = Number(ep('nacos').pushTaskDelayMs);
+    if (params.registries.includes('nacos') && ep('nacos').pushTaskDelayMs !== undefined)
+      (results.params as Record<string, unknown>).nacosPushTaskDelayMs = Number(ep('nacos').pushTaskDelayMs);
     const kubeconfig = ep('kube').kubeconfig!;
     const istiodDebug = ep('istiod').debug!;
     const kc = loadKc(kubeconfig);
     for (const r of params.registries) {
-      drivers.push(r === 'zookeeper' ? await zookeeperDriver(ep('zookeeper').connect!) : await nacosDriver(ep(r).http!, r));
+      drivers.push(
+        r === 'zookeeper' ? await zookeeperDriver(ep('zookeeper').connect!) : await nacosDriver(ep(r).http!, r),
+      );
       await ensureNamespace(kc, nsOf(r));
       await deleteAllSEs(kc, nsOf(r));
     }
@@ -154,7 +179,11 @@ async function main(): Promise<void> {
           continue;
         }
         await d.ensure(n, params.m, log);
-        if (want('cold')) await guard(`cold ${d.kind} N=${n}`, async () => void (results.cold as unknown[]).push(await coldScenario(d, n, kc, bridgeParams(d), cpuPids)));
+        if (want('cold'))
+          await guard(
+            `cold ${d.kind} N=${n}`,
+            async () => void (results.cold as unknown[]).push(await coldScenario(d, n, kc, bridgeParams(d), cpuPids)),
+          );
       }
     }
 
@@ -170,7 +199,15 @@ async function main(): Promise<void> {
     if (want('relist') && params.registries.includes('nacos')) {
       await guard('relist memory', async () => {
         const n = Math.min(params.incrementalN, params.nacosMaxN);
-        results.relist = await relistMemory({ httpBase: ep('nacos').http!, kubeconfig, n, relistMs: params.relistMs, seconds: params.relistSeconds, churnRate: params.relistChurnRate, log });
+        results.relist = await relistMemory({
+          httpBase: ep('nacos').http!,
+          kubeconfig,
+          n,
+          relistMs: params.relistMs,
+          seconds: params.relistSeconds,
+          churnRate: params.relistChurnRate,
+          log,
+        });
       });
     }
 
@@ -205,7 +242,13 @@ async function guard(what: string, fn: () => Promise<void>): Promise<void> {
 
 // ------------------------------------------------------------------------------------ cold
 
-async function coldScenario(d: RegistryDriver, n: number, kc: ReturnType<typeof loadKc>, bp: BridgeParams, pids: Record<string, number>) {
+async function coldScenario(
+  d: RegistryDriver,
+  n: number,
+  kc: ReturnType<typeof loadKc>,
+  bp: BridgeParams,
+  pids: Record<string, number>,
+) {
   const ns = nsOf(d.kind);
   const bridgeMs: number[] = [];
   const rawMs: number[] = [];
@@ -217,10 +260,15 @@ async function coldScenario(d: RegistryDriver, n: number, kc: ReturnType<typeof 
   // touches: the registry server's read path (a Java Nacos just started spends seconds of its 2
   // cores JIT-compiling its instance list on the first 1,000 reads) and the bench process's copy
   // of the bridge. kube-apiserver's apply path is warmed for both.
-  let desired: object[] = [];
+  let desired: object[];
   {
     const b = buildBridge(bp);
-    const report = await reconcileOnce(b.sources, b.sink, { policy: 'sync', maxDeletes: 100_000, dryRun: true }, { logger: b.logger, signal: new AbortController().signal });
+    const report = await reconcileOnce(
+      b.sources,
+      b.sink,
+      { policy: 'sync', maxDeletes: 100_000, dryRun: true },
+      { logger: b.logger, signal: new AbortController().signal },
+    );
     await closeBridge(b);
     desired = report.synth.desired.map((e) => e.object);
   }
@@ -239,12 +287,18 @@ async function coldScenario(d: RegistryDriver, n: number, kc: ReturnType<typeof 
         b.sink.apply = (changes, o, signal) => ((firstWriteAt ??= performance.now()), apply(changes, o, signal));
         const c0 = processCpuMs(pids);
         const t0 = performance.now();
-        const report = await reconcileOnce(b.sources, b.sink, { policy: 'sync', maxDeletes: 100_000, dryRun: false }, { logger: b.logger, signal: new AbortController().signal });
+        const report = await reconcileOnce(
+          b.sources,
+          b.sink,
+          { policy: 'sync', maxDeletes: 100_000, dryRun: false },
+          { logger: b.logger, signal: new AbortController().signal },
+        );
         const ms = performance.now() - t0;
         if (firstWriteAt !== undefined) firstWriteMs.push(firstWriteAt - t0);
         cpu.bridge.push(cpuSince(c0, processCpuMs(pids)));
         await closeBridge(b);
-        if (report.failedWrites > 0 || report.sourceErrors.length > 0) throw new Error(`cold sync failed: ${report.failedWrites} writes, ${JSON.stringify(report.sourceErrors)}`);
+        if (report.failedWrites > 0 || report.sourceErrors.length > 0)
+          throw new Error(`cold sync failed: ${report.failedWrites} writes, ${JSON.stringify(report.sourceErrors)}`);
         desired = report.synth.desired.map((e) => e.object);
         bridgeMs.push(ms);
         bridgeWrites.push(await apiWrites(b.metrics));
@@ -323,7 +377,14 @@ function waitFor(t: Tracker, match: (e: SeEvent) => boolean, timeoutMs: number):
 
 const addrsOf = (e: SeEvent) => new Set((e.obj.spec?.endpoints ?? []).map((x) => x.address ?? ''));
 
-async function continuousScenarios(d: RegistryDriver, n: number, kc: ReturnType<typeof loadKc>, istiodDebug: string, bp: BridgeParams, ep: (name: string) => Record<string, string>) {
+async function continuousScenarios(
+  d: RegistryDriver,
+  n: number,
+  kc: ReturnType<typeof loadKc>,
+  istiodDebug: string,
+  bp: BridgeParams,
+  ep: (name: string) => Record<string, string>,
+) {
   const ns = nsOf(d.kind);
   const tracker: Tracker = { latest: new Map(), waiters: new Set() };
   const stopWatch = await watchSEs(kc, ns, (e) => {
@@ -362,7 +423,9 @@ async function continuousScenarios(d: RegistryDriver, n: number, kc: ReturnType<
   const t0 = performance.now();
   controller.start();
   await first;
-  log(`continuous ${d.kind} N=${n}: first reconcile in ${(performance.now() - t0).toFixed(0)} ms; debounce ${bp.debounceMs} ms`);
+  log(
+    `continuous ${d.kind} N=${n}: first reconcile in ${(performance.now() - t0).toFixed(0)} ms; debounce ${bp.debounceMs} ms`,
+  );
   await sleep(2000); // watches armed, first writes echoed
   try {
     if (want('incremental')) {
@@ -409,7 +472,9 @@ async function continuousScenarios(d: RegistryDriver, n: number, kc: ReturnType<
         await sleep(50 + Math.random() * 50);
       }
       const both = [...add, ...remove];
-      log(`incremental ${d.kind}: p50 ${summarize(both).median} ms p99 ${summarize(both).p99} ms (${timeouts} timeouts)`);
+      log(
+        `incremental ${d.kind}: p50 ${summarize(both).median} ms p99 ${summarize(both).p99} ms (${timeouts} timeouts)`,
+      );
 
       // a NEW service → ServiceEntry ADDED in kube → visible in istiod's registryz
       const kubeNew: number[] = [];
@@ -442,7 +507,9 @@ async function continuousScenarios(d: RegistryDriver, n: number, kc: ReturnType<
         if (found) istiodNew.push(performance.now() - t);
         else istiodTimeouts++;
       }
-      log(`new service ${d.kind}: kube p50 ${summarize(kubeNew).median} ms, istiod registryz p50 ${summarize(istiodNew).median} ms p99 ${summarize(istiodNew).p99} ms`);
+      log(
+        `new service ${d.kind}: kube p50 ${summarize(kubeNew).median} ms, istiod registryz p50 ${summarize(istiodNew).median} ms p99 ${summarize(istiodNew).p99} ms`,
+      );
       for (const s of newServices) {
         if (d.kind === 'zookeeper') await zookeeperRemoveService(ep('zookeeper').connect!, s.svc);
         else await d.removeInstance(s.svc, s.inst).catch((e: unknown) => notes.push(`cleanup: ${String(e)}`));
@@ -462,7 +529,10 @@ async function continuousScenarios(d: RegistryDriver, n: number, kc: ReturnType<
         newServiceToKubeMs: summarize(kubeNew),
         newServiceToIstiodMs: summarize(istiodNew),
         istiodTimeouts,
-        samples: { changeToKubeMs: both.map((x) => Math.round(x * 10) / 10), newServiceToIstiodMs: istiodNew.map((x) => Math.round(x)) },
+        samples: {
+          changeToKubeMs: both.map((x) => Math.round(x * 10) / 10),
+          newServiceToIstiodMs: istiodNew.map((x) => Math.round(x)),
+        },
       });
       await sleep(1000);
     }
@@ -471,7 +541,9 @@ async function continuousScenarios(d: RegistryDriver, n: number, kc: ReturnType<
       const services = Math.min(params.burstServices, n);
       const per = Math.ceil(params.burstChanges / services);
       const plan: { svc: number; inst: Instance }[] = [];
-      for (let i = 0; i < services; i++) for (let k = 0; k < per; k++) plan.push({ svc: i, inst: { ...extraInstance(), port: nacosLike(d) ? 8080 : 20880 } });
+      for (let i = 0; i < services; i++)
+        for (let k = 0; k < per; k++)
+          plan.push({ svc: i, inst: { ...extraInstance(), port: nacosLike(d) ? 8080 : 20880 } });
       const burst = async (label: 'add' | 'remove') => {
         const wanted = new Set(plan.map((p) => p.inst.ip));
         const converged = () => {
@@ -483,14 +555,29 @@ async function continuousScenarios(d: RegistryDriver, n: number, kc: ReturnType<
         const r0 = runs;
         const t = performance.now();
         const done = converged() ? Promise.resolve(undefined) : waitFor(tracker, () => converged(), 60_000);
-        await mapLimit(plan, nacosLike(d) ? 64 : 256, (p) => (label === 'add' ? d.addInstance(p.svc, p.inst) : d.removeInstance(p.svc, p.inst)));
+        await mapLimit(plan, nacosLike(d) ? 64 : 256, (p) =>
+          label === 'add' ? d.addInstance(p.svc, p.inst) : d.removeInstance(p.svc, p.inst),
+        );
         const issuedMs = performance.now() - t;
         const ev = await done;
         const convergeMs = ev ? ev.at - t : NaN;
         await sleep(2 * bp.debounceMs + 3000); // trailing runs and writes
         const writes = (await apiWrites(b.metrics)) - w0;
-        const entry = { registry: d.kind, n, kind: label, changes: plan.length, services, issuedMs: Math.round(issuedMs), convergeMs: Math.round(convergeMs), apiWrites: writes, reconcileRuns: runs - r0, debounceMs: bp.debounceMs };
-        log(`burst ${d.kind} ${label}: ${plan.length} changes issued in ${entry.issuedMs} ms, converged in ${entry.convergeMs} ms, ${writes} API writes, ${entry.reconcileRuns} runs`);
+        const entry = {
+          registry: d.kind,
+          n,
+          kind: label,
+          changes: plan.length,
+          services,
+          issuedMs: Math.round(issuedMs),
+          convergeMs: Math.round(convergeMs),
+          apiWrites: writes,
+          reconcileRuns: runs - r0,
+          debounceMs: bp.debounceMs,
+        };
+        log(
+          `burst ${d.kind} ${label}: ${plan.length} changes issued in ${entry.issuedMs} ms, converged in ${entry.convergeMs} ms, ${writes} API writes, ${entry.reconcileRuns} runs`,
+        );
         (results.burst as unknown[]).push(entry);
       };
       await burst('add');
@@ -515,10 +602,15 @@ async function bridgeProcessScenarios(d: RegistryDriver, n: number, kc: ReturnTy
   // no fresh bundle, the bench falls back to the TypeScript source (and says so).
   const bundled = join(here, '..', 'dist', 'bench', 'bridge-process.mjs');
   const mtime = (p: string) => (existsSync(p) ? statSync(p).mtimeMs : Infinity);
-  const useCompiled = existsSync(bundled) && statSync(bundled).mtimeMs >= Math.max(mtime(join(here, 'bridge-process.ts')), mtime(join(here, '..', 'dist', 'src', 'cli', 'main.js')));
-  if (!useCompiled) log('bridge process from the TypeScript source under tsx (run `npm run bench` to measure the bundled bridge)');
+  const useCompiled =
+    existsSync(bundled) &&
+    statSync(bundled).mtimeMs >=
+      Math.max(mtime(join(here, 'bridge-process.ts')), mtime(join(here, '..', 'dist', 'src', 'cli', 'main.js')));
+  if (!useCompiled)
+    log('bridge process from the TypeScript source under tsx (run `npm run bench` to measure the bundled bridge)');
   // As in the chart's pod: a memory limit, from which Node sizes V8's heap (bench/cgroup.ts).
-  const cgroup = params.bridgeMemoryLimitMiB > 0 ? memoryCgroup('rb-bench-bridge', params.bridgeMemoryLimitMiB) : undefined;
+  const cgroup =
+    params.bridgeMemoryLimitMiB > 0 ? memoryCgroup('rb-bench-bridge', params.bridgeMemoryLimitMiB) : undefined;
   if (cgroup instanceof Error) {
     const note = `the bridge process runs without a memory limit, so with V8's heap sized for this whole machine (no cgroup for --bridge-memory-limit ${params.bridgeMemoryLimitMiB}: ${cgroup.message})`;
     log(note);
@@ -529,11 +621,23 @@ async function bridgeProcessScenarios(d: RegistryDriver, n: number, kc: ReturnTy
   const imageOptions = imageNodeOptions(join(here, '..', 'Dockerfile'));
   const spawnBridge = () => {
     // RB_BENCH_BRIDGE_NODE_ARGS: extra node flags for the bridge only (e.g. --trace-gc).
-    const nodeArgs = [...(useCompiled ? [] : ['--import', 'tsx']), ...(process.env.RB_BENCH_BRIDGE_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [])];
+    const nodeArgs = [
+      ...(useCompiled ? [] : ['--import', 'tsx']),
+      ...(process.env.RB_BENCH_BRIDGE_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? []),
+    ];
     const child: ChildProcess = fork(useCompiled ? bundled : join(here, 'bridge-process.ts'), [], {
       // In the cgroup before node starts (it reads the limit once, when it sizes the heap).
-      ...(limited ? { execPath: '/bin/sh', execArgv: ['-c', `echo $$ > '${limited.procs}' && exec "$@"`, 'sh', process.execPath, ...nodeArgs] } : { execArgv: nodeArgs }),
-      env: { ...process.env, ...(imageOptions !== undefined ? { NODE_OPTIONS: imageOptions } : {}), RB_BENCH_BRIDGE: JSON.stringify({ ...bp, resyncMs: 60_000 }) },
+      ...(limited
+        ? {
+            execPath: '/bin/sh',
+            execArgv: ['-c', `echo $$ > '${limited.procs}' && exec "$@"`, 'sh', process.execPath, ...nodeArgs],
+          }
+        : { execArgv: nodeArgs }),
+      env: {
+        ...process.env,
+        ...(imageOptions !== undefined ? { NODE_OPTIONS: imageOptions } : {}),
+        RB_BENCH_BRIDGE: JSON.stringify({ ...bp, resyncMs: 60_000 }),
+      },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     let seq = 0;
@@ -543,7 +647,9 @@ async function bridgeProcessScenarios(d: RegistryDriver, n: number, kc: ReturnTy
     const ready = new Promise<void>((resolve, reject) => {
       child.on('message', (m: Record<string, unknown>) => (m.ready ? resolve() : pending.get(m.id as number)?.(m)));
       child.on('exit', (code, signal) => {
-        exited = new Error(`the bridge process exited (${signal ? `signal ${signal}${signal === 'SIGKILL' && limited ? ', the memory cgroup\'s OOM killer?' : ''}` : `code ${code}`})`);
+        exited = new Error(
+          `the bridge process exited (${signal ? `signal ${signal}${signal === 'SIGKILL' && limited ? ", the memory cgroup's OOM killer?" : ''}` : `code ${code}`})`,
+        );
         reject(exited);
         for (const answer of pending.values()) answer({ ok: false, error: exited.message });
       });
@@ -560,7 +666,9 @@ async function bridgeProcessScenarios(d: RegistryDriver, n: number, kc: ReturnTy
     };
     const stop = async () => {
       await ask('stop').catch(() => undefined);
-      const gone = new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r())));
+      const gone = new Promise<void>((r) =>
+        child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r()),
+      );
       child.kill();
       await gone; // then its cgroup is empty and can be removed
     };
@@ -584,14 +692,20 @@ async function bridgeProcessScenarios(d: RegistryDriver, n: number, kc: ReturnTy
   try {
     const ask = bridge.ask;
     const cold = await ask('sync');
-    log(`bridge process N=${n}: cold sync ${Math.round(cold.wallMs as number)} ms, ${cold.writes} writes, memory ${JSON.stringify(cold.memory)}`);
+    log(
+      `bridge process N=${n}: cold sync ${Math.round(cold.wallMs as number)} ms, ${cold.writes} writes, memory ${JSON.stringify(cold.memory)}`,
+    );
     // The continuous controller's periodic resync (the scenario's target): watches armed, the
     // registry answered from the watched view, the kube list and the plan done in full.
     const tStart = performance.now();
     await ask('start');
-    log(`bridge process N=${n}: continuous controller started, first run done and idle after ${Math.round(performance.now() - tStart)} ms`);
+    log(
+      `bridge process N=${n}: continuous controller started, first run done and idle after ${Math.round(performance.now() - tStart)} ms`,
+    );
     for (let i = 0; i < 3; i++) resyncs.push(await ask('resync'));
-    log(`resync N=${n} (continuous): writes ${resyncs.map((r) => r.writes).join(',')}, CPU median ${stats(resyncs).cpuMs.median} ms, wall median ${stats(resyncs).wallMs.median} ms`);
+    log(
+      `resync N=${n} (continuous): writes ${resyncs.map((r) => r.writes).join(',')}, CPU median ${stats(resyncs).cpuMs.median} ms, wall median ${stats(resyncs).wallMs.median} ms`,
+    );
     // What the running bridge costs while nothing changes: watches (or pushes) live, the
     // periodic resync (every 60 s here) and the adapters' own re-lists and polls included.
     if (params.idleSeconds > 0 && bridge.pid !== undefined) {
@@ -606,7 +720,9 @@ async function bridgeProcessScenarios(d: RegistryDriver, n: number, kc: ReturnTy
       // The same resync once the start-up is long over (every Nacos subscription answered): what
       // each periodic resync costs for the rest of the bridge's life.
       for (let i = 0; i < 3; i++) settled.push(await ask('resync'));
-      log(`resync N=${n} (continuous, ${idle.seconds} s after start-up): writes ${settled.map((r) => r.writes).join(',')}, CPU median ${stats(settled).cpuMs.median} ms, wall median ${stats(settled).wallMs.median} ms`);
+      log(
+        `resync N=${n} (continuous, ${idle.seconds} s after start-up): writes ${settled.map((r) => r.writes).join(',')}, CPU median ${stats(settled).cpuMs.median} ms, wall median ${stats(settled).wallMs.median} ms`,
+      );
     }
     if (want('memory')) {
       const afterSync = resyncs[resyncs.length - 1]!.memory;
@@ -626,7 +742,10 @@ async function bridgeProcessScenarios(d: RegistryDriver, n: number, kc: ReturnTy
           const p = live.splice(Math.floor(Math.random() * live.length), 1)[0]!;
           await d.removeInstance(p.svc, p.inst);
         } else {
-          const p = { svc: Math.floor(Math.random() * n), inst: { ...extraInstance(), port: nacosLike(d) ? 8080 : 20880 } };
+          const p = {
+            svc: Math.floor(Math.random() * n),
+            inst: { ...extraInstance(), port: nacosLike(d) ? 8080 : 20880 },
+          };
           await d.addInstance(p.svc, p.inst);
           live.push(p);
         }
@@ -635,14 +754,24 @@ async function bridgeProcessScenarios(d: RegistryDriver, n: number, kc: ReturnTy
         if (wait > 0) await sleep(wait);
         if ((k + 1) % Math.max(1, Math.floor(params.churn / 6)) === 0) {
           const s = await ask('memory');
-          samples.push({ atS: Math.round((performance.now() - t0) / 1000), changes: k + 1, memory: s.memory, runs: s.runs });
+          samples.push({
+            atS: Math.round((performance.now() - t0) / 1000),
+            changes: k + 1,
+            memory: s.memory,
+            runs: s.runs,
+          });
           log(`churn ${k + 1}/${params.churn}: ${JSON.stringify(s.memory)} runs ${s.runs}`);
         }
       }
       for (const p of live.splice(0)) await d.removeInstance(p.svc, p.inst);
       await sleep(3000);
       const end = await ask('memory');
-      samples.push({ atS: Math.round((performance.now() - t0) / 1000), changes: params.churn, memory: end.memory, runs: end.runs });
+      samples.push({
+        atS: Math.round((performance.now() - t0) / 1000),
+        changes: params.churn,
+        memory: end.memory,
+        runs: end.runs,
+      });
       results.memory = {
         registry: d.kind,
         n,
@@ -672,9 +801,20 @@ async function bridgeProcessScenarios(d: RegistryDriver, n: number, kc: ReturnTy
     await once.stop();
     limited?.remove();
   }
-  const res = { registry: d.kind, n, m: params.m, runtime, ...stats(resyncs), once: stats(onces), ...(idle ? { idle } : {}), ...(settled.length > 0 ? { settled: stats(settled) } : {}) };
+  const res = {
+    registry: d.kind,
+    n,
+    m: params.m,
+    runtime,
+    ...stats(resyncs),
+    once: stats(onces),
+    ...(idle ? { idle } : {}),
+    ...(settled.length > 0 ? { settled: stats(settled) } : {}),
+  };
   results.resync = res;
-  log(`full reconcile N=${n} without watches (sync --once): writes ${res.once.apiWrites.join(',')}, CPU median ${res.once.cpuMs.median} ms, wall median ${res.once.wallMs.median} ms`);
+  log(
+    `full reconcile N=${n} without watches (sync --once): writes ${res.once.apiWrites.join(',')}, CPU median ${res.once.cpuMs.median} ms, wall median ${res.once.wallMs.median} ms`,
+  );
 }
 
 process.on('unhandledRejection', (err) => log(`unhandled: ${String((err as Error)?.message ?? err)}`));

@@ -55,7 +55,10 @@ export function processCpuMs(pids: Readonly<Record<string, number>>): Record<str
 }
 
 /** after − before, per process. */
-export function cpuSince(before: Readonly<Record<string, number>>, after: Readonly<Record<string, number>>): Record<string, number> {
+export function cpuSince(
+  before: Readonly<Record<string, number>>,
+  after: Readonly<Record<string, number>>,
+): Record<string, number> {
   return Object.fromEntries(Object.keys(before).map((k) => [k, Math.max(0, (after[k] ?? 0) - before[k]!)]));
 }
 
@@ -64,7 +67,10 @@ export function cpuSince(before: Readonly<Record<string, number>>, after: Readon
  * `timeoutMs`: after a bulk delete, kube-apiserver, etcd and istiod work for seconds, and the
  * next timed run must not pay for it. Returns how long it waited.
  */
-export async function waitQuiet(pids: Readonly<Record<string, number>>, opts: { maxCores?: number; windowMs?: number; timeoutMs?: number } = {}): Promise<number> {
+export async function waitQuiet(
+  pids: Readonly<Record<string, number>>,
+  opts: { maxCores?: number; windowMs?: number; timeoutMs?: number } = {},
+): Promise<number> {
   const { maxCores = 0.15, windowMs = 500, timeoutMs = 30_000 } = opts;
   const t0 = Date.now();
   while (Date.now() - t0 < timeoutMs) {

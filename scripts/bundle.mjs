@@ -32,7 +32,9 @@ for (const [entry, outfile] of targets) {
     // Optional peers of @kubernetes/client-node that are required only when configured.
     external: ['proxy-agent'],
     // Bundled CommonJS code calls require() for Node built-ins.
-    banner: { js: "import { createRequire as __rbCreateRequire } from 'node:module'; const require = __rbCreateRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __rbCreateRequire } from 'node:module'; const require = __rbCreateRequire(import.meta.url);",
+    },
     logLevel: 'warning',
     metafile: true,
   });

@@ -53,7 +53,9 @@ function sourceJsonSchema(a: AdapterFactory): Json {
       name: dns1123Label.describe('Source name (DNS-1123 label), unique among sources.'),
       kind: z.literal(a.kind),
       hostTemplate: z.string().min(1).optional().describe('Host template, e.g. "{service}.{group}.{namespace}.nacos".'),
-      targetNamespace: dns1123Label.default('default').describe('Namespace the ServiceEntries of this source are written to.'),
+      targetNamespace: dns1123Label
+        .default('default')
+        .describe('Namespace the ServiceEntries of this source are written to.'),
       serviceEntry: serviceEntrySettingsSchema.optional(),
       [a.kind]: a.configSchema,
     }),
@@ -75,7 +77,9 @@ export function bridgeConfigJsonSchema(adapters: readonly AdapterFactory[] = ada
       controller: section(controllerSchema),
       server: section(serverSchema),
       leaderElection: section(leaderElectionSchema),
-      log: section(z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional() })),
+      log: section(
+        z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional() }),
+      ),
     },
   };
 }
@@ -128,7 +132,9 @@ export const chartValuesSchema = z.object({
       optional: z.boolean().optional(),
     }),
   ),
-  secretMounts: z.array(z.strictObject({ name: z.string().min(1), secretName: z.string().min(1), mountPath: z.string().min(1) })),
+  secretMounts: z.array(
+    z.strictObject({ name: z.string().min(1), secretName: z.string().min(1), mountPath: z.string().min(1) }),
+  ),
   extraEnv: z.array(k8sObject),
   podAnnotations: stringMap,
   podLabels: stringMap,
@@ -143,7 +149,12 @@ export const chartValuesSchema = z.object({
   tolerations: z.array(k8sObject),
   affinity: k8sObject,
   topologySpreadConstraints: z.array(k8sObject),
-  service: z.strictObject({ enabled: z.boolean(), type: z.enum(['ClusterIP', 'NodePort', 'LoadBalancer']), port: z.number().int().min(1).max(65535), annotations: stringMap }),
+  service: z.strictObject({
+    enabled: z.boolean(),
+    type: z.enum(['ClusterIP', 'NodePort', 'LoadBalancer']),
+    port: z.number().int().min(1).max(65535),
+    annotations: stringMap,
+  }),
   serviceMonitor: z.strictObject({
     enabled: z.boolean(),
     interval: z.string(),

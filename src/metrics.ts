@@ -27,23 +27,104 @@ export class BridgeMetrics {
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
     const r = [registry];
-    this.reconcileRuns = new Counter({ name: 'registry_bridge_reconcile_runs_total', help: 'Reconcile runs by result (success, degraded, failed).', labelNames: ['result'], registers: r });
-    this.reconcileDuration = new Histogram({ name: 'registry_bridge_reconcile_duration_seconds', help: 'Duration of a reconcile run.', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: r });
-    this.changes = new Counter({ name: 'registry_bridge_changes_total', help: 'Planned changes applied, by action.', labelNames: ['action'], registers: r });
-    this.conflicts = new Gauge({ name: 'registry_bridge_conflicts', help: 'ServiceEntries not written because an object the bridge does not own has the name or host.', registers: r });
-    this.ownedObjects = new Gauge({ name: 'registry_bridge_owned_objects', help: 'ServiceEntries owned by this bridge, as last observed.', registers: r });
-    this.sinkObserves = new Counter({ name: 'registry_bridge_sink_observes_total', help: 'Full observes of the sink, by how they were answered: watch (the cache a watch keeps, continuous mode) or list (a full list of the API).', labelNames: ['via'], registers: r });
-    this.sourceErrors = new Counter({ name: 'registry_bridge_source_errors_total', help: 'Failed full reads of a source.', labelNames: ['source'], registers: r });
-    this.sourceUp = new Gauge({ name: 'registry_bridge_source_up', help: '1 when the last full read of the source succeeded.', labelNames: ['source'], registers: r });
-    this.sourceServices = new Gauge({ name: 'registry_bridge_source_services', help: 'Services read from the source in the last successful read.', labelNames: ['source'], registers: r });
-    this.rejectedEntries = new Counter({ name: 'registry_bridge_rejected_entries_total', help: 'Registry entries dropped as malformed (each logged with its path).', labelNames: ['source'], registers: r });
-    this.invalidServices = new Gauge({ name: 'registry_bridge_invalid_services', help: 'Services that cannot become a ServiceEntry Istio accepts, as of the last run.', registers: r });
-    this.lastSuccess = new Gauge({ name: 'registry_bridge_last_success_timestamp_seconds', help: 'Unix time of the last reconcile that converged.', registers: r });
-    this.queueDepth = new Gauge({ name: 'registry_bridge_write_queue_depth', help: 'Writes handed to the sink and not finished yet (queued or in flight).', registers: r });
-    this.apiWrites = new Counter({ name: 'registry_bridge_api_writes_total', help: 'Write calls made to the sink API, by verb and result code.', labelNames: ['verb', 'code'], registers: r });
-    this.staleSeconds = new Gauge({ name: 'registry_bridge_source_stale_seconds', help: 'Age of the oldest last-known data kept by empty protection, per source.', labelNames: ['source'], registers: r });
-    this.propagationSeconds = new Histogram({ name: 'registry_bridge_propagation_seconds', help: 'Time from the bridge writing a change to it being seen at a hop.', labelNames: ['hop'], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60], registers: r });
-    this.propagationFailures = new Counter({ name: 'registry_bridge_propagation_failures_total', help: 'Changes not seen at a hop within the deadline.', labelNames: ['hop'], registers: r });
+    this.reconcileRuns = new Counter({
+      name: 'registry_bridge_reconcile_runs_total',
+      help: 'Reconcile runs by result (success, degraded, failed).',
+      labelNames: ['result'],
+      registers: r,
+    });
+    this.reconcileDuration = new Histogram({
+      name: 'registry_bridge_reconcile_duration_seconds',
+      help: 'Duration of a reconcile run.',
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: r,
+    });
+    this.changes = new Counter({
+      name: 'registry_bridge_changes_total',
+      help: 'Planned changes applied, by action.',
+      labelNames: ['action'],
+      registers: r,
+    });
+    this.conflicts = new Gauge({
+      name: 'registry_bridge_conflicts',
+      help: 'ServiceEntries not written because an object the bridge does not own has the name or host.',
+      registers: r,
+    });
+    this.ownedObjects = new Gauge({
+      name: 'registry_bridge_owned_objects',
+      help: 'ServiceEntries owned by this bridge, as last observed.',
+      registers: r,
+    });
+    this.sinkObserves = new Counter({
+      name: 'registry_bridge_sink_observes_total',
+      help: 'Full observes of the sink, by how they were answered: watch (the cache a watch keeps, continuous mode) or list (a full list of the API).',
+      labelNames: ['via'],
+      registers: r,
+    });
+    this.sourceErrors = new Counter({
+      name: 'registry_bridge_source_errors_total',
+      help: 'Failed full reads of a source.',
+      labelNames: ['source'],
+      registers: r,
+    });
+    this.sourceUp = new Gauge({
+      name: 'registry_bridge_source_up',
+      help: '1 when the last full read of the source succeeded.',
+      labelNames: ['source'],
+      registers: r,
+    });
+    this.sourceServices = new Gauge({
+      name: 'registry_bridge_source_services',
+      help: 'Services read from the source in the last successful read.',
+      labelNames: ['source'],
+      registers: r,
+    });
+    this.rejectedEntries = new Counter({
+      name: 'registry_bridge_rejected_entries_total',
+      help: 'Registry entries dropped as malformed (each logged with its path).',
+      labelNames: ['source'],
+      registers: r,
+    });
+    this.invalidServices = new Gauge({
+      name: 'registry_bridge_invalid_services',
+      help: 'Services that cannot become a ServiceEntry Istio accepts, as of the last run.',
+      registers: r,
+    });
+    this.lastSuccess = new Gauge({
+      name: 'registry_bridge_last_success_timestamp_seconds',
+      help: 'Unix time of the last reconcile that converged.',
+      registers: r,
+    });
+    this.queueDepth = new Gauge({
+      name: 'registry_bridge_write_queue_depth',
+      help: 'Writes handed to the sink and not finished yet (queued or in flight).',
+      registers: r,
+    });
+    this.apiWrites = new Counter({
+      name: 'registry_bridge_api_writes_total',
+      help: 'Write calls made to the sink API, by verb and result code.',
+      labelNames: ['verb', 'code'],
+      registers: r,
+    });
+    this.staleSeconds = new Gauge({
+      name: 'registry_bridge_source_stale_seconds',
+      help: 'Age of the oldest last-known data kept by empty protection, per source.',
+      labelNames: ['source'],
+      registers: r,
+    });
+    this.propagationSeconds = new Histogram({
+      name: 'registry_bridge_propagation_seconds',
+      help: 'Time from the bridge writing a change to it being seen at a hop.',
+      labelNames: ['hop'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+      registers: r,
+    });
+    this.propagationFailures = new Counter({
+      name: 'registry_bridge_propagation_failures_total',
+      help: 'Changes not seen at a hop within the deadline.',
+      labelNames: ['hop'],
+      registers: r,
+    });
 
     for (const result of ['success', 'degraded', 'failed']) this.reconcileRuns.inc({ result }, 0);
     for (const action of ['create', 'update', 'delete']) this.changes.inc({ action }, 0);

@@ -33,7 +33,15 @@ export interface DubboIdentity {
 export const DUBBO_HOST_TEMPLATE = '{service}.{versionLabel}.{groupLabel}.{kind}';
 
 /** Template variables a Dubbo service provides (besides {service} {group} {namespace} {source}). */
-export const DUBBO_TEMPLATE_ATTRIBUTES = ['interface', 'version', 'dubboGroup', 'application', 'versionLabel', 'groupLabel', 'kind'] as const;
+export const DUBBO_TEMPLATE_ATTRIBUTES = [
+  'interface',
+  'version',
+  'dubboGroup',
+  'application',
+  'versionLabel',
+  'groupLabel',
+  'kind',
+] as const;
 
 export interface DubboServiceNaming {
   /** ServiceKey.name: the interface. */

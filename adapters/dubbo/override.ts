@@ -65,7 +65,8 @@ function configure(url: DubboUrl, rule: DubboUrl, fallbackInterface: string): Du
   } else {
     hostMatches = side === 'provider' && rule.host === ANYHOST;
   }
-  if (!hostMatches || !v27ConditionsMatch(url, rule, fallbackInterface) || !legacyConditionsMatch(url, rule)) return url;
+  if (!hostMatches || !v27ConditionsMatch(url, rule, fallbackInterface) || !legacyConditionsMatch(url, rule))
+    return url;
 
   const params: Record<string, string> = { ...url.params };
   const absentOnly = rule.protocol.toLowerCase() === 'absent';
@@ -83,14 +84,26 @@ function v27ConditionsMatch(url: DubboUrl, rule: DubboUrl, fallbackInterface: st
   if (addresses) {
     const ok = addresses
       .split(',')
-      .some((a) => a === `${url.host}:${url.port}` || a === ANYHOST || a === `${ANYHOST}:*` || a === `${ANYHOST}:${url.port}` || a === url.host);
+      .some(
+        (a) =>
+          a === `${url.host}:${url.port}` ||
+          a === ANYHOST ||
+          a === `${ANYHOST}:*` ||
+          a === `${ANYHOST}:${url.port}` ||
+          a === url.host,
+      );
     if (!ok) return false;
   }
   const app = r.application;
   if (app !== undefined && app !== '*' && app !== (url.params.application ?? '')) return false;
   const ruleIface = r.interface || rule.path || fallbackInterface;
-  const ruleKey = ruleIface === '*' ? '*' : dubboServiceKey({ interface: ruleIface, version: r.version ?? '', group: r.group ?? '' });
-  const urlKey = dubboServiceKey({ interface: url.params.interface || url.path || fallbackInterface, version: url.params.version ?? '', group: url.params.group ?? '' });
+  const ruleKey =
+    ruleIface === '*' ? '*' : dubboServiceKey({ interface: ruleIface, version: r.version ?? '', group: r.group ?? '' });
+  const urlKey = dubboServiceKey({
+    interface: url.params.interface || url.path || fallbackInterface,
+    version: url.params.version ?? '',
+    group: url.params.group ?? '',
+  });
   // Dubbo compares service keys exactly; `*` as version or group (dubbo-admin writes them) matches any.
   if (ruleKey !== '*' && ruleKey !== urlKey) {
     const wildVersion = r.version === '*';

@@ -48,6 +48,7 @@ const protocolRe = /^[A-Za-z][A-Za-z0-9+.-]*$/;
 /** Parses a decoded Dubbo URL string (URL.valueOf's grammar). */
 export function parseDubboUrl(text: string): DubboUrl | Error {
   if (text.length === 0) return new Error('empty URL');
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what this rejects
   if (/[\u0000-\u001f\u007f]/.test(text)) return new Error('URL contains control characters');
   const q = text.indexOf('?');
   const head = q >= 0 ? text.slice(0, q) : text;
@@ -64,7 +65,8 @@ export function parseDubboUrl(text: string): DubboUrl | Error {
     // Interned: a value cut from the URL would otherwise keep the whole URL text alive.
     const value = registryStrings.intern(eq >= 0 ? decodeParamValue(part.slice(eq + 1)) : part);
     params[key] = value;
-    if (key.startsWith('default.') && key.length > 'default.'.length) defaults.push([key.slice('default.'.length), value]);
+    if (key.startsWith('default.') && key.length > 'default.'.length)
+      defaults.push([key.slice('default.'.length), value]);
   }
   for (const [k, v] of defaults) if (!(k in params)) params[k] = v;
 
@@ -99,7 +101,13 @@ export function parseDubboUrl(text: string): DubboUrl | Error {
     port = Number(portText);
   }
   // Hosts are nearly unique (a table would only grow); a flat copy frees the URL text.
-  return { protocol: registryStrings.intern(protocol), host: flatCopy(host), port, path: registryStrings.intern(path), params };
+  return {
+    protocol: registryStrings.intern(protocol),
+    host: flatCopy(host),
+    port,
+    path: registryStrings.intern(path),
+    params,
+  };
 }
 
 /** Reads a znode name as a Dubbo URL: decode once, then parse. */

@@ -15,7 +15,10 @@ export interface DubboNacosName {
 const categories = new Set(['providers', 'consumers', 'configurators', 'routers']);
 
 /** undefined when the name is not a Dubbo interface-level name (e.g. an application name). */
-export function parseDubboNacosName(name: string, metadata: Readonly<Record<string, string>> = {}): DubboNacosName | undefined {
+export function parseDubboNacosName(
+  name: string,
+  metadata: Readonly<Record<string, string>> = {},
+): DubboNacosName | undefined {
   const parts = name.split(':');
   const [category, iface] = parts;
   if (category === undefined || iface === undefined || !categories.has(category)) return undefined;
@@ -26,7 +29,8 @@ export function parseDubboNacosName(name: string, metadata: Readonly<Record<stri
   const third = parts[2]!;
   const version = metadata.version ?? metadata['default.version'];
   const group = metadata.group ?? metadata['default.group'];
-  if (third !== '' && group === third && version !== third) return { category, interface: iface, version: '', group: third };
+  if (third !== '' && group === third && version !== third)
+    return { category, interface: iface, version: '', group: third };
   return { category, interface: iface, version: third, group: '' };
 }
 

@@ -27,8 +27,15 @@ export function dubboShape(
   const d = parseDubboNacosName(nacosName, metadata);
   if (!d) return undefined;
   if (d.category !== 'providers') return 'not-a-service';
-  const naming = dubboServiceIdentity({ interface: d.interface, version: d.version, group: d.group }, metadata.application ?? '');
-  const probe: RegistryService = { key: { source: where.source, namespace: where.namespace, group: naming.group, name: naming.name }, attributes: naming.attributes, instances: [] };
+  const naming = dubboServiceIdentity(
+    { interface: d.interface, version: d.version, group: d.group },
+    metadata.application ?? '',
+  );
+  const probe: RegistryService = {
+    key: { source: where.source, namespace: where.namespace, group: naming.group, name: naming.name },
+    attributes: naming.attributes,
+    instances: [],
+  };
   const host = renderHost(probe, hostTemplate);
   if (host instanceof Error) return host;
   return { name: naming.name, group: naming.group, host, attributes: naming.attributes };

@@ -20,7 +20,12 @@ export interface ProtectionResult {
  * while the server answered normally) keeps its last known instances for `keepForMs` after it
  * was first seen empty. After that the empty read is believed. `keepForMs = 0` disables it.
  */
-export function protectEmpty(read: readonly RegistryService[], previous: ReadonlyMap<string, KnownService>, now: number, keepForMs: number): ProtectionResult {
+export function protectEmpty(
+  read: readonly RegistryService[],
+  previous: ReadonlyMap<string, KnownService>,
+  now: number,
+  keepForMs: number,
+): ProtectionResult {
   const known = new Map<string, KnownService>();
   const services: RegistryService[] = [];
   const kept: { key: string; emptyForMs: number }[] = [];

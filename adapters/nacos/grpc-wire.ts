@@ -54,8 +54,13 @@ export function decodePayload(bytes: Buffer): NacosMessage {
   } catch {
     throw new Error(`payload ${msg.metadata?.type ?? '(no type)'}: body is not JSON`);
   }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error(`payload ${msg.metadata?.type ?? '(no type)'}: body is not a JSON object`);
-  return { type: msg.metadata?.type ?? '', headers: msg.metadata?.headers ?? {}, body: body as Record<string, unknown> };
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new Error(`payload ${msg.metadata?.type ?? '(no type)'}: body is not a JSON object`);
+  return {
+    type: msg.metadata?.type ?? '',
+    headers: msg.metadata?.headers ?? {},
+    body: body as Record<string, unknown>,
+  };
 }
 
 /** A Nacos response counts as success on resultCode 200 (r-nacos sends no `success` field). */

@@ -1,6 +1,13 @@
 import type * as GrpcModule from '@grpc/grpc-js';
 import type { Logger } from '../../src/log.js';
-import { decodePayload, encodePayload, responseError, BI_STREAM_PATH, UNARY_PATH, type NacosMessage } from './grpc-wire.js';
+import {
+  decodePayload,
+  encodePayload,
+  responseError,
+  BI_STREAM_PATH,
+  UNARY_PATH,
+  type NacosMessage,
+} from './grpc-wire.js';
 import type { NacosHttp } from './http.js';
 import type { NacosServiceRef } from './index.js';
 import { stripGroupPrefix } from './parse.js';
@@ -160,7 +167,12 @@ class NamespaceConnection {
   }
 
   status() {
-    return { state: this.state, subscribed: [...this.subs.values()].filter((s) => s.subscribed).length, followed: this.subs.size, server: this.server };
+    return {
+      state: this.state,
+      subscribed: [...this.subs.values()].filter((s) => s.subscribed).length,
+      followed: this.subs.size,
+      server: this.server,
+    };
   }
 
   isLive(ref: NacosServiceRef): boolean {
@@ -232,7 +244,10 @@ class NamespaceConnection {
     const base = new URL(bases[this.serverIndex % bases.length]!);
     const secure = base.protocol === 'https:';
     const httpPort = Number(base.port || (secure ? 443 : 80));
-    return { address: `${base.hostname.includes(':') ? `[${base.hostname}]` : base.hostname}:${this.o.grpcPort ?? httpPort + 1000}`, secure };
+    return {
+      address: `${base.hostname.includes(':') ? `[${base.hostname}]` : base.hostname}:${this.o.grpcPort ?? httpPort + 1000}`,
+      secure,
+    };
   }
 
   private async connect(): Promise<void> {
@@ -246,11 +261,19 @@ class NamespaceConnection {
     // (too_many_pings). Liveness is the protocol's own HealthCheckRequest below.
     // Its own TCP connection per namespace (a local subchannel pool): the servers key a
     // connection by its transport, and grpc-js would otherwise share one between clients.
-    const client = new g.Client(address, credentials, { 'grpc.max_receive_message_length': 64 * 1024 * 1024, 'grpc.use_local_subchannel_pool': 1 });
+    const client = new g.Client(address, credentials, {
+      'grpc.max_receive_message_length': 64 * 1024 * 1024,
+      'grpc.use_local_subchannel_pool': 1,
+    });
     this.client = client;
     try {
       const check = await this.unary('ServerCheckRequest', { module: 'internal' }, 'ServerCheckResponse', false);
-      const stream = client.makeBidiStreamRequest(BI_STREAM_PATH, encodePayload, decodePayload, new g.Metadata()) as Stream;
+      const stream = client.makeBidiStreamRequest(
+        BI_STREAM_PATH,
+        encodePayload,
+        decodePayload,
+        new g.Metadata(),
+      ) as Stream;
       this.stream = stream;
       stream.on('data', (m: NacosMessage) => this.onServerMessage(stream, m));
       stream.on('error', (err: Error) => this.lost(stream, `stream error: ${this.o.http.redact(err.message)}`));
@@ -259,7 +282,13 @@ class NamespaceConnection {
       stream.write({
         type: 'ConnectionSetupRequest',
         headers: {},
-        body: { headers: {}, clientVersion: 'Nacos-Node-Client:registry-bridge', labels: { source: 'sdk', module: 'naming', AppName: 'registry-bridge' }, abilityTable: {}, module: 'internal' },
+        body: {
+          headers: {},
+          clientVersion: 'Nacos-Node-Client:registry-bridge',
+          labels: { source: 'sdk', module: 'naming', AppName: 'registry-bridge' },
+          abilityTable: {},
+          module: 'internal',
+        },
       });
       // Java Nacos >= 2.3 acknowledges the setup (SetupAckRequest) when it negotiates abilities;
       // older servers and r-nacos register the connection without a word.
@@ -269,7 +298,10 @@ class NamespaceConnection {
       this.state = 'ready';
       this.failures = 0;
       this.lastActive = Date.now();
-      this.log.info({ server: address, connectionId: String(check.body.connectionId ?? '') }, 'nacos gRPC push connected');
+      this.log.info(
+        { server: address, connectionId: String(check.body.connectionId ?? '') },
+        'nacos gRPC push connected',
+      );
       clearInterval(this.keepAlive);
       this.keepAlive = setInterval(() => void this.checkAlive(), this.keepAliveMs);
       this.keepAlive.unref();
@@ -289,7 +321,10 @@ class NamespaceConnection {
     const backoff = Math.min(this.maxBackoffMs, 500 * 2 ** Math.min(this.failures - 1, 10));
     const delay = Math.round(backoff * (0.5 + Math.random() * 0.5));
     const level = this.failures === 1 || this.failures % 10 === 0 ? 'warn' : 'debug';
-    this.log[level]({ server: this.server, failures: this.failures, retryInMs: delay }, `nacos gRPC push ${why}; the periodic re-list still applies changes`);
+    this.log[level](
+      { server: this.server, failures: this.failures, retryInMs: delay },
+      `nacos gRPC push ${why}; the periodic re-list still applies changes`,
+    );
     this.connectSoon(delay);
   }
 
@@ -325,8 +360,10 @@ class NamespaceConnection {
   private onServerMessage(stream: Stream, m: NacosMessage): void {
     if (stream !== this.stream) return;
     this.lastActive = Date.now();
-    const requestId = typeof m.body.requestId === 'string' || typeof m.body.requestId === 'number' ? String(m.body.requestId) : '';
-    const reply = (type: string) => stream.write({ type, headers: {}, body: { resultCode: 200, errorCode: 0, requestId } });
+    const requestId =
+      typeof m.body.requestId === 'string' || typeof m.body.requestId === 'number' ? String(m.body.requestId) : '';
+    const reply = (type: string) =>
+      stream.write({ type, headers: {}, body: { resultCode: 200, errorCode: 0, requestId } });
     switch (m.type) {
       case 'SetupAckRequest':
         this.setupAck?.();
@@ -351,7 +388,12 @@ class NamespaceConnection {
     const i = info as { name?: unknown; groupName?: unknown } | null | undefined;
     if (typeof i?.name !== 'string') return;
     const rawName = i.name;
-    const group = typeof i.groupName === 'string' && i.groupName !== '' ? i.groupName : rawName.includes('@@') ? rawName.slice(0, rawName.indexOf('@@')) : 'DEFAULT_GROUP';
+    const group =
+      typeof i.groupName === 'string' && i.groupName !== ''
+        ? i.groupName
+        : rawName.includes('@@')
+          ? rawName.slice(0, rawName.indexOf('@@'))
+          : 'DEFAULT_GROUP';
     const sub = this.subs.get(subKey(group, stripGroupPrefix(rawName)));
     if (!sub) return;
     const fp = this.o.received(sub.ref, info);
@@ -373,17 +415,32 @@ class NamespaceConnection {
         this.resubscribe = false;
         const todo = [...this.subs.values()].filter((s) => !s.subscribed);
         await mapLimit(todo, this.o.concurrency ?? 16, async (sub) => {
-          if (this.state !== 'ready' || sub.subscribed || this.subs.get(subKey(sub.ref.group, sub.ref.name)) !== sub) return;
+          if (this.state !== 'ready' || sub.subscribed || this.subs.get(subKey(sub.ref.group, sub.ref.name)) !== sub)
+            return;
           try {
-            const res = await this.unary('SubscribeServiceRequest', subscribeBody(sub.ref, true), 'SubscribeServiceResponse', true, sub.ref);
+            const res = await this.unary(
+              'SubscribeServiceRequest',
+              subscribeBody(sub.ref, true),
+              'SubscribeServiceResponse',
+              true,
+              sub.ref,
+            );
             sub.subscribed = true;
             this.onServiceInfo(res.body.serviceInfo, 'subscribe');
           } catch (err) {
-            if (this.state === 'ready') this.log.warn({ group: sub.ref.group, service: sub.ref.name, err: this.o.http.redact((err as Error).message) }, 'nacos gRPC subscribe failed; retried on the next re-list');
+            if (this.state === 'ready')
+              this.log.warn(
+                { group: sub.ref.group, service: sub.ref.name, err: this.o.http.redact((err as Error).message) },
+                'nacos gRPC subscribe failed; retried on the next re-list',
+              );
           }
         });
       } while (this.resubscribe && this.state === 'ready');
-      if (this.state === 'ready') this.log.debug({ subscribed: this.status().subscribed, followed: this.subs.size }, 'nacos gRPC subscriptions up to date');
+      if (this.state === 'ready')
+        this.log.debug(
+          { subscribed: this.status().subscribed, followed: this.subs.size },
+          'nacos gRPC subscriptions up to date',
+        );
     })().finally(() => (this.subscribing = undefined));
   }
 
@@ -391,7 +448,10 @@ class NamespaceConnection {
     try {
       await this.unary('SubscribeServiceRequest', subscribeBody(ref, false), 'SubscribeServiceResponse', true, ref);
     } catch (err) {
-      this.log.debug({ group: ref.group, service: ref.name, err: this.o.http.redact((err as Error).message) }, 'nacos gRPC unsubscribe failed');
+      this.log.debug(
+        { group: ref.group, service: ref.name, err: this.o.http.redact((err as Error).message) },
+        'nacos gRPC unsubscribe failed',
+      );
     }
   }
 
@@ -400,12 +460,24 @@ class NamespaceConnection {
    * transport). A "Connection is unregistered" (301) right after the setup is retried briefly;
    * a 403 with password auth logs in again once.
    */
-  private async unary(type: string, body: Record<string, unknown>, expected: string, secured: boolean, ref?: NacosServiceRef): Promise<NacosMessage> {
+  private async unary(
+    type: string,
+    body: Record<string, unknown>,
+    expected: string,
+    secured: boolean,
+    ref?: NacosServiceRef,
+  ): Promise<NacosMessage> {
     const base = this.o.http.bases[this.serverIndex % this.o.http.bases.length]!;
     for (let attempt = 0; ; attempt++) {
       const client = this.client;
       if (!client) throw new Error('connection closed');
-      const headers = secured ? await this.o.http.grpcHeaders(base, AbortSignal.timeout(this.o.requestTimeoutMs), ref ? `${ref.group}@@${ref.name}` : undefined) : {};
+      const headers = secured
+        ? await this.o.http.grpcHeaders(
+            base,
+            AbortSignal.timeout(this.o.requestTimeoutMs),
+            ref ? `${ref.group}@@${ref.name}` : undefined,
+          )
+        : {};
       const res = await new Promise<NacosMessage>((resolve, reject) => {
         client.makeUnaryRequest(
           UNARY_PATH,
@@ -414,7 +486,10 @@ class NamespaceConnection {
           { type, headers, body: { headers: {}, ...body } },
           new (grpc().Metadata)(),
           { deadline: Date.now() + this.o.requestTimeoutMs },
-          (err, value) => (err || !value ? reject(new Error(`${type}: ${err?.details || err?.message || 'no answer'}`)) : resolve(value)),
+          (err, value) =>
+            err || !value
+              ? reject(new Error(`${type}: ${err?.details || err?.message || 'no answer'}`))
+              : resolve(value),
         );
       });
       const problem = responseError(res, expected);
@@ -441,5 +516,12 @@ function subKey(group: string, name: string): string {
 }
 
 function subscribeBody(ref: NacosServiceRef, subscribe: boolean): Record<string, unknown> {
-  return { namespace: ref.namespaceId, serviceName: ref.name, groupName: ref.group, clusters: '', subscribe, module: 'naming' };
+  return {
+    namespace: ref.namespaceId,
+    serviceName: ref.name,
+    groupName: ref.group,
+    clusters: '',
+    subscribe,
+    module: 'naming',
+  };
 }

@@ -63,10 +63,17 @@ export class NacosHttp {
     this.bases = options.servers.map(serverBase);
     this.now = options.now ?? Date.now;
     const a = options.auth;
-    this.secrets = (a?.kind === 'password' ? [a.password] : a?.kind === 'signature' ? [a.secretKey, a.accessKey] : []).filter((s) => s.length >= 3);
+    this.secrets = (
+      a?.kind === 'password' ? [a.password] : a?.kind === 'signature' ? [a.secretKey, a.accessKey] : []
+    ).filter((s) => s.length >= 3);
     this.agents = {
       http: new http.Agent({ keepAlive: true, maxSockets: 16 }),
-      https: new https.Agent({ keepAlive: true, maxSockets: 16, ...(options.ca ? { ca: options.ca } : {}), rejectUnauthorized: !options.insecureSkipVerify }),
+      https: new https.Agent({
+        keepAlive: true,
+        maxSockets: 16,
+        ...(options.ca ? { ca: options.ca } : {}),
+        rejectUnauthorized: !options.insecureSkipVerify,
+      }),
     };
   }
 
@@ -83,7 +90,13 @@ export class NacosHttp {
    * the next server; any other status is returned. Throws SourceUnavailableError when no
    * server answered, NacosAuthError when login was refused.
    */
-  async request(method: 'GET' | 'POST', apiPath: string, params: Record<string, string>, signal: AbortSignal, signedName?: string): Promise<NacosResponse> {
+  async request(
+    method: 'GET' | 'POST',
+    apiPath: string,
+    params: Record<string, string>,
+    signal: AbortSignal,
+    signedName?: string,
+  ): Promise<NacosResponse> {
     const failures: string[] = [];
     for (let n = 0; n < this.bases.length; n++) {
       const index = (this.current + n) % this.bases.length;
@@ -102,11 +115,21 @@ export class NacosHttp {
         failures.push(`${base}: ${this.redact(describeNetworkError(err))}`);
       }
     }
-    throw new SourceUnavailableError(this.options.source, `no Nacos server answered ${method} ${apiPath}: ${failures.join('; ')}`);
+    throw new SourceUnavailableError(
+      this.options.source,
+      `no Nacos server answered ${method} ${apiPath}: ${failures.join('; ')}`,
+    );
   }
 
   /** One attempt at one server (`base` as in `bases`), with login and one re-login on 403. */
-  async requestAt(base: string, method: 'GET' | 'POST', apiPath: string, params: Record<string, string>, signal: AbortSignal, signedName?: string): Promise<NacosResponse> {
+  async requestAt(
+    base: string,
+    method: 'GET' | 'POST',
+    apiPath: string,
+    params: Record<string, string>,
+    signal: AbortSignal,
+    signedName?: string,
+  ): Promise<NacosResponse> {
     let res = await this.attempt(base, method, apiPath, params, signal, signedName);
     if ((res.status === 401 || res.status === 403) && this.options.auth?.kind === 'password' && this.tokens.has(base)) {
       // The token may have expired early (server restarted with a new key): log in again once.
@@ -137,24 +160,38 @@ export class NacosHttp {
     this.agents.https.destroy();
   }
 
-  private async attempt(base: string, method: 'GET' | 'POST', apiPath: string, params: Record<string, string>, signal: AbortSignal, signedName: string | undefined): Promise<NacosResponse> {
+  private async attempt(
+    base: string,
+    method: 'GET' | 'POST',
+    apiPath: string,
+    params: Record<string, string>,
+    signal: AbortSignal,
+    signedName: string | undefined,
+  ): Promise<NacosResponse> {
     const query = new URLSearchParams(params);
     const auth = this.options.auth;
     if (auth?.kind === 'password') query.set('accessToken', await this.token(base, auth, signal));
-    if (auth?.kind === 'signature') for (const [k, v] of Object.entries(signatureParams(auth, signedName, this.now()))) query.set(k, v);
+    if (auth?.kind === 'signature')
+      for (const [k, v] of Object.entries(signatureParams(auth, signedName, this.now()))) query.set(k, v);
     const url = `${base}${apiPath}?${query.toString()}`;
     const res = await this.send(url, method, undefined, signal);
     return { ...res, server: base };
   }
 
-  private async token(base: string, auth: Extract<ResolvedAuth, { kind: 'password' }>, signal: AbortSignal): Promise<string> {
+  private async token(
+    base: string,
+    auth: Extract<ResolvedAuth, { kind: 'password' }>,
+    signal: AbortSignal,
+  ): Promise<string> {
     const cached = this.tokens.get(base);
     if (cached && this.now() < cached.refreshAt) return cached.value;
     const body = new URLSearchParams({ username: auth.username, password: auth.password }).toString();
     const res = await this.send(`${base}/v1/auth/login`, 'POST', body, signal);
     if (res.status >= 500) {
       // Not conclusive: Java Nacos 3.1 answers a wrong password with a bare HTTP 500 as well.
-      throw new Error(`login to Nacos server ${base} as user "${auth.username}" failed with HTTP ${res.status}${snippet(this.redact(res.body))} (a server fault, or wrong credentials: Nacos 3.x answers those with 500 too)`);
+      throw new Error(
+        `login to Nacos server ${base} as user "${auth.username}" failed with HTTP ${res.status}${snippet(this.redact(res.body))} (a server fault, or wrong credentials: Nacos 3.x answers those with 500 too)`,
+      );
     }
     let parsed: ReturnType<typeof loginSchema.safeParse> | undefined;
     if (res.status === 200) {
@@ -178,7 +215,12 @@ export class NacosHttp {
     return parsed.data.accessToken;
   }
 
-  private send(url: string, method: string, body: string | undefined, signal: AbortSignal): Promise<{ status: number; body: string }> {
+  private send(
+    url: string,
+    method: string,
+    body: string | undefined,
+    signal: AbortSignal,
+  ): Promise<{ status: number; body: string }> {
     const u = new URL(url);
     const secure = u.protocol === 'https:';
     const lib = secure ? https : http;
@@ -194,7 +236,9 @@ export class NacosHttp {
           headers: {
             accept: 'application/json',
             'user-agent': 'registry-bridge',
-            ...(body !== undefined ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } : {}),
+            ...(body !== undefined
+              ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) }
+              : {}),
           },
         },
         (res) => {
@@ -209,7 +253,9 @@ export class NacosHttp {
           res.on('error', reject);
         },
       );
-      req.on('error', (err) => reject(scoped.timedOut ? new Error(`timed out after ${this.options.timeoutMs} ms`) : err));
+      req.on('error', (err) =>
+        reject(scoped.timedOut ? new Error(`timed out after ${this.options.timeoutMs} ms`) : err),
+      );
       if (body !== undefined) req.write(body);
       req.end();
     }).finally(() => scoped.dispose());
@@ -220,7 +266,11 @@ export class NacosHttp {
  * The v1 client's signature (as the Java and Node SDKs do it): `data` is `<ms>` or
  * `<ms>@@<serviceName>`, `signature` = base64(HMAC-SHA1(secretKey, data)), `ak`, `app`.
  */
-export function signatureParams(auth: Extract<ResolvedAuth, { kind: 'signature' }>, serviceName: string | undefined, nowMs: number): Record<string, string> {
+export function signatureParams(
+  auth: Extract<ResolvedAuth, { kind: 'signature' }>,
+  serviceName: string | undefined,
+  nowMs: number,
+): Record<string, string> {
   const data = serviceName ? `${nowMs}@@${serviceName}` : String(nowMs);
   return {
     ak: auth.accessKey,

@@ -1,8 +1,22 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { BridgeError, SourceUnavailableError, describeError } from '../../src/errors.js';
-import { compareServiceKeys, serviceKeyString, type Instance, type RegistryService, type RejectedEntry, type ServiceKey, type SourceSnapshot } from '../../src/model/service.js';
-import { defineAdapter, type AdapterContext, type ChangeListener, type ServiceListener, type SourceAdapter } from '../../src/sources/adapter.js';
+import {
+  compareServiceKeys,
+  serviceKeyString,
+  type Instance,
+  type RegistryService,
+  type RejectedEntry,
+  type ServiceKey,
+  type SourceSnapshot,
+} from '../../src/model/service.js';
+import {
+  defineAdapter,
+  type AdapterContext,
+  type ChangeListener,
+  type ServiceListener,
+  type SourceAdapter,
+} from '../../src/sources/adapter.js';
 import { DUBBO_TEMPLATE_ATTRIBUTES } from '../dubbo/naming.js';
 import { dubboShape } from './dubbo.js';
 import { protectEmpty, type KnownService } from './empty-protection.js';
@@ -110,11 +124,20 @@ export class NacosSource implements SourceAdapter {
     this.known = protectedRead.known;
     const stale = protectedRead.kept.reduce((m, k) => Math.max(m, k.emptyForMs), 0);
     this.context.metrics.staleSeconds.set({ source: this.context.source }, stale / 1000);
-    for (const k of protectedRead.kept) this.log.warn({ service: k.key, emptyForMs: k.emptyForMs, keepForMs: keepFor }, 'service reads empty; keeping its last known instances (empty protection)');
-    if (read.rejected.length > 0) this.context.metrics.rejectedEntries.inc({ source: this.context.source }, read.rejected.length);
+    for (const k of protectedRead.kept)
+      this.log.warn(
+        { service: k.key, emptyForMs: k.emptyForMs, keepForMs: keepFor },
+        'service reads empty; keeping its last known instances (empty protection)',
+      );
+    if (read.rejected.length > 0)
+      this.context.metrics.rejectedEntries.inc({ source: this.context.source }, read.rejected.length);
     this.serviceFingerprints = fingerprintsOf(read.services);
     this.push?.sync(read.followed);
-    return { source: this.context.source, services: [...protectedRead.services].sort((a, b) => compareServiceKeys(a.key, b.key)), rejected: read.rejected };
+    return {
+      source: this.context.source,
+      services: [...protectedRead.services].sort((a, b) => compareServiceKeys(a.key, b.key)),
+      rejected: read.rejected,
+    };
   }
 
   /** Just these services: one instance-list call each (the push/relist fast path). */
@@ -125,7 +148,8 @@ export class NacosSource implements SourceAdapter {
     for (const [refKey, key] of this.keys) if (wanted.has(serviceKeyString(key))) refs.push(refOfKeyString(refKey));
     // A key never seen before (a new plain service) names its own ref.
     const known = new Set([...this.keys.values()].map(serviceKeyString));
-    for (const k of keys) if (!known.has(serviceKeyString(k))) refs.push({ namespaceId: k.namespace, group: k.group, name: k.name });
+    for (const k of keys)
+      if (!known.has(serviceKeyString(k))) refs.push({ namespaceId: k.namespace, group: k.group, name: k.name });
     const services: RegistryService[] = [];
     const rejected: RejectedEntry[] = [];
     const unfollowed: Followed[] = [];
@@ -136,7 +160,8 @@ export class NacosSource implements SourceAdapter {
         const readAt = Date.now();
         got = await this.instances(http, ref, signal);
         this.keepWhilePending(ref, got, readAt);
-        if (got?.service && this.push instanceof GrpcPush && !this.push.isPending(ref)) unfollowed.push({ ref, fingerprint: got.fingerprint, readAt });
+        if (got?.service && this.push instanceof GrpcPush && !this.push.isPending(ref))
+          unfollowed.push({ ref, fingerprint: got.fingerprint, readAt });
       }
       if (!got) return;
       rejected.push(...got.rejected);
@@ -203,7 +228,10 @@ export class NacosSource implements SourceAdapter {
       entry.disagreed = readFp;
       return entry.read;
     }
-    this.log.warn({ namespace: ref.namespaceId, group: ref.group, service: ref.name }, 'nacos re-list differs from the last gRPC push twice in a row; using the re-list (a push was lost)');
+    this.log.warn(
+      { namespace: ref.namespaceId, group: ref.group, service: ref.name },
+      'nacos re-list differs from the last gRPC push twice in a row; using the re-list (a push was lost)',
+    );
     if (read === undefined) this.pushed.delete(key);
     else this.pushed.set(key, { read, at: readAt });
     return read;
@@ -217,7 +245,13 @@ export class NacosSource implements SourceAdapter {
     this.pushed.clear();
     this.readWhilePending.clear();
     if (this.config.push === 'sdk') {
-      this.push = new PushSubscriptions({ http, config: this.config, context: this.context, auth: await this.auth(), onChange: hint });
+      this.push = new PushSubscriptions({
+        http,
+        config: this.config,
+        context: this.context,
+        auth: await this.auth(),
+        onChange: hint,
+      });
     } else if (this.config.push === 'grpc') {
       this.push = new GrpcPush({
         http,
@@ -298,7 +332,10 @@ export class NacosSource implements SourceAdapter {
       return;
     }
     if (added.length === 0 && !full) return;
-    this.log.debug({ added: added.map((r) => `${r.namespaceId}/${r.group}/${r.name}`), removed: full }, 'nacos service names changed');
+    this.log.debug(
+      { added: added.map((r) => `${r.namespaceId}/${r.group}/${r.name}`), removed: full },
+      'nacos service names changed',
+    );
     if (full || added.some((r) => r.name.startsWith('providers:'))) onChange();
     else onChange(added.map((r) => this.keyOf(r)));
   }
@@ -339,7 +376,10 @@ export class NacosSource implements SourceAdapter {
         try {
           ca = await readFile(path);
         } catch (err) {
-          throw new BridgeError('config', `source ${this.context.source}: cannot read tls.caFile ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+          throw new BridgeError(
+            'config',
+            `source ${this.context.source}: cannot read tls.caFile ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+          );
         }
       }
       this.ca = ca;
@@ -364,7 +404,12 @@ export class NacosSource implements SourceAdapter {
     const a = this.config.auth;
     if (!a) return undefined;
     const field = `sources.${this.context.source}.nacos.auth`;
-    if ('username' in a) return { kind: 'password', username: a.username, password: await this.context.resolveSecret(a.password, `${field}.password`) };
+    if ('username' in a)
+      return {
+        kind: 'password',
+        username: a.username,
+        password: await this.context.resolveSecret(a.password, `${field}.password`),
+      };
     return {
       kind: 'signature',
       accessKey: await this.context.resolveSecret(a.accessKey, `${field}.accessKey`),
@@ -378,7 +423,11 @@ export class NacosSource implements SourceAdapter {
    * each service's instances from its live push (`pushed-first`) or over HTTP (`http`, the
    * periodic re-list that checks the push). Throws when the server can't be read.
    */
-  private async read(signal: AbortSignal, mode: 'pushed-first' | 'http', onService?: ServiceListener): Promise<RegistryRead> {
+  private async read(
+    signal: AbortSignal,
+    mode: 'pushed-first' | 'http',
+    onService?: ServiceListener,
+  ): Promise<RegistryRead> {
     const http = await this.client();
     const refs: NacosServiceRef[] = [];
     const listed = new Map<string, ReadonlySet<string>>();
@@ -400,7 +449,10 @@ export class NacosSource implements SourceAdapter {
     // A re-list that checks live pushes is spread over half its interval, and over longer when
     // relistRate asks for it: a burst of every service's read would hold up the server's pushes
     // (and so the changes it checks), and at 10,000 services cost the bridge seconds of CPU.
-    const pace = mode === 'http' && this.push instanceof GrpcPush ? pacer(refs.length, relistSpreadMs(refs.length, this.config.relistInterval, this.config.relistRate)) : undefined;
+    const pace =
+      mode === 'http' && this.push instanceof GrpcPush
+        ? pacer(refs.length, relistSpreadMs(refs.length, this.config.relistInterval, this.config.relistRate))
+        : undefined;
     await mapLimit(refs, this.config.concurrency, async (ref) => {
       const known = mode === 'pushed-first' ? (this.livePushed(ref) ?? this.whilePending(ref)) : undefined;
       let readAt = known?.at ?? Date.now();
@@ -426,32 +478,61 @@ export class NacosSource implements SourceAdapter {
     return { services, rejected, followed: live };
   }
 
-  private async serviceNames(http: NacosHttp, namespaceId: string, group: string, signal: AbortSignal): Promise<string[]> {
+  private async serviceNames(
+    http: NacosHttp,
+    namespaceId: string,
+    group: string,
+    signal: AbortSignal,
+  ): Promise<string[]> {
     const names: string[] = [];
     const pageSize = this.config.pageSize;
     for (let pageNo = 1; ; pageNo++) {
       const params = { pageNo: String(pageNo), pageSize: String(pageSize), namespaceId, groupName: group };
       const res = await http.request('GET', '/v1/ns/service/list', params, signal);
-      if (res.status !== 200) throw this.httpError(res.server, 'GET /v1/ns/service/list', res.status, res.body, `namespace ${namespaceId}, group ${group}`);
+      if (res.status !== 200)
+        throw this.httpError(
+          res.server,
+          'GET /v1/ns/service/list',
+          res.status,
+          res.body,
+          `namespace ${namespaceId}, group ${group}`,
+        );
       const page = parseServiceListPage(parseJson(res.body));
-      if (page instanceof Error) throw new SourceUnavailableError(this.context.source, `${res.server}: GET /v1/ns/service/list: ${page.message}`);
+      if (page instanceof Error)
+        throw new SourceUnavailableError(
+          this.context.source,
+          `${res.server}: GET /v1/ns/service/list: ${page.message}`,
+        );
       names.push(...page.names.map(stripGroupPrefix));
       // `count` is the total. Stop on a short page too, in case a server counts differently.
       if (page.names.length < pageSize || pageNo * pageSize >= page.count) break;
-      if (pageNo > 100_000) throw new SourceUnavailableError(this.context.source, `${res.server}: service list paging does not end`);
+      if (pageNo > 100_000)
+        throw new SourceUnavailableError(this.context.source, `${res.server}: service list paging does not end`);
     }
     return unique(names);
   }
 
-  private async instances(http: NacosHttp, ref: NacosServiceRef, signal: AbortSignal): Promise<ServiceRead | undefined> {
+  private async instances(
+    http: NacosHttp,
+    ref: NacosServiceRef,
+    signal: AbortSignal,
+  ): Promise<ServiceRead | undefined> {
     const grouped = `${ref.group}@@${ref.name}`;
-    const params = { serviceName: grouped, groupName: ref.group, namespaceId: ref.namespaceId, healthyOnly: String(this.config.healthyOnly) };
+    const params = {
+      serviceName: grouped,
+      groupName: ref.group,
+      namespaceId: ref.namespaceId,
+      healthyOnly: String(this.config.healthyOnly),
+    };
     const res = await http.request('GET', '/v1/ns/instance/list', params, signal, grouped);
     const label = `${ref.namespaceId}/${ref.group}/${ref.name}`;
     if (res.status === 404 || (res.status === 400 && /not found|not exist/i.test(res.body))) return undefined; // deleted since the list
     if (res.status !== 200) {
-      if (res.status === 401 || res.status === 403 || res.status === 410) throw this.httpError(res.server, 'GET /v1/ns/instance/list', res.status, res.body, label);
-      return { rejected: [{ ref: label, reason: `instance list answered HTTP ${res.status}${short(http.redact(res.body))}` }] };
+      if (res.status === 401 || res.status === 403 || res.status === 410)
+        throw this.httpError(res.server, 'GET /v1/ns/instance/list', res.status, res.body, label);
+      return {
+        rejected: [{ ref: label, reason: `instance list answered HTTP ${res.status}${short(http.redact(res.body))}` }],
+      };
     }
     return this.serviceOf(ref, parseJson(res.body), false);
   }
@@ -465,12 +546,24 @@ export class NacosSource implements SourceAdapter {
     const parsed = parseInstanceList(raw, label);
     if (parsed instanceof Error) return { rejected: [{ ref: label, reason: parsed.message }] };
     const fingerprint = this.fingerprintOf(parsed.instances);
-    const instances = pushed && this.config.healthyOnly ? parsed.instances.filter((i) => i.healthy !== false) : parsed.instances;
-    const dubbo = dubboShape(ref.name, instances[0]?.metadata ?? {}, { source: this.context.source, namespace: ref.namespaceId }, this.config.dubboHostTemplate);
+    const instances =
+      pushed && this.config.healthyOnly ? parsed.instances.filter((i) => i.healthy !== false) : parsed.instances;
+    const dubbo = dubboShape(
+      ref.name,
+      instances[0]?.metadata ?? {},
+      { source: this.context.source, namespace: ref.namespaceId },
+      this.config.dubboHostTemplate,
+    );
     if (dubbo === 'not-a-service') return { rejected: [...parsed.rejected], fingerprint };
-    if (dubbo instanceof Error) return { rejected: [...parsed.rejected, { ref: label, reason: `Dubbo host: ${dubbo.message}` }], fingerprint };
+    if (dubbo instanceof Error)
+      return { rejected: [...parsed.rejected, { ref: label, reason: `Dubbo host: ${dubbo.message}` }], fingerprint };
     const service: RegistryService = dubbo
-      ? { key: { ...this.keyOf(ref), group: dubbo.group, name: dubbo.name }, host: dubbo.host, attributes: { ...dubbo.attributes, nacosGroup: ref.group, nacosService: ref.name }, instances }
+      ? {
+          key: { ...this.keyOf(ref), group: dubbo.group, name: dubbo.name },
+          host: dubbo.host,
+          attributes: { ...dubbo.attributes, nacosGroup: ref.group, nacosService: ref.name },
+          instances,
+        }
       : { key: this.keyOf(ref), instances };
     this.keys.set(refKeyString(ref), service.key);
     return { service, rejected: [...parsed.rejected], fingerprint };
@@ -482,13 +575,22 @@ export class NacosSource implements SourceAdapter {
       const why =
         status === 410
           ? 'Nacos 3.0/3.1 answers 410 when its v1 client API is switched off: set nacos.core.api.compatibility.client.enabled=true on the server'
-          : 'this server does not serve the Nacos v1 naming OpenAPI, which this adapter needs: Nacos >= 3.2 removed it (install the nacos-api-legacy-adapter plugin there, or use Nacos 2.x-3.1 or r-nacos); also check the URL\'s context path (default /nacos)';
-      return new BridgeError('unsupported-server', `source ${source}: Nacos server ${server}: ${call} (${what}) answered HTTP ${status}: ${why}`);
+          : "this server does not serve the Nacos v1 naming OpenAPI, which this adapter needs: Nacos >= 3.2 removed it (install the nacos-api-legacy-adapter plugin there, or use Nacos 2.x-3.1 or r-nacos); also check the URL's context path (default /nacos)";
+      return new BridgeError(
+        'unsupported-server',
+        `source ${source}: Nacos server ${server}: ${call} (${what}) answered HTTP ${status}: ${why}`,
+      );
     }
     if (status === 401 || status === 403) {
-      return new SourceUnavailableError(source, `Nacos server ${server} refused ${call} (${what}) with HTTP ${status}${short(body)}: check auth (username/password or accessKey/secretKey) and the user's permissions on the namespace`);
+      return new SourceUnavailableError(
+        source,
+        `Nacos server ${server} refused ${call} (${what}) with HTTP ${status}${short(body)}: check auth (username/password or accessKey/secretKey) and the user's permissions on the namespace`,
+      );
     }
-    return new SourceUnavailableError(source, `Nacos server ${server}: ${call} (${what}) answered HTTP ${status}${short(body)}`);
+    return new SourceUnavailableError(
+      source,
+      `Nacos server ${server}: ${call} (${what}) answered HTTP ${status}${short(body)}`,
+    );
   }
 }
 
@@ -522,7 +624,9 @@ function refKeyString(r: NacosServiceRef): string {
 }
 
 function fingerprintsOf(services: readonly RegistryService[]): Map<string, { fp: string; key: ServiceKey }> {
-  return new Map(services.map((svc) => [serviceKeyString(svc.key), { fp: serviceFingerprint(svc), key: svc.key }] as const));
+  return new Map(
+    services.map((svc) => [serviceKeyString(svc.key), { fp: serviceFingerprint(svc), key: svc.key }] as const),
+  );
 }
 
 /**

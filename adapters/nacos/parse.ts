@@ -20,7 +20,8 @@ export interface ParsedInstanceList {
  */
 export function parseInstanceList(raw: unknown, ref: string): ParsedInstanceList | Error {
   const top = instanceListSchema.safeParse(raw);
-  if (!top.success) return new Error(`instance list is not an object with "hosts": ${top.error.issues[0]?.message ?? 'invalid'}`);
+  if (!top.success)
+    return new Error(`instance list is not an object with "hosts": ${top.error.issues[0]?.message ?? 'invalid'}`);
   const hosts = top.data.hosts ?? [];
   const instances: Instance[] = [];
   const rejected: RejectedEntry[] = [];
@@ -31,7 +32,10 @@ export function parseInstanceList(raw: unknown, ref: string): ParsedInstanceList
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
       const where = formatPath(issue.path);
-      rejected.push({ ref: `${ref} hosts[${i}]${describeHost(entry)}`, reason: `${where ? `${where}: ` : ''}${issue.message}` });
+      rejected.push({
+        ref: `${ref} hosts[${i}]${describeHost(entry)}`,
+        reason: `${where ? `${where}: ` : ''}${issue.message}`,
+      });
       return;
     }
     if (parsed.data.ephemeral === false) persistent += 1;
@@ -82,7 +86,8 @@ export function instancesOfHost(h: NacosHost): Instance[] {
 /** One page of `/v1/ns/service/list`. `count` is the total over all pages. */
 export function parseServiceListPage(raw: unknown): { count: number; names: string[] } | Error {
   const parsed = serviceListSchema.safeParse(raw);
-  if (!parsed.success) return new Error(`service list is not {count, doms}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  if (!parsed.success)
+    return new Error(`service list is not {count, doms}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
   return { count: parsed.data.count, names: parsed.data.doms ?? [] };
 }
 

@@ -49,7 +49,9 @@ export class PushSubscriptions {
     for (const [key, sub] of this.subscribed) {
       if (want.has(key)) continue;
       this.subscribed.delete(key);
-      void this.client(sub.ref.namespaceId).then((c) => c?.unSubscribe({ serviceName: sub.ref.name, groupName: sub.ref.group }, sub.listener));
+      void this.client(sub.ref.namespaceId).then((c) =>
+        c?.unSubscribe({ serviceName: sub.ref.name, groupName: sub.ref.group }, sub.listener),
+      );
     }
     for (const [key, ref] of want) {
       if (this.subscribed.has(key)) continue;
@@ -60,11 +62,16 @@ export class PushSubscriptions {
           first = false;
           return;
         }
-        this.log.debug({ namespace: ref.namespaceId, group: ref.group, service: ref.name }, 'nacos push/poll: instances changed');
+        this.log.debug(
+          { namespace: ref.namespaceId, group: ref.group, service: ref.name },
+          'nacos push/poll: instances changed',
+        );
         this.o.onChange(ref);
       };
       this.subscribed.set(key, { ref, listener });
-      void this.client(ref.namespaceId).then((c) => c?.subscribe({ serviceName: ref.name, groupName: ref.group }, listener));
+      void this.client(ref.namespaceId).then((c) =>
+        c?.subscribe({ serviceName: ref.name, groupName: ref.group }, listener),
+      );
     }
   }
 
@@ -80,7 +87,10 @@ export class PushSubscriptions {
     let c = this.clients.get(namespaceId);
     if (!c) {
       c = this.createClient(namespaceId).catch((err: unknown) => {
-        this.log.warn({ namespace: namespaceId, err: this.o.http.redact(String(err)) }, 'nacos push client failed to start; relying on the periodic re-list');
+        this.log.warn(
+          { namespace: namespaceId, err: this.o.http.redact(String(err)) },
+          'nacos push client failed to start; relying on the periodic re-list',
+        );
         return undefined;
       });
       this.clients.set(namespaceId, c);
@@ -101,13 +111,17 @@ export class PushSubscriptions {
     };
     const signal = this.abort.signal;
     const httpclient = {
-      async request(url: string, opts: { method?: string; data?: Record<string, unknown> }): Promise<{ status: number; data: string }> {
+      async request(
+        url: string,
+        opts: { method?: string; data?: Record<string, unknown> },
+      ): Promise<{ status: number; data: string }> {
         const u = new URL(url);
         const base = bases.find((b) => b.host === u.host) ?? bases[0]!;
         const baseString = `${base.protocol}//${base.host}${base.pathname}`;
         const apiPath = u.pathname.replace(/^\/nacos/, '');
         const params: Record<string, string> = {};
-        for (const [k, v] of Object.entries(opts.data ?? {})) if (v !== undefined && v !== null && k !== 'username' && k !== 'password') params[k] = String(v);
+        for (const [k, v] of Object.entries(opts.data ?? {}))
+          if (v !== undefined && v !== null && k !== 'username' && k !== 'password') params[k] = String(v);
         const method = (opts.method ?? 'GET').toUpperCase() === 'POST' ? 'POST' : 'GET';
         const res = await http.requestAt(baseString, method, apiPath, params, signal, params.serviceName);
         return { status: res.status, data: res.body };
@@ -115,7 +129,8 @@ export class PushSubscriptions {
     };
     // The SDK (≈ 20 MiB) loads only when push is used.
     const nacos = (await import('nacos')).default;
-    const Client = (nacos as unknown as { NacosNamingClient: new (o: Record<string, unknown>) => SdkClient }).NacosNamingClient;
+    const Client = (nacos as unknown as { NacosNamingClient: new (o: Record<string, unknown>) => SdkClient })
+      .NacosNamingClient;
     const client = new Client({
       logger,
       serverList: bases.map((b) => b.host),
@@ -123,11 +138,19 @@ export class PushSubscriptions {
       ssl: bases[0]?.protocol === 'https:',
       httpclient,
     });
-    client.on('error', (err) => this.log.debug({ namespace: namespaceId, err: http.redact(String(err)) }, 'nacos SDK error'));
+    client.on('error', (err) =>
+      this.log.debug({ namespace: namespaceId, err: http.redact(String(err)) }, 'nacos SDK error'),
+    );
     // The host reactor and its UDP receiver emit errors of their own.
-    const inner = client as unknown as { _hostReactor?: { on?: SdkClient['on']; _pushReceiver?: { on?: SdkClient['on'] } } };
-    inner._hostReactor?.on?.('error', (err) => this.log.debug({ namespace: namespaceId, err: http.redact(String(err)) }, 'nacos SDK error'));
-    inner._hostReactor?._pushReceiver?.on?.('error', (err) => this.log.debug({ namespace: namespaceId, err: http.redact(String(err)) }, 'nacos push receiver error'));
+    const inner = client as unknown as {
+      _hostReactor?: { on?: SdkClient['on']; _pushReceiver?: { on?: SdkClient['on'] } };
+    };
+    inner._hostReactor?.on?.('error', (err) =>
+      this.log.debug({ namespace: namespaceId, err: http.redact(String(err)) }, 'nacos SDK error'),
+    );
+    inner._hostReactor?._pushReceiver?.on?.('error', (err) =>
+      this.log.debug({ namespace: namespaceId, err: http.redact(String(err)) }, 'nacos push receiver error'),
+    );
     await client.ready();
     if (this.closed) await client.close();
     return client;

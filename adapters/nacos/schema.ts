@@ -14,7 +14,10 @@ const serverUrl = z.string().refine(
       return false;
     }
   },
-  { message: 'expected an http(s) URL like http://nacos-0:8848 (context path /nacos is added when none is given; no credentials in the URL)' },
+  {
+    message:
+      'expected an http(s) URL like http://nacos-0:8848 (context path /nacos is added when none is given; no credentials in the URL)',
+  },
 );
 
 export const nacosAuthSchema = z.union([
@@ -104,7 +107,9 @@ export type NacosConfig = z.infer<typeof nacosConfigSchema>;
 
 // ---- Payloads of the v1 OpenAPI. Lenient: only what we use is required. ----
 
-const metadataValue = z.union([z.string(), z.number(), z.boolean(), z.null()]).transform((v) => (v === null ? '' : String(v)));
+const metadataValue = z
+  .union([z.string(), z.number(), z.boolean(), z.null()])
+  .transform((v) => (v === null ? '' : String(v)));
 
 /** One entry of `hosts`, Nacos 1.x (`valid`, `instanceId`, `marked`) and 2.x/3.x shapes alike. */
 export const nacosHostSchema = z.object({

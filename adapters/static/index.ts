@@ -5,7 +5,12 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { SourceUnavailableError } from '../../src/errors.js';
 import type { RegistryService, RejectedEntry, SourceSnapshot } from '../../src/model/service.js';
-import { defineAdapter, type AdapterContext, type ChangeListener, type SourceAdapter } from '../../src/sources/adapter.js';
+import {
+  defineAdapter,
+  type AdapterContext,
+  type ChangeListener,
+  type SourceAdapter,
+} from '../../src/sources/adapter.js';
 import { formatPath } from '../../src/config/load.js';
 import { instanceSchema, registryFileSchema, serviceSchema, type StaticService } from './schema.js';
 
@@ -40,20 +45,29 @@ class StaticSource implements SourceAdapter {
     try {
       text = await readFile(this.path, { encoding: 'utf8', signal });
     } catch (err) {
-      throw new SourceUnavailableError(this.context.source, `cannot read ${this.path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
+      throw new SourceUnavailableError(
+        this.context.source,
+        `cannot read ${this.path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+        { cause: err },
+      );
     }
     let raw: unknown;
     try {
       raw = parseYaml(text);
     } catch (err) {
-      throw new SourceUnavailableError(this.context.source, `${this.path} is not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`);
+      throw new SourceUnavailableError(
+        this.context.source,
+        `${this.path} is not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`,
+      );
     }
     return parseRegistryFile(raw, this.context.source, this.path);
   }
 
   async watch(onChange: ChangeListener, signal: AbortSignal): Promise<void> {
     const watcher = watchFile(this.path, { persistent: false, signal }, () => onChange());
-    watcher.on('error', (err) => this.context.logger.warn({ err, path: this.path }, 'file watch failed; the periodic resync still reads the file'));
+    watcher.on('error', (err) =>
+      this.context.logger.warn({ err, path: this.path }, 'file watch failed; the periodic resync still reads the file'),
+    );
   }
 
   async close(): Promise<void> {}
@@ -104,7 +118,10 @@ function dropBadInstances(entry: unknown, label: string, rejected: RejectedEntry
     const ok = instanceSchema.safeParse(inst);
     if (!ok.success) {
       const issue = ok.error.issues[0]!;
-      rejected.push({ ref: `${label}.instances[${j}]`, reason: `${formatPath(issue.path) ? `${formatPath(issue.path)}: ` : ''}${issue.message}` });
+      rejected.push({
+        ref: `${label}.instances[${j}]`,
+        reason: `${formatPath(issue.path) ? `${formatPath(issue.path)}: ` : ''}${issue.message}`,
+      });
     }
     return ok.success;
   });
@@ -116,7 +133,15 @@ function toModel(s: StaticService, source: string): RegistryService {
     key: { source, namespace: s.namespace, group: s.group, name: s.name },
     ...(s.host !== undefined ? { host: s.host } : {}),
     ...(s.protocol !== undefined ? { protocol: s.protocol } : {}),
-    ...(s.ports !== undefined ? { ports: s.ports.map((p) => ({ number: p.number, protocol: p.protocol, ...(p.name !== undefined ? { name: p.name } : {}) })) } : {}),
+    ...(s.ports !== undefined
+      ? {
+          ports: s.ports.map((p) => ({
+            number: p.number,
+            protocol: p.protocol,
+            ...(p.name !== undefined ? { name: p.name } : {}),
+          })),
+        }
+      : {}),
     instances: s.instances.map((i) => ({
       address: i.address,
       port: i.port,

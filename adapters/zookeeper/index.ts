@@ -1,13 +1,41 @@
 import type { Watcher } from 'node-zookeeper-client';
 import { SourceUnavailableError } from '../../src/errors.js';
-import { compareServiceKeys, serviceKeyString, type RegistryService, type RejectedEntry, type ServiceKey, type SourceSnapshot } from '../../src/model/service.js';
+import {
+  compareServiceKeys,
+  serviceKeyString,
+  type RegistryService,
+  type RejectedEntry,
+  type ServiceKey,
+  type SourceSnapshot,
+} from '../../src/model/service.js';
 import { mapLimit } from '../../src/util/concurrency.js';
-import { defineAdapter, type AdapterContext, type ChangeListener, type ServiceListener, type SourceAdapter } from '../../src/sources/adapter.js';
+import {
+  defineAdapter,
+  type AdapterContext,
+  type ChangeListener,
+  type ServiceListener,
+  type SourceAdapter,
+} from '../../src/sources/adapter.js';
 import { DUBBO_HOST_TEMPLATE } from '../dubbo/naming.js';
-import { servicesOfDir, servicesOfRoots, unitFingerprint, ZK_TEMPLATE_ATTRIBUTES, type ParsedDirs, type RootRead } from './layouts.js';
+import {
+  servicesOfDir,
+  servicesOfRoots,
+  unitFingerprint,
+  ZK_TEMPLATE_ATTRIBUTES,
+  type ParsedDirs,
+  type RootRead,
+} from './layouts.js';
 import { chrootOf, zookeeperConfigSchema, type ZooKeeperConfig } from './schema.js';
 import { ZkSession, ZkUnavailableError } from './session.js';
-import { joinPath, MissingRootError, readDir, readRoot, readRootChildren, type DirRead, type ReadOptions } from './tree.js';
+import {
+  joinPath,
+  MissingRootError,
+  readDir,
+  readRoot,
+  readRootChildren,
+  type DirRead,
+  type ReadOptions,
+} from './tree.js';
 
 export { zookeeperConfigSchema, type ZooKeeperConfig } from './schema.js';
 
@@ -77,7 +105,12 @@ export class ZooKeeperSource implements SourceAdapter {
       sessionTimeout: config.sessionTimeout,
       requestTimeout: config.requestTimeout,
       logger: context.logger,
-      ...(auth ? { credentials: () => context.resolveSecret(auth.credentials, `sources.${context.source}.zookeeper.auth.credentials`) } : {}),
+      ...(auth
+        ? {
+            credentials: () =>
+              context.resolveSecret(auth.credentials, `sources.${context.source}.zookeeper.auth.credentials`),
+          }
+        : {}),
     });
   }
 
@@ -95,7 +128,8 @@ export class ZooKeeperSource implements SourceAdapter {
       // One round trip per root proves the session answers: a frozen or blackholed server
       // must read as unavailable, not as a registry that stopped changing.
       try {
-        for (const root of this.config.roots) if (!(await this.session.exists(root, signal))) throw new MissingRootError(root);
+        for (const root of this.config.roots)
+          if (!(await this.session.exists(root, signal))) throw new MissingRootError(root);
       } catch (err) {
         this.misses += 1;
         throw this.unavailable(err);
@@ -117,7 +151,13 @@ export class ZooKeeperSource implements SourceAdapter {
           parsed.set(dir, unit);
           for (const s of unit.services) onService!(s);
         };
-        reads.push(await readRoot(this.session, root, namespace, { layout: this.config.layout, signal, ...(onService ? { onDir } : {}) }));
+        reads.push(
+          await readRoot(this.session, root, namespace, {
+            layout: this.config.layout,
+            signal,
+            ...(onService ? { onDir } : {}),
+          }),
+        );
       }
     } catch (err) {
       throw this.unavailable(err);
@@ -179,7 +219,9 @@ export class ZooKeeperSource implements SourceAdapter {
       const unit = this.unitOfKey.get(k);
       if (unit !== undefined) units.add(unit);
     }
-    for (const unit of units) for (const svc of this.units.get(unit)?.services ?? []) if (wanted.has(serviceKeyString(svc.key))) services.push(svc);
+    for (const unit of units)
+      for (const svc of this.units.get(unit)?.services ?? [])
+        if (wanted.has(serviceKeyString(svc.key))) services.push(svc);
     return { source: this.context.source, services, rejected: [] };
   }
 
@@ -212,12 +254,19 @@ export class ZooKeeperSource implements SourceAdapter {
   }
 
   private unavailable(err: unknown): Error {
-    if (err instanceof ZkUnavailableError || err instanceof MissingRootError) return new SourceUnavailableError(this.context.source, `zookeeper ${this.config.connect}: ${err.message}`, { cause: err });
+    if (err instanceof ZkUnavailableError || err instanceof MissingRootError)
+      return new SourceUnavailableError(this.context.source, `zookeeper ${this.config.connect}: ${err.message}`, {
+        cause: err,
+      });
     return err instanceof Error ? err : new Error(String(err));
   }
 
   private readOptions(): ReadOptions {
-    return { layout: this.config.layout, ...(this.watchSignal ? { signal: this.watchSignal } : {}), watcherFor: (path, kind, unit) => this.watcherFor(path, kind, unit) };
+    return {
+      layout: this.config.layout,
+      ...(this.watchSignal ? { signal: this.watchSignal } : {}),
+      watcherFor: (path, kind, unit) => this.watcherFor(path, kind, unit),
+    };
   }
 
   /** One stable function per watched path: node-zookeeper-client dedups by identity. */
@@ -241,11 +290,18 @@ export class ZooKeeperSource implements SourceAdapter {
     const missesBefore = this.misses;
     try {
       await Promise.all(this.config.roots.map((r) => this.refreshRoot(r, true)));
-      if (this.misses === missesBefore && this.session.currentState === 'connected') this.missesAtCleanWalk = missesBefore;
-      this.context.logger.debug({ reason, durationMs: Date.now() - t0, units: this.units.size }, 'zookeeper watches armed');
+      if (this.misses === missesBefore && this.session.currentState === 'connected')
+        this.missesAtCleanWalk = missesBefore;
+      this.context.logger.debug(
+        { reason, durationMs: Date.now() - t0, units: this.units.size },
+        'zookeeper watches armed',
+      );
     } catch (err) {
       this.misses += 1;
-      this.context.logger.warn({ reason, err: (err as Error).message }, 'zookeeper re-walk failed; retrying at the next relist or reconnect');
+      this.context.logger.warn(
+        { reason, err: (err as Error).message },
+        'zookeeper re-walk failed; retrying at the next relist or reconnect',
+      );
     }
   }
 
@@ -295,7 +351,9 @@ export class ZooKeeperSource implements SourceAdapter {
   }
 
   private async readUnit(unit: string, rethrow: boolean): Promise<void> {
-    const root = this.config.roots.find((r) => unit.startsWith(r === '/' ? '/' : `${r}/`) && !unit.slice(r === '/' ? 1 : r.length + 1).includes('/'));
+    const root = this.config.roots.find(
+      (r) => unit.startsWith(r === '/' ? '/' : `${r}/`) && !unit.slice(r === '/' ? 1 : r.length + 1).includes('/'),
+    );
     if (root === undefined) return;
     const name = unit.slice(root === '/' ? 1 : root.length + 1);
     let dir;
@@ -307,7 +365,12 @@ export class ZooKeeperSource implements SourceAdapter {
       this.context.logger.warn({ unit, err: (err as Error).message }, 'zookeeper read failed; the next relist retries');
       return;
     }
-    const read: RootRead = { root, namespace: namespaceOf(this.config.connect, root), dubbo: dir.dubbo ? [dir.dubbo] : [], curator: dir.curator ? [dir.curator] : [] };
+    const read: RootRead = {
+      root,
+      namespace: namespaceOf(this.config.connect, root),
+      dubbo: dir.dubbo ? [dir.dubbo] : [],
+      curator: dir.curator ? [dir.curator] : [],
+    };
     // Of what was read, not of what it parses into: parsing is a pure function of it, so an
     // unchanged unit is neither parsed nor copied again (at 10,000 units, a canonical JSON of
     // the parsed services cost ~0.3 GB of garbage per walk).
@@ -315,7 +378,9 @@ export class ZooKeeperSource implements SourceAdapter {
     const before = this.units.get(unit);
     // Unchanged: keep the very same objects (consumers may memoize on their identity).
     if (before?.fingerprint === fingerprint) return;
-    const { services, rejected } = servicesOfRoots([read], this.context.source, { maxDataBytes: this.config.maxDataBytes });
+    const { services, rejected } = servicesOfRoots([read], this.context.source, {
+      maxDataBytes: this.config.maxDataBytes,
+    });
     this.setUnit(unit, { fingerprint, keys: services.map((s) => s.key), services, rejected });
     const keys = new Map<string, ServiceKey>();
     for (const k of [...(before?.keys ?? []), ...services.map((s) => s.key)]) keys.set(serviceKeyString(k), k);

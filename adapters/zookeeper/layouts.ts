@@ -1,7 +1,13 @@
 import { createHash } from 'node:crypto';
 import { TextDecoder } from 'node:util';
 import { withSharedMetadata } from '../../src/util/intern.js';
-import { compareServiceKeys, type Instance, type RegistryService, type RejectedEntry, type ServiceKey } from '../../src/model/service.js';
+import {
+  compareServiceKeys,
+  type Instance,
+  type RegistryService,
+  type RejectedEntry,
+  type ServiceKey,
+} from '../../src/model/service.js';
 import { dubboServiceIdentity, DUBBO_TEMPLATE_ATTRIBUTES, type DubboIdentity } from '../dubbo/naming.js';
 import { applyConfigurators, isConfiguratorUrl } from '../dubbo/override.js';
 import { dubboProvidersOf } from '../dubbo/provider.js';
@@ -56,7 +62,12 @@ export interface ServicesRead {
 /** Every attribute a ZooKeeper service sets, so any template is valid for every service. */
 export const ZK_TEMPLATE_ATTRIBUTES: readonly string[] = DUBBO_TEMPLATE_ATTRIBUTES;
 
-export function servicesOfRoots(reads: readonly RootRead[], source: string, options: LayoutOptions, parsed?: ParsedDirs): ServicesRead {
+export function servicesOfRoots(
+  reads: readonly RootRead[],
+  source: string,
+  options: LayoutOptions,
+  parsed?: ParsedDirs,
+): ServicesRead {
   const services: RegistryService[] = [];
   const rejected: RejectedEntry[] = [];
   for (const read of reads) {
@@ -80,7 +91,10 @@ export type ParsedDirs = WeakMap<DirReadOf, ServicesRead>;
 /** The services of one directory read. */
 export function servicesOfDir(dir: DirReadOf, source: string, namespace: string, options: LayoutOptions): ServicesRead {
   const rejected: RejectedEntry[] = [];
-  const services = 'providers' in dir ? dubboServicesOf(dir, source, namespace, rejected) : [curatorServiceOf(dir, source, namespace, options, rejected)];
+  const services =
+    'providers' in dir
+      ? dubboServicesOf(dir, source, namespace, rejected)
+      : [curatorServiceOf(dir, source, namespace, options, rejected)];
   return { services, rejected };
 }
 
@@ -117,7 +131,12 @@ export function refOf(path: string): string {
   return path.length <= 240 ? path : `${path.slice(0, 200)}…(${path.length} chars)`;
 }
 
-export function dubboServicesOf(dir: DubboInterfaceRead, source: string, namespace: string, rejected: RejectedEntry[]): RegistryService[] {
+export function dubboServicesOf(
+  dir: DubboInterfaceRead,
+  source: string,
+  namespace: string,
+  rejected: RejectedEntry[],
+): RegistryService[] {
   const decodedDir = decodeOnce(dir.name);
   const dirInterface = decodedDir instanceof Error ? dir.name : decodedDir;
 
@@ -125,7 +144,8 @@ export function dubboServicesOf(dir: DubboInterfaceRead, source: string, namespa
   for (const name of dir.configurators) {
     const url = parseEncodedDubboUrl(name);
     if (url instanceof Error || !isConfiguratorUrl(url)) {
-      const reason = url instanceof Error ? url.message : `"${url.protocol}://" is not a configurator (override:// or absent://)`;
+      const reason =
+        url instanceof Error ? url.message : `"${url.protocol}://" is not a configurator (override:// or absent://)`;
       if (!(url instanceof Error) && url.protocol === 'empty') continue; // Dubbo's "no rules" marker
       rejected.push({ ref: refOf(`${dir.path}/configurators/${name}`), reason: `configurator ignored: ${reason}` });
       continue;
@@ -180,7 +200,13 @@ const CURATOR_VOLATILE = new Set([
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-export function curatorServiceOf(dir: CuratorServiceRead, source: string, namespace: string, options: LayoutOptions, rejected: RejectedEntry[]): RegistryService {
+export function curatorServiceOf(
+  dir: CuratorServiceRead,
+  source: string,
+  namespace: string,
+  options: LayoutOptions,
+  rejected: RejectedEntry[],
+): RegistryService {
   const instances: Instance[] = [];
   let dubbo = false;
   for (const inst of dir.instances) {
@@ -213,8 +239,10 @@ type CuratorParse = ({ instances: Instance[] } | { error: string }) & { dubbo: b
 
 /** One Curator ServiceInstance znode → its instances (one per Dubbo endpoint). */
 export function curatorInstanceOf(data: Buffer | undefined, options: LayoutOptions): CuratorParse {
-  if (data === undefined || data.length === 0) return { error: 'no data (expected Curator ServiceInstance JSON)', dubbo: false };
-  if (data.length > options.maxDataBytes) return { error: `data is ${data.length} bytes, more than maxDataBytes ${options.maxDataBytes}`, dubbo: false };
+  if (data === undefined || data.length === 0)
+    return { error: 'no data (expected Curator ServiceInstance JSON)', dubbo: false };
+  if (data.length > options.maxDataBytes)
+    return { error: `data is ${data.length} bytes, more than maxDataBytes ${options.maxDataBytes}`, dubbo: false };
   let text: string;
   try {
     text = utf8.decode(data);
@@ -231,7 +259,10 @@ export function curatorInstanceOf(data: Buffer | undefined, options: LayoutOptio
   const parsed = curatorInstanceSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    return { error: `not a Curator ServiceInstance: ${issue.path.length ? `${issue.path.join('.')}: ` : ''}${issue.message}`, dubbo };
+    return {
+      error: `not a Curator ServiceInstance: ${issue.path.length ? `${issue.path.join('.')}: ` : ''}${issue.message}`,
+      dubbo,
+    };
   }
   const result = instancesOfCurator(parsed.data, dubbo);
   return typeof result === 'string' ? { error: result, dubbo } : { instances: result, dubbo };
@@ -263,14 +294,19 @@ function instancesOfCurator(c: CuratorInstance, dubbo: boolean): Instance[] | st
     if (eps.data.length > 0) return eps.data.map((e) => ({ ...base, port: e.port, protocol: e.protocol }));
   }
   const out: Instance[] = [];
-  if (c.port != null) out.push({ ...base, port: c.port, ...(spring ? { protocol: 'http' } : dubbo ? { protocol: 'dubbo' } : {}) });
+  if (c.port != null)
+    out.push({ ...base, port: c.port, ...(spring ? { protocol: 'http' } : dubbo ? { protocol: 'dubbo' } : {}) });
   if (c.sslPort != null) out.push({ ...base, port: c.sslPort, ...(spring ? { protocol: 'https' } : {}) });
   if (out.length === 0) return 'missing port (neither port, sslPort nor dubbo.endpoints)';
   return out;
 }
 
 function compareInstances(a: Instance, b: Instance): number {
-  return a.address < b.address ? -1 : a.address > b.address ? 1 : a.port - b.port || (a.protocol ?? '').localeCompare(b.protocol ?? '');
+  return a.address < b.address
+    ? -1
+    : a.address > b.address
+      ? 1
+      : a.port - b.port || (a.protocol ?? '').localeCompare(b.protocol ?? '');
 }
 
 function mostCommon(values: readonly string[]): string {

@@ -53,8 +53,20 @@ declare module 'node-zookeeper-client' {
     static readonly CREATOR_ALL_ACL: ACL[];
   }
 
-  export const Permission: { readonly READ: number; readonly WRITE: number; readonly CREATE: number; readonly DELETE: number; readonly ADMIN: number; readonly ALL: number };
-  export const CreateMode: { readonly PERSISTENT: number; readonly EPHEMERAL: number; readonly PERSISTENT_SEQUENTIAL: number; readonly EPHEMERAL_SEQUENTIAL: number };
+  export const Permission: {
+    readonly READ: number;
+    readonly WRITE: number;
+    readonly CREATE: number;
+    readonly DELETE: number;
+    readonly ADMIN: number;
+    readonly ALL: number;
+  };
+  export const CreateMode: {
+    readonly PERSISTENT: number;
+    readonly EPHEMERAL: number;
+    readonly PERSISTENT_SEQUENTIAL: number;
+    readonly EPHEMERAL_SEQUENTIAL: number;
+  };
 
   export type Watcher = (event: Event) => void;
 
@@ -65,21 +77,60 @@ declare module 'node-zookeeper-client' {
     getSessionId(): Buffer;
     getSessionTimeout(): number;
     addAuthInfo(scheme: string, auth: Buffer): void;
-    getChildren(path: string, watcher: Watcher | undefined, callback: (error: Exception | Error | null, children: string[], stat: Stat) => void): void;
-    getChildren(path: string, callback: (error: Exception | Error | null, children: string[], stat: Stat) => void): void;
-    getData(path: string, watcher: Watcher | undefined, callback: (error: Exception | Error | null, data: Buffer | undefined, stat: Stat) => void): void;
-    getData(path: string, callback: (error: Exception | Error | null, data: Buffer | undefined, stat: Stat) => void): void;
+    getChildren(
+      path: string,
+      watcher: Watcher | undefined,
+      callback: (error: Exception | Error | null, children: string[], stat: Stat) => void,
+    ): void;
+    getChildren(
+      path: string,
+      callback: (error: Exception | Error | null, children: string[], stat: Stat) => void,
+    ): void;
+    getData(
+      path: string,
+      watcher: Watcher | undefined,
+      callback: (error: Exception | Error | null, data: Buffer | undefined, stat: Stat) => void,
+    ): void;
+    getData(
+      path: string,
+      callback: (error: Exception | Error | null, data: Buffer | undefined, stat: Stat) => void,
+    ): void;
     exists(path: string, callback: (error: Exception | Error | null, stat: Stat | null) => void): void;
-    create(path: string, data: Buffer | null, acls: ACL[], mode: number, callback: (error: Exception | Error | null, path: string) => void): void;
-    create(path: string, data: Buffer | null, mode: number, callback: (error: Exception | Error | null, path: string) => void): void;
-    setData(path: string, data: Buffer | null, version: number, callback: (error: Exception | Error | null, stat: Stat) => void): void;
+    create(
+      path: string,
+      data: Buffer | null,
+      acls: ACL[],
+      mode: number,
+      callback: (error: Exception | Error | null, path: string) => void,
+    ): void;
+    create(
+      path: string,
+      data: Buffer | null,
+      mode: number,
+      callback: (error: Exception | Error | null, path: string) => void,
+    ): void;
+    setData(
+      path: string,
+      data: Buffer | null,
+      version: number,
+      callback: (error: Exception | Error | null, stat: Stat) => void,
+    ): void;
     remove(path: string, version: number, callback: (error: Exception | Error | null) => void): void;
     removeRecursive(path: string, version: number, callback: (error: Exception | Error | null) => void): void;
-    mkdirp(path: string, data: Buffer | null, acls: ACL[], mode: number, callback: (error: Exception | Error | null, path: string) => void): void;
+    mkdirp(
+      path: string,
+      data: Buffer | null,
+      acls: ACL[],
+      mode: number,
+      callback: (error: Exception | Error | null, path: string) => void,
+    ): void;
     mkdirp(path: string, callback: (error: Exception | Error | null, path: string) => void): void;
   }
 
-  export function createClient(connectionString: string, options?: { sessionTimeout?: number; spinDelay?: number; retries?: number }): Client;
+  export function createClient(
+    connectionString: string,
+    options?: { sessionTimeout?: number; spinDelay?: number; retries?: number },
+  ): Client;
 
   const zookeeper: {
     createClient: typeof createClient;

@@ -16,7 +16,14 @@ export const zookeeperConfigSchema = z
     connect: z
       .string()
       .regex(connectRe, 'expected host:port[,host:port...][/chroot], e.g. zk-0:2181,zk-1:2181/prod')
-      .refine((s) => s.split('/')[0]!.split(',').every((hp) => Number(hp.slice(hp.lastIndexOf(':') + 1)) <= 65535), 'expected host:port with a port in 1..65535'),
+      .refine(
+        (s) =>
+          s
+            .split('/')[0]!
+            .split(',')
+            .every((hp) => Number(hp.slice(hp.lastIndexOf(':') + 1)) <= 65535),
+        'expected host:port with a port in 1..65535',
+      ),
     /**
      * `dubbo`: `/<root>/<interface>/providers/<URL-encoded provider URL>`;
      * `curator`: `/<root>/<name>/<id>` holding Curator ServiceInstance JSON (Spring Cloud
@@ -38,7 +45,11 @@ export const zookeeperConfigSchema = z
     /** Longest wait for the connection and for each request before the source is unavailable. */
     requestTimeout: durationSchema.default(5_000),
     /** Znode data larger than this (Curator JSON) is rejected as malformed. */
-    maxDataBytes: z.number().int().positive().default(256 * 1024),
+    maxDataBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(256 * 1024),
     auth: z
       .strictObject({
         scheme: z.literal('digest'),
@@ -47,10 +58,21 @@ export const zookeeperConfigSchema = z
       })
       .optional(),
   })
-  .refine((c) => c.root === undefined || c.roots === undefined, { message: 'set either root or roots, not both', path: ['roots'] })
+  .refine((c) => c.root === undefined || c.roots === undefined, {
+    message: 'set either root or roots, not both',
+    path: ['roots'],
+  })
   .transform(({ root, roots, ...rest }) => ({
     ...rest,
-    roots: roots ?? (root !== undefined ? [root] : rest.layout === 'dubbo' ? ['/dubbo'] : rest.layout === 'curator' ? ['/services'] : ['/dubbo', '/services']),
+    roots:
+      roots ??
+      (root !== undefined
+        ? [root]
+        : rest.layout === 'dubbo'
+          ? ['/dubbo']
+          : rest.layout === 'curator'
+            ? ['/services']
+            : ['/dubbo', '/services']),
   }));
 
 export type ZooKeeperConfig = z.output<typeof zookeeperConfigSchema>;

@@ -29,7 +29,10 @@ export function socketOf(client: Client): ClientSocket | undefined {
 export type SessionState = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'expired' | 'auth-failed' | 'closed';
 
 /** `connected` carries whether this is a new session (watches lost: re-arm everything). */
-export type SessionEvent = { readonly type: 'connected'; readonly newSession: boolean } | { readonly type: 'disconnected' } | { readonly type: 'expired' };
+export type SessionEvent =
+  | { readonly type: 'connected'; readonly newSession: boolean }
+  | { readonly type: 'disconnected' }
+  | { readonly type: 'expired' };
 
 export interface ZkSessionOptions {
   readonly connect: string;
@@ -92,10 +95,19 @@ export class ZkSession {
       };
       const wake = () => {
         if (this.state === 'connected') done();
-        else if (this.state === 'auth-failed') done(new ZkUnavailableError('authentication failed (digest credentials rejected)'));
+        else if (this.state === 'auth-failed')
+          done(new ZkUnavailableError('authentication failed (digest credentials rejected)'));
         else if (this.state === 'closed') done(new ZkUnavailableError('client closed'));
       };
-      const timer = setTimeout(() => done(new ZkUnavailableError(`not connected to ${this.servers()} within ${this.options.requestTimeout} ms (state ${this.state})`)), this.options.requestTimeout);
+      const timer = setTimeout(
+        () =>
+          done(
+            new ZkUnavailableError(
+              `not connected to ${this.servers()} within ${this.options.requestTimeout} ms (state ${this.state})`,
+            ),
+          ),
+        this.options.requestTimeout,
+      );
       this.waiters.add(wake);
       wake();
     });
@@ -122,12 +134,18 @@ export class ZkSession {
   async getData(path: string, watcher?: Watcher, signal?: AbortSignal): Promise<Buffer | undefined | null> {
     const client = await this.ready(signal);
     const data = await this.call<Buffer | undefined>(path, signal, (cb) =>
-      watcher ? client.getData(path, watcher, (e, d) => cb(e, d ?? undefined)) : client.getData(path, (e, d) => cb(e, d ?? undefined)),
+      watcher
+        ? client.getData(path, watcher, (e, d) => cb(e, d ?? undefined))
+        : client.getData(path, (e, d) => cb(e, d ?? undefined)),
     );
     return data === NO_NODE ? null : data;
   }
 
-  private call<T>(path: string, signal: AbortSignal | undefined, run: (cb: (e: Error | null, value: T) => void) => void): Promise<T | typeof NO_NODE> {
+  private call<T>(
+    path: string,
+    signal: AbortSignal | undefined,
+    run: (cb: (e: Error | null, value: T) => void) => void,
+  ): Promise<T | typeof NO_NODE> {
     return new Promise<T | typeof NO_NODE>((resolve, reject) => {
       let settled = false;
       if (signal?.aborted) return reject(new ZkUnavailableError('aborted', { cause: signal.reason }));
@@ -196,19 +214,26 @@ export class ZkSession {
     const timeoutMs = Math.max(1000, Math.floor(this.options.sessionTimeout / 3));
     let pending: unknown;
     let openSince = 0;
-    this.handshakeTimer = setInterval(() => {
-      if (client !== this.client || this.state === 'connected' || this.state === 'closed') return clearInterval(this.handshakeTimer);
-      const socket = socketOf(client);
-      if (!socket || socket.connecting || socket.destroyed || typeof socket.destroy !== 'function') return;
-      const now = Date.now();
-      if (socket !== pending) {
-        pending = socket;
-        openSince = now;
-      } else if (now - openSince >= timeoutMs) {
-        this.options.logger.warn({ handshakeTimeoutMs: timeoutMs }, 'zookeeper did not answer the connection handshake; dropping that connection and reconnecting within the session');
-        socket.destroy();
-      }
-    }, Math.min(1000, timeoutMs / 4));
+    this.handshakeTimer = setInterval(
+      () => {
+        if (client !== this.client || this.state === 'connected' || this.state === 'closed')
+          return clearInterval(this.handshakeTimer);
+        const socket = socketOf(client);
+        if (!socket || socket.connecting || socket.destroyed || typeof socket.destroy !== 'function') return;
+        const now = Date.now();
+        if (socket !== pending) {
+          pending = socket;
+          openSince = now;
+        } else if (now - openSince >= timeoutMs) {
+          this.options.logger.warn(
+            { handshakeTimeoutMs: timeoutMs },
+            'zookeeper did not answer the connection handshake; dropping that connection and reconnecting within the session',
+          );
+          socket.destroy();
+        }
+      },
+      Math.min(1000, timeoutMs / 4),
+    );
     this.handshakeTimer.unref();
   }
 
@@ -222,7 +247,10 @@ export class ZkSession {
     clearTimeout(this.reconnectWatchdog);
     this.reconnectWatchdog = setTimeout(() => {
       if (client !== this.client || this.state === 'connected' || this.state === 'closed') return;
-      this.options.logger.warn({ state: this.state, sessionTimeoutMs: this.options.sessionTimeout }, 'zookeeper not reconnected within the session timeout; starting a new session');
+      this.options.logger.warn(
+        { state: this.state, sessionTimeoutMs: this.options.sessionTimeout },
+        'zookeeper not reconnected within the session timeout; starting a new session',
+      );
       this.renewSession();
     }, this.options.sessionTimeout);
     this.reconnectWatchdog.unref();
@@ -236,7 +264,10 @@ export class ZkSession {
    */
   private checkStall(client: Client | undefined, sentAt: number): void {
     if (!client || client !== this.client || this.state !== 'connected' || this.lastAnswerAt >= sentAt) return;
-    this.options.logger.warn({ requestTimeoutMs: this.options.requestTimeout }, 'zookeeper connection stalled (connected, but nothing answered); starting a new session');
+    this.options.logger.warn(
+      { requestTimeoutMs: this.options.requestTimeout },
+      'zookeeper connection stalled (connected, but nothing answered); starting a new session',
+    );
     this.renewSession();
   }
 
@@ -244,13 +275,18 @@ export class ZkSession {
   private renewSession(): void {
     this.state = 'expired';
     this.emit({ type: 'expired' });
-    void this.start().catch((err: unknown) => this.options.logger.error({ err }, 'cannot start a new zookeeper session'));
+    void this.start().catch((err: unknown) =>
+      this.options.logger.error({ err }, 'cannot start a new zookeeper session'),
+    );
   }
 
   /** Id and password of the current session (diagnostics and session-expiry tests); never logged. */
   sessionIdentity(): { id: Buffer; password: Buffer } | undefined {
     if (!this.client || this.state !== 'connected') return undefined;
-    return { id: this.client.getSessionId(), password: (this.client as unknown as { getSessionPassword(): Buffer }).getSessionPassword() };
+    return {
+      id: this.client.getSessionId(),
+      password: (this.client as unknown as { getSessionPassword(): Buffer }).getSessionPassword(),
+    };
   }
 
   close(): void {
@@ -278,7 +314,11 @@ export class ZkSession {
     if (this.state === 'closed') return;
     this.client?.close();
     const generation = ++this.generation;
-    const client = zookeeper().createClient(this.options.connect, { sessionTimeout: this.options.sessionTimeout, spinDelay: 200, retries: 0 });
+    const client = zookeeper().createClient(this.options.connect, {
+      sessionTimeout: this.options.sessionTimeout,
+      spinDelay: 200,
+      retries: 0,
+    });
     if (credentials !== undefined) client.addAuthInfo('digest', Buffer.from(credentials));
     client.on('state', (s: State) => this.onState(client, generation, s));
     this.client = client;

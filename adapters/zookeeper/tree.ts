@@ -25,7 +25,11 @@ export function joinPath(parent: string, child: string): string {
 }
 
 /** A root's children; undefined when the root does not exist. */
-export async function readRootChildren(session: ZkSession, root: string, o: ReadOptions): Promise<string[] | undefined> {
+export async function readRootChildren(
+  session: ZkSession,
+  root: string,
+  o: ReadOptions,
+): Promise<string[] | undefined> {
   return session.getChildren(root, o.watcherFor?.(root, 'children', root), o.signal);
 }
 
@@ -48,8 +52,12 @@ export async function readDir(session: ZkSession, root: string, name: string, o:
     const providersPath = joinPath(path, 'providers');
     const configuratorsPath = joinPath(path, 'configurators');
     const [providers, configurators] = await Promise.all([
-      children.includes('providers') ? session.getChildren(providersPath, w(providersPath, 'children'), o.signal) : Promise.resolve(undefined),
-      children.includes('configurators') ? session.getChildren(configuratorsPath, w(configuratorsPath, 'children'), o.signal) : Promise.resolve(undefined),
+      children.includes('providers')
+        ? session.getChildren(providersPath, w(providersPath, 'children'), o.signal)
+        : Promise.resolve(undefined),
+      children.includes('configurators')
+        ? session.getChildren(configuratorsPath, w(configuratorsPath, 'children'), o.signal)
+        : Promise.resolve(undefined),
     ]);
     if (providers === undefined && configurators === undefined) return {};
     return { dubbo: { name, path, providers: (providers ?? []).sort(), configurators: (configurators ?? []).sort() } };
@@ -66,7 +74,9 @@ export async function readDir(session: ZkSession, root: string, name: string, o:
 /** Thrown when a configured root does not exist: a wrong root or chroot is not an empty registry. */
 export class MissingRootError extends Error {
   constructor(readonly root: string) {
-    super(`root ${root} does not exist (wrong root or chroot? nothing registered yet?); the source is treated as unavailable so nothing is deleted`);
+    super(
+      `root ${root} does not exist (wrong root or chroot? nothing registered yet?); the source is treated as unavailable so nothing is deleted`,
+    );
     this.name = 'MissingRootError';
   }
 }

@@ -46,11 +46,18 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .description('reconcile ServiceEntries with the configured registries (continuously, or once)')
     .requiredOption('-c, --config <file>', 'configuration file (YAML)')
     .option('--once', 'read every source once, reconcile, and exit')
-    .addOption(new Option('-o, --output <format>', 'print the desired ServiceEntries instead of applying them').choices(['yaml', 'json']))
+    .addOption(
+      new Option('-o, --output <format>', 'print the desired ServiceEntries instead of applying them').choices([
+        'yaml',
+        'json',
+      ]),
+    )
     .option('--dry-run', 'plan (and validate, for kube: server-side dry-run) without persisting')
     .option('--kubeconfig <file>', 'kubeconfig for the kube sink (else KUBECONFIG, ~/.kube/config, in-cluster)')
     .option('--context <name>', 'kubeconfig context for the kube sink')
-    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']))
+    .addOption(
+      new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']),
+    )
     .addHelpText(
       'after',
       `
@@ -77,7 +84,10 @@ config dump), sync (/debug/syncz: the proxy ACKed the push). A hop without a sou
 Offline: verify --desired se.yaml --registryz registryz.json --config-dump dump.json`;
   const addVerifyOptions = (cmd: Command): Command =>
     cmd
-      .option('-c, --config <file>', 'configuration file: read the registries once and verify what the bridge would write')
+      .option(
+        '-c, --config <file>',
+        'configuration file: read the registries once and verify what the bridge would write',
+      )
       .option('--desired <file>', 'ServiceEntry YAML to verify against (e.g. the output of sync --once -o yaml)')
       .option('--kubeconfig <file>', 'kubeconfig (else KUBECONFIG, ~/.kube/config, in-cluster)')
       .option('--context <name>', 'kubeconfig context')
@@ -90,12 +100,17 @@ Offline: verify --desired se.yaml --registryz registryz.json --config-dump dump.
       .option('--probe-namespace <ns>', 'namespace the xDS probe poses as a sidecar of', 'default')
       .option('--proxy-id <id>', 'a connected proxy (<pod>.<namespace>) whose sync status / config_dump to check')
       .option('--istiod-config-dump', "read the proxy's configuration from istiod's /debug/config_dump?proxyID=")
-      .option('--config-dump <file|url...>', 'Envoy admin config_dump, istiod config_dump or istioctl proxy-config -o json output')
+      .option(
+        '--config-dump <file|url...>',
+        'Envoy admin config_dump, istiod config_dump or istioctl proxy-config -o json output',
+      )
       .option('--registryz <file>', 'saved /debug/registryz output (offline)')
       .option('--timeout <duration>', 'keep checking until every hop is ok or this passes')
       .option('--interval <duration>', 'time between checks')
       .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
-      .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']))
+      .addOption(
+        new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']),
+      )
       .addHelpText('after', verifyHelp);
 
   addVerifyOptions(
@@ -121,7 +136,8 @@ Offline: verify --desired se.yaml --registryz registryz.json --config-dump dump.
     return code;
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')
+        return 0;
       return ExitCode.Usage;
     }
     if (err instanceof BridgeError && err.kind === 'config') {
@@ -156,7 +172,12 @@ function isEntryPoint(): boolean {
 if (isEntryPoint()) {
   const shutdown = new AbortController();
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => shutdown.abort(new Error(sig)));
-  main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, shutdown: shutdown.signal }).then(
+  main(process.argv.slice(2), {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    shutdown: shutdown.signal,
+  }).then(
     (code) => {
       process.exitCode = code;
     },

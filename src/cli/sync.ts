@@ -28,7 +28,10 @@ export async function runSync(flags: SyncFlags, io: CliIo, shutdown?: AbortSigna
   if (flags.output) {
     sink = stdoutSink(stdout, flags.output);
   } else if (config.sink.kind === 'kube') {
-    kc = loadKubeConfig({ kubeconfig: flags.kubeconfig ?? config.sink.kubeconfig, context: flags.context ?? config.sink.context });
+    kc = loadKubeConfig({
+      kubeconfig: flags.kubeconfig ?? config.sink.kubeconfig,
+      context: flags.context ?? config.sink.context,
+    });
     const kube = kubeSink({
       kc,
       namespaces: config.sources.map((s) => s.targetNamespace),
@@ -50,7 +53,17 @@ export async function runSync(flags: SyncFlags, io: CliIo, shutdown?: AbortSigna
   const signal = shutdown ?? ownShutdown.signal;
   try {
     if (!flags.once) {
-      return await runContinuous({ config, sources, sink, ...(kc ? { kc } : {}), logger, metrics, dryRun: flags.dryRun === true, shutdown: signal, env: io.env });
+      return await runContinuous({
+        config,
+        sources,
+        sink,
+        ...(kc ? { kc } : {}),
+        logger,
+        metrics,
+        dryRun: flags.dryRun === true,
+        shutdown: signal,
+        env: io.env,
+      });
     }
     const report = await reconcileOnce(
       sources,

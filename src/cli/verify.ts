@@ -68,7 +68,9 @@ export function expectationsFromYaml(text: string): Expectation[] {
   const out: Expectation[] = [];
   for (const doc of parseAllDocuments(text)) {
     const value = doc.toJS() as unknown;
-    const items = (value as { kind?: string; items?: unknown[] } | null)?.kind?.endsWith('List') ? (value as { items: unknown[] }).items : [value];
+    const items = (value as { kind?: string; items?: unknown[] } | null)?.kind?.endsWith('List')
+      ? (value as { items: unknown[] }).items
+      : [value];
     for (const item of items) {
       const o = item as KubeServiceEntry & { kind?: string };
       if (o?.kind === 'ServiceEntry' && o.metadata && o.spec) out.push(expectationOfObject(o));
@@ -91,8 +93,18 @@ async function wire(flags: VerifyFlags, io: CliIo, logger: Logger, signal: Abort
 
   if (flags.config) {
     const { config, baseDir } = await loadConfigFile(flags.config, adapterFactories);
-    if (config.sink.kind === 'kube') kubeSettings = { ...(config.sink.kubeconfig ? { kubeconfig: config.sink.kubeconfig } : {}), ...(config.sink.context ? { context: config.sink.context } : {}) };
-    const sources = buildSources(config, { logger, baseDir, env: io.env, apiVersion: 'networking.istio.io/v1', metrics: new BridgeMetrics() });
+    if (config.sink.kind === 'kube')
+      kubeSettings = {
+        ...(config.sink.kubeconfig ? { kubeconfig: config.sink.kubeconfig } : {}),
+        ...(config.sink.context ? { context: config.sink.context } : {}),
+      };
+    const sources = buildSources(config, {
+      logger,
+      baseDir,
+      env: io.env,
+      apiVersion: 'networking.istio.io/v1',
+      metrics: new BridgeMetrics(),
+    });
     closers.push(() => Promise.allSettled(sources.map((s) => s.adapter.close())).then(() => {}));
     desired = async () => {
       const inputs = [];
@@ -106,7 +118,10 @@ async function wire(flags: VerifyFlags, io: CliIo, logger: Logger, signal: Abort
 
   const useKube = flags.kube !== false && (!offline || flags.kubeconfig !== undefined);
   const kc = useKube
-    ? loadKubeConfig({ kubeconfig: flags.kubeconfig ?? kubeSettings.kubeconfig, context: flags.context ?? kubeSettings.context })
+    ? loadKubeConfig({
+        kubeconfig: flags.kubeconfig ?? kubeSettings.kubeconfig,
+        context: flags.context ?? kubeSettings.context,
+      })
     : undefined;
   const kube = kc ? kubeProbe(kc, flags.namespace ? { namespace: flags.namespace } : {}) : undefined;
 
@@ -132,7 +147,10 @@ async function wire(flags: VerifyFlags, io: CliIo, logger: Logger, signal: Abort
     proxy = configDumpSource((s) => Promise.all(files.map((f) => readText(f, s))), flags.probeNamespace);
   } else if (!xds && flags.istiodConfigDump && istiod && flags.proxyId) {
     const id = flags.proxyId;
-    proxy = configDumpSource(async (s) => [await istiod.get(`/debug/config_dump?proxyID=${encodeURIComponent(id)}`, s)], flags.probeNamespace);
+    proxy = configDumpSource(
+      async (s) => [await istiod.get(`/debug/config_dump?proxyID=${encodeURIComponent(id)}`, s)],
+      flags.probeNamespace,
+    );
   }
 
   const deps: VerifyDeps = {
@@ -165,17 +183,25 @@ async function wire(flags: VerifyFlags, io: CliIo, logger: Logger, signal: Abort
 }
 
 export async function runVerify(flags: VerifyFlags, io: CliIo): Promise<number> {
-  const logger = createLogger({ level: flags.logLevel ?? 'warn', destination: { write: (s: string) => io.stderr.write(s) } as never });
+  const logger = createLogger({
+    level: flags.logLevel ?? 'warn',
+    destination: { write: (s: string) => io.stderr.write(s) } as never,
+  });
   const controller = new AbortController();
   const w = await wire(flags, io, logger, controller.signal);
   try {
     const expectations = await w.expectations();
     const missingHosts = (flags.host ?? []).filter((h) => !expectations.some((e) => e.host === h));
-    for (const h of missingHosts) io.stderr.write(`registry-bridge: host ${h} is not among the ServiceEntries the bridge wrote\n`);
+    for (const h of missingHosts)
+      io.stderr.write(`registry-bridge: host ${h} is not among the ServiceEntries the bridge wrote\n`);
     const report = await verifyHosts(
       expectations.map((expectation) => ({ expectation })),
       w.deps,
-      { timeoutMs: duration('--timeout', flags.timeout, 10_000), intervalMs: duration('--interval', flags.interval, 250), signal: controller.signal },
+      {
+        timeoutMs: duration('--timeout', flags.timeout, 10_000),
+        intervalMs: duration('--interval', flags.interval, 250),
+        signal: controller.signal,
+      },
     );
     io.stdout.write(flags.output === 'json' ? JSON.stringify(report, null, 2) + '\n' : renderReport(report));
     const code = verifyExitCode(report);
@@ -191,7 +217,10 @@ export async function runVerify(flags: VerifyFlags, io: CliIo): Promise<number> 
  * bridge wrote, printing each hop as it turns ✓.
  */
 export async function runTrace(host: string, flags: VerifyFlags, io: CliIo): Promise<number> {
-  const logger = createLogger({ level: flags.logLevel ?? 'warn', destination: { write: (s: string) => io.stderr.write(s) } as never });
+  const logger = createLogger({
+    level: flags.logLevel ?? 'warn',
+    destination: { write: (s: string) => io.stderr.write(s) } as never,
+  });
   const controller = new AbortController();
   const startedAt = Date.now();
   const w = await wire({ ...flags, host: [host] }, io, logger, controller.signal);

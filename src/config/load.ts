@@ -49,7 +49,8 @@ export async function loadConfigFile(path: string, adapters: readonly AdapterFac
   try {
     raw = parseYaml(text, { prettyErrors: true });
   } catch (err) {
-    const where = err instanceof YAMLParseError && err.linePos ? ` line ${err.linePos[0].line}, column ${err.linePos[0].col}` : '';
+    const where =
+      err instanceof YAMLParseError && err.linePos ? ` line ${err.linePos[0].line}, column ${err.linePos[0].col}` : '';
     throw new ConfigError('', `${full}:${where} is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
   }
   try {

@@ -8,7 +8,19 @@ const dns1123Label = z
   .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'expected a DNS-1123 label (lowercase letters, digits, "-")')
   .max(63);
 
-const istioProtocol = z.enum(['HTTP', 'HTTPS', 'HTTP2', 'GRPC', 'GRPC-Web', 'TCP', 'TLS', 'UDP', 'Mongo', 'Redis', 'MySQL']);
+const istioProtocol = z.enum([
+  'HTTP',
+  'HTTPS',
+  'HTTP2',
+  'GRPC',
+  'GRPC-Web',
+  'TCP',
+  'TLS',
+  'UDP',
+  'Mongo',
+  'Redis',
+  'MySQL',
+]);
 
 export const serviceEntrySettingsSchema = z.strictObject({
   location: z.enum(['MESH_INTERNAL', 'MESH_EXTERNAL']).default('MESH_INTERNAL'),
@@ -42,7 +54,9 @@ export const sinkSchema = z.discriminatedUnion('kind', [
     kubeconfig: z.string().optional(),
     context: z.string().optional(),
     /** `auto` discovers v1, then v1beta1, then v1alpha3 from the API server. */
-    apiVersion: z.enum(['auto', 'networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3']).default('auto'),
+    apiVersion: z
+      .enum(['auto', 'networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'])
+      .default('auto'),
     fieldManager: z.string().min(1).default('registry-bridge'),
     /** Client-side rate limit of writes. */
     qps: z.number().positive().default(50),
@@ -98,10 +112,19 @@ export function bridgeConfigSchema(adapters: readonly AdapterFactory[]) {
         const allowed = new Set<string>([...baseTemplateVariables, ...(a.templateAttributes ?? [])]);
         for (const v of templateVariables(template)) {
           if (!allowed.has(v)) {
-            ctx.addIssue({ code: 'custom', path: ['hostTemplate'], message: `unknown variable {${v}}; ${a.kind} sources know ${[...allowed].map((x) => `{${x}}`).join(' ')}` });
+            ctx.addIssue({
+              code: 'custom',
+              path: ['hostTemplate'],
+              message: `unknown variable {${v}}; ${a.kind} sources know ${[...allowed].map((x) => `{${x}}`).join(' ')}`,
+            });
           }
         }
-        if (!template.includes('.')) ctx.addIssue({ code: 'custom', path: ['hostTemplate'], message: 'must produce a dotted host (e.g. "{service}.example")' });
+        if (!template.includes('.'))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['hostTemplate'],
+            message: 'must produce a dotted host (e.g. "{service}.example")',
+          });
       }),
   );
   const kinds = adapters.map((a) => a.kind);
@@ -109,7 +132,11 @@ export function bridgeConfigSchema(adapters: readonly AdapterFactory[]) {
     const kind = (value as { kind?: unknown } | null)?.kind;
     const index = kinds.indexOf(typeof kind === 'string' ? kind : '');
     if (index < 0) {
-      ctx.addIssue({ code: 'custom', path: ['kind'], message: `expected one of ${kinds.join(', ')}, got ${JSON.stringify(kind)}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['kind'],
+        message: `expected one of ${kinds.join(', ')}, got ${JSON.stringify(kind)}`,
+      });
       return z.NEVER;
     }
     const parsed = sourceSchemas[index]!.safeParse(value);
@@ -129,20 +156,35 @@ export function bridgeConfigSchema(adapters: readonly AdapterFactory[]) {
       server: serverSchema.prefault({}),
       leaderElection: leaderElectionSchema.prefault({}),
       propagation: propagationSchema.prefault({}),
-      log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).prefault({}),
+      log: z
+        .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
+        .prefault({}),
     })
     .superRefine((cfg, ctx) => {
       const le = cfg.leaderElection;
       if (le.enabled && !(le.renewDeadline < le.leaseDuration)) {
-        ctx.addIssue({ code: 'custom', path: ['leaderElection', 'renewDeadline'], message: 'must be shorter than leaseDuration' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['leaderElection', 'renewDeadline'],
+          message: 'must be shorter than leaseDuration',
+        });
       }
       if (le.enabled && !(le.retryPeriod < le.renewDeadline)) {
-        ctx.addIssue({ code: 'custom', path: ['leaderElection', 'retryPeriod'], message: 'must be shorter than renewDeadline' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['leaderElection', 'retryPeriod'],
+          message: 'must be shorter than renewDeadline',
+        });
       }
       const seen = new Map<string, number>();
       cfg.sources.forEach((s, i) => {
         const prev = seen.get(s.name);
-        if (prev !== undefined) ctx.addIssue({ code: 'custom', path: ['sources', i, 'name'], message: `"${s.name}" is already the name of sources[${prev}]` });
+        if (prev !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['sources', i, 'name'],
+            message: `"${s.name}" is already the name of sources[${prev}]`,
+          });
         seen.set(s.name, i);
       });
     });

@@ -21,7 +21,8 @@ export function secretResolver(env: Readonly<Record<string, string | undefined>>
   return async (ref: SecretRef, field: string): Promise<string> => {
     if ('env' in ref) {
       const value = env[ref.env];
-      if (value === undefined || value === '') throw new ConfigError(field, `environment variable ${ref.env} is not set`);
+      if (value === undefined || value === '')
+        throw new ConfigError(field, `environment variable ${ref.env} is not set`);
       return value;
     }
     const path = isAbsolute(ref.file) ? ref.file : resolve(baseDir, ref.file);

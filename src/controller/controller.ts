@@ -2,7 +2,14 @@ import type { Logger } from '../log.js';
 import type { BridgeMetrics } from '../metrics.js';
 import type { Sink } from '../sinks/types.js';
 import { describeError } from '../errors.js';
-import { exitCodeOf, ExitCode, reconcileOnce, type ConfiguredSource, type ReconcileOptions, type ReconcileReport } from './reconcile.js';
+import {
+  exitCodeOf,
+  ExitCode,
+  reconcileOnce,
+  type ConfiguredSource,
+  type ReconcileOptions,
+  type ReconcileReport,
+} from './reconcile.js';
 import { cacheFromReport, reconcileKeys, type ControllerCache } from './incremental.js';
 import { serviceKeyString, type ServiceKey } from '../model/service.js';
 
@@ -76,16 +83,18 @@ export class Controller {
   start(): void {
     const log = this.deps.logger.child({ component: 'controller' });
     for (const source of this.sources) {
-      source.adapter.watch?.((keys) => this.hint(keys), this.signal).catch((err: unknown) =>
-        log.warn({ source: source.name, err: describeError(err) }, 'watch failed; periodic resync continues'),
-      );
+      source.adapter
+        .watch?.((keys) => this.hint(keys), this.signal)
+        .catch((err: unknown) =>
+          log.warn({ source: source.name, err: describeError(err) }, 'watch failed; periodic resync continues'),
+        );
     }
-    this.sink.watch?.(() => this.hint(), this.signal).catch((err: unknown) =>
-      log.warn({ err: describeError(err) }, 'sink watch failed; periodic resync continues'),
-    );
+    this.sink
+      .watch?.(() => this.hint(), this.signal)
+      .catch((err: unknown) => log.warn({ err: describeError(err) }, 'sink watch failed; periodic resync continues'));
     this.resyncTimer = setInterval(() => this.trigger(0), this.options.resyncMs);
     this.resyncTimer.unref();
-    this.signal.addEventListener('abort', () => this.stop(), { once: true });
+    this.signal.addEventListener('abort', () => void this.stop(), { once: true });
     this.trigger(0);
   }
 
@@ -155,7 +164,9 @@ export class Controller {
         let ok = false;
         try {
           const reconcileDeps = { logger: this.deps.logger, signal: this.signal, now: this.now };
-          let report = full ? undefined : await reconcileKeys(keys, this.sources, this.sink, this.cache!, this.options, reconcileDeps);
+          let report = full
+            ? undefined
+            : await reconcileKeys(keys, this.sources, this.sink, this.cache!, this.options, reconcileDeps);
           if (!report) {
             report = await reconcileOnce(this.sources, this.sink, this.options, reconcileDeps);
             this.cache = cacheFromReport(report);
@@ -196,7 +207,9 @@ export class Controller {
   private record(report: ReconcileReport): void {
     const m = this.deps.metrics;
     const code = exitCodeOf(report, false);
-    m.reconcileRuns.inc({ result: code === ExitCode.Converged ? 'success' : code === ExitCode.Degraded ? 'degraded' : 'failed' });
+    m.reconcileRuns.inc({
+      result: code === ExitCode.Converged ? 'success' : code === ExitCode.Degraded ? 'degraded' : 'failed',
+    });
     for (const o of report.outcomes) if (o.ok) m.changes.inc({ action: o.change.action });
     if (report.scope === 'keys') return; // per-source totals come from full runs only
     m.conflicts.set(report.plan.counts.conflict);

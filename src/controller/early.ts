@@ -88,7 +88,11 @@ export class EarlyCreates {
     const e = r.entry;
     const id = `${e.namespace}/${e.name}`;
     // Claimed by an earlier offer (or held in the sink): the plan decides, on the whole read.
-    const contested = this.claimedHosts.has(e.host) || this.claimedNames.has(id) || this.observed!.hosts.has(e.host) || this.observed!.names.has(id);
+    const contested =
+      this.claimedHosts.has(e.host) ||
+      this.claimedNames.has(id) ||
+      this.observed!.hosts.has(e.host) ||
+      this.observed!.names.has(id);
     this.claimedHosts.add(e.host);
     this.claimedNames.add(id);
     if (contested) return;

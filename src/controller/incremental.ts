@@ -2,7 +2,13 @@ import { serviceKeyString, type ServiceKey, type SourceSnapshot } from '../model
 import type { ObservedEntry } from '../plan/plan.js';
 import type { ApplyOutcome, Sink } from '../sinks/types.js';
 import { synthAll } from '../synth/index.js';
-import { planAndApply, type ConfiguredSource, type ReconcileDeps, type ReconcileOptions, type ReconcileReport } from './reconcile.js';
+import {
+  planAndApply,
+  type ConfiguredSource,
+  type ReconcileDeps,
+  type ReconcileOptions,
+  type ReconcileReport,
+} from './reconcile.js';
 
 /**
  * What the controller remembers between runs so that a change hint for a few services needs
@@ -32,7 +38,10 @@ function recordResults(cache: ControllerCache, results: ReconcileReport['synth']
   for (const r of results) {
     if (r.kind === 'invalid') continue;
     const key = serviceKeyString(r.kind === 'ok' ? r.entry.key : r.key);
-    const ref = r.kind === 'ok' ? { namespace: r.entry.namespace, name: r.entry.name, host: r.entry.host } : { namespace: r.namespace, name: r.name, host: r.host };
+    const ref =
+      r.kind === 'ok'
+        ? { namespace: r.entry.namespace, name: r.entry.name, host: r.entry.host }
+        : { namespace: r.namespace, name: r.name, host: r.host };
     cache.byKey.set(key, ref);
     cache.hostOwner.set(ref.host, key);
   }
@@ -116,7 +125,15 @@ export async function reconcileKeys(
   for (const [id, o] of cache.observed) if (!o.owned || names.has(id)) observed.push(o);
 
   const report = await planAndApply(
-    { scope: 'keys', snapshots, sourceErrors: [], sourceHealthy: new Map([...bySource.keys()].map((s) => [s, true])), synth, observed, started },
+    {
+      scope: 'keys',
+      snapshots,
+      sourceErrors: [],
+      sourceHealthy: new Map([...bySource.keys()].map((s) => [s, true])),
+      synth,
+      observed,
+      started,
+    },
     sink,
     options,
     deps,

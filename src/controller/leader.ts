@@ -44,7 +44,10 @@ export class LeaderElector {
 
   /** Resolves once this process leads; rejects if `signal` aborts first. */
   async acquire(signal: AbortSignal): Promise<void> {
-    const log = this.options.logger.child({ component: 'leader-election', lease: `${this.options.namespace}/${this.options.name}` });
+    const log = this.options.logger.child({
+      component: 'leader-election',
+      lease: `${this.options.namespace}/${this.options.name}`,
+    });
     for (;;) {
       if (signal.aborted) throw signal.reason ?? new Error('aborted');
       try {
@@ -69,10 +72,22 @@ export class LeaderElector {
     try {
       const lease = await this.api.readNamespacedLease({ name: this.options.name, namespace: this.options.namespace });
       if (lease.spec?.holderIdentity !== this.options.identity) return;
-      lease.spec = { ...lease.spec, holderIdentity: undefined as never, leaseDurationSeconds: 1, renewTime: new V1MicroTime(this.now()) };
-      await this.api.replaceNamespacedLease({ name: this.options.name, namespace: this.options.namespace, body: lease });
+      lease.spec = {
+        ...lease.spec,
+        holderIdentity: undefined as never,
+        leaseDurationSeconds: 1,
+        renewTime: new V1MicroTime(this.now()),
+      };
+      await this.api.replaceNamespacedLease({
+        name: this.options.name,
+        namespace: this.options.namespace,
+        body: lease,
+      });
     } catch (err) {
-      this.options.logger.warn({ component: 'leader-election', err: kubeErrorMessage(err) }, 'lease release failed; it will expire');
+      this.options.logger.warn(
+        { component: 'leader-election', err: kubeErrorMessage(err) },
+        'lease release failed; it will expire',
+      );
     }
   }
 
@@ -116,7 +131,13 @@ export class LeaderElector {
     } catch (err) {
       if (statusOf(err) !== 404) throw err;
       try {
-        await this.api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec: { ...spec, acquireTime: new V1MicroTime(now), leaseTransitions: 0 } } });
+        await this.api.createNamespacedLease({
+          namespace,
+          body: {
+            metadata: { name, namespace },
+            spec: { ...spec, acquireTime: new V1MicroTime(now), leaseTransitions: 0 },
+          },
+        });
         return true;
       } catch (createErr) {
         if (statusOf(createErr) === 409) return false; // someone else created it first

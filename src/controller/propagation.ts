@@ -71,10 +71,17 @@ export class PropagationChecker {
           const target = batch.find((t) => t.expectation.host === h.host);
           if (h.ok) {
             this.failures.delete(h.host);
-            log.debug({ host: h.host, latencies: Object.fromEntries(h.hops.map((x) => [x.hop, x.latencyMs])) }, 'propagated');
+            log.debug(
+              { host: h.host, latencies: Object.fromEntries(h.hops.map((x) => [x.hop, x.latencyMs])) },
+              'propagated',
+            );
           } else {
             const hops = h.hops.filter((x) => x.status !== 'ok').map((x) => ({ hop: x.hop, detail: x.detail }));
-            this.failures.set(h.host, { host: h.host, hops, writtenAt: new Date(target?.writtenAt ?? this.deps.clock()).toISOString() });
+            this.failures.set(h.host, {
+              host: h.host,
+              hops,
+              writtenAt: new Date(target?.writtenAt ?? this.deps.clock()).toISOString(),
+            });
             log.warn({ host: h.host, hops }, 'change did not propagate within the deadline');
           }
         }

@@ -60,7 +60,11 @@ export async function reconcileOnce(
   const observing = sink.observe(deps.signal);
   const early = sink.earlyCreates && !options.dryRun ? new EarlyCreates(sink, observing, deps.signal, log) : undefined;
   const [reads, observed] = await Promise.all([
-    Promise.allSettled(sources.map((s) => s.adapter.list(deps.signal, early ? (service) => early.offer(service, s.name, s.synth) : undefined))),
+    Promise.allSettled(
+      sources.map((s) =>
+        s.adapter.list(deps.signal, early ? (service) => early.offer(service, s.name, s.synth) : undefined),
+      ),
+    ),
     observing,
   ]);
   const snapshots: SourceSnapshot[] = [];
@@ -73,25 +77,54 @@ export async function reconcileOnce(
       snapshots.push(read.value);
       sourceHealthy.set(source.name, true);
       inputs.push({ services: read.value.services, options: source.synth });
-      for (const r of read.value.rejected) log.warn({ source: source.name, ref: r.ref, reason: r.reason }, 'registry entry rejected');
+      for (const r of read.value.rejected)
+        log.warn({ source: source.name, ref: r.ref, reason: r.reason }, 'registry entry rejected');
     } else {
       sourceHealthy.set(source.name, false);
       sourceErrors.push({ source: source.name, error: describeError(read.reason) });
-      log.error({ source: source.name, err: describeError(read.reason) }, 'source unavailable; its deletions are fenced');
+      log.error(
+        { source: source.name, err: describeError(read.reason) },
+        'source unavailable; its deletions are fenced',
+      );
     }
   }
 
   const synth = synthAll(inputs, currentOwners(observed));
   const earlyWrites = early ? await early.settle() : undefined;
-  return planAndApply({ scope: 'full', snapshots, sourceErrors, sourceHealthy, synth, observed, started, ...(earlyWrites ? { earlyWrites } : {}) }, sink, options, deps);
+  return planAndApply(
+    {
+      scope: 'full',
+      snapshots,
+      sourceErrors,
+      sourceHealthy,
+      synth,
+      observed,
+      started,
+      ...(earlyWrites ? { earlyWrites } : {}),
+    },
+    sink,
+    options,
+    deps,
+  );
 }
 
 /** Owned objects of services that exist but are invalid now: kept, with the reason. */
-function lastGoodOfInvalid(synth: SynthOutcome, observed: readonly ObservedEntry[]): { namespace: string; name: string; reason: string }[] {
+function lastGoodOfInvalid(
+  synth: SynthOutcome,
+  observed: readonly ObservedEntry[],
+): { namespace: string; name: string; reason: string }[] {
   const invalid = new Map(synth.invalid.map((r) => [serviceKeyString(r.key), r.reason] as const));
   return observed.flatMap((o) => {
     const reason = o.owned && o.service !== undefined ? invalid.get(o.service) : undefined;
-    return reason === undefined ? [] : [{ namespace: o.namespace, name: o.name, reason: `the service is invalid now (${reason}); keeping its last good object` }];
+    return reason === undefined
+      ? []
+      : [
+          {
+            namespace: o.namespace,
+            name: o.name,
+            reason: `the service is invalid now (${reason}); keeping its last good object`,
+          },
+        ];
   });
 }
 
@@ -116,16 +149,28 @@ export interface PlanInputs {
 }
 
 /** Plan against what was observed, apply the writes, log one summary line. Shared by both scopes. */
-export async function planAndApply(input: PlanInputs, sink: Sink, options: ReconcileOptions, deps: ReconcileDeps): Promise<ReconcileReport> {
+export async function planAndApply(
+  input: PlanInputs,
+  sink: Sink,
+  options: ReconcileOptions,
+  deps: ReconcileDeps,
+): Promise<ReconcileReport> {
   const now = deps.now ?? Date.now;
   const log = deps.logger.child({ component: 'reconcile' });
   const { synth, observed, snapshots, sourceErrors } = input;
-  for (const r of synth.invalid) log.warn({ source: r.key.source, service: r.key.name, group: r.key.group, namespace: r.key.namespace, reason: r.reason }, 'service skipped');
+  for (const r of synth.invalid)
+    log.warn(
+      { source: r.key.source, service: r.key.name, group: r.key.group, namespace: r.key.namespace, reason: r.reason },
+      'service skipped',
+    );
   const noteCounts: Record<string, number> = {};
   for (const n of synth.notes) {
     noteCounts[n.note.code] = (noteCounts[n.note.code] ?? 0) + 1;
     // Worked-around data problems are worth one line each; the rest is detail.
-    const level = n.note.code === 'unknown-protocol' || n.note.code === 'instance-skipped' || n.note.code === 'partial-ports' ? 'info' : 'debug';
+    const level =
+      n.note.code === 'unknown-protocol' || n.note.code === 'instance-skipped' || n.note.code === 'partial-ports'
+        ? 'info'
+        : 'debug';
     log[level]({ service: n.service, code: n.note.code, detail: n.note.detail }, 'synth note');
   }
 
@@ -142,19 +187,29 @@ export async function planAndApply(input: PlanInputs, sink: Sink, options: Recon
     maxDeletes: options.maxDeletes,
   });
   for (const c of plan.changes) {
-    if (c.action === 'conflict') log.warn({ action: c.action, namespace: c.namespace, name: c.name, host: c.host, reason: c.reason }, 'conflict');
-    else if (c.action === 'keep') log.info({ action: c.action, namespace: c.namespace, name: c.name, reason: c.reason }, 'kept');
+    if (c.action === 'conflict')
+      log.warn({ action: c.action, namespace: c.namespace, name: c.name, host: c.host, reason: c.reason }, 'conflict');
+    else if (c.action === 'keep')
+      log.info({ action: c.action, namespace: c.namespace, name: c.name, reason: c.reason }, 'kept');
     else log.debug({ action: c.action, namespace: c.namespace, name: c.name, host: c.host }, 'planned');
   }
 
-  const { writes, done } = input.earlyWrites ? withoutEarly(writesOf(plan), input.earlyWrites, synth, input.sourceHealthy) : { writes: writesOf(plan), done: [] };
-  const applied = writes.length > 0 || sink.kind === 'stdout' ? await sink.apply(sink.kind === 'stdout' ? plan.changes : writes, { dryRun: options.dryRun }, deps.signal) : [];
+  const { writes, done } = input.earlyWrites
+    ? withoutEarly(writesOf(plan), input.earlyWrites, synth, input.sourceHealthy)
+    : { writes: writesOf(plan), done: [] };
+  const applied =
+    writes.length > 0 || sink.kind === 'stdout'
+      ? await sink.apply(sink.kind === 'stdout' ? plan.changes : writes, { dryRun: options.dryRun }, deps.signal)
+      : [];
   const outcomes = [...done, ...applied];
   let failedWrites = 0;
   for (const o of outcomes) {
     if (!o.ok) {
       failedWrites += 1;
-      log.error({ action: o.change.action, namespace: o.change.namespace, name: o.change.name, status: o.status, err: o.error }, 'write failed');
+      log.error(
+        { action: o.change.action, namespace: o.change.namespace, name: o.change.name, status: o.status, err: o.error },
+        'write failed',
+      );
     }
   }
   const durationMs = now() - input.started;
@@ -201,7 +256,14 @@ function withoutEarly(
   for (const [id, o] of early) {
     const { namespace, name, host, source } = o.change;
     if (!o.ok || wanted.has(id) || source === undefined || sourceHealthy.get(source) !== true) continue;
-    writes.push({ action: 'delete', namespace, name, ...(host !== undefined ? { host } : {}), source, reason: 'created while the registries were read, then lost its host to a service read later' });
+    writes.push({
+      action: 'delete',
+      namespace,
+      name,
+      ...(host !== undefined ? { host } : {}),
+      source,
+      reason: 'created while the registries were read, then lost its host to a service read later',
+    });
   }
   return { writes, done };
 }

@@ -34,7 +34,11 @@ export interface ContinuousDeps {
  * and exits non-zero; a graceful shutdown finishes the run in progress and releases the lease.
  */
 /** The propagation checker of continuous mode, when `propagation.enabled`. */
-async function propagationChecker(deps: ContinuousDeps, signal: AbortSignal, log: Logger): Promise<{ checker: PropagationChecker; close(): void } | undefined> {
+async function propagationChecker(
+  deps: ContinuousDeps,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<{ checker: PropagationChecker; close(): void } | undefined> {
   const p = deps.config.propagation;
   if (!p.enabled) return undefined;
   // Loaded only when enabled: the verifier brings gRPC and the Envoy protos with it.
@@ -62,7 +66,12 @@ async function propagationChecker(deps: ContinuousDeps, signal: AbortSignal, log
     logger: deps.logger,
   };
   return {
-    checker: new PropagationChecker(verifyDeps, { deadlineMs: p.deadline, maxHostsPerRound: p.maxHostsPerRound }, deps.logger, signal),
+    checker: new PropagationChecker(
+      verifyDeps,
+      { deadlineMs: p.deadline, maxHostsPerRound: p.maxHostsPerRound },
+      deps.logger,
+      signal,
+    ),
     close: () => xds?.close(),
   };
 }
@@ -126,12 +135,16 @@ export async function runContinuous(deps: ContinuousDeps): Promise<number> {
         if (elector && !elector.isLeader()) return { ok: true, detail: 'standby: waiting for the lease' };
         const last = controller.status().lastRunAt ?? startedAt;
         const age = Date.now() - last;
-        return age <= window ? { ok: true, detail: `last reconcile ${age} ms ago` } : { ok: false, detail: `no reconcile finished for ${age} ms (limit ${window} ms)` };
+        return age <= window
+          ? { ok: true, detail: `last reconcile ${age} ms ago` }
+          : { ok: false, detail: `no reconcile finished for ${age} ms (limit ${window} ms)` };
       },
       ready: () => {
         if (elector && !elector.isLeader()) return { ok: true, detail: 'standby: waiting for the lease' };
         const s = controller.status();
-        return s.lastSuccessAt !== undefined ? { ok: true, detail: `${s.runs} runs` } : { ok: false, detail: 'no successful reconcile yet' };
+        return s.lastSuccessAt !== undefined
+          ? { ok: true, detail: `${s.runs} runs` }
+          : { ok: false, detail: 'no successful reconcile yet' };
       },
     },
   });
@@ -148,7 +161,9 @@ export async function runContinuous(deps: ContinuousDeps): Promise<number> {
       }
     }
     controller.start();
-    await new Promise<void>((resolve) => work.signal.aborted ? resolve() : work.signal.addEventListener('abort', () => resolve(), { once: true }));
+    await new Promise<void>((resolve) =>
+      work.signal.aborted ? resolve() : work.signal.addEventListener('abort', () => resolve(), { once: true }),
+    );
     await controller.stop();
     if (elector?.lost.aborted) {
       log.error('leadership lost: stopped writing, exiting');

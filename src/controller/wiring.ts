@@ -29,7 +29,13 @@ export function synthOptionsOf(source: SourceConfig, defaultHostTemplate: string
 
 export function buildSources(
   config: BridgeConfig,
-  deps: { logger: Logger; baseDir: string; env: Readonly<Record<string, string | undefined>>; apiVersion: string; metrics: BridgeMetrics },
+  deps: {
+    logger: Logger;
+    baseDir: string;
+    env: Readonly<Record<string, string | undefined>>;
+    apiVersion: string;
+    metrics: BridgeMetrics;
+  },
 ): ConfiguredSource[] {
   return config.sources.map((source, i) => {
     const factory = adapterFor(source.kind);
@@ -41,7 +47,12 @@ export function buildSources(
       resolveSecret: secretResolver(deps.env, deps.baseDir),
       metrics: deps.metrics,
     });
-    return { name: source.name, kind: source.kind, adapter, synth: synthOptionsOf(source, factory.defaultHostTemplate, deps.apiVersion) };
+    return {
+      name: source.name,
+      kind: source.kind,
+      adapter,
+      synth: synthOptionsOf(source, factory.defaultHostTemplate, deps.apiVersion),
+    };
   });
 }
 

@@ -71,7 +71,8 @@ export interface SourceSnapshot {
 /** `source/namespace/group/name`, the stable identity string used in annotations and maps. */
 export function serviceKeyString(key: ServiceKey): string {
   let s = keyStrings.get(key);
-  if (s === undefined) keyStrings.set(key, (s = [key.source, key.namespace, key.group, key.name].map(encodeURIComponent).join('/')));
+  if (s === undefined)
+    keyStrings.set(key, (s = [key.source, key.namespace, key.group, key.name].map(encodeURIComponent).join('/')));
   return s;
 }
 

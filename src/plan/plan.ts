@@ -88,7 +88,11 @@ export function planChanges(input: PlanInput): Plan {
     if (!o) {
       const other = foreignHosts.get(d.host);
       if (other) {
-        changes.push({ ...base, action: 'conflict', reason: `host ${d.host} is already served by ServiceEntry ${other.namespace}/${other.name}, which registry-bridge does not own` });
+        changes.push({
+          ...base,
+          action: 'conflict',
+          reason: `host ${d.host} is already served by ServiceEntry ${other.namespace}/${other.name}, which registry-bridge does not own`,
+        });
       } else {
         changes.push({ ...base, action: 'create' });
       }
@@ -96,9 +100,17 @@ export function planChanges(input: PlanInput): Plan {
     }
     const withObserved = { ...base, observed: o };
     if (!o.owned) {
-      changes.push({ ...withObserved, action: 'conflict', reason: `a ServiceEntry named ${id} exists and is not managed by registry-bridge` });
+      changes.push({
+        ...withObserved,
+        action: 'conflict',
+        reason: `a ServiceEntry named ${id} exists and is not managed by registry-bridge`,
+      });
     } else if (o.source !== d.key.source) {
-      changes.push({ ...withObserved, action: 'conflict', reason: `${id} is managed by registry-bridge source "${o.source ?? '(none)'}", not "${d.key.source}"` });
+      changes.push({
+        ...withObserved,
+        action: 'conflict',
+        reason: `${id} is managed by registry-bridge source "${o.source ?? '(none)'}", not "${d.key.source}"`,
+      });
     } else if (o.hash === d.hash) {
       changes.push({ ...withObserved, action: 'unchanged' });
     } else if (input.policy === 'create-only') {
@@ -108,12 +120,20 @@ export function planChanges(input: PlanInput): Plan {
     }
   }
 
-  const protectedReason = new Map<string, string>((input.protectedObjects ?? []).map((p) => [`${p.namespace}/${p.name}`, p.reason]));
+  const protectedReason = new Map<string, string>(
+    (input.protectedObjects ?? []).map((p) => [`${p.namespace}/${p.name}`, p.reason]),
+  );
   const deletions: Change[] = [];
   for (const o of input.observed) {
     const id = `${o.namespace}/${o.name}`;
     if (!o.owned || desiredNames.has(id)) continue;
-    const base = { namespace: o.namespace, name: o.name, observed: o, ...(o.source !== undefined ? { source: o.source } : {}), ...(o.hosts[0] ? { host: o.hosts[0] } : {}) };
+    const base = {
+      namespace: o.namespace,
+      name: o.name,
+      observed: o,
+      ...(o.source !== undefined ? { source: o.source } : {}),
+      ...(o.hosts[0] ? { host: o.hosts[0] } : {}),
+    };
     const guarded = protectedReason.get(id);
     const healthy = o.source === undefined ? undefined : input.sourceHealthy.get(o.source);
     if (guarded !== undefined) {
@@ -121,15 +141,31 @@ export function planChanges(input: PlanInput): Plan {
     } else if (input.policy !== 'sync') {
       changes.push({ ...base, action: 'keep', reason: `policy ${input.policy} never deletes` });
     } else if (healthy === undefined) {
-      changes.push({ ...base, action: 'keep', reason: `source "${o.source ?? '(none)'}" is not configured; orphaned objects are left for a human` });
+      changes.push({
+        ...base,
+        action: 'keep',
+        reason: `source "${o.source ?? '(none)'}" is not configured; orphaned objects are left for a human`,
+      });
     } else if (!healthy) {
-      changes.push({ ...base, action: 'keep', reason: `source "${o.source}" could not be read this run; deletions are fenced` });
+      changes.push({
+        ...base,
+        action: 'keep',
+        reason: `source "${o.source}" could not be read this run; deletions are fenced`,
+      });
     } else {
       deletions.push({ ...base, action: 'delete' });
     }
   }
   sortByKey(deletions, idOf).forEach((c, i) => {
-    changes.push(i < input.maxDeletes ? c : { ...c, action: 'keep', reason: `deletion cap of ${input.maxDeletes} per run reached (${deletions.length} planned); deleting in a later run` });
+    changes.push(
+      i < input.maxDeletes
+        ? c
+        : {
+            ...c,
+            action: 'keep',
+            reason: `deletion cap of ${input.maxDeletes} per run reached (${deletions.length} planned); deleting in a later run`,
+          },
+    );
   });
 
   const sorted = sortByKey(changes, idOf);

@@ -10,7 +10,13 @@ export interface HealthSource {
 }
 
 /** `/healthz`, `/readyz`, `/metrics`. Answers tell why, so `kubectl describe pod` is useful. */
-export async function startHttpServer(options: { address: string; port: number; health: HealthSource; registry: Registry; propagation?: () => unknown }): Promise<{ server: Server; port: number; close(): Promise<void> }> {
+export async function startHttpServer(options: {
+  address: string;
+  port: number;
+  health: HealthSource;
+  registry: Registry;
+  propagation?: () => unknown;
+}): Promise<{ server: Server; port: number; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const reply = (status: number, body: string, type = 'text/plain; charset=utf-8') => {

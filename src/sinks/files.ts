@@ -4,7 +4,13 @@ import { parse as parseYaml } from 'yaml';
 import { toYaml } from './render.js';
 import { SinkError } from '../errors.js';
 import type { ObservedEntry } from '../plan/plan.js';
-import { contentHash, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SERVICE_ANNOTATION, SOURCE_LABEL } from '../synth/service-entry.js';
+import {
+  contentHash,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  SERVICE_ANNOTATION,
+  SOURCE_LABEL,
+} from '../synth/service-entry.js';
 import type { ApplyOutcome, Sink } from './types.js';
 
 /**
@@ -28,7 +34,11 @@ export function filesSink(dir: string): Sink {
         const files = (await readdir(join(dir, namespace))).filter((f) => f.endsWith('.yaml')).sort();
         for (const file of files) {
           const path = join(dir, namespace, file);
-          let doc: { metadata?: { name?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: { hosts?: string[] }; kind?: string };
+          let doc: {
+            metadata?: { name?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+            spec?: { hosts?: string[] };
+            kind?: string;
+          };
           try {
             doc = parseYaml(await readFile(path, 'utf8')) ?? {};
           } catch (err) {

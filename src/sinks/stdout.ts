@@ -17,7 +17,8 @@ export function stdoutSink(out: Writable, format: OutputFormat): Sink {
       const objects: ServiceEntryObject[] = [];
       const outcomes: ApplyOutcome[] = [];
       for (const change of changes) {
-        if (change.desired && (change.action === 'create' || change.action === 'update')) objects.push(change.desired.object);
+        if (change.desired && (change.action === 'create' || change.action === 'update'))
+          objects.push(change.desired.object);
         outcomes.push({ change, ok: true });
       }
       if (objects.length > 0 || format === 'json') out.write(render(objects, format));

@@ -6,7 +6,11 @@ export interface ApplyOptions {
 }
 
 export type ApplyOutcome =
-  | { readonly change: Change; readonly ok: true; /** The object's resourceVersion after the write, when the sink knows it. */ readonly resourceVersion?: string }
+  | {
+      readonly change: Change;
+      readonly ok: true;
+      /** The object's resourceVersion after the write, when the sink knows it. */ readonly resourceVersion?: string;
+    }
   | { readonly change: Change; readonly ok: false; readonly error: string; readonly status?: number };
 
 /**

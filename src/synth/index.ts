@@ -5,7 +5,13 @@ import { sortByKey } from '../util/sort.js';
 
 export * from './types.js';
 export * from './service-entry.js';
-export { renderHost, objectNameForHost, sanitizeHostValue, templateVariables, baseTemplateVariables } from './naming.js';
+export {
+  renderHost,
+  objectNameForHost,
+  sanitizeHostValue,
+  templateVariables,
+  baseTemplateVariables,
+} from './naming.js';
 export { mapProtocol } from './protocol.js';
 export { serviceEntryProblems } from './validate.js';
 
@@ -74,7 +80,10 @@ export interface SynthOutcome {
  * key sorts first; the other is reported invalid, naming the winner. Istio misbehaves with two
  * entries for one host, and a newcomer must never take a working host away.
  */
-export function synthAll(inputs: readonly SynthInput[], currentOwners: ReadonlyMap<string, string> = new Map()): SynthOutcome {
+export function synthAll(
+  inputs: readonly SynthInput[],
+  currentOwners: ReadonlyMap<string, string> = new Map(),
+): SynthOutcome {
   const results: SynthResult[] = [];
   for (const input of inputs) {
     for (const service of input.services) results.push(synthOne(service, input.options));
@@ -102,7 +111,12 @@ export function synthAll(inputs: readonly SynthInput[], currentOwners: ReadonlyM
     const me = serviceKeyString(keyOf(r));
     const clash = byHost.get(host) ?? byName.get(nsName);
     if (clash !== undefined) {
-      final.push({ kind: 'invalid', key: keyOf(r), reason: `host ${host} is already produced by service ${clash}`, notes: r.notes });
+      final.push({
+        kind: 'invalid',
+        key: keyOf(r),
+        reason: `host ${host} is already produced by service ${clash}`,
+        notes: r.notes,
+      });
       continue;
     }
     byHost.set(host, me);
@@ -127,4 +141,3 @@ export function synthAll(inputs: readonly SynthInput[], currentOwners: ReadonlyM
 function keyOf(r: SynthResult) {
   return r.kind === 'ok' ? r.entry.key : r.key;
 }
-

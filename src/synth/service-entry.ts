@@ -114,7 +114,10 @@ export function synthServiceEntry(service: RegistryService, options: SynthOption
     }
     const mapped = mapProtocol(inst.protocol ?? service.protocol, options.protocolOverrides);
     if (mapped.unknown !== undefined) {
-      notes.push({ code: 'unknown-protocol', detail: `${where}: protocol "${mapped.unknown}" is unknown to Istio, using TCP` });
+      notes.push({
+        code: 'unknown-protocol',
+        detail: `${where}: protocol "${mapped.unknown}" is unknown to Istio, using TCP`,
+      });
     }
     const dedupKey = `${address}|${inst.port}|${mapped.protocol}`;
     if (seen.has(dedupKey)) {
@@ -134,7 +137,10 @@ export function synthServiceEntry(service: RegistryService, options: SynthOption
       name,
       namespace: options.namespace,
       host,
-      reason: service.instances.length === 0 ? 'no instances and no declared ports' : 'no usable instance (all unhealthy, disabled or draining) and no declared ports',
+      reason:
+        service.instances.length === 0
+          ? 'no instances and no declared ports'
+          : 'no usable instance (all unhealthy, disabled or draining) and no declared ports',
       notes,
     };
   }
@@ -142,7 +148,10 @@ export function synthServiceEntry(service: RegistryService, options: SynthOption
   // 3. Endpoints.
   const endpoints = buildEndpoints(usable, ports, options, notes);
   const anyHostname = endpoints.some((e) => isIP(e.address) === 0);
-  const resolution: Resolution = anyHostname || (endpoints.length === 0 && service.host !== undefined && service.instances.length === 0) ? 'DNS' : 'STATIC';
+  const resolution: Resolution =
+    anyHostname || (endpoints.length === 0 && service.host !== undefined && service.instances.length === 0)
+      ? 'DNS'
+      : 'STATIC';
 
   const spec: ServiceEntrySpec = {
     hosts: [host],
@@ -153,7 +162,8 @@ export function synthServiceEntry(service: RegistryService, options: SynthOption
     ...(options.exportTo && options.exportTo.length > 0 ? { exportTo: [...options.exportTo] } : {}),
   };
   const problems = serviceEntryProblems(spec);
-  if (problems.length > 0) return { kind: 'invalid', key, reason: `Istio would reject it: ${problems.join('; ')}`, notes };
+  if (problems.length > 0)
+    return { kind: 'invalid', key, reason: `Istio would reject it: ${problems.join('; ')}`, notes };
 
   const labels = { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [SOURCE_LABEL]: key.source };
   const hash = contentHash(spec, labels);
@@ -185,7 +195,10 @@ function servicePorts(
   for (const declared of service.ports ?? []) {
     const mapped = mapProtocol(declared.protocol, options.protocolOverrides);
     if (mapped.unknown !== undefined) {
-      notes.push({ code: 'unknown-protocol', detail: `declared port ${declared.number}: protocol "${mapped.unknown}" is unknown to Istio, using TCP` });
+      notes.push({
+        code: 'unknown-protocol',
+        detail: `declared port ${declared.number}: protocol "${mapped.unknown}" is unknown to Istio, using TCP`,
+      });
     }
     if (!byProtocol.has(mapped.protocol)) {
       byProtocol.set(mapped.protocol, { number: declared.number, ...(declared.name ? { name: declared.name } : {}) });
@@ -214,7 +227,10 @@ function servicePorts(
     .sort((a, b) => a.number - b.number || a.name.localeCompare(b.name))
     .filter((p) => {
       if (seenNumbers.has(p.number)) {
-        notes.push({ code: 'instance-skipped', detail: `port ${p.number} is announced with two protocols; keeping one` });
+        notes.push({
+          code: 'instance-skipped',
+          detail: `port ${p.number} is announced with two protocols; keeping one`,
+        });
         return false;
       }
       seenNumbers.add(p.number);
@@ -244,12 +260,16 @@ function buildEndpoints(
   }
   const drafts: Draft[] = [];
   const sorted = [...usable].sort(
-    (a, b) => cmp(a.instance.address, b.instance.address) || a.instance.port - b.instance.port || cmp(a.protocol, b.protocol),
+    (a, b) =>
+      cmp(a.instance.address, b.instance.address) || a.instance.port - b.instance.port || cmp(a.protocol, b.protocol),
   );
   for (const u of sorted) {
     const port = portByProtocol.get(u.protocol);
     if (!port) {
-      notes.push({ code: 'instance-skipped', detail: `${u.instance.address}:${u.instance.port}: protocol ${u.protocol} has no service port` });
+      notes.push({
+        code: 'instance-skipped',
+        detail: `${u.instance.address}:${u.instance.port}: protocol ${u.protocol} has no service port`,
+      });
       continue;
     }
     let draft = drafts.find((d) => d.address === u.instance.address && !d.protocols.has(u.protocol));
@@ -265,7 +285,10 @@ function buildEndpoints(
     const missing = ports.filter((p) => !d.protocols.has(p.protocol)).map((p) => p.name);
     if (missing.length > 0) {
       // A ServiceEntry endpoint serves every port of the entry; Istio cannot exclude one.
-      notes.push({ code: 'partial-ports', detail: `${d.address} announces no ${missing.join(', ')}; traffic to those ports may reach it` });
+      notes.push({
+        code: 'partial-ports',
+        detail: `${d.address} announces no ${missing.join(', ')}; traffic to those ports may reach it`,
+      });
     }
   }
   // Endpoints with equal labels share one object (providers of a service usually carry the same).
@@ -286,7 +309,11 @@ function buildEndpoints(
     let locality: string | undefined;
     if (d.instance.locality !== undefined && d.instance.locality !== '') {
       if (localityRe.test(d.instance.locality)) locality = d.instance.locality;
-      else notes.push({ code: 'locality-dropped', detail: `${d.address}: locality "${d.instance.locality}" is not region/zone/subzone` });
+      else
+        notes.push({
+          code: 'locality-dropped',
+          detail: `${d.address}: locality "${d.instance.locality}" is not region/zone/subzone`,
+        });
     }
     const weight = uniformWeight ? undefined : Math.max(1, Math.round((d.instance.weight / maxWeight) * 100));
     return {

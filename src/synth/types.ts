@@ -1,17 +1,7 @@
 import type { ServiceKey } from '../model/service.js';
 
 export type IstioProtocol =
-  | 'HTTP'
-  | 'HTTPS'
-  | 'HTTP2'
-  | 'GRPC'
-  | 'GRPC-Web'
-  | 'TCP'
-  | 'TLS'
-  | 'UDP'
-  | 'Mongo'
-  | 'Redis'
-  | 'MySQL';
+  'HTTP' | 'HTTPS' | 'HTTP2' | 'GRPC' | 'GRPC-Web' | 'TCP' | 'TLS' | 'UDP' | 'Mongo' | 'Redis' | 'MySQL';
 
 export type Resolution = 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN' | 'NONE';
 export type Location = 'MESH_INTERNAL' | 'MESH_EXTERNAL';
@@ -65,7 +55,13 @@ export interface DesiredEntry {
 
 /** Something synth noticed and worked around (dropped label, unknown protocol...). */
 export interface SynthNote {
-  readonly code: 'label-dropped' | 'unknown-protocol' | 'instance-skipped' | 'locality-dropped' | 'duplicate-instance' | 'partial-ports';
+  readonly code:
+    | 'label-dropped'
+    | 'unknown-protocol'
+    | 'instance-skipped'
+    | 'locality-dropped'
+    | 'duplicate-instance'
+    | 'partial-ports';
   readonly detail: string;
 }
 

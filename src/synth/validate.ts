@@ -13,7 +13,8 @@ export function serviceEntryProblems(spec: ServiceEntrySpec): string[] {
   const problems: string[] = [];
   if (spec.hosts.length === 0) problems.push('hosts must not be empty');
   spec.hosts.forEach((h, i) => {
-    if (h === '*' || h.startsWith('*')) problems.push(`hosts[${i}] "${h}": wildcard hosts are not produced by the bridge`);
+    if (h === '*' || h.startsWith('*'))
+      problems.push(`hosts[${i}] "${h}": wildcard hosts are not produced by the bridge`);
     const parsed = parseHostname(h);
     if (parsed instanceof Error) problems.push(`hosts[${i}]: ${parsed.message}`);
   });
@@ -30,7 +31,8 @@ export function serviceEntryProblems(spec: ServiceEntrySpec): string[] {
     if (portNumbers.has(p.number)) problems.push(`ports[${i}].number ${p.number} is not unique`);
     portNames.add(p.name);
     portNumbers.add(p.number);
-    if (!isIstioProtocol(p.protocol)) problems.push(`ports[${i}].protocol "${p.protocol}" is not a protocol Istio supports`);
+    if (!isIstioProtocol(p.protocol))
+      problems.push(`ports[${i}].protocol "${p.protocol}" is not a protocol Istio supports`);
   });
 
   const endpoints = spec.endpoints ?? [];
@@ -40,7 +42,8 @@ export function serviceEntryProblems(spec: ServiceEntrySpec): string[] {
   endpoints.forEach((ep, i) => {
     const where = `endpoints[${i}]`;
     if (spec.resolution === 'STATIC') {
-      if (isIP(ep.address) === 0) problems.push(`${where}.address "${ep.address}" must be an IP address for STATIC resolution`);
+      if (isIP(ep.address) === 0)
+        problems.push(`${where}.address "${ep.address}" must be an IP address for STATIC resolution`);
     } else if (spec.resolution === 'DNS' || spec.resolution === 'DNS_ROUND_ROBIN') {
       if (isIP(ep.address) === 0 && parseHostname(ep.address) instanceof Error) {
         problems.push(`${where}.address "${ep.address}" must be an IP address or a fully qualified domain name`);
@@ -67,7 +70,8 @@ export function serviceEntryProblems(spec: ServiceEntrySpec): string[] {
     }
   });
   const exportTo = spec.exportTo ?? [];
-  if (exportTo.includes('~') && exportTo.length > 1) problems.push('exportTo "~" cannot be combined with other entries');
+  if (exportTo.includes('~') && exportTo.length > 1)
+    problems.push('exportTo "~" cannot be combined with other entries');
   if (new Set(exportTo).size !== exportTo.length) problems.push('exportTo has duplicate entries');
   return problems;
 }

@@ -33,7 +33,9 @@ export interface KubeServiceEntry {
 }
 
 /** What one hop showed, or why it could not be read; absent = hop not configured. */
-export type Observed<T> = { readonly ok: true; readonly source: string; readonly value: T } | { readonly ok: false; readonly source: string; readonly error: unknown };
+export type Observed<T> =
+  | { readonly ok: true; readonly source: string; readonly value: T }
+  | { readonly ok: false; readonly source: string; readonly error: unknown };
 
 export interface ProxyObservation {
   /** Namespace the proxy runs in (the probe's), for exportTo reasons. */
@@ -108,24 +110,42 @@ export function clusterTypeFor(resolution: string): string {
   }
 }
 
-function portsText(ports: readonly { number: number; protocol?: string | undefined; name?: string | undefined }[]): string {
-  return ports.length === 0 ? 'none' : [...ports].sort((a, b) => a.number - b.number).map((p) => `${p.number}/${p.protocol ?? '?'}`).join(', ');
+function portsText(
+  ports: readonly { number: number; protocol?: string | undefined; name?: string | undefined }[],
+): string {
+  return ports.length === 0
+    ? 'none'
+    : [...ports]
+        .sort((a, b) => a.number - b.number)
+        .map((p) => `${p.number}/${p.protocol ?? '?'}`)
+        .join(', ');
 }
 
 function specDiff(
   where: string,
   expect: Expectation,
-  got: { ports: readonly { number: number; protocol?: string | undefined; name?: string | undefined }[]; resolution?: string | undefined; location?: string | undefined; exportTo?: readonly string[] | undefined },
+  got: {
+    ports: readonly { number: number; protocol?: string | undefined; name?: string | undefined }[];
+    resolution?: string | undefined;
+    location?: string | undefined;
+    exportTo?: readonly string[] | undefined;
+  },
 ): string[] {
   const out: string[] = [];
   const want = portsText(expect.ports);
   const have = portsText(got.ports);
   if (want !== have) out.push(`ports differ: ${where} has ${have}, the bridge wrote ${want}`);
-  if (got.resolution !== undefined && got.resolution !== expect.resolution) out.push(`resolution differs: ${where} has ${got.resolution}, the bridge wrote ${expect.resolution}`);
-  if (got.location !== undefined && got.location !== expect.location) out.push(`location differs: ${where} has ${got.location}, the bridge wrote ${expect.location}`);
+  if (got.resolution !== undefined && got.resolution !== expect.resolution)
+    out.push(`resolution differs: ${where} has ${got.resolution}, the bridge wrote ${expect.resolution}`);
+  if (got.location !== undefined && got.location !== expect.location)
+    out.push(`location differs: ${where} has ${got.location}, the bridge wrote ${expect.location}`);
   if (expect.exportTo !== undefined && got.exportTo !== undefined) {
-    const norm = (l: readonly string[]) => [...new Set(l.map((n) => (n === '.' ? expect.namespace : n)))].sort().join(',');
-    if (norm(got.exportTo) !== norm(expect.exportTo)) out.push(`exportTo differs: ${where} has [${got.exportTo.join(', ')}], the bridge wrote [${expect.exportTo.join(', ')}]`);
+    const norm = (l: readonly string[]) =>
+      [...new Set(l.map((n) => (n === '.' ? expect.namespace : n)))].sort().join(',');
+    if (norm(got.exportTo) !== norm(expect.exportTo))
+      out.push(
+        `exportTo differs: ${where} has [${got.exportTo.join(', ')}], the bridge wrote [${expect.exportTo.join(', ')}]`,
+      );
   }
   return out;
 }
@@ -137,7 +157,14 @@ function ageOf(since: string | undefined, now: number): { since?: string; ageMs?
   return { since: new Date(t).toISOString(), ageMs: Math.max(0, now - t) };
 }
 
-function check(hop: HopCheck['hop'], status: HopStatus, detail: readonly string[], source: string, since: string | undefined, now: number): HopCheck {
+function check(
+  hop: HopCheck['hop'],
+  status: HopStatus,
+  detail: readonly string[],
+  source: string,
+  since: string | undefined,
+  now: number,
+): HopCheck {
   return { hop, status, detail, source, ...ageOf(since, now) };
 }
 
@@ -154,13 +181,24 @@ export function checkKube(expect: Expectation, o: Observed<readonly KubeServiceE
     withHost.find((s) => s.metadata.namespace === expect.namespace);
   if (!se) {
     const elsewhere = withHost.map((s) => `${s.metadata.namespace}/${s.metadata.name}`);
-    return check('kube', 'missing', [`no ServiceEntry ${expect.namespace}/${expect.name} with host ${expect.host}${elsewhere.length ? ` (host found in ${elsewhere.join(', ')})` : ''}`], o.source, undefined, now);
+    return check(
+      'kube',
+      'missing',
+      [
+        `no ServiceEntry ${expect.namespace}/${expect.name} with host ${expect.host}${elsewhere.length ? ` (host found in ${elsewhere.join(', ')})` : ''}`,
+      ],
+      o.source,
+      undefined,
+      now,
+    );
   }
   const detail: string[] = [];
   const labels = se.metadata.labels ?? {};
-  if (labels[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE) detail.push(`${se.metadata.namespace}/${se.metadata.name} is not managed by registry-bridge`);
+  if (labels[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE)
+    detail.push(`${se.metadata.namespace}/${se.metadata.name} is not managed by registry-bridge`);
   const annotated = se.metadata.annotations?.[HASH_ANNOTATION];
-  if (expect.hash !== undefined && annotated !== expect.hash) detail.push(`content hash is ${annotated ?? 'absent'}, the bridge wants ${expect.hash} (update not applied yet)`);
+  if (expect.hash !== undefined && annotated !== expect.hash)
+    detail.push(`content hash is ${annotated ?? 'absent'}, the bridge wants ${expect.hash} (update not applied yet)`);
   if (annotated !== undefined) {
     // Same canonical form as synthServiceEntry: a different hash means the spec was edited by hand.
     const ownLabels = { [MANAGED_BY_LABEL]: labels[MANAGED_BY_LABEL], [SOURCE_LABEL]: labels[SOURCE_LABEL] };
@@ -175,7 +213,10 @@ export function checkKube(expect: Expectation, o: Observed<readonly KubeServiceE
       exportTo: se.spec.exportTo ?? [],
     }).filter((d) => expect.exportTo !== undefined || !d.startsWith('exportTo')),
   );
-  const byUs = se.metadata.managedFields?.filter((m) => m.manager === 'registry-bridge' && m.time).map((m) => m.time!).sort();
+  const byUs = se.metadata.managedFields
+    ?.filter((m) => m.manager === 'registry-bridge' && m.time)
+    .map((m) => m.time!)
+    .sort();
   const since = byUs?.[byUs.length - 1] ?? se.metadata.creationTimestamp;
   return check('kube', detail.length ? 'differs' : 'ok', detail, o.source, since, now);
 }
@@ -186,12 +227,21 @@ export function checkRegistry(expect: Expectation, o: Observed<readonly Registry
   const mine = withHost.filter((e) => e.namespace === undefined || e.namespace === expect.namespace);
   if (mine.length === 0) {
     const others = withHost.map((e) => `${e.registry ?? '?'} ${e.namespace ?? '?'}`);
-    return check('istiod', 'missing', [`host ${expect.host} not in istiod's registry${others.length ? ` (only from ${others.join(', ')})` : ''}`], o.source, undefined, now);
+    return check(
+      'istiod',
+      'missing',
+      [`host ${expect.host} not in istiod's registry${others.length ? ` (only from ${others.join(', ')})` : ''}`],
+      o.source,
+      undefined,
+      now,
+    );
   }
   const e = mine[0]!;
   const detail: string[] = [];
-  if (e.registry !== undefined && e.registry !== 'External') detail.push(`host comes from registry ${e.registry}, not from a ServiceEntry`);
-  if (e.objectName !== undefined && e.objectName !== expect.name) detail.push(`host comes from ServiceEntry ${e.namespace ?? '?'}/${e.objectName}, not ${expect.name}`);
+  if (e.registry !== undefined && e.registry !== 'External')
+    detail.push(`host comes from registry ${e.registry}, not from a ServiceEntry`);
+  if (e.objectName !== undefined && e.objectName !== expect.name)
+    detail.push(`host comes from ServiceEntry ${e.namespace ?? '?'}/${e.objectName}, not ${expect.name}`);
   detail.push(
     ...specDiff('istiod', expect, {
       ports: e.ports.map((p) => ({ number: p.port, protocol: p.protocol, name: p.name })),
@@ -201,15 +251,22 @@ export function checkRegistry(expect: Expectation, o: Observed<readonly Registry
     }),
   );
   const dupes = withHost.filter((x) => x.namespace !== undefined && x.namespace !== expect.namespace);
-  if (dupes.length > 0) detail.push(`host also defined in namespace ${[...new Set(dupes.map((d) => d.namespace))].join(', ')}: Istio misbehaves with two entries for one host`);
+  if (dupes.length > 0)
+    detail.push(
+      `host also defined in namespace ${[...new Set(dupes.map((d) => d.namespace))].join(', ')}: Istio misbehaves with two entries for one host`,
+    );
   return check('istiod', detail.length ? 'differs' : 'ok', detail, o.source, e.creationTime, now);
 }
 
 /** Why a proxy in `namespace` would not get the host, when exportTo explains it. */
 function exportReason(expect: Expectation, namespace: string | undefined): string | undefined {
   if (namespace === undefined || expect.exportTo === undefined) return undefined;
-  const visible = expect.exportTo.some((n) => n === '*' || n === namespace || (n === '.' && expect.namespace === namespace));
-  return visible ? undefined : `the ServiceEntry is exported to [${expect.exportTo.join(', ')}] only: a proxy in namespace ${namespace} does not receive it`;
+  const visible = expect.exportTo.some(
+    (n) => n === '*' || n === namespace || (n === '.' && expect.namespace === namespace),
+  );
+  return visible
+    ? undefined
+    : `the ServiceEntry is exported to [${expect.exportTo.join(', ')}] only: a proxy in namespace ${namespace} does not receive it`;
 }
 
 export function checkProxy(expect: Expectation, o: Observed<ProxyObservation>, now: number): HopCheck {
@@ -223,7 +280,9 @@ export function checkProxy(expect: Expectation, o: Observed<ProxyObservation>, n
     if (r) times.push(new Date(r.at).toISOString());
     else if (lastUpdated) times.push(lastUpdated);
   };
-  const hostClusters = [...view.clusters.keys()].filter((n) => n.endsWith(`||${expect.host}`) && n.startsWith('outbound|'));
+  const hostClusters = [...view.clusters.keys()].filter(
+    (n) => n.endsWith(`||${expect.host}`) && n.startsWith('outbound|'),
+  );
   for (const port of expect.ports) {
     const protocol = port.protocol.toUpperCase();
     if (protocol === 'UDP') continue; // istiod builds no cluster for UDP
@@ -231,12 +290,15 @@ export function checkProxy(expect: Expectation, o: Observed<ProxyObservation>, n
     if (kinds.has('cluster')) {
       const c = view.clusters.get(name);
       if (!c) {
-        const other = hostClusters.filter((n) => n !== name && !expect.ports.some((p) => clusterName(p.number, expect.host) === n));
+        const other = hostClusters.filter(
+          (n) => n !== name && !expect.ports.some((p) => clusterName(p.number, expect.host) === n),
+        );
         missing.push(`no cluster ${name}${other.length ? ` (has ${other.join(', ')}: port differs)` : ''}`);
       } else {
         seen(name, c.lastUpdated);
         const want = clusterTypeFor(expect.resolution);
-        if (c.type !== want) differs.push(`cluster ${name} is ${c.type}, resolution ${expect.resolution} gives ${want}`);
+        if (c.type !== want)
+          differs.push(`cluster ${name} is ${c.type}, resolution ${expect.resolution} gives ${want}`);
         const eds = view.endpoints?.get(name);
         if (want === 'EDS' && eds && expect.endpoints > 0 && eds.endpoints !== expect.endpoints) {
           differs.push(`cluster ${name} has ${eds.endpoints} endpoints, the ServiceEntry lists ${expect.endpoints}`);
@@ -249,17 +311,27 @@ export function checkProxy(expect: Expectation, o: Observed<ProxyObservation>, n
       const vhName = `${expect.host}:${port.number}`;
       if (!rc) missing.push(`no route configuration "${routeName}"`);
       else {
-        const vh = rc.virtualHosts.find((v) => v.name === vhName) ?? rc.virtualHosts.find((v) => v.domains.includes(expect.host));
+        const vh =
+          rc.virtualHosts.find((v) => v.name === vhName) ??
+          rc.virtualHosts.find((v) => v.domains.includes(expect.host));
         if (!vh) missing.push(`route configuration "${routeName}" has no virtual host ${vhName}`);
         else {
           seen(routeName, rc.lastUpdated);
-          if (!vh.clusters.includes(name)) differs.push(`virtual host ${vh.name} routes to ${vh.clusters.join(', ') || 'no cluster'}, not ${name}`);
+          if (!vh.clusters.includes(name))
+            differs.push(`virtual host ${vh.name} routes to ${vh.clusters.join(', ') || 'no cluster'}, not ${name}`);
         }
       }
     } else if (!httpProtocols.has(protocol) && kinds.has('listener')) {
       const sni = sniProtocols.has(protocol);
-      const chain = view.listeners.find((l) => l.filterChains.some((fc) => fc.tcpClusters.includes(name) && (!sni || fc.serverNames.includes(expect.host))));
-      if (!chain) missing.push(sni ? `no listener filter chain for server name ${expect.host} with tcp_proxy to ${name}` : `no listener filter chain with tcp_proxy to ${name}`);
+      const chain = view.listeners.find((l) =>
+        l.filterChains.some((fc) => fc.tcpClusters.includes(name) && (!sni || fc.serverNames.includes(expect.host))),
+      );
+      if (!chain)
+        missing.push(
+          sni
+            ? `no listener filter chain for server name ${expect.host} with tcp_proxy to ${name}`
+            : `no listener filter chain with tcp_proxy to ${name}`,
+        );
       else seen(chain.name, chain.lastUpdated);
     }
   }
@@ -284,7 +356,15 @@ export function checkSync(
 ): HopCheck {
   if (!o.ok) return errorCheck('sync', o);
   const status = o.value.proxies.find((p) => p.proxy === o.value.proxyId);
-  if (!status) return check('sync', 'missing', [`proxy ${o.value.proxyId} is not connected to this istiod`], o.source, undefined, now);
+  if (!status)
+    return check(
+      'sync',
+      'missing',
+      [`proxy ${o.value.proxyId} is not connected to this istiod`],
+      o.source,
+      undefined,
+      now,
+    );
   const kinds = new Set<XdsKind>(['cluster']);
   for (const p of expect.ports) {
     const protocol = p.protocol.toUpperCase();
@@ -304,7 +384,8 @@ export function checkSync(
     if (pv) versions.push(pv.time);
     if (want !== undefined) {
       const later = isSameOrLaterPush(acked, want);
-      if (later === false || (later === undefined && acked !== want)) detail.push(`${k}: ACKed ${acked}, the change came in push ${want}`);
+      if (later === false || (later === undefined && acked !== want))
+        detail.push(`${k}: ACKed ${acked}, the change came in push ${want}`);
     } else if (sent && sent !== acked) detail.push(`${k}: sent ${sent}, ACKed ${acked}`);
   }
   const since = versions.length ? new Date(Math.max(...versions)).toISOString() : undefined;
@@ -323,14 +404,18 @@ export function checkHost(expect: Expectation, inputs: HopInputs, options: Check
   const now = inputs.now;
   const skipped = (hop: HopCheck['hop'], why: string): HopCheck => ({ hop, status: 'skipped', detail: [why] });
   const proxy = inputs.proxy ? checkProxy(expect, inputs.proxy, now) : skipped('proxy', 'no xDS probe or config dump');
-  let sync = inputs.sync ? checkSync(expect, inputs.sync, now, options.needed) : skipped('sync', 'needs the xDS probe (or --proxy-id) and the istiod debug endpoint');
+  let sync = inputs.sync
+    ? checkSync(expect, inputs.sync, now, options.needed)
+    : skipped('sync', 'needs the xDS probe (or --proxy-id) and the istiod debug endpoint');
   // An ACK proves nothing about a change the proxy does not have.
   if (inputs.sync && proxy.status !== 'ok' && proxy.status !== 'skipped' && sync.status === 'ok') {
     sync = { ...sync, status: 'missing', detail: ['the proxy has not received the change: nothing to ACK'] };
   }
   const hops: HopCheck[] = [
     inputs.kube ? checkKube(expect, inputs.kube, now) : skipped('kube', 'no kube access configured'),
-    inputs.registry ? checkRegistry(expect, inputs.registry, now) : skipped('istiod', 'no istiod debug endpoint or registryz file'),
+    inputs.registry
+      ? checkRegistry(expect, inputs.registry, now)
+      : skipped('istiod', 'no istiod debug endpoint or registryz file'),
     proxy,
     sync,
   ];

@@ -15,7 +15,11 @@ export interface IstiodDebugClient {
   get(path: string, signal: AbortSignal): Promise<string>;
 }
 
-export function istiodDebugClient(baseUrl: string, token?: TokenSource, fetchImpl: typeof fetch = fetch): IstiodDebugClient {
+export function istiodDebugClient(
+  baseUrl: string,
+  token?: TokenSource,
+  fetchImpl: typeof fetch = fetch,
+): IstiodDebugClient {
   const base = baseUrl.replace(/\/+$/, '');
   return {
     baseUrl: base,
@@ -29,9 +33,18 @@ export function istiodDebugClient(baseUrl: string, token?: TokenSource, fetchImp
         throw new HopReadError(`GET ${url}: ${(err as Error).message}`, { cause: err });
       }
       const body = await res.text();
-      if (res.status === 401) throw new HopReadError(`GET ${url}: 401 Unauthorized — istiod wants a bearer token with audience istio-ca (--token-file or --token-request)`, { status: 401 });
-      if (res.status === 403) throw new HopReadError(`GET ${url}: 403 Forbidden — the token's identity may not read this handler (istiod restricts identities outside istio-system)`, { status: 403 });
-      if (res.status !== 200) throw new HopReadError(`GET ${url}: HTTP ${res.status} ${body.slice(0, 200).trim()}`, { status: res.status });
+      if (res.status === 401)
+        throw new HopReadError(
+          `GET ${url}: 401 Unauthorized — istiod wants a bearer token with audience istio-ca (--token-file or --token-request)`,
+          { status: 401 },
+        );
+      if (res.status === 403)
+        throw new HopReadError(
+          `GET ${url}: 403 Forbidden — the token's identity may not read this handler (istiod restricts identities outside istio-system)`,
+          { status: 403 },
+        );
+      if (res.status !== 200)
+        throw new HopReadError(`GET ${url}: HTTP ${res.status} ${body.slice(0, 200).trim()}`, { status: res.status });
       return body;
     },
   };
@@ -46,7 +59,12 @@ export function tokenFromFile(path: string): TokenSource {
  * A token from the TokenRequest API for `namespace/serviceaccount`, audience istio-ca, renewed
  * when less than a minute of its life is left.
  */
-export function tokenFromRequest(kc: k8s.KubeConfig, namespace: string, serviceAccount: string, now: () => number = Date.now): TokenSource {
+export function tokenFromRequest(
+  kc: k8s.KubeConfig,
+  namespace: string,
+  serviceAccount: string,
+  now: () => number = Date.now,
+): TokenSource {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   let cached: { token: string; expires: number } | undefined;
   return async () => {
@@ -55,19 +73,28 @@ export function tokenFromRequest(kc: k8s.KubeConfig, namespace: string, serviceA
       const res = await core.createNamespacedServiceAccountToken({
         name: serviceAccount,
         namespace,
-        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: ['istio-ca'], expirationSeconds: 600 } },
+        body: {
+          apiVersion: 'authentication.k8s.io/v1',
+          kind: 'TokenRequest',
+          spec: { audiences: ['istio-ca'], expirationSeconds: 600 },
+        },
       });
       const token = res.status?.token;
       if (!token) throw new Error('TokenRequest returned no token');
-      const exp = res.status?.expirationTimestamp ? new Date(res.status.expirationTimestamp).getTime() : now() + 600_000;
+      const exp = res.status?.expirationTimestamp
+        ? new Date(res.status.expirationTimestamp).getTime()
+        : now() + 600_000;
       cached = { token, expires: exp };
       return token;
     } catch (err) {
       const code = (err as { code?: unknown }).code;
-      throw new HopReadError(`TokenRequest for ${namespace}/${serviceAccount}: ${(err as Error).message.split('\n')[0]}`, {
-        cause: err,
-        ...(typeof code === 'number' ? { status: code } : {}),
-      });
+      throw new HopReadError(
+        `TokenRequest for ${namespace}/${serviceAccount}: ${(err as Error).message.split('\n')[0]}`,
+        {
+          cause: err,
+          ...(typeof code === 'number' ? { status: code } : {}),
+        },
+      );
     }
   };
 }

@@ -29,9 +29,11 @@ export function kubeProbe(kc: k8s.KubeConfig, options: { namespace?: string; lab
         if (signal.aborted) throw new HopReadError('kube: aborted');
         try {
           const common = { group: 'networking.istio.io', version: v, plural: 'serviceentries', labelSelector };
-          const res = (options.namespace
-            ? await api.listNamespacedCustomObject({ ...common, namespace: options.namespace })
-            : await api.listClusterCustomObject(common)) as { items?: KubeServiceEntry[] };
+          const res = (
+            options.namespace
+              ? await api.listNamespacedCustomObject({ ...common, namespace: options.namespace })
+              : await api.listClusterCustomObject(common)
+          ) as { items?: KubeServiceEntry[] };
           version = v;
           return res.items ?? [];
         } catch (err) {
@@ -40,7 +42,10 @@ export function kubeProbe(kc: k8s.KubeConfig, options: { namespace?: string; lab
         }
       }
       const status = statusOf(last);
-      throw new HopReadError(`kube: cannot list ServiceEntries: ${kubeErrorMessage(last)}`, { cause: last, ...(status !== undefined ? { status } : {}) });
+      throw new HopReadError(`kube: cannot list ServiceEntries: ${kubeErrorMessage(last)}`, {
+        cause: last,
+        ...(status !== undefined ? { status } : {}),
+      });
     },
   };
 }

@@ -73,7 +73,14 @@ export interface ProxyView {
 
 const camelKey = /^[a-z][a-z0-9]*[A-Z][A-Za-z0-9]*$/;
 /** Keys whose values are maps keyed by names (filter names, label keys): leave their keys. */
-const mapValuedKeys = new Set(['filter_metadata', 'typed_filter_metadata', 'typed_per_filter_config', 'fields', 'typed_extension_protocol_options', 'labels']);
+const mapValuedKeys = new Set([
+  'filter_metadata',
+  'typed_filter_metadata',
+  'typed_per_filter_config',
+  'fields',
+  'typed_extension_protocol_options',
+  'labels',
+]);
 
 export function toSnakeKeys(value: unknown, keepKeys = false): unknown {
   if (Array.isArray(value)) return value.map((v) => toSnakeKeys(v));
@@ -111,7 +118,9 @@ const filterChainSchema = z.object({
 });
 const listenerSchema = z.object({
   name: str,
-  address: z.object({ socket_address: z.object({ address: str.optional(), port_value: z.number().optional() }).optional() }).optional(),
+  address: z
+    .object({ socket_address: z.object({ address: str.optional(), port_value: z.number().optional() }).optional() })
+    .optional(),
   filter_chains: z.array(filterChainSchema).optional(),
   default_filter_chain: filterChainSchema.optional(),
 });
@@ -120,11 +129,18 @@ const weightedSchema = z.object({ clusters: z.array(z.object({ name: str })).opt
 const routeSchema = z.object({
   route: z.object({ cluster: str.optional(), weighted_clusters: weightedSchema.optional() }).optional(),
 });
-const virtualHostSchema = z.object({ name: str, domains: z.array(str).optional(), routes: z.array(routeSchema).optional() });
+const virtualHostSchema = z.object({
+  name: str,
+  domains: z.array(str).optional(),
+  routes: z.array(routeSchema).optional(),
+});
 const routeConfigSchema = z.object({ name: str, virtual_hosts: z.array(virtualHostSchema).optional() });
 
 const tcpProxySchema = z.object({ cluster: str.optional(), weighted_clusters: weightedSchema.optional() });
-const hcmSchema = z.object({ rds: z.object({ route_config_name: str.optional() }).optional(), route_config: routeConfigSchema.optional() });
+const hcmSchema = z.object({
+  rds: z.object({ route_config_name: str.optional() }).optional(),
+  route_config: routeConfigSchema.optional(),
+});
 
 const claSchema = z.object({
   cluster_name: str,
@@ -135,9 +151,21 @@ const claSchema = z.object({
 // resources → view
 
 export interface RawResources {
-  readonly clusters: readonly { readonly resource: unknown; readonly versionInfo?: string; readonly lastUpdated?: string }[];
-  readonly listeners: readonly { readonly resource: unknown; readonly versionInfo?: string; readonly lastUpdated?: string }[];
-  readonly routes: readonly { readonly resource: unknown; readonly versionInfo?: string; readonly lastUpdated?: string }[];
+  readonly clusters: readonly {
+    readonly resource: unknown;
+    readonly versionInfo?: string;
+    readonly lastUpdated?: string;
+  }[];
+  readonly listeners: readonly {
+    readonly resource: unknown;
+    readonly versionInfo?: string;
+    readonly lastUpdated?: string;
+  }[];
+  readonly routes: readonly {
+    readonly resource: unknown;
+    readonly versionInfo?: string;
+    readonly lastUpdated?: string;
+  }[];
   readonly endpoints?: readonly { readonly resource: unknown }[];
 }
 
@@ -157,7 +185,7 @@ export function proxyViewOf(raw: RawResources): ProxyView {
       continue;
     }
     // Envoy and protojson omit the enum default: no `type` means STATIC.
-    const type = p.data.cluster_type ? `custom:${p.data.cluster_type.name ?? ''}` : p.data.type ?? 'STATIC';
+    const type = p.data.cluster_type ? `custom:${p.data.cluster_type.name ?? ''}` : (p.data.type ?? 'STATIC');
     clusters.set(p.data.name, { name: p.data.name, type, ...meta(c) });
   }
   const listeners: ProxyListener[] = [];
@@ -167,7 +195,10 @@ export function proxyViewOf(raw: RawResources): ProxyView {
       dropped++;
       continue;
     }
-    const chains = [...(p.data.filter_chains ?? []), ...(p.data.default_filter_chain ? [p.data.default_filter_chain] : [])];
+    const chains = [
+      ...(p.data.filter_chains ?? []),
+      ...(p.data.default_filter_chain ? [p.data.default_filter_chain] : []),
+    ];
     const sa = p.data.address?.socket_address;
     listeners.push({
       name: p.data.name,
@@ -199,7 +230,13 @@ export function proxyViewOf(raw: RawResources): ProxyView {
       endpoints.set(p.data.cluster_name, { clusterName: p.data.cluster_name, endpoints: n });
     }
   }
-  return { clusters, listeners: listeners.sort((a, b) => cmp(a.name, b.name)), routes, ...(endpoints ? { endpoints } : {}), dropped };
+  return {
+    clusters,
+    listeners: listeners.sort((a, b) => cmp(a.name, b.name)),
+    routes,
+    ...(endpoints ? { endpoints } : {}),
+    dropped,
+  };
 }
 
 function routeConfigOf(rc: z.infer<typeof routeConfigSchema>): ProxyRouteConfig {
@@ -213,7 +250,9 @@ function routeConfigOf(rc: z.infer<typeof routeConfigSchema>): ProxyRouteConfig 
   };
 }
 
-function clustersOf(target: { cluster?: string | undefined; weighted_clusters?: z.infer<typeof weightedSchema> | undefined } | undefined): string[] {
+function clustersOf(
+  target: { cluster?: string | undefined; weighted_clusters?: z.infer<typeof weightedSchema> | undefined } | undefined,
+): string[] {
   if (!target) return [];
   if (target.cluster) return [target.cluster];
   return (target.weighted_clusters?.clusters ?? []).map((c) => c.name);
@@ -287,7 +326,12 @@ export function parseConfigDump(...bodies: readonly string[]): ProxyView {
           continue;
         }
         if ('virtual_hosts' in o.data) routes.push({ resource: r });
-        else if ('filter_chains' in o.data || 'default_filter_chain' in o.data || ('address' in o.data && 'traffic_direction' in o.data)) listeners.push({ resource: r });
+        else if (
+          'filter_chains' in o.data ||
+          'default_filter_chain' in o.data ||
+          ('address' in o.data && 'traffic_direction' in o.data)
+        )
+          listeners.push({ resource: r });
         else if ('cluster_name' in o.data && 'endpoints' in o.data) {
           haveEndpoints = true;
           endpoints.push({ resource: r });
@@ -320,7 +364,8 @@ export function parseConfigDump(...bodies: readonly string[]): ProxyView {
         for (const e of arr(d.dynamic_route_configs)) routes.push(entry(e, 'route_config'));
       } else if (type.endsWith('.EndpointsConfigDump')) {
         haveEndpoints = true;
-        for (const e of [...arr(d.static_endpoint_configs), ...arr(d.dynamic_endpoint_configs)]) endpoints.push({ resource: (e as { endpoint_config?: unknown }).endpoint_config });
+        for (const e of [...arr(d.static_endpoint_configs), ...arr(d.dynamic_endpoint_configs)])
+          endpoints.push({ resource: (e as { endpoint_config?: unknown }).endpoint_config });
       }
     }
   }

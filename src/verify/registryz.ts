@@ -52,7 +52,8 @@ export const registryServiceSchema = z.object({
   Attributes: attributesSchema.optional(),
 });
 
-export type RegistryResolution = 'STATIC' | 'DNS' | 'NONE' | 'DNS_ROUND_ROBIN' | 'ALIAS' | 'DYNAMIC_DNS' | `UNKNOWN(${number})`;
+export type RegistryResolution =
+  'STATIC' | 'DNS' | 'NONE' | 'DNS_ROUND_ROBIN' | 'ALIAS' | 'DYNAMIC_DNS' | `UNKNOWN(${number})`;
 
 /** model.Resolution (istiod) → the ServiceEntry resolution it came from. */
 export function resolutionName(code: number): RegistryResolution {
@@ -125,7 +126,11 @@ function normalize(s: z.infer<typeof registryServiceSchema>): RegistryEntry {
     ...(attrs?.ServiceRegistry !== undefined ? { registry: attrs.ServiceRegistry } : {}),
     ...(attrs?.Namespace !== undefined ? { namespace: attrs.Namespace } : {}),
     ...(attrs?.ObjectName ? { objectName: attrs.ObjectName } : {}),
-    ports: (s.ports ?? []).map((p) => ({ port: p.port, ...(p.name !== undefined ? { name: p.name } : {}), ...(p.protocol !== undefined ? { protocol: p.protocol } : {}) })),
+    ports: (s.ports ?? []).map((p) => ({
+      port: p.port,
+      ...(p.name !== undefined ? { name: p.name } : {}),
+      ...(p.protocol !== undefined ? { protocol: p.protocol } : {}),
+    })),
     ...(s.Resolution !== undefined ? { resolution: resolutionName(s.Resolution) } : {}),
     ...(s.MeshExternal !== undefined ? { meshExternal: s.MeshExternal } : {}),
     addresses: [...addresses].sort(),

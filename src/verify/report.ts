@@ -12,7 +12,8 @@ export const VerifyExit = {
 export function verifyExitCode(report: VerifyReport): number {
   const all = report.hosts.flatMap((h) => h.hops);
   if (all.some((h) => h.status === 'missing' || h.status === 'differs')) return VerifyExit.PropagationFailed;
-  if (all.some((h) => h.status === 'error' || h.status === 'unauthorized' || h.status === 'forbidden')) return VerifyExit.Unchecked;
+  if (all.some((h) => h.status === 'error' || h.status === 'unauthorized' || h.status === 'forbidden'))
+    return VerifyExit.Unchecked;
   return VerifyExit.Ok;
 }
 
@@ -41,11 +42,23 @@ export function renderReport(report: VerifyReport): string {
   if (report.hosts.length === 0) lines.push('no hosts to verify');
   for (const h of report.hosts) {
     lines.push(`${h.ok ? '✓' : '✗'} ${h.host}  (ServiceEntry ${h.namespace}/${h.name})`);
-    const rows = h.hops.map((c) => [c.hop, `${mark[c.status]} ${c.status}`, formatDuration(c.ageMs), formatDuration(c.latencyMs), c.detail.join('; ')]);
+    const rows = h.hops.map((c) => [
+      c.hop,
+      `${mark[c.status]} ${c.status}`,
+      formatDuration(c.ageMs),
+      formatDuration(c.latencyMs),
+      c.detail.join('; '),
+    ]);
     const head = ['  HOP', 'STATUS', 'AGE', 'LATENCY', 'DETAIL'];
     const all = [head, ...rows.map((r) => [`  ${r[0]}`, ...r.slice(1)])];
     const widths = head.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
-    for (const r of all) lines.push(r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd());
+    for (const r of all)
+      lines.push(
+        r
+          .map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!)))
+          .join('  ')
+          .trimEnd(),
+      );
     lines.push('');
   }
   const failed = report.hosts.filter((h) => !h.ok).length;

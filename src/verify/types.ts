@@ -14,7 +14,11 @@ export interface Expectation {
   readonly hash?: string;
   readonly location: Location;
   readonly resolution: Resolution;
-  readonly ports: readonly { readonly number: number; readonly name: string; readonly protocol: IstioProtocol | string }[];
+  readonly ports: readonly {
+    readonly number: number;
+    readonly name: string;
+    readonly protocol: IstioProtocol | string;
+  }[];
   readonly exportTo?: readonly string[];
   /** Endpoints in the spec (STATIC: what EDS should carry). */
   readonly endpoints: number;

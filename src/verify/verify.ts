@@ -7,7 +7,15 @@
 import type { Logger } from '../log.js';
 import { linkedSignal, sleep as abortableSleep } from '../util/abort.js';
 import type { BridgeMetrics } from '../metrics.js';
-import { checkHost, clusterName, type HopInputs, type KubeServiceEntry, type Observed, type ProxyObservation, type SyncObservation } from './compare.js';
+import {
+  checkHost,
+  clusterName,
+  type HopInputs,
+  type KubeServiceEntry,
+  type Observed,
+  type ProxyObservation,
+  type SyncObservation,
+} from './compare.js';
 import type { IstiodDebugClient } from './istiod-http.js';
 import type { KubeProbe } from './kube-probe.js';
 import { parseConfigDump } from './proxy-config.js';
@@ -90,7 +98,11 @@ async function readRound(deps: VerifyDeps, signal: AbortSignal): Promise<Round> 
     tasks.push(
       observe(registryRead.source, async () => {
         const parsed = parseRegistryz(await registryRead.read());
-        if (parsed.dropped > 0) deps.logger?.warn({ component: 'verify', dropped: parsed.dropped }, 'registryz elements in an unknown shape were skipped');
+        if (parsed.dropped > 0)
+          deps.logger?.warn(
+            { component: 'verify', dropped: parsed.dropped },
+            'registryz elements in an unknown shape were skipped',
+          );
         return parsed.entries;
       }).then((o) => void (registry = stamp('istiod', o))),
     );
@@ -99,9 +111,10 @@ async function readRound(deps: VerifyDeps, signal: AbortSignal): Promise<Round> 
   if (deps.istiod && proxyId) {
     const istiod = deps.istiod;
     tasks.push(
-      observe(`${istiod.baseUrl}/debug/syncz`, async () => ({ proxyId, proxies: parseSyncz(await istiod.get('/debug/syncz', signal)).proxies })).then(
-        (o) => void (sync = stamp('sync', o)),
-      ),
+      observe(`${istiod.baseUrl}/debug/syncz`, async () => ({
+        proxyId,
+        proxies: parseSyncz(await istiod.get('/debug/syncz', signal)).proxies,
+      })).then((o) => void (sync = stamp('sync', o))),
     );
   }
   if (deps.xds) {
@@ -109,7 +122,12 @@ async function readRound(deps: VerifyDeps, signal: AbortSignal): Promise<Round> 
     tasks.push(
       observe(`xds ${x.address} as ${x.proxyId}`, async () => {
         const snap = x.snapshot();
-        return { namespace: x.namespace, view: snap.view, kinds: new Set<XdsKind>(['cluster', 'listener', 'route', 'endpoint']), received: snap.received };
+        return {
+          namespace: x.namespace,
+          view: snap.view,
+          kinds: new Set<XdsKind>(['cluster', 'listener', 'route', 'endpoint']),
+          received: snap.received,
+        };
       }).then((o) => void (proxy = stamp('proxy', o))),
     );
   } else if (deps.proxy) {
@@ -143,7 +161,9 @@ function neededPushes(expect: Expectation, xds: XdsProbe | undefined): Partial<R
     const cluster = clusterName(p.number, expect.host);
     keep('cluster', xds.versionOf('cluster', cluster));
     keep('route', xds.versionOf('route', String(p.number)));
-    for (const l of snap.view.listeners) if (l.filterChains.some((fc) => fc.tcpClusters.includes(cluster))) keep('listener', xds.versionOf('listener', l.name));
+    for (const l of snap.view.listeners)
+      if (l.filterChains.some((fc) => fc.tcpClusters.includes(cluster)))
+        keep('listener', xds.versionOf('listener', l.name));
   }
   return needed;
 }
@@ -155,7 +175,11 @@ function neededPushes(expect: Expectation, xds: XdsProbe | undefined): Partial<R
  * the deadline count in `registry_bridge_propagation_failures_total{hop}`. The continuous
  * controller calls this after an apply with the changed hosts.
  */
-export async function verifyHosts(targets: readonly VerifyTarget[], deps: VerifyDeps, options: VerifyOptions = {}): Promise<VerifyReport> {
+export async function verifyHosts(
+  targets: readonly VerifyTarget[],
+  deps: VerifyDeps,
+  options: VerifyOptions = {},
+): Promise<VerifyReport> {
   // Called after every apply in continuous mode, with the process's signal as the parent.
   const scoped = linkedSignal(options.signal);
   const signal = scoped.signal;
@@ -163,7 +187,9 @@ export async function verifyHosts(targets: readonly VerifyTarget[], deps: Verify
   const start = deps.clock();
   const deadline = start + (options.timeoutMs ?? 0);
   const interval = options.intervalMs ?? 200;
-  const sorted = [...targets].sort((a, b) => (a.expectation.host < b.expectation.host ? -1 : a.expectation.host > b.expectation.host ? 1 : 0));
+  const sorted = [...targets].sort((a, b) =>
+    a.expectation.host < b.expectation.host ? -1 : a.expectation.host > b.expectation.host ? 1 : 0,
+  );
   /** Per target index and hop: the latency recorded when the hop first became ok. */
   const firstOk = sorted.map(() => new Map<Hop, number>());
   let report: VerifyReport;
@@ -177,7 +203,10 @@ export async function verifyHosts(targets: readonly VerifyTarget[], deps: Verify
           if (h.status === 'ok' && t.writtenAt !== undefined && !seen.has(h.hop)) {
             // The probe knows when the resource arrived; other hops were seen by this read.
             const sinceMs = h.since !== undefined ? Date.parse(h.since) : NaN;
-            const at = h.hop === 'proxy' && deps.xds && sinceMs >= t.writtenAt ? sinceMs : round.readAt[h.hop] ?? round.inputs.now;
+            const at =
+              h.hop === 'proxy' && deps.xds && sinceMs >= t.writtenAt
+                ? sinceMs
+                : (round.readAt[h.hop] ?? round.inputs.now);
             const latency = Math.max(0, at - t.writtenAt);
             seen.set(h.hop, latency);
             deps.metrics?.propagationSeconds.observe({ hop: h.hop }, latency / 1000);
@@ -196,10 +225,17 @@ export async function verifyHosts(targets: readonly VerifyTarget[], deps: Verify
     scoped.dispose();
   }
   if (deps.metrics) {
-    for (const h of report.hosts) for (const hop of h.hops) if (hop.status !== 'ok' && hop.status !== 'skipped') deps.metrics.propagationFailures.inc({ hop: hop.hop });
+    for (const h of report.hosts)
+      for (const hop of h.hops)
+        if (hop.status !== 'ok' && hop.status !== 'skipped') deps.metrics.propagationFailures.inc({ hop: hop.hop });
   }
   deps.logger?.info(
-    { component: 'verify', hosts: report.hosts.length, failed: report.hosts.filter((h) => !h.ok).map((h) => h.host), durationMs: deps.clock() - start },
+    {
+      component: 'verify',
+      hosts: report.hosts.length,
+      failed: report.hosts.filter((h) => !h.ok).map((h) => h.host),
+      durationMs: deps.clock() - start,
+    },
     report.ok ? 'propagation verified' : 'propagation incomplete',
   );
   return report;

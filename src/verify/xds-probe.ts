@@ -95,7 +95,9 @@ export class XdsProbe {
     const method = (this.client as unknown as { StreamAggregatedResources: () => AdsStream }).StreamAggregatedResources;
     this.stream = method.call(this.client);
     this.stream.on('data', (r: DiscoveryResponse) => this.onResponse(r));
-    this.stream.on('error', (err: Error) => this.fail(new HopReadError(`xDS stream to ${options.address}: ${err.message}`, { cause: err })));
+    this.stream.on('error', (err: Error) =>
+      this.fail(new HopReadError(`xDS stream to ${options.address}: ${err.message}`, { cause: err })),
+    );
     this.stream.on('end', () => this.fail(new HopReadError(`xDS stream to ${options.address} closed by istiod`)));
     // google.protobuf.Value comes from protobufjs's bundled descriptors, whose field names are
     // camelCase even with keepCase (stringValue, structValue).
@@ -107,7 +109,10 @@ export class XdsProbe {
     };
     for (const [k, v] of Object.entries(options.metadata ?? {})) metadata[k] = { stringValue: v };
     // CDS and LDS wildcard, as Envoy starts; the node goes with the first request only.
-    this.write({ type_url: TypeUrl.cluster, node: { id: this.nodeId, cluster: 'registry-bridge-probe', metadata: { fields: metadata } } });
+    this.write({
+      type_url: TypeUrl.cluster,
+      node: { id: this.nodeId, cluster: 'registry-bridge-probe', metadata: { fields: metadata } },
+    });
     this.write({ type_url: TypeUrl.listener });
   }
 
@@ -152,7 +157,10 @@ export class XdsProbe {
       const before = prev?.received.get(name);
       const prevRes = prev?.resources.find((p) => nameOf(p) === name);
       // Keep the first arrival of an unchanged resource: "since when" means since it changed.
-      received.set(name, before && prevRes && JSON.stringify(prevRes) === JSON.stringify(res) ? before : { version, at });
+      received.set(
+        name,
+        before && prevRes && JSON.stringify(prevRes) === JSON.stringify(res) ? before : { version, at },
+      );
     }
     const names = kind === 'route' ? this.routeNames : kind === 'endpoint' ? this.edsNames : [];
     this.state.set(kind, { version, nonce: r.nonce ?? '', at, names, resources, received });
@@ -165,7 +173,11 @@ export class XdsProbe {
       if (wanted.join('\n') !== this.routeNames.join('\n')) {
         this.routeNames = wanted;
         const st = this.state.get('route');
-        this.write({ type_url: TypeUrl.route, resource_names: wanted, ...(st ? { version_info: st.version, response_nonce: st.nonce } : {}) });
+        this.write({
+          type_url: TypeUrl.route,
+          resource_names: wanted,
+          ...(st ? { version_info: st.version, response_nonce: st.nonce } : {}),
+        });
       }
     } else if (kind === 'cluster') {
       const wanted = resources
@@ -176,7 +188,11 @@ export class XdsProbe {
       if (wanted.join('\n') !== this.edsNames.join('\n')) {
         this.edsNames = wanted;
         const st = this.state.get('endpoint');
-        this.write({ type_url: TypeUrl.endpoint, resource_names: wanted, ...(st ? { version_info: st.version, response_nonce: st.nonce } : {}) });
+        this.write({
+          type_url: TypeUrl.endpoint,
+          resource_names: wanted,
+          ...(st ? { version_info: st.version, response_nonce: st.nonce } : {}),
+        });
       }
     }
     for (const w of [...this.waiters]) w();
@@ -192,9 +208,15 @@ export class XdsProbe {
   snapshot(): XdsSnapshot {
     if (this.failure) throw this.failure;
     const raw = (k: XdsKind) => (this.state.get(k)?.resources ?? []).map((resource) => ({ resource }));
-    const rawResources: RawResources = { clusters: raw('cluster'), listeners: raw('listener'), routes: raw('route'), endpoints: raw('endpoint') };
+    const rawResources: RawResources = {
+      clusters: raw('cluster'),
+      listeners: raw('listener'),
+      routes: raw('route'),
+      endpoints: raw('endpoint'),
+    };
     const received = new Map<string, { version: string; at: number }>();
-    for (const k of ['cluster', 'listener', 'route'] as const) for (const [n, r] of this.state.get(k)?.received ?? []) received.set(n, r);
+    for (const k of ['cluster', 'listener', 'route'] as const)
+      for (const [n, r] of this.state.get(k)?.received ?? []) received.set(n, r);
     const versions: Partial<Record<XdsKind, string>> = {};
     for (const [k, s] of this.state) versions[k] = s.version;
     return { view: proxyViewOf(rawResources), received, versions };
@@ -206,7 +228,12 @@ export class XdsProbe {
   }
 
   /** Resolves when `predicate` holds after a response (or now); rejects on failure or timeout. */
-  async waitFor(predicate: () => boolean, signal: AbortSignal | undefined, timeoutMs: number, what = 'condition'): Promise<void> {
+  async waitFor(
+    predicate: () => boolean,
+    signal: AbortSignal | undefined,
+    timeoutMs: number,
+    what = 'condition',
+  ): Promise<void> {
     if (this.failure) throw this.failure;
     if (predicate()) return;
     await new Promise<void>((resolve, reject) => {
@@ -222,7 +249,10 @@ export class XdsProbe {
         else if (predicate()) done();
       };
       const onAbort = () => done(new HopReadError(`xDS ${what}: aborted`));
-      const timer = setTimeout(() => done(new HopReadError(`xDS ${what}: nothing after ${timeoutMs} ms from ${this.address}`)), timeoutMs);
+      const timer = setTimeout(
+        () => done(new HopReadError(`xDS ${what}: nothing after ${timeoutMs} ms from ${this.address}`)),
+        timeoutMs,
+      );
       signal?.addEventListener('abort', onAbort, { once: true });
       this.waiters.add(check);
     });

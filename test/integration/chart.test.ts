@@ -51,7 +51,15 @@ function variantValues(registryFile: string) {
     syncJob: { enabled: true },
     verifyJob: { enabled: true },
     config: {
-      sources: [{ name: 'files', kind: 'static', static: { path: registryFile }, hostTemplate: '{service}.{group}.{namespace}.nacos', targetNamespace: targetNs }],
+      sources: [
+        {
+          name: 'files',
+          kind: 'static',
+          static: { path: registryFile },
+          hostTemplate: '{service}.{group}.{namespace}.nacos',
+          targetNamespace: targetNs,
+        },
+      ],
       sink: { kind: 'kube' },
       leaderElection: { enabled: true, name: 'registry-bridge' },
     },
@@ -75,10 +83,19 @@ async function apply(objs: readonly KubeObject[], dryRun: boolean): Promise<void
   const api = KubernetesObjectApi.makeApiClient(admin);
   for (const o of objs) {
     try {
-      await api.patch(o as KubernetesObject, undefined, dryRun ? 'All' : undefined, 'rb-chart-test', true, PatchStrategy.ServerSideApply);
+      await api.patch(
+        o as KubernetesObject,
+        undefined,
+        dryRun ? 'All' : undefined,
+        'rb-chart-test',
+        true,
+        PatchStrategy.ServerSideApply,
+      );
     } catch (err) {
       const body = (err as { body?: unknown }).body;
-      throw new Error(`${dryRun ? 'dry-run ' : ''}apply of ${o.kind} ${o.metadata.namespace ?? ''}/${o.metadata.name} failed: ${typeof body === 'string' ? body : String(err)}`);
+      throw new Error(
+        `${dryRun ? 'dry-run ' : ''}apply of ${o.kind} ${o.metadata.namespace ?? ''}/${o.metadata.name} failed: ${typeof body === 'string' ? body : String(err)}`,
+      );
     }
   }
 }
@@ -122,7 +139,8 @@ async function statusOf(call: () => Promise<unknown>): Promise<number> {
 
 async function runCli(args: string[]): Promise<{ code: number; stderr: string }> {
   let stderr = '';
-  const sink = (fn: (s: string) => void) => ({ write: (s: string) => (fn(s), true) }) as unknown as NodeJS.WritableStream & { write(chunk: string): boolean };
+  const sink = (fn: (s: string) => void) =>
+    ({ write: (s: string) => (fn(s), true) }) as unknown as NodeJS.WritableStream & { write(chunk: string): boolean };
   const code = await main(args, { stdout: sink(() => {}), stderr: sink((s) => (stderr += s)), env: {} });
   return { code, stderr };
 }
@@ -147,14 +165,33 @@ describe.skipIf(!hasPeer('kube'))('helm chart on the real kube-apiserver', () =>
     // The default config writes to namespace istio-config: it has to exist for the Role.
     await ensureNamespace('istio-config');
     await apply(objs, true);
-    expect(objs.map((o) => o.kind).sort()).toEqual(['ConfigMap', 'Deployment', 'Role', 'RoleBinding', 'Service', 'ServiceAccount']);
+    expect(objs.map((o) => o.kind).sort()).toEqual([
+      'ConfigMap',
+      'Deployment',
+      'Role',
+      'RoleBinding',
+      'Service',
+      'ServiceAccount',
+    ]);
   });
 
   it('leader election + verification + CronJobs: every rendered object passes a server-side dry-run apply', async () => {
-    const objs = await renderChart(helmBin, variantValues('/etc/registry-bridge/registry.yaml'), { release, namespace: releaseNs });
+    const objs = await renderChart(helmBin, variantValues('/etc/registry-bridge/registry.yaml'), {
+      release,
+      namespace: releaseNs,
+    });
     await apply(objs, true);
     expect(new Set(objs.map((o) => o.kind))).toEqual(
-      new Set(['ConfigMap', 'CronJob', 'Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount']),
+      new Set([
+        'ConfigMap',
+        'CronJob',
+        'Deployment',
+        'PodDisruptionBudget',
+        'Role',
+        'RoleBinding',
+        'Service',
+        'ServiceAccount',
+      ]),
     );
   });
 
@@ -178,22 +215,51 @@ describe.skipIf(!hasPeer('kube'))('helm chart on the real kube-apiserver', () =>
     });
 
     const owned = async (ns: string) =>
-      ((await admin.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({ ...SE, namespace: ns, labelSelector: 'app.kubernetes.io/managed-by=registry-bridge' })) as { items: KubernetesObject[] }).items
+      (
+        (await admin.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({
+          ...SE,
+          namespace: ns,
+          labelSelector: 'app.kubernetes.io/managed-by=registry-bridge',
+        })) as { items: KubernetesObject[] }
+      ).items
         .map((o) => o.metadata?.name)
         .sort();
 
     it('CAN do its job: `sync --once` creates, updates and deletes ServiceEntries in its target namespace', async () => {
-      await writeFile(registryFile, JSON.stringify({ services: [service('orders', '10.0.0.1'), service('users', '10.0.0.2')] }));
-      const first = await runCli(['sync', '--once', '-c', configFile, '--kubeconfig', kubeconfigFile, '--log-level', 'silent']);
+      await writeFile(
+        registryFile,
+        JSON.stringify({ services: [service('orders', '10.0.0.1'), service('users', '10.0.0.2')] }),
+      );
+      const first = await runCli([
+        'sync',
+        '--once',
+        '-c',
+        configFile,
+        '--kubeconfig',
+        kubeconfigFile,
+        '--log-level',
+        'silent',
+      ]);
       expect(first).toEqual({ code: 0, stderr: '' });
       expect(await owned(targetNs)).toHaveLength(2);
 
       await writeFile(registryFile, JSON.stringify({ services: [service('orders', '10.0.0.9')] }));
-      const second = await runCli(['sync', '--once', '-c', configFile, '--kubeconfig', kubeconfigFile, '--log-level', 'silent']);
+      const second = await runCli([
+        'sync',
+        '--once',
+        '-c',
+        configFile,
+        '--kubeconfig',
+        kubeconfigFile,
+        '--log-level',
+        'silent',
+      ]);
       expect(second).toEqual({ code: 0, stderr: '' });
       const names = await owned(targetNs);
       expect(names).toHaveLength(1);
-      const se = (await admin.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({ ...SE, namespace: targetNs, name: names[0]! })) as {
+      const se = (await admin
+        .makeApiClient(CustomObjectsApi)
+        .getNamespacedCustomObject({ ...SE, namespace: targetNs, name: names[0]! })) as {
         spec: { endpoints: { address: string }[] };
       };
       expect(se.spec.endpoints.map((e) => e.address)).toEqual(['10.0.0.9']);
@@ -208,7 +274,8 @@ describe.skipIf(!hasPeer('kube'))('helm chart on the real kube-apiserver', () =>
         rules: [{ apiGroups: ['networking.istio.io'], resources: ['serviceentries'], verbs }],
       });
       const granted = ['list', 'watch', 'create', 'patch', 'delete'];
-      const sync = () => runCli(['sync', '--once', '-c', configFile, '--kubeconfig', kubeconfigFile, '--log-level', 'silent']);
+      const sync = () =>
+        runCli(['sync', '--once', '-c', configFile, '--kubeconfig', kubeconfigFile, '--log-level', 'silent']);
       const outcome: Record<string, number> = {};
       try {
         for (const [verb, services] of [
@@ -249,7 +316,9 @@ describe.skipIf(!hasPeer('kube'))('helm chart on the real kube-apiserver', () =>
       expect(elector.lost.aborted).toBe(false);
       stop.abort();
       await elector.release();
-      const lease = await admin.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: 'registry-bridge', namespace: releaseNs });
+      const lease = await admin
+        .makeApiClient(CoordinationV1Api)
+        .readNamespacedLease({ name: 'registry-bridge', namespace: releaseNs });
       expect(lease.spec?.holderIdentity).toBeFalsy();
     });
 
@@ -261,26 +330,55 @@ describe.skipIf(!hasPeer('kube'))('helm chart on the real kube-apiserver', () =>
         apiVersion: 'networking.istio.io/v1',
         kind: 'ServiceEntry',
         metadata: { name: 'intruder', namespace: ns },
-        spec: { hosts: ['intruder.example'], ports: [{ number: 80, name: 'http', protocol: 'HTTP' }], resolution: 'DNS' },
+        spec: {
+          hosts: ['intruder.example'],
+          ports: [{ number: 80, name: 'http', protocol: 'HTTP' }],
+          resolution: 'DNS',
+        },
       });
-      const lease = (ns: string, name: string) => ({ metadata: { name, namespace: ns }, spec: { holderIdentity: 'x', leaseDurationSeconds: 15 } });
+      const lease = (ns: string, name: string) => ({
+        metadata: { name, namespace: ns },
+        spec: { holderIdentity: 'x', leaseDurationSeconds: 15 },
+      });
       const results = {
-        'create serviceentry in another namespace': await statusOf(() => objects.createNamespacedCustomObject({ ...SE, namespace: otherNs, body: body(otherNs) })),
-        'list serviceentries in another namespace': await statusOf(() => objects.listNamespacedCustomObject({ ...SE, namespace: otherNs })),
+        'create serviceentry in another namespace': await statusOf(() =>
+          objects.createNamespacedCustomObject({ ...SE, namespace: otherNs, body: body(otherNs) }),
+        ),
+        'list serviceentries in another namespace': await statusOf(() =>
+          objects.listNamespacedCustomObject({ ...SE, namespace: otherNs }),
+        ),
         'list serviceentries cluster-wide': await statusOf(() => objects.listClusterCustomObject(SE)),
         'list secrets in its own namespace': await statusOf(() => core.listNamespacedSecret({ namespace: releaseNs })),
-        'list secrets in the target namespace': await statusOf(() => core.listNamespacedSecret({ namespace: targetNs })),
-        'create a lease in another namespace': await statusOf(() => leases.createNamespacedLease({ namespace: otherNs, body: lease(otherNs, 'registry-bridge') })),
-        'read a lease with another name': await statusOf(() => leases.readNamespacedLease({ namespace: releaseNs, name: 'kube-scheduler' })),
+        'list secrets in the target namespace': await statusOf(() =>
+          core.listNamespacedSecret({ namespace: targetNs }),
+        ),
+        'create a lease in another namespace': await statusOf(() =>
+          leases.createNamespacedLease({ namespace: otherNs, body: lease(otherNs, 'registry-bridge') }),
+        ),
+        'read a lease with another name': await statusOf(() =>
+          leases.readNamespacedLease({ namespace: releaseNs, name: 'kube-scheduler' }),
+        ),
         'list configmaps': await statusOf(() => core.listNamespacedConfigMap({ namespace: releaseNs })),
         'list namespaces': await statusOf(() => core.listNamespace()),
         'token for another ServiceAccount': await statusOf(() =>
-          core.createNamespacedServiceAccountToken({ name: 'default', namespace: releaseNs, body: { spec: { audiences: ['istio-ca'] } } }),
+          core.createNamespacedServiceAccountToken({
+            name: 'default',
+            namespace: releaseNs,
+            body: { spec: { audiences: ['istio-ca'] } },
+          }),
         ),
       };
       expect(results).toEqual(Object.fromEntries(Object.keys(results).map((k) => [k, 403])));
       // ...while the verify Job's one extra right works: a token for itself, audience istio-ca.
-      expect(await statusOf(() => core.createNamespacedServiceAccountToken({ name: sa, namespace: releaseNs, body: { spec: { audiences: ['istio-ca'] } } }))).toBe(200);
+      expect(
+        await statusOf(() =>
+          core.createNamespacedServiceAccountToken({
+            name: sa,
+            namespace: releaseNs,
+            body: { spec: { audiences: ['istio-ca'] } },
+          }),
+        ),
+      ).toBe(200);
     });
 
     it('the apiserver agrees (SubjectAccessReview): exactly the verbs the bridge uses', async () => {
@@ -288,13 +386,29 @@ describe.skipIf(!hasPeer('kube'))('helm chart on the real kube-apiserver', () =>
       const can = async (verb: string, group: string, resource: string, namespace: string, name?: string) =>
         (
           await authz.createSubjectAccessReview({
-            body: { spec: { user: saUser, groups: ['system:serviceaccounts', `system:serviceaccounts:${releaseNs}`, 'system:authenticated'], resourceAttributes: { verb, group, resource, namespace, ...(name ? { name } : {}) } } },
+            body: {
+              spec: {
+                user: saUser,
+                groups: ['system:serviceaccounts', `system:serviceaccounts:${releaseNs}`, 'system:authenticated'],
+                resourceAttributes: { verb, group, resource, namespace, ...(name ? { name } : {}) },
+              },
+            },
           })
         ).status?.allowed === true;
       const se = (verb: string, ns: string) => can(verb, 'networking.istio.io', 'serviceentries', ns);
       const matrix = {
-        target: Object.fromEntries(await Promise.all(['list', 'watch', 'create', 'patch', 'delete', 'get', 'update', 'deletecollection'].map(async (v) => [v, await se(v, targetNs)] as const))),
-        other: Object.fromEntries(await Promise.all(['list', 'watch', 'create', 'patch', 'delete'].map(async (v) => [v, await se(v, otherNs)] as const))),
+        target: Object.fromEntries(
+          await Promise.all(
+            ['list', 'watch', 'create', 'patch', 'delete', 'get', 'update', 'deletecollection'].map(
+              async (v) => [v, await se(v, targetNs)] as const,
+            ),
+          ),
+        ),
+        other: Object.fromEntries(
+          await Promise.all(
+            ['list', 'watch', 'create', 'patch', 'delete'].map(async (v) => [v, await se(v, otherNs)] as const),
+          ),
+        ),
         lease: {
           getOwn: await can('get', 'coordination.k8s.io', 'leases', releaseNs, 'registry-bridge'),
           updateOwn: await can('update', 'coordination.k8s.io', 'leases', releaseNs, 'registry-bridge'),
@@ -306,9 +420,25 @@ describe.skipIf(!hasPeer('kube'))('helm chart on the real kube-apiserver', () =>
         secrets: await can('get', '', 'secrets', releaseNs),
       };
       expect(matrix).toEqual({
-        target: { list: true, watch: true, create: true, patch: true, delete: true, get: false, update: false, deletecollection: false },
+        target: {
+          list: true,
+          watch: true,
+          create: true,
+          patch: true,
+          delete: true,
+          get: false,
+          update: false,
+          deletecollection: false,
+        },
         other: { list: false, watch: false, create: false, patch: false, delete: false },
-        lease: { getOwn: true, updateOwn: true, create: true, updateOther: false, deleteOwn: false, createElsewhere: false },
+        lease: {
+          getOwn: true,
+          updateOwn: true,
+          create: true,
+          updateOther: false,
+          deleteOwn: false,
+          createElsewhere: false,
+        },
         secrets: false,
       });
     });

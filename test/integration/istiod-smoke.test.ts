@@ -51,7 +51,9 @@ describe.skipIf(!hasPeer('istiod'))('istiod peer', () => {
 
   afterAll(async () => {
     await probe?.stop();
-    await api?.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: PLURAL, name }).catch(() => {});
+    await api
+      ?.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: PLURAL, name })
+      .catch(() => {});
   });
 
   it('is ready and serves /debug/registryz from loopback', async () => {
@@ -95,7 +97,6 @@ describe.skipIf(!hasPeer('istiod'))('istiod peer', () => {
     expect(found!.Resolution).toBe(1); // istiod's model.DNSLB
     expect(found!.ports).toEqual([{ name: 'http', port: 80, protocol: 'HTTP' }]);
     console.log(`registryz showed ${HOST} ${ms} ms after create`);
-
   });
 
   it('the connected sidecar gets cluster outbound|80||www.baidu.com and ACKs it (syncz)', async () => {

@@ -10,7 +10,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoordinationV1Api, CoreV1Api, KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import {
+  CoordinationV1Api,
+  CoreV1Api,
+  KubernetesObjectApi,
+  PatchStrategy,
+  type KubeConfig,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { buildSources } from '../../src/controller/wiring.js';
@@ -25,7 +32,12 @@ import { control, peer } from '../peers/endpoints.js';
 import { eventually } from './eventually.js';
 
 interface SE extends KubernetesObject {
-  spec: { hosts: string[]; endpoints?: { address: string }[]; ports: { number: number; name: string; protocol: string }[]; resolution: string };
+  spec: {
+    hosts: string[];
+    endpoints?: { address: string }[];
+    ports: { number: number; name: string; protocol: string }[];
+    resolution: string;
+  };
 }
 
 let kc: KubeConfig;
@@ -50,7 +62,13 @@ async function newRegistry(prefix: string): Promise<{ ns: string; reg: string }>
 const ORDERS = 'orders.default-group.public.static';
 
 function service(name: string, addresses: string[], port = 8080) {
-  return { name, namespace: 'public', group: 'DEFAULT_GROUP', protocol: 'http', instances: addresses.map((address) => ({ address, port })) };
+  return {
+    name,
+    namespace: 'public',
+    group: 'DEFAULT_GROUP',
+    protocol: 'http',
+    instances: addresses.map((address) => ({ address, port })),
+  };
 }
 
 async function writeRegistry(file: string, services: unknown[]): Promise<void> {
@@ -69,16 +87,41 @@ function bridge(namespace: string, registryFile: string, extra: Record<string, u
   );
   const metrics = new BridgeMetrics();
   const logger = silentLogger();
-  const sink = kubeSink({ kc, namespaces: [namespace], apiVersion: 'auto', fieldManager: 'registry-bridge', qps: 200, concurrency: 8, logger, metrics, retries: 2 });
-  const sources = buildSources(config, { logger, baseDir: dir, env: {}, apiVersion: 'networking.istio.io/v1', metrics });
+  const sink = kubeSink({
+    kc,
+    namespaces: [namespace],
+    apiVersion: 'auto',
+    fieldManager: 'registry-bridge',
+    qps: 200,
+    concurrency: 8,
+    logger,
+    metrics,
+    retries: 2,
+  });
+  const sources = buildSources(config, {
+    logger,
+    baseDir: dir,
+    env: {},
+    apiVersion: 'networking.istio.io/v1',
+    metrics,
+  });
   const run = (dryRun = false): Promise<ReconcileReport> =>
-    reconcileOnce(sources, sink, { policy: config.policy.mode, maxDeletes: config.policy.maxDeletesPerRun, dryRun }, { logger, signal: new AbortController().signal });
+    reconcileOnce(
+      sources,
+      sink,
+      { policy: config.policy.mode, maxDeletes: config.policy.maxDeletesPerRun, dryRun },
+      { logger, signal: new AbortController().signal },
+    );
   return { config, metrics, sink, sources, run };
 }
 
 async function read(namespace: string, name: string): Promise<SE | undefined> {
   try {
-    return await objects.read<SE>({ apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name, namespace } });
+    return await objects.read<SE>({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'ServiceEntry',
+      metadata: { name, namespace },
+    });
   } catch (err) {
     if ((err as { code?: number }).code === 404) return undefined;
     throw err;
@@ -86,9 +129,26 @@ async function read(namespace: string, name: string): Promise<SE | undefined> {
 }
 
 /** Another writer edits a ServiceEntry (a JSON merge patch, like kubectl edit, as `manager`). */
-async function editByHand(namespace: string, name: string, edit: { spec?: object; annotations?: Record<string, string> }, manager = 'kubectl-edit'): Promise<void> {
+async function editByHand(
+  namespace: string,
+  name: string,
+  edit: { spec?: object; annotations?: Record<string, string> },
+  manager = 'kubectl-edit',
+): Promise<void> {
   const metadata = { name, namespace, ...(edit.annotations ? { annotations: edit.annotations } : {}) };
-  await objects.patch({ apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata, ...(edit.spec ? { spec: edit.spec } : {}) } as KubernetesObject, undefined, undefined, manager, undefined, PatchStrategy.MergePatch);
+  await objects.patch(
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'ServiceEntry',
+      metadata,
+      ...(edit.spec ? { spec: edit.spec } : {}),
+    } as KubernetesObject,
+    undefined,
+    undefined,
+    manager,
+    undefined,
+    PatchStrategy.MergePatch,
+  );
 }
 
 async function writeCalls(metrics: BridgeMetrics): Promise<number> {
@@ -120,8 +180,16 @@ describe('kube sink against the real apiserver', () => {
     expect(first.failedWrites).toBe(0);
     expect((await b.metrics.queueDepth.get()).values[0]?.value).toBe(0);
     const created = await read(ns, host);
-    expect(created?.spec).toMatchObject({ hosts: [host], resolution: 'STATIC', ports: [{ name: 'http-8080', number: 8080, protocol: 'HTTP' }], endpoints: [{ address: '10.0.0.1' }] });
-    expect(created?.metadata?.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'registry-bridge', 'registry-bridge.io/source': 'files' });
+    expect(created?.spec).toMatchObject({
+      hosts: [host],
+      resolution: 'STATIC',
+      ports: [{ name: 'http-8080', number: 8080, protocol: 'HTTP' }],
+      endpoints: [{ address: '10.0.0.1' }],
+    });
+    expect(created?.metadata?.labels).toMatchObject({
+      'app.kubernetes.io/managed-by': 'registry-bridge',
+      'registry-bridge.io/source': 'files',
+    });
     expect(created?.metadata?.managedFields?.map((f) => f.manager)).toContain('registry-bridge');
 
     // Identical second run: zero write calls, resourceVersion untouched.
@@ -151,10 +219,16 @@ describe('kube sink against the real apiserver', () => {
 
   it('reuses its TLS connections: 30 writes and reads open a handful, not one per request', async () => {
     const { ns, reg } = await newRegistry('rb-conn');
-    await writeRegistry(reg, Array.from({ length: 30 }, (_, i) => service(`conn${i}`, [`10.0.4.${i + 1}`])));
+    await writeRegistry(
+      reg,
+      Array.from({ length: 30 }, (_, i) => service(`conn${i}`, [`10.0.4.${i + 1}`])),
+    );
     const b = bridge(ns, reg);
     await b.run(); // the first run also discovers the API version and opens the pool
-    await writeRegistry(reg, Array.from({ length: 30 }, (_, i) => service(`conn${i}`, [`10.0.4.${i + 1}`, `10.0.5.${i + 1}`])));
+    await writeRegistry(
+      reg,
+      Array.from({ length: 30 }, (_, i) => service(`conn${i}`, [`10.0.4.${i + 1}`, `10.0.5.${i + 1}`])),
+    );
     // Every TLS connection the process opens (https.Agent calls tls.connect through the module).
     let sockets = 0;
     const connect = tls.connect;
@@ -176,11 +250,29 @@ describe('kube sink against the real apiserver', () => {
 
   it('observes every owned object across list pages (continue tokens)', async () => {
     const { ns, reg } = await newRegistry('rb-pages');
-    await writeRegistry(reg, ['a', 'b', 'c', 'd', 'e'].map((n, i) => service(n, [`10.0.3.${i + 1}`])));
+    await writeRegistry(
+      reg,
+      ['a', 'b', 'c', 'd', 'e'].map((n, i) => service(n, [`10.0.3.${i + 1}`])),
+    );
     await bridge(ns, reg).run();
-    const paged = kubeSink({ kc, namespaces: [ns], apiVersion: 'auto', fieldManager: 'registry-bridge', qps: 50, concurrency: 2, logger: silentLogger(), metrics: new BridgeMetrics(), pageSize: 2 });
+    const paged = kubeSink({
+      kc,
+      namespaces: [ns],
+      apiVersion: 'auto',
+      fieldManager: 'registry-bridge',
+      qps: 50,
+      concurrency: 2,
+      logger: silentLogger(),
+      metrics: new BridgeMetrics(),
+      pageSize: 2,
+    });
     const observed = await paged.observe(new AbortController().signal);
-    expect(observed.filter((o) => o.owned).map((o) => o.name).sort()).toEqual(['a', 'b', 'c', 'd', 'e'].map((n) => `${n}.default-group.public.static`));
+    expect(
+      observed
+        .filter((o) => o.owned)
+        .map((o) => o.name)
+        .sort(),
+    ).toEqual(['a', 'b', 'c', 'd', 'e'].map((n) => `${n}.default-group.public.static`));
   });
 
   it('dry-run goes through server-side validation and persists nothing', async () => {
@@ -194,9 +286,24 @@ describe('kube sink against the real apiserver', () => {
 
   it('leaves foreign objects with the same name or host untouched and reports them', async () => {
     const { ns, reg } = await newRegistry('rb-foreign');
-    const spec = { hosts: ['orders.default-group.public.static'], ports: [{ number: 80, name: 'http', protocol: 'HTTP' }], resolution: 'DNS', location: 'MESH_EXTERNAL' };
-    await objects.create({ apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: 'orders.default-group.public.static', namespace: ns }, spec } as KubernetesObject);
-    await objects.create({ apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: 'hand-made', namespace: ns, labels: { team: 'payments' } }, spec: { ...spec, hosts: ['billing.default-group.public.static'] } } as KubernetesObject);
+    const spec = {
+      hosts: ['orders.default-group.public.static'],
+      ports: [{ number: 80, name: 'http', protocol: 'HTTP' }],
+      resolution: 'DNS',
+      location: 'MESH_EXTERNAL',
+    };
+    await objects.create({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'ServiceEntry',
+      metadata: { name: 'orders.default-group.public.static', namespace: ns },
+      spec,
+    } as KubernetesObject);
+    await objects.create({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'ServiceEntry',
+      metadata: { name: 'hand-made', namespace: ns, labels: { team: 'payments' } },
+      spec: { ...spec, hosts: ['billing.default-group.public.static'] },
+    } as KubernetesObject);
     const foreignBefore = await read(ns, 'orders.default-group.public.static');
 
     await writeRegistry(reg, [service('orders', ['10.0.0.1']), service('billing', ['10.0.1.1'])]);
@@ -227,7 +334,11 @@ describe('kube sink against the real apiserver', () => {
     expect(repaired.plan.counts.update).toBe(1);
     expect((await read(ns, host))?.spec.endpoints).toEqual([{ address: '10.0.0.1' }]);
 
-    await objects.delete({ apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: host, namespace: ns } });
+    await objects.delete({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'ServiceEntry',
+      metadata: { name: host, namespace: ns },
+    });
     expect((await b.run()).plan.counts.create).toBe(1);
     expect(await read(ns, host)).toBeDefined();
   });
@@ -238,7 +349,8 @@ describe('kube sink against the real apiserver', () => {
     const host = ORDERS;
     await writeRegistry(reg, [service('orders', ['10.0.0.1']), service('billing', ['10.0.1.1'])]);
     expect((await b.run()).plan.counts.create).toBe(2);
-    const observes = async (via: string) => (await b.metrics.sinkObserves.get()).values.find((v) => v.labels.via === via)?.value ?? 0;
+    const observes = async (via: string) =>
+      (await b.metrics.sinkObserves.get()).values.find((v) => v.labels.via === via)?.value ?? 0;
     expect(await observes('list')).toBe(1);
 
     const stop = new AbortController();
@@ -246,7 +358,10 @@ describe('kube sink against the real apiserver', () => {
     await b.sink.watch!(() => void (hints += 1), stop.signal);
     try {
       // Once the watch runs, runs answer from its cache.
-      await eventually(async () => (await b.run(), (await observes('watch')) > 0), 'a full run answered from the watch cache');
+      await eventually(
+        async () => (await b.run(), (await observes('watch')) > 0),
+        'a full run answered from the watch cache',
+      );
       const listed = await observes('list');
       const fromCache = await b.run();
       expect(fromCache.plan.counts).toMatchObject({ unchanged: 2, create: 0, update: 0, delete: 0 });
@@ -260,16 +375,37 @@ describe('kube sink against the real apiserver', () => {
       expect((await b.run()).plan.counts).toMatchObject({ unchanged: 2, update: 0 });
 
       // A hand delete: recreated.
-      await objects.delete({ apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: host, namespace: ns } });
+      await objects.delete({
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'ServiceEntry',
+        metadata: { name: host, namespace: ns },
+      });
       await eventually(async () => (await b.run()).plan.counts.create === 1, 'the hand delete seen and repaired');
       expect(await read(ns, host)).toBeDefined();
 
       // A foreign object taking a host the bridge wants: a conflict, seen through the cache.
-      const spec = { hosts: ['payments.default-group.public.static'], ports: [{ number: 80, name: 'http', protocol: 'HTTP' }], resolution: 'DNS', location: 'MESH_EXTERNAL' };
-      await objects.create({ apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: 'hand-made', namespace: ns }, spec } as KubernetesObject);
+      const spec = {
+        hosts: ['payments.default-group.public.static'],
+        ports: [{ number: 80, name: 'http', protocol: 'HTTP' }],
+        resolution: 'DNS',
+        location: 'MESH_EXTERNAL',
+      };
+      await objects.create({
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'ServiceEntry',
+        metadata: { name: 'hand-made', namespace: ns },
+        spec,
+      } as KubernetesObject);
       // (A cache, like every informer's, learns of a change a moment after it is made: wait for it.)
-      await eventually(async () => (await b.sink.observe(new AbortController().signal)).some((o) => o.name === 'hand-made'), 'the foreign object in the cache');
-      await writeRegistry(reg, [service('orders', ['10.0.0.1']), service('billing', ['10.0.1.1']), service('payments', ['10.0.2.1'])]);
+      await eventually(
+        async () => (await b.sink.observe(new AbortController().signal)).some((o) => o.name === 'hand-made'),
+        'the foreign object in the cache',
+      );
+      await writeRegistry(reg, [
+        service('orders', ['10.0.0.1']),
+        service('billing', ['10.0.1.1']),
+        service('payments', ['10.0.2.1']),
+      ]);
       expect((await b.run()).plan.counts).toMatchObject({ conflict: 1, create: 0 });
 
       // The registry drops a service: its object is deleted, and the cache knows at once.
@@ -281,15 +417,33 @@ describe('kube sink against the real apiserver', () => {
       // Every run since the watch started was answered from its cache: the one list is the first run's.
       expect(await observes('list')).toBe(listed);
       // And what the cache says is what a list says.
-      const fresh = kubeSink({ kc, namespaces: [ns], apiVersion: 'auto', fieldManager: 'registry-bridge', qps: 50, concurrency: 2, logger: silentLogger(), metrics: new BridgeMetrics() });
-      const project = (xs: Awaited<ReturnType<typeof fresh.observe>>) => xs.map((o) => ({ ...o, resourceVersion: undefined })).sort((x, y) => x.name.localeCompare(y.name));
-      await eventually(async () => JSON.stringify(project(await b.sink.observe(new AbortController().signal))) === JSON.stringify(project(await fresh.observe(new AbortController().signal))), 'the cache equals a fresh list');
+      const fresh = kubeSink({
+        kc,
+        namespaces: [ns],
+        apiVersion: 'auto',
+        fieldManager: 'registry-bridge',
+        qps: 50,
+        concurrency: 2,
+        logger: silentLogger(),
+        metrics: new BridgeMetrics(),
+      });
+      const project = (xs: Awaited<ReturnType<typeof fresh.observe>>) =>
+        xs.map((o) => ({ ...o, resourceVersion: undefined })).sort((x, y) => x.name.localeCompare(y.name));
+      await eventually(
+        async () =>
+          JSON.stringify(project(await b.sink.observe(new AbortController().signal))) ===
+          JSON.stringify(project(await fresh.observe(new AbortController().signal))),
+        'the cache equals a fresh list',
+      );
     } finally {
       stop.abort();
     }
     // With the watch stopped, a run lists again.
     const before = await observes('list');
-    await eventually(async () => (await b.run(), (await observes('list')) > before), 'a list once the watch is stopped');
+    await eventually(
+      async () => (await b.run(), (await observes('list')) > before),
+      'a list once the watch is stopped',
+    );
   });
 
   it('a delete whose resourceVersion went stale (istiod writes status) looks again, by a list (the Role grants no get), and deletes', async () => {
@@ -302,14 +456,21 @@ describe('kube sink against the real apiserver', () => {
     // Another writer moves the resourceVersion on (as istiod's status writes do).
     await editByHand(ns, host, { annotations: { touched: 'yes' } }, 'someone-else');
     expect((await read(ns, host))?.metadata?.resourceVersion).not.toBe(observed.resourceVersion);
-    const [outcome] = await b.sink.apply([{ action: 'delete', namespace: ns, name: host, source: 'files', observed }], { dryRun: false }, new AbortController().signal);
+    const [outcome] = await b.sink.apply(
+      [{ action: 'delete', namespace: ns, name: host, source: 'files', observed }],
+      { dryRun: false },
+      new AbortController().signal,
+    );
     expect(outcome).toMatchObject({ ok: true });
     expect(await read(ns, host)).toBeUndefined();
   });
 
   it('deletes nothing of a source whose read failed, and holds the deletion cap', async () => {
     const { ns, reg } = await newRegistry('rb-fence');
-    await writeRegistry(reg, ['a', 'b', 'c', 'd'].map((n, i) => service(n, [`10.0.2.${i + 1}`])));
+    await writeRegistry(
+      reg,
+      ['a', 'b', 'c', 'd'].map((n, i) => service(n, [`10.0.2.${i + 1}`])),
+    );
     const b = bridge(ns, reg, { policy: { maxDeletesPerRun: 2 } });
     await b.run();
 
@@ -341,18 +502,30 @@ describe('continuous mode against the real apiserver', () => {
         sink: { kind: 'kube', kubeconfig: peer('kube').kubeconfig },
         controller: { resyncInterval: '1s', debounce: '50ms' },
         server: { address: '127.0.0.1', port: 0 },
-        leaderElection: { enabled: true, namespace: ns, name: 'registry-bridge', leaseDuration: '4s', renewDeadline: '3s', retryPeriod: '500ms' },
+        leaderElection: {
+          enabled: true,
+          namespace: ns,
+          name: 'registry-bridge',
+          leaseDuration: '4s',
+          renewDeadline: '3s',
+          retryPeriod: '500ms',
+        },
         log: { level: 'info' },
       }),
     );
     const start = (id: string) => {
-      const child = spawn(process.execPath, ['dist/registry-bridge.mjs', 'sync', '-c', cfg], { env: { ...process.env, POD_NAME: id }, stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(process.execPath, ['dist/registry-bridge.mjs', 'sync', '-c', cfg], {
+        env: { ...process.env, POD_NAME: id },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       const lines: string[] = [];
       child.stderr!.on('data', (d: Buffer) => lines.push(...d.toString().split('\n').filter(Boolean)));
       return { child, lines, reconciles: () => lines.filter((l) => l.includes('"reconcile finished"')).length };
     };
     const leases = kc.makeApiClient(CoordinationV1Api);
-    const holder = async () => (await leases.readNamespacedLease({ name: 'registry-bridge', namespace: ns }).catch(() => undefined))?.spec?.holderIdentity;
+    const holder = async () =>
+      (await leases.readNamespacedLease({ name: 'registry-bridge', namespace: ns }).catch(() => undefined))?.spec
+        ?.holderIdentity;
 
     const a = start('bridge-a');
     await waitFor(async () => (await holder()) === 'bridge-a', 20_000);
@@ -374,11 +547,18 @@ describe('continuous mode against the real apiserver', () => {
       expect(takeover).toBeLessThan(4000 + 5000); // lease duration + retry period + scheduling slack
       // The new leader does the job: a registry change reaches kube through it.
       await writeRegistry(reg, [service('orders', ['10.0.0.1', '10.0.0.7'])]);
-      await waitFor(async () => (await read(ns, 'orders.default-group.public.static'))?.spec.endpoints?.length === 2, 15_000);
+      await waitFor(
+        async () => (await read(ns, 'orders.default-group.public.static'))?.spec.endpoints?.length === 2,
+        15_000,
+      );
       expect(b.reconciles()).toBeGreaterThan(0);
     } finally {
       for (const c of children) c.kill('SIGTERM');
-      await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
+      await Promise.all(
+        children.map((c) =>
+          c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined,
+        ),
+      );
     }
     expect(b.child.exitCode).toBe(0); // SIGTERM: graceful
   });
@@ -397,11 +577,38 @@ describe('continuous mode against the real apiserver', () => {
     );
     const metrics = new BridgeMetrics();
     const logger = silentLogger();
-    const sink = kubeSink({ kc, namespaces: [ns], apiVersion: 'auto', fieldManager: 'registry-bridge', qps: 100, concurrency: 4, logger, metrics, retries: 1 });
-    const sources = buildSources(config, { logger, baseDir: dir, env: {}, apiVersion: 'networking.istio.io/v1', metrics });
+    const sink = kubeSink({
+      kc,
+      namespaces: [ns],
+      apiVersion: 'auto',
+      fieldManager: 'registry-bridge',
+      qps: 100,
+      concurrency: 4,
+      logger,
+      metrics,
+      retries: 1,
+    });
+    const sources = buildSources(config, {
+      logger,
+      baseDir: dir,
+      env: {},
+      apiVersion: 'networking.istio.io/v1',
+      metrics,
+    });
     const shutdown = new AbortController();
     const reports: ReconcileReport[] = [];
-    const running = runContinuous({ config, sources, sink, kc, logger, metrics, dryRun: false, shutdown: shutdown.signal, env: {}, onReport: (r) => reports.push(r) });
+    const running = runContinuous({
+      config,
+      sources,
+      sink,
+      kc,
+      logger,
+      metrics,
+      dryRun: false,
+      shutdown: shutdown.signal,
+      env: {},
+      onReport: (r) => reports.push(r),
+    });
     try {
       await waitFor(async () => (await read(ns, 'orders.default-group.public.static')) !== undefined, 20_000);
       const kube = control('kube');
@@ -410,8 +617,13 @@ describe('continuous mode against the real apiserver', () => {
       await sleep(3000); // several failing runs while the apiserver is down
       await kube.start();
       kc = loadKubeConfig({ kubeconfig: peer('kube').kubeconfig });
-      await waitFor(async () => (await read(ns, 'orders.default-group.public.static').catch(() => undefined))?.spec.endpoints?.length === 2, 60_000);
-      const failedRuns = (await metrics.reconcileRuns.get()).values.find((v) => v.labels.result === 'failed')?.value ?? 0;
+      await waitFor(
+        async () =>
+          (await read(ns, 'orders.default-group.public.static').catch(() => undefined))?.spec.endpoints?.length === 2,
+        60_000,
+      );
+      const failedRuns =
+        (await metrics.reconcileRuns.get()).values.find((v) => v.labels.result === 'failed')?.value ?? 0;
       expect(failedRuns).toBeGreaterThan(0);
     } finally {
       shutdown.abort();
@@ -432,4 +644,3 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promis
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
-

@@ -93,14 +93,22 @@ describe.skipIf(!hasPeer('kube'))('kube-apiserver peer', () => {
     // Give the watch a moment to be established, then create.
     await new Promise((r) => setTimeout(r, 300));
     const body = se(name, [`watch-${suffix}.smoke.example.com`]);
-    const res = (await api.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: PLURAL, body })) as {
+    const res = (await api.createNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace: NS,
+      plural: PLURAL,
+      body,
+    })) as {
       metadata: { uid: string };
     };
     created.push(name);
     expect(res.metadata.uid).toBeTruthy();
     await Promise.race([
       sawAdded,
-      new Promise((_, rej) => setTimeout(() => rej(new Error(`no ADDED within 10 s: ${JSON.stringify(events)} ${String(watchErr)}`)), 10_000)),
+      new Promise((_, rej) =>
+        setTimeout(() => rej(new Error(`no ADDED within 10 s: ${JSON.stringify(events)} ${String(watchErr)}`)), 10_000),
+      ),
     ]);
   });
 
@@ -109,7 +117,13 @@ describe.skipIf(!hasPeer('kube'))('kube-apiserver peer', () => {
     const name = `smoke-bad-${suffix}`;
     let err: unknown;
     try {
-      await api.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: PLURAL, body: se(name, ['bad_host!']) });
+      await api.createNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace: NS,
+        plural: PLURAL,
+        body: se(name, ['bad_host!']),
+      });
       created.push(name);
     } catch (e) {
       err = e;

@@ -45,19 +45,85 @@ interface Reg {
 
 /** The registry the golden file describes. */
 const registrations: Reg[] = [
-  { ns: NS_A, group: 'DEFAULT_GROUP', service: 'orders', ip: '127.1.0.1', port: 8080, metadata: { protocol: 'http', version: 'v1' } },
-  { ns: NS_A, group: 'DEFAULT_GROUP', service: 'orders', ip: '127.1.0.2', port: 8080, healthy: false, metadata: { protocol: 'http' } },
-  { ns: NS_A, group: 'DEFAULT_GROUP', service: 'orders', ip: '127.1.0.3', port: 8080, enabled: false, metadata: { protocol: 'http' } },
-  { ns: NS_A, group: 'DEFAULT_GROUP', service: 'orders', ip: '127.1.0.4', port: 8080, weight: 0, metadata: { protocol: 'http' } },
-  { ns: NS_A, group: 'DEFAULT_GROUP', service: 'orders', ip: '127.1.0.5', port: 8080, weight: 3, metadata: { protocol: 'http', version: 'v2' } },
+  {
+    ns: NS_A,
+    group: 'DEFAULT_GROUP',
+    service: 'orders',
+    ip: '127.1.0.1',
+    port: 8080,
+    metadata: { protocol: 'http', version: 'v1' },
+  },
+  {
+    ns: NS_A,
+    group: 'DEFAULT_GROUP',
+    service: 'orders',
+    ip: '127.1.0.2',
+    port: 8080,
+    healthy: false,
+    metadata: { protocol: 'http' },
+  },
+  {
+    ns: NS_A,
+    group: 'DEFAULT_GROUP',
+    service: 'orders',
+    ip: '127.1.0.3',
+    port: 8080,
+    enabled: false,
+    metadata: { protocol: 'http' },
+  },
+  {
+    ns: NS_A,
+    group: 'DEFAULT_GROUP',
+    service: 'orders',
+    ip: '127.1.0.4',
+    port: 8080,
+    weight: 0,
+    metadata: { protocol: 'http' },
+  },
+  {
+    ns: NS_A,
+    group: 'DEFAULT_GROUP',
+    service: 'orders',
+    ip: '127.1.0.5',
+    port: 8080,
+    weight: 3,
+    metadata: { protocol: 'http', version: 'v2' },
+  },
   { ns: NS_A, group: 'GROUP_B', service: 'payments', ip: '127.1.1.1', port: 9090, metadata: { protocol: 'grpc' } },
   { ns: NS_A, group: 'GROUP_B', service: 'all-down', ip: '127.1.1.2', port: 80, healthy: false },
-  { ns: NS_A, group: 'DUBBO_GROUP', service: 'providers:org.example.DemoService:1.0.0:', ip: '127.1.2.1', port: 20880, metadata: { protocol: 'dubbo', application: 'demo', side: 'provider', timestamp: '1700000000000' } },
-  { ns: NS_A, group: 'DUBBO_GROUP', service: 'consumers:org.example.DemoService:1.0.0:', ip: '127.1.2.9', port: 0 + 1, metadata: { side: 'consumer' } },
-  { ns: NS_B, group: 'DEFAULT_GROUP', service: 'inventory', ip: '127.2.0.1', port: 80, metadata: { 'preserved.register.source': 'SPRING_CLOUD' } },
+  {
+    ns: NS_A,
+    group: 'DUBBO_GROUP',
+    service: 'providers:org.example.DemoService:1.0.0:',
+    ip: '127.1.2.1',
+    port: 20880,
+    metadata: { protocol: 'dubbo', application: 'demo', side: 'provider', timestamp: '1700000000000' },
+  },
+  {
+    ns: NS_A,
+    group: 'DUBBO_GROUP',
+    service: 'consumers:org.example.DemoService:1.0.0:',
+    ip: '127.1.2.9',
+    port: 0 + 1,
+    metadata: { side: 'consumer' },
+  },
+  {
+    ns: NS_B,
+    group: 'DEFAULT_GROUP',
+    service: 'inventory',
+    ip: '127.2.0.1',
+    port: 80,
+    metadata: { 'preserved.register.source': 'SPRING_CLOUD' },
+  },
 ];
 
-async function call(base: string, method: string, path: string, params: Record<string, string>, token?: string): Promise<{ status: number; body: string }> {
+async function call(
+  base: string,
+  method: string,
+  path: string,
+  params: Record<string, string>,
+  token?: string,
+): Promise<{ status: number; body: string }> {
   const q = new URLSearchParams({ ...params, ...(token ? { accessToken: token } : {}) });
   const res = await fetch(`${base}${path}?${q}`, { method, signal: AbortSignal.timeout(10_000) });
   return { status: res.status, body: await res.text() };
@@ -102,9 +168,24 @@ async function register(base: string, r: Reg, token?: string): Promise<boolean> 
 
 /** Health of a persistent instance is the server's to set: use its health API (v3, else v1). */
 async function markUnhealthy(base: string, r: Reg, token?: string): Promise<boolean> {
-  const params = { namespaceId: r.ns, groupName: r.group, serviceName: r.service, clusterName: 'DEFAULT', ip: r.ip, port: String(r.port), healthy: 'false', ephemeral: 'false' };
+  const params = {
+    namespaceId: r.ns,
+    groupName: r.group,
+    serviceName: r.service,
+    clusterName: 'DEFAULT',
+    ip: r.ip,
+    port: String(r.port),
+    healthy: 'false',
+    ephemeral: 'false',
+  };
   for (const path of ['/v3/admin/ns/health/instance', '/v1/ns/health/instance']) {
-    const res = await call(base, 'PUT', path, path.startsWith('/v1') ? { ...params, serviceName: `${r.group}@@${r.service}` } : params, token);
+    const res = await call(
+      base,
+      'PUT',
+      path,
+      path.startsWith('/v1') ? { ...params, serviceName: `${r.group}@@${r.service}` } : params,
+      token,
+    );
     if (res.status === 200 && !/"code":\s*[1-9]/.test(res.body)) return true;
   }
   return false;
@@ -112,12 +193,33 @@ async function markUnhealthy(base: string, r: Reg, token?: string): Promise<bool
 
 /** Nacos 3's admin API; answers 404/410/501 where the server has none (r-nacos, 2.x v1 only). */
 async function disableClusterHealthCheck(base: string, r: Reg, token?: string): Promise<boolean> {
-  const res = await call(base, 'PUT', '/v3/admin/ns/cluster', { namespaceId: r.ns, groupName: r.group, serviceName: r.service, clusterName: 'DEFAULT', checkPort: '80', useInstancePort4Check: 'true', healthChecker: JSON.stringify({ type: 'NONE' }) }, token);
+  const res = await call(
+    base,
+    'PUT',
+    '/v3/admin/ns/cluster',
+    {
+      namespaceId: r.ns,
+      groupName: r.group,
+      serviceName: r.service,
+      clusterName: 'DEFAULT',
+      checkPort: '80',
+      useInstancePort4Check: 'true',
+      healthChecker: JSON.stringify({ type: 'NONE' }),
+    },
+    token,
+  );
   return res.status === 200;
 }
 
 async function deregister(base: string, r: Pick<Reg, 'ns' | 'group' | 'service' | 'ip' | 'port'>): Promise<void> {
-  const res = await call(base, 'DELETE', '/v1/ns/instance', { namespaceId: r.ns, groupName: r.group, serviceName: r.service, ip: r.ip, port: String(r.port), ephemeral: 'false' });
+  const res = await call(base, 'DELETE', '/v1/ns/instance', {
+    namespaceId: r.ns,
+    groupName: r.group,
+    serviceName: r.service,
+    ip: r.ip,
+    port: String(r.port),
+    ephemeral: 'false',
+  });
   expect(res.status, `deregister ${r.service} ${r.ip}: ${res.body}`).toBe(200);
 }
 
@@ -125,26 +227,60 @@ async function deregister(base: string, r: Pick<Reg, 'ns' | 'group' | 'service' 
 async function wipe(base: string): Promise<void> {
   for (const ns of [NS_A, NS_B]) {
     for (const group of [...GROUPS, 'LATE', MANY]) {
-      const list = JSON.parse((await call(base, 'GET', '/v1/ns/service/list', { pageNo: '1', pageSize: '500', namespaceId: ns, groupName: group })).body) as { doms?: string[] };
+      const list = JSON.parse(
+        (
+          await call(base, 'GET', '/v1/ns/service/list', {
+            pageNo: '1',
+            pageSize: '500',
+            namespaceId: ns,
+            groupName: group,
+          })
+        ).body,
+      ) as { doms?: string[] };
       for (const service of list.doms ?? []) {
-        const inst = JSON.parse((await call(base, 'GET', '/v1/ns/instance/list', { serviceName: `${group}@@${service.replace(/^.*@@/, '')}`, namespaceId: ns, healthyOnly: 'false' })).body) as { hosts?: { ip: string; port: number; ephemeral?: boolean }[] };
-        for (const h of inst.hosts ?? []) await deregister(base, { ns, group, service: service.replace(/^.*@@/, ''), ip: h.ip, port: h.port });
+        const inst = JSON.parse(
+          (
+            await call(base, 'GET', '/v1/ns/instance/list', {
+              serviceName: `${group}@@${service.replace(/^.*@@/, '')}`,
+              namespaceId: ns,
+              healthyOnly: 'false',
+            })
+          ).body,
+        ) as { hosts?: { ip: string; port: number; ephemeral?: boolean }[] };
+        for (const h of inst.hosts ?? [])
+          await deregister(base, { ns, group, service: service.replace(/^.*@@/, ''), ip: h.ip, port: h.port });
       }
     }
   }
 }
 
-async function hostsOf(base: string, ns: string, group: string, service: string): Promise<{ ip: string; healthy?: boolean }[]> {
-  const raw = JSON.parse((await call(base, 'GET', '/v1/ns/instance/list', { serviceName: `${group}@@${service}`, namespaceId: ns, healthyOnly: 'false' })).body) as { hosts?: { ip: string; healthy?: boolean }[] };
+async function hostsOf(
+  base: string,
+  ns: string,
+  group: string,
+  service: string,
+): Promise<{ ip: string; healthy?: boolean }[]> {
+  const raw = JSON.parse(
+    (
+      await call(base, 'GET', '/v1/ns/instance/list', {
+        serviceName: `${group}@@${service}`,
+        namespaceId: ns,
+        healthyOnly: 'false',
+      })
+    ).body,
+  ) as { hosts?: { ip: string; healthy?: boolean }[] };
   return raw.hosts ?? [];
 }
-
 
 function capture(env: Record<string, string> = {}) {
   const out: string[] = [];
   const err: string[] = [];
   return {
-    io: { stdout: { write: (s: string) => (out.push(s), true) }, stderr: { write: (s: string) => (err.push(s), true) }, env } as never,
+    io: {
+      stdout: { write: (s: string) => (out.push(s), true) },
+      stderr: { write: (s: string) => (err.push(s), true) },
+      env,
+    } as never,
     out: () => out.join(''),
     err: () => err.join(''),
   };
@@ -172,13 +308,28 @@ function configYaml(serverUrl: string, extra = '', sink = ''): string {
 }
 
 function makeAdapter(serverUrl: string, over: Record<string, unknown>, logs: string[] = []): SourceAdapter {
-  const config = nacosAdapter.configSchema.parse({ servers: [serverUrl], namespaces: [NS_A, NS_B], groups: [...GROUPS, 'LATE'], ...over });
+  const config = nacosAdapter.configSchema.parse({
+    servers: [serverUrl],
+    namespaces: [NS_A, NS_B],
+    groups: [...GROUPS, 'LATE'],
+    ...over,
+  });
   const logger = pino({ level: 'debug' }, { write: (s: string) => void logs.push(s) });
-  return nacosAdapter.create(config, { source: 'nacos', logger, baseDir: dir, resolveSecret: secretResolver({}, dir), metrics: new BridgeMetrics(new Registry()) });
+  return nacosAdapter.create(config, {
+    source: 'nacos',
+    logger,
+    baseDir: dir,
+    resolveSecret: secretResolver({}, dir),
+    metrics: new BridgeMetrics(new Registry()),
+  });
 }
 
 /** Watches `adapter`: `hint` resolves with the ms from `arm()` to the first hint naming `service` after it. */
-async function hintAfterArm(adapter: SourceAdapter, service: string, signal: AbortSignal): Promise<{ arm: () => void; hint: Promise<number> }> {
+async function hintAfterArm(
+  adapter: SourceAdapter,
+  service: string,
+  signal: AbortSignal,
+): Promise<{ arm: () => void; hint: Promise<number> }> {
   let armedAt = 0;
   let hinted: (ms: number) => void = () => {};
   const hint = new Promise<number>((r) => (hinted = r));
@@ -189,21 +340,22 @@ async function hintAfterArm(adapter: SourceAdapter, service: string, signal: Abo
 }
 
 /** Resolves with ms until the listener fires for `match` (or any hint when match is undefined). */
-function waitForHint(adapter: SourceAdapter, match: ((keys?: readonly { name: string }[]) => boolean) | undefined, timeoutMs: number, start: () => Promise<void>): Promise<number> {
+function waitForHint(
+  adapter: SourceAdapter,
+  match: ((keys?: readonly { name: string }[]) => boolean) | undefined,
+  timeoutMs: number,
+  start: () => Promise<void>,
+): Promise<number> {
   const ac = new AbortController();
   return new Promise<number>((resolve, reject) => {
     let t0 = 0;
     const timer = setTimeout(() => (ac.abort(), reject(new Error(`no change hint within ${timeoutMs} ms`))), timeoutMs);
-    void adapter
-      .watch!(
-        (keys) => {
-          if (t0 === 0 || (match && !match(keys))) return;
-          clearTimeout(timer);
-          ac.abort();
-          resolve(Date.now() - t0);
-        },
-        ac.signal,
-      )
+    void adapter.watch!((keys) => {
+      if (t0 === 0 || (match && !match(keys))) return;
+      clearTimeout(timer);
+      ac.abort();
+      resolve(Date.now() - t0);
+    }, ac.signal)
       .then(async () => {
         await new Promise((r) => setTimeout(r, 300)); // let the SDK subscribe
         t0 = Date.now();
@@ -221,13 +373,23 @@ for (const server of servers) {
       base = peer(server).http;
       url = base.replace(/\/nacos$/, '');
       await wipe(base);
-      for (const r of registrations) await eventually(async () => (await hostsOf(base, r.ns, r.group, r.service)).length === 0, `${r.service} wiped`);
+      for (const r of registrations)
+        await eventually(
+          async () => (await hostsOf(base, r.ns, r.group, r.service)).length === 0,
+          `${r.service} wiped`,
+        );
       const kept: Reg[] = [];
       for (const r of registrations) if (await register(base, r)) kept.push(r);
       // Wait until the server shows what was registered (disabled instances may be hidden).
       for (const r of kept) {
         if (r.enabled === false) continue;
-        await eventually(async () => (await hostsOf(base, r.ns, r.group, r.service)).some((h) => h.ip === r.ip && h.healthy === (r.healthy ?? true)), `${r.service} ${r.ip} registered`);
+        await eventually(
+          async () =>
+            (await hostsOf(base, r.ns, r.group, r.service)).some(
+              (h) => h.ip === r.ip && h.healthy === (r.healthy ?? true),
+            ),
+          `${r.service} ${r.ip} registered`,
+        );
       }
     });
 
@@ -275,17 +437,31 @@ for (const server of servers) {
       const { arm, hint } = await hintAfterArm(pushed, late.service, ac.signal);
       await pushed.list(ac.signal); // subscribes to every service read
       // One gRPC connection per namespace (pushes do not name theirs): both subscribed.
-      const upToDate = () => new Set(logs.filter((l) => l.includes('nacos gRPC subscriptions up to date')).map((l) => (JSON.parse(l) as { namespace: string }).namespace));
-      await eventually(async () => upToDate().has(NS_A) && upToDate().has(NS_B), 'gRPC subscriptions in both namespaces');
+      const upToDate = () =>
+        new Set(
+          logs
+            .filter((l) => l.includes('nacos gRPC subscriptions up to date'))
+            .map((l) => (JSON.parse(l) as { namespace: string }).namespace),
+        );
+      await eventually(
+        async () => upToDate().has(NS_A) && upToDate().has(NS_B),
+        'gRPC subscriptions in both namespaces',
+      );
       arm();
       await register(base, { ...late, ip: '127.3.0.2' });
       // Well inside the 60 s relist: only a push can bring it.
-      const pushMs = await Promise.race([hint, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no gRPC push hint within 20 s')), 20_000))]);
+      const pushMs = await Promise.race([
+        hint,
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no gRPC push hint within 20 s')), 20_000)),
+      ]);
       // The controller's read after the hint sees the pushed instance, and what the push carried
       // fingerprints like the HTTP read (else every push would cost re-reads).
       let read: string[] = [];
       for (let i = 0; i < 20 && read.length < 2; i++) {
-        const snap = await pushed.readServices!([{ source: 'nacos', namespace: NS_A, group: 'LATE', name: late.service }], ac.signal);
+        const snap = await pushed.readServices!(
+          [{ source: 'nacos', namespace: NS_A, group: 'LATE', name: late.service }],
+          ac.signal,
+        );
         read = (snap.services[0]?.instances.map((x) => x.address) ?? []).sort();
         if (read.length < 2) await new Promise((r) => setTimeout(r, 250));
       }
@@ -296,7 +472,9 @@ for (const server of servers) {
       expect(text).toContain('nacos gRPC push connected');
       expect(text).toMatch(new RegExp(`"service":"${late.service}","via":"push"`));
       expect(text).not.toMatch(/"level":(40|50)/);
-      console.log(`[${server}] registration → change hint: relist-only (1 s interval) ${relistMs} ms; new instance with gRPC push ${pushMs} ms`);
+      console.log(
+        `[${server}] registration → change hint: relist-only (1 s interval) ${relistMs} ms; new instance with gRPC push ${pushMs} ms`,
+      );
 
       // A deregistered instance disappears (the Java server applies it asynchronously: poll).
       await deregister(base, { ...late, ip: '127.3.0.2' });
@@ -325,8 +503,16 @@ for (const server of servers) {
         // What the watch itself keeps on its signal (its timers' and the push's cleanup).
         const ownListeners = getEventListeners(ac.signal, 'abort').length;
         const first = await adapter.list(ac.signal); // read over HTTP, then subscribed
-        const upToDate = () => new Set(logs.filter((l) => l.includes('nacos gRPC subscriptions up to date')).map((l) => (JSON.parse(l) as { namespace: string }).namespace));
-        await eventually(async () => upToDate().has(NS_A) && upToDate().has(NS_B), 'gRPC subscriptions in both namespaces');
+        const upToDate = () =>
+          new Set(
+            logs
+              .filter((l) => l.includes('nacos gRPC subscriptions up to date'))
+              .map((l) => (JSON.parse(l) as { namespace: string }).namespace),
+          );
+        await eventually(
+          async () => upToDate().has(NS_A) && upToDate().has(NS_B),
+          'gRPC subscriptions in both namespaces',
+        );
         const orders = (s: typeof first) => s.services.find((x) => x.key.namespace === NS_A && x.key.name === 'orders');
         // The subscriptions answered with what the HTTP read saw: no change is hinted for it.
         expect(hints.flat().some((k) => k?.name === 'orders')).toBe(false);
@@ -335,27 +521,64 @@ for (const server of servers) {
         const b = await adapter.list(ac.signal);
         expect(orders(a)).toBeDefined();
         expect(orders(b)).toBe(orders(a));
-        expect(orders(a)!.instances.map((i) => i.address).sort()).toEqual(orders(first)!.instances.map((i) => i.address).sort());
+        expect(
+          orders(a)!
+            .instances.map((i) => i.address)
+            .sort(),
+        ).toEqual(
+          orders(first)!
+            .instances.map((i) => i.address)
+            .sort(),
+        );
 
         // A lost push, as if the server had never sent the last one: what the adapter holds for
         // `orders` goes stale. The next full list still answers from it…
-        const internals = adapter as unknown as { pushed: Map<string, { read: { service?: unknown; rejected: unknown[]; fingerprint?: string }; at: number }> };
+        const internals = adapter as unknown as {
+          pushed: Map<string, { read: { service?: unknown; rejected: unknown[]; fingerprint?: string }; at: number }>;
+        };
         const key = `${NS_A}\u0000DEFAULT_GROUP\u0000orders`;
         expect(internals.pushed.has(key)).toBe(true);
         // (After the pushes that the registrations of beforeAll still cause: a real push would
         // rightly replace what is injected here.)
-        await eventually(async () => Date.now() - (internals.pushed.get(key)?.at ?? 0) > 3000, 'no push for orders for 3 s', 30_000);
-        internals.pushed.set(key, { read: { service: { ...orders(a)!, instances: [] }, rejected: [], fingerprint: 'lost' }, at: 0 });
+        await eventually(
+          async () => Date.now() - (internals.pushed.get(key)?.at ?? 0) > 3000,
+          'no push for orders for 3 s',
+          30_000,
+        );
+        internals.pushed.set(key, {
+          read: { service: { ...orders(a)!, instances: [] }, rejected: [], fingerprint: 'lost' },
+          at: 0,
+        });
         expect(orders(await adapter.list(ac.signal))!.instances).toEqual([]);
         // …until two re-lists (1 s apart) read the same thing over HTTP: that wins, is hinted,
         // and is said in a warning.
         const since = hints.length;
-        await eventually(async () => logs.some((l) => l.includes('a push was lost') && l.includes('"service":"orders"')), 'the warning after two disagreeing re-lists', 15_000);
-        await eventually(async () => hints.slice(since).some((k) => k?.some((x) => x.name === 'orders')), 'a hint for orders', 5_000);
-        expect(orders(await adapter.list(ac.signal))!.instances.map((i) => i.address).sort()).toEqual(orders(first)!.instances.map((i) => i.address).sort());
+        await eventually(
+          async () => logs.some((l) => l.includes('a push was lost') && l.includes('"service":"orders"')),
+          'the warning after two disagreeing re-lists',
+          15_000,
+        );
+        await eventually(
+          async () => hints.slice(since).some((k) => k?.some((x) => x.name === 'orders')),
+          'a hint for orders',
+          5_000,
+        );
+        expect(
+          orders(await adapter.list(ac.signal))!
+            .instances.map((i) => i.address)
+            .sort(),
+        ).toEqual(
+          orders(first)!
+            .instances.map((i) => i.address)
+            .sort(),
+        );
         // Dozens of re-lists and lists later, every request has let go of the long-lived signal
         // (between two paced re-lists nothing is in flight).
-        await eventually(async () => getEventListeners(ac.signal, 'abort').length === ownListeners, 'no abort listener left by requests', 5_000);
+        await eventually(
+          async () => getEventListeners(ac.signal, 'abort').length === ownListeners,
+          'no abort listener left by requests',
+          5_000,
+        );
       } finally {
         ac.abort();
         await adapter.close();
@@ -363,15 +586,27 @@ for (const server of servers) {
     });
 
     it('while gRPC subscriptions are still pending, a full list answers from the last read instead of reading those services again', async () => {
-      const many = Array.from({ length: 120 }, (_, i): Reg => ({ ns: NS_B, group: MANY, service: `many-${String(i).padStart(3, '0')}`, ip: `127.3.${Math.floor(i / 200)}.${(i % 200) + 1}`, port: 8080 }));
+      const many = Array.from({ length: 120 }, (_, i): Reg => ({
+        ns: NS_B,
+        group: MANY,
+        service: `many-${String(i).padStart(3, '0')}`,
+        ip: `127.3.${Math.floor(i / 200)}.${(i % 200) + 1}`,
+        port: 8080,
+      }));
       await mapLimit(many, 8, (r) => register(base, r));
-      await eventually(async () => (await hostsOf(base, NS_B, MANY, 'many-119')).length === 1, 'the last of the many services registered');
+      await eventually(
+        async () => (await hostsOf(base, NS_B, MANY, 'many-119')).length === 1,
+        'the last of the many services registered',
+      );
       const logs: string[] = [];
       const adapter = makeAdapter(url, { push: 'grpc', namespaces: [NS_B], groups: [MANY] }, logs);
       const ac = new AbortController();
       const hints: (readonly ServiceKey[] | undefined)[] = [];
       type Internals = {
-        push: { o: { concurrency?: number }; status(): Record<string, { state: string; subscribed: number; followed: number }> };
+        push: {
+          o: { concurrency?: number };
+          status(): Record<string, { state: string; subscribed: number; followed: number }>;
+        };
         pushed: Map<string, { read: { service?: unknown } }>;
       };
       try {
@@ -383,10 +618,16 @@ for (const server of servers) {
         const first = await adapter.list(ac.signal); // read over HTTP, then subscribed
         expect(first.services).toHaveLength(many.length);
         const status = () => internals.push.status()[NS_B];
-        await eventually(async () => status()?.state === 'ready' && status()!.subscribed > 0, 'the gRPC connection up and subscribing', 10_000);
+        await eventually(
+          async () => status()?.state === 'ready' && status()!.subscribed > 0,
+          'the gRPC connection up and subscribing',
+          10_000,
+        );
         const second = await adapter.list(ac.signal);
         const pendingAfter = many.length - status()!.subscribed;
-        expect(pendingAfter, 'subscriptions were all done before the second list: nothing was pending').toBeGreaterThan(0);
+        expect(pendingAfter, 'subscriptions were all done before the second list: nothing was pending').toBeGreaterThan(
+          0,
+        );
         const before = new Map(first.services.map((x) => [serviceKeyString(x.key), x]));
         let fromFirstRead = 0;
         for (const x of second.services) {
@@ -410,7 +651,13 @@ for (const server of servers) {
 
     it('a service registered after start-up is hinted by the service-name poll, long before the re-list', async () => {
       // A name never used before (an emptied service stays on Java Nacos: a rerun would not be new).
-      const fresh: Reg = { ns: NS_B, group: 'LATE', service: `fresh-${server}-${Date.now()}`, ip: '127.3.1.1', port: 8080 };
+      const fresh: Reg = {
+        ns: NS_B,
+        group: 'LATE',
+        service: `fresh-${server}-${Date.now()}`,
+        ip: '127.3.1.1',
+        port: 8080,
+      };
       const adapter = makeAdapter(url, { push: false, relistInterval: 120_000, serviceListInterval: 300 });
       const ac = new AbortController();
       let t0 = 0;
@@ -423,12 +670,20 @@ for (const server of servers) {
         await adapter.list(ac.signal); // the baseline of names
         t0 = Date.now();
         await register(base, fresh);
-        const keys = await Promise.race([hint, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no hint for the new service within 20 s')), 20_000))]);
+        const keys = await Promise.race([
+          hint,
+          new Promise<never>((_, reject) =>
+            setTimeout(() => reject(new Error('no hint for the new service within 20 s')), 20_000),
+          ),
+        ]);
         console.log(`[${server}] new service → hint by the name poll: ${Date.now() - t0} ms`);
         // The hint names the service; reading just it finds its instance (as the controller does).
         let addresses: string[] = [];
         for (let i = 0; i < 40 && addresses.length === 0; i++) {
-          const snap = await adapter.readServices!(keys.filter((k) => k.name === fresh.service), ac.signal);
+          const snap = await adapter.readServices!(
+            keys.filter((k) => k.name === fresh.service),
+            ac.signal,
+          );
           addresses = snap.services.flatMap((s) => s.instances.map((x) => x.address));
           if (addresses.length === 0) await new Promise((r) => setTimeout(r, 250));
         }
@@ -446,10 +701,22 @@ for (const server of servers) {
       // names poll (every 4.5 s) hints new names at once. A service registered between a poll
       // (4.5 s) and the re-list's names (6 s) must not wait for the re-list's end: the re-list
       // used to move the poll's baseline, so the poll at 9 s saw nothing new.
-      const slow = Array.from({ length: 8 }, (_, i): Reg => ({ ns: NS_B, group: 'LATE', service: `paced-${i}-${server}`, ip: `127.3.2.${i + 1}`, port: 8080 }));
+      const slow = Array.from({ length: 8 }, (_, i): Reg => ({
+        ns: NS_B,
+        group: 'LATE',
+        service: `paced-${i}-${server}`,
+        ip: `127.3.2.${i + 1}`,
+        port: 8080,
+      }));
       // A name never used before: an emptied service stays on the server, subscribed by the list
       // below, and its push would hint the registration.
-      const fresh: Reg = { ns: NS_B, group: 'LATE', service: `between-${server}-${Date.now()}`, ip: '127.3.3.1', port: 8080 };
+      const fresh: Reg = {
+        ns: NS_B,
+        group: 'LATE',
+        service: `between-${server}-${Date.now()}`,
+        ip: '127.3.3.1',
+        port: 8080,
+      };
       await mapLimit(slow, 4, (r) => register(base, r));
       const adapter = makeAdapter(url, { relistInterval: 6_000, relistRate: 1, serviceListInterval: 4_500 });
       const ac = new AbortController();
@@ -464,7 +731,10 @@ for (const server of servers) {
         arm();
         const ms = await Promise.race([hint, new Promise<number>((r) => setTimeout(() => r(-1), 6_000))]);
         console.log(`[${server}] service registered between a names poll and a re-list → hint in ${ms} ms`);
-        expect(ms, 'no hint within 6 s (the next names poll is 3.75 s away; the re-list ends ≥ 8 s after its names)').toBeGreaterThanOrEqual(0);
+        expect(
+          ms,
+          'no hint within 6 s (the next names poll is 3.75 s away; the re-list ends ≥ 8 s after its names)',
+        ).toBeGreaterThanOrEqual(0);
       } finally {
         ac.abort();
         await adapter.close();
@@ -485,16 +755,29 @@ for (const server of servers) {
       const hints: { at: number; keys: readonly ServiceKey[] | undefined }[] = [];
       await adapter.watch!((keys) => hints.push({ at: Date.now(), keys }), ac.signal);
       const hintFor = async (since: number, what: string) => {
-        await eventually(async () => hints.some((h) => h.at >= since && h.keys?.some((k) => k.name === name)), what, 5_000);
-        return hints.find((h) => h.at >= since && h.keys?.some((k) => k.name === name))!.keys!.filter((k) => k.name === name);
+        await eventually(
+          async () => hints.some((h) => h.at >= since && h.keys?.some((k) => k.name === name)),
+          what,
+          5_000,
+        );
+        return hints
+          .find((h) => h.at >= since && h.keys?.some((k) => k.name === name))!
+          .keys!.filter((k) => k.name === name);
       };
-      const addresses = async (keys: readonly ServiceKey[]) => (await adapter.readServices!(keys, ac.signal)).services.flatMap((x) => x.instances.map((i) => i.address)).sort();
+      const addresses = async (keys: readonly ServiceKey[]) =>
+        (await adapter.readServices!(keys, ac.signal)).services
+          .flatMap((x) => x.instances.map((i) => i.address))
+          .sort();
       try {
         await adapter.list(ac.signal); // the baseline of names
         let t = Date.now();
         await register(base, first);
         const keys = await hintFor(t, 'a hint for the new service (names poll)');
-        await eventually(async () => (await addresses(keys)).length === 1, 'the new service read with its first instance', 10_000);
+        await eventually(
+          async () => (await addresses(keys)).length === 1,
+          'the new service read with its first instance',
+          10_000,
+        );
         // Its subscription is made in the background; the second instance comes after it.
         await new Promise((r) => setTimeout(r, 1_500));
         t = Date.now();
@@ -547,7 +830,13 @@ for (const server of servers) {
       // whichever of the two the early creates saw first.
       const regs: Reg[] = [
         { ns: NS_B, group: 'EARLY_B', service: 'clash', ip: '127.5.0.2', port: 80 },
-        ...Array.from({ length: 6 }, (_, i): Reg => ({ ns: NS_B, group: 'EARLY_B', service: `plain-${i}`, ip: `127.5.1.${i + 1}`, port: 80 })),
+        ...Array.from({ length: 6 }, (_, i): Reg => ({
+          ns: NS_B,
+          group: 'EARLY_B',
+          service: `plain-${i}`,
+          ip: `127.5.1.${i + 1}`,
+          port: 80,
+        })),
         { ns: NS_B, group: 'EARLY_A', service: 'clash', ip: '127.5.0.1', port: 80 },
       ];
       const kc = loadKubeConfig({ kubeconfig: peer('kube').kubeconfig });
@@ -556,7 +845,11 @@ for (const server of servers) {
       await core.createNamespace({ body: { metadata: { name: target } } });
       try {
         for (const r of regs) await register(base, r);
-        for (const r of regs) await eventually(async () => (await hostsOf(base, r.ns, r.group, r.service)).some((h) => h.ip === r.ip), `${r.group} ${r.service} registered`);
+        for (const r of regs)
+          await eventually(
+            async () => (await hostsOf(base, r.ns, r.group, r.service)).some((h) => h.ip === r.ip),
+            `${r.group} ${r.service} registered`,
+          );
         const cfg = join(dir, `${server}-kube.yaml`);
         await writeFile(
           cfg,
@@ -579,11 +872,21 @@ for (const server of servers) {
           // Degraded (4): the losing "clash" is reported, everything else converged.
           expect(await main(['sync', '--once', '-c', cfg], c.io), c.err()).toBe(4);
           expect(c.err()).toMatch(/host clash\.rb-it-b\.nacos is already produced by service [^"]*EARLY_A/);
-          const list = (await kc.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({ group: 'networking.istio.io', version: 'v1', namespace: target, plural: 'serviceentries' })) as {
+          const list = (await kc.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({
+            group: 'networking.istio.io',
+            version: 'v1',
+            namespace: target,
+            plural: 'serviceentries',
+          })) as {
             items: { metadata: { name: string }; spec: { endpoints?: { address: string }[] } }[];
           };
-          const byName = new Map(list.items.map((o) => [o.metadata.name, (o.spec.endpoints ?? []).map((e) => e.address)]));
-          expect([...byName.keys()].sort()).toEqual(['clash.rb-it-b.nacos', ...Array.from({ length: 6 }, (_, i) => `plain-${i}.rb-it-b.nacos`)]);
+          const byName = new Map(
+            list.items.map((o) => [o.metadata.name, (o.spec.endpoints ?? []).map((e) => e.address)]),
+          );
+          expect([...byName.keys()].sort()).toEqual([
+            'clash.rb-it-b.nacos',
+            ...Array.from({ length: 6 }, (_, i) => `plain-${i}.rb-it-b.nacos`),
+          ]);
           expect(byName.get('clash.rb-it-b.nacos')).toEqual(['127.5.0.1']);
           expect(byName.get('plain-3.rb-it-b.nacos')).toEqual(['127.5.1.4']);
         }
@@ -596,22 +899,46 @@ for (const server of servers) {
     it('keeps last known instances of a service that suddenly reads empty (empty protection)', async () => {
       const reg: Reg = { ns: NS_B, group: 'DEFAULT_GROUP', service: `flaky-${server}`, ip: '127.4.0.1', port: 80 };
       await register(base, reg);
-      await eventually(async () => (await hostsOf(base, NS_B, 'DEFAULT_GROUP', reg.service)).length === 1, 'flaky registered');
+      await eventually(
+        async () => (await hostsOf(base, NS_B, 'DEFAULT_GROUP', reg.service)).length === 1,
+        'flaky registered',
+      );
       const metrics = new BridgeMetrics(new Registry());
-      const config = nacosAdapter.configSchema.parse({ servers: [url], namespaces: [NS_B], groups: ['DEFAULT_GROUP'], push: false, emptyProtection: { keepFor: '2s' } });
-      const adapter = nacosAdapter.create(config, { source: 'nacos', logger: pino({ level: 'silent' }), baseDir: dir, resolveSecret: secretResolver({}, dir), metrics });
+      const config = nacosAdapter.configSchema.parse({
+        servers: [url],
+        namespaces: [NS_B],
+        groups: ['DEFAULT_GROUP'],
+        push: false,
+        emptyProtection: { keepFor: '2s' },
+      });
+      const adapter = nacosAdapter.create(config, {
+        source: 'nacos',
+        logger: pino({ level: 'silent' }),
+        baseDir: dir,
+        resolveSecret: secretResolver({}, dir),
+        metrics,
+      });
       const signal = new AbortController().signal;
       const find = async () => (await adapter.list(signal)).services.find((s) => s.key.name === reg.service);
       expect((await find())?.instances).toHaveLength(1);
       await deregister(base, reg);
       // Wait until the server itself answers empty, then the adapter must still serve the last known.
       for (let i = 0; i < 40; i++) {
-        const raw = JSON.parse((await call(base, 'GET', '/v1/ns/instance/list', { serviceName: `DEFAULT_GROUP@@${reg.service}`, namespaceId: NS_B, healthyOnly: 'false' })).body) as { hosts?: unknown[] };
+        const raw = JSON.parse(
+          (
+            await call(base, 'GET', '/v1/ns/instance/list', {
+              serviceName: `DEFAULT_GROUP@@${reg.service}`,
+              namespaceId: NS_B,
+              healthyOnly: 'false',
+            })
+          ).body,
+        ) as { hosts?: unknown[] };
         if ((raw.hosts ?? []).length === 0) break;
         await new Promise((r) => setTimeout(r, 250));
       }
       expect((await find())?.instances).toHaveLength(1);
-      const stale = (await metrics.registry.getSingleMetric('registry_bridge_source_stale_seconds')!.get()).values[0]?.value;
+      const stale = (await metrics.registry.getSingleMetric('registry_bridge_source_stale_seconds')!.get()).values[0]
+        ?.value;
       expect(stale).toBeGreaterThanOrEqual(0);
       expect(stale).toBeLessThan(2);
       await new Promise((r) => setTimeout(r, 2100));
@@ -627,7 +954,9 @@ describe('unsupported or unreachable servers', () => {
     await writeFile(cfg, configYaml('http://127.0.0.1:1'));
     const c = capture();
     expect(await main(['sync', '--once', '-c', cfg, '-o', 'yaml'], c.io)).toBe(1);
-    expect(c.err()).toMatch(/no Nacos server answered GET \/v1\/ns\/service\/list: http:\/\/127\.0\.0\.1:1\/nacos: ECONNREFUSED/);
+    expect(c.err()).toMatch(
+      /no Nacos server answered GET \/v1\/ns\/service\/list: http:\/\/127\.0\.0\.1:1\/nacos: ECONNREFUSED/,
+    );
     expect(c.out()).toBe('');
   });
 
@@ -661,9 +990,16 @@ for (const server of servers) {
           : await (await import('../peers/rnacos.js')).start({ dataDir, port: 18868, auth });
       url = handle.endpoints.http!.replace(/\/nacos$/, '');
       // Register one instance with a token of our own.
-      const login = await fetch(`${handle.endpoints.http}/v1/auth/login`, { method: 'POST', body: new URLSearchParams({ username: USER, password: PASSWORD }) });
+      const login = await fetch(`${handle.endpoints.http}/v1/auth/login`, {
+        method: 'POST',
+        body: new URLSearchParams({ username: USER, password: PASSWORD }),
+      });
       const token = ((await login.json()) as { accessToken: string }).accessToken;
-      await register(handle.endpoints.http!, { ns: NS_A, group: 'DEFAULT_GROUP', service: 'secured', ip: '127.9.0.1', port: 80 }, token);
+      await register(
+        handle.endpoints.http!,
+        { ns: NS_A, group: 'DEFAULT_GROUP', service: 'secured', ip: '127.9.0.1', port: 80 },
+        token,
+      );
     }, 300_000);
     afterAll(async () => handle?.stop());
 
@@ -683,7 +1019,9 @@ for (const server of servers) {
       await writeFile(cfg, authConfig());
       const c = capture({ NACOS_PW: WRONG });
       expect(await main(['sync', '--once', '-c', cfg, '-o', 'yaml', '--log-level', 'debug'], c.io)).toBe(1);
-      expect(c.err()).toMatch(new RegExp(`login to Nacos server ${url}/nacos as user \\\\?"${USER}\\\\?" (was refused|failed with HTTP 500)`));
+      expect(c.err()).toMatch(
+        new RegExp(`login to Nacos server ${url}/nacos as user \\\\?"${USER}\\\\?" (was refused|failed with HTTP 500)`),
+      );
       expect(c.err() + c.out()).not.toContain(WRONG);
     });
 
@@ -700,7 +1038,13 @@ for (const server of servers) {
     for (const push of ['sdk', 'grpc'] as const) {
       it(`push (${push}) works with a token, and the password reaches no log line`, async () => {
         const logs: string[] = [];
-        const config = nacosAdapter.configSchema.parse({ servers: [url], namespaces: [NS_A], auth: { username: USER, password: { env: 'NACOS_PW' } }, relistInterval: 60_000, push });
+        const config = nacosAdapter.configSchema.parse({
+          servers: [url],
+          namespaces: [NS_A],
+          auth: { username: USER, password: { env: 'NACOS_PW' } },
+          relistInterval: 60_000,
+          push,
+        });
         const adapter = nacosAdapter.create(config, {
           source: 'nacos',
           logger: pino({ level: 'debug' }, { write: (s: string) => void logs.push(s) }),
@@ -712,8 +1056,14 @@ for (const server of servers) {
         await adapter.watch!(() => {}, ac.signal);
         const snap = await adapter.list(ac.signal);
         expect(snap.services.map((s) => s.key.name)).toContain('secured');
-        if (push === 'sdk') await new Promise((r) => setTimeout(r, 2500)); // SDK subscription polls once
-        else await eventually(async () => logs.some((l) => l.includes('nacos gRPC subscriptions up to date') && l.includes('"subscribed":1')), 'gRPC subscription with the token');
+        if (push === 'sdk')
+          await new Promise((r) => setTimeout(r, 2500)); // SDK subscription polls once
+        else
+          await eventually(
+            async () =>
+              logs.some((l) => l.includes('nacos gRPC subscriptions up to date') && l.includes('"subscribed":1')),
+            'gRPC subscription with the token',
+          );
         ac.abort();
         await adapter.close();
         expect(logs.join('')).not.toContain(PASSWORD);

@@ -26,7 +26,11 @@ const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 const suffix = randomBytes(3).toString('hex');
 const OTHER_NS = 'rb-verify-other';
 
-function desired(name: string, ports: { number: number; name: string; protocol: string }[], exportTo?: string[]): DesiredEntry {
+function desired(
+  name: string,
+  ports: { number: number; name: string; protocol: string }[],
+  exportTo?: string[],
+): DesiredEntry {
   const host = `${name}-${suffix}.verify.example.com`;
   const r = synthServiceEntry(
     { key: { source: 'itest', namespace: 'public', group: 'g', name }, host, ports, instances: [] },
@@ -37,7 +41,12 @@ function desired(name: string, ports: { number: number; name: string; protocol: 
 }
 
 function table(r: HostReport): string {
-  return r.hops.map((h) => `  ${h.hop.padEnd(6)} ${h.status.padEnd(8)} ${h.latencyMs !== undefined ? `${h.latencyMs} ms` : '-'}  ${h.detail.join('; ')}`).join('\n');
+  return r.hops
+    .map(
+      (h) =>
+        `  ${h.hop.padEnd(6)} ${h.status.padEnd(8)} ${h.latencyMs !== undefined ? `${h.latencyMs} ms` : '-'}  ${h.detail.join('; ')}`,
+    )
+    .join('\n');
 }
 
 describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))('verify against the real kube-apiserver and istiod', () => {
@@ -50,7 +59,14 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))('verify against the real
   /** Server-side apply with the bridge's field manager, as the kube sink writes. */
   async function apply(o: ServiceEntryObject): Promise<number> {
     const t = Date.now();
-    await objects.patch(o as unknown as k8s.KubernetesObject, undefined, undefined, 'registry-bridge', true, k8s.PatchStrategy.ServerSideApply);
+    await objects.patch(
+      o as unknown as k8s.KubernetesObject,
+      undefined,
+      undefined,
+      'registry-bridge',
+      true,
+      k8s.PatchStrategy.ServerSideApply,
+    );
     written.push(o);
     return t;
   }
@@ -79,9 +95,14 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))('verify against the real
     ]);
     const writtenAt = await apply(entry.object);
     const applyMs = Date.now() - writtenAt;
-    const report = await verifyHosts([{ expectation: expectationOfDesired(entry), writtenAt }], deps, { timeoutMs: 30_000, intervalMs: 10 });
+    const report = await verifyHosts([{ expectation: expectationOfDesired(entry), writtenAt }], deps, {
+      timeoutMs: 30_000,
+      intervalMs: 10,
+    });
     const host = report.hosts[0]!;
-    console.log(`propagation of ${entry.host} (istiod ${peerRecord('istiod').version}; the apply call itself took ${applyMs} ms):\n${table(host)}`);
+    console.log(
+      `propagation of ${entry.host} (istiod ${peerRecord('istiod').version}; the apply call itself took ${applyMs} ms):\n${table(host)}`,
+    );
     expect(host.hops.map((h) => [h.hop, h.status])).toEqual([
       ['kube', 'ok'],
       ['istiod', 'ok'],
@@ -101,27 +122,42 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))('verify against the real
       const pretty = (t: string) => JSON.stringify(JSON.parse(t), null, 2) + '\n';
       await fs.writeFile(path.join(dir, 'registryz.json'), pretty(await istiod.get('/debug/registryz', signal)));
       await fs.writeFile(path.join(dir, 'syncz.json'), pretty(await istiod.get('/debug/syncz', signal)));
-      await fs.writeFile(path.join(dir, 'config_dump.json'), pretty(await istiod.get(`/debug/config_dump?proxyID=${probe.proxyId}`, signal)));
-      await fs.writeFile(path.join(dir, 'probe-host.json'), JSON.stringify({ host: entry.host, ports: [80, 9443], resolution: 'DNS', probeNamespace: 'default' }, null, 2) + '\n');
+      await fs.writeFile(
+        path.join(dir, 'config_dump.json'),
+        pretty(await istiod.get(`/debug/config_dump?proxyID=${probe.proxyId}`, signal)),
+      );
+      await fs.writeFile(
+        path.join(dir, 'probe-host.json'),
+        JSON.stringify({ host: entry.host, ports: [80, 9443], resolution: 'DNS', probeNamespace: 'default' }, null, 2) +
+          '\n',
+      );
     }
   });
 
   it('exported only to another namespace: istiod has it, the proxy hop fails and says why', async () => {
     const entry = desired('hidden', [{ number: 80, name: 'http', protocol: 'http' }], [OTHER_NS]);
     const writtenAt = await apply(entry.object);
-    const report = await verifyHosts([{ expectation: expectationOfDesired(entry), writtenAt }], deps, { timeoutMs: 3_000, intervalMs: 50 });
+    const report = await verifyHosts([{ expectation: expectationOfDesired(entry), writtenAt }], deps, {
+      timeoutMs: 3_000,
+      intervalMs: 50,
+    });
     const host = report.hosts[0]!;
     console.log(`${entry.host} exported to ${OTHER_NS}:\n${table(host)}`);
     expect(report.ok).toBe(false);
     expect(host.hops.map((h) => h.status)).toEqual(['ok', 'ok', 'missing', 'missing']);
     const proxy = host.hops[2]!;
     expect(proxy.detail).toContain(`no cluster outbound|80||${entry.host}`);
-    expect(proxy.detail).toContain(`the ServiceEntry is exported to [${OTHER_NS}] only: a proxy in namespace default does not receive it`);
+    expect(proxy.detail).toContain(
+      `the ServiceEntry is exported to [${OTHER_NS}] only: a proxy in namespace default does not receive it`,
+    );
   });
 
   it('a port changed by hand in kube is reported at kube, istiod and the proxy', async () => {
     const entry = desired('drift', [{ number: 80, name: 'http', protocol: 'http' }]);
-    const edited: ServiceEntryObject = { ...entry.object, spec: { ...entry.object.spec, ports: [{ number: 8080, name: 'http', protocol: 'HTTP' }] } };
+    const edited: ServiceEntryObject = {
+      ...entry.object,
+      spec: { ...entry.object.spec, ports: [{ number: 8080, name: 'http', protocol: 'HTTP' }] },
+    };
     const writtenAt = await apply(edited);
     // Check against what the bridge wrote until the edit has reached the probe.
     let host: HostReport;
@@ -136,21 +172,31 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))('verify against the real
     expect(kube!.detail).toContain('spec does not match its content-hash annotation: edited outside the bridge');
     expect(kube!.detail).toContain('ports differ: kube has 8080/HTTP, the bridge wrote 80/HTTP');
     expect(istiod!.detail).toContain('ports differ: istiod has 8080/HTTP, the bridge wrote 80/HTTP');
-    expect(proxy!.detail).toContain(`no cluster outbound|80||${entry.host} (has outbound|8080||${entry.host}: port differs)`);
+    expect(proxy!.detail).toContain(
+      `no cluster outbound|80||${entry.host} (has outbound|8080||${entry.host}: port differs)`,
+    );
   });
 
   it('a TokenRequest token (audience istio-ca) is obtained and sent to istiod', async () => {
     const core = kc.makeApiClient(k8s.CoreV1Api);
-    await core.createNamespacedServiceAccount({ namespace: 'istio-system', body: { metadata: { name: 'rb-verify' } } }).catch((e: { code?: number }) => {
-      if (e.code !== 409) throw e;
-    });
+    await core
+      .createNamespacedServiceAccount({ namespace: 'istio-system', body: { metadata: { name: 'rb-verify' } } })
+      .catch((e: { code?: number }) => {
+        if (e.code !== 409) throw e;
+      });
     const token = tokenFromRequest(kc, 'istio-system', 'rb-verify');
     const jwt = await token(AbortSignal.timeout(5_000));
-    const claims = JSON.parse(Buffer.from(jwt!.split('.')[1]!, 'base64url').toString()) as { aud: string[]; sub: string };
+    const claims = JSON.parse(Buffer.from(jwt!.split('.')[1]!, 'base64url').toString()) as {
+      aud: string[];
+      sub: string;
+    };
     expect(claims.aud).toEqual(['istio-ca']);
     expect(claims.sub).toBe('system:serviceaccount:istio-system:rb-verify');
     // istiod lets loopback callers in regardless; this proves the header does not break the call.
-    const body = await istiodDebugClient(peers().istiod.debug, token).get('/debug/registryz', AbortSignal.timeout(5_000));
+    const body = await istiodDebugClient(peers().istiod.debug, token).get(
+      '/debug/registryz',
+      AbortSignal.timeout(5_000),
+    );
     expect(Array.isArray(JSON.parse(body))).toBe(true);
   });
 
@@ -158,11 +204,24 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))('verify against the real
     const run = async (args: string[]) => {
       const out: string[] = [];
       const err: string[] = [];
-      const io = { stdout: { write: (s: string) => (out.push(s), true) }, stderr: { write: (s: string) => (err.push(s), true) }, env: {} } as never;
+      const io = {
+        stdout: { write: (s: string) => (out.push(s), true) },
+        stderr: { write: (s: string) => (err.push(s), true) },
+        env: {},
+      } as never;
       const code = await main(args, io);
       return { code, out: out.join(''), err: err.join('') };
     };
-    const common = ['--kubeconfig', peers().kube.kubeconfig, '--istiod', peers().istiod.debug, '--xds', peers().istiod.xds, '--log-level', 'silent'];
+    const common = [
+      '--kubeconfig',
+      peers().kube.kubeconfig,
+      '--istiod',
+      peers().istiod.debug,
+      '--xds',
+      peers().istiod.xds,
+      '--log-level',
+      'silent',
+    ];
     const shop = written.find((o) => o.metadata.name.startsWith('shop-'))!.spec.hosts[0]!;
     const hidden = written.find((o) => o.metadata.name.startsWith('hidden-'))!.spec.hosts[0]!;
     const ok = await run(['verify', ...common, '--host', shop, '--timeout', '10s']);
@@ -204,7 +263,10 @@ describe('continuous mode propagation checks against the real istiod', () => {
     const dir = await mkdtemp(join(tmpdir(), 'rb-prop-'));
     const reg = join(dir, 'reg.json');
     const host = `prop-${Date.now().toString(36)}.example.com`;
-    await writeFile(reg, JSON.stringify({ services: [{ name: 'prop', host, ports: [{ number: 80, protocol: 'HTTP' }] }] }));
+    await writeFile(
+      reg,
+      JSON.stringify({ services: [{ name: 'prop', host, ports: [{ number: 80, protocol: 'HTTP' }] }] }),
+    );
     const kc = loadKubeConfig({ kubeconfig: peer('kube').kubeconfig });
     const config = parseConfig(
       {
@@ -212,21 +274,56 @@ describe('continuous mode propagation checks against the real istiod', () => {
         sink: { kind: 'kube' },
         controller: { resyncInterval: '30s', debounce: '50ms' },
         server: { address: '127.0.0.1', port: 0 },
-        propagation: { enabled: true, istiod: peer('istiod').debug, xds: peer('istiod').xds, probeNamespace: 'default', deadline: '60s' },
+        propagation: {
+          enabled: true,
+          istiod: peer('istiod').debug,
+          xds: peer('istiod').xds,
+          probeNamespace: 'default',
+          deadline: '60s',
+        },
       },
       adapterFactories,
     );
     const metrics = new BridgeMetrics();
     const logger = silentLogger();
-    const sink = kubeSink({ kc, namespaces: ['default'], apiVersion: 'auto', fieldManager: 'registry-bridge', qps: 50, concurrency: 4, logger, metrics });
-    const sources = buildSources(config, { logger, baseDir: dir, env: {}, apiVersion: 'networking.istio.io/v1', metrics });
+    const sink = kubeSink({
+      kc,
+      namespaces: ['default'],
+      apiVersion: 'auto',
+      fieldManager: 'registry-bridge',
+      qps: 50,
+      concurrency: 4,
+      logger,
+      metrics,
+    });
+    const sources = buildSources(config, {
+      logger,
+      baseDir: dir,
+      env: {},
+      apiVersion: 'networking.istio.io/v1',
+      metrics,
+    });
     const shutdown = new AbortController();
     let port = 0;
-    const running = runContinuous({ config, sources, sink, kc, logger, metrics, dryRun: false, shutdown: shutdown.signal, env: {}, onListening: (p) => (port = p) });
+    const running = runContinuous({
+      config,
+      sources,
+      sink,
+      kc,
+      logger,
+      metrics,
+      dryRun: false,
+      shutdown: shutdown.signal,
+      env: {},
+      onListening: (p) => (port = p),
+    });
     try {
       const observed = async (hop: string) => {
         const h = await metrics.propagationSeconds.get();
-        return h.values.find((v) => v.metricName === 'registry_bridge_propagation_seconds_count' && v.labels.hop === hop)?.value ?? 0;
+        return (
+          h.values.find((v) => v.metricName === 'registry_bridge_propagation_seconds_count' && v.labels.hop === hop)
+            ?.value ?? 0
+        );
       };
       const deadline = Date.now() + 90_000;
       while (!((await observed('kube')) > 0 && (await observed('istiod')) > 0 && (await observed('proxy')) > 0)) {
@@ -235,14 +332,21 @@ describe('continuous mode propagation checks against the real istiod', () => {
       }
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       expect(text).toMatch(/registry_bridge_propagation_seconds_count\{hop="proxy"\} [1-9]/);
-      const unpropagated = (await (await fetch(`http://127.0.0.1:${port}/propagation`)).json()) as { unpropagated: unknown[] };
+      const unpropagated = (await (await fetch(`http://127.0.0.1:${port}/propagation`)).json()) as {
+        unpropagated: unknown[];
+      };
       expect(unpropagated.unpropagated).toEqual([]);
     } finally {
       shutdown.abort();
       expect(await running).toBe(0);
       await writeFile(reg, JSON.stringify({ services: [] }));
       const { reconcileOnce } = await import('../../src/controller/reconcile.js');
-      await reconcileOnce(sources, sink, { policy: 'sync', maxDeletes: 10, dryRun: false }, { logger, signal: new AbortController().signal });
+      await reconcileOnce(
+        sources,
+        sink,
+        { policy: 'sync', maxDeletes: 10, dryRun: false },
+        { logger, signal: new AbortController().signal },
+      );
       await rm(dir, { recursive: true, force: true });
     }
   });

@@ -42,16 +42,33 @@ async function connectRaw(connect: string, auth?: string): Promise<Client> {
   return c;
 }
 
-async function put(c: Client, path: string, data: Buffer | null, mode: number = zk.CreateMode.PERSISTENT, acls = zk.ACL.OPEN_ACL_UNSAFE): Promise<void> {
+async function put(
+  c: Client,
+  path: string,
+  data: Buffer | null,
+  mode: number = zk.CreateMode.PERSISTENT,
+  acls = zk.ACL.OPEN_ACL_UNSAFE,
+): Promise<void> {
   const parent = path.slice(0, path.lastIndexOf('/'));
   if (parent) await cb((d) => c.mkdirp(parent, null, acls, zk.CreateMode.PERSISTENT, d));
   await cb((d) => c.create(path, data, acls, mode, d));
 }
 
 function source(over: Record<string, unknown> = {}, env: Record<string, string> = {}) {
-  const config = zookeeperConfigSchema.parse({ connect: `${peers().zookeeper.connect}${chroot}`, requestTimeout: '1500ms', relistInterval: '2s', ...over });
+  const config = zookeeperConfigSchema.parse({
+    connect: `${peers().zookeeper.connect}${chroot}`,
+    requestTimeout: '1500ms',
+    relistInterval: '2s',
+    ...over,
+  });
   const metrics = new BridgeMetrics();
-  const adapter = new ZooKeeperSource(config, { source: 'zk', logger, baseDir: process.cwd(), resolveSecret: secretResolver(env, process.cwd()), metrics });
+  const adapter = new ZooKeeperSource(config, {
+    source: 'zk',
+    logger,
+    baseDir: process.cwd(),
+    resolveSecret: secretResolver(env, process.cwd()),
+    metrics,
+  });
   return { adapter, metrics };
 }
 
@@ -59,7 +76,12 @@ function source(over: Record<string, unknown> = {}, env: Record<string, string> 
  * Resolves with the first onChange whose keys satisfy `match` (or any call without keys, unless
  * `keyed`: then only a hint naming the service counts — proof that a watch fired for it).
  */
-function nextChange(hints: { keys: readonly ServiceKey[] | undefined; at: number }[], match: (k: ServiceKey) => boolean, timeoutMs = 10_000, keyed = false) {
+function nextChange(
+  hints: { keys: readonly ServiceKey[] | undefined; at: number }[],
+  match: (k: ServiceKey) => boolean,
+  timeoutMs = 10_000,
+  keyed = false,
+) {
   const start = hints.length;
   return new Promise<number>((resolve, reject) => {
     const t0 = Date.now();
@@ -107,7 +129,11 @@ describe.skipIf(!hasPeer('zookeeper'))('ZooKeeper adapter against a real ZooKeep
     const { adapter, metrics } = open();
     const snap = await adapter.list(AbortSignal.timeout(10_000));
     const ns = (root: string) => `${chroot.slice(1)}${root}`;
-    const expected = servicesOfRoots([rootReadOf(tree, '/dubbo', ns('/dubbo')), rootReadOf(tree, '/services', ns('/services'))], 'zk', { maxDataBytes: 256 * 1024 });
+    const expected = servicesOfRoots(
+      [rootReadOf(tree, '/dubbo', ns('/dubbo')), rootReadOf(tree, '/services', ns('/services'))],
+      'zk',
+      { maxDataBytes: 256 * 1024 },
+    );
     expect(snap.services).toEqual(expected.services);
     expect(snap.rejected.map((r) => r.reason)).toEqual(expected.rejected.map((r) => r.reason));
     expect(snap.rejected.every((r) => r.ref.startsWith('/dubbo/') || r.ref.startsWith('/services/'))).toBe(true);
@@ -148,15 +174,30 @@ describe.skipIf(!hasPeer('zookeeper'))('ZooKeeper adapter against a real ZooKeep
     const dir = await mkdtemp(join(tmpdir(), 'rb-zk-cli-'));
     try {
       const cfg = join(dir, 'cfg.yaml');
-      await writeFile(cfg, `sources:\n  - name: zk\n    kind: zookeeper\n    targetNamespace: mesh\n    zookeeper:\n      connect: "${peers().zookeeper.connect}${chroot}"\n`);
+      await writeFile(
+        cfg,
+        `sources:\n  - name: zk\n    kind: zookeeper\n    targetNamespace: mesh\n    zookeeper:\n      connect: "${peers().zookeeper.connect}${chroot}"\n`,
+      );
       const out: string[] = [];
       const err: string[] = [];
-      const io = { stdout: { write: (s: string) => (out.push(s), true) }, stderr: { write: (s: string) => (err.push(s), true) }, env: {} } as never;
+      const io = {
+        stdout: { write: (s: string) => (out.push(s), true) },
+        stderr: { write: (s: string) => (err.push(s), true) },
+        env: {},
+      } as never;
       const code = await main(['sync', '--once', '-c', cfg, '-o', 'yaml'], io);
       expect(code).toBe(4); // converged, but malformed znodes were dropped (degraded)
       const yaml = out.join('');
-      for (const host of ['org.apache.dubbo.demo.greeterservice.v-1-0-0.g-blue.dubbo', 'orders-api.zk', 'greeter-app.dubbo', 'com.example.order.orderfacade.dubbo']) expect(yaml).toContain(`name: ${host}`);
-      expect(err.join('')).toContain('"ref":"/services/orders-api/garbage-1","reason":"data is not UTF-8 text","msg":"registry entry rejected"');
+      for (const host of [
+        'org.apache.dubbo.demo.greeterservice.v-1-0-0.g-blue.dubbo',
+        'orders-api.zk',
+        'greeter-app.dubbo',
+        'com.example.order.orderfacade.dubbo',
+      ])
+        expect(yaml).toContain(`name: ${host}`);
+      expect(err.join('')).toContain(
+        '"ref":"/services/orders-api/garbage-1","reason":"data is not UTF-8 text","msg":"registry entry rejected"',
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -190,11 +231,17 @@ describe.skipIf(!hasPeer('zookeeper'))('ZooKeeper adapter against a real ZooKeep
       const key = hints.at(-1)!.keys![0]!;
       expect(serviceKeyString(key)).toBe(`zk/${encodeURIComponent(`${chroot.slice(1)}/dubbo`)}//${IFACE}`);
       delays.sort((a, b) => a - b);
-      console.log(`[zookeeper] znode write → onChange: median ${delays[Math.floor(delays.length / 2)]!.toFixed(1)} ms, max ${delays.at(-1)!.toFixed(1)} ms (n=${delays.length})`);
+      console.log(
+        `[zookeeper] znode write → onChange: median ${delays[Math.floor(delays.length / 2)]!.toFixed(1)} ms, max ${delays.at(-1)!.toFixed(1)} ms (n=${delays.length})`,
+      );
 
       // While watching, list() answers from the watched view without reading ZooKeeper, and
       // the answer is what a fresh walk by a second adapter sees.
-      const session = (adapter as unknown as { session: { getChildren: (...a: unknown[]) => unknown; getData: (...a: unknown[]) => unknown } }).session;
+      const session = (
+        adapter as unknown as {
+          session: { getChildren: (...a: unknown[]) => unknown; getData: (...a: unknown[]) => unknown };
+        }
+      ).session;
       const reads = [vi.spyOn(session, 'getChildren'), vi.spyOn(session, 'getData')];
       const fromView = await adapter.list(AbortSignal.timeout(5000));
       expect(reads.map((r) => r.mock.calls.length)).toEqual([0, 0]);
@@ -211,13 +258,22 @@ describe.skipIf(!hasPeer('zookeeper'))('ZooKeeper adapter against a real ZooKeep
     const owner = await connectRaw(peers().zookeeper.connect, 'bridge:s3cret');
     try {
       const acl = [new zk.ACL(zk.Permission.ALL, new zk.Id('auth', ''))];
-      await put(owner, `${chroot}/secure/dubbo/${IFACE}/providers/${javaUrlEncode(providerUrl('10.30.0.1', 20880))}`, null, zk.CreateMode.PERSISTENT, acl);
+      await put(
+        owner,
+        `${chroot}/secure/dubbo/${IFACE}/providers/${javaUrlEncode(providerUrl('10.30.0.1', 20880))}`,
+        null,
+        zk.CreateMode.PERSISTENT,
+        acl,
+      );
     } finally {
       owner.close();
     }
     const denied = open({ layout: 'dubbo', root: '/secure/dubbo' }).adapter;
     await expect(denied.list(AbortSignal.timeout(5000))).rejects.toThrow(SourceUnavailableError);
-    const allowed = open({ layout: 'dubbo', root: '/secure/dubbo', auth: { scheme: 'digest', credentials: { env: 'ZK_AUTH' } } }, { ZK_AUTH: 'bridge:s3cret' }).adapter;
+    const allowed = open(
+      { layout: 'dubbo', root: '/secure/dubbo', auth: { scheme: 'digest', credentials: { env: 'ZK_AUTH' } } },
+      { ZK_AUTH: 'bridge:s3cret' },
+    ).adapter;
     const snap = await allowed.list(AbortSignal.timeout(5000));
     expect(snap.services.map((s) => s.instances[0]?.address)).toEqual(['10.30.0.1']);
   });
@@ -240,8 +296,25 @@ describe.skipIf(!hasPeer('zookeeper'))('ZooKeeper adapter against a real ZooKeep
     await adapter.watch((keys) => hints.push({ keys, at: performance.now() }), ac.signal);
     const dir = await mkdtemp(join(tmpdir(), 'rb-zk-files-'));
     const sink = filesSink(dir);
-    const configured = [{ name: 'zk', kind: 'zookeeper', adapter, synth: { ...defaultSynthOptions, hostTemplate: '{service}.{versionLabel}.{groupLabel}.{kind}', namespace: 'mesh' } }];
-    const reconcile = () => reconcileOnce(configured, sink, { policy: 'sync', maxDeletes: 100, dryRun: false }, { logger, signal: AbortSignal.timeout(20_000) });
+    const configured = [
+      {
+        name: 'zk',
+        kind: 'zookeeper',
+        adapter,
+        synth: {
+          ...defaultSynthOptions,
+          hostTemplate: '{service}.{versionLabel}.{groupLabel}.{kind}',
+          namespace: 'mesh',
+        },
+      },
+    ];
+    const reconcile = () =>
+      reconcileOnce(
+        configured,
+        sink,
+        { policy: 'sync', maxDeletes: 100, dryRun: false },
+        { logger, signal: AbortSignal.timeout(20_000) },
+      );
     try {
       const first = await reconcile();
       expect(first.sourceErrors).toEqual([]);
@@ -260,8 +333,14 @@ describe.skipIf(!hasPeer('zookeeper'))('ZooKeeper adapter against a real ZooKeep
       await ctl.start();
       // Back: the adapter reconnects on its own (a hint may or may not mark the moment).
       const deadline = Date.now() + 60_000;
-      while (!(await adapter.list(AbortSignal.timeout(5000)).then(() => true, () => false))) {
-        if (Date.now() > deadline) throw new Error('the adapter did not read ZooKeeper again within 60 s of its restart');
+      while (
+        !(await adapter.list(AbortSignal.timeout(5000)).then(
+          () => true,
+          () => false,
+        ))
+      ) {
+        if (Date.now() > deadline)
+          throw new Error('the adapter did not read ZooKeeper again within 60 s of its restart');
         await new Promise((r) => setTimeout(r, 200));
       }
       // A provider that appeared right after the restart is seen too. A fresh writer for this and the later tests: node-zookeeper-client does not always
@@ -269,15 +348,27 @@ describe.skipIf(!hasPeer('zookeeper'))('ZooKeeper adapter against a real ZooKeep
       // test's own one would just hang). Closing the old one drops its ephemeral providers.
       writer.close();
       writer = await connectRaw(peers().zookeeper.connect);
-      await put(writer, `${chroot}/dubbo/${IFACE}/providers/${javaUrlEncode(providerUrl('10.40.0.1', 20880))}`, null, zk.CreateMode.EPHEMERAL);
+      await put(
+        writer,
+        `${chroot}/dubbo/${IFACE}/providers/${javaUrlEncode(providerUrl('10.40.0.1', 20880))}`,
+        null,
+        zk.CreateMode.EPHEMERAL,
+      );
       // Converges: the watched view (and so the full read) reaches the new provider.
       let after = await reconcile();
       for (const until = Date.now() + 20_000; Date.now() < until; after = await reconcile()) {
-        if (after.snapshots[0]?.services.find((s) => s.key.name === IFACE)?.instances.some((i) => i.address === '10.40.0.1')) break;
+        if (
+          after.snapshots[0]?.services
+            .find((s) => s.key.name === IFACE)
+            ?.instances.some((i) => i.address === '10.40.0.1')
+        )
+          break;
         await new Promise((r) => setTimeout(r, 100));
       }
       expect(after.sourceErrors).toEqual([]);
-      expect(after.snapshots[0]!.services.find((s) => s.key.name === IFACE)?.instances.map((i) => i.address)).toContain('10.40.0.1');
+      expect(after.snapshots[0]!.services.find((s) => s.key.name === IFACE)?.instances.map((i) => i.address)).toContain(
+        '10.40.0.1',
+      );
       expect(after.plan.counts.delete).toBe(0);
     } finally {
       ac.abort();
@@ -305,12 +396,22 @@ describe.skipIf(!hasPeer('zookeeper'))('ZooKeeper adapter against a real ZooKeep
         thaw();
       }
       const deadline = Date.now() + 30_000;
-      while (!(await adapter.list(AbortSignal.timeout(5000)).then(() => true, () => false))) {
+      while (
+        !(await adapter.list(AbortSignal.timeout(5000)).then(
+          () => true,
+          () => false,
+        ))
+      ) {
         if (Date.now() > deadline) throw new Error('the adapter did not read ZooKeeper again within 30 s of SIGCONT');
         await new Promise((r) => setTimeout(r, 200));
       }
       const seen = nextChange(hints, (k) => k.name === IFACE, 20_000, true);
-      await put(writer, `${chroot}/dubbo/${IFACE}/providers/${javaUrlEncode(providerUrl('10.60.0.1', 20880))}`, null, zk.CreateMode.EPHEMERAL);
+      await put(
+        writer,
+        `${chroot}/dubbo/${IFACE}/providers/${javaUrlEncode(providerUrl('10.60.0.1', 20880))}`,
+        null,
+        zk.CreateMode.EPHEMERAL,
+      );
       await seen;
       const snap = await adapter.list(AbortSignal.timeout(5000));
       expect(snap.services.find((s) => s.key.name === IFACE)?.instances.map((i) => i.address)).toContain('10.60.0.1');
@@ -331,7 +432,8 @@ describe.skipIf(!hasPeer('zookeeper'))('ZooKeeper adapter against a real ZooKeep
       expect(victim).toBeDefined();
       // The classic way to expire a session: connect with its id and password, then close.
       const thief = zk.createClient(`${peers().zookeeper.connect}${chroot}`, { sessionTimeout: 4000, spinDelay: 200 });
-      const cm = (thief as unknown as { connectionManager: { sessionId: Buffer; sessionPassword: Buffer } }).connectionManager;
+      const cm = (thief as unknown as { connectionManager: { sessionId: Buffer; sessionPassword: Buffer } })
+        .connectionManager;
       cm.sessionId = victim.id;
       cm.sessionPassword = victim.password;
       const up = new Promise<void>((r) => thief.once('connected', () => r()));
@@ -343,7 +445,14 @@ describe.skipIf(!hasPeer('zookeeper'))('ZooKeeper adapter against a real ZooKeep
       // A new session (not just "no session" while reconnecting): a read brings it up.
       const deadline = Date.now() + 15_000;
       // Reads during the reconnect may time out (unavailable): that is the adapter doing its job.
-      while (!(await adapter.list(new AbortController().signal).then(() => true, () => false)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      while (
+        !(await adapter.list(new AbortController().signal).then(
+          () => true,
+          () => false,
+        )) &&
+        Date.now() < deadline
+      )
+        await new Promise((r) => setTimeout(r, 100));
       let now = adapter.sessionIdentity()?.id.toString('hex');
       while ((now === undefined || now === victim.id.toString('hex')) && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 100));
@@ -356,11 +465,16 @@ describe.skipIf(!hasPeer('zookeeper'))('ZooKeeper adapter against a real ZooKeep
       console.log(`after the takeover: ${now === victim.id.toString('hex') ? 'same session' : 'new session'}`);
       // A hint naming the service (a reconnect's re-walk also hints, without keys: not enough).
       const seen = nextChange(hints, (k) => k.name === IFACE, 20_000, true);
-      await put(writer, `${chroot}/dubbo/${IFACE}/providers/${javaUrlEncode(providerUrl('10.50.0.1', 20880))}`, null, zk.CreateMode.EPHEMERAL);
+      await put(
+        writer,
+        `${chroot}/dubbo/${IFACE}/providers/${javaUrlEncode(providerUrl('10.50.0.1', 20880))}`,
+        null,
+        zk.CreateMode.EPHEMERAL,
+      );
       await seen;
       // The full read is the truth; right after a takeover a read may still time out once.
       let snap: Awaited<ReturnType<typeof adapter.list>> | undefined;
-      for (const until = Date.now() + 20_000; !snap && Date.now() < until; ) {
+      for (const until = Date.now() + 20_000; !snap && Date.now() < until;) {
         snap = await adapter.list(AbortSignal.timeout(5000)).catch(() => undefined);
         if (!snap) await new Promise((r) => setTimeout(r, 200));
       }

@@ -21,7 +21,10 @@ describe.skipIf(!hasPeer('zookeeper'))('ZooKeeper session against a real ZooKeep
     const ctl = control('zookeeper');
     const warnings: string[] = [];
     const logger = createLogger({ level: 'warn', destination: { write: (line: string) => void warnings.push(line) } });
-    const sessions = Array.from({ length: 48 }, () => new ZkSession({ connect: peers().zookeeper.connect, sessionTimeout: 6000, requestTimeout: 2000, logger }));
+    const sessions = Array.from(
+      { length: 48 },
+      () => new ZkSession({ connect: peers().zookeeper.connect, sessionTimeout: 6000, requestTimeout: 2000, logger }),
+    );
     const dropped = () => warnings.filter((w) => w.includes('did not answer the connection handshake')).length;
     try {
       await Promise.all(sessions.map((z) => z.exists('/')));
@@ -31,14 +34,20 @@ describe.skipIf(!hasPeer('zookeeper'))('ZooKeeper session against a real ZooKeep
         const logAt = await zkLogOffset();
         await ctl.stop();
         await ctl.start();
-        await eventually(async () => sessions.every((z) => z.currentState === 'connected'), 'every session connected again after the restart', 30_000);
+        await eventually(
+          async () => sessions.every((z) => z.currentState === 'connected'),
+          'every session connected again after the restart',
+          30_000,
+        );
         leftHanging = await startupWindowHits(logAt);
       }
       if (leftHanging === 0) {
         console.log("no session landed in ZooKeeper's start-up window in 12 restarts: nothing to check");
         return ctx.skip();
       }
-      console.log(`ZooKeeper left ${leftHanging} handshake(s) hanging while starting; the sessions dropped ${dropped()} and reconnected`);
+      console.log(
+        `ZooKeeper left ${leftHanging} handshake(s) hanging while starting; the sessions dropped ${dropped()} and reconnected`,
+      );
       expect(dropped()).toBeGreaterThanOrEqual(leftHanging);
       expect(sessions.map((z) => z.sessionIdentity()?.id.toString('hex'))).toEqual(ids);
       expect(warnings.filter((w) => w.includes('starting a new session'))).toEqual([]);

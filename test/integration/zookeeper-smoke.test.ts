@@ -84,8 +84,13 @@ describe.skipIf(!hasPeer('zookeeper'))('ZooKeeper peer', () => {
     // that, zookeeper-adapter.test.ts). Only that server bug, proven by its log, excuses it.
     const back = await Promise.race([reconnected, new Promise<boolean>((r) => setTimeout(() => r(false), 15_000))]);
     if (!back) {
-      expect(await startupWindowHits(logAt), 'the client did not reconnect, and ZooKeeper left no connection hanging while starting').toBeGreaterThan(0);
-      console.log('the client connected in ZooKeeper\'s start-up window and was left hanging (server bug); a new client reads the data');
+      expect(
+        await startupWindowHits(logAt),
+        'the client did not reconnect, and ZooKeeper left no connection hanging while starting',
+      ).toBeGreaterThan(0);
+      console.log(
+        "the client connected in ZooKeeper's start-up window and was left hanging (server bug); a new client reads the data",
+      );
       client.close();
       client = await connect();
     }

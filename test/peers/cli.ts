@@ -69,11 +69,14 @@ async function main(argv: string[]): Promise<number> {
       return status(rest.includes('--json'));
     case 'build': {
       const res = await installPeers(names(args), log);
-      for (const r of res) process.stdout.write(`${r.name.padEnd(10)} ${r.version.padEnd(40)} ${(r.ms / 1000).toFixed(1)} s\n`);
+      for (const r of res)
+        process.stdout.write(`${r.name.padEnd(10)} ${r.version.padEnd(40)} ${(r.ms / 1000).toFixed(1)} s\n`);
       return 0;
     }
     default:
-      process.stderr.write(`usage: tsx test/peers/cli.ts up|down|status|build [names...]\npeers: ${PEER_NAMES.join(', ')}\n`);
+      process.stderr.write(
+        `usage: tsx test/peers/cli.ts up|down|status|build [names...]\npeers: ${PEER_NAMES.join(', ')}\n`,
+      );
       return 2;
   }
 }

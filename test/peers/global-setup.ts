@@ -25,7 +25,8 @@ declare module 'vitest' {
 
 const t0 = Date.now();
 const log: Log = (m) => {
-  if (process.env.RB_PEERS_QUIET !== '1') process.stderr.write(`[peers +${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}\n`);
+  if (process.env.RB_PEERS_QUIET !== '1')
+    process.stderr.write(`[peers +${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}\n`);
 };
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {

@@ -55,7 +55,10 @@ export function peerCacheDir(name: string, version: string): string {
 /** Environment for every go command: module mode without vendoring, bounded parallelism. */
 export function goEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  env.GOFLAGS = [env.GOFLAGS ?? '', '-mod=mod'].filter((s) => s && !s.startsWith('-mod=vendor')).join(' ').trim();
+  env.GOFLAGS = [env.GOFLAGS ?? '', '-mod=mod']
+    .filter((s) => s && !s.startsWith('-mod=vendor'))
+    .join(' ')
+    .trim();
   env.GOMAXPROCS ??= String(os.availableParallelism());
   // Never let go.mod "toolchain" lines trigger a toolchain download on their own.
   env.GOTOOLCHAIN ??= 'local';
@@ -99,7 +102,9 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
       if (code === 0) resolve(Buffer.concat(out).toString());
       else
         reject(
-          new Error(`${cmd} ${args.join(' ')} failed (${code ?? signal})${opts.logFile ? `, see ${opts.logFile}` : ''}:\n${errTail}`),
+          new Error(
+            `${cmd} ${args.join(' ')} failed (${code ?? signal})${opts.logFile ? `, see ${opts.logFile}` : ''}:\n${errTail}`,
+          ),
         );
     });
   });
@@ -168,7 +173,13 @@ interface Marker {
 function specKey(spec: GoBuildSpec): string {
   const h = createHash('sha256');
   h.update(
-    JSON.stringify({ version: spec.version, recipe: spec.recipe, pkg: spec.pkg, ldflags: spec.ldflags, env: spec.env ?? {} }),
+    JSON.stringify({
+      version: spec.version,
+      recipe: spec.recipe,
+      pkg: spec.pkg,
+      ldflags: spec.ldflags,
+      env: spec.env ?? {},
+    }),
   );
   return h.digest('hex').slice(0, 16);
 }
@@ -260,11 +271,11 @@ export async function goBuild(spec: GoBuildSpec, log: Log = noop): Promise<Build
     log(`building ${spec.name} ${spec.version} (${spec.pkg}) with GOMAXPROCS=${env.GOMAXPROCS}; log: ${logFile}`);
     const bin = path.join(dir, 'bin', spec.binary);
     const tmp = `${bin}.tmp-${process.pid}`;
-    await run(
-      'go',
-      ['build', '-trimpath', `-ldflags=${spec.ldflags.join(' ')}`, '-o', tmp, spec.pkg],
-      { cwd: src, env, logFile },
-    );
+    await run('go', ['build', '-trimpath', `-ldflags=${spec.ldflags.join(' ')}`, '-o', tmp, spec.pkg], {
+      cwd: src,
+      env,
+      logFile,
+    });
     await fs.rename(tmp, bin);
     const goVersion = (await run('go', ['env', 'GOVERSION'], { env }).catch(() => 'unknown')).trim();
     const seconds = (Date.now() - t0) / 1000;

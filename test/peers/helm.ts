@@ -75,7 +75,13 @@ export async function helm(binary: string, args: string[], workDir: string): Pro
   return run(binary, args, { env });
 }
 
-export const CHART_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'charts', 'registry-bridge');
+export const CHART_DIR = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '..',
+  'charts',
+  'registry-bridge',
+);
 
 export interface RenderOptions {
   release?: string;
@@ -86,7 +92,12 @@ export interface RenderOptions {
 }
 
 /** A rendered Kubernetes object (loosely typed: tests read what they check). */
-export type KubeObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; [k: string]: unknown }; [k: string]: unknown };
+export type KubeObject = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; [k: string]: unknown };
+  [k: string]: unknown;
+};
 
 /** `helm template` with the given values; resolves with the YAML text. Rejects with helm's stderr. */
 export async function renderChartText(binary: string, values: unknown, opts: RenderOptions = {}): Promise<string> {
@@ -96,7 +107,16 @@ export async function renderChartText(binary: string, values: unknown, opts: Ren
     await fs.writeFile(valuesFile, JSON.stringify(values ?? {}));
     return await helm(
       binary,
-      ['template', opts.release ?? 'rb', opts.chartDir ?? CHART_DIR, '--namespace', opts.namespace ?? 'registry-bridge', '-f', valuesFile, ...(opts.flags ?? [])],
+      [
+        'template',
+        opts.release ?? 'rb',
+        opts.chartDir ?? CHART_DIR,
+        '--namespace',
+        opts.namespace ?? 'registry-bridge',
+        '-f',
+        valuesFile,
+        ...(opts.flags ?? []),
+      ],
       work,
     );
   } finally {

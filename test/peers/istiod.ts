@@ -241,7 +241,11 @@ export async function registerWebhook(kc: k8s.KubeConfig, url: string, caPem: Bu
     apiVersion: 'networking.istio.io/v1',
     kind: 'ServiceEntry',
     metadata: { name: 'rb-webhook-probe', namespace: 'istio-system' },
-    spec: { hosts: ['rb_probe!.example.com'], ports: [{ number: 80, name: 'http', protocol: 'HTTP' }], resolution: 'DNS' },
+    spec: {
+      hosts: ['rb_probe!.example.com'],
+      ports: [{ number: 80, name: 'http', protocol: 'HTTP' }],
+      resolution: 'DNS',
+    },
   };
   const deadline = Date.now() + 30_000;
   let last = '';
@@ -270,8 +274,16 @@ export async function startGoStack(rootDir: string, log?: Log): Promise<GoStack>
   const e = await etcd.start({ dataDir: path.join(rootDir, 'etcd'), ...(log ? { log } : {}) });
   let k: PeerHandle | undefined;
   try {
-    k = await kube.start({ dataDir: path.join(rootDir, 'kube'), etcdServers: e.endpoints.client!, ...(log ? { log } : {}) });
-    const i = await start({ dataDir: path.join(rootDir, 'istiod'), kubeconfig: k.endpoints.kubeconfig!, ...(log ? { log } : {}) });
+    k = await kube.start({
+      dataDir: path.join(rootDir, 'kube'),
+      etcdServers: e.endpoints.client!,
+      ...(log ? { log } : {}),
+    });
+    const i = await start({
+      dataDir: path.join(rootDir, 'istiod'),
+      kubeconfig: k.endpoints.kubeconfig!,
+      ...(log ? { log } : {}),
+    });
     const kk = k;
     return {
       etcd: e,

@@ -12,7 +12,16 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { goBuild, goModDownload, goDirective, localReplaces, run, versionOf, type GoBuildSpec, type Log } from './go-build.js';
+import {
+  goBuild,
+  goModDownload,
+  goDirective,
+  localReplaces,
+  run,
+  versionOf,
+  type GoBuildSpec,
+  type Log,
+} from './go-build.js';
 import {
   assertPortsFree,
   ensureServingCert,
@@ -123,12 +132,26 @@ async function preparePki(dataDir: string, log: Log): Promise<Pki> {
   const { ca, server } = await ensureServingCert(
     dir,
     'apiserver',
-    { dns: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'], ip: ['127.0.0.1'] },
+    {
+      dns: [
+        'localhost',
+        'kubernetes',
+        'kubernetes.default',
+        'kubernetes.default.svc',
+        'kubernetes.default.svc.cluster.local',
+      ],
+      ip: ['127.0.0.1'],
+    },
     log,
   );
   const saKey = path.join(dir, 'sa.key');
   const saPub = path.join(dir, 'sa.pub');
-  if (!(await fs.access(saPub).then(() => true, () => false))) {
+  if (
+    !(await fs.access(saPub).then(
+      () => true,
+      () => false,
+    ))
+  ) {
     await run('openssl', ['genrsa', '-out', saKey, '2048']);
     await run('openssl', ['rsa', '-in', saKey, '-pubout', '-out', saPub]);
   }
@@ -260,8 +283,9 @@ export async function applyIstioBase(kubeconfig: string, log: Log = () => {}): P
   const file = await istioCrdFile(log);
   // loadAllYaml deserializes into client-node's typed models; the object API serializes by
   // those models, so a plain parse would lose keys such as x-kubernetes-int-or-string.
-  const docs = (k8s.loadAllYaml(await fs.readFile(file, 'utf8')) as Array<k8s.KubernetesObject | null>)
-    .filter((o): o is k8s.KubernetesObject => !!o && o.kind === 'CustomResourceDefinition');
+  const docs = (k8s.loadAllYaml(await fs.readFile(file, 'utf8')) as Array<k8s.KubernetesObject | null>).filter(
+    (o): o is k8s.KubernetesObject => !!o && o.kind === 'CustomResourceDefinition',
+  );
   if (docs.length === 0) throw new Error(`no CRDs in ${file}`);
   // Each CRD is independent: apply a few at a time.
   const queue = [...docs];

@@ -34,7 +34,12 @@ interface Marker {
   pomSha: string;
 }
 
-const sha = async (file: string) => crypto.createHash('sha256').update(await fs.readFile(file)).digest('hex').slice(0, 16);
+const sha = async (file: string) =>
+  crypto
+    .createHash('sha256')
+    .update(await fs.readFile(file))
+    .digest('hex')
+    .slice(0, 16);
 
 async function classpathOk(file: string): Promise<boolean> {
   const cp = await fs.readFile(file, 'utf8').catch(() => '');
@@ -158,7 +163,9 @@ export async function start(opts: NacosStartOptions): Promise<NacosHandle> {
     'spring.sql.init.platform': '',
     // The server batches pushes for this long after a change (Nacos default 500 ms); the
     // benchmark can lower it to measure the bridge's own share of the latency.
-    ...(process.env.RB_NACOS_PUSH_TASK_DELAY_MS ? { 'nacos.naming.push.pushTaskDelay': String(Number(process.env.RB_NACOS_PUSH_TASK_DELAY_MS)) } : {}),
+    ...(process.env.RB_NACOS_PUSH_TASK_DELAY_MS
+      ? { 'nacos.naming.push.pushTaskDelay': String(Number(process.env.RB_NACOS_PUSH_TASK_DELAY_MS)) }
+      : {}),
   };
   await fs.writeFile(
     path.join(conf, 'application.properties'),
@@ -200,7 +207,9 @@ export async function start(opts: NacosStartOptions): Promise<NacosHandle> {
     ready: [
       // Answers 200 with auth on too (Nacos exempts it); the console is checked last.
       { kind: 'http', url: `${base}/v1/ns/operator/metrics` },
-      ...(withConsole ? [{ kind: 'http' as const, url: `http://127.0.0.1:${consolePort}/v3/console/health/readiness` }] : []),
+      ...(withConsole
+        ? [{ kind: 'http' as const, url: `http://127.0.0.1:${consolePort}/v3/console/health/readiness` }]
+        : []),
     ],
     endpoints: {
       serverAddr: `127.0.0.1:${port}`,
@@ -224,10 +233,19 @@ export async function start(opts: NacosStartOptions): Promise<NacosHandle> {
   return handle;
 }
 
-async function post(url: string, form: Record<string, string>, token?: string): Promise<{ status: number; body: string }> {
+async function post(
+  url: string,
+  form: Record<string, string>,
+  token?: string,
+): Promise<{ status: number; body: string }> {
   const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
   if (token) headers.accessToken = token;
-  const res = await fetch(url, { method: 'POST', headers, body: new URLSearchParams(form), signal: AbortSignal.timeout(10_000) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers,
+    body: new URLSearchParams(form),
+    signal: AbortSignal.timeout(10_000),
+  });
   return { status: res.status, body: await res.text() };
 }
 
@@ -235,10 +253,15 @@ async function post(url: string, form: Record<string, string>, token?: string): 
  * 3.x ships no default password: set the built-in `nacos` admin's (through the console when it
  * runs, else the server's admin API), then add the requested user with read/write on everything.
  */
-async function initAuth(base: string, consoleBase: string | undefined, a: { username: string; password: string }): Promise<void> {
+async function initAuth(
+  base: string,
+  consoleBase: string | undefined,
+  a: { username: string; password: string },
+): Promise<void> {
   const authBase = consoleBase ?? base;
   const r = await post(`${authBase}/v3/auth/user/admin`, { password: a.password });
-  if (r.status !== 200 || !r.body.includes('nacos')) throw new Error(`nacos: setting the admin password failed: ${r.status} ${r.body}`);
+  if (r.status !== 200 || !r.body.includes('nacos'))
+    throw new Error(`nacos: setting the admin password failed: ${r.status} ${r.body}`);
   if (a.username === 'nacos') return;
   const login = await post(`${authBase}/v3/auth/user/login`, { username: 'nacos', password: a.password });
   const token = (JSON.parse(login.body) as { accessToken?: string }).accessToken;
@@ -247,7 +270,8 @@ async function initAuth(base: string, consoleBase: string | undefined, a: { user
   if (u.status !== 200) throw new Error(`nacos: creating user ${a.username} failed: ${u.status} ${u.body}`);
   // ROLE_ADMIN cannot be granted: give the user a role with read/write on every namespace.
   const role = await post(`${authBase}/v3/auth/role`, { role: 'rb_test_rw', username: a.username }, token);
-  if (role.status !== 200) throw new Error(`nacos: creating role for ${a.username} failed: ${role.status} ${role.body}`);
+  if (role.status !== 200)
+    throw new Error(`nacos: creating role for ${a.username} failed: ${role.status} ${role.body}`);
   for (const resource of ['public:*:*', '*:*:*']) {
     const p = await post(`${authBase}/v3/auth/permission`, { role: 'rb_test_rw', resource, action: 'rw' }, token);
     if (p.status !== 200) throw new Error(`nacos: granting ${resource} rw failed: ${p.status} ${p.body}`);

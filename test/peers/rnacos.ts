@@ -84,29 +84,47 @@ export async function start(opts: RnacosStartOptions): Promise<RnacosHandle> {
     RNACOS_DATA_DIR: path.join(opts.dataDir, 'data'),
     RNACOS_HTTP_WORKERS: '2',
     RNACOS_ENABLE_OPEN_API_AUTH: String(!!opts.auth),
-    ...(opts.auth ? { RNACOS_INIT_ADMIN_USERNAME: opts.auth.username, RNACOS_INIT_ADMIN_PASSWORD: opts.auth.password } : {}),
+    ...(opts.auth
+      ? { RNACOS_INIT_ADMIN_USERNAME: opts.auth.username, RNACOS_INIT_ADMIN_PASSWORD: opts.auth.password }
+      : {}),
     RUST_LOG: process.env.RB_RNACOS_LOG || 'warn',
   };
   // An explicit env file, so that no stray `.env` in a parent folder is read (dotenv's default).
   const envFile = path.join(opts.dataDir, 'rnacos.env');
-  await fs.writeFile(envFile, Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
+  await fs.writeFile(
+    envFile,
+    Object.entries(env)
+      .map(([k, v]) => `${k}=${v}`)
+      .join('\n') + '\n',
+  );
   const base = `http://127.0.0.1:${port}/nacos`;
   const t0 = Date.now();
   // r-nacos 0.8.8 sometimes panics in its raft apply on a fresh data dir (raftapply.rs:421,
   // seen with auth on) and never answers: start again on a clean data dir, a bounded number of times.
   const attempt = async () => {
-      return await startManaged({
+    return await startManaged({
       name: NAME,
       version,
       dataDir: opts.dataDir,
       timeoutMs: opts.timeoutMs ?? 20_000,
       log,
       graceMs: 5000,
-      spec: { command: binary, args: ['-e', envFile], env, cwd: opts.dataDir, logFile: path.join(opts.dataDir, 'rnacos.log') },
+      spec: {
+        command: binary,
+        args: ['-e', envFile],
+        env,
+        cwd: opts.dataDir,
+        logFile: path.join(opts.dataDir, 'rnacos.log'),
+      },
       ready: [
         // With auth, the initial admin exists only a moment after the listeners: wait for a login.
         opts.auth
-          ? { kind: 'http', url: `${base}/v1/auth/login`, form: { username: opts.auth.username, password: opts.auth.password }, bodyIncludes: 'accessToken' }
+          ? {
+              kind: 'http',
+              url: `${base}/v1/auth/login`,
+              form: { username: opts.auth.username, password: opts.auth.password },
+              bodyIncludes: 'accessToken',
+            }
           : { kind: 'http', url: `${base}/v1/ns/service/list?pageNo=1&pageSize=1`, bodyIncludes: 'count' },
       ],
       endpoints: {

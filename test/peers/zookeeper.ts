@@ -34,7 +34,9 @@ async function aptInstall(log: Log, logFile: string): Promise<void> {
   const env = { DEBIAN_FRONTEND: 'noninteractive' };
   const args = ['install', '-y', '--no-install-recommends', 'zookeeper'];
   if (process.getuid?.() !== 0) {
-    throw new Error('ZooKeeper is not installed and this is not root: run `apt-get install -y zookeeper` (Debian) first');
+    throw new Error(
+      'ZooKeeper is not installed and this is not root: run `apt-get install -y zookeeper` (Debian) first',
+    );
   }
   try {
     await run('apt-get', args, { env, logFile, log });

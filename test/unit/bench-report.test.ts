@@ -34,11 +34,21 @@ function result(over: Record<string, unknown> = {}) {
     cold: [],
     incremental: [],
     burst: [],
-    resync: { registry: 'zookeeper', n: 10000, m: 5, runs: 3, apiWrites: [0, 0, 0], cpuMs: cpu([228, 360, 423]), wallMs: cpu([277, 482, 559]), settled: { runs: 3, apiWrites: [0, 0, 0], cpuMs: cpu([328, 360, 423]), wallMs: cpu([419, 491, 603]) } },
+    resync: {
+      registry: 'zookeeper',
+      n: 10000,
+      m: 5,
+      runs: 3,
+      apiWrites: [0, 0, 0],
+      cpuMs: cpu([228, 360, 423]),
+      wallMs: cpu([277, 482, 559]),
+      settled: { runs: 3, apiWrites: [0, 0, 0], cpuMs: cpu([328, 360, 423]), wallMs: cpu([419, 491, 603]) },
+    },
     ...over,
   };
 }
-const verdict = (r: Record<string, unknown>, prefix: string) => targets(r).find((t) => String(t.target).startsWith(prefix))?.met;
+const verdict = (r: Record<string, unknown>, prefix: string) =>
+  targets(r).find((t) => String(t.target).startsWith(prefix))?.met;
 
 describe('bench targets', () => {
   it('the resync target needs every resync, right after start-up and after it, under 1 s with no write', () => {
@@ -64,7 +74,10 @@ describe('bench targets', () => {
   });
 
   it('change → ServiceEntry: p99 against debounce + 100 ms, and no timeouts', () => {
-    const inc = (p99s: number[], timeouts = 0) => result({ incremental: [{ registry: 'nacos', n: 1000, debounceMs: 100, timeouts, changeToKubeMs: summarize(p99s) }] });
+    const inc = (p99s: number[], timeouts = 0) =>
+      result({
+        incremental: [{ registry: 'nacos', n: 1000, debounceMs: 100, timeouts, changeToKubeMs: summarize(p99s) }],
+      });
     expect(verdict(inc([120, 150, 199]), 'change')).toBe(true);
     expect(verdict(inc([120, 150, 226]), 'change')).toBe(false);
     expect(verdict(inc([120, 150, 199], 1), 'change')).toBe(false);

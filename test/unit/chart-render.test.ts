@@ -18,11 +18,25 @@ beforeAll(async () => {
 type Any = Record<string, any>;
 
 const find = (objs: KubeObject[], kind: string, name?: string, namespace?: string): Any | undefined =>
-  objs.find((o) => o.kind === kind && (name === undefined || o.metadata.name === name) && (namespace === undefined || o.metadata.namespace === namespace));
-const kinds = (objs: KubeObject[]) => objs.map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`).sort();
+  objs.find(
+    (o) =>
+      o.kind === kind &&
+      (name === undefined || o.metadata.name === name) &&
+      (namespace === undefined || o.metadata.namespace === namespace),
+  );
+const kinds = (objs: KubeObject[]) =>
+  objs.map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`).sort();
 
 const staticConfig = (extra: Any = {}) => ({
-  sources: [{ name: 'files', kind: 'static', static: { path: 'registry.yaml' }, hostTemplate: '{service}.files', targetNamespace: 'mesh-a' }],
+  sources: [
+    {
+      name: 'files',
+      kind: 'static',
+      static: { path: 'registry.yaml' },
+      hostTemplate: '{service}.files',
+      targetNamespace: 'mesh-a',
+    },
+  ],
   ...extra,
 });
 
@@ -56,7 +70,12 @@ describe('chart: default values', () => {
     const pod = find(objs, 'Deployment')!.spec.template.spec;
     expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
     const c = pod.containers[0];
-    expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } });
+    expect(c.securityContext).toMatchObject({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      capabilities: { drop: ['ALL'] },
+    });
     expect(c.args).toEqual(['sync', '-c', '/etc/registry-bridge/config.yaml']);
     expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
     expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
@@ -78,9 +97,15 @@ describe('chart: default values', () => {
   it('grants only the ServiceEntry verbs the sink uses, only in the target namespace, and no cluster scope', () => {
     expect(objs.some((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding')).toBe(false);
     expect(find(objs, 'Role')!.rules).toEqual([
-      { apiGroups: ['networking.istio.io'], resources: ['serviceentries'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
+      {
+        apiGroups: ['networking.istio.io'],
+        resources: ['serviceentries'],
+        verbs: ['list', 'watch', 'create', 'patch', 'delete'],
+      },
     ]);
-    expect(find(objs, 'RoleBinding')!.subjects).toEqual([{ kind: 'ServiceAccount', name: 'rb-registry-bridge', namespace: 'registry-bridge' }]);
+    expect(find(objs, 'RoleBinding')!.subjects).toEqual([
+      { kind: 'ServiceAccount', name: 'rb-registry-bridge', namespace: 'registry-bridge' },
+    ]);
   });
 
   it('passes helm lint', async () => {
@@ -91,10 +116,18 @@ describe('chart: default values', () => {
 
 describe('chart: variants', () => {
   it('replicas 2 with leader election: lease Role limited to its lease, PDB, rolling update', async () => {
-    const objs = await renderChart(bin, { replicaCount: 2, config: staticConfig({ leaderElection: { enabled: true, name: 'rb-lease' } }) });
+    const objs = await renderChart(bin, {
+      replicaCount: 2,
+      config: staticConfig({ leaderElection: { enabled: true, name: 'rb-lease' } }),
+    });
     expect(find(objs, 'Deployment')!.spec).toMatchObject({ replicas: 2, strategy: { type: 'RollingUpdate' } });
     expect(find(objs, 'Role', 'rb-registry-bridge-leader-election', 'registry-bridge')!.rules).toEqual([
-      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['rb-lease'], verbs: ['get', 'update'] },
+      {
+        apiGroups: ['coordination.k8s.io'],
+        resources: ['leases'],
+        resourceNames: ['rb-lease'],
+        verbs: ['get', 'update'],
+      },
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
     ]);
     expect(find(objs, 'PodDisruptionBudget')!.spec).toMatchObject({ maxUnavailable: 1 });
@@ -113,7 +146,18 @@ describe('chart: variants', () => {
   });
 
   it.each([
-    ['an inline registry password', { sources: [{ name: 'n', kind: 'nacos', nacos: { servers: ['http://n:8848'], auth: { username: 'u', password: 'hunter2' } } }] }],
+    [
+      'an inline registry password',
+      {
+        sources: [
+          {
+            name: 'n',
+            kind: 'nacos',
+            nacos: { servers: ['http://n:8848'], auth: { username: 'u', password: 'hunter2' } },
+          },
+        ],
+      },
+    ],
     ['an unknown source kind', { sources: [{ name: 'n', kind: 'eureka' }] }],
     ['no sources', { sources: [] }],
     ['an unknown config key', { ...staticConfig(), polcy: {} }],
@@ -125,11 +169,21 @@ describe('chart: variants', () => {
     const objs = await renderChart(bin, {
       registryCredentials: [{ env: 'NACOS_PASSWORD', secretName: 'nacos-auth', secretKey: 'password' }],
       secretMounts: [{ name: 'nacos-ca', secretName: 'nacos-ca', mountPath: '/etc/registry-bridge/secrets/nacos-ca' }],
-      config: { sources: [{ name: 'n', kind: 'nacos', nacos: { servers: ['http://n:8848'], auth: { username: 'u', password: { env: 'NACOS_PASSWORD' } } } }] },
+      config: {
+        sources: [
+          {
+            name: 'n',
+            kind: 'nacos',
+            nacos: { servers: ['http://n:8848'], auth: { username: 'u', password: { env: 'NACOS_PASSWORD' } } },
+          },
+        ],
+      },
     });
     expect(objs.some((o) => o.kind === 'Secret')).toBe(false);
     const pod = find(objs, 'Deployment')!.spec.template.spec;
-    expect(pod.containers[0].env).toEqual([{ name: 'NACOS_PASSWORD', valueFrom: { secretKeyRef: { name: 'nacos-auth', key: 'password' } } }]);
+    expect(pod.containers[0].env).toEqual([
+      { name: 'NACOS_PASSWORD', valueFrom: { secretKeyRef: { name: 'nacos-auth', key: 'password' } } },
+    ]);
     expect(pod.volumes).toContainEqual({ name: 'nacos-ca', secret: { secretName: 'nacos-ca' } });
   });
 
@@ -143,13 +197,23 @@ describe('chart: variants', () => {
       configFiles: { 'registry.yaml': 'services: []\n' },
       config: staticConfig(),
     });
-    expect(objs.filter((o) => ['Deployment', 'Service', 'PodDisruptionBudget', 'ServiceAccount'].includes(o.kind))).toEqual([]);
+    expect(
+      objs.filter((o) => ['Deployment', 'Service', 'PodDisruptionBudget', 'ServiceAccount'].includes(o.kind)),
+    ).toEqual([]);
     expect(find(objs, 'RoleBinding', 'rb-registry-bridge', 'mesh-a')!.subjects[0]).toMatchObject({ name: 'my-app' });
     const sync = find(objs, 'CronJob', 'rb-registry-bridge-sync')!.spec.jobTemplate.spec.template.spec;
     expect(sync.containers[0].args).toEqual(['sync', '--once', '-c', '/etc/registry-bridge/config.yaml']);
     expect(sync).toMatchObject({ restartPolicy: 'Never', serviceAccountName: 'my-app' });
     const verify = find(objs, 'CronJob', 'rb-registry-bridge-verify')!.spec.jobTemplate.spec.template.spec;
-    expect(verify.containers[0].args).toEqual(['verify', '-c', '/etc/registry-bridge/config.yaml', '-n', 'mesh-a', '--token-file', '/var/run/secrets/istio-ca/token']);
+    expect(verify.containers[0].args).toEqual([
+      'verify',
+      '-c',
+      '/etc/registry-bridge/config.yaml',
+      '-n',
+      'mesh-a',
+      '--token-file',
+      '/var/run/secrets/istio-ca/token',
+    ]);
     expect(objs.some((o) => o.kind === 'ClusterRole')).toBe(false); // one target namespace: -n, no cluster scope
     expect(verify.volumes).toContainEqual(expect.objectContaining({ name: 'istio-ca-token' }));
     expect(find(objs, 'Role', 'rb-registry-bridge-verify')!.rules).toEqual([
@@ -159,12 +223,24 @@ describe('chart: variants', () => {
   });
 
   it('verification over several target namespaces: one read-only ClusterRole (list serviceentries), no -n', async () => {
-    const config = { sources: [staticConfig().sources[0], { ...staticConfig().sources[0], name: 'more', targetNamespace: 'mesh-b' }] };
-    const objs = await renderChart(bin, { rbac: { verification: { enabled: true } }, verifyJob: { enabled: true }, config });
-    expect(find(objs, 'ClusterRole')!.rules).toEqual([{ apiGroups: ['networking.istio.io'], resources: ['serviceentries'], verbs: ['list'] }]);
+    const config = {
+      sources: [staticConfig().sources[0], { ...staticConfig().sources[0], name: 'more', targetNamespace: 'mesh-b' }],
+    };
+    const objs = await renderChart(bin, {
+      rbac: { verification: { enabled: true } },
+      verifyJob: { enabled: true },
+      config,
+    });
+    expect(find(objs, 'ClusterRole')!.rules).toEqual([
+      { apiGroups: ['networking.istio.io'], resources: ['serviceentries'], verbs: ['list'] },
+    ]);
     const verify = find(objs, 'CronJob', 'rb-registry-bridge-verify')!.spec.jobTemplate.spec.template.spec;
     expect(verify.containers[0].args).toEqual(['verify', '-c', '/etc/registry-bridge/config.yaml']);
-    expect(objs.filter((o) => o.kind === 'Role' && o.metadata.name === 'rb-registry-bridge').map((o) => o.metadata.namespace)).toEqual(['mesh-a', 'mesh-b']);
+    expect(
+      objs
+        .filter((o) => o.kind === 'Role' && o.metadata.name === 'rb-registry-bridge')
+        .map((o) => o.metadata.namespace),
+    ).toEqual(['mesh-a', 'mesh-b']);
     const withoutVerification = await renderChart(bin, { config });
     expect(withoutVerification.some((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding')).toBe(false);
   });

@@ -39,7 +39,10 @@ describe('chart values.schema.json', () => {
     const variant = ((chartJsonSchema() as Json).properties.config.properties.sources.items.oneOf as Json[])[0]!;
     const zodOk = (field: 'name' | 'targetNamespace') => {
       try {
-        parseConfig({ sources: [{ name: 'x', kind: 'static', static: { path: 'r.yaml' }, [field]: value }] }, adapterFactories);
+        parseConfig(
+          { sources: [{ name: 'x', kind: 'static', static: { path: 'r.yaml' }, [field]: value }] },
+          adapterFactories,
+        );
         return true;
       } catch {
         return false;
@@ -54,7 +57,9 @@ describe('chart values.schema.json', () => {
   it('requires leader election for more than one replica', () => {
     const s = chartJsonSchema() as Json;
     expect(s.if).toMatchObject({ properties: { replicaCount: { minimum: 2 } } });
-    expect(s.then).toMatchObject({ properties: { config: { properties: { leaderElection: { properties: { enabled: { const: true } } } } } } });
+    expect(s.then).toMatchObject({
+      properties: { config: { properties: { leaderElection: { properties: { enabled: { const: true } } } } } },
+    });
   });
 
   it('the default values.yaml `config` is a valid bridge config for the CLI', async () => {

@@ -21,21 +21,44 @@ describe('config', () => {
     const c = parseConfig(good, adapterFactories);
     expect(c.policy).toEqual({ mode: 'sync', maxDeletesPerRun: 100 });
     expect(c.sink).toEqual({ kind: 'stdout', format: 'yaml' });
-    expect(c.sources[0]).toMatchObject({ targetNamespace: 'default', serviceEntry: { location: 'MESH_INTERNAL', includeUnhealthy: false } });
+    expect(c.sources[0]).toMatchObject({
+      targetNamespace: 'default',
+      serviceEntry: { location: 'MESH_INTERNAL', includeUnhealthy: false },
+    });
     expect(c.controller.resyncInterval).toBe(60_000);
   });
 
   it.each([
     ['no sources', {}, /^sources: /],
     ['unknown kind', { sources: [{ name: 'x', kind: 'eureka' }] }, /sources\[0\]\.kind: expected one of static/],
-    ['bad source name', { sources: [{ ...good.sources[0], name: 'Bad_Name' }] }, /sources\[0\]\.name: expected a DNS-1123 label/],
+    [
+      'bad source name',
+      { sources: [{ ...good.sources[0], name: 'Bad_Name' }] },
+      /sources\[0\]\.name: expected a DNS-1123 label/,
+    ],
     ['adapter block missing', { sources: [{ name: 'x', kind: 'static' }] }, /sources\[0\]\.static: /],
     ['unknown field', { ...good, polcy: {} }, /Unrecognized key.*polcy/],
-    ['duplicate source names', { sources: [good.sources[0], good.sources[0]] }, /sources\[1\]\.name: "files" is already the name of sources\[0\]/],
-    ['unknown template variable', { sources: [{ ...good.sources[0], hostTemplate: '{service}.{cluster}.x' }] }, /sources\[0\]\.hostTemplate: unknown variable \{cluster\}/],
-    ['undotted template', { sources: [{ ...good.sources[0], hostTemplate: '{service}' }] }, /sources\[0\]\.hostTemplate: must produce a dotted host/],
+    [
+      'duplicate source names',
+      { sources: [good.sources[0], good.sources[0]] },
+      /sources\[1\]\.name: "files" is already the name of sources\[0\]/,
+    ],
+    [
+      'unknown template variable',
+      { sources: [{ ...good.sources[0], hostTemplate: '{service}.{cluster}.x' }] },
+      /sources\[0\]\.hostTemplate: unknown variable \{cluster\}/,
+    ],
+    [
+      'undotted template',
+      { sources: [{ ...good.sources[0], hostTemplate: '{service}' }] },
+      /sources\[0\]\.hostTemplate: must produce a dotted host/,
+    ],
     ['bad policy', { ...good, policy: { mode: 'yolo' } }, /policy\.mode: /],
-    ['bad duration', { ...good, controller: { resyncInterval: 'soon' } }, /controller\.resyncInterval: expected a duration/],
+    [
+      'bad duration',
+      { ...good, controller: { resyncInterval: 'soon' } },
+      /controller\.resyncInterval: expected a duration/,
+    ],
     ['bad sink', { ...good, sink: { kind: 'files' } }, /sink\.dir: /],
   ])('%s → names the path', (_name, raw, pattern) => {
     expect(errorOf(raw)).toMatch(pattern);

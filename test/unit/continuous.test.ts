@@ -36,13 +36,30 @@ describe('continuous mode (files sink)', () => {
     const metrics = new BridgeMetrics();
     const logger = silentLogger();
     const sink = buildLocalSink(config.sink, { stdout: new Writable({ write: (_c, _e, cb) => cb() }), baseDir: dir });
-    const sources = buildSources(config, { logger, baseDir: dir, env: {}, apiVersion: 'networking.istio.io/v1', metrics });
+    const sources = buildSources(config, {
+      logger,
+      baseDir: dir,
+      env: {},
+      apiVersion: 'networking.istio.io/v1',
+      metrics,
+    });
     const shutdown = new AbortController();
     const reports: ReconcileReport[] = [];
     let port = 0;
     let exit: Promise<number> | undefined;
     const listening = new Promise<void>((resolve) => {
-      const running = runContinuous({ config, sources, sink, logger, metrics, dryRun: false, shutdown: shutdown.signal, env: {}, onListening: (p) => ((port = p), resolve()), onReport: (r) => reports.push(r) });
+      const running = runContinuous({
+        config,
+        sources,
+        sink,
+        logger,
+        metrics,
+        dryRun: false,
+        shutdown: shutdown.signal,
+        env: {},
+        onListening: (p) => ((port = p), resolve()),
+        onReport: (r) => reports.push(r),
+      });
       exit = running;
     });
     await listening;

@@ -58,15 +58,27 @@ function mapSink(held: ObservedEntry[] = []) {
 }
 
 function service(name: string, addresses: string[], host?: string): RegistryService {
-  return { key: { source: 'mem', namespace: 'public', group: 'DEFAULT_GROUP', name }, ...(host ? { host } : {}), instances: addresses.map((a) => inst(a, 80)) };
+  return {
+    key: { source: 'mem', namespace: 'public', group: 'DEFAULT_GROUP', name },
+    ...(host ? { host } : {}),
+    instances: addresses.map((a) => inst(a, 80)),
+  };
 }
 
 const run = (adapter: SourceAdapter, sink: Sink, dryRun = false) =>
-  reconcileOnce([{ name: 'mem', kind: 'memory', adapter, synth: { ...options, namespace: 'ns' } } satisfies ConfiguredSource], sink, { policy: 'sync', maxDeletes: 10, dryRun }, { logger: silentLogger(), signal: new AbortController().signal });
+  reconcileOnce(
+    [{ name: 'mem', kind: 'memory', adapter, synth: { ...options, namespace: 'ns' } } satisfies ConfiguredSource],
+    sink,
+    { policy: 'sync', maxDeletes: 10, dryRun },
+    { logger: silentLogger(), signal: new AbortController().signal },
+  );
 
 describe('early creates during a full read', () => {
   it('creates each service as it is read, before the read ends, and writes nothing twice', async () => {
-    const src = new StreamingSource([service('a', ['10.0.0.1']), service('b', ['10.0.0.2']), service('c', ['10.0.0.3'])], true);
+    const src = new StreamingSource(
+      [service('a', ['10.0.0.1']), service('b', ['10.0.0.2']), service('c', ['10.0.0.3'])],
+      true,
+    );
     const { sink, objects, writes } = mapSink();
     const running = run(src, sink);
     // The read is held before its last service: the first two are written already.
@@ -74,30 +86,50 @@ describe('early creates during a full read', () => {
     expect(writes.map((w) => w.change.name)).toEqual(['a.default-group.public.nacos', 'b.default-group.public.nacos']);
     src.go();
     const report = await running;
-    expect(writes.map((w) => `${w.change.action} ${w.change.name}`)).toEqual(['create a.default-group.public.nacos', 'create b.default-group.public.nacos', 'create c.default-group.public.nacos']);
+    expect(writes.map((w) => `${w.change.action} ${w.change.name}`)).toEqual([
+      'create a.default-group.public.nacos',
+      'create b.default-group.public.nacos',
+      'create c.default-group.public.nacos',
+    ]);
     expect(report.plan.counts.create).toBe(3);
     expect(report.outcomes.filter((o) => o.ok).length).toBe(3);
     expect(report.failedWrites).toBe(0);
-    expect([...objects.keys()].sort()).toEqual(['ns/a.default-group.public.nacos', 'ns/b.default-group.public.nacos', 'ns/c.default-group.public.nacos']);
+    expect([...objects.keys()].sort()).toEqual([
+      'ns/a.default-group.public.nacos',
+      'ns/b.default-group.public.nacos',
+      'ns/c.default-group.public.nacos',
+    ]);
   });
 
   it('ends a host clash where a run without early creates would: the key that sorts first wins, even when read last', async () => {
     // "b" is read first and created early; "a" sorts first and takes the host over in the same run.
-    const src = new StreamingSource([service('b', ['10.0.0.2'], 'shared.example.com'), service('a', ['10.0.0.1'], 'shared.example.com')]);
+    const src = new StreamingSource([
+      service('b', ['10.0.0.2'], 'shared.example.com'),
+      service('a', ['10.0.0.1'], 'shared.example.com'),
+    ]);
     const { sink, objects, writes } = mapSink();
     const report = await run(src, sink);
     expect(report.synth.invalid.map((r) => r.key.name)).toEqual(['b']);
-    expect(writes.map((w) => `${w.change.action} ${w.change.name} ${w.change.desired?.key.name ?? ''}`)).toEqual(['create shared.example.com b', 'create shared.example.com a']);
+    expect(writes.map((w) => `${w.change.action} ${w.change.name} ${w.change.desired?.key.name ?? ''}`)).toEqual([
+      'create shared.example.com b',
+      'create shared.example.com a',
+    ]);
     expect(objects.get('ns/shared.example.com')?.service).toBe('a');
   });
 
   it('deletes an early object that lost its host to a service with nothing to publish', async () => {
-    const src = new StreamingSource([service('b', ['10.0.0.2'], 'shared.example.com'), service('a', [], 'shared.example.com')]);
+    const src = new StreamingSource([
+      service('b', ['10.0.0.2'], 'shared.example.com'),
+      service('a', [], 'shared.example.com'),
+    ]);
     const { sink, objects, writes } = mapSink();
     const report = await run(src, sink);
     expect(report.synth.invalid.map((r) => r.key.name)).toEqual(['b']);
     expect(report.synth.empty.map((r) => r.key.name)).toEqual(['a']);
-    expect(writes.map((w) => `${w.change.action} ${w.change.name}`)).toEqual(['create shared.example.com', 'delete shared.example.com']);
+    expect(writes.map((w) => `${w.change.action} ${w.change.name}`)).toEqual([
+      'create shared.example.com',
+      'delete shared.example.com',
+    ]);
     expect(objects.size).toBe(0);
   });
 
@@ -136,7 +168,15 @@ describe('early creates during a full read', () => {
 
   it('leaves a service that has an object of ours to the plan, even when its name changed (no early create, no second synthesis)', async () => {
     // "a" is held under the name an older host template gave it.
-    const held: ObservedEntry = { namespace: 'ns', name: 'a.old.example', hosts: ['a.old.example'], owned: true, source: 'mem', hash: 'old', service: 'mem/public/DEFAULT_GROUP/a' };
+    const held: ObservedEntry = {
+      namespace: 'ns',
+      name: 'a.old.example',
+      hosts: ['a.old.example'],
+      owned: true,
+      source: 'mem',
+      hash: 'old',
+      service: 'mem/public/DEFAULT_GROUP/a',
+    };
     const { sink, objects, writes } = mapSink([held]);
     const src = new StreamingSource([service('a', ['10.0.0.1']), service('b', ['10.0.0.2'])], true);
     const running = run(src, sink);
@@ -149,14 +189,28 @@ describe('early creates during a full read', () => {
   });
 
   it('leaves objects the sink holds to the plan, and writes nothing early in a dry run', async () => {
-    const held: ObservedEntry = { namespace: 'ns', name: 'a.default-group.public.nacos', hosts: ['a.default-group.public.nacos'], owned: true, source: 'mem', hash: 'stale', service: 'mem/public/DEFAULT_GROUP/a' };
+    const held: ObservedEntry = {
+      namespace: 'ns',
+      name: 'a.default-group.public.nacos',
+      hosts: ['a.default-group.public.nacos'],
+      owned: true,
+      source: 'mem',
+      hash: 'stale',
+      service: 'mem/public/DEFAULT_GROUP/a',
+    };
     const { sink, writes } = mapSink([held]);
     const report = await run(new StreamingSource([service('a', ['10.0.0.1']), service('b', ['10.0.0.2'])]), sink);
-    expect(writes.map((w) => `${w.change.action} ${w.change.name}`)).toEqual(['create b.default-group.public.nacos', 'update a.default-group.public.nacos']);
+    expect(writes.map((w) => `${w.change.action} ${w.change.name}`)).toEqual([
+      'create b.default-group.public.nacos',
+      'update a.default-group.public.nacos',
+    ]);
     expect(report.plan.counts).toMatchObject({ create: 1, update: 1 });
 
     const dry = mapSink();
     await run(new StreamingSource([service('a', ['10.0.0.1']), service('b', ['10.0.0.2'])]), dry.sink, true);
-    expect(dry.writes.map((w) => `${w.change.action} ${w.change.name} ${w.dryRun}`)).toEqual(['create a.default-group.public.nacos true', 'create b.default-group.public.nacos true']);
+    expect(dry.writes.map((w) => `${w.change.action} ${w.change.name} ${w.dryRun}`)).toEqual([
+      'create a.default-group.public.nacos true',
+      'create b.default-group.public.nacos true',
+    ]);
   });
 });

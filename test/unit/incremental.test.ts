@@ -29,7 +29,11 @@ class MemorySource implements SourceAdapter {
   }
   async readServices(keys: readonly ServiceKey[]) {
     const wanted = new Set(keys.map(serviceKeyString));
-    return { source: 'mem', services: [...this.services.values()].filter((s) => wanted.has(serviceKeyString(s.key))), rejected: [] };
+    return {
+      source: 'mem',
+      services: [...this.services.values()].filter((s) => wanted.has(serviceKeyString(s.key))),
+      rejected: [],
+    };
   }
   async watch(onChange: ChangeListener) {
     this.listener = onChange;
@@ -52,10 +56,21 @@ describe('controller fast path for change hints', () => {
     const files = filesSink(join(dir, 'out'));
     let observeCalls = 0;
     const sink: Sink = { ...files, observe: (s) => ((observeCalls += 1), files.observe(s)) };
-    const source: ConfiguredSource = { name: 'mem', kind: 'memory', adapter: mem, synth: { ...options, namespace: 'ns' } };
+    const source: ConfiguredSource = {
+      name: 'mem',
+      kind: 'memory',
+      adapter: mem,
+      synth: { ...options, namespace: 'ns' },
+    };
     const reports: ReconcileReport[] = [];
     const abort = new AbortController();
-    const controller = new Controller([source], sink, { policy: 'sync', maxDeletes: 10, dryRun: false, resyncMs: 60_000, debounceMs: 5 }, { logger: silentLogger(), metrics: new BridgeMetrics(), onReport: (r) => reports.push(r) }, abort.signal);
+    const controller = new Controller(
+      [source],
+      sink,
+      { policy: 'sync', maxDeletes: 10, dryRun: false, resyncMs: 60_000, debounceMs: 5 },
+      { logger: silentLogger(), metrics: new BridgeMetrics(), onReport: (r) => reports.push(r) },
+      abort.signal,
+    );
     const next = async (n: number) => {
       for (let i = 0; i < 500 && reports.length < n; i++) await new Promise((r) => setTimeout(r, 5));
       expect(reports.length).toBe(n);
@@ -72,7 +87,9 @@ describe('controller fast path for change hints', () => {
       mem.listener!([b]);
       const keyed = await next(2);
       expect(keyed.scope).toBe('keys');
-      expect(keyed.plan.changes.map((ch) => `${ch.action} ${ch.name}`)).toEqual(['update b.default-group.public.nacos']);
+      expect(keyed.plan.changes.map((ch) => `${ch.action} ${ch.name}`)).toEqual([
+        'update b.default-group.public.nacos',
+      ]);
       expect(mem.listCalls).toBe(1);
       expect(observeCalls).toBe(1);
       expect(await readFile(join(dir, 'out', 'ns', 'b.default-group.public.nacos.yaml'), 'utf8')).toContain('10.0.0.9');
@@ -80,8 +97,13 @@ describe('controller fast path for change hints', () => {
       // c leaves the registry: deleted on the fast path.
       mem.services.delete(serviceKeyString(c));
       mem.listener!([c]);
-      expect((await next(3)).plan.changes.map((ch) => `${ch.action} ${ch.name}`)).toEqual(['delete c.default-group.public.nacos']);
-      expect((await readdir(join(dir, 'out', 'ns'))).sort()).toEqual(['a.default-group.public.nacos.yaml', 'b.default-group.public.nacos.yaml']);
+      expect((await next(3)).plan.changes.map((ch) => `${ch.action} ${ch.name}`)).toEqual([
+        'delete c.default-group.public.nacos',
+      ]);
+      expect((await readdir(join(dir, 'out', 'ns'))).sort()).toEqual([
+        'a.default-group.public.nacos.yaml',
+        'b.default-group.public.nacos.yaml',
+      ]);
 
       // A new service that would take a's host: the fast path steps aside and the full run decides.
       const clash = mem.put('A', ['10.0.0.5']);
@@ -90,7 +112,9 @@ describe('controller fast path for change hints', () => {
       expect(decided.scope).toBe('full');
       // The service that already owns the host keeps it; the newcomer is reported.
       expect(decided.synth.invalid.map((r) => r.key.name)).toEqual(['A']);
-      expect(decided.synth.invalid[0]!.reason).toMatch(new RegExp(`already produced by service ${serviceKeyString(a)}`));
+      expect(decided.synth.invalid[0]!.reason).toMatch(
+        new RegExp(`already produced by service ${serviceKeyString(a)}`),
+      );
       expect(decided.plan.counts).toMatchObject({ create: 0, update: 0, delete: 0 });
       expect(mem.listCalls).toBe(2);
     } finally {
@@ -107,7 +131,13 @@ function recordingSink(refuse: () => boolean): Sink & { writes: Change[] } {
     kind: 'memory',
     writes,
     observe: async () => [],
-    apply: async (changes) => changes.map((change) => (writes.push(change), refuse() ? { change, ok: false as const, error: 'refused' } : { change, ok: true as const })),
+    apply: async (changes) =>
+      changes.map(
+        (change) => (
+          writes.push(change),
+          refuse() ? { change, ok: false as const, error: 'refused' } : { change, ok: true as const }
+        ),
+      ),
   };
 }
 
@@ -127,8 +157,19 @@ describe('controller scheduling of change hints', () => {
     const sink = recordingSink(() => false);
     const reports: ReconcileReport[] = [];
     const abort = new AbortController();
-    const source: ConfiguredSource = { name: 'mem', kind: 'memory', adapter: mem, synth: { ...options, namespace: 'ns' } };
-    const controller = new Controller([source], sink, { policy: 'sync', maxDeletes: 10, dryRun: false, resyncMs: 3_600_000, debounceMs: 1000 }, { logger: silentLogger(), metrics: new BridgeMetrics(), onReport: (r) => reports.push(r) }, abort.signal);
+    const source: ConfiguredSource = {
+      name: 'mem',
+      kind: 'memory',
+      adapter: mem,
+      synth: { ...options, namespace: 'ns' },
+    };
+    const controller = new Controller(
+      [source],
+      sink,
+      { policy: 'sync', maxDeletes: 10, dryRun: false, resyncMs: 3_600_000, debounceMs: 1000 },
+      { logger: silentLogger(), metrics: new BridgeMetrics(), onReport: (r) => reports.push(r) },
+      abort.signal,
+    );
     try {
       controller.start();
       await settle();
@@ -142,7 +183,9 @@ describe('controller scheduling of change hints', () => {
       await settle();
       expect(Date.now()).toBe(hintedAt);
       expect(reports.length).toBe(2);
-      expect(reports[1]!.plan.changes.map((ch) => `${ch.action} ${ch.name}`)).toEqual(['update a.default-group.public.nacos']);
+      expect(reports[1]!.plan.changes.map((ch) => `${ch.action} ${ch.name}`)).toEqual([
+        'update a.default-group.public.nacos',
+      ]);
 
       // Two more changes inside the window: nothing runs until it ends, then both in one run.
       await vi.advanceTimersByTimeAsync(10);
@@ -157,7 +200,10 @@ describe('controller scheduling of change hints', () => {
       await settle();
       expect(reports.length).toBe(3);
       expect(reports[2]!.scope).toBe('keys');
-      expect(reports[2]!.plan.changes.map((ch) => `${ch.action} ${ch.name}`).sort()).toEqual(['update b.default-group.public.nacos', 'update c.default-group.public.nacos']);
+      expect(reports[2]!.plan.changes.map((ch) => `${ch.action} ${ch.name}`).sort()).toEqual([
+        'update b.default-group.public.nacos',
+        'update c.default-group.public.nacos',
+      ]);
       expect(sink.writes.length).toBe(3 + 1 + 2);
     } finally {
       abort.abort();
@@ -173,8 +219,19 @@ describe('controller scheduling of change hints', () => {
     const sink = recordingSink(() => refusing);
     const reports: ReconcileReport[] = [];
     const abort = new AbortController();
-    const source: ConfiguredSource = { name: 'mem', kind: 'memory', adapter: mem, synth: { ...options, namespace: 'ns' } };
-    const controller = new Controller([source], sink, { policy: 'sync', maxDeletes: 10, dryRun: false, resyncMs: 3_600_000, debounceMs: 100, retryMs: 20_000 }, { logger: silentLogger(), metrics: new BridgeMetrics(), onReport: (r) => reports.push(r) }, abort.signal);
+    const source: ConfiguredSource = {
+      name: 'mem',
+      kind: 'memory',
+      adapter: mem,
+      synth: { ...options, namespace: 'ns' },
+    };
+    const controller = new Controller(
+      [source],
+      sink,
+      { policy: 'sync', maxDeletes: 10, dryRun: false, resyncMs: 3_600_000, debounceMs: 100, retryMs: 20_000 },
+      { logger: silentLogger(), metrics: new BridgeMetrics(), onReport: (r) => reports.push(r) },
+      abort.signal,
+    );
     try {
       controller.start();
       await settle();
@@ -194,7 +251,9 @@ describe('controller scheduling of change hints', () => {
       expect(reports.length).toBe(2);
       expect(reports[1]!.scope).toBe('full');
       expect(reports[1]!.failedWrites).toBe(0);
-      expect(sink.writes.at(-1)!.desired?.object).toMatchObject({ spec: { endpoints: [{ address: '10.0.0.1' }, { address: '10.0.0.7' }] } });
+      expect(sink.writes.at(-1)!.desired?.object).toMatchObject({
+        spec: { endpoints: [{ address: '10.0.0.1' }, { address: '10.0.0.7' }] },
+      });
     } finally {
       abort.abort();
       await controller.stop();

@@ -23,7 +23,12 @@ describe('Interner', () => {
   });
 
   it('copies text losslessly, lone surrogates and all', () => {
-    for (const s of ['plain-ascii-value-long-enough', 'ünïcødé-välue-😀-long-enough', '\ud800 lone surrogate, long enough', 'short']) {
+    for (const s of [
+      'plain-ascii-value-long-enough',
+      'ünïcødé-välue-😀-long-enough',
+      '\ud800 lone surrogate, long enough',
+      'short',
+    ]) {
       expect(flatCopy(s)).toBe(s);
     }
   });
@@ -32,7 +37,12 @@ describe('Interner', () => {
 describe('the watched view holds one copy of what providers share', () => {
   const provider = (ip: string) =>
     `dubbo://${ip}:20880/org.example.DemoService?anyhost=true&application=demo-provider&dubbo=2.0.2&interface=org.example.DemoService&pid=${ip.length}&release=3.2.10&side=provider&timestamp=${Date.now()}&version=1.0.0`;
-  const dir = { name: 'org.example.DemoService', path: '/dubbo/org.example.DemoService', providers: ['10.0.0.1', '10.0.0.2', '10.0.0.3'].map((ip) => javaUrlEncode(provider(ip))), configurators: [] };
+  const dir = {
+    name: 'org.example.DemoService',
+    path: '/dubbo/org.example.DemoService',
+    providers: ['10.0.0.1', '10.0.0.2', '10.0.0.3'].map((ip) => javaUrlEncode(provider(ip))),
+    configurators: [],
+  };
 
   it('providers with equal parameters share one metadata object; a different one gets its own', () => {
     const other = javaUrlEncode(provider('10.0.0.4').replace('release=3.2.10', 'release=3.3.0'));
@@ -42,7 +52,15 @@ describe('the watched view holds one copy of what providers share', () => {
     expect(metas[1]).toBe(metas[2]);
     expect(metas[3]).not.toBe(metas[0]);
     expect(metas[3]!.release).toBe('3.3.0');
-    expect(metas[0]).toEqual({ anyhost: 'true', application: 'demo-provider', dubbo: '2.0.2', interface: 'org.example.DemoService', release: '3.2.10', side: 'provider', version: '1.0.0' });
+    expect(metas[0]).toEqual({
+      anyhost: 'true',
+      application: 'demo-provider',
+      dubbo: '2.0.2',
+      interface: 'org.example.DemoService',
+      release: '3.2.10',
+      side: 'provider',
+      version: '1.0.0',
+    });
   });
 
   it('endpoints with equal labels share one labels object in the ServiceEntry', () => {

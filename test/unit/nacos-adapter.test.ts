@@ -10,10 +10,31 @@ import { inst, svc } from './helpers.js';
 describe('nacos config schema', () => {
   const rows: { name: string; input: unknown; ok: boolean; match?: RegExp }[] = [
     { name: 'minimal', input: { servers: ['http://nacos:8848'] }, ok: true },
-    { name: 'password auth by reference', input: { servers: ['https://n1:8848', 'https://n2:8848/nacos'], auth: { username: 'u', password: { env: 'PW' } }, tls: { caFile: 'ca.pem' } }, ok: true },
-    { name: 'access key auth', input: { servers: ['http://n:8848'], auth: { accessKey: { env: 'AK' }, secretKey: { file: 'sk' } } }, ok: true },
-    { name: 'inline password refused', input: { servers: ['http://n:8848'], auth: { username: 'u', password: 'hunter2' } }, ok: false },
-    { name: 'credentials in the URL refused', input: { servers: ['http://u:p@n:8848'] }, ok: false, match: /no credentials in the URL/ },
+    {
+      name: 'password auth by reference',
+      input: {
+        servers: ['https://n1:8848', 'https://n2:8848/nacos'],
+        auth: { username: 'u', password: { env: 'PW' } },
+        tls: { caFile: 'ca.pem' },
+      },
+      ok: true,
+    },
+    {
+      name: 'access key auth',
+      input: { servers: ['http://n:8848'], auth: { accessKey: { env: 'AK' }, secretKey: { file: 'sk' } } },
+      ok: true,
+    },
+    {
+      name: 'inline password refused',
+      input: { servers: ['http://n:8848'], auth: { username: 'u', password: 'hunter2' } },
+      ok: false,
+    },
+    {
+      name: 'credentials in the URL refused',
+      input: { servers: ['http://u:p@n:8848'] },
+      ok: false,
+      match: /no credentials in the URL/,
+    },
     { name: 'no server', input: { servers: [] }, ok: false },
     { name: 'not a URL', input: { servers: ['n:8848'] }, ok: false },
     { name: 'bad duration', input: { servers: ['http://n:8848'], emptyProtection: { keepFor: 'soon' } }, ok: false },
@@ -28,7 +49,16 @@ describe('nacos config schema', () => {
   }
   it('fills defaults', () => {
     const p = nacosConfigSchema.parse({ servers: ['http://n:8848'], emptyProtection: { keepFor: '5m' } });
-    expect(p).toMatchObject({ namespaces: ['public'], groups: ['DEFAULT_GROUP'], relistInterval: 30_000, relistRate: 50, pageSize: 1000, healthyOnly: false, push: 'grpc', emptyProtection: { keepFor: 300_000 } });
+    expect(p).toMatchObject({
+      namespaces: ['public'],
+      groups: ['DEFAULT_GROUP'],
+      relistInterval: 30_000,
+      relistRate: 50,
+      pageSize: 1000,
+      healthyOnly: false,
+      push: 'grpc',
+      emptyProtection: { keepFor: 300_000 },
+    });
   });
   it('push: true means grpc, false is off, sdk stays; anything else names the choices', () => {
     const push = (v: unknown) => nacosConfigSchema.parse({ servers: ['http://n:8848'], push: v }).push;
@@ -79,8 +109,17 @@ describe('serverBase', () => {
 
 describe('signatureParams (SDK-style v1 naming signature)', () => {
   it('signs <ms>@@<service> with HMAC-SHA1 of the secret key', () => {
-    const p = signatureParams({ kind: 'signature', accessKey: 'ak1', secretKey: 'sk1', appName: 'bridge' }, 'DEFAULT_GROUP@@orders', 1700000000000);
-    expect(p).toEqual({ ak: 'ak1', app: 'bridge', data: '1700000000000@@DEFAULT_GROUP@@orders', signature: createHmac('sha1', 'sk1').update('1700000000000@@DEFAULT_GROUP@@orders').digest('base64') });
+    const p = signatureParams(
+      { kind: 'signature', accessKey: 'ak1', secretKey: 'sk1', appName: 'bridge' },
+      'DEFAULT_GROUP@@orders',
+      1700000000000,
+    );
+    expect(p).toEqual({
+      ak: 'ak1',
+      app: 'bridge',
+      data: '1700000000000@@DEFAULT_GROUP@@orders',
+      signature: createHmac('sha1', 'sk1').update('1700000000000@@DEFAULT_GROUP@@orders').digest('base64'),
+    });
     expect(signatureParams({ kind: 'signature', accessKey: 'a', secretKey: 's' }, undefined, 5).data).toBe('5');
   });
 });
@@ -89,15 +128,56 @@ describe('protectEmpty', () => {
   const full = svc('orders', [inst('10.0.0.1', 80)]);
   const empty = svc('orders', []);
   const key = serviceKeyString(full.key);
-  const known = (emptySince?: number): Map<string, KnownService> => new Map([[key, { lastGood: full, ...(emptySince !== undefined ? { emptySince } : {}) }]]);
-  const rows: { name: string; read: RegistryService[]; prev: Map<string, KnownService>; now: number; keepFor: number; want: number; kept: number }[] = [
+  const known = (emptySince?: number): Map<string, KnownService> =>
+    new Map([[key, { lastGood: full, ...(emptySince !== undefined ? { emptySince } : {}) }]]);
+  const rows: {
+    name: string;
+    read: RegistryService[];
+    prev: Map<string, KnownService>;
+    now: number;
+    keepFor: number;
+    want: number;
+    kept: number;
+  }[] = [
     { name: 'non-empty read passes through', read: [full], prev: new Map(), now: 0, keepFor: 1000, want: 1, kept: 0 },
-    { name: 'first empty read keeps last known', read: [empty], prev: known(), now: 100, keepFor: 1000, want: 1, kept: 1 },
+    {
+      name: 'first empty read keeps last known',
+      read: [empty],
+      prev: known(),
+      now: 100,
+      keepFor: 1000,
+      want: 1,
+      kept: 1,
+    },
     { name: 'still within keepFor', read: [empty], prev: known(100), now: 1099, keepFor: 1000, want: 1, kept: 1 },
-    { name: 'keepFor elapsed: the empty read is believed', read: [empty], prev: known(100), now: 1100, keepFor: 1000, want: 0, kept: 0 },
-    { name: 'service vanished from the list is kept too', read: [], prev: known(), now: 5, keepFor: 1000, want: 1, kept: 1 },
+    {
+      name: 'keepFor elapsed: the empty read is believed',
+      read: [empty],
+      prev: known(100),
+      now: 1100,
+      keepFor: 1000,
+      want: 0,
+      kept: 0,
+    },
+    {
+      name: 'service vanished from the list is kept too',
+      read: [],
+      prev: known(),
+      now: 5,
+      keepFor: 1000,
+      want: 1,
+      kept: 1,
+    },
     { name: 'disabled (keepFor 0)', read: [empty], prev: known(), now: 5, keepFor: 0, want: 0, kept: 0 },
-    { name: 'never had instances: nothing to keep', read: [empty], prev: new Map(), now: 5, keepFor: 1000, want: 0, kept: 0 },
+    {
+      name: 'never had instances: nothing to keep',
+      read: [empty],
+      prev: new Map(),
+      now: 5,
+      keepFor: 1000,
+      want: 0,
+      kept: 0,
+    },
   ];
   for (const r of rows) {
     it(r.name, () => {

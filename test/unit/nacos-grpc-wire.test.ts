@@ -4,9 +4,17 @@ import { decodePayload, encodePayload, responseError } from '../../adapters/naco
 
 describe('Nacos gRPC wire format', () => {
   it('round-trips a payload: type and headers in the metadata, the body as JSON in an Any', () => {
-    const bytes = encodePayload({ type: 'SubscribeServiceRequest', headers: { accessToken: 't' }, body: { namespace: 'public', serviceName: 'orders', subscribe: true } });
+    const bytes = encodePayload({
+      type: 'SubscribeServiceRequest',
+      headers: { accessToken: 't' },
+      body: { namespace: 'public', serviceName: 'orders', subscribe: true },
+    });
     const back = decodePayload(bytes);
-    expect(back).toEqual({ type: 'SubscribeServiceRequest', headers: { accessToken: 't' }, body: { namespace: 'public', serviceName: 'orders', subscribe: true } });
+    expect(back).toEqual({
+      type: 'SubscribeServiceRequest',
+      headers: { accessToken: 't' },
+      body: { namespace: 'public', serviceName: 'orders', subscribe: true },
+    });
   });
 
   it('puts the fields where the servers read them (Payload.metadata = 2, .body = 3; Metadata.type = 3, headers = 7; Any.value = 2)', () => {
@@ -40,17 +48,43 @@ describe('Nacos gRPC wire format', () => {
       },
     });
     const P = root.lookupType('Payload');
-    const raw = (value: string) => Buffer.from(P.encode(P.fromObject({ metadata: { type: 'NotifySubscriberRequest' }, body: { value: Buffer.from(value) } })).finish());
+    const raw = (value: string) =>
+      Buffer.from(
+        P.encode(
+          P.fromObject({ metadata: { type: 'NotifySubscriberRequest' }, body: { value: Buffer.from(value) } }),
+        ).finish(),
+      );
     expect(() => decodePayload(raw('not json'))).toThrow('payload NotifySubscriberRequest: body is not JSON');
     expect(() => decodePayload(raw('[1]'))).toThrow('body is not a JSON object');
     expect(decodePayload(raw('')).body).toEqual({});
   });
 
   it('judges responses by type and resultCode (r-nacos sends no "success")', () => {
-    expect(responseError({ type: 'SubscribeServiceResponse', headers: {}, body: { resultCode: 200, errorCode: 0 } }, 'SubscribeServiceResponse')).toBeUndefined();
-    expect(responseError({ type: 'ErrorResponse', headers: {}, body: { resultCode: 500, errorCode: 301, message: 'Connection is unregistered.' } }, 'SubscribeServiceResponse')).toBe(
-      'ErrorResponse (resultCode 500 errorCode 301): Connection is unregistered.',
-    );
-    expect(responseError({ type: 'SubscribeServiceResponse', headers: {}, body: { resultCode: 403, errorCode: 403, message: 'unknown user!' } }, 'SubscribeServiceResponse')).toMatch(/resultCode 403/);
+    expect(
+      responseError(
+        { type: 'SubscribeServiceResponse', headers: {}, body: { resultCode: 200, errorCode: 0 } },
+        'SubscribeServiceResponse',
+      ),
+    ).toBeUndefined();
+    expect(
+      responseError(
+        {
+          type: 'ErrorResponse',
+          headers: {},
+          body: { resultCode: 500, errorCode: 301, message: 'Connection is unregistered.' },
+        },
+        'SubscribeServiceResponse',
+      ),
+    ).toBe('ErrorResponse (resultCode 500 errorCode 301): Connection is unregistered.');
+    expect(
+      responseError(
+        {
+          type: 'SubscribeServiceResponse',
+          headers: {},
+          body: { resultCode: 403, errorCode: 403, message: 'unknown user!' },
+        },
+        'SubscribeServiceResponse',
+      ),
+    ).toMatch(/resultCode 403/);
   });
 });

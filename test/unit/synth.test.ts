@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { synthAll, synthServiceEntry, serviceEntryProblems, sanitizeHostValue, type SynthResult } from '../../src/synth/index.js';
+import {
+  synthAll,
+  synthServiceEntry,
+  serviceEntryProblems,
+  sanitizeHostValue,
+  type SynthResult,
+} from '../../src/synth/index.js';
 import { renderYaml } from '../../src/sinks/render.js';
 import { parseRegistryFile } from '../../adapters/static/index.js';
 import { parseHostname, parseObjectName } from '../../src/model/names.js';
@@ -22,12 +28,51 @@ describe('synthServiceEntry golden YAML', () => {
   });
 
   const tricky: [string, ReturnType<typeof svc>][] = [
-    ['mixed-ports', svc('orders', [inst('10.0.0.1', 8080), inst('10.0.0.2', 8080), inst('10.0.0.3', 9090)], { protocol: 'http' })],
-    ['hostname-instances', svc('legacy', [inst('db-1.corp.example.com', 3306, { protocol: 'mysql' }), inst('10.0.0.9', 3306, { protocol: 'mysql' })])],
-    ['unicode-uppercase-underscore', svc('Zahlungs_Dienst_ÄÖÜ', [inst('10.1.0.1', 80, { protocol: 'HTTP' })], { key: { source: 'test', namespace: 'Prod_NS', group: 'My_Group', name: 'Zahlungs_Dienst_ÄÖÜ' } })],
-    ['invalid-metadata-labels', svc('labels', [inst('10.2.0.1', 80, { protocol: 'http', metadata: { good: 'yes', 'bad key': 'x', 'too-long': 'x'.repeat(64), 'app.example.com/tier': 'web', 'methods': 'a,b', 'emoji': '✓' } })])],
-    ['duplicate-instances', svc('dup', [inst('10.3.0.1', 80), inst('10.3.0.1', 80), inst('10.3.0.2', 80)], { protocol: 'grpc' })],
-    ['dubbo-two-protocols', svc('demo', [inst('10.4.0.1', 20880, { protocol: 'dubbo', weight: 100 }), inst('10.4.0.1', 50051, { protocol: 'tri', weight: 100 }), inst('10.4.0.2', 20880, { protocol: 'dubbo', weight: 300 })])],
+    [
+      'mixed-ports',
+      svc('orders', [inst('10.0.0.1', 8080), inst('10.0.0.2', 8080), inst('10.0.0.3', 9090)], { protocol: 'http' }),
+    ],
+    [
+      'hostname-instances',
+      svc('legacy', [
+        inst('db-1.corp.example.com', 3306, { protocol: 'mysql' }),
+        inst('10.0.0.9', 3306, { protocol: 'mysql' }),
+      ]),
+    ],
+    [
+      'unicode-uppercase-underscore',
+      svc('Zahlungs_Dienst_ÄÖÜ', [inst('10.1.0.1', 80, { protocol: 'HTTP' })], {
+        key: { source: 'test', namespace: 'Prod_NS', group: 'My_Group', name: 'Zahlungs_Dienst_ÄÖÜ' },
+      }),
+    ],
+    [
+      'invalid-metadata-labels',
+      svc('labels', [
+        inst('10.2.0.1', 80, {
+          protocol: 'http',
+          metadata: {
+            good: 'yes',
+            'bad key': 'x',
+            'too-long': 'x'.repeat(64),
+            'app.example.com/tier': 'web',
+            methods: 'a,b',
+            emoji: '✓',
+          },
+        }),
+      ]),
+    ],
+    [
+      'duplicate-instances',
+      svc('dup', [inst('10.3.0.1', 80), inst('10.3.0.1', 80), inst('10.3.0.2', 80)], { protocol: 'grpc' }),
+    ],
+    [
+      'dubbo-two-protocols',
+      svc('demo', [
+        inst('10.4.0.1', 20880, { protocol: 'dubbo', weight: 100 }),
+        inst('10.4.0.1', 50051, { protocol: 'tri', weight: 100 }),
+        inst('10.4.0.2', 20880, { protocol: 'dubbo', weight: 300 }),
+      ]),
+    ],
   ];
   for (const [name, service] of tricky) {
     it(`renders ${name}`, async () => {
@@ -40,38 +85,75 @@ describe('synthServiceEntry golden YAML', () => {
 
 describe('synthServiceEntry rules', () => {
   it('never uses "the first instance port": one service port per protocol, per-endpoint mapping for the rest', () => {
-    const e = ok(synthServiceEntry(svc('a', [inst('10.0.0.3', 9090), inst('10.0.0.1', 8080), inst('10.0.0.2', 8080)], { protocol: 'http' }), options));
+    const e = ok(
+      synthServiceEntry(
+        svc('a', [inst('10.0.0.3', 9090), inst('10.0.0.1', 8080), inst('10.0.0.2', 8080)], { protocol: 'http' }),
+        options,
+      ),
+    );
     expect(e.object.spec.ports).toEqual([{ name: 'http-8080', number: 8080, protocol: 'HTTP' }]);
-    expect(e.object.spec.endpoints).toEqual([{ address: '10.0.0.1' }, { address: '10.0.0.2' }, { address: '10.0.0.3', ports: { 'http-8080': 9090 } }]);
+    expect(e.object.spec.endpoints).toEqual([
+      { address: '10.0.0.1' },
+      { address: '10.0.0.2' },
+      { address: '10.0.0.3', ports: { 'http-8080': 9090 } },
+    ]);
   });
 
   it('is deterministic whatever the instance order', () => {
-    const instances = [inst('10.0.0.3', 81, { weight: 3 }), inst('10.0.0.1', 80, { weight: 1 }), inst('10.0.0.2', 80, { weight: 2, metadata: { z: '1', a: '2' } })];
+    const instances = [
+      inst('10.0.0.3', 81, { weight: 3 }),
+      inst('10.0.0.1', 80, { weight: 1 }),
+      inst('10.0.0.2', 80, { weight: 2, metadata: { z: '1', a: '2' } }),
+    ];
     const a = renderYaml([ok(synthServiceEntry(svc('s', instances), options)).object]);
     const b = renderYaml([ok(synthServiceEntry(svc('s', [...instances].reverse()), options)).object]);
     expect(a).toBe(b);
   });
 
   it('uses DNS resolution when any instance is a hostname, STATIC for IPs (v4 and v6)', () => {
-    expect(ok(synthServiceEntry(svc('a', [inst('api.example.com', 443, { protocol: 'https' })]), options)).object.spec.resolution).toBe('DNS');
-    expect(ok(synthServiceEntry(svc('b', [inst('fd00::1', 80), inst('10.0.0.1', 80)]), options)).object.spec.resolution).toBe('STATIC');
+    expect(
+      ok(synthServiceEntry(svc('a', [inst('api.example.com', 443, { protocol: 'https' })]), options)).object.spec
+        .resolution,
+    ).toBe('DNS');
+    expect(
+      ok(synthServiceEntry(svc('b', [inst('fd00::1', 80), inst('10.0.0.1', 80)]), options)).object.spec.resolution,
+    ).toBe('STATIC');
   });
 
   it('leaves out unhealthy, disabled and draining (weight 0) instances unless told otherwise', () => {
-    const service = svc('h', [inst('10.0.0.1', 80), inst('10.0.0.2', 80, { healthy: false }), inst('10.0.0.3', 80, { enabled: false }), inst('10.0.0.4', 80, { weight: 0 })]);
+    const service = svc('h', [
+      inst('10.0.0.1', 80),
+      inst('10.0.0.2', 80, { healthy: false }),
+      inst('10.0.0.3', 80, { enabled: false }),
+      inst('10.0.0.4', 80, { weight: 0 }),
+    ]);
     expect(ok(synthServiceEntry(service, options)).object.spec.endpoints?.map((e) => e.address)).toEqual(['10.0.0.1']);
-    expect(ok(synthServiceEntry(service, { ...options, includeUnhealthy: true })).object.spec.endpoints?.map((e) => e.address)).toEqual(['10.0.0.1', '10.0.0.2']);
+    expect(
+      ok(synthServiceEntry(service, { ...options, includeUnhealthy: true })).object.spec.endpoints?.map(
+        (e) => e.address,
+      ),
+    ).toEqual(['10.0.0.1', '10.0.0.2']);
   });
 
   it('maps registry protocols to ones Istio accepts; unknown ones become TCP with a note', () => {
-    const r = synthServiceEntry(svc('p', [inst('10.0.0.1', 7000, { protocol: 'weird-rpc' }), inst('10.0.0.1', 20880, { protocol: 'dubbo' }), inst('10.0.0.1', 50051, { protocol: 'tri' })]), options);
+    const r = synthServiceEntry(
+      svc('p', [
+        inst('10.0.0.1', 7000, { protocol: 'weird-rpc' }),
+        inst('10.0.0.1', 20880, { protocol: 'dubbo' }),
+        inst('10.0.0.1', 50051, { protocol: 'tri' }),
+      ]),
+      options,
+    );
     const e = ok(r);
     expect(e.object.spec.ports.map((p) => `${p.protocol}/${p.number}`)).toEqual(['TCP/7000', 'GRPC/50051']);
     expect(r.notes.map((n) => n.code)).toContain('unknown-protocol');
   });
 
   it('keeps volatile and invalid metadata out of labels, counting the dropped ones', () => {
-    const r = synthServiceEntry(svc('l', [inst('10.0.0.1', 80, { metadata: { ok: 'v1', timestamp: '1700000000', 'bad key': 'v', x: 'a,b' } })]), options);
+    const r = synthServiceEntry(
+      svc('l', [inst('10.0.0.1', 80, { metadata: { ok: 'v1', timestamp: '1700000000', 'bad key': 'v', x: 'a,b' } })]),
+      options,
+    );
     expect(ok(r).object.spec.endpoints?.[0]?.labels).toEqual({ ok: 'v1' });
     expect(r.notes.filter((n) => n.code === 'label-dropped')).toHaveLength(2);
   });
@@ -84,8 +166,18 @@ describe('synthServiceEntry rules', () => {
   });
 
   it('publishes a service with declared ports and no instances as DNS of its own host', () => {
-    const e = ok(synthServiceEntry(svc('x', [], { host: 'www.baidu.com', ports: [{ number: 80, protocol: 'HTTP', name: 'HTTP' }] }), options));
-    expect(e.object.spec).toMatchObject({ hosts: ['www.baidu.com'], resolution: 'DNS', location: 'MESH_INTERNAL', ports: [{ name: 'HTTP', number: 80, protocol: 'HTTP' }] });
+    const e = ok(
+      synthServiceEntry(
+        svc('x', [], { host: 'www.baidu.com', ports: [{ number: 80, protocol: 'HTTP', name: 'HTTP' }] }),
+        options,
+      ),
+    );
+    expect(e.object.spec).toMatchObject({
+      hosts: ['www.baidu.com'],
+      resolution: 'DNS',
+      location: 'MESH_INTERNAL',
+      ports: [{ name: 'HTTP', number: 80, protocol: 'HTTP' }],
+    });
     expect(e.name).toBe('www.baidu.com');
   });
 
@@ -98,7 +190,10 @@ describe('synthServiceEntry rules', () => {
   });
 
   it('skips instances with impossible ports and keeps the rest', () => {
-    const r = synthServiceEntry(svc('x', [inst('10.0.0.1', 0), inst('10.0.0.2', 70000), inst('10.0.0.3', 80)]), options);
+    const r = synthServiceEntry(
+      svc('x', [inst('10.0.0.1', 0), inst('10.0.0.2', 70000), inst('10.0.0.3', 80)]),
+      options,
+    );
     expect(ok(r).object.spec.endpoints).toEqual([{ address: '10.0.0.3' }]);
     expect(r.notes.filter((n) => n.code === 'instance-skipped')).toHaveLength(2);
   });
@@ -112,7 +207,12 @@ describe('synthServiceEntry rules', () => {
   });
 
   it('weights are relative (max = 100) and omitted when all equal', () => {
-    const e = ok(synthServiceEntry(svc('w', [inst('10.0.0.1', 80, { weight: 0.5 }), inst('10.0.0.2', 80, { weight: 1 })]), options));
+    const e = ok(
+      synthServiceEntry(
+        svc('w', [inst('10.0.0.1', 80, { weight: 0.5 }), inst('10.0.0.2', 80, { weight: 1 })]),
+        options,
+      ),
+    );
     expect(e.object.spec.endpoints?.map((x) => x.weight)).toEqual([50, 100]);
   });
 
@@ -144,14 +244,21 @@ describe('host naming and collisions', () => {
   });
 
   it('gives the host to the first service by key when two would share it, and reports the other', () => {
-    const out = synthAll([{ services: [svc('ORDER_SVC', [inst('10.0.0.2', 80)]), svc('order-svc', [inst('10.0.0.1', 80)])], options }]);
+    const out = synthAll([
+      { services: [svc('ORDER_SVC', [inst('10.0.0.2', 80)]), svc('order-svc', [inst('10.0.0.1', 80)])], options },
+    ]);
     expect(out.desired).toHaveLength(1);
     expect(out.invalid).toHaveLength(1);
     expect(out.invalid[0]!.reason).toMatch(/already produced by service test\/public\/DEFAULT_GROUP\/ORDER_SVC/);
   });
 
   it('one invalid service never stops the others', () => {
-    const out = synthAll([{ services: [svc('good', [inst('10.0.0.1', 80)]), svc('bad', [inst('10.0.0.1', 80)], { host: 'no_dots' })], options }]);
+    const out = synthAll([
+      {
+        services: [svc('good', [inst('10.0.0.1', 80)]), svc('bad', [inst('10.0.0.1', 80)], { host: 'no_dots' })],
+        options,
+      },
+    ]);
     expect(out.desired.map((d) => d.key.name)).toEqual(['good']);
     expect(out.invalid.map((r) => r.key.name)).toEqual(['bad']);
   });
@@ -167,6 +274,9 @@ describe('synthesis memo', () => {
     if (fresh.kind !== 'ok') throw new Error('expected a ServiceEntry');
     expect(first.desired[0]!.object).toEqual(fresh.entry.object);
     expect(first.desired[0]!.hash).toBe(fresh.entry.hash);
-    expect(JSON.parse(JSON.stringify(first.desired[0]))).toMatchObject({ name: fresh.entry.name, object: { spec: { hosts: [fresh.entry.host] } } });
+    expect(JSON.parse(JSON.stringify(first.desired[0]))).toMatchObject({
+      name: fresh.entry.name,
+      object: { spec: { hosts: [fresh.entry.host] } },
+    });
   });
 });

@@ -10,7 +10,11 @@ function capture() {
   const out: string[] = [];
   const err: string[] = [];
   return {
-    io: { stdout: { write: (s: string) => (out.push(s), true) }, stderr: { write: (s: string) => (err.push(s), true) }, env: {} } as never,
+    io: {
+      stdout: { write: (s: string) => (out.push(s), true) },
+      stderr: { write: (s: string) => (err.push(s), true) },
+      env: {},
+    } as never,
     out: () => out.join(''),
     err: () => err.join(''),
   };
@@ -70,11 +74,18 @@ describe('registry-bridge verify, offline (saved registryz + Envoy config_dump, 
     const c = capture();
     const code = await main([...offline('moved.yaml'), '-o', 'json'], c.io);
     expect(code).toBe(5);
-    const report = JSON.parse(c.out()) as { ok: boolean; hosts: { hops: { hop: string; status: string; detail: string[] }[] }[] };
+    const report = JSON.parse(c.out()) as {
+      ok: boolean;
+      hosts: { hops: { hop: string; status: string; detail: string[] }[] }[];
+    };
     expect(report.ok).toBe(false);
     const hops = Object.fromEntries(report.hosts[0]!.hops.map((h) => [h.hop, h]));
-    expect(hops.istiod!.detail).toEqual(['ports differ: istiod has 80/HTTP, 443/TLS, the bridge wrote 443/TLS, 8080/HTTP']);
-    expect(hops.proxy!.detail[0]).toBe('no cluster outbound|8080||www.example.com (has outbound|80||www.example.com: port differs)');
+    expect(hops.istiod!.detail).toEqual([
+      'ports differ: istiod has 80/HTTP, 443/TLS, the bridge wrote 443/TLS, 8080/HTTP',
+    ]);
+    expect(hops.proxy!.detail[0]).toBe(
+      'no cluster outbound|8080||www.example.com (has outbound|80||www.example.com: port differs)',
+    );
   });
 
   it('exit 2 when there is nothing to compare with', async () => {
@@ -87,10 +98,27 @@ describe('registry-bridge verify, offline (saved registryz + Envoy config_dump, 
 describe('registry-bridge verify -c', () => {
   it('reads the registries once and verifies what the bridge would write', async () => {
     const c = capture();
-    const code = await main(['verify', '-c', 'examples/quickstart.yaml', '--no-kube', '--registryz', join(fixtures, '1.22', 'registryz.json'), '--timeout', '0', '-o', 'json', '--log-level', 'silent'], c.io);
+    const code = await main(
+      [
+        'verify',
+        '-c',
+        'examples/quickstart.yaml',
+        '--no-kube',
+        '--registryz',
+        join(fixtures, '1.22', 'registryz.json'),
+        '--timeout',
+        '0',
+        '-o',
+        'json',
+        '--log-level',
+        'silent',
+      ],
+      c.io,
+    );
     const report = JSON.parse(c.out()) as { hosts: { host: string; hops: { hop: string; detail: string[] }[] }[] };
     expect(report.hosts.length).toBeGreaterThan(0);
     expect(code).toBe(5);
-    for (const h of report.hosts) expect(h.hops.find((x) => x.hop === 'istiod')!.detail.join(' ')).toMatch(/not in istiod's registry|differs/);
+    for (const h of report.hosts)
+      expect(h.hops.find((x) => x.hop === 'istiod')!.detail.join(' ')).toMatch(/not in istiod's registry|differs/);
   });
 });

@@ -25,7 +25,11 @@ const fixtures = join(import.meta.dirname, '..', 'fixtures', 'istiod');
 const NOW = Date.parse('2024-11-05T10:01:00Z');
 
 function desired(host: string, ports = [{ number: 80, name: 'http', protocol: 'http' }], exportTo?: string[]) {
-  const r = synthServiceEntry(svc(host, [], { host, ports }), { ...options, namespace: 'default', ...(exportTo ? { exportTo } : {}) });
+  const r = synthServiceEntry(svc(host, [], { host, ports }), {
+    ...options,
+    namespace: 'default',
+    ...(exportTo ? { exportTo } : {}),
+  });
   if (r.kind !== 'ok') throw new Error(`synth: ${r.kind}`);
   return r.entry;
 }
@@ -35,7 +39,11 @@ const www = desired('www.example.com', [
   { number: 443, name: 'tls', protocol: 'tls' },
 ]);
 const wwwExpect = expectationOfDesired(www);
-const asKube = (o: typeof www.object, patch: Partial<KubeServiceEntry['spec']> = {}, meta: Record<string, unknown> = {}): KubeServiceEntry => ({
+const asKube = (
+  o: typeof www.object,
+  patch: Partial<KubeServiceEntry['spec']> = {},
+  meta: Record<string, unknown> = {},
+): KubeServiceEntry => ({
   ...o,
   metadata: { ...o.metadata, creationTimestamp: '2024-11-05T10:00:00Z', ...meta },
   spec: { ...o.spec, ...patch },
@@ -46,8 +54,18 @@ describe('checkKube', () => {
   it.each<[string, KubeServiceEntry[], string, RegExp | undefined]>([
     ['the object the bridge wrote', [asKube(www.object)], 'ok', undefined],
     ['no object', [], 'missing', /no ServiceEntry default\/www\.example\.com/],
-    ['hand-edited port (hash annotation unchanged)', [asKube(www.object, { ports: [{ number: 8080, name: 'http', protocol: 'HTTP' }, www.object.spec.ports[1]!] })], 'differs', /edited outside the bridge.*|ports differ: kube has 443\/TLS, 8080\/HTTP/],
-    ['older version (other hash)', [asKube(desired('www.example.com').object)], 'differs', /content hash is \w+, the bridge wants/],
+    [
+      'hand-edited port (hash annotation unchanged)',
+      [asKube(www.object, { ports: [{ number: 8080, name: 'http', protocol: 'HTTP' }, www.object.spec.ports[1]!] })],
+      'differs',
+      /edited outside the bridge.*|ports differ: kube has 443\/TLS, 8080\/HTTP/,
+    ],
+    [
+      'older version (other hash)',
+      [asKube(desired('www.example.com').object)],
+      'differs',
+      /content hash is \w+, the bridge wants/,
+    ],
     ['not owned', [asKube(www.object, {}, { labels: {} })], 'differs', /not managed by registry-bridge/],
   ])('%s', (_name, objects, status, detail) => {
     const c = checkKube(wwwExpect, kubeOk(objects), NOW);
@@ -58,7 +76,11 @@ describe('checkKube', () => {
   });
 
   it('a read failure with 403 is reported as forbidden, not missing', () => {
-    const c = checkKube(wwwExpect, { ok: false, source: 'kube', error: new HopReadError('kube: forbidden', { status: 403 }) }, NOW);
+    const c = checkKube(
+      wwwExpect,
+      { ok: false, source: 'kube', error: new HopReadError('kube: forbidden', { status: 403 }) },
+      NOW,
+    );
     expect(c.status).toBe('forbidden');
   });
 });
@@ -82,12 +104,44 @@ describe('checkRegistry', () => {
   it.each<[string, RegistryEntry[], string, RegExp | undefined]>([
     ['as written', [entry()], 'ok', undefined],
     ['absent', [], 'missing', /not in istiod's registry/],
-    ['only a Kubernetes service with that name', [entry({ registry: 'Kubernetes', namespace: 'other' })], 'missing', /only from Kubernetes other/],
-    ['port mismatch', [entry({ ports: [{ name: 'http', port: 8080, protocol: 'HTTP' }, { name: 'tls', port: 443, protocol: 'TLS' }] })], 'differs', /ports differ: istiod has 443\/TLS, 8080\/HTTP, the bridge wrote 80\/HTTP, 443\/TLS/],
-    ['resolution', [entry({ resolution: 'STATIC' })], 'differs', /resolution differs: istiod has STATIC, the bridge wrote DNS/],
+    [
+      'only a Kubernetes service with that name',
+      [entry({ registry: 'Kubernetes', namespace: 'other' })],
+      'missing',
+      /only from Kubernetes other/,
+    ],
+    [
+      'port mismatch',
+      [
+        entry({
+          ports: [
+            { name: 'http', port: 8080, protocol: 'HTTP' },
+            { name: 'tls', port: 443, protocol: 'TLS' },
+          ],
+        }),
+      ],
+      'differs',
+      /ports differ: istiod has 443\/TLS, 8080\/HTTP, the bridge wrote 80\/HTTP, 443\/TLS/,
+    ],
+    [
+      'resolution',
+      [entry({ resolution: 'STATIC' })],
+      'differs',
+      /resolution differs: istiod has STATIC, the bridge wrote DNS/,
+    ],
     ['location', [entry({ meshExternal: true })], 'differs', /location differs: istiod has MESH_EXTERNAL/],
-    ['another object owns the host', [entry({ objectName: 'hand-made' })], 'differs', /ServiceEntry default\/hand-made/],
-    ['duplicate host in another namespace', [entry(), entry({ namespace: 'team-b' })], 'differs', /also defined in namespace team-b/],
+    [
+      'another object owns the host',
+      [entry({ objectName: 'hand-made' })],
+      'differs',
+      /ServiceEntry default\/hand-made/,
+    ],
+    [
+      'duplicate host in another namespace',
+      [entry(), entry({ namespace: 'team-b' })],
+      'differs',
+      /also defined in namespace team-b/,
+    ],
   ])('%s', (_n, entries, status, detail) => {
     const c = checkRegistry(wwwExpect, { ok: true, source: 'registryz', value: entries }, NOW);
     expect(c.status).toBe(status);
@@ -95,7 +149,9 @@ describe('checkRegistry', () => {
   });
 
   it('1.10 payload (no ObjectName) matches the same expectation', () => {
-    const e = expectationOfDesired(desired('orders.default-group.public.nacos', [{ number: 8080, name: 'http-8080', protocol: 'http' }]));
+    const e = expectationOfDesired(
+      desired('orders.default-group.public.nacos', [{ number: 8080, name: 'http-8080', protocol: 'http' }]),
+    );
     const entries = parseRegistryz(readFileSync(join(fixtures, '1.10', 'registryz.json'), 'utf8')).entries;
     const c = checkRegistry({ ...e, namespace: 'mesh' }, { ok: true, source: 'file', value: entries }, NOW);
     // synth writes DNS for a service with an explicit host and no instances; the 1.10 payload says STATIC
@@ -124,17 +180,28 @@ describe('checkProxy on an Envoy admin dump', () => {
   });
 
   it('port mismatch: names the cluster that exists instead', () => {
-    const e: Expectation = { ...dnsExpect, ports: [{ number: 8080, name: 'http', protocol: 'HTTP' }, dnsExpect.ports[1]!] };
+    const e: Expectation = {
+      ...dnsExpect,
+      ports: [{ number: 8080, name: 'http', protocol: 'HTTP' }, dnsExpect.ports[1]!],
+    };
     const c = checkProxy(e, obs(), NOW);
     expect(c.status).toBe('missing');
-    expect(c.detail).toEqual(['no cluster outbound|8080||www.example.com (has outbound|80||www.example.com: port differs)', 'no route configuration "8080"']);
+    expect(c.detail).toEqual([
+      'no cluster outbound|8080||www.example.com (has outbound|80||www.example.com: port differs)',
+      'no route configuration "8080"',
+    ]);
   });
 
   it('exported to another namespace only: the reason is given', () => {
-    const e: Expectation = { ...expectationOfDesired(desired('hidden.example.com', undefined, ['other-ns'])), resolution: 'DNS' };
+    const e: Expectation = {
+      ...expectationOfDesired(desired('hidden.example.com', undefined, ['other-ns'])),
+      resolution: 'DNS',
+    };
     const c = checkProxy(e, obs('default'), NOW);
     expect(c.status).toBe('missing');
-    expect(c.detail.at(-1)).toBe('the ServiceEntry is exported to [other-ns] only: a proxy in namespace default does not receive it');
+    expect(c.detail.at(-1)).toBe(
+      'the ServiceEntry is exported to [other-ns] only: a proxy in namespace default does not receive it',
+    );
   });
 });
 
@@ -142,7 +209,16 @@ describe('checkSync', () => {
   const syncObs = (acked: string, sent = acked) => ({
     ok: true as const,
     source: 'syncz',
-    value: { proxyId: 'probe.default', proxies: [{ proxy: 'probe.default', sent: { cluster: sent, route: sent, listener: sent }, acked: { cluster: acked, route: acked, listener: acked } }] },
+    value: {
+      proxyId: 'probe.default',
+      proxies: [
+        {
+          proxy: 'probe.default',
+          sent: { cluster: sent, route: sent, listener: sent },
+          acked: { cluster: acked, route: acked, listener: acked },
+        },
+      ],
+    },
   });
   const v12 = '2026-04-23T12:00:05Z/12';
   const n12 = `${v12}0f3c2a1b-0e5f-4a6b-8c7d-9e0f1a2b3c4d`;
@@ -177,16 +253,20 @@ describe('checkHost, verifyHosts, report', () => {
     let t = 1_000;
     let reads = 0;
     const metrics = new BridgeMetrics();
-    const report = await verifyHosts([{ expectation: wwwExpect, writtenAt: 1_000 }], {
-      clock: () => t,
-      sleep: async (ms) => void (t += ms),
-      metrics,
-      kube: {
-        source: 'kube test',
-        // the object appears on the third read
-        listOwned: async () => (++reads >= 3 ? [asKube(www.object)] : []),
+    const report = await verifyHosts(
+      [{ expectation: wwwExpect, writtenAt: 1_000 }],
+      {
+        clock: () => t,
+        sleep: async (ms) => void (t += ms),
+        metrics,
+        kube: {
+          source: 'kube test',
+          // the object appears on the third read
+          listOwned: async () => (++reads >= 3 ? [asKube(www.object)] : []),
+        },
       },
-    }, { timeoutMs: 5_000, intervalMs: 100 });
+      { timeoutMs: 5_000, intervalMs: 100 },
+    );
     expect(report.ok).toBe(true);
     expect(report.hosts[0]!.hops[0]).toMatchObject({ status: 'ok', latencyMs: 200 });
     const text = await metrics.registry.metrics();
@@ -194,12 +274,16 @@ describe('checkHost, verifyHosts, report', () => {
     expect(verifyExitCode(report)).toBe(0);
   });
 
-  it('leaves nothing on the caller\'s long-lived signal (it runs after every apply)', async () => {
+  it("leaves nothing on the caller's long-lived signal (it runs after every apply)", async () => {
     const parent = new AbortController().signal;
     let t = 0;
     for (let i = 0; i < 50; i++) {
       // the real sleep, as the propagation checker uses it
-      await verifyHosts([{ expectation: wwwExpect }], { clock: () => (t += 50), kube: { source: 'kube test', listOwned: async () => [] } }, { timeoutMs: 100, intervalMs: 1, signal: parent });
+      await verifyHosts(
+        [{ expectation: wwwExpect }],
+        { clock: () => (t += 50), kube: { source: 'kube test', listOwned: async () => [] } },
+        { timeoutMs: 100, intervalMs: 1, signal: parent },
+      );
     }
     expect(getEventListeners(parent, 'abort')).toHaveLength(0);
   });
@@ -207,12 +291,16 @@ describe('checkHost, verifyHosts, report', () => {
   it('gives up at the deadline, counts the failure, exit code 5, table says why', async () => {
     let t = 0;
     const metrics = new BridgeMetrics();
-    const report = await verifyHosts([{ expectation: wwwExpect, writtenAt: 0 }], {
-      clock: () => t,
-      sleep: async (ms) => void (t += ms),
-      metrics,
-      kube: { source: 'kube test', listOwned: async () => [] },
-    }, { timeoutMs: 1_000, intervalMs: 250 });
+    const report = await verifyHosts(
+      [{ expectation: wwwExpect, writtenAt: 0 }],
+      {
+        clock: () => t,
+        sleep: async (ms) => void (t += ms),
+        metrics,
+        kube: { source: 'kube test', listOwned: async () => [] },
+      },
+      { timeoutMs: 1_000, intervalMs: 250 },
+    );
     expect(report.ok).toBe(false);
     expect(verifyExitCode(report)).toBe(5);
     expect(await metrics.registry.metrics()).toMatch(/registry_bridge_propagation_failures_total\{hop="kube"\} 1/);

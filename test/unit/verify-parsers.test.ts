@@ -38,7 +38,11 @@ describe('parseRegistryz: every shape from 1.10 on', () => {
 
   it('1.22: ExportTo {"*":{}} (sets.Set), null ExportTo, NONE = 2', () => {
     const { entries } = parseRegistryz(fixture('1.22', 'registryz.json'));
-    expect(entries[0]).toMatchObject({ exportTo: ['*'], resolution: 'STATIC', ports: [{ port: 50051, protocol: 'GRPC' }] });
+    expect(entries[0]).toMatchObject({
+      exportTo: ['*'],
+      resolution: 'STATIC',
+      ports: [{ port: 50051, protocol: 'GRPC' }],
+    });
     expect(entries[1]!.exportTo).toBeUndefined();
     expect(entries[1]!.resolution).toBe('NONE');
   });
@@ -59,7 +63,9 @@ describe('parseRegistryz: every shape from 1.10 on', () => {
   });
 
   // Payloads captured from the harness istiod (RB_CAPTURE_FIXTURES=1): whatever versions exist.
-  const captured = existsSync(fixtures) ? readdirSync(fixtures).filter((d) => existsSync(join(fixtures, d, 'registryz.json')) && !/^1\.(10|19|22)$/.test(d)) : [];
+  const captured = existsSync(fixtures)
+    ? readdirSync(fixtures).filter((d) => existsSync(join(fixtures, d, 'registryz.json')) && !/^1\.(10|19|22)$/.test(d))
+    : [];
   it.each(captured.length ? captured : ['(none captured yet)'])('captured %s: every element parses', (dir) => {
     if (dir.startsWith('(')) return;
     const { entries, dropped } = parseRegistryz(fixture(dir, 'registryz.json'));
@@ -82,9 +88,16 @@ describe('parseConfigDump: one parser for Envoy admin (snake_case), istiod and i
     expect(view.clusters.get('outbound|5432||db.example.com')!.type).toBe('EDS');
     expect(view.clusters.get('prometheus_stats')!.type).toBe('STATIC');
     const l443 = view.listeners.find((l) => l.name === '0.0.0.0_443')!;
-    expect(l443.filterChains[0]).toMatchObject({ serverNames: ['www.example.com'], tcpClusters: ['outbound|443||www.example.com'] });
+    expect(l443.filterChains[0]).toMatchObject({
+      serverNames: ['www.example.com'],
+      tcpClusters: ['outbound|443||www.example.com'],
+    });
     expect(view.listeners.find((l) => l.name === '0.0.0.0_80')!.filterChains[0]!.rdsName).toBe('80');
-    expect(view.routes.get('80')!.virtualHosts[0]).toEqual({ name: 'www.example.com:80', domains: ['www.example.com'], clusters: ['outbound|80||www.example.com'] });
+    expect(view.routes.get('80')!.virtualHosts[0]).toEqual({
+      name: 'www.example.com:80',
+      domains: ['www.example.com'],
+      clusters: ['outbound|80||www.example.com'],
+    });
   });
 
   it('the same dump in camelCase gives the same view', () => {
@@ -99,9 +112,15 @@ describe('parseConfigDump: one parser for Envoy admin (snake_case), istiod and i
   });
 
   it('istioctl proxy-config -o json arrays (clusters, routes, listeners) merge into one view', () => {
-    const dump = JSON.parse(fixture('envoy-admin-1.24', 'config_dump.json')) as { configs: Record<string, unknown[]>[] };
-    const clusters = (dump.configs[1]!.dynamic_active_clusters as { cluster: unknown }[]).map((c) => toCamel(c.cluster));
-    const routes = (dump.configs[3]!.dynamic_route_configs as { route_config: unknown }[]).map((r) => toCamel(r.route_config));
+    const dump = JSON.parse(fixture('envoy-admin-1.24', 'config_dump.json')) as {
+      configs: Record<string, unknown[]>[];
+    };
+    const clusters = (dump.configs[1]!.dynamic_active_clusters as { cluster: unknown }[]).map((c) =>
+      toCamel(c.cluster),
+    );
+    const routes = (dump.configs[3]!.dynamic_route_configs as { route_config: unknown }[]).map((r) =>
+      toCamel(r.route_config),
+    );
     const view = parseConfigDump(JSON.stringify(clusters), JSON.stringify(routes));
     expect(view.clusters.size).toBe(4);
     expect(view.routes.get('80')!.virtualHosts).toHaveLength(2);
@@ -132,7 +151,13 @@ describe('parseSyncz and push versions', () => {
       cluster_acked: '2026-04-23T12:00:05Z/7a1b2c3d4-0e5f-4a6b-8c7d-9e0f1a2b3c4d',
       listener_sent: '2026-04-23T12:00:05Z/7b1b2c3d4-0e5f-4a6b-8c7d-9e0f1a2b3c4d',
       listener_acked: '2026-04-23T12:00:04Z/6c1b2c3d4-0e5f-4a6b-8c7d-9e0f1a2b3c4d',
-      resources: { 'type.googleapis.com/envoy.config.cluster.v3.Cluster': { sent: 'x', acked: 'x', sentTime: '2026-04-23T12:00:05Z' } },
+      resources: {
+        'type.googleapis.com/envoy.config.cluster.v3.Cluster': {
+          sent: 'x',
+          acked: 'x',
+          sentTime: '2026-04-23T12:00:05Z',
+        },
+      },
     },
     { cluster_id: 'Kubernetes' },
   ]);
@@ -148,7 +173,10 @@ describe('parseSyncz and push versions', () => {
   it('a nonce is the push version followed by a uuid with no separator', () => {
     // counter 7, uuid starting with a digit: the uuid must not be read as part of the counter
     expect(pushVersionOf('2026-04-23T12:00:05Z/71b2c3d4-0e5f-4a6b-8c7d-9e0f1a2b3c4d')).toBeUndefined();
-    expect(pushVersionOf('2026-04-23T12:00:05Z/712345678-0e5f-4a6b-8c7d-9e0f1a2b3c4d')).toEqual({ time: Date.parse('2026-04-23T12:00:05Z'), counter: 7 });
+    expect(pushVersionOf('2026-04-23T12:00:05Z/712345678-0e5f-4a6b-8c7d-9e0f1a2b3c4d')).toEqual({
+      time: Date.parse('2026-04-23T12:00:05Z'),
+      counter: 7,
+    });
     expect(pushVersionOf('2026-04-23T12:00:05Z/12')).toEqual({ time: Date.parse('2026-04-23T12:00:05Z'), counter: 12 });
     expect(pushVersionOf('8f8a1e4c-uuid-only')).toBeUndefined();
   });
@@ -166,37 +194,60 @@ function toCamel(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(toCamel);
   if (v === null || typeof v !== 'object') return v;
   return Object.fromEntries(
-    Object.entries(v).map(([k, x]) => [k.startsWith('@') || k.includes('.') || k.includes('|') ? k : k.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase()), k === 'filter_metadata' ? x : toCamel(x)]),
+    Object.entries(v).map(([k, x]) => [
+      k.startsWith('@') || k.includes('.') || k.includes('|')
+        ? k
+        : k.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase()),
+      k === 'filter_metadata' ? x : toCamel(x),
+    ]),
   );
 }
 
 describe('payloads captured from the harness istiod', () => {
-  const dirs = existsSync(fixtures) ? readdirSync(fixtures).filter((d) => existsSync(join(fixtures, d, 'probe-host.json'))) : [];
-  it.each(dirs.length ? dirs : ['(none captured yet)'])('%s: istiod config_dump (camelCase) and syncz of the xDS probe', async (dir) => {
-    if (dir.startsWith('(')) return;
-    const { checkProxy } = await import('../../src/verify/compare.js');
-    const meta = JSON.parse(fixture(dir, 'probe-host.json')) as { host: string; ports: number[]; resolution: 'DNS'; probeNamespace: string };
-    const view = parseConfigDump(fixture(dir, 'config_dump.json'));
-    expect(view.dropped).toBe(0);
-    expect(view.clusters.get(`outbound|${meta.ports[0]}||${meta.host}`)?.type).toBe('STRICT_DNS');
-    const expectation = {
-      host: meta.host,
-      namespace: 'default',
-      name: meta.host,
-      location: 'MESH_INTERNAL' as const,
-      resolution: meta.resolution,
-      ports: [
-        { number: meta.ports[0]!, name: 'http', protocol: 'HTTP' },
-        { number: meta.ports[1]!, name: 'tls', protocol: 'TLS' },
-      ],
-      endpoints: 0,
-    };
-    const c = checkProxy(expectation, { ok: true, source: dir, value: { view, namespace: meta.probeNamespace, kinds: new Set(['cluster', 'listener', 'route']) } }, Date.now());
-    expect(c.detail).toEqual([]);
-    expect(c.status).toBe('ok');
-    const { proxies, dropped } = parseSyncz(fixture(dir, 'syncz.json'));
-    expect(dropped).toBe(0);
-    expect(proxies.length).toBeGreaterThan(0);
-    for (const p of proxies) expect(pushVersionOf(p.acked.cluster ?? '')).toBeDefined();
-  });
+  const dirs = existsSync(fixtures)
+    ? readdirSync(fixtures).filter((d) => existsSync(join(fixtures, d, 'probe-host.json')))
+    : [];
+  it.each(dirs.length ? dirs : ['(none captured yet)'])(
+    '%s: istiod config_dump (camelCase) and syncz of the xDS probe',
+    async (dir) => {
+      if (dir.startsWith('(')) return;
+      const { checkProxy } = await import('../../src/verify/compare.js');
+      const meta = JSON.parse(fixture(dir, 'probe-host.json')) as {
+        host: string;
+        ports: number[];
+        resolution: 'DNS';
+        probeNamespace: string;
+      };
+      const view = parseConfigDump(fixture(dir, 'config_dump.json'));
+      expect(view.dropped).toBe(0);
+      expect(view.clusters.get(`outbound|${meta.ports[0]}||${meta.host}`)?.type).toBe('STRICT_DNS');
+      const expectation = {
+        host: meta.host,
+        namespace: 'default',
+        name: meta.host,
+        location: 'MESH_INTERNAL' as const,
+        resolution: meta.resolution,
+        ports: [
+          { number: meta.ports[0]!, name: 'http', protocol: 'HTTP' },
+          { number: meta.ports[1]!, name: 'tls', protocol: 'TLS' },
+        ],
+        endpoints: 0,
+      };
+      const c = checkProxy(
+        expectation,
+        {
+          ok: true,
+          source: dir,
+          value: { view, namespace: meta.probeNamespace, kinds: new Set(['cluster', 'listener', 'route']) },
+        },
+        Date.now(),
+      );
+      expect(c.detail).toEqual([]);
+      expect(c.status).toBe('ok');
+      const { proxies, dropped } = parseSyncz(fixture(dir, 'syncz.json'));
+      expect(dropped).toBe(0);
+      expect(proxies.length).toBeGreaterThan(0);
+      for (const p of proxies) expect(pushVersionOf(p.acked.cluster ?? '')).toBeDefined();
+    },
+  );
 });

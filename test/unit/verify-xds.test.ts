@@ -5,7 +5,13 @@ import { TypeUrl, xdsPackageDefinition } from '../../src/verify/xds-protos.js';
 
 describe('xDS protos from @grpc/grpc-js-xds', () => {
   const pkg = grpc.loadPackageDefinition(xdsPackageDefinition()) as unknown as {
-    envoy: { service: { discovery: { v3: { AggregatedDiscoveryService: { service: Record<string, grpc.MethodDefinition<unknown, unknown>> } } } } };
+    envoy: {
+      service: {
+        discovery: {
+          v3: { AggregatedDiscoveryService: { service: Record<string, grpc.MethodDefinition<unknown, unknown>> } };
+        };
+      };
+    };
   };
   const method = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service.StreamAggregatedResources!;
 
@@ -25,7 +31,8 @@ describe('xDS protos from @grpc/grpc-js-xds', () => {
                 {
                   name: 'envoy.filters.network.http_connection_manager',
                   typed_config: {
-                    '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+                    '@type':
+                      'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
                     stat_prefix: 'outbound_0.0.0.0_80',
                     rds: { route_config_name: '80' },
                   },
@@ -40,13 +47,23 @@ describe('xDS protos from @grpc/grpc-js-xds', () => {
     expect(decoded.version_info).toBe('2026-04-23T12:00:05Z/12');
     const l = decoded.resources[0] as Record<string, unknown>;
     expect(l['@type']).toBe(TypeUrl.listener);
-    const view = proxyViewOf({ clusters: [], listeners: decoded.resources.map((resource) => ({ resource })), routes: [] });
+    const view = proxyViewOf({
+      clusters: [],
+      listeners: decoded.resources.map((resource) => ({ resource })),
+      routes: [],
+    });
     expect(view.listeners[0]).toMatchObject({ name: '0.0.0.0_80', address: '0.0.0.0', port: 80 });
     expect(routeNamesOf(view.listeners)).toEqual(['80']);
   });
 
   it('node metadata Struct values use the camelCase field names of protobufjs bundled descriptors', () => {
-    const wire = method.requestSerialize({ type_url: TypeUrl.cluster, node: { id: 'sidecar~10.0.0.1~p.default~default.svc.cluster.local', metadata: { fields: { NAMESPACE: { stringValue: 'default' } } } } });
+    const wire = method.requestSerialize({
+      type_url: TypeUrl.cluster,
+      node: {
+        id: 'sidecar~10.0.0.1~p.default~default.svc.cluster.local',
+        metadata: { fields: { NAMESPACE: { stringValue: 'default' } } },
+      },
+    });
     const back = method.requestDeserialize(wire) as { node: { metadata: { fields: Record<string, unknown> } } };
     expect(back.node.metadata.fields.NAMESPACE).toEqual({ stringValue: 'default' });
   });

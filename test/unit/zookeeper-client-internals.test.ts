@@ -11,7 +11,7 @@ import { socketOf } from '../../adapters/zookeeper/session.js';
 const zk = createRequire(import.meta.url)('node-zookeeper-client') as typeof import('node-zookeeper-client');
 
 describe('node-zookeeper-client internals the session relies on', () => {
-  it('keeps the current connection attempt\'s net.Socket where socketOf looks for it', async () => {
+  it("keeps the current connection attempt's net.Socket where socketOf looks for it", async () => {
     const client = zk.createClient('127.0.0.1:1', { sessionTimeout: 30_000, spinDelay: 1000, retries: 0 });
     expect(socketOf(client)).toBeUndefined();
     client.connect();

@@ -17,7 +17,16 @@ describe('Dubbo provider URLs as ZookeeperRegistry writes them', () => {
     [
       '2.6.2: framework version in dubbo=, default.version',
       'dubbo://10.20.153.10:20880/com.alibaba.dubbo.demo.DemoService?anyhost=true&application=demo-provider&default.version=1.0.0&dubbo=2.6.2&generic=false&interface=com.alibaba.dubbo.demo.DemoService&methods=sayHello&pid=5052&side=provider&timestamp=1530000000000',
-      { interface: 'com.alibaba.dubbo.demo.DemoService', version: '1.0.0', group: '', port: 20880, protocol: 'dubbo', weight: 100, enabled: true, application: 'demo-provider' },
+      {
+        interface: 'com.alibaba.dubbo.demo.DemoService',
+        version: '1.0.0',
+        group: '',
+        port: 20880,
+        protocol: 'dubbo',
+        weight: 100,
+        enabled: true,
+        application: 'demo-provider',
+      },
     ],
     [
       '2.7.8: dubbo=2.0.2 protocol version, release=, weight',
@@ -27,14 +36,28 @@ describe('Dubbo provider URLs as ZookeeperRegistry writes them', () => {
     [
       '3.2 triple with group and version',
       'tri://10.0.0.5:50051/org.apache.dubbo.demo.GreeterService?anyhost=true&application=demo-provider&background=false&deprecated=false&dubbo=2.0.2&dynamic=true&executor-management-mode=isolation&file-cache=true&generic=false&group=blue&interface=org.apache.dubbo.demo.GreeterService&methods=greet,greetStream&pid=4321&prefer.serialization=fastjson2,hessian2&release=3.2.10&serialization=fastjson2&service-name-mapping=true&side=provider&timestamp=1700000000000&version=2.0.0',
-      { interface: 'org.apache.dubbo.demo.GreeterService', version: '2.0.0', group: 'blue', port: 50051, protocol: 'tri' },
+      {
+        interface: 'org.apache.dubbo.demo.GreeterService',
+        version: '2.0.0',
+        group: 'blue',
+        port: 50051,
+        protocol: 'tri',
+      },
     ],
     ['plain key wins over default.', 'dubbo://10.0.0.1:1/x.Y?default.group=a&group=b&side=provider', { group: 'b' }],
     ['disabled=true in the URL', 'dubbo://10.0.0.1:1/x.Y?disabled=true&side=provider', { enabled: false }],
-    ['disabled wins over enabled', 'dubbo://10.0.0.1:1/x.Y?disabled=false&enabled=false&side=provider', { enabled: true }],
+    [
+      'disabled wins over enabled',
+      'dubbo://10.0.0.1:1/x.Y?disabled=false&enabled=false&side=provider',
+      { enabled: true },
+    ],
     ['enabled=false without disabled', 'dubbo://10.0.0.1:1/x.Y?enabled=false&side=provider', { enabled: false }],
     ['interface from the path when no interface=', 'dubbo://10.0.0.1:1/x.Path?side=provider', { interface: 'x.Path' }],
-    ['IPv6 from ipv6= when the host is 0.0.0.0', 'dubbo://0.0.0.0:20880/x.Y?ipv6=fd00%3A%3A42&side=provider', { address: 'fd00::42' }],
+    [
+      'IPv6 from ipv6= when the host is 0.0.0.0',
+      'dubbo://0.0.0.0:20880/x.Y?ipv6=fd00%3A%3A42&side=provider',
+      { address: 'fd00::42' },
+    ],
     ['bracketed IPv6 host', 'dubbo://[fd00::1]:20880/x.Y?side=provider', { address: 'fd00::1' }],
   ];
   it.each(cases)('%s', (_name, full, expected) => {
@@ -47,15 +70,24 @@ describe('Dubbo provider URLs as ZookeeperRegistry writes them', () => {
   });
 
   it('strips volatile parameters so a restart does not change the instance', () => {
-    const a = dubboProvidersOf(url('dubbo://10.0.0.1:20880/x.Y?application=a&methods=b,a&pid=1&side=provider&timestamp=1&token=secret'));
-    const b = dubboProvidersOf(url('dubbo://10.0.0.1:20880/x.Y?application=a&methods=a,b&pid=2&side=provider&timestamp=2&token=other'));
+    const a = dubboProvidersOf(
+      url('dubbo://10.0.0.1:20880/x.Y?application=a&methods=b,a&pid=1&side=provider&timestamp=1&token=secret'),
+    );
+    const b = dubboProvidersOf(
+      url('dubbo://10.0.0.1:20880/x.Y?application=a&methods=a,b&pid=2&side=provider&timestamp=2&token=other'),
+    );
     expect(a).toEqual(b);
-    expect((a as { instance: { metadata: object } }[])[0]!.instance.metadata).toEqual({ application: 'a', side: 'provider' });
+    expect((a as { instance: { metadata: object } }[])[0]!.instance.metadata).toEqual({
+      application: 'a',
+      side: 'provider',
+    });
   });
 
   it('decodes the znode name once, then each value: a value encoded twice stays encoded once... and is decoded', () => {
     // A route-like value written encoded by its author (%3D) then encoded again with the znode name (%253D).
-    const name = javaUrlEncode(`dubbo://10.0.0.1:20880/x.Y?side=provider&rule=${encodeURIComponent('host = 10.0.0.1 & x')}&a=1`);
+    const name = javaUrlEncode(
+      `dubbo://10.0.0.1:20880/x.Y?side=provider&rule=${encodeURIComponent('host = 10.0.0.1 & x')}&a=1`,
+    );
     expect(name).toContain('%253D');
     const u = parseEncodedDubboUrl(name) as DubboUrl;
     expect(u.params.rule).toBe('host = 10.0.0.1 & x');
@@ -75,14 +107,26 @@ describe('Dubbo provider URLs as ZookeeperRegistry writes them', () => {
     ['missing port', javaUrlEncode('dubbo://10.0.0.1/x.Y?side=provider'), /missing port/],
     ['non-numeric port', javaUrlEncode('dubbo://10.0.0.1:http/x.Y?side=provider'), /bad port/],
     ['port out of range', javaUrlEncode('dubbo://10.0.0.1:70000/x.Y?side=provider'), /bad port/],
-    ['non-numeric weight', javaUrlEncode('dubbo://10.0.0.1:20880/x.Y?side=provider&weight=heavy'), /weight "heavy" is not a non-negative integer/],
+    [
+      'non-numeric weight',
+      javaUrlEncode('dubbo://10.0.0.1:20880/x.Y?side=provider&weight=heavy'),
+      /weight "heavy" is not a non-negative integer/,
+    ],
     ['negative weight', javaUrlEncode('dubbo://10.0.0.1:20880/x.Y?side=provider&weight=-5'), /weight/],
     ['no protocol', javaUrlEncode('10.0.0.1:20880/x.Y?side=provider'), /no "<protocol>:\/\/"/],
     ['consumer URL under providers', javaUrlEncode('consumer://10.0.0.1/x.Y?side=consumer'), /not a provider URL/],
     ['side=consumer', javaUrlEncode('dubbo://10.0.0.1:20880/x.Y?side=consumer'), /side=consumer/],
-    ['0.0.0.0 without ipv6', javaUrlEncode('dubbo://0.0.0.0:20880/x.Y?side=provider'), /not an address clients can reach/],
+    [
+      '0.0.0.0 without ipv6',
+      javaUrlEncode('dubbo://0.0.0.0:20880/x.Y?side=provider'),
+      /not an address clients can reach/,
+    ],
     ['empty host', javaUrlEncode('dubbo://:20880/x.Y?side=provider'), /missing host/],
-    ['garbage host', javaUrlEncode('dubbo://bad_host!:20880/x.Y?side=provider'), /neither an IP address nor a DNS name/],
+    [
+      'garbage host',
+      javaUrlEncode('dubbo://bad_host!:20880/x.Y?side=provider'),
+      /neither an IP address nor a DNS name/,
+    ],
     ['binary garbage', '\u0000\u0001\u00ff\u00fe', /control characters|not a URL/],
     ['empty name', '', /empty URL/],
   ];
@@ -95,13 +139,27 @@ describe('Dubbo provider URLs as ZookeeperRegistry writes them', () => {
 });
 
 describe('configurators (override://) as Dubbo applies them', () => {
-  const provider = url('dubbo://10.0.0.1:20880/x.Api?application=app&interface=x.Api&side=provider&version=1.0.0&weight=100');
+  const provider = url(
+    'dubbo://10.0.0.1:20880/x.Api?application=app&interface=x.Api&side=provider&version=1.0.0&weight=100',
+  );
   const cases: [name: string, rules: string[], expected: { disabled?: string; weight?: string }][] = [
-    ['address:port rule disables that provider', ['override://10.0.0.1:20880/x.Api?category=configurators&disabled=true&dynamic=false&version=1.0.0'], { disabled: 'true' }],
+    [
+      'address:port rule disables that provider',
+      ['override://10.0.0.1:20880/x.Api?category=configurators&disabled=true&dynamic=false&version=1.0.0'],
+      { disabled: 'true' },
+    ],
     ['rule for another port does not apply', ['override://10.0.0.1:20881/x.Api?disabled=true&version=1.0.0'], {}],
     ['rule for another host does not apply', ['override://10.0.0.2:20880/x.Api?disabled=true&version=1.0.0'], {}],
-    ['0.0.0.0 without port applies to all providers', ['override://0.0.0.0/x.Api?category=configurators&disabled=true&version=1.0.0'], { disabled: 'true' }],
-    ['specific host without port does not apply to providers', ['override://10.0.0.1/x.Api?disabled=true&version=1.0.0'], {}],
+    [
+      '0.0.0.0 without port applies to all providers',
+      ['override://0.0.0.0/x.Api?category=configurators&disabled=true&version=1.0.0'],
+      { disabled: 'true' },
+    ],
+    [
+      'specific host without port does not apply to providers',
+      ['override://10.0.0.1/x.Api?disabled=true&version=1.0.0'],
+      {},
+    ],
     ['weight override', ['override://10.0.0.1:20880/x.Api?weight=400&version=1.0.0'], { weight: '400' }],
     ['enabled=false turns the rule off', ['override://0.0.0.0/x.Api?disabled=true&enabled=false&version=1.0.0'], {}],
     ['version must match the service key', ['override://0.0.0.0/x.Api?disabled=true&version=2.0.0'], {}],
@@ -110,21 +168,42 @@ describe('configurators (override://) as Dubbo applies them', () => {
     ['application must match', ['override://0.0.0.0/x.Api?application=other&disabled=true&version=1.0.0'], {}],
     ['~key condition', ['override://0.0.0.0/x.Api?~weight=100&disabled=true&version=1.0.0'], { disabled: 'true' }],
     ['~key condition mismatch', ['override://0.0.0.0/x.Api?~weight=5&disabled=true&version=1.0.0'], {}],
-    ['providerAddresses', ['override://0.0.0.0/x.Api?configVersion=v2.7&side=provider&providerAddresses=10.0.0.9:1,10.0.0.1:20880&disabled=true&version=1.0.0'], { disabled: 'true' }],
+    [
+      'providerAddresses',
+      [
+        'override://0.0.0.0/x.Api?configVersion=v2.7&side=provider&providerAddresses=10.0.0.9:1,10.0.0.1:20880&disabled=true&version=1.0.0',
+      ],
+      { disabled: 'true' },
+    ],
     ['2.7 rule needs side=provider', ['override://0.0.0.0/x.Api?configVersion=v2.7&disabled=true&version=1.0.0'], {}],
-    ['address rule sorts after 0.0.0.0 and wins', ['override://10.0.0.1:20880/x.Api?weight=7&version=1.0.0', 'override://0.0.0.0/x.Api?weight=3&version=1.0.0'], { weight: '7' }],
-    ['absent:// only fills missing keys', ['absent://0.0.0.0/x.Api?weight=9&disabled=true&version=1.0.0'], { weight: '100', disabled: 'true' }],
+    [
+      'address rule sorts after 0.0.0.0 and wins',
+      ['override://10.0.0.1:20880/x.Api?weight=7&version=1.0.0', 'override://0.0.0.0/x.Api?weight=3&version=1.0.0'],
+      { weight: '7' },
+    ],
+    [
+      'absent:// only fills missing keys',
+      ['absent://0.0.0.0/x.Api?weight=9&disabled=true&version=1.0.0'],
+      { weight: '100', disabled: 'true' },
+    ],
   ];
   it.each(cases)('%s', (_name, rules, expected) => {
     const out = applyConfigurators(provider, rules.map(url));
-    expect({ disabled: out.params.disabled, weight: out.params.weight }).toEqual({ disabled: undefined, weight: '100', ...expected });
+    expect({ disabled: out.params.disabled, weight: out.params.weight }).toEqual({
+      disabled: undefined,
+      weight: '100',
+      ...expected,
+    });
   });
 });
 
 describe('Dubbo naming (shared with the Nacos adapter)', () => {
   const host = (iface: string, version: string, group: string) => {
     const n = dubboServiceIdentity({ interface: iface, version, group });
-    const h = renderHost({ key: { source: 's', namespace: 'ns', group: n.group, name: n.name }, attributes: n.attributes, instances: [] }, n.hostTemplate);
+    const h = renderHost(
+      { key: { source: 's', namespace: 'ns', group: n.group, name: n.name }, attributes: n.attributes, instances: [] },
+      n.hostTemplate,
+    );
     if (h instanceof Error) throw h;
     return h as string;
   };
@@ -132,7 +211,12 @@ describe('Dubbo naming (shared with the Nacos adapter)', () => {
     ['org.apache.dubbo.demo.DemoService', '', '', 'org.apache.dubbo.demo.demoservice.dubbo'],
     ['org.apache.dubbo.demo.DemoService', '1.0.0', '', 'org.apache.dubbo.demo.demoservice.v-1-0-0.dubbo'],
     ['org.apache.dubbo.demo.DemoService', '', 'blue', 'org.apache.dubbo.demo.demoservice.g-blue.dubbo'],
-    ['org.apache.dubbo.demo.DemoService', '1.0.0-SNAPSHOT', 'order_group', 'org.apache.dubbo.demo.demoservice.v-1-0-0-snapshot.g-order-group.dubbo'],
+    [
+      'org.apache.dubbo.demo.DemoService',
+      '1.0.0-SNAPSHOT',
+      'order_group',
+      'org.apache.dubbo.demo.demoservice.v-1-0-0-snapshot.g-order-group.dubbo',
+    ],
   ])('%s version=%s group=%s → %s', (iface, version, group, expected) => {
     expect(host(iface, version, group)).toBe(expected);
   });

@@ -8,7 +8,11 @@ export interface FixtureZnode {
 }
 
 export function loadTree(name = 'tree.json'): FixtureZnode[] {
-  return (JSON.parse(readFileSync(new URL(`../fixtures/zookeeper/${name}`, import.meta.url), 'utf8')) as { znodes: FixtureZnode[] }).znodes;
+  return (
+    JSON.parse(readFileSync(new URL(`../fixtures/zookeeper/${name}`, import.meta.url), 'utf8')) as {
+      znodes: FixtureZnode[];
+    }
+  ).znodes;
 }
 
 export function dataOf(z: FixtureZnode): Buffer | undefined {
@@ -29,7 +33,9 @@ export function javaUrlEncode(s: string): string {
  * the same fixture to a real ZooKeeper and expects the same services).
  */
 export function rootReadOf(znodes: readonly FixtureZnode[], root: string, namespace = root.slice(1)): RootRead {
-  const under = znodes.filter((z) => z.path.startsWith(`${root}/`)).map((z) => ({ ...z, rel: z.path.slice(root.length + 1).split('/') }));
+  const under = znodes
+    .filter((z) => z.path.startsWith(`${root}/`))
+    .map((z) => ({ ...z, rel: z.path.slice(root.length + 1).split('/') }));
   const names = [...new Set(under.map((z) => z.rel[0]!))].sort();
   const dubbo: DubboInterfaceRead[] = [];
   const curator: CuratorServiceRead[] = [];
@@ -37,8 +43,17 @@ export function rootReadOf(znodes: readonly FixtureZnode[], root: string, namesp
     const mine = under.filter((z) => z.rel[0] === name);
     const categories = new Set(mine.map((z) => z.rel[1]));
     if (['providers', 'configurators', 'consumers', 'routers'].some((c) => categories.has(c))) {
-      const childrenOf = (c: string) => mine.filter((z) => z.rel[1] === c && z.rel.length === 3).map((z) => z.rel[2]!).sort();
-      dubbo.push({ name, path: `${root}/${name}`, providers: childrenOf('providers'), configurators: childrenOf('configurators') });
+      const childrenOf = (c: string) =>
+        mine
+          .filter((z) => z.rel[1] === c && z.rel.length === 3)
+          .map((z) => z.rel[2]!)
+          .sort();
+      dubbo.push({
+        name,
+        path: `${root}/${name}`,
+        providers: childrenOf('providers'),
+        configurators: childrenOf('configurators'),
+      });
     } else if (!['mapping', 'metadata', 'config'].includes(name)) {
       curator.push({
         name,

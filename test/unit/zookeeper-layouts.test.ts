@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { curatorInstanceOf, servicesOfRoots, unitFingerprint, type RootRead } from '../../adapters/zookeeper/layouts.js';
+import {
+  curatorInstanceOf,
+  servicesOfRoots,
+  unitFingerprint,
+  type RootRead,
+} from '../../adapters/zookeeper/layouts.js';
 import { zookeeperAdapter } from '../../adapters/zookeeper/index.js';
 import { parseConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
@@ -12,7 +17,9 @@ const options = { ...defaultSynthOptions, hostTemplate: zookeeperAdapter.default
 
 describe('ZooKeeper tree → model → ServiceEntries', () => {
   const tree = loadTree();
-  const read = servicesOfRoots([rootReadOf(tree, '/dubbo'), rootReadOf(tree, '/services')], 'zk', { maxDataBytes: 64 * 1024 });
+  const read = servicesOfRoots([rootReadOf(tree, '/dubbo'), rootReadOf(tree, '/services')], 'zk', {
+    maxDataBytes: 64 * 1024,
+  });
 
   it('finds one service per (interface, version, group) and per Curator name', () => {
     expect(read.services.map((s) => `${s.key.namespace}|${s.key.group}|${s.key.name}`)).toEqual([
@@ -61,7 +68,17 @@ describe('ZooKeeper tree → model → ServiceEntries', () => {
 
 describe('Curator ServiceInstance data', () => {
   const opts = { maxDataBytes: 1024 };
-  const good = { name: 'a', id: '1', address: '10.0.0.1', port: 8080, sslPort: null, payload: { '@class': 'org.springframework.cloud.zookeeper.discovery.ZookeeperInstance', metadata: { instance_status: 'UP' } } };
+  const good = {
+    name: 'a',
+    id: '1',
+    address: '10.0.0.1',
+    port: 8080,
+    sslPort: null,
+    payload: {
+      '@class': 'org.springframework.cloud.zookeeper.discovery.ZookeeperInstance',
+      metadata: { instance_status: 'UP' },
+    },
+  };
   const cases: [name: string, data: Buffer | undefined, reason: RegExp][] = [
     ['no data', undefined, /no data/],
     ['empty data', Buffer.alloc(0), /no data/],
@@ -72,8 +89,16 @@ describe('Curator ServiceInstance data', () => {
     ['missing address', Buffer.from(JSON.stringify({ ...good, address: undefined })), /address/],
     ['port not a number', Buffer.from(JSON.stringify({ ...good, port: '8080' })), /port/],
     ['missing port', Buffer.from(JSON.stringify({ ...good, port: null })), /missing port/],
-    ['dubbo.endpoints not JSON', Buffer.from(JSON.stringify({ ...good, payload: { metadata: { 'dubbo.endpoints': '[{port:1' } } })), /dubbo.endpoints" is not JSON/],
-    ['dubbo.endpoints wrong shape', Buffer.from(JSON.stringify({ ...good, payload: { metadata: { 'dubbo.endpoints': '[{"port":"x"}]' } } })), /not a list of \{port, protocol\}/],
+    [
+      'dubbo.endpoints not JSON',
+      Buffer.from(JSON.stringify({ ...good, payload: { metadata: { 'dubbo.endpoints': '[{port:1' } } })),
+      /dubbo.endpoints" is not JSON/,
+    ],
+    [
+      'dubbo.endpoints wrong shape',
+      Buffer.from(JSON.stringify({ ...good, payload: { metadata: { 'dubbo.endpoints': '[{"port":"x"}]' } } })),
+      /not a list of \{port, protocol\}/,
+    ],
   ];
   it.each(cases)('rejects %s', (_n, data, reason) => {
     const r = curatorInstanceOf(data, opts);
@@ -81,23 +106,53 @@ describe('Curator ServiceInstance data', () => {
   });
 
   it('reads Spring Cloud (http, OUT_OF_SERVICE → disabled) and Dubbo 3 endpoints', () => {
-    expect(curatorInstanceOf(Buffer.from(JSON.stringify(good)), opts)).toMatchObject({ instances: [{ address: '10.0.0.1', port: 8080, protocol: 'http', enabled: true }] });
+    expect(curatorInstanceOf(Buffer.from(JSON.stringify(good)), opts)).toMatchObject({
+      instances: [{ address: '10.0.0.1', port: 8080, protocol: 'http', enabled: true }],
+    });
     const oos = { ...good, payload: { ...good.payload, metadata: { instance_status: 'OUT_OF_SERVICE' } } };
-    expect(curatorInstanceOf(Buffer.from(JSON.stringify(oos)), opts)).toMatchObject({ instances: [{ enabled: false }] });
-    const d3 = { ...good, payload: { '@class': 'org.apache.dubbo.registry.zookeeper.ZookeeperInstance', metadata: { 'dubbo.endpoints': '[{"port":20880,"protocol":"dubbo"},{"port":50051,"protocol":"tri"}]' } } };
-    expect(curatorInstanceOf(Buffer.from(JSON.stringify(d3)), opts)).toMatchObject({ dubbo: true, instances: [{ port: 20880, protocol: 'dubbo' }, { port: 50051, protocol: 'tri' }] });
+    expect(curatorInstanceOf(Buffer.from(JSON.stringify(oos)), opts)).toMatchObject({
+      instances: [{ enabled: false }],
+    });
+    const d3 = {
+      ...good,
+      payload: {
+        '@class': 'org.apache.dubbo.registry.zookeeper.ZookeeperInstance',
+        metadata: { 'dubbo.endpoints': '[{"port":20880,"protocol":"dubbo"},{"port":50051,"protocol":"tri"}]' },
+      },
+    };
+    expect(curatorInstanceOf(Buffer.from(JSON.stringify(d3)), opts)).toMatchObject({
+      dubbo: true,
+      instances: [
+        { port: 20880, protocol: 'dubbo' },
+        { port: 50051, protocol: 'tri' },
+      ],
+    });
   });
 });
 
 describe('sources[i].zookeeper config', () => {
   const src = (zookeeper: unknown) => ({ sources: [{ name: 'zk', kind: 'zookeeper', zookeeper }] });
-  const parsed = (zookeeper: unknown) => parseConfig(src(zookeeper), adapterFactories).sources[0]!.zookeeper as Record<string, unknown>;
+  const parsed = (zookeeper: unknown) =>
+    parseConfig(src(zookeeper), adapterFactories).sources[0]!.zookeeper as Record<string, unknown>;
 
   it('fills defaults; layout decides the default roots', () => {
-    expect(parsed({ connect: '127.0.0.1:2181' })).toEqual({ connect: '127.0.0.1:2181', layout: 'auto', roots: ['/dubbo', '/services'], sessionTimeout: 30_000, relistInterval: 300_000, requestTimeout: 5_000, maxDataBytes: 262_144 });
+    expect(parsed({ connect: '127.0.0.1:2181' })).toEqual({
+      connect: '127.0.0.1:2181',
+      layout: 'auto',
+      roots: ['/dubbo', '/services'],
+      sessionTimeout: 30_000,
+      relistInterval: 300_000,
+      requestTimeout: 5_000,
+      maxDataBytes: 262_144,
+    });
     expect(parsed({ connect: 'zk-0:2181,zk-1:2181,zk-2:2181/prod', layout: 'dubbo' }).roots).toEqual(['/dubbo']);
-    expect(parsed({ connect: 'zk:2181', layout: 'curator', root: '/sc', sessionTimeout: '10s' })).toMatchObject({ roots: ['/sc'], sessionTimeout: 10_000 });
-    expect(parsed({ connect: '[::1]:2181', auth: { scheme: 'digest', credentials: { env: 'ZK_AUTH' } } }).auth).toEqual({ scheme: 'digest', credentials: { env: 'ZK_AUTH' } });
+    expect(parsed({ connect: 'zk:2181', layout: 'curator', root: '/sc', sessionTimeout: '10s' })).toMatchObject({
+      roots: ['/sc'],
+      sessionTimeout: 10_000,
+    });
+    expect(parsed({ connect: '[::1]:2181', auth: { scheme: 'digest', credentials: { env: 'ZK_AUTH' } } }).auth).toEqual(
+      { scheme: 'digest', credentials: { env: 'ZK_AUTH' } },
+    );
   });
 
   it.each([
@@ -108,8 +163,16 @@ describe('sources[i].zookeeper config', () => {
     ['bad layout', { connect: 'zk:2181', layout: 'eureka' }, /zookeeper\.layout: /],
     ['relative root', { connect: 'zk:2181', root: 'dubbo' }, /zookeeper\.root: expected an absolute znode path/],
     ['root and roots', { connect: 'zk:2181', root: '/a', roots: ['/b'] }, /zookeeper\.roots: set either root or roots/],
-    ['inline secret', { connect: 'zk:2181', auth: { scheme: 'digest', credentials: 'user:pw' } }, /zookeeper\.auth\.credentials/],
-    ['other scheme', { connect: 'zk:2181', auth: { scheme: 'sasl', credentials: { env: 'X' } } }, /zookeeper\.auth\.scheme/],
+    [
+      'inline secret',
+      { connect: 'zk:2181', auth: { scheme: 'digest', credentials: 'user:pw' } },
+      /zookeeper\.auth\.credentials/,
+    ],
+    [
+      'other scheme',
+      { connect: 'zk:2181', auth: { scheme: 'sasl', credentials: { env: 'X' } } },
+      /zookeeper\.auth\.scheme/,
+    ],
     ['unknown key', { connect: 'zk:2181', chroot: '/x' }, /Unrecognized key.*chroot/],
   ])('%s → names the field', (_n, zookeeper, pattern) => {
     try {
@@ -123,7 +186,19 @@ describe('sources[i].zookeeper config', () => {
   });
 
   it('accepts host templates built from the Dubbo attributes', () => {
-    const c = parseConfig({ sources: [{ name: 'zk', kind: 'zookeeper', hostTemplate: '{interface}.{version}.{dubboGroup}.{application}.svc', zookeeper: { connect: 'zk:2181' } }] }, adapterFactories);
+    const c = parseConfig(
+      {
+        sources: [
+          {
+            name: 'zk',
+            kind: 'zookeeper',
+            hostTemplate: '{interface}.{version}.{dubboGroup}.{application}.svc',
+            zookeeper: { connect: 'zk:2181' },
+          },
+        ],
+      },
+      adapterFactories,
+    );
     expect(c.sources[0]!.hostTemplate).toBe('{interface}.{version}.{dubboGroup}.{application}.svc');
   });
 });

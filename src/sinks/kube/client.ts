@@ -15,7 +15,8 @@ export function loadKubeConfig(options: KubeConfigOptions): KubeConfig {
   const kc = new KubeConfig();
   try {
     if (options.kubeconfig) {
-      if (!existsSync(options.kubeconfig)) throw new ConfigError('sink.kubeconfig', `kubeconfig ${options.kubeconfig} does not exist`);
+      if (!existsSync(options.kubeconfig))
+        throw new ConfigError('sink.kubeconfig', `kubeconfig ${options.kubeconfig} does not exist`);
       kc.loadFromFile(options.kubeconfig);
     } else {
       kc.loadFromDefault();
@@ -26,11 +27,23 @@ export function loadKubeConfig(options: KubeConfigOptions): KubeConfig {
   }
   if (options.context) {
     if (!kc.getContexts().some((c) => c.name === options.context)) {
-      throw new ConfigError('sink.context', `context "${options.context}" is not in the kubeconfig (have: ${kc.getContexts().map((c) => c.name).join(', ') || 'none'})`);
+      throw new ConfigError(
+        'sink.context',
+        `context "${options.context}" is not in the kubeconfig (have: ${
+          kc
+            .getContexts()
+            .map((c) => c.name)
+            .join(', ') || 'none'
+        })`,
+      );
     }
     kc.setCurrentContext(options.context);
   }
-  if (!kc.getCurrentCluster()) throw new ConfigError('sink.kubeconfig', 'the kubeconfig has no current cluster (no KUBECONFIG, ~/.kube/config or in-cluster service account)');
+  if (!kc.getCurrentCluster())
+    throw new ConfigError(
+      'sink.kubeconfig',
+      'the kubeconfig has no current cluster (no KUBECONFIG, ~/.kube/config or in-cluster service account)',
+    );
   return reuseConnections(kc);
 }
 
@@ -70,8 +83,29 @@ export function reuseConnections(kc: KubeConfig): KubeConfig {
 /** A digest (never the key material itself) of what makes two agents interchangeable. */
 function agentKey(cluster: unknown, o: AgentOptions): string {
   const c = (cluster ?? {}) as { server?: string; proxyUrl?: string; skipTLSVerify?: boolean; tlsServerName?: string };
-  const text = (v: unknown): unknown => (v === undefined ? null : Buffer.isBuffer(v) ? v.toString('base64') : Array.isArray(v) ? v.map(text) : typeof v === 'object' ? JSON.stringify(v) : String(v));
-  const parts = [c.server, c.proxyUrl, c.skipTLSVerify, c.tlsServerName, o.ca, o.cert, o.key, o.pfx, o.passphrase, o.rejectUnauthorized, o.servername].map(text);
+  const text = (v: unknown): unknown =>
+    v === undefined
+      ? null
+      : Buffer.isBuffer(v)
+        ? v.toString('base64')
+        : Array.isArray(v)
+          ? v.map(text)
+          : typeof v === 'object'
+            ? JSON.stringify(v)
+            : String(v);
+  const parts = [
+    c.server,
+    c.proxyUrl,
+    c.skipTLSVerify,
+    c.tlsServerName,
+    o.ca,
+    o.cert,
+    o.key,
+    o.pfx,
+    o.passphrase,
+    o.rejectUnauthorized,
+    o.servername,
+  ].map(text);
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
 }
 

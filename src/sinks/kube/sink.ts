@@ -1,17 +1,35 @@
-import { ApisApi, CustomObjectsApi, KubernetesObjectApi, PatchStrategy, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import {
+  ApisApi,
+  CustomObjectsApi,
+  KubernetesObjectApi,
+  PatchStrategy,
+  Watch,
+  type KubeConfig,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
 import PQueue from 'p-queue';
 import pRetry, { AbortError } from 'p-retry';
 import { SinkError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { BridgeMetrics } from '../../metrics.js';
 import type { Change, ObservedEntry } from '../../plan/plan.js';
-import { contentHash, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SERVICE_ANNOTATION, SOURCE_LABEL } from '../../synth/service-entry.js';
+import {
+  contentHash,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  SERVICE_ANNOTATION,
+  SOURCE_LABEL,
+} from '../../synth/service-entry.js';
 import { onAbort, sleep } from '../../util/abort.js';
 import { mapLimit } from '../../util/concurrency.js';
 import type { ApplyOutcome, Sink } from '../types.js';
 import { isRetryable, kubeErrorMessage, statusOf } from './client.js';
 
-export const SERVICE_ENTRY_VERSIONS = ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'] as const;
+export const SERVICE_ENTRY_VERSIONS = [
+  'networking.istio.io/v1',
+  'networking.istio.io/v1beta1',
+  'networking.istio.io/v1alpha3',
+] as const;
 
 export interface KubeSinkOptions {
   readonly kc: KubeConfig;
@@ -52,7 +70,11 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
   // deserialization drops the list's `continue` token, which silently truncates paged lists.
   const custom = options.kc.makeApiClient(CustomObjectsApi);
   const log = options.logger.child({ component: 'kube-sink' });
-  const queue = new PQueue({ concurrency: options.concurrency, intervalCap: Math.max(1, Math.round(options.qps)), interval: 1000 });
+  const queue = new PQueue({
+    concurrency: options.concurrency,
+    intervalCap: Math.max(1, Math.round(options.qps)),
+    interval: 1000,
+  });
   const pageSize = options.pageSize ?? 500;
   let discovered: string | undefined;
   /** Writes handed to apply and not finished yet (the queue-depth metric). */
@@ -65,11 +87,21 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
     try {
       groups = await options.kc.makeApiClient(ApisApi).getAPIVersions();
     } catch (err) {
-      throw new SinkError(`cannot discover API groups: ${kubeErrorMessage(err)}`, { cause: err, ...(statusOf(err) !== undefined ? { status: statusOf(err)! } : {}) });
+      throw new SinkError(`cannot discover API groups: ${kubeErrorMessage(err)}`, {
+        cause: err,
+        ...(statusOf(err) !== undefined ? { status: statusOf(err)! } : {}),
+      });
     }
-    const served = new Set(groups.groups.filter((g) => g.name === 'networking.istio.io').flatMap((g) => g.versions.map((v) => v.groupVersion)));
+    const served = new Set(
+      groups.groups
+        .filter((g) => g.name === 'networking.istio.io')
+        .flatMap((g) => g.versions.map((v) => v.groupVersion)),
+    );
     const pick = SERVICE_ENTRY_VERSIONS.find((v) => served.has(v));
-    if (!pick) throw new SinkError('the API server serves no networking.istio.io ServiceEntry version (are the Istio CRDs installed?)');
+    if (!pick)
+      throw new SinkError(
+        'the API server serves no networking.istio.io ServiceEntry version (are the Istio CRDs installed?)',
+      );
     discovered = pick;
     log.info({ apiVersion: pick }, 'ServiceEntry API version discovered');
     return pick;
@@ -79,14 +111,29 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
    * Pages through a list, handing each object to `each` (pages are dropped as they are read).
    * Returns the list's resourceVersion (where a watch of it goes on).
    */
-  async function listAll(version: string, namespace: string, selectors: { labelSelector?: string; fieldSelector?: string }, signal: AbortSignal, each: (o: ServiceEntryResource) => void): Promise<string | undefined> {
+  async function listAll(
+    version: string,
+    namespace: string,
+    selectors: { labelSelector?: string; fieldSelector?: string },
+    signal: AbortSignal,
+    each: (o: ServiceEntryResource) => void,
+  ): Promise<string | undefined> {
     const [group, ver] = version.split('/') as [string, string];
     let token: string | undefined;
     let rv: string | undefined;
     do {
       if (signal.aborted) throw signal.reason;
       const page = (await withRetry(
-        () => custom.listNamespacedCustomObject({ group, version: ver, namespace, plural: 'serviceentries', ...selectors, limit: pageSize, ...(token ? { _continue: token } : {}) }),
+        () =>
+          custom.listNamespacedCustomObject({
+            group,
+            version: ver,
+            namespace,
+            plural: 'serviceentries',
+            ...selectors,
+            limit: pageSize,
+            ...(token ? { _continue: token } : {}),
+          }),
         signal,
         options.retries,
       )) as { items?: ServiceEntryResource[]; metadata?: { continue?: string; resourceVersion?: string } };
@@ -131,7 +178,8 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
     if (namespaces.length === 0 || !namespaces.every((ns) => informed.get(ns)?.live)) return undefined;
     const owned: ObservedEntry[] = [];
     const foreign: ObservedEntry[] = [];
-    for (const ns of namespaces) for (const c of informed.get(ns)!.entries.values()) (c.entry.owned ? owned : foreign).push(c.entry);
+    for (const ns of namespaces)
+      for (const c of informed.get(ns)!.entries.values()) (c.entry.owned ? owned : foreign).push(c.entry);
     return [...owned, ...foreign];
   }
   /** The cache entry of a listed, watched or written object (its hash kept when unchanged). */
@@ -146,7 +194,11 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
       else if (stamps.size < 10_000) stamps.set(stamp, stamp);
     }
     const hash = owned && stamp !== undefined && prev?.stamp === stamp ? prev.entry.hash : undefined;
-    return { entry: toObserved(o, owned, hash), ...(stamp !== undefined ? { stamp } : {}), ...(o.metadata?.resourceVersion ? { rv: o.metadata.resourceVersion } : {}) };
+    return {
+      entry: toObserved(o, owned, hash),
+      ...(stamp !== undefined ? { stamp } : {}),
+      ...(o.metadata?.resourceVersion ? { rv: o.metadata.resourceVersion } : {}),
+    };
   }
   /** A watched or written object into the cache, unless the cache holds a newer state of it. */
   function inform(namespace: string, o: ServiceEntryResource, deleted: boolean): void {
@@ -180,8 +232,12 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
           const owned: ObservedEntry[] = [];
           const foreign: ObservedEntry[] = [];
           await Promise.all([
-            listAll(version, namespace, { labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}` }, signal, (o) => owned.push(observedOf(o, true, seen))),
-            listAll(version, namespace, { labelSelector: `${MANAGED_BY_LABEL}!=${MANAGED_BY_VALUE}` }, signal, (o) => foreign.push(toObserved(o, false))),
+            listAll(version, namespace, { labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}` }, signal, (o) =>
+              owned.push(observedOf(o, true, seen)),
+            ),
+            listAll(version, namespace, { labelSelector: `${MANAGED_BY_LABEL}!=${MANAGED_BY_VALUE}` }, signal, (o) =>
+              foreign.push(toObserved(o, false)),
+            ),
           ]);
           observed.push(...owned, ...foreign);
         }
@@ -189,7 +245,10 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
       } catch (err) {
         if (err instanceof SinkError) throw err;
         const status = statusOf(err);
-        throw new SinkError(describe('list', 'serviceentries', '', err), { cause: err, ...(status !== undefined ? { status } : {}) });
+        throw new SinkError(describe('list', 'serviceentries', '', err), {
+          cause: err,
+          ...(status !== undefined ? { status } : {}),
+        });
       }
       options.metrics.ownedObjects.set(observed.filter((o) => o.owned).length);
       return observed;
@@ -212,7 +271,11 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
                 withRetry(
                   () =>
                     client.delete(
-                      { apiVersion: version, kind: 'ServiceEntry', metadata: { name: change.name, namespace: change.namespace } },
+                      {
+                        apiVersion: version,
+                        kind: 'ServiceEntry',
+                        metadata: { name: change.name, namespace: change.namespace },
+                      },
                       undefined,
                       dryRun,
                       undefined,
@@ -233,7 +296,13 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
                 // only if it is still ours and still not what anyone desires (same source).
                 // Looked up with a list by name: the chart's Role grants list, not get.
                 let now: ServiceEntryResource | undefined;
-                await listAll(version, change.namespace, { fieldSelector: `metadata.name=${change.name}` }, signal, (o) => (now = o));
+                await listAll(
+                  version,
+                  change.namespace,
+                  { fieldSelector: `metadata.name=${change.name}` },
+                  signal,
+                  (o) => (now = o),
+                );
                 if (!now) return forget(change); // gone meanwhile
                 const labels = now.metadata?.labels ?? {};
                 if (labels[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE || labels[SOURCE_LABEL] !== change.source) throw err;
@@ -241,7 +310,11 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
               }
             } else if (change.desired) {
               const body = { ...change.desired.object, apiVersion: version } as unknown as KubernetesObject;
-              const applied = await withRetry(() => client.patch(body, undefined, dryRun, options.fieldManager, true, PatchStrategy.ServerSideApply), signal, options.retries);
+              const applied = await withRetry(
+                () => client.patch(body, undefined, dryRun, options.fieldManager, true, PatchStrategy.ServerSideApply),
+                signal,
+                options.retries,
+              );
               rv = applied.metadata?.resourceVersion;
               if (!dryRun) inform(change.namespace, applied as ServiceEntryResource, false);
             }
@@ -252,7 +325,12 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
             const status = statusOf(err);
             if (status === 404 && change.action === 'delete') return forget(change); // already gone
             options.metrics.apiWrites.inc({ verb, code: String(status ?? 'error') });
-            return { change, ok: false, error: describe(verb, 'serviceentries', change.namespace, err), ...(status !== undefined ? { status } : {}) };
+            return {
+              change,
+              ok: false,
+              error: describe(verb, 'serviceentries', change.namespace, err),
+              ...(status !== undefined ? { status } : {}),
+            };
           } finally {
             backlog -= 1;
             options.metrics.queueDepth.set(backlog);
@@ -281,7 +359,8 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
         const prime = async (): Promise<void> => {
           const entries = new Map<string, InformedEntry>();
           const rv = await listAll(version, namespace, {}, signal, (o) => {
-            if (o.metadata?.name !== undefined) entries.set(o.metadata.name, informedEntry(o, ns.entries.get(o.metadata.name)));
+            if (o.metadata?.name !== undefined)
+              entries.set(o.metadata.name, informedEntry(o, ns.entries.get(o.metadata.name)));
           });
           ns.entries = entries;
           ns.rv = rv;
@@ -295,7 +374,10 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
               if (ns.rv === undefined) await prime();
             } catch (err) {
               if (signal.aborted) return;
-              log.debug({ namespace, err: kubeErrorMessage(err) }, 'listing ServiceEntries for the watch failed; retrying');
+              log.debug(
+                { namespace, err: kubeErrorMessage(err) },
+                'listing ServiceEntries for the watch failed; retrying',
+              );
               await sleep(backoff, signal).catch(() => undefined);
               backoff = Math.min(backoff * 2, 30_000);
               continue;
@@ -307,25 +389,30 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
             let finished = false;
             const ended = new Promise<void>((resolve) => {
               watcher
-                .watch(path, { resourceVersion: ns.rv, allowWatchBookmarks: true }, (phase, obj: ServiceEntryResource & { code?: number }) => {
-                  if (phase === 'ERROR') {
-                    // 410 Gone: the resourceVersion is compacted away; list again.
-                    if (obj?.code === 410) gone = true;
-                    ns.live = false;
-                    return;
-                  }
-                  backoff = 500;
-                  if (obj?.metadata?.resourceVersion) ns.rv = obj.metadata.resourceVersion;
-                  if (phase === 'BOOKMARK') return;
-                  inform(namespace, obj, phase === 'DELETED');
-                  // Only ours, and not our own writes (those come back here too).
-                  if (obj?.metadata?.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE) return;
-                  if (phase === 'DELETED' || lastManager(obj) !== options.fieldManager) onChange();
-                }, (err: unknown) => {
-                  finished = true;
-                  if ((err as { statusCode?: number } | null)?.statusCode === 410) gone = true;
-                  resolve();
-                })
+                .watch(
+                  path,
+                  { resourceVersion: ns.rv, allowWatchBookmarks: true },
+                  (phase, obj: ServiceEntryResource & { code?: number }) => {
+                    if (phase === 'ERROR') {
+                      // 410 Gone: the resourceVersion is compacted away; list again.
+                      if (obj?.code === 410) gone = true;
+                      ns.live = false;
+                      return;
+                    }
+                    backoff = 500;
+                    if (obj?.metadata?.resourceVersion) ns.rv = obj.metadata.resourceVersion;
+                    if (phase === 'BOOKMARK') return;
+                    inform(namespace, obj, phase === 'DELETED');
+                    // Only ours, and not our own writes (those come back here too).
+                    if (obj?.metadata?.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE) return;
+                    if (phase === 'DELETED' || lastManager(obj) !== options.fieldManager) onChange();
+                  },
+                  (err: unknown) => {
+                    finished = true;
+                    if ((err as { statusCode?: number } | null)?.statusCode === 410) gone = true;
+                    resolve();
+                  },
+                )
                 .then(
                   (req) => {
                     // A watch that failed to start has called back already: nothing to link.
@@ -383,7 +470,9 @@ function toObserved(o: ServiceEntryResource, owned: boolean, hash?: string): Obs
     owned,
     ...(owned && source !== undefined ? { source } : {}),
     ...(owned ? { hash: hash ?? contentHash(o.spec ?? {}, labels) } : {}),
-    ...(owned && o.metadata?.annotations?.[SERVICE_ANNOTATION] ? { service: o.metadata.annotations[SERVICE_ANNOTATION] } : {}),
+    ...(owned && o.metadata?.annotations?.[SERVICE_ANNOTATION]
+      ? { service: o.metadata.annotations[SERVICE_ANNOTATION] }
+      : {}),
     ...(o.metadata?.resourceVersion ? { resourceVersion: o.metadata.resourceVersion } : {}),
   };
 }
@@ -392,11 +481,17 @@ function toObserved(o: ServiceEntryResource, owned: boolean, hash?: string): Obs
 function describe(verb: string, resource: string, namespace: string, err: unknown): string {
   const status = statusOf(err);
   const where = namespace ? ` in namespace ${namespace}` : '';
-  if (status === 403) return `forbidden: the bridge may not ${verb} ${resource}.networking.istio.io${where}; grant it in the bridge's Role (${kubeErrorMessage(err)})`;
+  if (status === 403)
+    return `forbidden: the bridge may not ${verb} ${resource}.networking.istio.io${where}; grant it in the bridge's Role (${kubeErrorMessage(err)})`;
   return `${verb} ${resource}${where} failed: ${kubeErrorMessage(err)}`;
 }
 
-async function withRetry<T>(fn: () => Promise<T>, signal: AbortSignal, retries = 4, retryable: (err: unknown) => boolean = isRetryable): Promise<T> {
+async function withRetry<T>(
+  fn: () => Promise<T>,
+  signal: AbortSignal,
+  retries = 4,
+  retryable: (err: unknown) => boolean = isRetryable,
+): Promise<T> {
   return pRetry(
     async () => {
       try {
@@ -428,7 +523,12 @@ interface InformedNamespace {
 
 /** What an owned object's content hash covers: metadata.generation (else the resourceVersion) and the labels. */
 function stampOf(o: ServiceEntryResource): string | undefined {
-  const version = o.metadata?.generation !== undefined ? `g${o.metadata.generation}` : o.metadata?.resourceVersion !== undefined ? `rv${o.metadata.resourceVersion}` : undefined;
+  const version =
+    o.metadata?.generation !== undefined
+      ? `g${o.metadata.generation}`
+      : o.metadata?.resourceVersion !== undefined
+        ? `rv${o.metadata.resourceVersion}`
+        : undefined;
   return version === undefined ? undefined : `${version} ${JSON.stringify(o.metadata?.labels ?? {})}`;
 }
 

@@ -23,11 +23,15 @@ export async function waitFor(
   const deadline = Date.now() + opts.timeoutMs;
   for (;;) {
     if (proc.exited || !(await pidAlive(proc.pid))) {
-      throw new Error(`${what} (pid ${proc.pid}) exited before ready: ${JSON.stringify(proc.exited)}\n${await logTail(proc.logFile)}`);
+      throw new Error(
+        `${what} (pid ${proc.pid}) exited before ready: ${JSON.stringify(proc.exited)}\n${await logTail(proc.logFile)}`,
+      );
     }
     if (await check().catch(() => false)) return;
     if (Date.now() > deadline) {
-      throw new Error(`${what} not ready after ${opts.timeoutMs} ms; log ${proc.logFile}:\n${await logTail(proc.logFile)}`);
+      throw new Error(
+        `${what} not ready after ${opts.timeoutMs} ms; log ${proc.logFile}:\n${await logTail(proc.logFile)}`,
+      );
     }
     await sleep(opts.intervalMs ?? 200);
   }
@@ -39,7 +43,10 @@ export interface HttpResult {
 }
 
 /** Minimal GET (http or https) with optional CA and bearer token. */
-export function httpGet(url: string, opts: { ca?: string | Buffer; token?: string; timeoutMs?: number } = {}): Promise<HttpResult> {
+export function httpGet(
+  url: string,
+  opts: { ca?: string | Buffer; token?: string; timeoutMs?: number } = {},
+): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const headers: Record<string, string> = {};
@@ -74,14 +81,32 @@ export async function ensureServingCert(
   await fs.mkdir(dir, { recursive: true });
   const ca = { cert: path.join(dir, 'ca.crt'), key: path.join(dir, 'ca.key') };
   const server = { cert: path.join(dir, `${name}.crt`), key: path.join(dir, `${name}.key`) };
-  const have = async (p: string) => fs.access(p).then(() => true, () => false);
+  const have = async (p: string) =>
+    fs.access(p).then(
+      () => true,
+      () => false,
+    );
   if (!(await have(ca.cert)) || !(await have(ca.key))) {
     log(`generating test CA in ${dir}`);
     await run('openssl', [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '3650',
-      '-keyout', ca.key, '-out', ca.cert, '-subj', '/CN=registry-bridge-test-ca',
-      '-addext', 'basicConstraints=critical,CA:TRUE',
-      '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-sha256',
+      '-days',
+      '3650',
+      '-keyout',
+      ca.key,
+      '-out',
+      ca.cert,
+      '-subj',
+      '/CN=registry-bridge-test-ca',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
     ]);
   }
   if (!(await have(server.cert)) || !(await have(server.key))) {
@@ -93,10 +118,36 @@ export async function ensureServingCert(
       ext,
       `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=${san}\n`,
     );
-    await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-keyout', server.key, '-out', csr, '-subj', `/CN=${name}`]);
     await run('openssl', [
-      'x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial',
-      '-out', server.cert, '-days', '3650', '-sha256', '-extfile', ext,
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-sha256',
+      '-keyout',
+      server.key,
+      '-out',
+      csr,
+      '-subj',
+      `/CN=${name}`,
+    ]);
+    await run('openssl', [
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      ca.cert,
+      '-CAkey',
+      ca.key,
+      '-CAcreateserial',
+      '-out',
+      server.cert,
+      '-days',
+      '3650',
+      '-sha256',
+      '-extfile',
+      ext,
     ]);
   }
   return { ca, server };

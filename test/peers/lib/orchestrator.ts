@@ -37,7 +37,10 @@ export function prefixed(log: Log, name: string): Log {
 }
 
 /** Installs (builds, resolves, downloads) the named peers in parallel. */
-export async function installPeers(names: string[], log: Log): Promise<{ name: string; version: string; ms: number }[]> {
+export async function installPeers(
+  names: string[],
+  log: Log,
+): Promise<{ name: string; version: string; ms: number }[]> {
   const results = await Promise.allSettled(
     names.map(async (name) => {
       const t0 = Date.now();
@@ -93,7 +96,9 @@ export async function bringUp(requested: string[], o: { owner: PeerRecord['owner
       continue;
     }
     if (r !== 'dead') {
-      o.log(`[${name}] stopping leftover pid ${rec.pid} (${r === 'stale' ? 'its test run is gone' : 'a dependency restarts'})`);
+      o.log(
+        `[${name}] stopping leftover pid ${rec.pid} (${r === 'stale' ? 'its test run is gone' : 'a dependency restarts'})`,
+      );
       await stopPid(rec.pid);
     }
     await dropRecord(name);
@@ -111,7 +116,13 @@ export async function bringUp(requested: string[], o: { owner: PeerRecord['owner
         const h = handleFromRecord(prior);
         started.handles[name] = h;
         started.records[name] = prior;
-        started.reports.push({ name, version: prior.version, pid: prior.pid, reused: true, rssMiB: await rssMiB(prior.pid) });
+        started.reports.push({
+          name,
+          version: prior.version,
+          pid: prior.pid,
+          reused: true,
+          rssMiB: await rssMiB(prior.pid),
+        });
         return h;
       }
       const mod = await def.load();
@@ -165,7 +176,9 @@ export async function bringUp(requested: string[], o: { owner: PeerRecord['owner
     return [{ name: order[i]!, err: r.reason as unknown }];
   });
   if (failures.length) {
-    o.log(`start failed (${failures.map((f) => f.name).join(', ')}); stopping the ${started.owned.length} peer(s) started here`);
+    o.log(
+      `start failed (${failures.map((f) => f.name).join(', ')}); stopping the ${started.owned.length} peer(s) started here`,
+    );
     await bringDown(started, o.log).catch((e: unknown) => o.log(`cleanup error: ${errText(e)}`));
     const root = failures.filter((f) => !(f.err instanceof DependencyFailed));
     const dep = failures.filter((f) => f.err instanceof DependencyFailed);

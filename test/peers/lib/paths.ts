@@ -36,7 +36,10 @@ export interface VersionEntry {
 }
 
 export async function versionEntry(key: string): Promise<VersionEntry> {
-  const all = JSON.parse(await fs.readFile(path.join(PEERS_DIR, 'versions.json'), 'utf8')) as Record<string, VersionEntry>;
+  const all = JSON.parse(await fs.readFile(path.join(PEERS_DIR, 'versions.json'), 'utf8')) as Record<
+    string,
+    VersionEntry
+  >;
   const e = all[key];
   if (!e) throw new Error(`test/peers/versions.json has no entry "${key}"`);
   return e;

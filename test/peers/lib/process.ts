@@ -144,7 +144,10 @@ export async function freezeGroup(pgid: number, timeoutMs = 10_000): Promise<voi
       }
     }
     if (members.length > 0 && running === 0) return;
-    if (Date.now() > deadline) throw new Error(`process group ${pgid}: ${running} threads not stopped ${timeoutMs} ms after SIGSTOP (${members.length} processes)`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `process group ${pgid}: ${running} threads not stopped ${timeoutMs} ms after SIGSTOP (${members.length} processes)`,
+      );
     await sleep(5);
   }
 }
@@ -173,7 +176,11 @@ export async function rssMiB(pid: number): Promise<number | null> {
 
 // ---------------------------------------------------------------- readiness
 
-export async function httpProbe(url: string, timeoutMs = 3000, form?: Record<string, string>): Promise<{ status: number; body: string }> {
+export async function httpProbe(
+  url: string,
+  timeoutMs = 3000,
+  form?: Record<string, string>,
+): Promise<{ status: number; body: string }> {
   const res = await fetch(url, {
     signal: AbortSignal.timeout(timeoutMs),
     ...(form ? { method: 'POST', body: new URLSearchParams(form) } : {}),
@@ -251,7 +258,12 @@ function describeProbe(p: ReadyProbe): string {
 }
 
 /** Spawns a LaunchSpec and waits for its probes; kills it again if it never becomes ready. */
-export async function launchAndWait(what: string, spec: LaunchSpec, probes: ReadyProbe[], timeoutMs: number): Promise<Spawned> {
+export async function launchAndWait(
+  what: string,
+  spec: LaunchSpec,
+  probes: ReadyProbe[],
+  timeoutMs: number,
+): Promise<Spawned> {
   const proc = await spawnDetached(spec);
   try {
     await waitReady(what, proc, probes, timeoutMs);
@@ -317,7 +329,11 @@ export async function run(command: string, args: string[], opts: RunOptions): Pr
         if (code === 0) resolve();
         else {
           void logTail(opts.logFile, 30).then((tail) =>
-            reject(new Error(`${command} ${args.join(' ')} failed (${signal ?? `exit ${code}`}); log ${opts.logFile}:\n${tail}`)),
+            reject(
+              new Error(
+                `${command} ${args.join(' ')} failed (${signal ?? `exit ${code}`}); log ${opts.logFile}:\n${tail}`,
+              ),
+            ),
           );
         }
       });

@@ -28,7 +28,13 @@ export interface LaunchSpec {
 
 /** Serializable readiness checks; all of them must pass. */
 export type ReadyProbe =
-  | { kind: 'http'; url: string; status?: number; bodyIncludes?: string; /** POSTed as a form when set */ form?: Record<string, string> }
+  | {
+      kind: 'http';
+      url: string;
+      status?: number;
+      bodyIncludes?: string;
+      /** POSTed as a form when set */ form?: Record<string, string>;
+    }
   | { kind: 'tcp-text'; host: string; port: number; send: string; expect: string };
 
 export interface PeerHandle {
