@@ -1,9 +1,9 @@
 # registry-bridge container image.
 #   buildah bud -t registry-bridge:dev .     (or: docker build -t registry-bridge:dev .)
 # Stage 1 compiles and bundles the TypeScript (scripts/bundle.mjs) and keeps production
-# dependencies only; stage 2 is a slim Node 20 runtime that runs as an unprivileged user with
+# dependencies only; stage 2 is a slim Node 24 LTS runtime that runs as an unprivileged user with
 # the `registry-bridge` entrypoint.
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src

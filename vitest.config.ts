@@ -1,7 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
-// CI asks for a JSON result file to print the "N passed, N failed" line from.
-const resultsFile = process.env.RB_TEST_RESULTS;
+// CI asks for a JSON result file to print the "N passed, N failed" line from. The unit suite's
+// second run under Node 24 (npm run test:unit:node24) writes its own file beside it.
+const tag = process.env.RB_TEST_RESULTS_TAG;
+const resultsFile = process.env.RB_TEST_RESULTS?.replace(/\.json$/, tag ? `-${tag}.json` : '.json');
 
 export default defineConfig({
   test: {

@@ -129,8 +129,6 @@ export class NacosSource implements SourceAdapter {
         { service: k.key, emptyForMs: k.emptyForMs, keepForMs: keepFor },
         'service reads empty; keeping its last known instances (empty protection)',
       );
-    if (read.rejected.length > 0)
-      this.context.metrics.rejectedEntries.inc({ source: this.context.source }, read.rejected.length);
     this.serviceFingerprints = fingerprintsOf(read.services);
     this.push?.sync(read.followed);
     return {

@@ -163,7 +163,6 @@ export class ZooKeeperSource implements SourceAdapter {
       throw this.unavailable(err);
     }
     const { services, rejected } = servicesOfRoots(reads, this.context.source, layoutOptions, parsed);
-    if (rejected.length > 0) this.context.metrics.rejectedEntries.inc({ source: this.context.source }, rejected.length);
     return { source: this.context.source, services, rejected };
   }
 
@@ -238,7 +237,6 @@ export class ZooKeeperSource implements SourceAdapter {
     }
     services.sort((a, b) => compareServiceKeys(a.key, b.key));
     rejected.sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0));
-    if (rejected.length > 0) this.context.metrics.rejectedEntries.inc({ source: this.context.source }, rejected.length);
     return { source: this.context.source, services, rejected };
   }
 

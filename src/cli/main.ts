@@ -6,16 +6,11 @@ import { pino } from 'pino';
 import { runSync } from './sync.js';
 // The verifier (gRPC, Envoy protos) loads only for verify/trace: `sync` stays small.
 import type { VerifyFlags } from './verify.js';
-import { ExitCode } from '../controller/reconcile.js';
-import { BridgeError, describeError } from '../errors.js';
+import { ExitCode } from '../controller/exit-code.js';
+import type { CliIo, SyncFlags } from './types.js';
 
-export interface CliIo {
-  readonly stdout: NodeJS.WritableStream & { write(chunk: string): boolean };
-  readonly stderr: NodeJS.WritableStream & { write(chunk: string): boolean };
-  readonly env: Readonly<Record<string, string | undefined>>;
-  /** Aborted on SIGTERM/SIGINT: continuous mode finishes the run in progress and exits. */
-  readonly shutdown?: AbortSignal;
-}
+export type { CliIo, SyncFlags } from './types.js';
+import { BridgeError, describeError } from '../errors.js';
 
 /** The version in package.json, found from src/ (tests), dist/src/ and the bundle in dist/ alike. */
 export function packageVersion(): string {
@@ -147,16 +142,6 @@ Offline: verify --desired se.yaml --registryz registryz.json --config-dump dump.
     io.stderr.write(`registry-bridge: ${describeError(err)}\n`);
     return ExitCode.Failed;
   }
-}
-
-export interface SyncFlags {
-  readonly config: string;
-  readonly once?: boolean;
-  readonly output?: 'yaml' | 'json';
-  readonly dryRun?: boolean;
-  readonly kubeconfig?: string;
-  readonly context?: string;
-  readonly logLevel?: string;
 }
 
 function isEntryPoint(): boolean {

@@ -22,7 +22,7 @@ import { renderReport, verifyExitCode, formatDuration } from '../verify/report.j
 import type { Expectation, VerifyReport } from '../verify/types.js';
 import { configDumpSource, verifyHosts, type VerifyDeps, type VerifyTarget } from '../verify/verify.js';
 import { XdsProbe } from '../verify/xds-probe.js';
-import type { CliIo } from './main.js';
+import type { CliIo } from './types.js';
 
 export interface VerifyFlags {
   readonly config?: string;

@@ -2,14 +2,8 @@ import type { Logger } from '../log.js';
 import type { BridgeMetrics } from '../metrics.js';
 import type { Sink } from '../sinks/types.js';
 import { describeError } from '../errors.js';
-import {
-  exitCodeOf,
-  ExitCode,
-  reconcileOnce,
-  type ConfiguredSource,
-  type ReconcileOptions,
-  type ReconcileReport,
-} from './reconcile.js';
+import { exitCodeOf, ExitCode } from './exit-code.js';
+import { reconcileOnce, type ConfiguredSource, type ReconcileOptions, type ReconcileReport } from './reconcile.js';
 import { cacheFromReport, reconcileKeys, type ControllerCache } from './incremental.js';
 import { serviceKeyString, type ServiceKey } from '../model/service.js';
 
@@ -221,6 +215,7 @@ export class Controller {
     }
     for (const snap of report.snapshots) {
       m.sourceServices.set({ source: snap.source }, snap.services.length);
+      // Counted here only (once per run that saw them), not by the adapters as well.
       if (snap.rejected.length > 0) m.rejectedEntries.inc({ source: snap.source }, snap.rejected.length);
     }
   }

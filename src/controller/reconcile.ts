@@ -267,21 +267,3 @@ function withoutEarly(
   }
   return { writes, done };
 }
-
-/** Exit codes of `sync --once` (documented in the README). */
-export const ExitCode = {
-  Converged: 0,
-  Failed: 1,
-  Usage: 2,
-  ChangesPending: 3,
-  Degraded: 4,
-} as const;
-
-export function exitCodeOf(report: ReconcileReport, dryRun: boolean): number {
-  if (report.sourceErrors.length > 0 || report.failedWrites > 0) return ExitCode.Failed;
-  const pending = report.plan.counts.create + report.plan.counts.update + report.plan.counts.delete;
-  if (dryRun && pending > 0) return ExitCode.ChangesPending;
-  const rejected = report.snapshots.reduce((n, s) => n + s.rejected.length, 0);
-  if (report.synth.invalid.length > 0 || report.plan.counts.conflict > 0 || rejected > 0) return ExitCode.Degraded;
-  return ExitCode.Converged;
-}

@@ -9,7 +9,9 @@ import { linkedSignal } from '../util/abort.js';
 import type { Sink } from '../sinks/types.js';
 import { Controller } from './controller.js';
 import { LeaderElector } from './leader.js';
-import { ExitCode, type ConfiguredSource, type ReconcileReport } from './reconcile.js';
+import type { ConfiguredSource, ReconcileReport } from './reconcile.js';
+import { ExitCode } from './exit-code.js';
+import { reconcileOptionsOf } from './wiring.js';
 import type { PropagationChecker } from './propagation.js';
 import type { VerifyDeps, XdsProbe } from '../verify/index.js';
 
@@ -113,9 +115,7 @@ export async function runContinuous(deps: ContinuousDeps): Promise<number> {
     deps.sources,
     deps.sink,
     {
-      policy: config.policy.mode,
-      maxDeletes: config.policy.maxDeletesPerRun,
-      dryRun: deps.dryRun,
+      ...reconcileOptionsOf(config, { dryRun: deps.dryRun }),
       resyncMs: config.controller.resyncInterval,
       debounceMs: config.controller.debounce,
     },

@@ -2,15 +2,18 @@ import type { Writable } from 'node:stream';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { BridgeMetrics } from '../metrics.js';
-import type { BridgeConfig, SinkConfig, SourceConfig } from '../config/schema.js';
+import type { BridgeConfig, SourceConfig } from '../config/schema.js';
 import { secretResolver } from '../config/secret.js';
 import { defaultExcludedMetadata, defaultSynthOptions, type SynthOptions } from '../synth/index.js';
 import { adapterFor } from '../sources/registry.js';
 import { filesSink } from '../sinks/files.js';
 import { stdoutSink } from '../sinks/stdout.js';
 import type { Sink } from '../sinks/types.js';
-import type { ConfiguredSource } from './reconcile.js';
+import type { ConfiguredSource, ReconcileOptions } from './reconcile.js';
 import { isAbsolute, resolve } from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { kubeSink } from '../sinks/kube/sink.js';
+import { loadKubeConfig } from '../sinks/kube/client.js';
 
 export function synthOptionsOf(source: SourceConfig, defaultHostTemplate: string, apiVersion: string): SynthOptions {
   const se = source.serviceEntry;
@@ -56,13 +59,58 @@ export function buildSources(
   });
 }
 
-export function buildLocalSink(sink: SinkConfig, deps: { stdout: Writable; baseDir: string }): Sink {
+/** The reconcile options a configuration gives, the same for `sync --once` and continuous mode. */
+export function reconcileOptionsOf(config: BridgeConfig, flags: { readonly dryRun: boolean }): ReconcileOptions {
+  return { policy: config.policy.mode, maxDeletes: config.policy.maxDeletesPerRun, dryRun: flags.dryRun };
+}
+
+export interface BuiltSink {
+  readonly sink: Sink;
+  /** The kube sink's client configuration (leader election and propagation checks use it too). */
+  readonly kc?: KubeConfig;
+  /** The ServiceEntry apiVersion synthesis writes. */
+  readonly apiVersion: string;
+}
+
+/**
+ * Builds the configured sink, or stdout when `output` asks for rendered objects only.
+ * `kubeconfig`/`context` (command-line flags) win over the sink's own settings.
+ */
+export function buildSink(
+  config: BridgeConfig,
+  flags: { readonly output?: 'yaml' | 'json'; readonly kubeconfig?: string; readonly context?: string },
+  deps: { stdout: Writable; baseDir: string; logger: Logger; metrics: BridgeMetrics },
+): BuiltSink {
+  const defaultApiVersion = 'networking.istio.io/v1';
+  if (flags.output) return { sink: stdoutSink(deps.stdout, flags.output), apiVersion: defaultApiVersion };
+  const sink = config.sink;
   switch (sink.kind) {
     case 'stdout':
-      return stdoutSink(deps.stdout, sink.format);
+      return { sink: stdoutSink(deps.stdout, sink.format), apiVersion: defaultApiVersion };
     case 'files':
-      return filesSink(isAbsolute(sink.dir) ? sink.dir : resolve(deps.baseDir, sink.dir));
-    case 'kube':
-      throw new ConfigError('sink.kind', 'the kube sink is built by buildSink');
+      return {
+        sink: filesSink(isAbsolute(sink.dir) ? sink.dir : resolve(deps.baseDir, sink.dir)),
+        apiVersion: defaultApiVersion,
+      };
+    case 'kube': {
+      const kc = loadKubeConfig({
+        kubeconfig: flags.kubeconfig ?? sink.kubeconfig,
+        context: flags.context ?? sink.context,
+      });
+      return {
+        sink: kubeSink({
+          kc,
+          namespaces: config.sources.map((s) => s.targetNamespace),
+          apiVersion: sink.apiVersion,
+          fieldManager: sink.fieldManager,
+          qps: sink.qps,
+          concurrency: sink.concurrency,
+          logger: deps.logger,
+          metrics: deps.metrics,
+        }),
+        kc,
+        apiVersion: sink.apiVersion === 'auto' ? defaultApiVersion : sink.apiVersion,
+      };
+    }
   }
 }

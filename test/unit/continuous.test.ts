@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { runContinuous } from '../../src/controller/run.js';
-import { buildLocalSink, buildSources } from '../../src/controller/wiring.js';
+import { buildSink, buildSources } from '../../src/controller/wiring.js';
 import type { ReconcileReport } from '../../src/controller/reconcile.js';
 import { silentLogger } from '../../src/log.js';
 import { BridgeMetrics } from '../../src/metrics.js';
@@ -35,7 +35,11 @@ describe('continuous mode (files sink)', () => {
     );
     const metrics = new BridgeMetrics();
     const logger = silentLogger();
-    const sink = buildLocalSink(config.sink, { stdout: new Writable({ write: (_c, _e, cb) => cb() }), baseDir: dir });
+    const { sink } = buildSink(
+      config,
+      {},
+      { stdout: new Writable({ write: (_c, _e, cb) => cb() }), baseDir: dir, logger, metrics },
+    );
     const sources = buildSources(config, {
       logger,
       baseDir: dir,
@@ -77,12 +81,25 @@ describe('continuous mode (files sink)', () => {
     expect((await get('/nope')).status).toBe(404);
 
     // A registry change reaches the sink without a restart.
-    await writeFile(reg, JSON.stringify({ services: [svc('a', '10.0.0.1'), svc('b', '10.0.0.2')] }));
-    await until(async () => (await readdir(join(out, 'default')).catch(() => [])).length === 2);
-
+    // One instance with a bad port is rejected (the rest of its service syncs).
+    const bad = {
+      name: 'c',
+      protocol: 'http',
+      instances: [
+        { address: '10.0.0.3', port: 80 },
+        { address: '10.0.0.4', port: 0 },
+      ],
+    };
+    await writeFile(reg, JSON.stringify({ services: [svc('a', '10.0.0.1'), svc('b', '10.0.0.2'), bad] }));
+    await until(async () => (await readdir(join(out, 'default')).catch(() => [])).length === 3);
     shutdown.abort();
     expect(await exit).toBe(0);
     expect(reports.length).toBeGreaterThan(1);
+    // Rejected entries are counted once per run that saw them: by the controller, not by the adapter as well.
+    const rejectedInRuns = reports.reduce((n, r) => n + r.snapshots.reduce((k, s) => k + s.rejected.length, 0), 0);
+    expect(rejectedInRuns).toBeGreaterThan(0);
+    const counted = (await metrics.rejectedEntries.get()).values.find((v) => v.labels.source === 'files')?.value;
+    expect(counted).toBe(rejectedInRuns);
   });
 });
 
