@@ -18,6 +18,7 @@ import {
   controllerSchema,
   leaderElectionSchema,
   policySchema,
+  propagationSchema,
   serverSchema,
   serviceEntrySettingsSchema,
   sinkSchema,
@@ -67,7 +68,7 @@ export function bridgeConfigJsonSchema(adapters: readonly AdapterFactory[] = ada
   const section = (s: z.ZodType) => toJson(s.optional());
   return {
     type: 'object',
-    description: 'The registry-bridge config file (docs: README "Configuration"); rendered into the ConfigMap.',
+    description: 'The registry-bridge config file (docs/configuration.md); rendered into the ConfigMap.',
     additionalProperties: false,
     required: ['sources'],
     properties: {
@@ -77,6 +78,7 @@ export function bridgeConfigJsonSchema(adapters: readonly AdapterFactory[] = ada
       controller: section(controllerSchema),
       server: section(serverSchema),
       leaderElection: section(leaderElectionSchema),
+      propagation: section(propagationSchema),
       log: section(
         z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional() }),
       ),

@@ -15,8 +15,12 @@ import { formatPath } from '../../src/config/load.js';
 import { instanceSchema, registryFileSchema, serviceSchema, type StaticService } from './schema.js';
 
 export const staticConfigSchema = z.strictObject({
-  /** YAML or JSON file with `services: [...]`, relative to the config file. */
-  path: z.string().min(1),
+  path: z
+    .string()
+    .min(1)
+    .describe(
+      'YAML or JSON file with `services: [...]` (relative to the config file); re-read on every list, and watched for edits.',
+    ),
 });
 export type StaticConfig = z.infer<typeof staticConfigSchema>;
 

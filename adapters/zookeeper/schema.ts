@@ -12,9 +12,9 @@ const znodePath = z
 
 export const zookeeperConfigSchema = z
   .strictObject({
-    /** `host:port[,host:port...][/chroot]`, as for every ZooKeeper client. */
     connect: z
       .string()
+      .describe('`host:port[,host:port...][/chroot]`, as for every ZooKeeper client.')
       .regex(connectRe, 'expected host:port[,host:port...][/chroot], e.g. zk-0:2181,zk-1:2181/prod')
       .refine(
         (s) =>
@@ -24,39 +24,42 @@ export const zookeeperConfigSchema = z
             .every((hp) => Number(hp.slice(hp.lastIndexOf(':') + 1)) <= 65535),
         'expected host:port with a port in 1..65535',
       ),
-    /**
-     * `dubbo`: `/<root>/<interface>/providers/<URL-encoded provider URL>`;
-     * `curator`: `/<root>/<name>/<id>` holding Curator ServiceInstance JSON (Spring Cloud
-     * Zookeeper, Dubbo 3 application level); `auto`: decided per child of each root (a child
-     * with providers/ or configurators/ is a Dubbo interface, anything else a Curator service).
-     */
-    layout: z.enum(['auto', 'dubbo', 'curator']).default('auto'),
-    /** One root. Default: /dubbo (dubbo), /services (curator), both (auto). */
-    root: znodePath.optional(),
-    /** Several roots. */
-    roots: z.array(znodePath).min(1).optional(),
-    sessionTimeout: durationSchema.default(30_000),
-    /**
-     * Full re-walk of the tree that re-arms every watch. Watches stay armed within a session and
-     * every new session or reconnect re-walks anyway, so this is a safety net: at 10,000
-     * services a walk is ~30,000 reads (seconds of CPU on both sides), hence 5 minutes.
-     */
-    relistInterval: durationSchema.default(300_000),
-    /** Longest wait for the connection and for each request before the source is unavailable. */
-    requestTimeout: durationSchema.default(5_000),
-    /** Znode data larger than this (Curator JSON) is rejected as malformed. */
+    layout: z
+      .enum(['auto', 'dubbo', 'curator'])
+      .default('auto')
+      .describe(
+        '`dubbo`: `/<root>/<interface>/providers/<URL-encoded provider URL>`; `curator`: `/<root>/<name>/<id>` holding Curator ServiceInstance JSON (Spring Cloud Zookeeper, Dubbo 3 application level); `auto`: decided per child of each root (a child with providers/ or configurators/ is a Dubbo interface, anything else a Curator service).',
+      ),
+    root: znodePath
+      .optional()
+      .describe('One root znode. Unset (and no `roots`): /dubbo (dubbo), /services (curator), both (auto).'),
+    roots: z.array(znodePath).min(1).optional().describe('Several root znodes; set either `root` or `roots`.'),
+    sessionTimeout: durationSchema
+      .default(30_000)
+      .describe(
+        'ZooKeeper session timeout. A connection whose handshake is not answered within a third of it is dropped and retried in the same session.',
+      ),
+    relistInterval: durationSchema
+      .default(300_000)
+      .describe(
+        'Full re-walk of the tree that re-arms every watch: a safety net, as watches stay armed within a session and every new session or reconnect walks again. At 10,000 services a walk is about 30,000 reads.',
+      ),
+    requestTimeout: durationSchema
+      .default(5_000)
+      .describe('Longest wait for the connection and for each request before the source is unavailable.'),
     maxDataBytes: z
       .number()
       .int()
       .positive()
-      .default(256 * 1024),
+      .default(256 * 1024)
+      .describe('Znode data larger than this many bytes (Curator JSON) is rejected as malformed.'),
     auth: z
       .strictObject({
-        scheme: z.literal('digest'),
-        /** `user:password`, from an env var or a file. Never logged. */
-        credentials: secretRefSchema,
+        scheme: z.literal('digest').describe('The ZooKeeper auth scheme; only `digest`.'),
+        credentials: secretRefSchema.describe('`user:password`, from an env var or a file. Never logged.'),
       })
-      .optional(),
+      .optional()
+      .describe('ZooKeeper authentication, added to the session.'),
   })
   .refine((c) => c.root === undefined || c.roots === undefined, {
     message: 'set either root or roots, not both',

@@ -22,85 +22,202 @@ const istioProtocol = z.enum([
   'MySQL',
 ]);
 
-export const serviceEntrySettingsSchema = z.strictObject({
-  location: z.enum(['MESH_INTERNAL', 'MESH_EXTERNAL']).default('MESH_INTERNAL'),
-  exportTo: z.array(z.string()).optional(),
-  includeUnhealthy: z.boolean().default(false),
-  /** Extra metadata keys never turned into endpoint labels (added to the built-in list). */
-  excludeMetadata: z.array(z.string()).default([]),
-  /** Registry protocol (lowercase) → Istio protocol, e.g. `{ rest: HTTP }`. */
-  protocols: z.record(z.string(), istioProtocol).default({}),
-});
+export const serviceEntrySettingsSchema = z
+  .strictObject({
+    location: z
+      .enum(['MESH_INTERNAL', 'MESH_EXTERNAL'])
+      .default('MESH_INTERNAL')
+      .describe(
+        '`MESH_INTERNAL`: the instances are part of the mesh (they run sidecars); `MESH_EXTERNAL`: they are outside it.',
+      ),
+    exportTo: z
+      .array(z.string())
+      .optional()
+      .describe("Namespaces the ServiceEntries are visible to (`.` this one, `*` all); unset: Istio's default, all."),
+    includeUnhealthy: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Also publish unhealthy instances as endpoints (by default they get no traffic). Disabled and weight-0 instances are never published.',
+      ),
+    excludeMetadata: z
+      .array(z.string())
+      .default([])
+      .describe('Extra instance metadata keys never turned into endpoint labels (added to the built-in list).'),
+    protocols: z
+      .record(z.string(), istioProtocol)
+      .default({})
+      .describe(
+        'Registry protocol (lowercase) → Istio port protocol, e.g. `{ rest: HTTP }`; added to the built-in mapping (`dubbo` → TCP, `tri` → GRPC, unknown → TCP).',
+      ),
+  })
+  .describe('How the ServiceEntries of this source are written.');
 
-const commonSourceFields = {
-  name: dns1123Label,
-  /** Host template; variables {service} {group} {namespace} {source} and the adapter's own. */
-  hostTemplate: z.string().min(1).optional(),
-  /** Kubernetes namespace the source's ServiceEntries go to. */
-  targetNamespace: dns1123Label.default('default'),
+export const commonSourceFields = {
+  name: dns1123Label.describe(
+    'Source name (DNS-1123 label), unique among sources; the value of the `registry-bridge.io/source` label on its ServiceEntries.',
+  ),
+  hostTemplate: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "Host template: variables {service} {group} {namespace} {source} and the adapter's own (listed per kind below). Unset: the kind's default.",
+    ),
+  targetNamespace: dns1123Label
+    .default('default')
+    .describe("Kubernetes namespace the source's ServiceEntries are written to."),
   serviceEntry: serviceEntrySettingsSchema.prefault({}),
 };
 
-export const policySchema = z.strictObject({
-  mode: z.enum(['sync', 'upsert-only', 'create-only']).default('sync'),
-  maxDeletesPerRun: z.number().int().nonnegative().default(100),
-});
+export const policySchema = z
+  .strictObject({
+    mode: z
+      .enum(['sync', 'upsert-only', 'create-only'])
+      .default('sync')
+      .describe(
+        '`sync`: create, update and delete; `upsert-only`: never delete; `create-only`: never update or delete.',
+      ),
+    maxDeletesPerRun: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(100)
+      .describe('At most this many deletions in one run; the rest wait for the next run.'),
+  })
+  .describe('Which changes the bridge may make to the objects it owns.');
 
-export const sinkSchema = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('stdout'), format: z.enum(['yaml', 'json']).default('yaml') }),
-  z.strictObject({ kind: z.literal('files'), dir: z.string().min(1) }),
-  z.strictObject({
-    kind: z.literal('kube'),
-    kubeconfig: z.string().optional(),
-    context: z.string().optional(),
-    /** `auto` discovers v1, then v1beta1, then v1alpha3 from the API server. */
-    apiVersion: z
-      .enum(['auto', 'networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'])
-      .default('auto'),
-    fieldManager: z.string().min(1).default('registry-bridge'),
-    /** Client-side rate limit of writes. */
-    qps: z.number().positive().default(50),
-    concurrency: z.number().int().positive().default(8),
-  }),
-]);
+export const sinkSchema = z
+  .discriminatedUnion('kind', [
+    z
+      .strictObject({
+        kind: z.literal('stdout').describe('Print the ServiceEntries to standard output.'),
+        format: z
+          .enum(['yaml', 'json'])
+          .default('yaml')
+          .describe('`yaml`: documents like `kubectl get -o yaml`; `json`: one `List`.'),
+      })
+      .describe('Prints the desired ServiceEntries; nothing is written anywhere.'),
+    z
+      .strictObject({
+        kind: z.literal('files').describe('Write one YAML file per ServiceEntry.'),
+        dir: z
+          .string()
+          .min(1)
+          .describe('Directory the files go to, as `<dir>/<namespace>/<name>.yaml` (relative to the config file).'),
+      })
+      .describe('Writes the ServiceEntries as files, for GitOps.'),
+    z
+      .strictObject({
+        kind: z.literal('kube').describe('Apply the ServiceEntries to kube-apiserver.'),
+        kubeconfig: z
+          .string()
+          .optional()
+          .describe('kubeconfig file. Unset: `--kubeconfig`, else KUBECONFIG, ~/.kube/config, in-cluster.'),
+        context: z.string().optional().describe('kubeconfig context. Unset: the current context.'),
+        apiVersion: z
+          .enum(['auto', 'networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'])
+          .default('auto')
+          .describe('ServiceEntry API version; `auto` discovers v1, then v1beta1, then v1alpha3 from the API server.'),
+        fieldManager: z
+          .string()
+          .min(1)
+          .default('registry-bridge')
+          .describe('Field manager of the server-side applies.'),
+        qps: z.number().positive().default(50).describe('Client-side rate limit of writes, per second.'),
+        concurrency: z.number().int().positive().default(8).describe('Writes in flight at once.'),
+      })
+      .describe('Reconciles into kube-apiserver with server-side apply.'),
+  ])
+  .describe('Where the ServiceEntries go: `stdout`, `files` or `kube`.');
 
-export const controllerSchema = z.strictObject({
-  resyncInterval: durationSchema.default(60_000),
-  debounce: durationSchema.default(100),
-  /** /healthz fails when no reconcile finished for this many resync intervals. */
-  healthMultiplier: z.number().positive().default(3),
-});
+export const controllerSchema = z
+  .strictObject({
+    resyncInterval: durationSchema
+      .default(60_000)
+      .describe('Full reconcile at least this often (continuous mode); repairs drift whatever the watches do.'),
+    debounce: durationSchema
+      .default(100)
+      .describe(
+        'Change-triggered runs start at most once per window: a change after a quiet window runs at once, changes inside the window share one run at its end.',
+      ),
+    healthMultiplier: z
+      .number()
+      .positive()
+      .default(3)
+      .describe('/healthz fails when no reconcile finished for this many resync intervals.'),
+  })
+  .describe('The continuous controller (`sync` without `--once`).');
 
-export const leaderElectionSchema = z.strictObject({
-  /** Required when more than one replica runs: only the leader writes. */
-  enabled: z.boolean().default(false),
-  namespace: z.string().min(1).default('default'),
-  name: z.string().min(1).default('registry-bridge'),
-  leaseDuration: durationSchema.default(15_000),
-  renewDeadline: durationSchema.default(10_000),
-  retryPeriod: durationSchema.default(2_000),
-});
+export const leaderElectionSchema = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(false)
+      .describe('Hold a Lease; only the leader writes. Required when more than one replica runs; kube sink only.'),
+    namespace: z.string().min(1).default('default').describe('Namespace of the Lease.'),
+    name: z.string().min(1).default('registry-bridge').describe('Name of the Lease.'),
+    leaseDuration: durationSchema
+      .default(15_000)
+      .describe('How long a lease not renewed stays with its holder before a standby may take it.'),
+    renewDeadline: durationSchema
+      .default(10_000)
+      .describe(
+        'The leader gives up (stops writing and exits 1) when it cannot renew within this; shorter than leaseDuration.',
+      ),
+    retryPeriod: durationSchema
+      .default(2_000)
+      .describe('Time between attempts to take or renew the lease; shorter than renewDeadline.'),
+  })
+  .describe('Leader election between replicas (continuous mode, kube sink).');
 
-export const propagationSchema = z.strictObject({
-  /** Verify every changed host through kube, istiod and an xDS probe after each apply. */
-  enabled: z.boolean().default(false),
-  /** istiod's debug base URL, e.g. http://istiod.istio-system.svc:15014 */
-  istiod: z.string().url().optional(),
-  /** istiod's plaintext xDS address (host:port) for the proxy probe, e.g. istiod.istio-system.svc:15010 */
-  xds: z.string().optional(),
-  /** Namespace the xDS probe pretends to run in. */
-  probeNamespace: z.string().default('default'),
-  /** Bearer token file for istiod's debug endpoints (audience istio-ca). */
-  tokenFile: z.string().optional(),
-  /** A hop not reached within this time counts as a propagation failure. */
-  deadline: durationSchema.default(30_000),
-  maxHostsPerRound: z.number().int().positive().default(50),
-});
+export const propagationSchema = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(false)
+      .describe('Check every changed host through kube, istiod and an xDS probe after each apply (continuous mode).'),
+    istiod: z
+      .string()
+      .url()
+      .optional()
+      .describe(
+        "istiod's debug base URL, e.g. http://istiod.istio-system.svc:15014. Unset: the istiod hop is not checked.",
+      ),
+    xds: z
+      .string()
+      .optional()
+      .describe(
+        "istiod's plaintext xDS address (host:port) for the proxy probe, e.g. istiod.istio-system.svc:15010. Unset: the proxy hop is not checked.",
+      ),
+    probeNamespace: z.string().default('default').describe('Namespace the xDS probe poses as a sidecar of.'),
+    tokenFile: z.string().optional().describe("Bearer token file for istiod's debug endpoints (audience istio-ca)."),
+    deadline: durationSchema
+      .default(30_000)
+      .describe('A hop that does not show a change within this time counts as a propagation failure.'),
+    maxHostsPerRound: z
+      .number()
+      .int()
+      .positive()
+      .default(50)
+      .describe(
+        'Hosts checked per round; more changed hosts wait for the following rounds (keeps the load on istiod small).',
+      ),
+  })
+  .describe('Propagation checks of continuous mode; results in /metrics and /propagation.');
 
-export const serverSchema = z.strictObject({
-  address: z.string().default('0.0.0.0'),
-  port: z.number().int().min(0).max(65535).default(8080),
-});
+export const serverSchema = z
+  .strictObject({
+    address: z.string().default('0.0.0.0').describe('Address the HTTP server listens on.'),
+    port: z
+      .number()
+      .int()
+      .min(0)
+      .max(65535)
+      .default(8080)
+      .describe('Port of /healthz, /readyz, /metrics, /propagation.'),
+  })
+  .describe('The HTTP server of continuous mode.');
 
 export function bridgeConfigSchema(adapters: readonly AdapterFactory[]) {
   const sourceSchemas = adapters.map((a) =>
@@ -149,7 +266,10 @@ export function bridgeConfigSchema(adapters: readonly AdapterFactory[]) {
 
   return z
     .strictObject({
-      sources: z.array(sourceSchema).min(1, 'at least one source is required'),
+      sources: z
+        .array(sourceSchema)
+        .min(1, 'at least one source is required')
+        .describe('The registries to read; at least one.'),
       policy: policySchema.prefault({}),
       sink: sinkSchema.default({ kind: 'stdout', format: 'yaml' }),
       controller: controllerSchema.prefault({}),
@@ -157,8 +277,14 @@ export function bridgeConfigSchema(adapters: readonly AdapterFactory[]) {
       leaderElection: leaderElectionSchema.prefault({}),
       propagation: propagationSchema.prefault({}),
       log: z
-        .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
-        .prefault({}),
+        .strictObject({
+          level: z
+            .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
+            .default('info')
+            .describe('Log level (JSON lines on stderr); `--log-level` overrides it.'),
+        })
+        .prefault({})
+        .describe('Logging.'),
     })
     .superRefine((cfg, ctx) => {
       const le = cfg.leaderElection;

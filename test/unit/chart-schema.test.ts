@@ -3,6 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
+import { bridgeConfigSchema } from '../../src/config/schema.js';
 import { adapterFactories } from '../../src/sources/registry.js';
 import { CHART_SCHEMA_PATH, chartJsonSchema, renderChartSchema } from '../../scripts/gen-chart-schema.js';
 
@@ -52,6 +53,12 @@ describe('chart values.schema.json', () => {
     expect(zodOk('targetNamespace')).toBe(valid);
     expect(accepts(variant.properties.name, value)).toBe(valid);
     expect(accepts(variant.properties.targetNamespace, value)).toBe(valid);
+  });
+
+  it('accepts every top-level section of the bridge config (the chart passes `config:` through)', () => {
+    const config = (chartJsonSchema() as Json).properties.config as Json;
+    const sections = Object.keys((bridgeConfigSchema(adapterFactories) as unknown as { shape: Json }).shape);
+    expect(Object.keys(config.properties as Json).sort()).toEqual(sections.sort());
   });
 
   it('requires leader election for more than one replica', () => {
