@@ -69,14 +69,20 @@ Exit codes:
 
   const verifyHelp = `
 Exit codes:
-  0  every host is present and as written at every configured hop
-  2  bad usage or configuration
+  0  every host is present and as written at every configured hop (--host alone: found)
+  2  bad usage or configuration; a local file (--desired, --registryz, --syncz, --config-dump)
+     that cannot be used, named with its line and column (the good ones are still checked);
+     nothing to check
   5  propagation failed: a hop is missing a host or shows something else than the bridge wrote
+     (--host alone: not found)
   6  a hop could not be checked (unreachable, 401 Unauthorized, 403 Forbidden) and none failed
 
 Hops: kube (owned ServiceEntry, content hash), istiod (/debug/registryz), proxy (xDS probe,
 config dump), sync (/debug/syncz: the proxy ACKed the push). A hop without a source is skipped.
-Offline: verify --desired se.yaml --registryz registryz.json --config-dump dump.json`;
+Offline (files are read once, no waiting):
+  verify --no-kube --desired se.yaml --registryz registryz.json --config-dump dump.json --syncz syncz.json
+  verify --no-kube --host www.example.com --registryz registryz.json   # is the host there, and with what
+See docs/troubleshooting.md for every message.`;
   const addVerifyOptions = (cmd: Command): Command =>
     cmd
       .option(
@@ -100,6 +106,7 @@ Offline: verify --desired se.yaml --registryz registryz.json --config-dump dump.
         'Envoy admin config_dump, istiod config_dump or istioctl proxy-config -o json output',
       )
       .option('--registryz <file>', 'saved /debug/registryz output (offline)')
+      .option('--syncz <file>', 'saved /debug/syncz output (offline; with --proxy-id unless it lists one proxy)')
       .option('--timeout <duration>', 'keep checking until every hop is ok or this passes')
       .option('--interval <duration>', 'time between checks')
       .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))

@@ -7,9 +7,16 @@ import { canonicalJson, shortHash } from '../synth/hash.js';
 import { HASH_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SOURCE_LABEL } from '../synth/service-entry.js';
 import type { DesiredEntry, Location, Resolution } from '../synth/types.js';
 import type { ProxyView } from './proxy-config.js';
-import type { RegistryEntry } from './registryz.js';
+import { droppedText, type DroppedElement, type RegistryEntry } from './registryz.js';
 import { isSameOrLaterPush, pushVersionOf, type ProxySyncStatus, type XdsKind } from './syncz.js';
-import { hopStatusOfError, type Expectation, type HopCheck, type HostReport, type HopStatus } from './types.js';
+import {
+  hopStatusOfError,
+  isFinalError,
+  type Expectation,
+  type HopCheck,
+  type HostReport,
+  type HopStatus,
+} from './types.js';
 
 /** A ServiceEntry as read from kube (any served version), only the fields compared. */
 export interface KubeServiceEntry {
@@ -57,6 +64,8 @@ export interface HopInputs {
   readonly now: number;
   readonly kube?: Observed<readonly KubeServiceEntry[]>;
   readonly registry?: Observed<readonly RegistryEntry[]>;
+  /** registryz elements that could not be read (reported, never silently ignored). */
+  readonly registryDropped?: readonly DroppedElement[];
   readonly proxy?: Observed<ProxyObservation>;
   readonly sync?: Observed<SyncObservation>;
 }
@@ -164,13 +173,20 @@ function check(
   source: string,
   since: string | undefined,
   now: number,
+  final = false,
 ): HopCheck {
-  return { hop, status, detail, source, ...ageOf(since, now) };
+  return { hop, status, detail, source, ...ageOf(since, now), ...(final ? { final } : {}) };
 }
 
 function errorCheck(hop: HopCheck['hop'], o: { source: string; error: unknown }): HopCheck {
   const message = o.error instanceof Error ? o.error.message : String(o.error);
-  return { hop, status: hopStatusOfError(o.error), detail: [message], source: o.source };
+  return {
+    hop,
+    status: hopStatusOfError(o.error),
+    detail: [message],
+    source: o.source,
+    ...(isFinalError(o.error) ? { final: true } : {}),
+  };
 }
 
 export function checkKube(expect: Expectation, o: Observed<readonly KubeServiceEntry[]>, now: number): HopCheck {
@@ -194,8 +210,8 @@ export function checkKube(expect: Expectation, o: Observed<readonly KubeServiceE
   }
   const detail: string[] = [];
   const labels = se.metadata.labels ?? {};
-  if (labels[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE)
-    detail.push(`${se.metadata.namespace}/${se.metadata.name} is not managed by registry-bridge`);
+  const foreign = labels[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE;
+  if (foreign) detail.push(`${se.metadata.namespace}/${se.metadata.name} is not managed by registry-bridge`);
   const annotated = se.metadata.annotations?.[HASH_ANNOTATION];
   if (expect.hash !== undefined && annotated !== expect.hash)
     detail.push(`content hash is ${annotated ?? 'absent'}, the bridge wants ${expect.hash} (update not applied yet)`);
@@ -218,19 +234,35 @@ export function checkKube(expect: Expectation, o: Observed<readonly KubeServiceE
     .map((m) => m.time!)
     .sort();
   const since = byUs?.[byUs.length - 1] ?? se.metadata.creationTimestamp;
-  return check('kube', detail.length ? 'differs' : 'ok', detail, o.source, since, now);
+  return check('kube', detail.length ? 'differs' : 'ok', detail, o.source, since, now, foreign);
 }
 
-export function checkRegistry(expect: Expectation, o: Observed<readonly RegistryEntry[]>, now: number): HopCheck {
+export function checkRegistry(
+  expect: Expectation,
+  o: Observed<readonly RegistryEntry[]>,
+  now: number,
+  dropped: readonly DroppedElement[] = [],
+): HopCheck {
   if (!o.ok) return errorCheck('istiod', o);
   const withHost = o.value.filter((e) => e.hostname === expect.host);
   const mine = withHost.filter((e) => e.namespace === undefined || e.namespace === expect.namespace);
+  // An element of this host that could not be read: the answer is unknown, never a pass.
+  const unreadable = dropped.filter((d) => d.hostname === expect.host).map(droppedText);
+  if (unreadable.length > 0) return check('istiod', 'error', unreadable, o.source, undefined, now, true);
   if (mine.length === 0) {
     const others = withHost.map((e) => `${e.registry ?? '?'} ${e.namespace ?? '?'}`);
+    const anonymous = dropped.filter((d) => d.hostname === undefined);
     return check(
       'istiod',
       'missing',
-      [`host ${expect.host} not in istiod's registry${others.length ? ` (only from ${others.join(', ')})` : ''}`],
+      [
+        `host ${expect.host} not in istiod's registry${others.length ? ` (only from ${others.join(', ')})` : ''}`,
+        ...(anonymous.length > 0
+          ? [
+              `${anonymous.length} registryz element(s) without a readable hostname were skipped: ${droppedText(anonymous[0]!)}`,
+            ]
+          : []),
+      ],
       o.source,
       undefined,
       now,
@@ -238,8 +270,8 @@ export function checkRegistry(expect: Expectation, o: Observed<readonly Registry
   }
   const e = mine[0]!;
   const detail: string[] = [];
-  if (e.registry !== undefined && e.registry !== 'External')
-    detail.push(`host comes from registry ${e.registry}, not from a ServiceEntry`);
+  const foreign = e.registry !== undefined && e.registry !== 'External';
+  if (foreign) detail.push(`host comes from registry ${e.registry}, not from a ServiceEntry`);
   if (e.objectName !== undefined && e.objectName !== expect.name)
     detail.push(`host comes from ServiceEntry ${e.namespace ?? '?'}/${e.objectName}, not ${expect.name}`);
   detail.push(
@@ -255,7 +287,7 @@ export function checkRegistry(expect: Expectation, o: Observed<readonly Registry
     detail.push(
       `host also defined in namespace ${[...new Set(dupes.map((d) => d.namespace))].join(', ')}: Istio misbehaves with two entries for one host`,
     );
-  return check('istiod', detail.length ? 'differs' : 'ok', detail, o.source, e.creationTime, now);
+  return check('istiod', detail.length ? 'differs' : 'ok', detail, o.source, e.creationTime, now, foreign);
 }
 
 /** Why a proxy in `namespace` would not get the host, when exportTo explains it. */
@@ -280,6 +312,7 @@ export function checkProxy(expect: Expectation, o: Observed<ProxyObservation>, n
     if (r) times.push(new Date(r.at).toISOString());
     else if (lastUpdated) times.push(lastUpdated);
   };
+  let checked = false;
   const hostClusters = [...view.clusters.keys()].filter(
     (n) => n.endsWith(`||${expect.host}`) && n.startsWith('outbound|'),
   );
@@ -288,6 +321,7 @@ export function checkProxy(expect: Expectation, o: Observed<ProxyObservation>, n
     if (protocol === 'UDP') continue; // istiod builds no cluster for UDP
     const name = clusterName(port.number, expect.host);
     if (kinds.has('cluster')) {
+      checked = true;
       const c = view.clusters.get(name);
       if (!c) {
         const other = hostClusters.filter(
@@ -306,6 +340,7 @@ export function checkProxy(expect: Expectation, o: Observed<ProxyObservation>, n
       }
     }
     if (httpProtocols.has(protocol) && kinds.has('route')) {
+      checked = true;
       const routeName = String(port.number);
       const rc = view.routes.get(routeName);
       const vhName = `${expect.host}:${port.number}`;
@@ -322,6 +357,7 @@ export function checkProxy(expect: Expectation, o: Observed<ProxyObservation>, n
         }
       }
     } else if (!httpProtocols.has(protocol) && kinds.has('listener')) {
+      checked = true;
       const sni = sniProtocols.has(protocol);
       const chain = view.listeners.find((l) =>
         l.filterChains.some((fc) => fc.tcpClusters.includes(name) && (!sni || fc.serverNames.includes(expect.host))),
@@ -337,7 +373,22 @@ export function checkProxy(expect: Expectation, o: Observed<ProxyObservation>, n
   }
   if (missing.length > 0) {
     const reason = exportReason(expect, o.value.namespace);
-    return check('proxy', 'missing', reason ? [...missing, reason] : missing, o.source, undefined, now);
+    return check('proxy', 'missing', reason ? [...missing, reason] : missing, o.source, undefined, now, !!reason);
+  }
+  if (!checked) {
+    // A source with nothing this host needs (an empty dump, a bootstrap-only dump) proves nothing.
+    const has = [...kinds].sort().join(', ') || 'nothing';
+    return check(
+      'proxy',
+      'error',
+      [
+        `nothing to check: the proxy source holds ${has}, the host needs clusters${expect.ports.length ? ', routes or listeners' : ''}`,
+      ],
+      o.source,
+      undefined,
+      now,
+      true,
+    );
   }
   const since = times.sort()[times.length - 1];
   return check('proxy', differs.length ? 'differs' : 'ok', differs, o.source, since, now);
@@ -414,7 +465,7 @@ export function checkHost(expect: Expectation, inputs: HopInputs, options: Check
   const hops: HopCheck[] = [
     inputs.kube ? checkKube(expect, inputs.kube, now) : skipped('kube', 'no kube access configured'),
     inputs.registry
-      ? checkRegistry(expect, inputs.registry, now)
+      ? checkRegistry(expect, inputs.registry, now, inputs.registryDropped)
       : skipped('istiod', 'no istiod debug endpoint or registryz file'),
     proxy,
     sync,

@@ -9,6 +9,7 @@
  * are read, each through a lenient schema.
  */
 import { z } from 'zod';
+import { parseJsonText } from './json-input.js';
 
 export interface ProxyCluster {
   readonly name: string;
@@ -311,12 +312,7 @@ export function parseConfigDump(...bodies: readonly string[]): ProxyView {
   let haveEndpoints = false;
   let dropped = 0;
   for (const body of bodies) {
-    let doc: unknown;
-    try {
-      doc = toSnakeKeys(JSON.parse(body));
-    } catch (err) {
-      throw new Error(`config dump is not JSON: ${body.slice(0, 80).trim() || '(empty body)'}`, { cause: err });
-    }
+    const doc = toSnakeKeys(parseJsonText(body, 'config dump'));
     if (Array.isArray(doc)) {
       // istioctl proxy-config … -o json: bare resources; tell them apart by their fields.
       for (const r of doc) {

@@ -14,6 +14,7 @@
  * Each element is parsed on its own: a malformed one is counted and dropped, the rest go on.
  */
 import { z } from 'zod';
+import { parseJsonText } from './json-input.js';
 
 const portSchema = z.object({
   name: z.string().optional(),
@@ -79,33 +80,63 @@ export interface RegistryEntry {
   readonly creationTime?: string;
 }
 
+/** A registryz element that could not be read: its index, host when it has one, and why. */
+export interface DroppedElement {
+  readonly index: number;
+  readonly hostname?: string;
+  readonly reason: string;
+}
+
 export interface RegistryzParse {
   readonly entries: readonly RegistryEntry[];
   /** Elements that did not match any known shape (the `{}` terminator of ≤ 1.10 not counted). */
   readonly dropped: number;
+  /** Each dropped element, in order. */
+  readonly droppedElements: readonly DroppedElement[];
 }
 
-/** Parses the body of `/debug/registryz` (any version). Throws only when it is not a JSON array. */
+/**
+ * Parses the body of `/debug/registryz` (any version): an array of services, or one service
+ * object (a single element saved on its own). Throws when it is not JSON (JsonSyntaxError with
+ * line and column) or neither shape.
+ */
 export function parseRegistryz(body: string): RegistryzParse {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(body);
-  } catch (err) {
-    throw new Error(`registryz is not JSON: ${body.slice(0, 80).trim() || '(empty body)'}`, { cause: err });
-  }
-  if (!Array.isArray(raw)) throw new Error('registryz is not a JSON array');
+  const raw = parseJsonText(body, 'registryz');
+  let elements: readonly unknown[];
+  if (Array.isArray(raw)) elements = raw;
+  else if (raw !== null && typeof raw === 'object' && 'hostname' in raw) elements = [raw];
+  else throw new Error('registryz is neither a JSON array of services nor one service object (with "hostname")');
   const entries: RegistryEntry[] = [];
-  let dropped = 0;
-  for (const element of raw) {
-    if (element !== null && typeof element === 'object' && Object.keys(element).length === 0) continue; // ≤ 1.10 terminator
+  const droppedElements: DroppedElement[] = [];
+  elements.forEach((element, index) => {
+    if (element !== null && typeof element === 'object' && !Array.isArray(element) && Object.keys(element).length === 0)
+      return; // ≤ 1.10 terminator
     const parsed = registryServiceSchema.safeParse(element);
     if (!parsed.success) {
-      dropped++;
-      continue;
+      const host = (element as { hostname?: unknown } | null)?.hostname;
+      droppedElements.push({
+        index,
+        ...(typeof host === 'string' && host ? { hostname: host } : {}),
+        reason: issueText(parsed.error.issues),
+      });
+      return;
     }
     entries.push(normalize(parsed.data));
-  }
-  return { entries, dropped };
+  });
+  return { entries, dropped: droppedElements.length, droppedElements };
+}
+
+/** zod issues in one line: `ports: expected array, received string; Resolution: …`. */
+export function issueText(issues: readonly { path: readonly PropertyKey[]; message: string }[]): string {
+  return issues
+    .slice(0, 3)
+    .map((i) => `${i.path.length ? i.path.map(String).join('.') + ': ' : ''}${i.message.replace(/\s+/g, ' ')}`)
+    .join('; ');
+}
+
+/** One line per dropped element, for the report and stderr. */
+export function droppedText(d: DroppedElement): string {
+  return `registryz element ${d.index}${d.hostname ? ` (host ${d.hostname})` : ''} skipped: ${d.reason}`;
 }
 
 function normalize(s: z.infer<typeof registryServiceSchema>): RegistryEntry {

@@ -3,6 +3,8 @@ import type { HopCheck, VerifyReport } from './types.js';
 /** Exit codes of `verify` and `trace` (documented in their --help). */
 export const VerifyExit = {
   Ok: 0,
+  /** Bad usage, a local input file that cannot be used (named), or nothing to check. */
+  BadInput: 2,
   /** Some hop could not be read (unreachable, 401/403) and nothing was seen failing. */
   Unchecked: 6,
   /** A hop is missing the change or shows something else than the bridge wrote. */
@@ -47,7 +49,8 @@ export function renderReport(report: VerifyReport): string {
       `${mark[c.status]} ${c.status}`,
       formatDuration(c.ageMs),
       formatDuration(c.latencyMs),
-      c.detail.join('; '),
+      // One line per hop whatever a detail holds (a server's error text can carry newlines).
+      c.detail.join('; ').replace(/\s*[\r\n]+\s*/g, ' '),
     ]);
     const head = ['  HOP', 'STATUS', 'AGE', 'LATENCY', 'DETAIL'];
     const all = [head, ...rows.map((r) => [`  ${r[0]}`, ...r.slice(1)])];

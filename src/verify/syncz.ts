@@ -6,6 +6,7 @@
  * `version_info` (pilot/pkg/xds/xdsgen.go: `Nonce: nonce(req.Push.PushVersion)`).
  */
 import { z } from 'zod';
+import { parseJsonText } from './json-input.js';
 
 const statusSchema = z.object({
   proxy: z.string().min(1),
@@ -33,13 +34,8 @@ export interface ProxySyncStatus {
 }
 
 export function parseSyncz(body: string): { proxies: ProxySyncStatus[]; dropped: number } {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(body);
-  } catch (err) {
-    throw new Error(`syncz is not JSON: ${body.slice(0, 80).trim() || '(empty body)'}`, { cause: err });
-  }
-  if (!Array.isArray(raw)) throw new Error('syncz is not a JSON array');
+  const raw = parseJsonText(body, 'syncz');
+  if (!Array.isArray(raw)) throw new Error('syncz is not a JSON array of proxies');
   const proxies: ProxySyncStatus[] = [];
   let dropped = 0;
   for (const el of raw) {

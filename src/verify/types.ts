@@ -47,6 +47,11 @@ export interface HopCheck {
   readonly ageMs?: number;
   /** Time from the write to the first observation at this hop, ms (trace / continuous mode). */
   readonly latencyMs?: number;
+  /**
+   * Waiting will not change this failure (401/403, a bad local file, a closed xDS stream, an
+   * object the bridge does not own, an exportTo that hides the host): trace and verify stop.
+   */
+  readonly final?: boolean;
 }
 
 export interface HostReport {
@@ -67,11 +72,20 @@ export interface VerifyReport {
 /** A failed read of a hop's source; the status says 401/403 when the server said so. */
 export class HopReadError extends Error {
   readonly status: number | undefined;
-  constructor(message: string, options?: { cause?: unknown; status?: number | undefined }) {
+  /** Reading again will not help (a closed stream, a bad local file). */
+  readonly final: boolean;
+  constructor(message: string, options?: { cause?: unknown; status?: number | undefined; final?: boolean }) {
     super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
     this.status = options?.status;
+    this.final = options?.final ?? false;
     this.name = 'HopReadError';
   }
+}
+
+/** A read failure that no retry repairs: 401, 403, or a HopReadError marked final. */
+export function isFinalError(err: unknown): boolean {
+  if (!(err instanceof HopReadError)) return false;
+  return err.final || err.status === 401 || err.status === 403;
 }
 
 export function hopStatusOfError(err: unknown): HopStatus {

@@ -19,8 +19,14 @@ import {
 import type { IstiodDebugClient } from './istiod-http.js';
 import type { KubeProbe } from './kube-probe.js';
 import { parseConfigDump } from './proxy-config.js';
-import { parseRegistryz, type RegistryEntry } from './registryz.js';
-import { isSameOrLaterPush, parseSyncz, type XdsKind } from './syncz.js';
+import {
+  droppedText,
+  parseRegistryz,
+  type DroppedElement,
+  type RegistryEntry,
+  type RegistryzParse,
+} from './registryz.js';
+import { isSameOrLaterPush, parseSyncz, type ProxySyncStatus, type XdsKind } from './syncz.js';
 import type { Expectation, Hop, HopCheck, HostReport, VerifyReport } from './types.js';
 import type { XdsProbe } from './xds-probe.js';
 
@@ -30,6 +36,11 @@ export interface VerifyTarget {
   readonly writtenAt?: number;
 }
 
+/** A local file read and parsed once (offline checks never re-read or wait), or why it could not be. */
+export type Saved<T> = { readonly source: string } & (
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: Error }
+);
+
 /** Where the proxy hop looks, besides the live xDS probe. */
 export type ProxySource = (signal: AbortSignal) => Promise<ProxyObservation>;
 
@@ -37,8 +48,10 @@ export interface VerifyDeps {
   readonly kube?: KubeProbe;
   /** istiod's debug endpoint (registryz, syncz, config_dump). */
   readonly istiod?: IstiodDebugClient;
-  /** Saved registryz (offline), used when `istiod` is absent. */
-  readonly registryzText?: () => Promise<string>;
+  /** A saved registryz (offline), parsed once, used when `istiod` is absent. */
+  readonly savedRegistryz?: Saved<RegistryzParse>;
+  /** A saved syncz (offline), parsed once, used when `istiod` is absent; needs `proxyId`. */
+  readonly savedSyncz?: Saved<readonly ProxySyncStatus[]>;
   /** The live ADS probe: proxy hop, and with `istiod` the sync hop. */
   readonly xds?: XdsProbe;
   /** A config dump (Envoy admin, istiod config_dump, istioctl output), when there is no probe. */
@@ -83,28 +96,35 @@ async function readRound(deps: VerifyDeps, signal: AbortSignal): Promise<Round> 
   const tasks: Promise<void>[] = [];
   let kube: Observed<readonly KubeServiceEntry[]> | undefined;
   let registry: Observed<readonly RegistryEntry[]> | undefined;
+  let registryDropped: readonly DroppedElement[] = [];
   let proxy: Observed<ProxyObservation> | undefined;
   let sync: Observed<SyncObservation> | undefined;
   if (deps.kube) {
     const k = deps.kube;
     tasks.push(observe(k.source, () => k.listOwned(signal)).then((o) => void (kube = stamp('kube', o))));
   }
-  const registryRead = deps.istiod
-    ? { source: `${deps.istiod.baseUrl}/debug/registryz`, read: () => deps.istiod!.get('/debug/registryz', signal) }
-    : deps.registryzText
-      ? { source: 'registryz file', read: deps.registryzText }
-      : undefined;
-  if (registryRead) {
+  if (deps.istiod) {
+    const istiod = deps.istiod;
     tasks.push(
-      observe(registryRead.source, async () => {
-        const parsed = parseRegistryz(await registryRead.read());
+      observe(`${istiod.baseUrl}/debug/registryz`, async () => {
+        const parsed = parseRegistryz(await istiod.get('/debug/registryz', signal));
+        registryDropped = parsed.droppedElements;
         if (parsed.dropped > 0)
           deps.logger?.warn(
-            { component: 'verify', dropped: parsed.dropped },
+            { component: 'verify', dropped: parsed.dropped, elements: parsed.droppedElements.map(droppedText) },
             'registryz elements in an unknown shape were skipped',
           );
         return parsed.entries;
       }).then((o) => void (registry = stamp('istiod', o))),
+    );
+  } else if (deps.savedRegistryz) {
+    const saved = deps.savedRegistryz;
+    if (saved.ok) registryDropped = saved.value.droppedElements;
+    registry = stamp(
+      'istiod',
+      saved.ok
+        ? { ok: true, source: saved.source, value: saved.value.entries }
+        : { ok: false, source: saved.source, error: saved.error },
     );
   }
   const proxyId = deps.xds?.proxyId ?? deps.proxyId;
@@ -115,6 +135,14 @@ async function readRound(deps: VerifyDeps, signal: AbortSignal): Promise<Round> 
         proxyId,
         proxies: parseSyncz(await istiod.get('/debug/syncz', signal)).proxies,
       })).then((o) => void (sync = stamp('sync', o))),
+    );
+  } else if (deps.savedSyncz && proxyId) {
+    const saved = deps.savedSyncz;
+    sync = stamp(
+      'sync',
+      saved.ok
+        ? { ok: true, source: saved.source, value: { proxyId, proxies: saved.value } }
+        : { ok: false, source: saved.source, error: saved.error },
     );
   }
   if (deps.xds) {
@@ -139,7 +167,7 @@ async function readRound(deps: VerifyDeps, signal: AbortSignal): Promise<Round> 
     inputs: {
       now: deps.clock(),
       ...(kube ? { kube } : {}),
-      ...(registry ? { registry } : {}),
+      ...(registry ? { registry, registryDropped } : {}),
       ...(proxy ? { proxy } : {}),
       ...(sync ? { sync } : {}),
     },
@@ -218,7 +246,9 @@ export async function verifyHosts(
       });
       report = { ok: hosts.every((h) => h.ok), hosts, checkedAt: new Date(round.inputs.now).toISOString() };
       options.onRound?.(report);
-      if (report.ok || deps.clock() + interval > deadline || signal.aborted) break;
+      // Stop early when every failing host has a failure that waiting cannot repair.
+      const settled = hosts.every((h) => h.ok || h.hops.some((c) => c.final === true));
+      if (report.ok || settled || deps.clock() + interval > deadline || signal.aborted) break;
       await sleep(interval, signal);
     }
   } finally {

@@ -96,9 +96,11 @@ export class XdsProbe {
     this.stream = method.call(this.client);
     this.stream.on('data', (r: DiscoveryResponse) => this.onResponse(r));
     this.stream.on('error', (err: Error) =>
-      this.fail(new HopReadError(`xDS stream to ${options.address}: ${err.message}`, { cause: err })),
+      this.fail(new HopReadError(`xDS stream to ${options.address}: ${err.message}`, { cause: err, final: true })),
     );
-    this.stream.on('end', () => this.fail(new HopReadError(`xDS stream to ${options.address} closed by istiod`)));
+    this.stream.on('end', () =>
+      this.fail(new HopReadError(`xDS stream to ${options.address} closed by istiod`, { final: true })),
+    );
     // google.protobuf.Value comes from protobufjs's bundled descriptors, whose field names are
     // camelCase even with keepCase (stringValue, structValue).
     const metadata: Record<string, unknown> = {

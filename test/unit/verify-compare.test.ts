@@ -324,3 +324,93 @@ describe('checkHost, verifyHosts, report', () => {
     expect(verifyExitCode(report)).toBe(6);
   });
 });
+
+describe('verifyHosts: many hosts, failures for good', () => {
+  it('15 hosts are checked from one read per source and round, not one per host', async () => {
+    const hosts = Array.from({ length: 15 }, (_, i) => desired(`h${i}.example.com`));
+    let reads = 0;
+    let t = 0;
+    const report = await verifyHosts(
+      hosts.map((h) => ({ expectation: expectationOfDesired(h) })),
+      {
+        clock: () => t,
+        sleep: async (ms) => void (t += ms),
+        kube: {
+          source: 'kube test',
+          listOwned: async () => (++reads, hosts.map((h) => asKube(h.object))),
+        },
+      },
+      { timeoutMs: 10_000, intervalMs: 250 },
+    );
+    expect(report.ok).toBe(true);
+    expect(report.hosts).toHaveLength(15);
+    expect(reads).toBe(1);
+  });
+
+  it('a failure waiting cannot repair (exportTo hides the host) ends the polling at once', async () => {
+    const hidden = desired('hidden.example.com', [{ number: 80, name: 'http', protocol: 'http' }], ['other']);
+    let rounds = 0;
+    let t = 0;
+    const dump = parseConfigDump(readFileSync(join(fixtures, 'envoy-admin-1.24', 'config_dump.json'), 'utf8'));
+    const report = await verifyHosts(
+      [{ expectation: expectationOfDesired(hidden) }],
+      {
+        clock: () => t,
+        sleep: async (ms) => void (t += ms),
+        proxy: async () => (
+          rounds++,
+          { namespace: 'default', view: dump, kinds: new Set(['cluster', 'route', 'listener'] as const) }
+        ),
+      },
+      { timeoutMs: 3_600_000, intervalMs: 250 },
+    );
+    expect(rounds).toBe(1);
+    const proxy = report.hosts[0]!.hops.find((h) => h.hop === 'proxy')!;
+    expect(proxy).toMatchObject({ status: 'missing', final: true });
+    expect(proxy.detail.at(-1)).toMatch(/exported to \[other\] only: a proxy in namespace default does not receive it/);
+  });
+
+  it('a plain "missing" keeps polling until the deadline', async () => {
+    let rounds = 0;
+    let t = 0;
+    await verifyHosts(
+      [{ expectation: wwwExpect }],
+      {
+        clock: () => t,
+        sleep: async (ms) => void (t += ms),
+        kube: { source: 'kube test', listOwned: async () => (rounds++, []) },
+      },
+      { timeoutMs: 1_000, intervalMs: 250 },
+    );
+    expect(rounds).toBe(5); // t = 0, 250, 500, 750, 1000
+  });
+});
+
+describe('fail closed on an empty proxy source and unreadable registryz elements', () => {
+  it('a proxy source holding nothing the host needs is an error, never ok', () => {
+    const empty = parseConfigDump('{"configs": []}');
+    const c = checkProxy(wwwExpect, { ok: true, source: 'dump', value: { view: empty, kinds: new Set() } }, NOW);
+    expect(c.status).toBe('error');
+    expect(c.detail).toEqual([
+      'nothing to check: the proxy source holds nothing, the host needs clusters, routes or listeners',
+    ]);
+  });
+
+  it('a registryz element of the host with wrong types makes the istiod hop an error naming it', () => {
+    const parsed = parseRegistryz(
+      JSON.stringify([
+        { hostname: 'www.example.com', ports: [{ port: '80' }] },
+        { hostname: 'other.example.com', ports: [] },
+      ]),
+    );
+    expect(parsed.entries.map((e) => e.hostname)).toEqual(['other.example.com']);
+    const c = checkRegistry(
+      wwwExpect,
+      { ok: true, source: 'registryz', value: parsed.entries },
+      NOW,
+      parsed.droppedElements,
+    );
+    expect(c.status).toBe('error');
+    expect(c.detail[0]).toMatch(/^registryz element 0 \(host www\.example\.com\) skipped: ports\.0\.port: /);
+  });
+});

@@ -58,8 +58,11 @@ describe('parseRegistryz: every shape from 1.10 on', () => {
   ])('model.Resolution %i is %s', (code, name) => expect(resolutionName(code)).toBe(name));
 
   it('a 401 body (empty) or HTML is an error naming what came back', () => {
-    expect(() => parseRegistryz('')).toThrow(/not JSON: \(empty body\)/);
-    expect(() => parseRegistryz('{"a":1}')).toThrow(/not a JSON array/);
+    expect(() => parseRegistryz('')).toThrow('registryz is not JSON: line 1, column 1: empty: no JSON value');
+    expect(() => parseRegistryz('<html>\n<body>401</body>')).toThrow(
+      'registryz is not JSON: line 1, column 1: unexpected character "<"',
+    );
+    expect(() => parseRegistryz('{"a":1}')).toThrow(/neither a JSON array of services nor one service object/);
   });
 
   // Payloads captured from the harness istiod (RB_CAPTURE_FIXTURES=1): whatever versions exist.
