@@ -81,7 +81,7 @@ export class BridgeMetrics {
     });
     this.rejectedEntries = new Counter({
       name: 'registry_bridge_rejected_entries_total',
-      help: 'Registry entries dropped as malformed (each logged with its path).',
+      help: 'Registry entries dropped as malformed: services and instances the source could not read, and instances whose address or port no ServiceEntry can carry (each logged with its service, instance and reason).',
       labelNames: ['source'],
       registers: r,
     });

@@ -3,6 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { BridgeError, SourceUnavailableError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
+import { redactText } from '../../src/redact.js';
 import { linkedSignal } from '../../src/util/abort.js';
 import { loginSchema } from './schema.js';
 
@@ -77,12 +78,18 @@ export class NacosHttp {
     };
   }
 
-  /** Removes every secret value from a text that may reach a log or an error. */
+  /**
+   * Removes every secret from a text that may reach a log or an error: the configured secret
+   * values (plain and URL-encoded), and the value of any secret-like parameter a server echoes
+   * back (`accessToken=…` of a request URL, `password=…` of the login body, `"accessToken":"…"`).
+   */
   redact(text: string): string {
     let out = text;
     for (const s of this.secrets) out = out.split(s).join('***');
     for (const s of this.secrets) out = out.split(encodeURIComponent(s)).join('***');
-    return out;
+    for (const s of this.secrets) out = out.split(new URLSearchParams({ s }).toString().slice(2)).join('***');
+    for (const t of this.tokens.values()) if (t.value.length >= 3) out = out.split(t.value).join('***');
+    return redactText(out);
   }
 
   /**

@@ -492,7 +492,7 @@ export class NacosSource implements SourceAdapter {
           res.server,
           'GET /v1/ns/service/list',
           res.status,
-          res.body,
+          http.redact(res.body),
           `namespace ${namespaceId}, group ${group}`,
         );
       const page = parseServiceListPage(parseJson(res.body));
@@ -527,7 +527,7 @@ export class NacosSource implements SourceAdapter {
     if (res.status === 404 || (res.status === 400 && /not found|not exist/i.test(res.body))) return undefined; // deleted since the list
     if (res.status !== 200) {
       if (res.status === 401 || res.status === 403 || res.status === 410)
-        throw this.httpError(res.server, 'GET /v1/ns/instance/list', res.status, res.body, label);
+        throw this.httpError(res.server, 'GET /v1/ns/instance/list', res.status, http.redact(res.body), label);
       return {
         rejected: [{ ref: label, reason: `instance list answered HTTP ${res.status}${short(http.redact(res.body))}` }],
       };

@@ -44,6 +44,25 @@ export const serviceEntrySettingsSchema = z
       .array(z.string())
       .default([])
       .describe('Extra instance metadata keys never turned into endpoint labels (added to the built-in list).'),
+    secretMetadata: z
+      .strictObject({
+        add: z
+          .array(
+            z
+              .string()
+              .refine((p) => p.toLowerCase().replace(/[^a-z0-9*]+/g, '').length > 0, 'must contain a letter or digit'),
+          )
+          .default([])
+          .describe(
+            'Secret-like metadata keys added to the built-in deny-list: words (`pin`, `session-id`) matched on the words of a key, or globs over the whole key (`*.otp`). Matching keys never become endpoint labels.',
+          ),
+        useDefaults: z
+          .boolean()
+          .default(true)
+          .describe('`false` replaces the built-in deny-list (password, secret, token, apiKey…) with `add` alone.'),
+      })
+      .prefault({})
+      .describe('Instance metadata keys that look like secrets and never become endpoint labels.'),
     protocols: z
       .record(z.string(), istioProtocol)
       .default({})
@@ -241,6 +260,13 @@ export function bridgeConfigSchema(adapters: readonly AdapterFactory[]) {
             code: 'custom',
             path: ['hostTemplate'],
             message: 'must produce a dotted host (e.g. "{service}.example")',
+          });
+        const last = template.split('.').pop() ?? '';
+        if (/^[0-9]+$/.test(last))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['hostTemplate'],
+            message: `ends in the all-numeric label "${last}", which Istio refuses as the last label of a host`,
           });
       }),
   );

@@ -218,5 +218,8 @@ export class Controller {
       // Counted here only (once per run that saw them), not by the adapters as well.
       if (snap.rejected.length > 0) m.rejectedEntries.inc({ source: snap.source }, snap.rejected.length);
     }
+    // Instances synthesis dropped (bad address or port) count as rejected entries of their source.
+    for (const n of report.synth.notes)
+      if (n.note.code === 'instance-rejected') m.rejectedEntries.inc({ source: n.source });
   }
 }

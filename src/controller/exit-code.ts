@@ -13,7 +13,9 @@ export function exitCodeOf(report: ReconcileReport, dryRun: boolean): number {
   if (report.sourceErrors.length > 0 || report.failedWrites > 0) return ExitCode.Failed;
   const pending = report.plan.counts.create + report.plan.counts.update + report.plan.counts.delete;
   if (dryRun && pending > 0) return ExitCode.ChangesPending;
-  const rejected = report.snapshots.reduce((n, s) => n + s.rejected.length, 0);
+  const rejected =
+    report.snapshots.reduce((n, s) => n + s.rejected.length, 0) +
+    report.synth.notes.filter((n) => n.note.code === 'instance-rejected').length;
   if (report.synth.invalid.length > 0 || report.plan.counts.conflict > 0 || rejected > 0) return ExitCode.Degraded;
   return ExitCode.Converged;
 }

@@ -166,9 +166,20 @@ export async function planAndApply(
   const noteCounts: Record<string, number> = {};
   for (const n of synth.notes) {
     noteCounts[n.note.code] = (noteCounts[n.note.code] ?? 0) + 1;
+    if (n.note.code === 'instance-rejected') {
+      // A bad instance is dropped and named; its service goes on with the others.
+      log.warn(
+        { source: n.source, service: n.service, instance: n.note.instance, reason: n.note.detail },
+        'instance rejected',
+      );
+      continue;
+    }
     // Worked-around data problems are worth one line each; the rest is detail.
     const level =
-      n.note.code === 'unknown-protocol' || n.note.code === 'instance-skipped' || n.note.code === 'partial-ports'
+      n.note.code === 'unknown-protocol' ||
+      n.note.code === 'instance-skipped' ||
+      n.note.code === 'partial-ports' ||
+      n.note.code === 'port-renamed'
         ? 'info'
         : 'debug';
     log[level]({ service: n.service, code: n.note.code, detail: n.note.detail }, 'synth note');
@@ -220,6 +231,7 @@ export async function planAndApply(
       sourceErrors: sourceErrors.length,
       services: snapshots.reduce((n, s) => n + s.services.length, 0),
       rejectedEntries: snapshots.reduce((n, s) => n + s.rejected.length, 0),
+      rejectedInstances: noteCounts['instance-rejected'] ?? 0,
       invalid: synth.invalid.length,
       empty: synth.empty.length,
       notes: noteCounts,

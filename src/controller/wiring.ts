@@ -5,6 +5,7 @@ import type { BridgeMetrics } from '../metrics.js';
 import type { BridgeConfig, SourceConfig } from '../config/schema.js';
 import { secretResolver } from '../config/secret.js';
 import { defaultExcludedMetadata, defaultSynthOptions, type SynthOptions } from '../synth/index.js';
+import { defaultSecretKeyPatterns, secretKeyMatcher } from '../redact.js';
 import { adapterFor } from '../sources/registry.js';
 import { filesSink } from '../sinks/files.js';
 import { stdoutSink } from '../sinks/stdout.js';
@@ -25,6 +26,10 @@ export function synthOptionsOf(source: SourceConfig, defaultHostTemplate: string
     location: se.location,
     includeUnhealthy: se.includeUnhealthy,
     excludeMetadata: [...defaultExcludedMetadata, ...se.excludeMetadata],
+    secretMetadata: secretKeyMatcher([
+      ...(se.secretMetadata.useDefaults ? defaultSecretKeyPatterns : []),
+      ...se.secretMetadata.add,
+    ]),
     protocolOverrides: Object.fromEntries(Object.entries(se.protocols).map(([k, v]) => [k.toLowerCase(), v])),
     ...(se.exportTo !== undefined ? { exportTo: se.exportTo } : {}),
   };

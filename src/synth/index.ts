@@ -70,7 +70,7 @@ export interface SynthOutcome {
   /** Services that exist but had nothing to publish: the plan keeps their objects. */
   readonly empty: readonly Extract<SynthResult, { kind: 'empty' }>[];
   readonly invalid: readonly Extract<SynthResult, { kind: 'invalid' }>[];
-  readonly notes: readonly { service: string; note: SynthNote }[];
+  readonly notes: readonly { source: string; service: string; note: SynthNote }[];
 }
 
 /**
@@ -134,7 +134,9 @@ export function synthAll(
     results: final,
     empty: final.filter((r): r is Extract<SynthResult, { kind: 'empty' }> => r.kind === 'empty'),
     invalid: final.filter((r): r is Extract<SynthResult, { kind: 'invalid' }> => r.kind === 'invalid'),
-    notes: final.flatMap((r) => r.notes.map((note) => ({ service: serviceKeyString(keyOf(r)), note }))),
+    notes: final.flatMap((r) =>
+      r.notes.map((note) => ({ source: keyOf(r).source, service: serviceKeyString(keyOf(r)), note })),
+    ),
   };
 }
 

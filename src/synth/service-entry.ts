@@ -2,6 +2,8 @@ import { isIP } from 'node:net';
 import type { Instance, RegistryService } from '../model/service.js';
 import { serviceKeyString } from '../model/service.js';
 import { isValidLabel } from '../model/labels.js';
+import { endpointAddressProblem, portNameProblem } from '../model/names.js';
+import { defaultSecretKeys, type SecretKeyMatcher } from '../redact.js';
 import { canonicalJson, shortHash, sortKeysDeep } from './hash.js';
 import { objectNameForHost, renderHost } from './naming.js';
 import { mapProtocol } from './protocol.js';
@@ -24,7 +26,10 @@ export const SOURCE_LABEL = 'registry-bridge.io/source';
 export const SERVICE_ANNOTATION = 'registry-bridge.io/service';
 export const HASH_ANNOTATION = 'registry-bridge.io/content-hash';
 
-/** Metadata keys that change on every restart or carry secrets: never endpoint labels. */
+/**
+ * Metadata keys that change on every restart or describe the registry's bookkeeping: never
+ * endpoint labels. Secret-like keys are refused separately, by {@link SynthOptions.secretMetadata}.
+ */
 export const defaultExcludedMetadata: readonly string[] = [
   'timestamp',
   'pid',
@@ -56,6 +61,11 @@ export interface SynthOptions {
   readonly includeUnhealthy: boolean;
   /** Metadata keys never turned into endpoint labels. */
   readonly excludeMetadata: readonly string[];
+  /**
+   * Metadata keys that look like secrets (`password`, `apiKey`, `spring.datasource.password`…):
+   * never endpoint labels, whatever their value. Applied before any label is formed.
+   */
+  readonly secretMetadata: SecretKeyMatcher;
   /** Registry protocol → Istio protocol, extending the built-in table. */
   readonly protocolOverrides?: Readonly<Record<string, IstioProtocol>>;
 }
@@ -65,6 +75,7 @@ export const defaultSynthOptions: Omit<SynthOptions, 'hostTemplate' | 'namespace
   location: 'MESH_INTERNAL',
   includeUnhealthy: false,
   excludeMetadata: defaultExcludedMetadata,
+  secretMetadata: defaultSecretKeys,
 };
 
 /**
@@ -83,6 +94,8 @@ interface PortedInstance {
 }
 
 const localityRe = /^[^/\s]+(\/[^/\s]+){0,2}$/;
+/** The CRD's `maxProperties` of an endpoint's labels. */
+const maxEndpointLabels = 256;
 
 /**
  * The desired ServiceEntry for one registry service. Pure: the same service and options give
@@ -100,16 +113,18 @@ export function synthServiceEntry(service: RegistryService, options: SynthOption
   const seen = new Set<string>();
   for (const inst of service.instances) {
     const where = `${inst.address}:${inst.port}`;
+    // A bad instance is dropped and named; the service goes on with the others.
     if (!Number.isInteger(inst.port) || inst.port < 1 || inst.port > 65535) {
-      notes.push({ code: 'instance-skipped', detail: `${where}: port is not in 1..65535` });
+      notes.push({ code: 'instance-rejected', instance: where, detail: `${where}: port is not in 1..65535` });
       continue;
     }
     if (!inst.enabled) continue;
     if (!inst.healthy && !options.includeUnhealthy) continue;
     if (!(inst.weight > 0)) continue; // weight 0 = draining
-    const address = inst.address.toLowerCase();
-    if (isIP(address) === 0 && !isHostnameAddress(address)) {
-      notes.push({ code: 'instance-skipped', detail: `${where}: address is neither an IP nor a DNS name` });
+    const address = inst.address.toLowerCase().replace(/(?<=[a-z0-9])\.$/, '');
+    const addressProblem = endpointAddressProblem(address);
+    if (addressProblem !== undefined) {
+      notes.push({ code: 'instance-rejected', instance: where, detail: `${where}: ${addressProblem}` });
       continue;
     }
     const mapped = mapProtocol(inst.protocol ?? service.protocol, options.protocolOverrides);
@@ -140,7 +155,7 @@ export function synthServiceEntry(service: RegistryService, options: SynthOption
       reason:
         service.instances.length === 0
           ? 'no instances and no declared ports'
-          : 'no usable instance (all unhealthy, disabled or draining) and no declared ports',
+          : 'no usable instance (all unhealthy, disabled, draining or rejected) and no declared ports',
       notes,
     };
   }
@@ -181,10 +196,6 @@ export function synthServiceEntry(service: RegistryService, options: SynthOption
   return { kind: 'ok', entry: { key, name, namespace: options.namespace, host, hash, object }, notes };
 }
 
-function isHostnameAddress(address: string): boolean {
-  return /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(address) && address.length <= 253;
-}
-
 function servicePorts(
   service: RegistryService,
   usable: readonly PortedInstance[],
@@ -201,7 +212,16 @@ function servicePorts(
       });
     }
     if (!byProtocol.has(mapped.protocol)) {
-      byProtocol.set(mapped.protocol, { number: declared.number, ...(declared.name ? { name: declared.name } : {}) });
+      let name = declared.name;
+      const problem = name ? portNameProblem(name) : undefined;
+      if (problem !== undefined) {
+        notes.push({
+          code: 'port-renamed',
+          detail: `declared port ${declared.number}: ${problem}; named ${mapped.protocol.toLowerCase()}-${declared.number} instead`,
+        });
+        name = undefined;
+      }
+      byProtocol.set(mapped.protocol, { number: declared.number, ...(name ? { name } : {}) });
     }
   }
   const counts = new Map<IstioProtocol, Map<number, number>>();
@@ -249,6 +269,7 @@ function buildEndpoints(
   const maxWeight = Math.max(...weights, 0);
   const uniformWeight = weights.every((w) => w === weights[0]);
   const excluded = new Set(options.excludeMetadata);
+  const isSecret = options.secretMetadata;
 
   // Instances on the same address with different protocols are one workload (e.g. Dubbo's
   // dubbo + tri ports): merge them into one endpoint while no protocol repeats.
@@ -297,6 +318,18 @@ function buildEndpoints(
     let labels: Record<string, string> = {};
     for (const [k, v] of Object.entries(d.instance.metadata).sort(([a], [b]) => cmp(a, b))) {
       if (excluded.has(k)) continue;
+      if (isSecret(k)) {
+        // The value is never looked at, copied or logged.
+        notes.push({ code: 'label-dropped', detail: `${d.address}: metadata "${k}" looks like a secret` });
+        continue;
+      }
+      if (Object.keys(labels).length >= maxEndpointLabels) {
+        notes.push({
+          code: 'label-dropped',
+          detail: `${d.address}: metadata "${k}" is past the ${maxEndpointLabels} labels an endpoint may carry`,
+        });
+        continue;
+      }
       if (!isValidLabel(k, v)) {
         notes.push({ code: 'label-dropped', detail: `${d.address}: metadata "${k}" is not a valid Kubernetes label` });
         continue;

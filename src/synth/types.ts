@@ -59,10 +59,14 @@ export interface SynthNote {
     | 'label-dropped'
     | 'unknown-protocol'
     | 'instance-skipped'
+    | 'instance-rejected'
+    | 'port-renamed'
     | 'locality-dropped'
     | 'duplicate-instance'
     | 'partial-ports';
   readonly detail: string;
+  /** `address:port` of the instance a note is about, for `instance-rejected`. */
+  readonly instance?: string;
 }
 
 export type SynthResult =

@@ -195,7 +195,7 @@ describe('synthServiceEntry rules', () => {
       options,
     );
     expect(ok(r).object.spec.endpoints).toEqual([{ address: '10.0.0.3' }]);
-    expect(r.notes.filter((n) => n.code === 'instance-skipped')).toHaveLength(2);
+    expect(r.notes.filter((n) => n.code === 'instance-rejected')).toHaveLength(2);
   });
 
   it('keeps object names ≤ 63 characters and valid, hosts valid, for very long names', () => {
