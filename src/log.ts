@@ -40,10 +40,16 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
     formatters: { log: (obj) => scrubLogValue(obj, 0, new WeakSet()) as Record<string, unknown> },
     hooks: {
       logMethod(args, method) {
-        method.apply(
-          this,
-          args.map((a: unknown) => (typeof a === 'string' ? redactText(a) : a)) as Parameters<typeof method>,
-        );
+        const scrubbed: unknown[] = args.map((a: unknown) => (typeof a === 'string' ? redactText(a) : a));
+        // pino takes the message of an error (`log.error(err)`, `{ err }`) as the line's message
+        // unless one is given: give it, scrubbed.
+        const first = scrubbed[0];
+        const err = first instanceof Error ? first : (first as { err?: unknown } | null)?.err;
+        if (err instanceof Error && typeof scrubbed[1] !== 'string') {
+          if (first instanceof Error) scrubbed[0] = { err: first };
+          scrubbed.splice(1, 0, redactText(err.message));
+        }
+        method.apply(this, scrubbed as Parameters<typeof method>);
       },
     },
     timestamp: pino.stdTimeFunctions.isoTime,
@@ -64,10 +70,13 @@ export function scrubLogValue(value: unknown, depth: number, seen: WeakSet<objec
   if (seen.has(value) || depth > maxScrubDepth) return value;
   seen.add(value);
   if (value instanceof Error) {
-    const out: Record<string, unknown> = { type: value.name, message: redactText(value.message) };
-    if (value.stack !== undefined) out.stack = redactText(value.stack);
+    // Same class (pino's serializer names the type from it), scrubbed message, stack and fields.
+    const out = Object.create(Object.getPrototypeOf(value) as object) as Error & Record<string, unknown>;
     for (const [k, v] of Object.entries(value)) out[k] = scrubEntry(k, v, depth, seen);
-    if (value.cause !== undefined) out.cause = scrubLogValue(value.cause, depth + 1, seen);
+    Object.defineProperty(out, 'message', { value: redactText(value.message), enumerable: false });
+    if (value.stack !== undefined) Object.defineProperty(out, 'stack', { value: redactText(value.stack) });
+    if (value.cause !== undefined)
+      Object.defineProperty(out, 'cause', { value: scrubLogValue(value.cause, depth + 1, seen) });
     return out;
   }
   if (Array.isArray(value)) return value.map((v) => scrubLogValue(v, depth + 1, seen));

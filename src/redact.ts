@@ -113,11 +113,11 @@ export const defaultSecretKeys: SecretKeyMatcher = secretKeyMatcher(defaultSecre
 export const redactedText = '[redacted]';
 
 // `name=value` in a query string, a form body or a text (value up to the next separator).
-const assignmentRe = /([A-Za-z0-9_.\-[\]]+)(=)([^&\s"',;<>]*)/g;
+const assignmentRe = /([A-Za-z0-9_.%\-[\]]+)(=)([^&\s"',;<>]*)/g;
 // `"name":"value"` and `'name': 'value'` in a JSON (or JSON-like) echo.
 const jsonPairRe = /(["'])([^"'\s]{1,128})\1(\s*:\s*)(["'])((?:\\.|(?!\4)[^\\])*)\4/g;
-// `name: value` in a YAML-ish or `key: value` text, value up to a separator.
-const colonPairRe = /\b([A-Za-z][A-Za-z0-9_.-]{0,127})(:[ \t]*)([^\s"',;&]+)/g;
+// `name: value` in a YAML-ish or `key: value` text (a blank after the colon), value up to a separator.
+const colonPairRe = /\b([A-Za-z][A-Za-z0-9_.-]{0,127})(:[ \t]+)([^\s"',;&]+)/g;
 // Credentials in a URL's user-info part: scheme://user:password@host
 const userInfoRe = /\b([a-z][a-z0-9+.-]*:\/\/)([^/\s:@]*):([^/\s@]*)@/gi;
 // HTTP authorization schemes with their credentials.
@@ -137,17 +137,31 @@ export function redactText(text: string, isSecret: SecretKeyMatcher = defaultSec
     );
   }
   if (out.includes(':')) {
-    out = out.replace(
-      jsonPairRe,
-      (m, q: string, name: string, sep: string, vq: string, value: string) =>
-        value.length > 0 && isSecret(name) ? `${q}${name}${q}${sep}${vq}${redactedText}${vq}` : m,
+    out = out.replace(jsonPairRe, (m, q: string, name: string, sep: string, vq: string, value: string) =>
+      value.length > 0 && isSecret(name) ? `${q}${name}${q}${sep}${vq}${redactedText}${vq}` : m,
     );
-    out = out.replace(colonPairRe, (m, name: string, sep: string, value: string) =>
-      value !== redactedText && !value.startsWith('//') && isSecret(name) ? `${name}${sep}${redactedText}` : m,
-    );
+    out = out.replace(bearerRe, (_m, scheme: string) => `${scheme} ${redactedText}`);
+    out = redactColonPairs(out, isSecret);
     out = out.replace(userInfoRe, (_m, scheme: string, user: string) => `${scheme}${user}:${redactedText}@`);
   }
   return out.replace(bearerRe, (_m, scheme: string) => `${scheme} ${redactedText}`);
+}
+
+/** `caused: secretKey: v` → `caused: secretKey: [redacted]`: a name's value is consumed only when it is redacted. */
+function redactColonPairs(text: string, isSecret: SecretKeyMatcher): string {
+  const re = new RegExp(colonPairRe.source, 'g');
+  let out = '';
+  let last = 0;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    const [, name, sep, value] = m as unknown as [string, string, string, string];
+    if (value !== redactedText && !value.startsWith('//') && isSecret(name)) {
+      out += `${text.slice(last, m.index)}${name}${sep}${redactedText}`;
+      last = m.index + m[0].length;
+    } else {
+      re.lastIndex = m.index + name.length + sep.length;
+    }
+  }
+  return out + text.slice(last);
 }
 
 function decodeName(name: string): string {

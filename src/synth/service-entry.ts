@@ -34,7 +34,6 @@ export const defaultExcludedMetadata: readonly string[] = [
   'timestamp',
   'pid',
   'methods',
-  'token',
   'accesslog',
   'anyhost',
   'dubbo',
