@@ -8,7 +8,7 @@ import { main } from '../../src/cli/main.js';
 import { parseConfig } from '../../src/config/load.js';
 import { Controller } from '../../src/controller/controller.js';
 import type { ReconcileReport } from '../../src/controller/reconcile.js';
-import { buildLocalSink, buildSources } from '../../src/controller/wiring.js';
+import { buildSink, buildSources } from '../../src/controller/wiring.js';
 import { silentLogger } from '../../src/log.js';
 import { BridgeMetrics } from '../../src/metrics.js';
 import { endpointAddressProblem, parseHostname, portNameProblem } from '../../src/model/names.js';
@@ -198,7 +198,11 @@ describe('one bad instance does not freeze its service', () => {
         apiVersion: 'networking.istio.io/v1',
         metrics,
       });
-      const sink = buildLocalSink(config.sink, { stdout: new Writable({ write: (_c, _e, cb) => cb() }), baseDir: dir });
+      const { sink } = buildSink(
+        config,
+        {},
+        { stdout: new Writable({ write: (_c, _e, cb) => cb() }), baseDir: dir, logger, metrics },
+      );
       const report = await new Promise<ReconcileReport>((resolve) => {
         const controller = new Controller(
           sources,
