@@ -275,7 +275,14 @@ class NamespaceConnection {
         new g.Metadata(),
       ) as Stream;
       this.stream = stream;
-      stream.on('data', (m: NacosMessage) => this.onServerMessage(stream, m));
+      // A throw inside grpc-js's 'data' event would end the process: drop the stream instead.
+      stream.on('data', (m: NacosMessage) => {
+        try {
+          this.onServerMessage(stream, m);
+        } catch (err) {
+          this.lost(stream, `a server message could not be handled: ${this.o.http.redact(String(err))}`);
+        }
+      });
       stream.on('error', (err: Error) => this.lost(stream, `stream error: ${this.o.http.redact(err.message)}`));
       stream.on('end', () => this.lost(stream, 'stream ended by the server'));
       const acked = new Promise<void>((resolve) => (this.setupAck = resolve));

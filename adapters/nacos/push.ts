@@ -69,9 +69,15 @@ export class PushSubscriptions {
         this.o.onChange(ref);
       };
       this.subscribed.set(key, { ref, listener });
-      void this.client(ref.namespaceId).then((c) =>
-        c?.subscribe({ serviceName: ref.name, groupName: ref.group }, listener),
-      );
+      // A throw of the SDK here would be an unhandled rejection, which ends the process.
+      this.client(ref.namespaceId)
+        .then((c) => c?.subscribe({ serviceName: ref.name, groupName: ref.group }, listener))
+        .catch((err: unknown) =>
+          this.log.warn(
+            { namespace: ref.namespaceId, group: ref.group, service: ref.name, err: this.o.http.redact(String(err)) },
+            'nacos SDK subscribe failed; relying on the periodic re-list',
+          ),
+        );
     }
   }
 

@@ -21,9 +21,48 @@ export interface ClientSocket {
   uncork(): void;
 }
 
+/** The part of node-zookeeper-client 1.1.x's ConnectionManager the session reaches into. */
+interface ConnectionManagerInternals {
+  socket?: ClientSocket;
+  /** Parses what the server sent; bound to each new socket's 'data' event by connect(). */
+  onSocketData?: (buffer: Buffer) => void;
+  /** Bytes of an incomplete frame, kept across sockets by the library. */
+  pendingBuffer?: Buffer | null;
+}
+
+function connectionManagerOf(client: Client): ConnectionManagerInternals | undefined {
+  return (client as unknown as { connectionManager?: ConnectionManagerInternals }).connectionManager;
+}
+
 /** node-zookeeper-client 1.1.x keeps the current connection's socket here (no public API). */
 export function socketOf(client: Client): ClientSocket | undefined {
-  return (client as unknown as { connectionManager?: { socket?: ClientSocket } }).connectionManager?.socket;
+  return connectionManagerOf(client)?.socket;
+}
+
+/**
+ * node-zookeeper-client parses every answer inside the socket's 'data' handler and throws there
+ * on bytes that are not ZooKeeper's protocol (`Unknown code: …` for an error code it does not
+ * know, a RangeError for a short frame): an uncaught exception that ends the process. Something
+ * other than ZooKeeper answering on the configured port (a proxy, an HTTP server, a half-written
+ * frame) must be a source error, not a crash. The handler is replaced before connect() binds it:
+ * a throw drops the frame buffer and the connection (the client reconnects, its pending requests
+ * fail with CONNECTION_LOSS) and is handed to onError. Returns false when the library's shape
+ * has changed and nothing could be guarded (a unit test fails then).
+ */
+export function guardSocketData(client: Client, onError: (err: unknown) => void): boolean {
+  const manager = connectionManagerOf(client);
+  const parse = manager?.onSocketData;
+  if (!manager || typeof parse !== 'function') return false;
+  manager.onSocketData = function guardedOnSocketData(this: unknown, buffer: Buffer): void {
+    try {
+      parse.call(this, buffer);
+    } catch (err) {
+      manager.pendingBuffer = null;
+      manager.socket?.destroy();
+      onError(err);
+    }
+  };
+  return true;
 }
 
 export type SessionState = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'expired' | 'auth-failed' | 'closed';
@@ -66,6 +105,8 @@ export class ZkSession {
   /** The socket corked for the current tick (see corkForTick). */
   private corked: ClientSocket | undefined;
   private readonly listeners = new Set<(e: SessionEvent) => void>();
+  /** The last answer that was not ZooKeeper's protocol (see guardSocketData), and when it was logged. */
+  private protocolError: { message: string; at: number; loggedAt: number } | undefined;
 
   constructor(private readonly options: ZkSessionOptions) {}
 
@@ -103,7 +144,8 @@ export class ZkSession {
         () =>
           done(
             new ZkUnavailableError(
-              `not connected to ${this.servers()} within ${this.options.requestTimeout} ms (state ${this.state})`,
+              `not connected to ${this.servers()} within ${this.options.requestTimeout} ms (state ${this.state})` +
+                this.lastProtocolError(),
             ),
           ),
         this.options.requestTimeout,
@@ -162,7 +204,11 @@ export class ZkSession {
         () =>
           finish(() => {
             this.checkStall(client, sentAt);
-            reject(new ZkUnavailableError(`${path}: no answer within ${this.options.requestTimeout} ms`));
+            reject(
+              new ZkUnavailableError(
+                `${path}: no answer within ${this.options.requestTimeout} ms${this.lastProtocolError(sentAt)}`,
+              ),
+            );
           }),
         this.options.requestTimeout,
       );
@@ -173,7 +219,7 @@ export class ZkSession {
           const code = (e as { getCode?: () => number }).getCode?.();
           if (code === zookeeper().Exception.NO_NODE) return resolve(NO_NODE);
           const name = (e as { getName?: () => string }).getName?.() ?? e.message;
-          reject(new ZkUnavailableError(`${path}: ${name}`, { cause: e }));
+          reject(new ZkUnavailableError(`${path}: ${name}${this.lastProtocolError(sentAt)}`, { cause: e }));
         }),
       );
     });
@@ -302,6 +348,28 @@ export class ZkSession {
     return this.options.connect;
   }
 
+  /** `; …` naming a protocol error seen since `since` (else in the last session timeout), or ''. */
+  private lastProtocolError(since = Date.now() - this.options.sessionTimeout): string {
+    const e = this.protocolError;
+    return e && e.at >= since ? `; last answer was not ZooKeeper's protocol (${e.message})` : '';
+  }
+
+  /** An answer node-zookeeper-client could not parse: logged (once per session timeout), then reads fail. */
+  private onProtocolError(client: Client, err: unknown): void {
+    if (client !== this.client) return;
+    const now = Date.now();
+    const message = (err instanceof Error ? err.message : String(err)).slice(0, 200);
+    const last = this.protocolError;
+    this.protocolError = { message, at: now, loggedAt: last?.loggedAt ?? 0 };
+    if (now - this.protocolError.loggedAt < this.options.sessionTimeout) return;
+    this.protocolError.loggedAt = now;
+    this.options.logger.error(
+      { servers: this.servers(), err: message },
+      'the server at the zookeeper address answered with something that is not the ZooKeeper protocol; ' +
+        'dropping the connection and retrying (is the address right?)',
+    );
+  }
+
   private start(): Promise<void> {
     this.starting ??= this.newClient().finally(() => {
       this.starting = undefined;
@@ -320,6 +388,7 @@ export class ZkSession {
       retries: 0,
     });
     if (credentials !== undefined) client.addAuthInfo('digest', Buffer.from(credentials));
+    guardSocketData(client, (err) => this.onProtocolError(client, err));
     client.on('state', (s: State) => this.onState(client, generation, s));
     this.client = client;
     this.state = 'connecting';

@@ -18,7 +18,16 @@ export async function runSync(flags: SyncFlags, io: CliIo, shutdown?: AbortSigna
   const metrics = new BridgeMetrics();
   const stdout = new Writable({ write: (chunk, _enc, cb) => (io.stdout.write(String(chunk)), cb()) });
 
-  const { sink, kc, apiVersion } = buildSink(config, flags, { stdout, baseDir, logger, metrics });
+  const { sink, kc, apiVersion, preflight } = buildSink(config, flags, {
+    stdout,
+    baseDir,
+    logger,
+    metrics,
+    env: io.env,
+  });
+  // Unreachable API server, rejected credentials, missing CRDs, RBAC: one clear line, exit 1.
+  await preflight?.(shutdown ?? new AbortController().signal);
+
   const sources = buildSources(config, { logger, baseDir, env: io.env, apiVersion, metrics });
   const ownShutdown = new AbortController();
   const signal = shutdown ?? ownShutdown.signal;

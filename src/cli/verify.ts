@@ -296,6 +296,7 @@ async function wire(flags: VerifyFlags, io: CliIo, logger: Logger, signal: Abort
     ? loadKubeConfig({
         kubeconfig: flags.kubeconfig ?? kubeSettings.kubeconfig,
         context: flags.context ?? kubeSettings.context,
+        env: io.env,
       })
     : undefined;
   const kube = kc ? kubeProbe(kc, flags.namespace ? { namespace: flags.namespace } : {}) : undefined;

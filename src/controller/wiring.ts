@@ -75,6 +75,8 @@ export interface BuiltSink {
   readonly kc?: KubeConfig;
   /** The ServiceEntry apiVersion synthesis writes. */
   readonly apiVersion: string;
+  /** Checks at start that the sink can be used at all (kube: see KubeSink.preflight). */
+  readonly preflight?: (signal: AbortSignal) => Promise<void>;
 }
 
 /**
@@ -84,7 +86,14 @@ export interface BuiltSink {
 export function buildSink(
   config: BridgeConfig,
   flags: { readonly output?: 'yaml' | 'json'; readonly kubeconfig?: string; readonly context?: string },
-  deps: { stdout: Writable; baseDir: string; logger: Logger; metrics: BridgeMetrics },
+  deps: {
+    stdout: Writable;
+    baseDir: string;
+    logger: Logger;
+    metrics: BridgeMetrics;
+    /** KUBECONFIG and HOME for the kubeconfig lookup (default: the process's environment). */
+    env?: Readonly<Record<string, string | undefined>>;
+  },
 ): BuiltSink {
   const defaultApiVersion = 'networking.istio.io/v1';
   if (flags.output) return { sink: stdoutSink(deps.stdout, flags.output), apiVersion: defaultApiVersion };
@@ -101,18 +110,21 @@ export function buildSink(
       const kc = loadKubeConfig({
         kubeconfig: flags.kubeconfig ?? sink.kubeconfig,
         context: flags.context ?? sink.context,
+        ...(deps.env ? { env: deps.env } : {}),
+      });
+      const kube = kubeSink({
+        kc,
+        namespaces: config.sources.map((s) => s.targetNamespace),
+        apiVersion: sink.apiVersion,
+        fieldManager: sink.fieldManager,
+        qps: sink.qps,
+        concurrency: sink.concurrency,
+        logger: deps.logger,
+        metrics: deps.metrics,
       });
       return {
-        sink: kubeSink({
-          kc,
-          namespaces: config.sources.map((s) => s.targetNamespace),
-          apiVersion: sink.apiVersion,
-          fieldManager: sink.fieldManager,
-          qps: sink.qps,
-          concurrency: sink.concurrency,
-          logger: deps.logger,
-          metrics: deps.metrics,
-        }),
+        sink: kube,
+        preflight: (signal) => kube.preflight(signal),
         kc,
         apiVersion: sink.apiVersion === 'auto' ? defaultApiVersion : sink.apiVersion,
       };

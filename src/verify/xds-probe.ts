@@ -94,7 +94,15 @@ export class XdsProbe {
     });
     const method = (this.client as unknown as { StreamAggregatedResources: () => AdsStream }).StreamAggregatedResources;
     this.stream = method.call(this.client);
-    this.stream.on('data', (r: DiscoveryResponse) => this.onResponse(r));
+    // A throw inside grpc-js's 'data' event would end the process: a response that cannot be
+    // handled fails the probe instead.
+    this.stream.on('data', (r: DiscoveryResponse) => {
+      try {
+        this.onResponse(r);
+      } catch (err) {
+        this.fail(new HopReadError(`xDS response from ${options.address} not understood: ${(err as Error).message}`));
+      }
+    });
     this.stream.on('error', (err: Error) =>
       this.fail(new HopReadError(`xDS stream to ${options.address}: ${err.message}`, { cause: err, final: true })),
     );

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { AgentOptions } from 'node:https';
+import { homedir } from 'node:os';
+import { delimiter, join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ConfigError } from '../../errors.js';
 
@@ -8,18 +10,51 @@ export interface KubeConfigOptions {
   /** `--kubeconfig`; else KUBECONFIG, ~/.kube/config, then the in-cluster service account. */
   readonly kubeconfig?: string | undefined;
   readonly context?: string | undefined;
+  /** KUBECONFIG and HOME are read from here (default: the process's environment). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Where a pod's service account token is mounted (tests point it elsewhere). */
+  readonly serviceAccountTokenPath?: string;
 }
 
-/** Kubeconfig resolution in kubectl's order. */
+const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+/**
+ * Kubeconfig resolution in kubectl's order: `--kubeconfig`, KUBECONFIG (files merged, the first
+ * wins), ~/.kube/config, the in-cluster service account. Finding none is a configuration error:
+ * @kubernetes/client-node's loadFromDefault() would silently fall back to http://localhost:8080,
+ * and the first API call would then fail with an unrelated message.
+ */
 export function loadKubeConfig(options: KubeConfigOptions): KubeConfig {
   const kc = new KubeConfig();
+  const env = options.env ?? process.env;
   try {
     if (options.kubeconfig) {
       if (!existsSync(options.kubeconfig))
         throw new ConfigError('sink.kubeconfig', `kubeconfig ${options.kubeconfig} does not exist`);
       kc.loadFromFile(options.kubeconfig);
+    } else if (env.KUBECONFIG) {
+      const files = env.KUBECONFIG.split(delimiter).filter((f) => f.length > 0);
+      const present = files.filter((f) => existsSync(f));
+      if (present.length === 0)
+        throw new ConfigError('sink.kubeconfig', `no file of KUBECONFIG=${env.KUBECONFIG} exists`);
+      kc.loadFromFile(present[0]!);
+      for (const file of present.slice(1)) {
+        const more = new KubeConfig();
+        more.loadFromFile(file);
+        kc.mergeConfig(more);
+      }
     } else {
-      kc.loadFromDefault();
+      const home = env.HOME || homedir();
+      const userConfig = join(home, '.kube', 'config');
+      const tokenPath = options.serviceAccountTokenPath ?? SERVICE_ACCOUNT_TOKEN;
+      if (existsSync(userConfig)) kc.loadFromFile(userConfig);
+      else if (existsSync(tokenPath)) kc.loadFromCluster();
+      else
+        throw new ConfigError(
+          'sink.kubeconfig',
+          `no kubeconfig found: no --kubeconfig or sink.kubeconfig, KUBECONFIG is not set, ${userConfig} ` +
+            `does not exist, and there is no in-cluster service account (${tokenPath})`,
+        );
     }
   } catch (err) {
     if (err instanceof ConfigError) throw err;
@@ -43,6 +78,13 @@ export function loadKubeConfig(options: KubeConfigOptions): KubeConfig {
     throw new ConfigError(
       'sink.kubeconfig',
       'the kubeconfig has no current cluster (no KUBECONFIG, ~/.kube/config or in-cluster service account)',
+    );
+  const cluster = kc.getCurrentCluster()!;
+  if (cluster.server.startsWith('http://') && !cluster.skipTLSVerify)
+    throw new ConfigError(
+      'sink.kubeconfig',
+      `cluster "${cluster.name}" has the plain-HTTP server ${cluster.server}: the Kubernetes client refuses ` +
+        'plain HTTP unless the cluster sets insecure-skip-tls-verify: true',
     );
   return reuseConnections(kc);
 }

@@ -1,5 +1,6 @@
 import {
   ApisApi,
+  AuthorizationV1Api,
   CustomObjectsApi,
   KubernetesObjectApi,
   PatchStrategy,
@@ -55,6 +56,13 @@ interface ServiceEntryResource extends KubernetesObject {
 export interface KubeSink extends Sink {
   /** The ServiceEntry apiVersion in use (after discovery). */
   apiVersion(signal?: AbortSignal): Promise<string>;
+  /**
+   * Checks at start what every run needs: the API server answers, accepts the credentials,
+   * serves ServiceEntries, and lets the bridge list and apply them in each target namespace.
+   * Throws a SinkError whose one-line message names the cause; logs a warning for a missing
+   * permission a run can do without (watch, delete).
+   */
+  preflight(signal: AbortSignal): Promise<void>;
 }
 
 /**
@@ -100,7 +108,7 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
     const pick = SERVICE_ENTRY_VERSIONS.find((v) => served.has(v));
     if (!pick)
       throw new SinkError(
-        'the API server serves no networking.istio.io ServiceEntry version (are the Istio CRDs installed?)',
+        `kube-apiserver ${options.kc.getCurrentCluster()?.server ?? ''} serves no networking.istio.io ServiceEntry version (are the Istio CRDs installed?)`,
       );
     discovered = pick;
     log.info({ apiVersion: pick }, 'ServiceEntry API version discovered');
@@ -438,11 +446,88 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
         void loop();
       }
     },
+    async preflight(signal) {
+      const server = options.kc.getCurrentCluster()?.server ?? 'the API server';
+      let version: string;
+      try {
+        // A transport failure (the server restarting) is tried again; an answer is final.
+        const transport = (err: unknown) => err instanceof SinkError && err.status === undefined && !!err.cause;
+        version = await withRetry(() => apiVersion(), signal, 3, transport);
+      } catch (err) {
+        if (err instanceof SinkError && err.cause === undefined) throw err;
+        throw startupError(server, 'discovering the API groups', err);
+      }
+      const [group, ver] = version.split('/') as [string, string];
+      const authz = options.kc.makeApiClient(AuthorizationV1Api);
+      for (const namespace of [...new Set(options.namespaces)].sort()) {
+        try {
+          await withRetry(
+            () =>
+              custom.listNamespacedCustomObject({ group, version: ver, namespace, plural: 'serviceentries', limit: 1 }),
+            signal,
+            3,
+          );
+        } catch (err) {
+          if (statusOf(err) === 404)
+            throw new SinkError(
+              `kube-apiserver ${server} does not serve ${version} serviceentries (404): are the Istio CRDs installed?`,
+              { cause: err, status: 404 },
+            );
+          throw startupError(server, `listing ${version} serviceentries in namespace ${namespace}`, err);
+        }
+        const denied: string[] = [];
+        for (const verb of ['patch', 'delete', 'watch']) {
+          const review = await authz
+            .createSelfSubjectAccessReview({
+              body: {
+                apiVersion: 'authorization.k8s.io/v1',
+                kind: 'SelfSubjectAccessReview',
+                spec: { resourceAttributes: { group, resource: 'serviceentries', verb, namespace } },
+              },
+            })
+            .catch((err: unknown) => {
+              log.warn({ verb, namespace, err: kubeErrorMessage(err) }, "cannot review the bridge's permissions");
+              return undefined;
+            });
+          if (review?.status?.allowed === false) denied.push(verb);
+        }
+        if (denied.includes('patch'))
+          throw new SinkError(
+            `kube-apiserver ${server} denies the bridge's credentials patch (server-side apply) of ` +
+              `serviceentries.${group} in namespace ${namespace} (RBAC); also denied: ` +
+              `${denied.filter((v) => v !== 'patch').join(', ') || 'nothing else'}; grant them in the bridge's Role`,
+            { status: 403 },
+          );
+        if (denied.length > 0)
+          log.warn(
+            { namespace, denied },
+            `RBAC denies ${denied.join(' and ')} of serviceentries: ` +
+              (denied.includes('delete') ? 'entries whose service is gone stay; ' : '') +
+              (denied.includes('watch') ? 'hand edits are repaired at the next resync only' : ''),
+          );
+      }
+    },
     async close() {
       queue.clear();
       await queue.onIdle();
     },
   };
+}
+
+/** One line naming why the API server cannot be used (unreachable, credentials, RBAC, other). */
+function startupError(server: string, doing: string, err: unknown): SinkError {
+  const cause = err instanceof SinkError && err.cause !== undefined ? err.cause : err;
+  const status = statusOf(cause);
+  const message = kubeErrorMessage(cause);
+  const line =
+    status === undefined
+      ? `kube-apiserver ${server} is unreachable (${doing}): ${message}`
+      : status === 401
+        ? `kube-apiserver ${server} rejected the kubeconfig's credentials (401 Unauthorized, ${doing})`
+        : status === 403
+          ? `kube-apiserver ${server} denies ${doing} (403 Forbidden, RBAC): ${message}`
+          : `kube-apiserver ${server} failed ${doing}: ${message}`;
+  return new SinkError(line, { cause, ...(status !== undefined ? { status } : {}) });
 }
 
 /**
