@@ -85,7 +85,12 @@ export interface BuiltSink {
  */
 export function buildSink(
   config: BridgeConfig,
-  flags: { readonly output?: 'yaml' | 'json'; readonly kubeconfig?: string; readonly context?: string },
+  flags: {
+    readonly output?: 'yaml' | 'json';
+    readonly kubeconfig?: string;
+    readonly context?: string;
+    readonly dryRun?: boolean;
+  },
   deps: {
     stdout: Writable;
     baseDir: string;
@@ -103,7 +108,11 @@ export function buildSink(
       return { sink: stdoutSink(deps.stdout, sink.format), apiVersion: defaultApiVersion };
     case 'files':
       return {
-        sink: filesSink(isAbsolute(sink.dir) ? sink.dir : resolve(deps.baseDir, sink.dir)),
+        sink: filesSink(isAbsolute(sink.dir) ? sink.dir : resolve(deps.baseDir, sink.dir), {
+          logger: deps.logger,
+          metrics: deps.metrics,
+          dryRun: flags.dryRun === true,
+        }),
         apiVersion: defaultApiVersion,
       };
     case 'kube': {
