@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { durationSchema } from '../../src/config/duration.js';
+import { durationField } from '../../src/config/duration.js';
 import { secretRefSchema } from '../../src/config/secret.js';
 
 /**
@@ -51,7 +51,7 @@ export const nacosConfigSchema = z.strictObject({
     .default(['DEFAULT_GROUP'])
     .describe('Groups to mirror in every namespace (the v1 service list is per group).'),
   auth: nacosAuthSchema.optional().describe('Nacos authentication: a user and password, or an access key pair.'),
-  relistInterval: durationSchema
+  relistInterval: durationField('sources[].nacos.relistInterval')
     .default(30_000)
     .describe(
       'Full re-list of services and instances over HTTP: the truth for services without a live push, and the check of the pushes for those with one (a disagreement seen on two re-lists in a row wins).',
@@ -63,7 +63,7 @@ export const nacosConfigSchema = z.strictObject({
     .describe(
       'At most this many services a second are read by a re-list while their gRPC push is live (services without a live push are read at once): 1,000 services are checked within a 30 s interval, 10,000 over 200 s.',
     ),
-  serviceListInterval: durationSchema
+  serviceListInterval: durationField('sources[].nacos.serviceListInterval')
     .default(5_000)
     .describe(
       'Poll of the service names only: a service registered after start-up is reconciled within this interval instead of at the next re-list. 0 turns it off.',
@@ -97,7 +97,9 @@ export const nacosConfigSchema = z.strictObject({
     .describe("gRPC port of the servers (`push: grpc`). Unset: each server's HTTP port + 1000."),
   emptyProtection: z
     .strictObject({
-      keepFor: durationSchema.describe('How long the last known instances are kept.'),
+      keepFor: durationField('sources[].nacos.emptyProtection.keepFor').describe(
+        'How long the last known instances are kept.',
+      ),
     })
     .optional()
     .describe('A service whose instances suddenly drop to zero keeps its last known instances for `keepFor`.'),
@@ -119,7 +121,9 @@ export const nacosConfigSchema = z.strictObject({
     .describe(
       'Host template of Dubbo interface services (`providers:<iface>:<version>:<group>`). Unset: the shared Dubbo template, so they get the same host as from ZooKeeper.',
     ),
-  requestTimeout: durationSchema.default(5_000).describe('Timeout of each HTTP request.'),
+  requestTimeout: durationField('sources[].nacos.requestTimeout')
+    .default(5_000)
+    .describe('Timeout of each HTTP request.'),
   concurrency: z.number().int().min(1).max(64).default(8).describe('Parallel instance-list requests.'),
 });
 export type NacosConfig = z.infer<typeof nacosConfigSchema>;

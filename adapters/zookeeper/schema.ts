@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { durationSchema } from '../../src/config/duration.js';
+import { durationField } from '../../src/config/duration.js';
 import { secretRefSchema } from '../../src/config/secret.js';
 
 const hostPort = String.raw`(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:[1-9]\d{0,4})`;
@@ -34,17 +34,17 @@ export const zookeeperConfigSchema = z
       .optional()
       .describe('One root znode. Unset (and no `roots`): /dubbo (dubbo), /services (curator), both (auto).'),
     roots: z.array(znodePath).min(1).optional().describe('Several root znodes; set either `root` or `roots`.'),
-    sessionTimeout: durationSchema
+    sessionTimeout: durationField('sources[].zookeeper.sessionTimeout')
       .default(30_000)
       .describe(
         'ZooKeeper session timeout. A connection whose handshake is not answered within a third of it is dropped and retried in the same session.',
       ),
-    relistInterval: durationSchema
+    relistInterval: durationField('sources[].zookeeper.relistInterval')
       .default(300_000)
       .describe(
         'Full re-walk of the tree that re-arms every watch: a safety net, as watches stay armed within a session and every new session or reconnect walks again. At 10,000 services a walk is about 30,000 reads.',
       ),
-    requestTimeout: durationSchema
+    requestTimeout: durationField('sources[].zookeeper.requestTimeout')
       .default(5_000)
       .describe('Longest wait for the connection and for each request before the source is unavailable.'),
     maxDataBytes: z

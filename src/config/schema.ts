@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { AdapterFactory } from '../sources/adapter.js';
 import { baseTemplateVariables, templateVariables } from '../synth/naming.js';
-import { durationSchema } from './duration.js';
+import { durationField } from './duration.js';
 
 const dns1123Label = z
   .string()
@@ -152,10 +152,10 @@ export const sinkSchema = z
 
 export const controllerSchema = z
   .strictObject({
-    resyncInterval: durationSchema
+    resyncInterval: durationField('controller.resyncInterval')
       .default(60_000)
       .describe('Full reconcile at least this often (continuous mode); repairs drift whatever the watches do.'),
-    debounce: durationSchema
+    debounce: durationField('controller.debounce')
       .default(100)
       .describe(
         'Change-triggered runs start at most once per window: a change after a quiet window runs at once, changes inside the window share one run at its end.',
@@ -176,15 +176,15 @@ export const leaderElectionSchema = z
       .describe('Hold a Lease; only the leader writes. Required when more than one replica runs; kube sink only.'),
     namespace: z.string().min(1).default('default').describe('Namespace of the Lease.'),
     name: z.string().min(1).default('registry-bridge').describe('Name of the Lease.'),
-    leaseDuration: durationSchema
+    leaseDuration: durationField('leaderElection.leaseDuration')
       .default(15_000)
       .describe('How long a lease not renewed stays with its holder before a standby may take it.'),
-    renewDeadline: durationSchema
+    renewDeadline: durationField('leaderElection.renewDeadline')
       .default(10_000)
       .describe(
         'The leader gives up (stops writing and exits 1) when it cannot renew within this; shorter than leaseDuration.',
       ),
-    retryPeriod: durationSchema
+    retryPeriod: durationField('leaderElection.retryPeriod')
       .default(2_000)
       .describe('Time between attempts to take or renew the lease; shorter than renewDeadline.'),
   })
@@ -211,7 +211,7 @@ export const propagationSchema = z
       ),
     probeNamespace: z.string().default('default').describe('Namespace the xDS probe poses as a sidecar of.'),
     tokenFile: z.string().optional().describe("Bearer token file for istiod's debug endpoints (audience istio-ca)."),
-    deadline: durationSchema
+    deadline: durationField('propagation.deadline')
       .default(30_000)
       .describe('A hop that does not show a change within this time counts as a propagation failure.'),
     maxHostsPerRound: z
