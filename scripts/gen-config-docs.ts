@@ -10,6 +10,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { formatDuration } from '../src/config/duration.js';
 import { bridgeConfigSchema, commonSourceFields } from '../src/config/schema.js';
 import type { AdapterFactory } from '../src/sources/adapter.js';
 import { adapterFactories } from '../src/sources/registry.js';
@@ -89,18 +90,6 @@ function isSecretRef(schema: z.ZodType): boolean {
   return keys.length === 2 && keys.includes('env') && keys.includes('file');
 }
 
-function formatMs(ms: number): string {
-  if (ms === 0) return '0';
-  for (const [unit, size] of [
-    ['h', 3_600_000],
-    ['m', 60_000],
-    ['s', 1000],
-  ] as const) {
-    if (ms % size === 0) return `${ms / size}${unit}`;
-  }
-  return `${ms}ms`;
-}
-
 /** A value as it would be written in the YAML config file (flow style). */
 function yamlValue(value: unknown): string {
   if (typeof value === 'string') return /^[A-Za-z0-9_./:-]+$/.test(value) ? value : JSON.stringify(value);
@@ -144,7 +133,11 @@ function stringType(schema: z.ZodType): string {
 
 /** The type column: what a user may write. */
 function typeOf(schema: z.ZodType): string {
-  if (isDuration(schema)) return 'duration';
+  if (isDuration(schema)) {
+    // boundedDuration (src/config/duration.ts) describes its union with its limits.
+    const range = /between (.+)\.$/.exec(defOf(schema).in?.description ?? '')?.[1];
+    return range ? `duration, ${range.replace(' and ', ' to ')}` : 'duration';
+  }
   if (isSecretRef(schema)) return 'secret reference';
   const def = defOf(schema);
   switch (def.type) {
@@ -180,7 +173,7 @@ function defaultOf(field: Field): string {
   if (field.required) return 'required';
   if (!field.hasDefault) return '–';
   const v = field.defaultValue;
-  if (isDuration(field.schema) && typeof v === 'number') return code(formatMs(v));
+  if (isDuration(field.schema) && typeof v === 'number') return code(formatDuration(v));
   return code(yamlValue(v));
 }
 
@@ -341,7 +334,8 @@ is read or written. Complete examples: \`examples/quickstart.yaml\`, \`examples/
 \`examples/zookeeper-dubbo.yaml\`.
 
 - **Durations** are a number of milliseconds or a string of numbers with units \`ms\`, \`s\`, \`m\`,
-  \`h\`: \`500ms\`, \`30s\`, \`5m\`, \`1m30s\`.
+  \`h\`: \`500ms\`, \`30s\`, \`5m\`, \`1m30s\`. Each has limits (in the type column); why they are
+  where they are: [configuration-limits.md](configuration-limits.md).
 - **Secret references**: a secret (a password, a key, a ZooKeeper digest) is never written
   inline. It is \`{ env: VAR }\` (an environment variable) or \`{ file: /path }\` (a file, such as
   a mounted Kubernetes Secret; relative to the config file). Only the reference is ever logged.

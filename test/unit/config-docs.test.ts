@@ -14,7 +14,7 @@ import {
 } from '../../scripts/gen-config-docs.js';
 import { defineAdapter } from '../../src/sources/adapter.js';
 import { adapterFactories } from '../../src/sources/registry.js';
-import { durationSchema } from '../../src/config/duration.js';
+import { boundedDuration } from '../../src/config/duration.js';
 import { secretRefSchema } from '../../src/config/secret.js';
 
 describe('docs/configuration.md', () => {
@@ -45,8 +45,8 @@ describe('docs/configuration.md', () => {
     templateAttributes: ['zone'],
     configSchema: z.strictObject({
       endpoint: z.string().url().describe('Where the registry is.'),
-      interval: durationSchema.default(90_000).describe('How often.'),
-      timeout: durationSchema.default(250).describe('Per request.'),
+      interval: boundedDuration({ min: 1000, max: 3_600_000 }).default(90_000).describe('How often.'),
+      timeout: boundedDuration({ min: 100, max: 60_000, zeroMeansOff: true }).default(250).describe('Per request.'),
       token: secretRefSchema.optional().describe('Bearer token.'),
       port: z.number().int().min(1).max(65535).optional().describe('A port.'),
       mode: z.enum(['fast', 'safe']).default('safe').describe('A mode.'),
@@ -61,8 +61,14 @@ describe('docs/configuration.md', () => {
 
   it.each([
     ['a required URL', '| `endpoint` | URL | required | Where the registry is. |'],
-    ['a duration default in seconds', '| `interval` | duration | `90s` | How often. |'],
-    ['a duration default in milliseconds', '| `timeout` | duration | `250ms` | Per request. |'],
+    [
+      'a duration with its limits and a default in minutes and seconds',
+      '| `interval` | duration, 1s to 1h | `1m30s` | How often. |',
+    ],
+    [
+      'a duration that 0 turns off, with a default in milliseconds',
+      '| `timeout` | duration, 100ms to 1m, or 0 (off) | `250ms` | Per request. |',
+    ],
     ['a secret reference', '| `token` | secret reference | – | Bearer token. |'],
     ['an integer range', '| `port` | integer 1–65535 | – | A port. |'],
     ['an enum', '| `mode` | `fast` \\| `safe` | `safe` | A mode. |'],
