@@ -134,11 +134,27 @@ const metadataValue = z
   .union([z.string(), z.number(), z.boolean(), z.null()])
   .transform((v) => (v === null ? '' : String(v)));
 
+/**
+ * A number, or a decimal number in a string (some servers and proxies quote them). Not
+ * z.coerce: that turns `true` into 1, `[80]` into 80 and `""` into 0.
+ */
+const numeric = z.union(
+  [
+    z.number(),
+    z
+      .string()
+      .trim()
+      .regex(/^-?\d+(\.\d+)?$/)
+      .transform(Number),
+  ],
+  { error: 'expected a number' },
+);
+
 /** One entry of `hosts`, Nacos 1.x (`valid`, `instanceId`, `marked`) and 2.x/3.x shapes alike. */
 export const nacosHostSchema = z.object({
   ip: z.string().min(1, 'ip must not be empty'),
-  port: z.coerce.number().int().min(1, 'port must be in 1..65535').max(65535, 'port must be in 1..65535'),
-  weight: z.coerce.number().nonnegative().optional(),
+  port: numeric.pipe(z.number().int().min(1, 'port must be in 1..65535').max(65535, 'port must be in 1..65535')),
+  weight: numeric.pipe(z.number().nonnegative()).optional(),
   healthy: z.boolean().optional(),
   /** Nacos 1.x name of `healthy`. */
   valid: z.boolean().optional(),
@@ -156,7 +172,7 @@ export const instanceListSchema = z.object({
 });
 
 export const serviceListSchema = z.object({
-  count: z.coerce.number().int().nonnegative(),
+  count: numeric.pipe(z.number().int().nonnegative()),
   doms: z.array(z.string()).nullish(),
 });
 

@@ -83,13 +83,20 @@ const mapValuedKeys = new Set([
   'labels',
 ]);
 
-export function toSnakeKeys(value: unknown, keepKeys = false): unknown {
-  if (Array.isArray(value)) return value.map((v) => toSnakeKeys(v));
+/**
+ * Deeper than this, values are left as they are: the fields the view reads are a few levels
+ * down, and a document nested thousands deep would otherwise overflow the stack.
+ */
+const MAX_KEY_DEPTH = 64;
+
+export function toSnakeKeys(value: unknown, keepKeys = false, depth = 0): unknown {
+  if (depth > MAX_KEY_DEPTH) return value;
+  if (Array.isArray(value)) return value.map((v) => toSnakeKeys(v, false, depth + 1));
   if (value === null || typeof value !== 'object') return value;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
     const key = !keepKeys && camelKey.test(k) ? k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) : k;
-    out[key] = toSnakeKeys(v, mapValuedKeys.has(key));
+    out[key] = toSnakeKeys(v, mapValuedKeys.has(key), depth + 1);
   }
   return out;
 }
