@@ -10,6 +10,8 @@ export class BridgeMetrics {
   readonly reconcileDuration: Histogram;
   readonly changes: Counter<'action'>;
   readonly conflicts: Gauge;
+  readonly collisions: Gauge;
+  readonly protectedServices: Gauge;
   readonly ownedObjects: Gauge;
   readonly sinkObserves: Counter<'via'>;
   readonly sourceErrors: Counter<'source'>;
@@ -48,6 +50,17 @@ export class BridgeMetrics {
     this.conflicts = new Gauge({
       name: 'registry_bridge_conflicts',
       help: 'ServiceEntries not written because an object the bridge does not own has the name or host.',
+      registers: r,
+    });
+    this.collisions = new Gauge({
+      name: 'registry_bridge_collisions',
+      help: 'Pairs of ServiceEntries Istio would merge or shadow (the same host twice, a TCP-like port shared without addresses), as the last full run found them.',
+      registers: r,
+    });
+    this.protectedServices = new Gauge({
+      name: 'registry_bridge_protected_services',
+      help: 'Services whose last known instances are kept by empty protection (configured per source), per source.',
+      labelNames: ['source'],
       registers: r,
     });
     this.ownedObjects = new Gauge({

@@ -167,6 +167,11 @@ export class Controller {
           }
           // Anything not applied as planned is settled by a full run, not by the cache.
           if (report.failedWrites > 0 || report.sourceErrors.length > 0) this.fullNeeded = true;
+          // A keys-scoped run that left a deletion to a full run: that run follows at once.
+          if (report.plan.needsFullRun) {
+            this.fullNeeded = true;
+            this.dirty = true;
+          }
           this.record(report);
           ok = exitCodeOf(report, false) !== ExitCode.Failed;
           this.deps.onReport?.(report);
@@ -207,6 +212,7 @@ export class Controller {
     for (const o of report.outcomes) if (o.ok) m.changes.inc({ action: o.change.action });
     if (report.scope === 'keys') return; // per-source totals come from full runs only
     m.conflicts.set(report.plan.counts.conflict);
+    m.collisions.set(report.plan.collisions.length);
     m.invalidServices.set(report.synth.invalid.length);
     const failed = new Set(report.sourceErrors.map((e) => e.source));
     for (const s of this.sources) {

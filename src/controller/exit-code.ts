@@ -16,6 +16,12 @@ export function exitCodeOf(report: ReconcileReport, dryRun: boolean): number {
   const rejected =
     report.snapshots.reduce((n, s) => n + s.rejected.length, 0) +
     report.synth.notes.filter((n) => n.note.code === 'instance-rejected').length;
-  if (report.synth.invalid.length > 0 || report.plan.counts.conflict > 0 || rejected > 0) return ExitCode.Degraded;
+  if (
+    report.synth.invalid.length > 0 ||
+    report.plan.counts.conflict > 0 ||
+    report.plan.collisions.length > 0 ||
+    rejected > 0
+  )
+    return ExitCode.Degraded;
   return ExitCode.Converged;
 }

@@ -133,6 +133,7 @@ export async function reconcileKeys(
       synth,
       observed,
       started,
+      keysRead: wanted,
     },
     sink,
     options,

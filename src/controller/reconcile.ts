@@ -1,7 +1,7 @@
 import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { serviceKeyString, type SourceSnapshot } from '../model/service.js';
-import { planChanges, writesOf, type Change, type ObservedEntry, type Plan, type Policy } from '../plan/plan.js';
+import { planChanges, writesOf, type ObservedEntry, type Plan, type Policy } from '../plan/plan.js';
 import { EarlyCreates } from './early.js';
 import type { ApplyOutcome, Sink } from '../sinks/types.js';
 import type { SourceAdapter } from '../sources/adapter.js';
@@ -146,6 +146,8 @@ export interface PlanInputs {
   readonly started: number;
   /** Creates already sent while the registries were read (object id → outcome). */
   readonly earlyWrites?: ReadonlyMap<string, ApplyOutcome>;
+  /** Keys scope: the service key strings this run read. */
+  readonly keysRead?: ReadonlySet<string>;
 }
 
 /** Plan against what was observed, apply the writes, log one summary line. Shared by both scopes. */
@@ -185,34 +187,35 @@ export async function planAndApply(
     log[level]({ service: n.service, code: n.note.code, detail: n.note.detail }, 'synth note');
   }
 
+  // Objects created early in this run are part of what the sink holds now: the plan decides
+  // about them like any other (an early create the plan does not want is deleted by the plan,
+  // under the policy mode and the deletion cap).
+  const early = [...(input.earlyWrites?.values() ?? [])].filter((o) => o.ok);
   const plan = planChanges({
     desired: synth.desired,
-    observed,
+    observed: early.length > 0 ? withEarly(observed, early) : observed,
     sourceHealthy: input.sourceHealthy,
-    protectedObjects: [
-      ...synth.empty.map((e) => ({ namespace: e.namespace, name: e.name, reason: `empty protection: ${e.reason}` })),
-      // A service that turned invalid keeps its last good object until it is fixed or removed.
-      ...lastGoodOfInvalid(synth, observed),
-    ],
+    present: new Set(synth.results.map((r) => serviceKeyString(r.kind === 'ok' ? r.entry.key : r.key))),
+    empty: synth.empty.map((e) => ({
+      namespace: e.namespace,
+      name: e.name,
+      service: serviceKeyString(e.key),
+      reason: e.reason,
+    })),
+    // A service that turned invalid keeps its last good object until it is fixed or removed.
+    protectedObjects: lastGoodOfInvalid(synth, observed),
     policy: options.policy,
     maxDeletes: options.maxDeletes,
+    scope: input.scope === 'keys' ? { kind: 'keys', read: input.keysRead ?? new Set() } : { kind: 'full' },
   });
-  for (const c of plan.changes) {
-    if (c.action === 'conflict')
-      log.warn({ action: c.action, namespace: c.namespace, name: c.name, host: c.host, reason: c.reason }, 'conflict');
-    else if (c.action === 'keep')
-      log.info({ action: c.action, namespace: c.namespace, name: c.name, reason: c.reason }, 'kept');
-    else log.debug({ action: c.action, namespace: c.namespace, name: c.name, host: c.host }, 'planned');
-  }
+  logDecisions(plan, input.scope, log);
 
-  const { writes, done } = input.earlyWrites
-    ? withoutEarly(writesOf(plan), input.earlyWrites, synth, input.sourceHealthy)
-    : { writes: writesOf(plan), done: [] };
+  const writes = writesOf(plan);
   const applied =
     writes.length > 0 || sink.kind === 'stdout'
       ? await sink.apply(sink.kind === 'stdout' ? plan.changes : writes, { dryRun: options.dryRun }, deps.signal)
       : [];
-  const outcomes = [...done, ...applied];
+  const outcomes = [...early, ...applied];
   let failedWrites = 0;
   for (const o of outcomes) {
     if (!o.ok) {
@@ -237,6 +240,7 @@ export async function planAndApply(
       notes: noteCounts,
       desired: synth.desired.length,
       ...plan.counts,
+      collisions: plan.collisions.length,
       failedWrites,
       dryRun: options.dryRun,
       durationMs,
@@ -246,36 +250,57 @@ export async function planAndApply(
   return { scope: input.scope, snapshots, sourceErrors, synth, plan, observed, outcomes, failedWrites, durationMs };
 }
 
-/**
- * The plan's writes less the creates already written early with the same content (their
- * outcomes are the run's), plus a delete for each early object the plan does not want: it
- * lost a host clash to a service read later that publishes nothing. A failed early create
- * stays in the writes and is tried again. Early objects of a source whose read then failed are
- * left alone, as every deletion of such a source is.
- */
-function withoutEarly(
-  planned: readonly Change[],
-  early: ReadonlyMap<string, ApplyOutcome>,
-  synth: SynthOutcome,
-  sourceHealthy: ReadonlyMap<string, boolean>,
-): { writes: Change[]; done: ApplyOutcome[] } {
-  const done = [...early.values()].filter((o) => o.ok);
-  const writes = planned.filter((c) => {
-    const o = c.action === 'create' ? early.get(`${c.namespace}/${c.name}`) : undefined;
-    return !(o?.ok && o.change.desired?.hash === c.desired?.hash);
-  });
-  const wanted = new Set(synth.desired.map((d) => `${d.namespace}/${d.name}`));
-  for (const [id, o] of early) {
-    const { namespace, name, host, source } = o.change;
-    if (!o.ok || wanted.has(id) || source === undefined || sourceHealthy.get(source) !== true) continue;
-    writes.push({
-      action: 'delete',
-      namespace,
-      name,
-      ...(host !== undefined ? { host } : {}),
-      source,
-      reason: 'created while the registries were read, then lost its host to a service read later',
+/** What the sink held, with the objects created early in this run (marked early). */
+function withEarly(observed: readonly ObservedEntry[], early: readonly ApplyOutcome[]): ObservedEntry[] {
+  const byId = new Map(observed.map((o) => [`${o.namespace}/${o.name}`, o]));
+  for (const o of early) {
+    const d = o.change.desired;
+    if (!d) continue;
+    byId.set(`${d.namespace}/${d.name}`, {
+      namespace: d.namespace,
+      name: d.name,
+      hosts: [d.host],
+      owned: true,
+      source: d.key.source,
+      hash: d.hash,
+      service: serviceKeyString(d.key),
+      early: true,
+      ...(o.ok && o.resourceVersion ? { resourceVersion: o.resourceVersion } : {}),
     });
   }
-  return { writes, done };
+  return [...byId.values()];
+}
+
+/**
+ * One line per decision about a user's object, at info (a conflict or a collision at warn),
+ * with the reason and the run's scope. `unchanged` objects are not logged (nothing was decided
+ * about them beyond "equal").
+ */
+function logDecisions(plan: Plan, scope: 'full' | 'keys', log: Logger): void {
+  for (const c of plan.changes) {
+    if (c.action === 'unchanged') continue;
+    const fields = {
+      action: c.action,
+      scope,
+      namespace: c.namespace,
+      name: c.name,
+      ...(c.host !== undefined ? { host: c.host } : {}),
+      ...(c.source !== undefined ? { source: c.source } : {}),
+      reason: c.reason,
+    };
+    if (c.action === 'conflict') log.warn(fields, 'conflict');
+    else log.info(fields, c.action);
+  }
+  for (const x of plan.collisions)
+    log.warn(
+      {
+        scope,
+        kind: x.kind,
+        ...(x.port !== undefined ? { port: x.port } : {}),
+        hosts: x.entries.map((e) => e.host),
+        objects: x.entries.map((e) => `${e.namespace}/${e.name}`),
+        reason: x.reason,
+      },
+      x.kind === 'port' ? `collision: ${x.entries[0].host} and ${x.entries[1].host} share TCP port ${x.port}` : `collision: host ${x.entries[0].host} twice`,
+    );
 }

@@ -1,5 +1,9 @@
+import { SOURCES_ANNOTATION } from '../model/labels.js';
+import { serviceKeyString } from '../model/service.js';
 import type { DesiredEntry } from '../synth/types.js';
 import { sortByKey } from '../util/sort.js';
+import { findCollisions, type Collision, type CollisionPort } from './collisions.js';
+import { applyPolicies } from './policy.js';
 
 /** A ServiceEntry as the sink sees it now. */
 export interface ObservedEntry {
@@ -14,7 +18,15 @@ export interface ObservedEntry {
   readonly hash?: string;
   /** The registry service that produced it (annotation), for owned objects. */
   readonly service?: string;
+  /** Every source publishing it (annotation `registry-bridge.io/sources`), when the sink reads it. */
+  readonly sources?: string;
   readonly resourceVersion?: string;
+  /** Created in this run while the registries were read (controller/early.ts), not before it. */
+  readonly early?: boolean;
+  /** What Istio builds listeners from, when the sink reads it (collision detection). */
+  readonly ports?: readonly CollisionPort[];
+  readonly addresses?: readonly string[];
+  readonly exportTo?: readonly string[];
 }
 
 export type Policy = 'sync' | 'upsert-only' | 'create-only';
@@ -27,75 +39,137 @@ export interface Change {
   readonly name: string;
   readonly host?: string;
   readonly source?: string;
-  /** Why: for conflict and keep always, for others when useful. */
+  /** Why. Every change but `unchanged` has one. */
   readonly reason?: string;
   readonly desired?: DesiredEntry;
   readonly observed?: ObservedEntry;
+  /** A create already written while the registries were read: counted, logged, not written again. */
+  readonly applied?: true;
 }
+
+/** Objects of services that exist but have nothing usable to publish now. */
+export interface EmptyService {
+  readonly namespace: string;
+  readonly name: string;
+  /** Service key string. */
+  readonly service: string;
+  readonly reason: string;
+}
+
+/**
+ * What the run read. `full`: every configured source (those whose read failed are fenced by
+ * `sourceHealthy`). `keys`: only the services named by change hints; the plan then deletes only
+ * an object whose service the read says is gone or empty, and leaves anything it cannot tell
+ * apart from a read that missed to the next full run.
+ */
+export type PlanScope =
+  | { readonly kind: 'full' }
+  | {
+      readonly kind: 'keys';
+      /** Service key strings this run asked for. */
+      readonly read: ReadonlySet<string>;
+    };
 
 export interface PlanInput {
   readonly desired: readonly DesiredEntry[];
   /** Owned objects, plus any other ServiceEntry the sink saw (needed to detect conflicts). */
   readonly observed: readonly ObservedEntry[];
-  /** Every configured source and whether its last full read succeeded. */
+  /** Every configured source and whether its read succeeded this run. */
   readonly sourceHealthy: ReadonlyMap<string, boolean>;
-  /** Objects never deleted this run, with the reason: services that exist but have nothing to publish (empty protection), or turned invalid. */
+  /**
+   * Service key strings the read returned this run (published, empty or invalid): an owned object
+   * whose service is not among them is gone from its registry. Defaults to the desired services.
+   */
+  readonly present?: ReadonlySet<string>;
+  /** Services that exist but have nothing to publish: their objects are deleted (reason given). */
+  readonly empty?: readonly EmptyService[];
+  /** Objects never deleted this run, with the reason (a service that turned invalid keeps its last good object). */
   readonly protectedObjects?: readonly { readonly namespace: string; readonly name: string; readonly reason: string }[];
   readonly policy: Policy;
   /** At most this many deletions in one run; the rest wait for the next run. */
   readonly maxDeletes: number;
+  readonly scope?: PlanScope;
 }
 
 export interface Plan {
   /** Ordered by namespace, name. */
   readonly changes: readonly Change[];
   readonly counts: Readonly<Record<Action, number>>;
+  /** Desired entries Istio would merge or shadow (same host twice, a TCP port shared without addresses). */
+  readonly collisions: readonly Collision[];
+  /** A keys-scoped plan left a decision to a full run (see PlanScope). */
+  readonly needsFullRun: boolean;
 }
 
 /**
- * The diff of desired against observed, as a table (d = desired, o = observed at same name):
- *
- * | d   | o                      | result                                              |
- * |-----|------------------------|-----------------------------------------------------|
- * | yes | none, host free        | create                                              |
- * | yes | none, host not ours    | conflict (another object serves the host)           |
- * | yes | not owned              | conflict (name taken)                               |
- * | yes | owned by other source  | conflict (never steal from another source)          |
- * | yes | owned, same hash       | unchanged (zero writes)                             |
- * | yes | owned, other hash      | update; unchanged+keep under create-only            |
- * | no  | owned                  | delete under sync, if its source read succeeded,    |
- * |     |                        | it is not protected, and the cap is not reached;    |
- * |     |                        | otherwise keep with the reason                      |
- * | no  | not owned              | not ours: not in the plan                           |
- *
- * Pure and deterministic: same inputs, same plan.
+ * The plan: the pure diff (`diffEntries`), then the ordered policy filters of ./policy.ts
+ * (source fences, protection, ownership hand-over, policy mode, deletion cap), then the
+ * collision check. Pure and deterministic: same inputs, same plan.
  */
 export function planChanges(input: PlanInput): Plan {
+  const { changes, needsFullRun } = applyPolicies(diffEntries(input), input);
+  const sorted = sortByKey(changes, idOf);
+  const counts: Record<Action, number> = { create: 0, update: 0, delete: 0, unchanged: 0, conflict: 0, keep: 0 };
+  for (const c of sorted) counts[c.action] += 1;
+  return { changes: sorted, counts, collisions: findCollisions(sorted, input.observed), needsFullRun };
+}
+
+/**
+ * The diff of desired against observed, as a table (d = desired, o = observed at the same
+ * namespace/name). "Ours" = owned (managed-by label) with a source label naming a configured
+ * source; an owned object of a source this bridge does not configure is another bridge's.
+ *
+ * | d   | o                                | result                                         |
+ * |-----|----------------------------------|------------------------------------------------|
+ * | yes | none, host held by no other      | create                                         |
+ * | yes | none, host held by an object     | conflict (another namespace or name has it)    |
+ * |     | that is not ours                 |                                                |
+ * | yes | not owned                        | conflict (name taken)                          |
+ * | yes | ours or another bridge's, other  | update, reason "hand-over" (policy.ts checks   |
+ * |     | source label                     | that the previous source is one of ours)       |
+ * | yes | ours, same hash                  | unchanged (zero writes)                        |
+ * | yes | ours, other hash                 | update                                         |
+ * | no  | owned                            | delete, with why (gone, empty, moved); the     |
+ * |     |                                  | filters may turn it into keep                  |
+ * | no  | not owned                        | not ours: not in the plan                      |
+ *
+ * An object created early in this run (ObservedEntry.early) with the desired content is a
+ * create already applied.
+ */
+export function diffEntries(input: PlanInput): Change[] {
   const changes: Change[] = [];
-  const observedByName = new Map<string, ObservedEntry>(input.observed.map((o) => [`${o.namespace}/${o.name}`, o]));
-  const foreignHosts = new Map<string, ObservedEntry>();
-  for (const o of input.observed) {
-    if (o.owned) continue;
-    for (const h of o.hosts) if (!foreignHosts.has(h)) foreignHosts.set(h, o);
-  }
+  const observedByName = new Map<string, ObservedEntry>(input.observed.map((o) => [idOf(o), o]));
+  const holders = new Map<string, ObservedEntry[]>();
+  for (const o of input.observed)
+    for (const h of o.hosts) holders.set(h, [...(holders.get(h) ?? []), o]);
   const desiredNames = new Set<string>();
+  const desiredHosts = new Map<string, DesiredEntry>();
+  for (const d of input.desired) {
+    desiredNames.add(idOf(d));
+    desiredHosts.set(d.host, d);
+  }
+  const ours = (o: ObservedEntry) => o.owned && o.source !== undefined && input.sourceHealthy.has(o.source);
 
   for (const d of input.desired) {
-    const id = `${d.namespace}/${d.name}`;
-    desiredNames.add(id);
+    const id = idOf(d);
     const base = { namespace: d.namespace, name: d.name, host: d.host, source: d.key.source, desired: d };
+    const service = `service ${d.key.name} of source ${d.key.source}`;
     const o = observedByName.get(id);
     if (!o) {
-      const other = foreignHosts.get(d.host);
-      if (other) {
+      // Another object serving the host: ours elsewhere is moving (it is deleted or updated in
+      // this plan); anyone else's is a conflict, whatever its namespace.
+      const other = (holders.get(d.host) ?? []).find((h) => idOf(h) !== id && !ours(h));
+      if (other)
         changes.push({
           ...base,
           action: 'conflict',
-          reason: `host ${d.host} is already served by ServiceEntry ${other.namespace}/${other.name}, which registry-bridge does not own`,
+          reason: `host ${d.host} is already served by ServiceEntry ${idOf(other)}, ${
+            other.owned
+              ? `managed by registry-bridge source "${other.source ?? '(none)'}", which this bridge does not configure`
+              : 'which registry-bridge does not own'
+          }`,
         });
-      } else {
-        changes.push({ ...base, action: 'create' });
-      }
+      else changes.push({ ...base, action: 'create', reason: `${service} publishes ${d.host}` });
       continue;
     }
     const withObserved = { ...base, observed: o };
@@ -108,77 +182,64 @@ export function planChanges(input: PlanInput): Plan {
     } else if (o.source !== d.key.source) {
       changes.push({
         ...withObserved,
-        action: 'conflict',
-        reason: `${id} is managed by registry-bridge source "${o.source ?? '(none)'}", not "${d.key.source}"`,
+        action: 'update',
+        reason: `hand-over: source "${d.key.source}" publishes ${d.host} now, not "${o.source ?? '(none)'}"`,
       });
     } else if (o.hash === d.hash) {
-      changes.push({ ...withObserved, action: 'unchanged' });
-    } else if (input.policy === 'create-only') {
-      changes.push({ ...withObserved, action: 'keep', reason: 'differs, but policy create-only never updates' });
+      changes.push(
+        o.early
+          ? { ...withObserved, action: 'create', applied: true, reason: `${service} publishes ${d.host} (created while the registries were read)` }
+          : { ...withObserved, action: 'unchanged' },
+      );
     } else {
-      changes.push({ ...withObserved, action: 'update' });
+      const was = o.sources;
+      const now = d.object.metadata.annotations[SOURCES_ANNOTATION];
+      changes.push({
+        ...withObserved,
+        action: 'update',
+        reason:
+          was !== undefined && now !== undefined && was !== now
+            ? `the sources publishing ${d.host} changed: ${was} → ${now}`
+            : `${service} changed`,
+      });
     }
   }
 
-  const protectedReason = new Map<string, string>(
-    (input.protectedObjects ?? []).map((p) => [`${p.namespace}/${p.name}`, p.reason]),
-  );
-  const deletions: Change[] = [];
+  const empty = new Map((input.empty ?? []).map((e) => [idOf(e), e]));
+  const present = input.present ?? new Set(input.desired.map((d) => serviceKeyString(d.key)));
   for (const o of input.observed) {
-    const id = `${o.namespace}/${o.name}`;
+    const id = idOf(o);
     if (!o.owned || desiredNames.has(id)) continue;
     const base = {
+      action: 'delete' as const,
       namespace: o.namespace,
       name: o.name,
       observed: o,
       ...(o.source !== undefined ? { source: o.source } : {}),
       ...(o.hosts[0] ? { host: o.hosts[0] } : {}),
     };
-    const guarded = protectedReason.get(id);
-    const healthy = o.source === undefined ? undefined : input.sourceHealthy.get(o.source);
-    if (guarded !== undefined) {
-      changes.push({ ...base, action: 'keep', reason: guarded });
-    } else if (input.policy !== 'sync') {
-      changes.push({ ...base, action: 'keep', reason: `policy ${input.policy} never deletes` });
-    } else if (healthy === undefined) {
-      changes.push({
-        ...base,
-        action: 'keep',
-        reason: `source "${o.source ?? '(none)'}" is not configured; orphaned objects are left for a human`,
-      });
-    } else if (!healthy) {
-      changes.push({
-        ...base,
-        action: 'keep',
-        reason: `source "${o.source}" could not be read this run; deletions are fenced`,
-      });
-    } else {
-      deletions.push({ ...base, action: 'delete' });
-    }
+    const e = empty.get(id);
+    const service = o.service ?? '(unknown service)';
+    const successor = o.hosts.map((h) => desiredHosts.get(h)).find((d) => d !== undefined);
+    let reason: string;
+    if (e) reason = `service ${e.service} has no usable instance (${e.reason})`;
+    else if (successor) reason = `its host moved to ${idOf(successor)}`;
+    else if (o.service !== undefined && present.has(o.service))
+      reason = `service ${service} publishes another host now`;
+    else if (o.early) reason = 'created while the registries were read, then lost its host to a service read later';
+    else reason = `service ${service} is no longer listed by source "${o.source ?? '(none)'}"`;
+    changes.push({ ...base, reason });
   }
-  sortByKey(deletions, idOf).forEach((c, i) => {
-    changes.push(
-      i < input.maxDeletes
-        ? c
-        : {
-            ...c,
-            action: 'keep',
-            reason: `deletion cap of ${input.maxDeletes} per run reached (${deletions.length} planned); deleting in a later run`,
-          },
-    );
-  });
-
-  const sorted = sortByKey(changes, idOf);
-  const counts: Record<Action, number> = { create: 0, update: 0, delete: 0, unchanged: 0, conflict: 0, keep: 0 };
-  for (const c of sorted) counts[c.action] += 1;
-  return { changes: sorted, counts };
+  return changes;
 }
 
-/** The changes that write. */
+/** The changes that write (a create already applied early is not written again). */
 export function writesOf(plan: Plan): Change[] {
-  return plan.changes.filter((c) => c.action === 'create' || c.action === 'update' || c.action === 'delete');
+  return plan.changes.filter(
+    (c) => (c.action === 'create' && !c.applied) || c.action === 'update' || c.action === 'delete',
+  );
 }
 
-function idOf(c: Change): string {
+export function idOf(c: { readonly namespace: string; readonly name: string }): string {
   return `${c.namespace}/${c.name}`;
 }

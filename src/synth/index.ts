@@ -92,15 +92,19 @@ export function synthAll(
 
   const byHost = new Map<string, string>();
   const byName = new Map<string, string>();
+  const publishing = new Set<string>();
   const final: SynthResult[] = [];
   const hostOf = (r: SynthResult) => (r.kind === 'ok' ? r.entry.host : r.kind === 'empty' ? r.host : undefined);
   const incumbent = (r: SynthResult) => {
     const host = hostOf(r);
     return host !== undefined && currentOwners.get(host) === serviceKeyString(keyOf(r));
   };
-  // Incumbents claim their hosts first; the order of the output stays by key.
+  // Services that publish claim their hosts before services that exist but publish nothing (an
+  // empty service never keeps a host from one that publishes it: ownership hands over), and
+  // incumbents before newcomers; the order of the output stays by key.
   const isIncumbent = results.map(incumbent);
-  const ordered = [...results.filter((_, i) => isIncumbent[i]), ...results.filter((_, i) => !isIncumbent[i])];
+  const rank = (r: SynthResult, i: number) => (r.kind === 'ok' ? 0 : 2) + (isIncumbent[i] ? 0 : 1);
+  const ordered = results.map((r, i) => ({ r, k: rank(r, i) })).sort((a, b) => a.k - b.k).map((x) => x.r);
   for (const r of ordered) {
     if (r.kind === 'invalid') {
       final.push(r);
@@ -110,6 +114,7 @@ export function synthAll(
     const nsName = r.kind === 'ok' ? `${r.entry.namespace}/${r.entry.name}` : `${r.namespace}/${r.name}`;
     const me = serviceKeyString(keyOf(r));
     const clash = byHost.get(host) ?? byName.get(nsName);
+    if (clash !== undefined && r.kind === 'empty' && publishing.has(host)) continue; // another service publishes it
     if (clash !== undefined) {
       final.push({
         kind: 'invalid',
@@ -121,6 +126,7 @@ export function synthAll(
     }
     byHost.set(host, me);
     byName.set(nsName, me);
+    if (r.kind === 'ok') publishing.add(host);
     final.push(r);
   }
 

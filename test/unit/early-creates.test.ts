@@ -112,25 +112,25 @@ describe('early creates during a full read', () => {
     expect(report.synth.invalid.map((r) => r.key.name)).toEqual(['b']);
     expect(writes.map((w) => `${w.change.action} ${w.change.name} ${w.change.desired?.key.name ?? ''}`)).toEqual([
       'create shared.example.com b',
-      'create shared.example.com a',
+      'update shared.example.com a',
     ]);
     expect(objects.get('ns/shared.example.com')?.service).toBe('a');
   });
 
-  it('deletes an early object that lost its host to a service with nothing to publish', async () => {
+  it('an early object keeps its host when the service that sorts first publishes nothing', async () => {
     const src = new StreamingSource([
       service('b', ['10.0.0.2'], 'shared.example.com'),
       service('a', [], 'shared.example.com'),
     ]);
     const { sink, objects, writes } = mapSink();
     const report = await run(src, sink);
-    expect(report.synth.invalid.map((r) => r.key.name)).toEqual(['b']);
-    expect(report.synth.empty.map((r) => r.key.name)).toEqual(['a']);
-    expect(writes.map((w) => `${w.change.action} ${w.change.name}`)).toEqual([
-      'create shared.example.com',
-      'delete shared.example.com',
+    // "a" exists but publishes nothing: it never takes the host from "b", which publishes it.
+    expect(report.synth.invalid).toEqual([]);
+    expect(writes.map((w) => `${w.change.action} ${w.change.name}`)).toEqual(['create shared.example.com']);
+    expect(report.plan.changes.map((c) => `${c.action} ${c.name} ${c.applied ? 'applied' : ''}`)).toEqual([
+      'create shared.example.com applied',
     ]);
-    expect(objects.size).toBe(0);
+    expect(objects.get('ns/shared.example.com')?.service).toBe('b');
   });
 
   it('keeps few early writes outstanding, and leaves the creates it has not sent to the plan', async () => {

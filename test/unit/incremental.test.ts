@@ -94,12 +94,21 @@ describe('controller fast path for change hints', () => {
       expect(observeCalls).toBe(1);
       expect(await readFile(join(dir, 'out', 'ns', 'b.default-group.public.nacos.yaml'), 'utf8')).toContain('10.0.0.9');
 
-      // c leaves the registry: deleted on the fast path.
+      // c leaves the registry: the fast path never deletes (a service missing from a keys-scoped
+      // read may be one the adapter's view lost); it keeps c and a full run follows at once,
+      // which reads every service and deletes c.
       mem.services.delete(serviceKeyString(c));
       mem.listener!([c]);
-      expect((await next(3)).plan.changes.map((ch) => `${ch.action} ${ch.name}`)).toEqual([
+      const scoped = await next(3);
+      expect(scoped.scope).toBe('keys');
+      expect(scoped.plan.changes.map((ch) => `${ch.action} ${ch.name}`)).toEqual(['keep c.default-group.public.nacos']);
+      expect(scoped.plan.needsFullRun).toBe(true);
+      const full = await next(4);
+      expect(full.scope).toBe('full');
+      expect(full.plan.changes.filter((ch) => ch.action !== 'unchanged').map((ch) => `${ch.action} ${ch.name}`)).toEqual([
         'delete c.default-group.public.nacos',
       ]);
+      expect(mem.listCalls).toBe(2);
       expect((await readdir(join(dir, 'out', 'ns'))).sort()).toEqual([
         'a.default-group.public.nacos.yaml',
         'b.default-group.public.nacos.yaml',
@@ -108,7 +117,7 @@ describe('controller fast path for change hints', () => {
       // A new service that would take a's host: the fast path steps aside and the full run decides.
       const clash = mem.put('A', ['10.0.0.5']);
       mem.listener!([clash]);
-      const decided = await next(4);
+      const decided = await next(5);
       expect(decided.scope).toBe('full');
       // The service that already owns the host keeps it; the newcomer is reported.
       expect(decided.synth.invalid.map((r) => r.key.name)).toEqual(['A']);
@@ -116,7 +125,7 @@ describe('controller fast path for change hints', () => {
         new RegExp(`already produced by service ${serviceKeyString(a)}`),
       );
       expect(decided.plan.counts).toMatchObject({ create: 0, update: 0, delete: 0 });
-      expect(mem.listCalls).toBe(2);
+      expect(mem.listCalls).toBe(3);
     } finally {
       abort.abort();
       await controller.stop();

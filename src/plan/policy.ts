@@ -1,0 +1,155 @@
+import { sortByKey } from '../util/sort.js';
+import type { Change, PlanInput } from './plan.js';
+
+/**
+ * One decision rule over the diff: takes the changes so far and the plan's input, returns them
+ * with some turned into `keep` or `conflict` (never adds a write). `needsFullRun` says a
+ * keys-scoped run left something to a full run.
+ */
+export interface PlanFilter {
+  readonly name: string;
+  apply(changes: readonly Change[], input: PlanInput): { changes: Change[]; needsFullRun?: boolean };
+}
+
+const keep = (c: Change, reason: string): Change => ({ ...c, action: 'keep', reason });
+const isHandOver = (c: Change) =>
+  c.action === 'update' && c.observed !== undefined && c.desired !== undefined && c.observed.source !== c.desired.key.source;
+
+/**
+ * A source whose read failed says nothing about its services: its objects are neither deleted
+ * nor handed over this run. An object whose source label names no configured source is left
+ * for a human.
+ */
+export const fenceSources: PlanFilter = {
+  name: 'fence sources whose read failed',
+  apply: (changes, input) => ({
+    changes: changes.map((c) => {
+      if (c.action !== 'delete' && !isHandOver(c)) return c;
+      const source = c.observed?.source;
+      const healthy = source === undefined ? undefined : input.sourceHealthy.get(source);
+      if (healthy === false)
+        return keep(
+          c,
+          `source "${source}" could not be read this run; its objects are neither deleted nor handed over`,
+        );
+      if (healthy === undefined && c.action === 'delete')
+        return keep(c, `source "${source ?? '(none)'}" is not configured; orphaned objects are left for a human`);
+      return c;
+    }),
+  }),
+};
+
+/**
+ * A keys-scoped run reads a few services from the adapters' views; a service missing from such
+ * a read may be one the view lost track of, not one the registry removed. It never deletes: it
+ * asks for a full run, which reads every service and decides.
+ */
+export const deleteOnlyInFullRuns: PlanFilter = {
+  name: 'keys-scoped runs leave deletions to a full run',
+  apply: (changes, input) => {
+    if (input.scope?.kind !== 'keys') return { changes: [...changes] };
+    let needsFullRun = false;
+    const out = changes.map((c) => {
+      if (c.action !== 'delete') return c;
+      needsFullRun = true;
+      return keep(c, `${c.reason ?? 'not desired'}; a keys-scoped run never deletes: a full run decides, now`);
+    });
+    return { changes: out, needsFullRun };
+  },
+};
+
+/** Objects protected by the caller (a service that turned invalid keeps its last good object). */
+export const protectObjects: PlanFilter = {
+  name: 'protected objects',
+  apply: (changes, input) => {
+    const reasons = new Map((input.protectedObjects ?? []).map((p) => [`${p.namespace}/${p.name}`, p.reason]));
+    return {
+      changes: changes.map((c) => {
+        const reason = c.action === 'delete' ? reasons.get(`${c.namespace}/${c.name}`) : undefined;
+        return reason === undefined ? c : keep(c, reason);
+      }),
+    };
+  },
+};
+
+/**
+ * Ownership: an object of one of this bridge's sources goes to whichever source publishes its
+ * host now (the diff's hand-over update stands). An object labelled with a source this bridge
+ * does not configure belongs to another bridge: a conflict, never taken.
+ */
+export const ownership: PlanFilter = {
+  name: 'ownership hand-over',
+  apply: (changes, input) => ({
+    changes: changes.map((c) => {
+      if (!isHandOver(c)) return c;
+      const previous = c.observed?.source;
+      if (previous !== undefined && input.sourceHealthy.has(previous)) return c;
+      return {
+        ...c,
+        action: 'conflict',
+        reason: `${c.namespace}/${c.name} is managed by registry-bridge source "${previous ?? '(none)'}", which this bridge does not configure`,
+      };
+    }),
+  }),
+};
+
+/** `sync` writes everything; `upsert-only` never deletes; `create-only` never updates or deletes. */
+export const policyMode: PlanFilter = {
+  name: 'policy mode',
+  apply: (changes, input) => ({
+    changes: changes.map((c) => {
+      if (c.action === 'delete' && input.policy !== 'sync')
+        return keep(c, `${c.reason ?? 'not desired'}; policy ${input.policy} never deletes`);
+      if (c.action === 'update' && input.policy === 'create-only')
+        return keep(c, `${c.reason ?? 'differs'}; policy create-only never updates`);
+      return c;
+    }),
+  }),
+};
+
+/** At most `maxDeletes` deletions per run, the first by namespace/name; the rest wait. */
+export const deletionCap: PlanFilter = {
+  name: 'deletion cap',
+  apply: (changes, input) => {
+    const deletes = sortByKey(
+      changes.filter((c) => c.action === 'delete'),
+      (c) => `${c.namespace}/${c.name}`,
+    );
+    const over = new Set(deletes.slice(input.maxDeletes));
+    return {
+      changes: changes.map((c) =>
+        over.has(c)
+          ? keep(
+              c,
+              `${c.reason ?? 'not desired'}; deletion cap of ${input.maxDeletes} per run reached (${deletes.length} planned): deleting in a later run`,
+            )
+          : c,
+      ),
+    };
+  },
+};
+
+/** The filters, in the order they apply. */
+export const PLAN_FILTERS: readonly PlanFilter[] = [
+  fenceSources,
+  deleteOnlyInFullRuns,
+  protectObjects,
+  ownership,
+  policyMode,
+  deletionCap,
+];
+
+export function applyPolicies(
+  changes: readonly Change[],
+  input: PlanInput,
+  filters: readonly PlanFilter[] = PLAN_FILTERS,
+): { changes: Change[]; needsFullRun: boolean } {
+  let out = [...changes];
+  let needsFullRun = false;
+  for (const f of filters) {
+    const r = f.apply(out, input);
+    out = r.changes;
+    needsFullRun ||= r.needsFullRun ?? false;
+  }
+  return { changes: out, needsFullRun };
+}
