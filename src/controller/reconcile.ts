@@ -1,7 +1,7 @@
 import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { serviceKeyString, type SourceSnapshot } from '../model/service.js';
-import { planChanges, writesOf, type ObservedEntry, type Plan, type Policy } from '../plan/plan.js';
+import { planFromSynth, writesOf, type ObservedEntry, type Plan, type Policy } from '../plan/plan.js';
 import { EarlyCreates } from './early.js';
 import type { ApplyOutcome, Sink } from '../sinks/types.js';
 import type { SourceAdapter } from '../sources/adapter.js';
@@ -108,26 +108,6 @@ export async function reconcileOnce(
   );
 }
 
-/** Owned objects of services that exist but are invalid now: kept, with the reason. */
-function lastGoodOfInvalid(
-  synth: SynthOutcome,
-  observed: readonly ObservedEntry[],
-): { namespace: string; name: string; reason: string }[] {
-  const invalid = new Map(synth.invalid.map((r) => [serviceKeyString(r.key), r.reason] as const));
-  return observed.flatMap((o) => {
-    const reason = o.owned && o.service !== undefined ? invalid.get(o.service) : undefined;
-    return reason === undefined
-      ? []
-      : [
-          {
-            namespace: o.namespace,
-            name: o.name,
-            reason: `the service is invalid now (${reason}); keeping its last good object`,
-          },
-        ];
-  });
-}
-
 /** host → service key string of the objects the bridge owns now. */
 export function currentOwners(observed: readonly ObservedEntry[]): Map<string, string> {
   const owners = new Map<string, string>();
@@ -191,19 +171,10 @@ export async function planAndApply(
   // about them like any other (an early create the plan does not want is deleted by the plan,
   // under the policy mode and the deletion cap).
   const early = [...(input.earlyWrites?.values() ?? [])].filter((o) => o.ok);
-  const plan = planChanges({
-    desired: synth.desired,
+  const plan = planFromSynth({
+    synth,
     observed: early.length > 0 ? withEarly(observed, early) : observed,
     sourceHealthy: input.sourceHealthy,
-    present: new Set(synth.results.map((r) => serviceKeyString(r.kind === 'ok' ? r.entry.key : r.key))),
-    empty: synth.empty.map((e) => ({
-      namespace: e.namespace,
-      name: e.name,
-      service: serviceKeyString(e.key),
-      reason: e.reason,
-    })),
-    // A service that turned invalid keeps its last good object until it is fixed or removed.
-    protectedObjects: lastGoodOfInvalid(synth, observed),
     policy: options.policy,
     maxDeletes: options.maxDeletes,
     scope: input.scope === 'keys' ? { kind: 'keys', read: input.keysRead ?? new Set() } : { kind: 'full' },
@@ -301,6 +272,8 @@ function logDecisions(plan: Plan, scope: 'full' | 'keys', log: Logger): void {
         objects: x.entries.map((e) => `${e.namespace}/${e.name}`),
         reason: x.reason,
       },
-      x.kind === 'port' ? `collision: ${x.entries[0].host} and ${x.entries[1].host} share TCP port ${x.port}` : `collision: host ${x.entries[0].host} twice`,
+      x.kind === 'port'
+        ? `collision: ${x.entries[0].host} and ${x.entries[1].host} share TCP port ${x.port}`
+        : `collision: host ${x.entries[0].host} twice`,
     );
 }

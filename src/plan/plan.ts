@@ -1,6 +1,7 @@
 import { SOURCES_ANNOTATION } from '../model/labels.js';
 import { serviceKeyString } from '../model/service.js';
 import type { DesiredEntry } from '../synth/types.js';
+import type { SynthOutcome } from '../synth/index.js';
 import { sortByKey } from '../util/sort.js';
 import { findCollisions, type Collision, type CollisionPort } from './collisions.js';
 import { applyPolicies } from './policy.js';
@@ -114,6 +115,47 @@ export function planChanges(input: PlanInput): Plan {
   return { changes: sorted, counts, collisions: findCollisions(sorted, input.observed), needsFullRun };
 }
 
+/** A run's synthesis against what the sink holds: the plan's input built from both, then the plan. */
+export function planFromSynth(run: {
+  readonly synth: SynthOutcome;
+  readonly observed: readonly ObservedEntry[];
+  readonly sourceHealthy: ReadonlyMap<string, boolean>;
+  readonly policy: Policy;
+  readonly maxDeletes: number;
+  readonly scope: PlanScope;
+}): Plan {
+  const { synth, observed } = run;
+  const invalid = new Map(synth.invalid.map((r) => [serviceKeyString(r.key), r.reason] as const));
+  return planChanges({
+    desired: synth.desired,
+    observed,
+    sourceHealthy: run.sourceHealthy,
+    present: new Set(synth.results.map((r) => serviceKeyString(r.kind === 'ok' ? r.entry.key : r.key))),
+    empty: synth.empty.map((e) => ({
+      namespace: e.namespace,
+      name: e.name,
+      service: serviceKeyString(e.key),
+      reason: e.reason,
+    })),
+    // A service that turned invalid keeps its last good object until it is fixed or removed.
+    protectedObjects: observed.flatMap((o) => {
+      const reason = o.owned && o.service !== undefined ? invalid.get(o.service) : undefined;
+      return reason === undefined
+        ? []
+        : [
+            {
+              namespace: o.namespace,
+              name: o.name,
+              reason: `the service is invalid now (${reason}); keeping its last good object`,
+            },
+          ];
+    }),
+    policy: run.policy,
+    maxDeletes: run.maxDeletes,
+    scope: run.scope,
+  });
+}
+
 /**
  * The diff of desired against observed, as a table (d = desired, o = observed at the same
  * namespace/name). "Ours" = owned (managed-by label) with a source label naming a configured
@@ -140,8 +182,7 @@ export function diffEntries(input: PlanInput): Change[] {
   const changes: Change[] = [];
   const observedByName = new Map<string, ObservedEntry>(input.observed.map((o) => [idOf(o), o]));
   const holders = new Map<string, ObservedEntry[]>();
-  for (const o of input.observed)
-    for (const h of o.hosts) holders.set(h, [...(holders.get(h) ?? []), o]);
+  for (const o of input.observed) for (const h of o.hosts) holders.set(h, [...(holders.get(h) ?? []), o]);
   const desiredNames = new Set<string>();
   const desiredHosts = new Map<string, DesiredEntry>();
   for (const d of input.desired) {
@@ -188,7 +229,12 @@ export function diffEntries(input: PlanInput): Change[] {
     } else if (o.hash === d.hash) {
       changes.push(
         o.early
-          ? { ...withObserved, action: 'create', applied: true, reason: `${service} publishes ${d.host} (created while the registries were read)` }
+          ? {
+              ...withObserved,
+              action: 'create',
+              applied: true,
+              reason: `${service} publishes ${d.host} (created while the registries were read)`,
+            }
           : { ...withObserved, action: 'unchanged' },
       );
     } else {

@@ -13,7 +13,10 @@ export interface PlanFilter {
 
 const keep = (c: Change, reason: string): Change => ({ ...c, action: 'keep', reason });
 const isHandOver = (c: Change) =>
-  c.action === 'update' && c.observed !== undefined && c.desired !== undefined && c.observed.source !== c.desired.key.source;
+  c.action === 'update' &&
+  c.observed !== undefined &&
+  c.desired !== undefined &&
+  c.observed.source !== c.desired.key.source;
 
 /**
  * A source whose read failed says nothing about its services: its objects are neither deleted

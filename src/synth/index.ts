@@ -104,7 +104,10 @@ export function synthAll(
   // incumbents before newcomers; the order of the output stays by key.
   const isIncumbent = results.map(incumbent);
   const rank = (r: SynthResult, i: number) => (r.kind === 'ok' ? 0 : 2) + (isIncumbent[i] ? 0 : 1);
-  const ordered = results.map((r, i) => ({ r, k: rank(r, i) })).sort((a, b) => a.k - b.k).map((x) => x.r);
+  const ordered = results
+    .map((r, i) => ({ r, k: rank(r, i) }))
+    .sort((a, b) => a.k - b.k)
+    .map((x) => x.r);
   for (const r of ordered) {
     if (r.kind === 'invalid') {
       final.push(r);

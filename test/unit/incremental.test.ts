@@ -105,9 +105,9 @@ describe('controller fast path for change hints', () => {
       expect(scoped.plan.needsFullRun).toBe(true);
       const full = await next(4);
       expect(full.scope).toBe('full');
-      expect(full.plan.changes.filter((ch) => ch.action !== 'unchanged').map((ch) => `${ch.action} ${ch.name}`)).toEqual([
-        'delete c.default-group.public.nacos',
-      ]);
+      expect(
+        full.plan.changes.filter((ch) => ch.action !== 'unchanged').map((ch) => `${ch.action} ${ch.name}`),
+      ).toEqual(['delete c.default-group.public.nacos']);
       expect(mem.listCalls).toBe(2);
       expect((await readdir(join(dir, 'out', 'ns'))).sort()).toEqual([
         'a.default-group.public.nacos.yaml',

@@ -1,15 +1,39 @@
 import { describe, expect, it } from 'vitest';
-import { planChanges, writesOf, type ObservedEntry, type PlanInput, type Policy } from '../../src/plan/plan.js';
+import {
+  planChanges,
+  writesOf,
+  type Action,
+  type ObservedEntry,
+  type PlanInput,
+  type Policy,
+} from '../../src/plan/plan.js';
+import { PLAN_FILTERS } from '../../src/plan/policy.js';
+import { SOURCES_ANNOTATION } from '../../src/model/labels.js';
+import { serviceKeyString } from '../../src/model/service.js';
 import { synthServiceEntry, type DesiredEntry } from '../../src/synth/index.js';
 import { inst, options, svc } from './helpers.js';
 
-function desired(name: string, address = '10.0.0.1', source = 'test'): DesiredEntry {
+function desired(name: string, address = '10.0.0.1', source = 'test', host?: string): DesiredEntry {
   const r = synthServiceEntry(
-    { ...svc(name, [inst(address, 80)]), key: { source, namespace: 'public', group: 'DEFAULT_GROUP', name } },
+    {
+      ...svc(name, [inst(address, 80)]),
+      key: { source, namespace: 'public', group: 'DEFAULT_GROUP', name },
+      ...(host ? { host } : {}),
+    },
     options,
   );
   if (r.kind !== 'ok') throw new Error('fixture must synthesize');
   return r.entry;
+}
+
+/** The same entry with a `registry-bridge.io/sources` annotation (what synthesis writes for merged services). */
+function withSources(d: DesiredEntry, sources: string): DesiredEntry {
+  const annotations = { ...d.object.metadata.annotations, [SOURCES_ANNOTATION]: sources };
+  return {
+    ...d,
+    hash: `${d.hash}-${sources}`,
+    object: { ...d.object, metadata: { ...d.object.metadata, annotations } },
+  };
 }
 
 function observedOf(d: DesiredEntry, patch: Partial<ObservedEntry> = {}): ObservedEntry {
@@ -20,60 +44,96 @@ function observedOf(d: DesiredEntry, patch: Partial<ObservedEntry> = {}): Observ
     owned: true,
     source: d.key.source,
     hash: d.hash,
+    service: serviceKeyString(d.key),
     resourceVersion: '1',
     ...patch,
   };
 }
 
-const healthy = new Map([['test', true]]);
+const healthy = new Map([
+  ['test', true],
+  ['zk', true],
+]);
 const base = { sourceHealthy: healthy, policy: 'sync' as Policy, maxDeletes: 100 };
 
-describe('planChanges table', () => {
-  const a = desired('a');
-  const b = desired('b');
-  const aChanged = desired('a', '10.9.9.9');
-  const cases: {
-    name: string;
-    input: Partial<PlanInput> & Pick<PlanInput, 'desired' | 'observed'>;
-    expected: Record<string, string>;
-  }[] = [
+interface Row {
+  readonly name: string;
+  readonly input: Partial<PlanInput> & Pick<PlanInput, 'desired' | 'observed'>;
+  /** object name → action, and a pattern its reason must match. */
+  readonly expected: Record<string, [Action, RegExp?]>;
+  readonly needsFullRun?: boolean;
+}
+
+const a = desired('a');
+const b = desired('b');
+const aChanged = desired('a', '10.9.9.9');
+const aFromZk = desired('a', '10.0.0.1', 'zk');
+
+describe('the diff (plan.ts), one row per case', () => {
+  const rows: Row[] = [
     {
-      name: 'nothing observed: create all',
+      name: 'nothing observed: create',
       input: { desired: [a, b], observed: [] },
-      expected: { [a.name]: 'create', [b.name]: 'create' },
+      expected: { [a.name]: ['create', /publishes a\./], [b.name]: ['create', /publishes b\./] },
     },
     {
       name: 'same hash: unchanged',
       input: { desired: [a], observed: [observedOf(a)] },
-      expected: { [a.name]: 'unchanged' },
+      expected: { [a.name]: ['unchanged'] },
     },
     {
       name: 'other hash: update',
       input: { desired: [aChanged], observed: [observedOf(a)] },
-      expected: { [a.name]: 'update' },
+      expected: { [a.name]: ['update', /service a of source test changed/] },
     },
     {
-      name: 'owned, no longer desired: delete',
+      name: 'the publishing sources changed: update saying which',
+      input: { desired: [withSources(a, 'test')], observed: [observedOf(a, { sources: 'test,zk' })] },
+      expected: { [a.name]: ['update', /sources publishing .* changed: test,zk → test/] },
+    },
+    {
+      name: 'owned, its service no longer listed: delete',
       input: { desired: [], observed: [observedOf(a)] },
-      expected: { [a.name]: 'delete' },
+      expected: { [a.name]: ['delete', /no longer listed by source "test"/] },
     },
     {
-      name: 'name taken by a foreign object: conflict',
+      name: 'owned, its service listed with no usable instance: delete',
+      input: {
+        desired: [],
+        observed: [observedOf(a)],
+        present: new Set([serviceKeyString(a.key)]),
+        empty: [{ namespace: a.namespace, name: a.name, service: serviceKeyString(a.key), reason: 'all unhealthy' }],
+      },
+      expected: { [a.name]: ['delete', /no usable instance \(all unhealthy\)/] },
+    },
+    {
+      name: 'name taken by an object registry-bridge does not own: conflict',
       input: {
         desired: [a],
-        observed: [observedOf(a, { owned: false, source: undefined as never, hash: undefined as never })],
+        observed: [{ namespace: a.namespace, name: a.name, hosts: [a.host], owned: false }],
       },
-      expected: { [a.name]: 'conflict' },
+      expected: { [a.name]: ['conflict', /not managed by registry-bridge/] },
     },
     {
-      name: 'host served by a foreign object elsewhere: conflict',
+      name: 'host served by a foreign object in another namespace: conflict',
       input: { desired: [a], observed: [{ namespace: 'other', name: 'hand-made', hosts: [a.host], owned: false }] },
-      expected: { [a.name]: 'conflict' },
+      expected: { [a.name]: ['conflict', /already served by ServiceEntry other\/hand-made/] },
     },
     {
-      name: 'owned by another source: conflict, never stolen',
-      input: { desired: [a], observed: [observedOf(a, { source: 'other' })] },
-      expected: { [a.name]: 'conflict' },
+      name: "host served in another namespace by another bridge's object (source not configured here): conflict",
+      input: {
+        desired: [a],
+        observed: [{ namespace: 'other', name: 'x', hosts: [a.host], owned: true, source: 'elsewhere' }],
+      },
+      expected: {
+        [a.name]: ['conflict', /source "elsewhere", which this bridge does not configure/],
+        x: ['keep', /not configured; orphaned objects are left for a human/],
+      },
+    },
+    {
+      name: 'owned by another configured source: hand-over update, never a conflict',
+      input: { desired: [aFromZk], observed: [observedOf(a)] },
+      expected: { [a.name]: ['update', /hand-over: source "zk" publishes .* now, not "test"/] },
     },
     {
       name: 'foreign objects not desired are not ours to delete',
@@ -81,49 +141,133 @@ describe('planChanges table', () => {
       expected: {},
     },
     {
+      name: 'created early in this run with the desired content: a create already applied',
+      input: { desired: [a], observed: [observedOf(a, { early: true })] },
+      expected: { [a.name]: ['create', /created while the registries were read/] },
+    },
+    {
+      name: 'created early in this run, then not desired: delete',
+      input: { desired: [], observed: [observedOf(a, { early: true })] },
+      expected: { [a.name]: ['delete'] },
+    },
+    {
+      name: 'an object whose host moved to another object of ours: delete, naming the successor',
+      input: {
+        desired: [desired('a2', '10.0.0.1', 'test', a.host)],
+        observed: [observedOf(a, { name: 'old-name' })],
+      },
+      expected: { 'old-name': ['delete', /its host moved to mesh\//], [a.name]: ['create'] },
+    },
+  ];
+  for (const row of rows) it(row.name, () => check(row));
+});
+
+describe('the policy filters (policy.ts), one row per case', () => {
+  const rows: Row[] = [
+    {
+      name: 'fence: the source read failed, its objects are not deleted',
+      input: { desired: [], observed: [observedOf(a)], sourceHealthy: new Map([['test', false]]) },
+      expected: { [a.name]: ['keep', /could not be read this run/] },
+    },
+    {
+      name: 'fence: no hand-over away from a source whose read failed',
+      input: {
+        desired: [aFromZk],
+        observed: [observedOf(a)],
+        sourceHealthy: new Map([
+          ['test', false],
+          ['zk', true],
+        ]),
+      },
+      expected: { [a.name]: ['keep', /neither deleted nor handed over/] },
+    },
+    {
+      name: 'fence: source no longer configured, orphan left for a human',
+      input: { desired: [], observed: [observedOf(a)], sourceHealthy: new Map() },
+      expected: { [a.name]: ['keep', /not configured; orphaned/] },
+    },
+    {
+      name: 'keys scope: never deletes, asks for a full run',
+      input: {
+        desired: [],
+        observed: [observedOf(a)],
+        scope: { kind: 'keys', read: new Set([serviceKeyString(a.key)]) },
+      },
+      expected: { [a.name]: ['keep', /keys-scoped run never deletes/] },
+      needsFullRun: true,
+    },
+    {
+      name: 'keys scope: creates and updates go ahead',
+      input: { desired: [aChanged, b], observed: [observedOf(a)], scope: { kind: 'keys', read: new Set() } },
+      expected: { [a.name]: ['update'], [b.name]: ['create'] },
+      needsFullRun: false,
+    },
+    {
+      name: 'protected object (an invalid service keeps its last good object)',
+      input: {
+        desired: [],
+        observed: [observedOf(a)],
+        protectedObjects: [{ namespace: a.namespace, name: a.name, reason: 'the service is invalid now' }],
+      },
+      expected: { [a.name]: ['keep', /invalid now/] },
+    },
+    {
+      name: 'ownership: an object of a source this bridge does not configure is not taken',
+      input: { desired: [a], observed: [observedOf(a, { source: 'elsewhere' })] },
+      expected: { [a.name]: ['conflict', /source "elsewhere", which this bridge does not configure/] },
+    },
+    {
       name: 'upsert-only: update, never delete',
       input: { desired: [aChanged], observed: [observedOf(a), observedOf(b)], policy: 'upsert-only' },
-      expected: { [a.name]: 'update', [b.name]: 'keep' },
+      expected: { [a.name]: ['update'], [b.name]: ['keep', /policy upsert-only never deletes/] },
     },
     {
       name: 'create-only: never update or delete',
       input: { desired: [aChanged], observed: [observedOf(a), observedOf(b)], policy: 'create-only' },
-      expected: { [a.name]: 'keep', [b.name]: 'keep' },
+      expected: { [a.name]: ['keep', /create-only never updates/], [b.name]: ['keep', /create-only never deletes/] },
     },
     {
-      name: 'source read failed: deletions fenced',
-      input: { desired: [], observed: [observedOf(a)], sourceHealthy: new Map([['test', false]]) },
-      expected: { [a.name]: 'keep' },
-    },
-    {
-      name: 'source no longer configured: orphan kept',
-      input: { desired: [], observed: [observedOf(a)], sourceHealthy: new Map() },
-      expected: { [a.name]: 'keep' },
-    },
-    {
-      name: 'empty service: object protected',
-      input: {
-        desired: [],
-        observed: [observedOf(a)],
-        protectedObjects: [{ namespace: a.namespace, name: a.name, reason: 'no instances' }],
-      },
-      expected: { [a.name]: 'keep' },
+      name: 'upsert-only: an early object the plan does not want is kept too',
+      input: { desired: [], observed: [observedOf(a, { early: true })], policy: 'upsert-only' },
+      expected: { [a.name]: ['keep', /never deletes/] },
     },
     {
       name: 'deletion cap: first N deleted, rest kept',
       input: { desired: [], observed: [observedOf(a), observedOf(b)], maxDeletes: 1 },
-      expected: { [a.name]: 'delete', [b.name]: 'keep' },
+      expected: { [a.name]: ['delete'], [b.name]: ['keep', /deletion cap of 1 per run reached \(2 planned\)/] },
+    },
+    {
+      name: 'deletion cap counts early objects too',
+      input: { desired: [], observed: [observedOf(a, { early: true }), observedOf(b)], maxDeletes: 0 },
+      expected: { [a.name]: ['keep', /deletion cap/], [b.name]: ['keep', /deletion cap/] },
     },
   ];
-  for (const c of cases) {
-    it(c.name, () => {
-      const plan = planChanges({ ...base, ...c.input });
-      expect(Object.fromEntries(plan.changes.map((ch) => [ch.name, ch.action]))).toEqual(c.expected);
-      for (const ch of plan.changes)
-        if (ch.action === 'conflict' || ch.action === 'keep') expect(ch.reason).toBeTruthy();
-    });
-  }
+  for (const row of rows) it(row.name, () => check(row));
+
+  it('apply in the documented order', () => {
+    expect(PLAN_FILTERS.map((f) => f.name)).toEqual([
+      'fence sources whose read failed',
+      'keys-scoped runs leave deletions to a full run',
+      'protected objects',
+      'ownership hand-over',
+      'policy mode',
+      'deletion cap',
+    ]);
+  });
 });
+
+function check(row: Row): void {
+  const plan = planChanges({ ...base, ...row.input });
+  expect(Object.fromEntries(plan.changes.map((c) => [c.name, c.action]))).toEqual(
+    Object.fromEntries(Object.entries(row.expected).map(([n, [action]]) => [n, action])),
+  );
+  for (const c of plan.changes) {
+    if (c.action !== 'unchanged') expect(c.reason, `${c.action} ${c.name} has a reason`).toBeTruthy();
+    const pattern = row.expected[c.name]?.[1];
+    if (pattern) expect(c.reason).toMatch(pattern);
+  }
+  if (row.needsFullRun !== undefined) expect(plan.needsFullRun).toBe(row.needsFullRun);
+}
 
 describe('planChanges properties', () => {
   it('is idempotent: desired == observed gives zero writes', () => {
@@ -133,6 +277,12 @@ describe('planChanges properties', () => {
     expect(plan.counts.unchanged).toBe(4);
   });
 
+  it('a create applied early is counted, not written again', () => {
+    const plan = planChanges({ ...base, desired: [a], observed: [observedOf(a, { early: true })] });
+    expect(plan.counts.create).toBe(1);
+    expect(writesOf(plan)).toEqual([]);
+  });
+
   it('orders changes by namespace/name whatever the input order', () => {
     const all = ['d', 'a', 'c', 'b'].map((n) => desired(n));
     const plan = planChanges({ ...base, desired: all, observed: [] });
@@ -140,7 +290,6 @@ describe('planChanges properties', () => {
   });
 
   it('counts every action', () => {
-    const a = desired('a');
     const plan = planChanges({
       ...base,
       desired: [a, desired('b')],
