@@ -59,8 +59,8 @@ export class BridgeMetrics {
     });
     this.protectedServices = new Gauge({
       name: 'registry_bridge_protected_services',
-      help: 'Services whose last known instances are kept by empty protection (configured per source), per source.',
-      labelNames: ['source'],
+      help: 'Services published with instances a registry does not list as usable now, per source and by what: empty-protection (last known instances kept, configured per source) or nacos-protect-threshold (the Nacos server returns every instance because too few are healthy).',
+      labelNames: ['source', 'by'],
       registers: r,
     });
     this.ownedObjects = new Gauge({
@@ -150,5 +150,7 @@ export class BridgeMetrics {
     this.sourceErrors.inc({ source }, 0);
     this.rejectedEntries.inc({ source }, 0);
     this.sourceUp.set({ source }, 0);
+    this.protectedServices.set({ source, by: 'empty-protection' }, 0);
+    this.protectedServices.set({ source, by: 'nacos-protect-threshold' }, 0);
   }
 }

@@ -107,6 +107,39 @@ export class NacosSource implements SourceAdapter {
   private readonly readWhilePending = new Map<string, PushedEntry>();
   /** Model key of each Nacos service of the last read (Dubbo services are keyed by interface). */
   private readonly keys = new Map<string, ServiceKey>();
+  /** When each entry of `keys` was last learnt (see read's pruning). */
+  private readonly learntAt = new Map<string, number>();
+  /** Ref keys of the services whose protect threshold the server said is reached. */
+  private readonly atThreshold = new Set<string>();
+
+  private learn(ref: NacosServiceRef, key: ServiceKey): void {
+    const k = refKeyString(ref);
+    this.keys.set(k, key);
+    this.learntAt.set(k, this.now());
+  }
+
+  /**
+   * Nacos's own protection: when a service's share of healthy instances is at or below its
+   * protectThreshold, the server returns every instance marked healthy and says so
+   * (reachProtectionThreshold), and the bridge publishes them as a Nacos client would use them.
+   * Said once per change in the log, and in a metric.
+   */
+  private noteProtectionThreshold(ref: NacosServiceRef, reached: boolean): void {
+    const k = refKeyString(ref);
+    if (reached === this.atThreshold.has(k)) return;
+    if (reached) this.atThreshold.add(k);
+    else this.atThreshold.delete(k);
+    this.log.info(
+      { namespace: ref.namespaceId, group: ref.group, service: ref.name },
+      reached
+        ? "nacos protect threshold reached: the server returns every instance as healthy, and they are published (the service's protectThreshold)"
+        : 'nacos protect threshold no longer reached: unhealthy instances are left out again',
+    );
+    this.context.metrics.protectedServices.set(
+      { source: this.context.source, by: 'nacos-protect-threshold' },
+      this.atThreshold.size,
+    );
+  }
   private readonly log;
 
   constructor(
@@ -124,10 +157,14 @@ export class NacosSource implements SourceAdapter {
     this.known = protectedRead.known;
     const stale = protectedRead.kept.reduce((m, k) => Math.max(m, k.emptyForMs), 0);
     this.context.metrics.staleSeconds.set({ source: this.context.source }, stale / 1000);
+    this.context.metrics.protectedServices.set(
+      { source: this.context.source, by: 'empty-protection' },
+      protectedRead.kept.length,
+    );
     for (const k of protectedRead.kept)
       this.log.warn(
         { service: k.key, emptyForMs: k.emptyForMs, keepForMs: keepFor },
-        'service reads empty; keeping its last known instances (empty protection)',
+        'service reads empty; keeping its last known instances (emptyProtection.keepFor is configured)',
       );
     this.serviceFingerprints = fingerprintsOf(read.services);
     this.push?.sync(read.followed);
@@ -144,10 +181,17 @@ export class NacosSource implements SourceAdapter {
     const wanted = new Set(keys.map(serviceKeyString));
     const refs: NacosServiceRef[] = [];
     for (const [refKey, key] of this.keys) if (wanted.has(serviceKeyString(key))) refs.push(refOfKeyString(refKey));
-    // A key never seen before (a new plain service) names its own ref.
+    // A key this view cannot map to the Nacos services that publish it is not guessed: read as
+    // a Nacos service name, a Dubbo interface key names a service that does not exist, which
+    // the server answers as empty (a live entry was once deleted that way). The caller then
+    // runs a full read. New plain services found by the names poll are mapped when found.
     const known = new Set([...this.keys.values()].map(serviceKeyString));
-    for (const k of keys)
-      if (!known.has(serviceKeyString(k))) refs.push({ namespaceId: k.namespace, group: k.group, name: k.name });
+    const unknown = keys.filter((k) => !known.has(serviceKeyString(k)));
+    if (unknown.length > 0)
+      throw new SourceUnavailableError(
+        this.context.source,
+        `no Nacos service is known for ${unknown.map(serviceKeyString).join(', ')}; a full read decides`,
+      );
     const services: RegistryService[] = [];
     const rejected: RejectedEntry[] = [];
     const unfollowed: Followed[] = [];
@@ -335,7 +379,11 @@ export class NacosSource implements SourceAdapter {
       'nacos service names changed',
     );
     if (full || added.some((r) => r.name.startsWith('providers:'))) onChange();
-    else onChange(added.map((r) => this.keyOf(r)));
+    else {
+      // A plain name is its own key: readServices reads these refs when hinted.
+      for (const r of added) this.learn(r, this.keyOf(r));
+      onChange(added.map((r) => this.keyOf(r)));
+    }
   }
 
   async close(): Promise<void> {
@@ -427,6 +475,7 @@ export class NacosSource implements SourceAdapter {
     onService?: ServiceListener,
   ): Promise<RegistryRead> {
     const http = await this.client();
+    const listedAt = this.now();
     const refs: NacosServiceRef[] = [];
     const listed = new Map<string, ReadonlySet<string>>();
     for (const ns of unique(this.config.namespaces.map((n) => (n === '' ? 'public' : n)))) {
@@ -468,11 +517,20 @@ export class NacosSource implements SourceAdapter {
         onService?.(got.service);
       }
     });
-    // Forget the keys of services no longer listed (readServices maps refs through them).
+    // Forget the keys of services no longer listed (readServices maps refs through them), but
+    // only what was learnt before this read listed the names: a service registered after that
+    // (found meanwhile by a names poll, a push or another read) is not in this listing and is
+    // not gone. A re-list takes up to half its interval, and forgetting such a service made a
+    // later keys-scoped read of it guess a wrong ref.
     const listedRefs = new Set(refs.map(refKeyString));
-    for (const k of [...this.keys.keys()]) if (!listedRefs.has(k)) this.keys.delete(k);
-    for (const k of [...this.pushed.keys()]) if (!listedRefs.has(k)) this.pushed.delete(k);
-    for (const k of [...this.readWhilePending.keys()]) if (!listedRefs.has(k)) this.readWhilePending.delete(k);
+    const forget = (k: string) => !listedRefs.has(k) && (this.learntAt.get(k) ?? 0) < listedAt;
+    for (const k of [...this.keys.keys()])
+      if (forget(k)) {
+        this.keys.delete(k);
+        this.learntAt.delete(k);
+      }
+    for (const [k, e] of [...this.pushed]) if (forget(k) && e.at < listedAt) this.pushed.delete(k);
+    for (const [k, e] of [...this.readWhilePending]) if (forget(k) && e.at < listedAt) this.readWhilePending.delete(k);
     return { services, rejected, followed: live };
   }
 
@@ -563,7 +621,8 @@ export class NacosSource implements SourceAdapter {
           instances,
         }
       : { key: this.keyOf(ref), instances };
-    this.keys.set(refKeyString(ref), service.key);
+    this.learn(ref, service.key);
+    this.noteProtectionThreshold(ref, parsed.protectionThresholdReached);
     return { service, rejected: [...parsed.rejected], fingerprint };
   }
 

@@ -11,6 +11,12 @@ export interface ParsedInstanceList {
   readonly hostCount: number;
   /** Nacos `ephemeral` per `address:port`, kept for diagnostics (the model has no field). */
   readonly persistent: number;
+  /**
+   * The server says the service's protect threshold is reached (`reachProtectionThreshold`):
+   * too few instances are healthy, so it returns every instance as usable, as Nacos clients
+   * then use them. Its instances are all healthy here.
+   */
+  readonly protectionThresholdReached: boolean;
 }
 
 /**
@@ -23,6 +29,7 @@ export function parseInstanceList(raw: unknown, ref: string): ParsedInstanceList
   if (!top.success)
     return new Error(`instance list is not an object with "hosts": ${top.error.issues[0]?.message ?? 'invalid'}`);
   const hosts = top.data.hosts ?? [];
+  const protectionThresholdReached = top.data.reachProtectionThreshold === true;
   const instances: Instance[] = [];
   const rejected: RejectedEntry[] = [];
   let persistent = 0;
@@ -39,9 +46,15 @@ export function parseInstanceList(raw: unknown, ref: string): ParsedInstanceList
       return;
     }
     if (parsed.data.ephemeral === false) persistent += 1;
-    for (const instance of instancesOfHost(parsed.data)) instances.push(withSharedMetadata(instance, metadataOf));
+    for (const instance of instancesOfHost(parsed.data))
+      instances.push(
+        withSharedMetadata(
+          protectionThresholdReached && !instance.healthy ? { ...instance, healthy: true } : instance,
+          metadataOf,
+        ),
+      );
   });
-  return { instances, rejected, hostCount: hosts.length, persistent };
+  return { instances, rejected, hostCount: hosts.length, persistent, protectionThresholdReached };
 }
 
 function describeHost(entry: unknown): string {

@@ -167,6 +167,8 @@ export type NacosHost = z.infer<typeof nacosHostSchema>;
 
 export const instanceListSchema = z.object({
   hosts: z.array(z.unknown()).nullish(),
+  /** The service's protectThreshold was reached: the server returns every instance, marked healthy. */
+  reachProtectionThreshold: z.boolean().optional(),
   checksum: z.string().optional(),
   lastRefTime: z.number().optional(),
 });

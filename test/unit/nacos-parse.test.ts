@@ -196,6 +196,20 @@ describe('parseInstanceList: real-shaped payloads of each Nacos version', () => 
     });
   }
 
+  it("honours the server's protect threshold: reachProtectionThreshold makes every instance usable", () => {
+    const hosts = [
+      { ip: '10.0.0.1', port: 8080, healthy: false, enabled: true, weight: 1 },
+      { ip: '10.0.0.2', port: 8080, healthy: false, enabled: true, weight: 1 },
+    ];
+    const below = parseInstanceList({ hosts, reachProtectionThreshold: false }, 'ns/g/s');
+    const reached = parseInstanceList({ hosts, reachProtectionThreshold: true }, 'ns/g/s');
+    if (below instanceof Error || reached instanceof Error) throw new Error('must parse');
+    expect(below.protectionThresholdReached).toBe(false);
+    expect(below.instances.map((i) => i.healthy)).toEqual([false, false]);
+    expect(reached.protectionThresholdReached).toBe(true);
+    expect(reached.instances.map((i) => i.healthy)).toEqual([true, true]);
+  });
+
   it('treats a missing or null hosts list as no instances', () => {
     expect(parseInstanceList({ name: 'x' }, 'x')).toMatchObject({ instances: [], hostCount: 0 });
     expect(parseInstanceList({ hosts: null }, 'x')).toMatchObject({ instances: [], hostCount: 0 });
