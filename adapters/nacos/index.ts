@@ -183,15 +183,9 @@ export class NacosSource implements SourceAdapter {
     for (const [refKey, key] of this.keys) if (wanted.has(serviceKeyString(key))) refs.push(refOfKeyString(refKey));
     // A key this view cannot map to the Nacos services that publish it is not guessed: read as
     // a Nacos service name, a Dubbo interface key names a service that does not exist, which
-    // the server answers as empty (a live entry was once deleted that way). The caller then
-    // runs a full read. New plain services found by the names poll are mapped when found.
-    const known = new Set([...this.keys.values()].map(serviceKeyString));
-    const unknown = keys.filter((k) => !known.has(serviceKeyString(k)));
-    if (unknown.length > 0)
-      throw new SourceUnavailableError(
-        this.context.source,
-        `no Nacos service is known for ${unknown.map(serviceKeyString).join(', ')}; a full read decides`,
-      );
+    // the server answers as empty (a live entry was once deleted that way). It is left out of
+    // the answer (absent), and a keys-scoped run never deletes: a full read decides. New plain
+    // services found by the names poll are mapped when found.
     const services: RegistryService[] = [];
     const rejected: RejectedEntry[] = [];
     const unfollowed: Followed[] = [];
