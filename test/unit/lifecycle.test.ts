@@ -74,7 +74,7 @@ const rows: Row[] = [
     state: 'all instances unhealthy',
     reads: { nacos: [service(live.map((i) => ({ ...i, healthy: false })))] },
     becomes: 'delete',
-    reason: /no usable instance \(all unhealthy, disabled or draining/,
+    reason: /no usable instance \(all unhealthy, disabled, draining/,
   },
   {
     state: 'all instances disabled',
