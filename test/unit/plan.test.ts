@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  SOURCES_ANNOTATION,
   planChanges,
   writesOf,
   type Action,
@@ -8,7 +9,6 @@ import {
   type Policy,
 } from '../../src/plan/plan.js';
 import { PLAN_FILTERS } from '../../src/plan/policy.js';
-import { SOURCES_ANNOTATION } from '../../src/model/labels.js';
 import { serviceKeyString } from '../../src/model/service.js';
 import { synthServiceEntry, type DesiredEntry } from '../../src/synth/index.js';
 import { inst, options, svc } from './helpers.js';
