@@ -6,7 +6,8 @@
 import { canonicalJson, shortHash } from '../synth/hash.js';
 import { HASH_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SOURCE_LABEL } from '../synth/service-entry.js';
 import type { DesiredEntry, Location, Resolution } from '../synth/types.js';
-import type { ProxyView } from './proxy-config.js';
+import { listenersFor, selectFilterChain, selectVirtualHost } from './chain-match.js';
+import type { ProxyFilterChain, ProxyListener, ProxyView } from './proxy-config.js';
 import { droppedText, type DroppedElement, type RegistryEntry } from './registryz.js';
 import { isSameOrLaterPush, pushVersionOf, type ProxySyncStatus, type XdsKind } from './syncz.js';
 import {
@@ -34,6 +35,7 @@ export interface KubeServiceEntry {
     readonly location?: string;
     readonly resolution?: string;
     readonly ports?: readonly { readonly number: number; readonly name?: string; readonly protocol?: string }[];
+    readonly addresses?: readonly string[];
     readonly endpoints?: readonly unknown[];
     readonly exportTo?: readonly string[];
   };
@@ -91,6 +93,7 @@ export function expectationOfObject(object: KubeServiceEntry, hash?: string): Ex
     resolution: (spec.resolution ?? 'NONE') as Resolution,
     ports: (spec.ports ?? []).map((p) => ({ number: p.number, name: p.name ?? '', protocol: p.protocol ?? 'TCP' })),
     ...(spec.exportTo && spec.exportTo.length > 0 ? { exportTo: [...spec.exportTo] } : {}),
+    ...(spec.addresses && spec.addresses.length > 0 ? { addresses: [...spec.addresses] } : {}),
     endpoints: spec.endpoints?.length ?? 0,
   };
 }
@@ -301,6 +304,106 @@ function exportReason(expect: Expectation, namespace: string | undefined): strin
     : `the ServiceEntry is exported to [${expect.exportTo.join(', ')}] only: a proxy in namespace ${namespace} does not receive it`;
 }
 
+const passthrough = new Set(['PassthroughCluster', 'BlackHoleCluster', 'InboundPassthroughCluster']);
+
+/** `outbound|5432||db.example.com` → `db.example.com` (the host a cluster serves). */
+const hostOfCluster = (cluster: string): string | undefined =>
+  cluster.startsWith('outbound|') ? cluster.split('|')[3] : undefined;
+
+/**
+ * A TCP-like port (TCP, TLS, HTTPS, Mongo, …): the listener a connection to the host lands on —
+ * its VIP listener (`<vip>_<port>`, from `addresses` or auto-allocated with DNS capture), else
+ * `0.0.0.0_<port>` — and the filter chain Envoy picks there (SNI = the host for TLS and HTTPS;
+ * Istio leaves `server_names` out on a VIP-bound listener), must proxy to the host's cluster.
+ */
+function tcpChainCheck(
+  expect: Expectation,
+  port: number,
+  cluster: string,
+  tls: boolean,
+  view: ProxyView,
+): { missing?: string; listener?: ProxyListener } {
+  const own = (fc: ProxyFilterChain) => fc.tcpClusters.includes(cluster);
+  const candidates = listenersFor(view.listeners, port, expect.addresses ?? [], own);
+  if (candidates.length === 0)
+    return { missing: `no listener on port ${port} (neither a VIP listener of ${expect.host} nor 0.0.0.0_${port})` };
+  const facts = { port, transport: tls ? ('tls' as const) : ('raw_buffer' as const), alpn: [] as string[] };
+  const elsewhere: string[] = [];
+  for (const { listener, ip } of candidates) {
+    const chain = selectFilterChain(listener, {
+      ...facts,
+      ...(ip !== undefined ? { ip } : {}),
+      ...(tls ? { sni: expect.host } : {}),
+    });
+    if (chain && own(chain)) return { listener };
+    const to = chain?.tcpClusters ?? [];
+    if (!ip) {
+      // The wildcard listener sends this host's connections elsewhere.
+      const other = to.map(hostOfCluster).filter((h): h is string => h !== undefined && h !== expect.host);
+      const what = tls ? `SNI ${expect.host}` : 'TCP connections';
+      if (other.length > 0)
+        elsewhere.push(
+          `listener ${listener.name} sends ${what} to ${to.join(', ')}, not ${cluster}: another ServiceEntry holds port ${port}: ${[...new Set(other)].join(', ')}${tls ? '' : ' (give each TCP ServiceEntry its own addresses)'}`,
+        );
+      else if (to.some((c) => passthrough.has(c)) || chain?.rdsName || chain?.inlineRoute)
+        elsewhere.push(
+          `listener ${listener.name} sends ${what} to ${to.join(', ') || 'its HTTP route'}, not ${cluster}`,
+        );
+    }
+  }
+  if (elsewhere.length > 0) return { missing: elsewhere.join('; ') };
+  return {
+    missing: tls
+      ? `no listener filter chain for server name ${expect.host} with tcp_proxy to ${cluster}`
+      : `no listener filter chain with tcp_proxy to ${cluster}`,
+  };
+}
+
+/**
+ * An HTTP port (HTTP, HTTP2, GRPC): the route configuration the port's listener names
+ * (`<port>` on 0.0.0.0; `<host>:<port>` on a VIP listener of a sniffed port), or without
+ * listeners either name, and the virtual host Envoy picks for the Host header.
+ */
+function httpRouteCheck(
+  expect: Expectation,
+  port: number,
+  cluster: string,
+  view: ProxyView,
+  haveListeners: boolean,
+): { missing?: string; differs?: string; routeName?: string } {
+  const names: string[] = [];
+  if (haveListeners) {
+    const own = (fc: ProxyFilterChain) => fc.rdsName === `${expect.host}:${port}`;
+    for (const { listener, ip } of listenersFor(view.listeners, port, expect.addresses ?? [], own)) {
+      const chain = selectFilterChain(listener, {
+        port,
+        transport: 'raw_buffer',
+        alpn: ['http/1.1'],
+        ...(ip !== undefined ? { ip } : {}),
+      });
+      if (chain?.rdsName && !names.includes(chain.rdsName)) names.push(chain.rdsName);
+    }
+  }
+  for (const n of [String(port), `${expect.host}:${port}`]) if (!names.includes(n)) names.push(n);
+  const present = names.filter((n) => view.routes.has(n));
+  if (present.length === 0) return { missing: `no route configuration "${port}"` };
+  let fallback: string | undefined;
+  for (const routeName of present) {
+    const vh = selectVirtualHost(view.routes.get(routeName)!.virtualHosts, expect.host, port);
+    if (!vh || vh.domains.includes('*')) {
+      fallback ??= `route configuration "${routeName}" has no virtual host ${expect.host}:${port}${vh ? ` (the Host header falls to ${vh.name}: ${vh.clusters.join(', ') || 'no cluster'})` : ''}`;
+      continue;
+    }
+    if (!vh.clusters.includes(cluster))
+      return {
+        routeName,
+        differs: `virtual host ${vh.name} routes to ${vh.clusters.join(', ') || 'no cluster'}, not ${cluster}`,
+      };
+    return { routeName };
+  }
+  return { missing: fallback! };
+}
+
 export function checkProxy(expect: Expectation, o: Observed<ProxyObservation>, now: number): HopCheck {
   if (!o.ok) return errorCheck('proxy', o);
   const { view, kinds } = o.value;
@@ -341,34 +444,17 @@ export function checkProxy(expect: Expectation, o: Observed<ProxyObservation>, n
     }
     if (httpProtocols.has(protocol) && kinds.has('route')) {
       checked = true;
-      const routeName = String(port.number);
-      const rc = view.routes.get(routeName);
-      const vhName = `${expect.host}:${port.number}`;
-      if (!rc) missing.push(`no route configuration "${routeName}"`);
+      const r = httpRouteCheck(expect, port.number, name, view, kinds.has('listener'));
+      if (r.missing) missing.push(r.missing);
       else {
-        const vh =
-          rc.virtualHosts.find((v) => v.name === vhName) ??
-          rc.virtualHosts.find((v) => v.domains.includes(expect.host));
-        if (!vh) missing.push(`route configuration "${routeName}" has no virtual host ${vhName}`);
-        else {
-          seen(routeName, rc.lastUpdated);
-          if (!vh.clusters.includes(name))
-            differs.push(`virtual host ${vh.name} routes to ${vh.clusters.join(', ') || 'no cluster'}, not ${name}`);
-        }
+        seen(r.routeName!, view.routes.get(r.routeName!)?.lastUpdated);
+        if (r.differs) differs.push(r.differs);
       }
     } else if (!httpProtocols.has(protocol) && kinds.has('listener')) {
       checked = true;
-      const sni = sniProtocols.has(protocol);
-      const chain = view.listeners.find((l) =>
-        l.filterChains.some((fc) => fc.tcpClusters.includes(name) && (!sni || fc.serverNames.includes(expect.host))),
-      );
-      if (!chain)
-        missing.push(
-          sni
-            ? `no listener filter chain for server name ${expect.host} with tcp_proxy to ${name}`
-            : `no listener filter chain with tcp_proxy to ${name}`,
-        );
-      else seen(chain.name, chain.lastUpdated);
+      const r = tcpChainCheck(expect, port.number, name, sniProtocols.has(protocol), view);
+      if (r.missing) missing.push(r.missing);
+      else seen(r.listener!.name, r.listener!.lastUpdated);
     }
   }
   if (missing.length > 0) {

@@ -22,6 +22,14 @@ export interface ProxyCluster {
 export interface ProxyFilterChain {
   readonly serverNames: readonly string[];
   readonly destinationPort?: number;
+  /** filter_chain_match.prefix_ranges: destination CIDRs, `10.0.0.0/8`. */
+  readonly prefixRanges: readonly string[];
+  /** filter_chain_match.transport_protocol: `tls`, `raw_buffer`, or absent (any). */
+  readonly transportProtocol?: string;
+  /** filter_chain_match.application_protocols (ALPN, or what the HTTP inspector saw). */
+  readonly applicationProtocols: readonly string[];
+  /** The listener's default_filter_chain (used when no chain matches). */
+  readonly isDefault?: boolean;
   /** tcp_proxy target clusters. */
   readonly tcpClusters: readonly string[];
   /** HCM with RDS: the route configuration name. */
@@ -120,6 +128,16 @@ const filterChainSchema = z.object({
     .object({
       server_names: z.array(str).optional(),
       destination_port: z.union([z.number(), z.object({ value: z.number() })]).optional(),
+      prefix_ranges: z
+        .array(
+          z.object({
+            address_prefix: str.optional(),
+            prefix_len: z.union([z.number(), z.object({ value: z.number() })]).optional(),
+          }),
+        )
+        .optional(),
+      transport_protocol: str.optional(),
+      application_protocols: z.array(str).optional(),
     })
     .optional(),
   filters: z.array(filterSchema).optional(),
@@ -204,15 +222,15 @@ export function proxyViewOf(raw: RawResources): ProxyView {
       continue;
     }
     const chains = [
-      ...(p.data.filter_chains ?? []),
-      ...(p.data.default_filter_chain ? [p.data.default_filter_chain] : []),
+      ...(p.data.filter_chains ?? []).map((fc) => filterChainOf(fc)),
+      ...(p.data.default_filter_chain ? [filterChainOf(p.data.default_filter_chain, true)] : []),
     ];
     const sa = p.data.address?.socket_address;
     listeners.push({
       name: p.data.name,
       ...(sa?.address !== undefined ? { address: sa.address } : {}),
       ...(sa?.port_value !== undefined ? { port: sa.port_value } : {}),
-      filterChains: chains.map(filterChainOf),
+      filterChains: chains,
       ...meta(l),
     });
   }
@@ -266,7 +284,7 @@ function clustersOf(
   return (target.weighted_clusters?.clusters ?? []).map((c) => c.name);
 }
 
-function filterChainOf(fc: z.infer<typeof filterChainSchema>): ProxyFilterChain {
+function filterChainOf(fc: z.infer<typeof filterChainSchema>, isDefault = false): ProxyFilterChain {
   const match = fc.filter_chain_match;
   const dp = match?.destination_port;
   const tcpClusters: string[] = [];
@@ -285,9 +303,17 @@ function filterChainOf(fc: z.infer<typeof filterChainSchema>): ProxyFilterChain 
       }
     }
   }
+  const prefixRanges = (match?.prefix_ranges ?? []).map((r) => {
+    const len = r.prefix_len;
+    return `${r.address_prefix ?? ''}/${len === undefined ? 0 : typeof len === 'number' ? len : len.value}`;
+  });
   return {
     serverNames: match?.server_names ?? [],
     ...(dp !== undefined ? { destinationPort: typeof dp === 'number' ? dp : dp.value } : {}),
+    prefixRanges,
+    ...(match?.transport_protocol ? { transportProtocol: match.transport_protocol } : {}),
+    applicationProtocols: match?.application_protocols ?? [],
+    ...(isDefault ? { isDefault } : {}),
     tcpClusters,
     ...(rdsName !== undefined ? { rdsName } : {}),
     ...(inlineRoute ? { inlineRoute } : {}),

@@ -20,6 +20,8 @@ export interface Expectation {
     readonly protocol: IstioProtocol | string;
   }[];
   readonly exportTo?: readonly string[];
+  /** `spec.addresses` (VIPs): a sidecar gets a listener bound to each. */
+  readonly addresses?: readonly string[];
   /** Endpoints in the spec (STATIC: what EDS should carry). */
   readonly endpoints: number;
 }
