@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkProxy, expectationOfObject, type KubeServiceEntry } from '../../src/verify/compare.js';
 import { parseConfigDump } from '../../src/verify/proxy-config.js';
+import { parseRegistryz } from '../../src/verify/registryz.js';
 import { COLLISION_PORT, shapes } from '../fixtures/istiod/shapes.js';
 
 const fixtures = join(import.meta.dirname, '..', 'fixtures', 'istiod');
@@ -20,6 +21,19 @@ const NOW = Date.parse('2026-12-04T00:00:00Z');
 
 describe.each(versions)('captured from istiod %s', (version) => {
   const dir = join(fixtures, version, 'shapes');
+
+  it('registryz: every shape parses, with its port, protocol, resolution and addresses', () => {
+    const { entries, dropped } = parseRegistryz(readFileSync(join(dir, 'registryz.json'), 'utf8'));
+    expect(dropped).toBe(0);
+    for (const s of all) {
+      const e = entries.find((x) => x.hostname === s.host);
+      expect(e, s.id).toBeDefined();
+      expect(e!.ports).toEqual([{ name: `${s.protocol.toLowerCase()}-${s.port}`, port: s.port, protocol: s.protocol }]);
+      expect(e!.resolution).toBe(s.resolution);
+      const vip = (s.serviceEntry.spec as { addresses?: string[] }).addresses?.[0];
+      if (vip) expect(e!.addresses).toContain(vip);
+    }
+  });
   describe.each(['default', 'dns-capture'])('%s probe', (mode) => {
     const view = parseConfigDump(readFileSync(join(dir, `config_dump-${mode}.json`), 'utf8'));
     const observed = {
