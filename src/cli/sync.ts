@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import { loadConfigFile } from '../config/load.js';
+import { checkSecretRefs } from '../config/secret.js';
 import { createLogger } from '../log.js';
 import { adapterFactories } from '../sources/registry.js';
 import { buildSink, buildSources, reconcileOptionsOf } from '../controller/wiring.js';
@@ -11,6 +12,7 @@ import type { CliIo, SyncFlags } from './types.js';
 
 export async function runSync(flags: SyncFlags, io: CliIo, shutdown?: AbortSignal): Promise<number> {
   const { config, baseDir } = await loadConfigFile(flags.config, adapterFactories);
+  await checkSecretRefs(config.sources, io.env, baseDir);
   const logger = createLogger({
     level: flags.logLevel ?? config.log.level,
     destination: { write: (s: string) => io.stderr.write(s) } as never,

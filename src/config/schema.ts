@@ -3,6 +3,9 @@ import type { AdapterFactory } from '../sources/adapter.js';
 import { baseTemplateVariables, templateVariables } from '../synth/naming.js';
 import { durationField } from './duration.js';
 
+/** Sources in one configuration: each keeps connections, watches and timers of its own. */
+export const MAX_SOURCES = 1000;
+
 const dns1123Label = z
   .string()
   .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'expected a DNS-1123 label (lowercase letters, digits, "-")')
@@ -31,7 +34,20 @@ export const serviceEntrySettingsSchema = z
         '`MESH_INTERNAL`: the instances are part of the mesh (they run sidecars); `MESH_EXTERNAL`: they are outside it.',
       ),
     exportTo: z
-      .array(z.string())
+      .array(
+        z
+          .string()
+          .refine(
+            (e) => e === '*' || e === '.' || e === '~' || (e.length <= 63 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(e)),
+            { message: 'expected "*", ".", "~" or a namespace name (DNS-1123 label)' },
+          ),
+      )
+      .superRefine((list, ctx) => {
+        if (list.includes('~') && list.length > 1)
+          ctx.addIssue({ code: 'custom', message: '"~" (visible nowhere) cannot be combined with other entries' });
+        const dup = list.find((e, i) => list.indexOf(e) !== i);
+        if (dup !== undefined) ctx.addIssue({ code: 'custom', message: `"${dup}" is listed twice` });
+      })
       .optional()
       .describe("Namespaces the ServiceEntries are visible to (`.` this one, `*` all); unset: Istio's default, all."),
     includeUnhealthy: z
@@ -295,7 +311,8 @@ export function bridgeConfigSchema(adapters: readonly AdapterFactory[]) {
       sources: z
         .array(sourceSchema)
         .min(1, 'at least one source is required')
-        .describe('The registries to read; at least one.'),
+        .max(MAX_SOURCES, `at most ${MAX_SOURCES} sources`)
+        .describe(`The registries to read; at least one, at most ${MAX_SOURCES}.`),
       policy: policySchema.prefault({}),
       sink: sinkSchema.default({ kind: 'stdout', format: 'yaml' }),
       controller: controllerSchema.prefault({}),

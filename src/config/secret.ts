@@ -34,3 +34,30 @@ export function secretResolver(env: Readonly<Record<string, string | undefined>>
     }
   };
 }
+
+/** Every secret reference in a value, with its dotted path (`sources[0].nacos.auth.password`). */
+export function secretRefsIn(value: unknown, path: string): { path: string; ref: SecretRef }[] {
+  if (value === null || typeof value !== 'object') return [];
+  if (Array.isArray(value)) return value.flatMap((v, i) => secretRefsIn(v, `${path}[${i}]`));
+  const ref = secretRefSchema.safeParse(value);
+  if (ref.success) return [{ path, ref: ref.data }];
+  return Object.entries(value).flatMap(([k, v]) => secretRefsIn(v, path ? `${path}.${k}` : k));
+}
+
+/**
+ * Resolves every secret reference of the sources once, at load: a variable that is not set or a
+ * file that cannot be read is a configuration error naming the field (exit 2 at start), not a
+ * source that fails at its first read. The values are dropped: adapters read them again when
+ * they connect, so a rotated Secret is picked up.
+ */
+export async function checkSecretRefs(
+  sources: readonly { readonly kind: string; readonly [block: string]: unknown }[],
+  env: Readonly<Record<string, string | undefined>>,
+  baseDir: string,
+): Promise<void> {
+  const resolveSecret = secretResolver(env, baseDir);
+  for (const [i, source] of sources.entries()) {
+    for (const { path, ref } of secretRefsIn(source[source.kind], `sources[${i}].${source.kind}`))
+      await resolveSecret(ref, path);
+  }
+}

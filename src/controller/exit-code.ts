@@ -23,5 +23,16 @@ export function exitCodeOf(report: ReconcileReport, dryRun: boolean): number {
     rejected > 0
   )
     return ExitCode.Degraded;
+  // Deletions left for a later run by policy.maxDeletesPerRun: not converged, nothing failed.
+  if (deletionsDeferred(report.plan) > 0) return ExitCode.Degraded;
   return ExitCode.Converged;
+}
+
+/**
+ * Owned objects the plan kept only because the deletion cap (`policy.maxDeletesPerRun`) was
+ * reached. The plan says so in the keep's reason (src/plan); read here, not decided here.
+ */
+export function deletionsDeferred(plan: ReconcileReport['plan']): number {
+  return plan.changes.filter((c) => c.action === 'keep' && /deletion cap of \d+ per run reached/.test(c.reason ?? ''))
+    .length;
 }

@@ -125,29 +125,36 @@ export async function runContinuous(deps: ContinuousDeps): Promise<number> {
 
   const startedAt = Date.now();
   const window = config.controller.resyncInterval * config.controller.healthMultiplier;
-  const http = await startHttpServer({
-    address: config.server.address,
-    port: config.server.port,
-    registry: metrics.registry,
-    ...(checker ? { propagation: () => checker.unpropagated() } : {}),
-    health: {
-      healthy: () => {
-        if (elector && !elector.isLeader()) return { ok: true, detail: 'standby: waiting for the lease' };
-        const last = controller.status().lastRunAt ?? startedAt;
-        const age = Date.now() - last;
-        return age <= window
-          ? { ok: true, detail: `last reconcile ${age} ms ago` }
-          : { ok: false, detail: `no reconcile finished for ${age} ms (limit ${window} ms)` };
+  let http: Awaited<ReturnType<typeof startHttpServer>>;
+  try {
+    http = await startHttpServer({
+      address: config.server.address,
+      port: config.server.port,
+      registry: metrics.registry,
+      ...(checker ? { propagation: () => checker.unpropagated() } : {}),
+      health: {
+        healthy: () => {
+          if (elector && !elector.isLeader()) return { ok: true, detail: 'standby: waiting for the lease' };
+          const last = controller.status().lastRunAt ?? startedAt;
+          const age = Date.now() - last;
+          return age <= window
+            ? { ok: true, detail: `last reconcile ${age} ms ago` }
+            : { ok: false, detail: `no reconcile finished for ${age} ms (limit ${window} ms)` };
+        },
+        ready: () => {
+          if (elector && !elector.isLeader()) return { ok: true, detail: 'standby: waiting for the lease' };
+          const s = controller.status();
+          return s.lastSuccessAt !== undefined
+            ? { ok: true, detail: `${s.runs} runs` }
+            : { ok: false, detail: 'no successful reconcile yet' };
+        },
       },
-      ready: () => {
-        if (elector && !elector.isLeader()) return { ok: true, detail: 'standby: waiting for the lease' };
-        const s = controller.status();
-        return s.lastSuccessAt !== undefined
-          ? { ok: true, detail: `${s.runs} runs` }
-          : { ok: false, detail: 'no successful reconcile yet' };
-      },
-    },
-  });
+    });
+  } catch (err) {
+    // Port in use, an address not of this machine: nothing started is left behind.
+    propagation?.close();
+    throw err;
+  }
   log.info({ port: http.port }, 'serving /healthz /readyz /metrics');
   deps.onListening?.(http.port);
 

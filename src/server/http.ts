@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { ConfigError } from '../errors.js';
 
 export interface HealthSource {
   /** Liveness: false when the loop has made no progress for too long. */
@@ -39,13 +40,18 @@ export async function startHttpServer(options: {
       );
       return;
     }
-    if (path === '/propagation' && options.propagation) {
+    if (path === '/propagation') {
+      if (!options.propagation)
+        return reply(
+          404,
+          'propagation checks are off: /propagation answers when the configuration sets propagation.enabled: true\n',
+        );
       return reply(200, `${JSON.stringify({ unpropagated: options.propagation() }, null, 2)}\n`, 'application/json');
     }
-    reply(404, 'not found: try /healthz, /readyz, /metrics or /propagation\n');
+    reply(404, `not found: try /healthz, /readyz, /metrics${options.propagation ? ' or /propagation' : ''}\n`);
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err) => reject(listenError(err, options.address, options.port)));
     server.listen(options.port, options.address, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
@@ -54,4 +60,41 @@ export async function startHttpServer(options: {
     port,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/**
+ * One line naming the setting: a port another process holds is a failure of this start (exit 1,
+ * a restart may succeed); an address that is not this machine's, or a port the process may not
+ * open, is a configuration error (exit 2).
+ */
+function listenError(err: Error, address: string, port: number): Error {
+  const code = (err as NodeJS.ErrnoException).code ?? 'error';
+  const where = `${address}:${port}`;
+  switch (code) {
+    case 'EADDRINUSE':
+      return new Error(
+        `server.port: ${where} is already in use (EADDRINUSE): another process listens there; stop it, or set another server.port or server.address`,
+        { cause: err },
+      );
+    case 'EACCES':
+    case 'EPERM':
+      return new ConfigError(
+        'server.port',
+        `${where}: not allowed to listen on port ${port} (${code}); use a port above 1023`,
+        {
+          cause: err,
+        },
+      );
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EINVAL':
+      return new ConfigError('server.address', `${where}: "${address}" is not an address of this machine (${code})`, {
+        cause: err,
+      });
+    default:
+      return new Error(`server.address/server.port: cannot listen on ${where} (${code}: ${err.message})`, {
+        cause: err,
+      });
+  }
 }
