@@ -22,6 +22,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { buildSources } from '../../src/controller/wiring.js';
 import { reconcileOnce, type ReconcileReport } from '../../src/controller/reconcile.js';
+import { ExitCode, exitCodeOf } from '../../src/controller/exit-code.js';
 import { runContinuous } from '../../src/controller/run.js';
 import { silentLogger } from '../../src/log.js';
 import { BridgeMetrics } from '../../src/metrics.js';
@@ -318,6 +319,42 @@ describe('kube sink against the real apiserver', () => {
     expect(foreignAfter?.metadata?.generation).toBe(foreignBefore?.metadata?.generation);
     expect(foreignAfter?.metadata?.labels ?? {}).toEqual(foreignBefore?.metadata?.labels ?? {});
     expect((foreignAfter?.metadata?.managedFields ?? []).map((f) => f.manager)).not.toContain('registry-bridge');
+  });
+
+  it('reports a TCP port that a foreign ServiceEntry without addresses already holds (a collision), naming both hosts and the port: exit 4', async () => {
+    const { ns, reg } = await newRegistry('rb-collide');
+    await objects.create({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'ServiceEntry',
+      metadata: { name: 'legacy-dubbo', namespace: ns },
+      spec: {
+        hosts: ['legacy.dubbo.example'],
+        ports: [{ number: 20880, name: 'tcp', protocol: 'TCP' }],
+        resolution: 'STATIC',
+        location: 'MESH_INTERNAL',
+        endpoints: [{ address: '10.9.0.1' }],
+      },
+    } as KubernetesObject);
+    await writeFile(
+      reg,
+      JSON.stringify({
+        services: [
+          {
+            name: 'greet',
+            namespace: 'public',
+            group: 'DEFAULT_GROUP',
+            protocol: 'dubbo',
+            instances: [{ address: '10.0.0.1', port: 20880 }],
+          },
+        ],
+      }),
+    );
+    const report = await bridge(ns, reg).run();
+    expect(report.plan.counts).toMatchObject({ create: 1, conflict: 0 });
+    expect(
+      report.plan.collisions.map((c) => `${c.kind} ${c.port ?? ''} ${c.entries.map((e) => e.host).join(' ')}`),
+    ).toEqual(['port 20880 legacy.dubbo.example greet.default-group.public.static']);
+    expect(exitCodeOf(report, false)).toBe(ExitCode.Degraded);
   });
 
   it('restores an owned object edited by hand and recreates one deleted by hand', async () => {

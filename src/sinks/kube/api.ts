@@ -11,7 +11,12 @@ import type { KubeSinkOptions } from './options.js';
 import { SERVICE_ENTRY_VERSIONS } from './options.js';
 
 export interface ServiceEntryResource extends KubernetesObject {
-  spec?: { hosts?: string[] };
+  spec?: {
+    hosts?: string[];
+    addresses?: string[];
+    exportTo?: string[];
+    ports?: { number?: number; protocol?: string }[];
+  };
 }
 
 export interface ServiceEntryApi {

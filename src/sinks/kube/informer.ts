@@ -3,7 +3,7 @@
  * (ObservedEntry, not the objects): the content hashes of a list, and the cache a list and a
  * watch keep, once the continuous controller watches.
  */
-import type { ObservedEntry } from '../../plan/plan.js';
+import { SOURCES_ANNOTATION, type ObservedEntry } from '../../plan/plan.js';
 import {
   contentHash,
   MANAGED_BY_LABEL,
@@ -127,8 +127,25 @@ export function toObserved(o: ServiceEntryResource, owned: boolean, hash?: strin
     ...(owned && o.metadata?.annotations?.[SERVICE_ANNOTATION]
       ? { service: o.metadata.annotations[SERVICE_ANNOTATION] }
       : {}),
+    ...(owned && o.metadata?.annotations?.[SOURCES_ANNOTATION]
+      ? { sources: o.metadata.annotations[SOURCES_ANNOTATION] }
+      : {}),
     ...(o.metadata?.resourceVersion ? { resourceVersion: o.metadata.resourceVersion } : {}),
+    // What Istio builds listeners from, for the plan's collision check. Only for objects the
+    // bridge does not own: its own are checked as the plan wants them.
+    ...(owned ? {} : listenerFieldsOf(o)),
   };
+}
+
+function listenerFieldsOf(o: ServiceEntryResource): Pick<ObservedEntry, 'ports' | 'addresses' | 'exportTo'> {
+  const spec = o.spec ?? {};
+  const ports = (Array.isArray(spec.ports) ? spec.ports : []).flatMap((p) =>
+    typeof p?.number === 'number'
+      ? [{ number: p.number, ...(typeof p.protocol === 'string' ? { protocol: p.protocol } : {}) }]
+      : [],
+  );
+  const strings = (xs: unknown) => (Array.isArray(xs) ? xs.filter((x): x is string => typeof x === 'string') : []);
+  return { ports, addresses: strings(spec.addresses), exportTo: strings(spec.exportTo) };
 }
 
 /**
