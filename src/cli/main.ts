@@ -99,6 +99,7 @@ See docs/troubleshooting.md for every message.`;
       .option('--token-request <ns/sa>', 'get a bearer token for this service account with the TokenRequest API')
       .option('--xds <host:port>', "istiod's plaintext xDS address (15010): run the xDS probe")
       .option('--probe-namespace <ns>', 'namespace the xDS probe poses as a sidecar of', 'default')
+      .option('--probe-dns-capture', 'the probe captures DNS like a sidecar: VIP listeners, NDS')
       .option('--proxy-id <id>', 'a connected proxy (<pod>.<namespace>) whose sync status / config_dump to check')
       .option('--istiod-config-dump', "read the proxy's configuration from istiod's /debug/config_dump?proxyID=")
       .option(

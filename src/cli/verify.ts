@@ -10,6 +10,7 @@
  * ones are still checked, and with no live source there is one round, no waiting.
  */
 import { readFile } from 'node:fs/promises';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { loadConfigFile } from '../config/load.js';
 import { parseDuration } from '../config/duration.js';
@@ -21,7 +22,13 @@ import { loadKubeConfig } from '../sinks/kube/client.js';
 import { adapterFactories } from '../sources/registry.js';
 import { synthAll } from '../synth/index.js';
 import { expectationOfDesired, expectationOfObject, type KubeServiceEntry } from '../verify/compare.js';
-import { istiodDebugClient, tokenFromFile, tokenFromRequest, type TokenSource } from '../verify/istiod-http.js';
+import {
+  istiodDebugClient,
+  tokenFromFile,
+  tokenFromRequest,
+  type IstiodDebugClient,
+  type TokenSource,
+} from '../verify/istiod-http.js';
 import { JsonSyntaxError } from '../verify/json-input.js';
 import { kubeProbe } from '../verify/kube-probe.js';
 import { hostLookup, lookupProxy, lookupRegistry, renderLookup, type SourceLookup } from '../verify/lookup.js';
@@ -54,6 +61,7 @@ export interface VerifyFlags {
   readonly tokenRequest?: string;
   readonly xds?: string;
   readonly probeNamespace?: string;
+  readonly probeDnsCapture?: boolean;
   readonly proxyId?: string;
   readonly istiodConfigDump?: boolean;
   readonly configDump?: readonly string[];
@@ -203,28 +211,30 @@ interface Wired {
   close: () => Promise<void>;
 }
 
-async function wire(flags: VerifyFlags, io: CliIo, logger: Logger, signal: AbortSignal): Promise<Wired> {
-  const closers: (() => Promise<void> | void)[] = [];
-  const problems: LocalInputError[] = [];
-  const localDumps = (flags.configDump ?? []).filter((f) => !isUrl(f));
-  const urlDumps = (flags.configDump ?? []).filter(isUrl);
-  const offline = flags.registryz !== undefined || flags.syncz !== undefined || (flags.configDump?.length ?? 0) > 0;
-  let kubeSettings: { kubeconfig?: string; context?: string } = {};
-  let desired: (() => Promise<Expectation[]>) | undefined;
+type Closers = (() => Promise<void> | void)[];
 
-  if (flags.istiod !== undefined && !isUrl(flags.istiod))
-    throw new ConfigError(
-      '--istiod',
-      `"${flags.istiod}" is not an http(s) URL (for saved files use --registryz, --syncz, --config-dump)`,
-    );
+interface DesiredSource {
+  desired?: () => Promise<Expectation[]>;
+  kubeSettings: { kubeconfig?: string; context?: string };
+}
 
+/** What the bridge wrote: `-c` (the registries, read once per check, concurrently) or `--desired`. */
+async function desiredSource(
+  flags: VerifyFlags,
+  io: CliIo,
+  logger: Logger,
+  signal: AbortSignal,
+  closers: Closers,
+): Promise<DesiredSource> {
   if (flags.config) {
     const { config, baseDir } = await loadConfigFile(flags.config, adapterFactories);
-    if (config.sink.kind === 'kube')
-      kubeSettings = {
-        ...(config.sink.kubeconfig ? { kubeconfig: config.sink.kubeconfig } : {}),
-        ...(config.sink.context ? { context: config.sink.context } : {}),
-      };
+    const kubeSettings =
+      config.sink.kind === 'kube'
+        ? {
+            ...(config.sink.kubeconfig ? { kubeconfig: config.sink.kubeconfig } : {}),
+            ...(config.sink.context ? { context: config.sink.context } : {}),
+          }
+        : {};
     const sources = buildSources(config, {
       logger,
       baseDir,
@@ -233,63 +243,140 @@ async function wire(flags: VerifyFlags, io: CliIo, logger: Logger, signal: Abort
       metrics: new BridgeMetrics(),
     });
     closers.push(() => Promise.allSettled(sources.map((s) => s.adapter.close())).then(() => {}));
-    desired = async () => {
+    const desired = async () => {
       // Every source at once: the slowest registry sets the time, not their sum.
       const inputs = await Promise.all(
         sources.map(async (s) => ({ services: (await s.adapter.list(signal)).services, options: s.synth })),
       );
       return synthAll(inputs).desired.map(expectationOfDesired);
     };
-  } else if (flags.desired) {
+    return { desired, kubeSettings };
+  }
+  if (flags.desired) {
     const file = flags.desired;
     const list = expectationsFromYaml(await readLocal('--desired', file), file);
-    desired = () => Promise.resolve(list);
+    return { desired: () => Promise.resolve(list), kubeSettings: {} };
   }
+  return { kubeSettings: {} };
+}
 
-  // Local files: read and parse once; each bad one is a problem of its own.
-  let savedRegistryz: Saved<RegistryzParse> | undefined;
+interface LocalInputs {
+  problems: LocalInputError[];
+  savedRegistryz?: Saved<RegistryzParse>;
+  savedSyncz?: Saved<readonly ProxySyncStatus[]>;
+  dumps: { file: string; text: string; view: ProxyView }[];
+}
+
+/** Reads and parses every local file once; each bad one is a problem of its own. */
+async function readLocalInputs(flags: VerifyFlags): Promise<LocalInputs> {
+  const out: LocalInputs = { problems: [], dumps: [] };
+  const failed = (file: string, err: unknown) => {
+    const e = localError(file, err);
+    out.problems.push(e);
+    return { ok: false as const, source: file, error: new HopReadError(e.message, { final: true }) };
+  };
   if (flags.registryz !== undefined) {
     const file = flags.registryz;
     try {
       const parsed = parseRegistryz(await readLocal('--registryz', file));
-      savedRegistryz = { ok: true, source: file, value: parsed };
+      out.savedRegistryz = { ok: true, source: file, value: parsed };
       // A local file with unreadable elements fails closed: each named, the rest still checked.
-      for (const d of parsed.droppedElements) problems.push(new LocalInputError(file, droppedText(d)));
+      for (const d of parsed.droppedElements) out.problems.push(new LocalInputError(file, droppedText(d)));
     } catch (err) {
-      const e = localError(file, err);
-      problems.push(e);
-      savedRegistryz = { ok: false, source: file, error: new HopReadError(e.message, { final: true }) };
+      out.savedRegistryz = failed(file, err);
     }
   }
-  let savedSyncz: Saved<readonly ProxySyncStatus[]> | undefined;
   if (flags.syncz !== undefined) {
     const file = flags.syncz;
     try {
       const parsed = parseSyncz(await readLocal('--syncz', file));
       if (parsed.proxies.length === 0) throw new Error('lists no proxy: nothing to check');
       if (parsed.dropped > 0)
-        problems.push(new LocalInputError(file, `${parsed.dropped} syncz element(s) in an unknown shape skipped`));
-      savedSyncz = { ok: true, source: file, value: parsed.proxies };
+        out.problems.push(new LocalInputError(file, `${parsed.dropped} syncz element(s) in an unknown shape skipped`));
+      out.savedSyncz = { ok: true, source: file, value: parsed.proxies };
     } catch (err) {
-      const e = localError(file, err);
-      problems.push(e);
-      savedSyncz = { ok: false, source: file, error: new HopReadError(e.message, { final: true }) };
+      out.savedSyncz = failed(file, err);
     }
   }
-  const dumps: { file: string; text: string; view: ProxyView }[] = [];
-  for (const file of localDumps) {
+  for (const file of (flags.configDump ?? []).filter((f) => !isUrl(f))) {
     try {
       const text = await readLocal('--config-dump', file);
       const view = parseConfigDump(text);
       if (view.clusters.size === 0 && view.listeners.length === 0 && view.routes.size === 0 && !view.endpoints)
         throw new Error('holds no clusters, listeners or routes: nothing to check');
       if (view.dropped > 0)
-        problems.push(new LocalInputError(file, `${view.dropped} element(s) in an unknown shape skipped`));
-      dumps.push({ file, text, view });
+        out.problems.push(new LocalInputError(file, `${view.dropped} element(s) in an unknown shape skipped`));
+      out.dumps.push({ file, text, view });
     } catch (err) {
-      problems.push(localError(file, err));
+      out.problems.push(localError(file, err));
     }
   }
+  return out;
+}
+
+/** istiod's debug endpoint with the bearer token asked for, if any. */
+function istiodAccess(flags: VerifyFlags, kc: KubeConfig | undefined): IstiodDebugClient | undefined {
+  if (flags.istiod === undefined) return undefined;
+  if (!isUrl(flags.istiod))
+    throw new ConfigError(
+      '--istiod',
+      `"${flags.istiod}" is not an http(s) URL (for saved files use --registryz, --syncz, --config-dump)`,
+    );
+  let token: TokenSource | undefined;
+  if (flags.tokenFile) token = tokenFromFile(flags.tokenFile);
+  else if (flags.tokenRequest) {
+    const [ns, sa] = flags.tokenRequest.split('/');
+    if (!ns || !sa) throw new ConfigError('--token-request', 'expected <namespace>/<serviceaccount>');
+    if (!kc) throw new ConfigError('--token-request', 'needs kube access');
+    token = tokenFromRequest(kc, ns, sa);
+  }
+  return istiodDebugClient(flags.istiod, token);
+}
+
+/** The proxy whose sync status to check: --proxy-id, or the only one a saved syncz lists. */
+function proxyIdOf(flags: VerifyFlags, local: LocalInputs, live: boolean): string | undefined {
+  const saved = local.savedSyncz;
+  if (flags.proxyId !== undefined || !saved?.ok || live) return flags.proxyId;
+  const ids = saved.value.map((p) => p.proxy);
+  if (ids.length === 1) return ids[0];
+  throw new ConfigError(
+    '--proxy-id',
+    `${flags.syncz} lists ${ids.length} proxies (${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', …' : ''}): name the one to check`,
+  );
+}
+
+/** The proxy hop's source when there is no probe: config dumps (files, admin URLs) or istiod's. */
+function proxySourceOf(
+  flags: VerifyFlags,
+  local: LocalInputs,
+  istiod: IstiodDebugClient | undefined,
+  proxyId: string | undefined,
+): VerifyDeps['proxy'] {
+  const urls = (flags.configDump ?? []).filter(isUrl);
+  if ((flags.configDump?.length ?? 0) > 0) {
+    const texts = local.dumps.map((d) => d.text);
+    if (texts.length === 0 && urls.length === 0)
+      return () =>
+        Promise.reject(new HopReadError('no --config-dump could be read (each is named above)', { final: true }));
+    return configDumpSource(
+      async (s) => [...texts, ...(await Promise.all(urls.map((u) => readHttp(u, s))))],
+      flags.probeNamespace,
+    );
+  }
+  if (flags.istiodConfigDump && istiod && proxyId) {
+    return configDumpSource(
+      async (s) => [await istiod.get(`/debug/config_dump?proxyID=${encodeURIComponent(proxyId)}`, s)],
+      flags.probeNamespace,
+    );
+  }
+  return undefined;
+}
+
+async function wire(flags: VerifyFlags, io: CliIo, logger: Logger, signal: AbortSignal): Promise<Wired> {
+  const closers: Closers = [];
+  const offline = flags.registryz !== undefined || flags.syncz !== undefined || (flags.configDump?.length ?? 0) > 0;
+  const { desired, kubeSettings } = await desiredSource(flags, io, logger, signal, closers);
+  const local = await readLocalInputs(flags);
 
   const useKube = flags.kube !== false && (!offline || flags.kubeconfig !== undefined);
   const kc = useKube
@@ -300,58 +387,29 @@ async function wire(flags: VerifyFlags, io: CliIo, logger: Logger, signal: Abort
       })
     : undefined;
   const kube = kc ? kubeProbe(kc, flags.namespace ? { namespace: flags.namespace } : {}) : undefined;
-
-  let token: TokenSource | undefined;
-  if (flags.tokenFile) token = tokenFromFile(flags.tokenFile);
-  else if (flags.tokenRequest) {
-    const [ns, sa] = flags.tokenRequest.split('/');
-    if (!ns || !sa) throw new ConfigError('--token-request', 'expected <namespace>/<serviceaccount>');
-    if (!kc) throw new ConfigError('--token-request', 'needs kube access');
-    token = tokenFromRequest(kc, ns, sa);
-  }
-  const istiod = flags.istiod ? istiodDebugClient(flags.istiod, token) : undefined;
-
-  let proxyId = flags.proxyId;
-  if (savedSyncz?.ok && !istiod && proxyId === undefined && !flags.xds) {
-    const ids = savedSyncz.value.map((p) => p.proxy);
-    if (ids.length === 1) proxyId = ids[0];
-    else
-      throw new ConfigError(
-        '--proxy-id',
-        `${flags.syncz} lists ${ids.length} proxies (${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', …' : ''}): name the one to check`,
-      );
-  }
+  const istiod = istiodAccess(flags, kc);
+  const proxyId = proxyIdOf(flags, local, istiod !== undefined || flags.xds !== undefined);
 
   let xds: XdsProbe | undefined;
   if (flags.xds) {
-    xds = await XdsProbe.connect({ address: flags.xds, namespace: flags.probeNamespace ?? 'default' }, signal);
-    closers.push(() => xds!.close());
-  }
-
-  let proxy: VerifyDeps['proxy'];
-  if (!xds && (flags.configDump?.length ?? 0) > 0) {
-    const texts = dumps.map((d) => d.text);
-    if (texts.length === 0 && urlDumps.length === 0)
-      proxy = () =>
-        Promise.reject(new HopReadError('no --config-dump could be read (each is named above)', { final: true }));
-    else
-      proxy = configDumpSource(
-        async (s) => [...texts, ...(await Promise.all(urlDumps.map((u) => readHttp(u, s))))],
-        flags.probeNamespace,
-      );
-  } else if (!xds && flags.istiodConfigDump && istiod && proxyId) {
-    const id = proxyId;
-    proxy = configDumpSource(
-      async (s) => [await istiod.get(`/debug/config_dump?proxyID=${encodeURIComponent(id)}`, s)],
-      flags.probeNamespace,
+    const probe = await XdsProbe.connect(
+      {
+        address: flags.xds,
+        namespace: flags.probeNamespace ?? 'default',
+        ...(flags.probeDnsCapture ? { dnsCapture: true } : {}),
+      },
+      signal,
     );
+    xds = probe;
+    closers.push(() => probe.close());
   }
+  const proxy = xds ? undefined : proxySourceOf(flags, local, istiod, proxyId);
 
   const deps: VerifyDeps = {
     ...(kube ? { kube } : {}),
     ...(istiod ? { istiod } : {}),
-    ...(savedRegistryz && !istiod ? { savedRegistryz } : {}),
-    ...(savedSyncz && !istiod ? { savedSyncz } : {}),
+    ...(local.savedRegistryz && !istiod ? { savedRegistryz: local.savedRegistryz } : {}),
+    ...(local.savedSyncz && !istiod ? { savedSyncz: local.savedSyncz } : {}),
     ...(xds ? { xds } : {}),
     ...(proxy ? { proxy } : {}),
     ...(proxyId && !xds ? { proxyId } : {}),
@@ -361,9 +419,8 @@ async function wire(flags: VerifyFlags, io: CliIo, logger: Logger, signal: Abort
 
   let expectations: Wired['expectations'];
   if (desired || kube) {
-    const read = desired;
     expectations = async () => {
-      const list = read ? await read() : (await kube!.listOwned(signal)).map((o) => expectationOfObject(o));
+      const list = desired ? await desired() : (await kube!.listOwned(signal)).map((o) => expectationOfObject(o));
       const hosts = flags.host;
       return hosts && hosts.length > 0 ? list.filter((e) => hosts.includes(e.host)) : list;
     };
@@ -373,10 +430,10 @@ async function wire(flags: VerifyFlags, io: CliIo, logger: Logger, signal: Abort
     deps,
     expectations,
     expectationsLive: !desired && kube !== undefined,
-    live: kube !== undefined || istiod !== undefined || xds !== undefined || urlDumps.length > 0,
-    problems,
-    ...(savedRegistryz ? { registryz: savedRegistryz } : {}),
-    dumps: dumps.map(({ file, view }) => ({ file, view })),
+    live: kube !== undefined || istiod !== undefined || xds !== undefined || (flags.configDump ?? []).some(isUrl),
+    problems: local.problems,
+    ...(local.savedRegistryz ? { registryz: local.savedRegistryz } : {}),
+    dumps: local.dumps.map(({ file, view }) => ({ file, view })),
     close: async () => {
       for (const c of closers.reverse()) await c();
     },

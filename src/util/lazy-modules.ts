@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import type * as GrpcModule from '@grpc/grpc-js';
 import type * as ProtoLoaderModule from '@grpc/proto-loader';
 import type ZkModule from 'node-zookeeper-client';
+import type * as ProtobufModule from 'protobufjs';
 
 /**
  * CommonJS packages only some configurations use, loaded on first use from node_modules (and
@@ -20,6 +21,12 @@ let protoLoader: typeof ProtoLoaderModule | undefined;
 /** @grpc/proto-loader (the xDS protos of `verify --xds`). */
 export function grpcProtoLoader(): typeof ProtoLoaderModule {
   return (protoLoader ??= load('@grpc/proto-loader') as typeof ProtoLoaderModule);
+}
+
+let protobuf: typeof ProtobufModule | undefined;
+/** protobufjs (the NDS name table of `verify --probe-dns-capture`). */
+export function protobufJs(): typeof ProtobufModule {
+  return (protobuf ??= load('protobufjs') as typeof ProtobufModule);
 }
 
 let zookeeper: typeof ZkModule | undefined;

@@ -6,7 +6,7 @@
 import { canonicalJson, shortHash } from '../synth/hash.js';
 import { HASH_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SOURCE_LABEL } from '../synth/service-entry.js';
 import type { DesiredEntry, Location, Resolution } from '../synth/types.js';
-import { listenersFor, selectFilterChain, selectVirtualHost } from './chain-match.js';
+import { isWildcardAddress, listenersFor, selectFilterChain, selectVirtualHost } from './chain-match.js';
 import type { ProxyFilterChain, ProxyListener, ProxyView } from './proxy-config.js';
 import { droppedText, type DroppedElement, type RegistryEntry } from './registryz.js';
 import { isSameOrLaterPush, pushVersionOf, type ProxySyncStatus, type XdsKind } from './syncz.js';
@@ -304,6 +304,29 @@ function exportReason(expect: Expectation, namespace: string | undefined): strin
     : `the ServiceEntry is exported to [${expect.exportTo.join(', ')}] only: a proxy in namespace ${namespace} does not receive it`;
 }
 
+/** The addresses the host's clients connect to: its `addresses`, and with DNS capture what NDS answers. */
+const vipsOf = (expect: Expectation, view: ProxyView): string[] => [
+  ...(expect.addresses ?? []),
+  ...(view.nameTable?.get(expect.host)?.ips ?? []),
+];
+
+/**
+ * With DNS capture (a name table in the view): a host with an address — its `addresses`, or a
+ * listener bound to an address that proxies to its cluster (auto-allocated) — must be in the DNS
+ * name table, or its clients resolve it upstream and never reach that listener. A host without
+ * any address is resolved upstream by design (Istio leaves it out of the table).
+ */
+function nameTableCheck(expect: Expectation, view: ProxyView): string | undefined {
+  const table = view.nameTable;
+  if (!table || table.has(expect.host)) return undefined;
+  const clusters = new Set(expect.ports.map((p) => clusterName(p.number, expect.host)));
+  const bound = view.listeners.find(
+    (l) => !isWildcardAddress(l.address) && l.filterChains.some((fc) => fc.tcpClusters.some((c) => clusters.has(c))),
+  );
+  if (!expect.addresses?.length && !bound) return undefined;
+  return `no entry for ${expect.host} in the DNS name table (NDS), though ${bound ? `listener ${bound.name} is bound to its address` : `it has addresses ${expect.addresses!.join(', ')}`}: a DNS-capturing sidecar resolves it upstream and misses that listener`;
+}
+
 const passthrough = new Set(['PassthroughCluster', 'BlackHoleCluster', 'InboundPassthroughCluster']);
 
 /** `outbound|5432||db.example.com` → `db.example.com` (the host a cluster serves). */
@@ -324,7 +347,7 @@ function tcpChainCheck(
   view: ProxyView,
 ): { missing?: string; listener?: ProxyListener } {
   const own = (fc: ProxyFilterChain) => fc.tcpClusters.includes(cluster);
-  const candidates = listenersFor(view.listeners, port, expect.addresses ?? [], own);
+  const candidates = listenersFor(view.listeners, port, vipsOf(expect, view), own);
   if (candidates.length === 0)
     return { missing: `no listener on port ${port} (neither a VIP listener of ${expect.host} nor 0.0.0.0_${port})` };
   const facts = { port, transport: tls ? ('tls' as const) : ('raw_buffer' as const), alpn: [] as string[] };
@@ -374,7 +397,7 @@ function httpRouteCheck(
   const names: string[] = [];
   if (haveListeners) {
     const own = (fc: ProxyFilterChain) => fc.rdsName === `${expect.host}:${port}`;
-    for (const { listener, ip } of listenersFor(view.listeners, port, expect.addresses ?? [], own)) {
+    for (const { listener, ip } of listenersFor(view.listeners, port, vipsOf(expect, view), own)) {
       const chain = selectFilterChain(listener, {
         port,
         transport: 'raw_buffer',
@@ -457,6 +480,8 @@ export function checkProxy(expect: Expectation, o: Observed<ProxyObservation>, n
       else seen(r.listener!.name, r.listener!.lastUpdated);
     }
   }
+  const nds = kinds.has('listener') ? nameTableCheck(expect, view) : undefined;
+  if (nds) missing.push(nds);
   if (missing.length > 0) {
     const reason = exportReason(expect, o.value.namespace);
     return check('proxy', 'missing', reason ? [...missing, reason] : missing, o.source, undefined, now, !!reason);

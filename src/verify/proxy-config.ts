@@ -66,8 +66,17 @@ export interface ProxyEndpoints {
   readonly endpoints: number;
 }
 
+/** One host of Istio's DNS name table (NDS): the addresses a DNS-capturing sidecar answers with. */
+export interface ProxyNameInfo {
+  readonly ips: readonly string[];
+  readonly registry?: string;
+  readonly namespace?: string;
+}
+
 /** A proxy's configuration, indexed by name. */
 export interface ProxyView {
+  /** The DNS name table (NDS), when the source is a DNS-capturing probe. */
+  readonly nameTable?: ReadonlyMap<string, ProxyNameInfo>;
   readonly clusters: ReadonlyMap<string, ProxyCluster>;
   readonly listeners: readonly ProxyListener[];
   readonly routes: ReadonlyMap<string, ProxyRouteConfig>;

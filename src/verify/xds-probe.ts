@@ -11,7 +11,8 @@ import { grpcJs } from '../util/lazy-modules.js';
 import { proxyViewOf, routeNamesOf, type ProxyView, type RawResources } from './proxy-config.js';
 import type { XdsKind } from './syncz.js';
 import { HopReadError } from './types.js';
-import { TypeUrl, xdsPackageDefinition } from './xds-protos.js';
+import { decodeNameTable, TypeUrl, xdsPackageDefinition } from './xds-protos.js';
+import type { ProxyNameInfo } from './proxy-config.js';
 
 export interface XdsProbeOptions {
   /** host:port of istiod's plaintext xDS. */
@@ -25,6 +26,12 @@ export interface XdsProbeOptions {
   readonly clusterId?: string;
   /** Extra node metadata (string values), e.g. ISTIO_VERSION. */
   readonly metadata?: Readonly<Record<string, string>>;
+  /**
+   * Present as a sidecar that captures DNS (node metadata DNS_CAPTURE and DNS_AUTO_ALLOCATE, as
+   * istio-agent sets them): istiod then sends listeners bound to auto-allocated addresses and the
+   * DNS name table (NDS), which the probe subscribes to.
+   */
+  readonly dnsCapture?: boolean;
   /** Clock, for the time each response arrived. */
   readonly now?: () => number;
 }
@@ -77,9 +84,12 @@ export class XdsProbe {
   private edsNames: string[] = [];
   private failure: Error | undefined;
   private closed = false;
+  readonly dnsCapture: boolean;
+  private nameTable: Map<string, ProxyNameInfo> | undefined;
 
   private constructor(options: XdsProbeOptions) {
     this.now = options.now ?? Date.now;
+    this.dnsCapture = options.dnsCapture ?? false;
     this.namespace = options.namespace;
     this.address = options.address;
     const pod = options.podName ?? `registry-bridge-probe-${randomBytes(3).toString('hex')}`;
@@ -117,13 +127,18 @@ export class XdsProbe {
       PROXY_CONFIG: { structValue: { fields: {} } },
       LABELS: { structValue: { fields: { app: { stringValue: 'registry-bridge-probe' } } } },
     };
-    for (const [k, v] of Object.entries(options.metadata ?? {})) metadata[k] = { stringValue: v };
+    const extra = {
+      ...(this.dnsCapture ? { DNS_CAPTURE: 'true', DNS_AUTO_ALLOCATE: 'true' } : {}),
+      ...options.metadata,
+    };
+    for (const [k, v] of Object.entries(extra)) metadata[k] = { stringValue: v };
     // CDS and LDS wildcard, as Envoy starts; the node goes with the first request only.
     this.write({
       type_url: TypeUrl.cluster,
       node: { id: this.nodeId, cluster: 'registry-bridge-probe', metadata: { fields: metadata } },
     });
     this.write({ type_url: TypeUrl.listener });
+    if (this.dnsCapture) this.write({ type_url: TypeUrl.nameTable });
   }
 
   /** Connects; resolves once CDS, LDS (and RDS when listeners name routes) have arrived. */
@@ -141,6 +156,7 @@ export class XdsProbe {
   private initialised(): boolean {
     if (!this.state.has('cluster') || !this.state.has('listener')) return false;
     if (this.routeNames.length > 0 && !this.state.has('route')) return false;
+    if (this.dnsCapture && !this.nameTable) return false;
     return true;
   }
 
@@ -151,6 +167,10 @@ export class XdsProbe {
   private onResponse(r: DiscoveryResponse): void {
     const type = r.type_url ?? '';
     const kind = kindOf[type];
+    if (type === TypeUrl.nameTable) {
+      this.onNameTable(r);
+      return;
+    }
     if (!kind) {
       // A type we did not ask for: NACK-free ignore, but still ACK to keep istiod's state tidy.
       this.write({ type_url: type, version_info: r.version_info ?? '', response_nonce: r.nonce ?? '' });
@@ -208,6 +228,17 @@ export class XdsProbe {
     for (const w of [...this.waiters]) w();
   }
 
+  private onNameTable(r: DiscoveryResponse): void {
+    const table = new Map<string, ProxyNameInfo>();
+    for (const res of r.resources ?? []) {
+      const value = (res as { value?: unknown }).value;
+      if (value instanceof Uint8Array) for (const [h, info] of decodeNameTable(value)) table.set(h, info);
+    }
+    this.nameTable = table;
+    this.write({ type_url: TypeUrl.nameTable, version_info: r.version_info ?? '', response_nonce: r.nonce ?? '' });
+    for (const w of [...this.waiters]) w();
+  }
+
   private fail(err: Error): void {
     if (this.closed) return;
     this.failure ??= err;
@@ -229,7 +260,8 @@ export class XdsProbe {
       for (const [n, r] of this.state.get(k)?.received ?? []) received.set(n, r);
     const versions: Partial<Record<XdsKind, string>> = {};
     for (const [k, s] of this.state) versions[k] = s.version;
-    return { view: proxyViewOf(rawResources), received, versions };
+    const view = proxyViewOf(rawResources);
+    return { view: this.nameTable ? { ...view, nameTable: this.nameTable } : view, received, versions };
   }
 
   /** Per resource name and kind: the version that last changed it (for the sync hop). */

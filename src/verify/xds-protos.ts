@@ -1,6 +1,8 @@
 import path from 'node:path';
 import type { PackageDefinition } from '@grpc/proto-loader';
-import { grpcProtoLoader, resolvePackageFile } from '../util/lazy-modules.js';
+import type { Type } from 'protobufjs';
+import type { ProxyNameInfo } from './proxy-config.js';
+import { grpcProtoLoader, protobufJs, resolvePackageFile } from '../util/lazy-modules.js';
 
 /** The Envoy resource type URLs the xDS probe asks for and decodes. */
 export const TypeUrl = {
@@ -8,7 +10,43 @@ export const TypeUrl = {
   endpoint: 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
   listener: 'type.googleapis.com/envoy.config.listener.v3.Listener',
   route: 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
+  /** Istio's DNS name table (NDS), sent to sidecars that capture DNS. */
+  nameTable: 'type.googleapis.com/istio.networking.nds.v1.NameTable',
 } as const;
+
+/** istio/istio pkg/dns/proto/nds.proto: host → the IPs the sidecar's DNS proxy answers with. */
+const ndsSchema = `syntax = "proto3";
+package istio.networking.nds.v1;
+message NameTable {
+  message NameInfo {
+    repeated string ips = 1;
+    string registry = 2;
+    string shortname = 3;
+    string namespace = 4;
+    repeated string alt_hosts = 5;
+  }
+  map<string, NameInfo> table = 1;
+}`;
+
+let nameTableType: Type | undefined;
+
+/** Decodes an NDS NameTable resource (the Any's bytes). */
+export function decodeNameTable(bytes: Uint8Array): Map<string, ProxyNameInfo> {
+  nameTableType ??= protobufJs()
+    .parse(ndsSchema, { keepCase: true })
+    .root.lookupType('istio.networking.nds.v1.NameTable');
+  const decoded = nameTableType.toObject(nameTableType.decode(bytes), { defaults: false }) as {
+    table?: Record<string, { ips?: string[]; registry?: string; namespace?: string }>;
+  };
+  const out = new Map<string, ProxyNameInfo>();
+  for (const [host, info] of Object.entries(decoded.table ?? {}))
+    out.set(host, {
+      ips: info.ips ?? [],
+      ...(info.registry ? { registry: info.registry } : {}),
+      ...(info.namespace ? { namespace: info.namespace } : {}),
+    });
+  return out;
+}
 
 /**
  * The Envoy v3 protos shipped with @grpc/grpc-js-xds (its `deps/` folder). Every resource and

@@ -91,12 +91,27 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))(
         await apply(s.serviceEntry);
         if (s.virtualServiceObject) await apply(s.virtualServiceObject);
       }
+      // istiod allocates addresses (status.addresses) to entries without any, asynchronously: a
+      // DNS-capturing sidecar sees them only once written. Wait for every one it will allocate.
+      const istiod = istiodDebugClient(peers().istiod.debug);
+      const allocatable = all.filter((s) => s.resolution !== 'NONE' && !s.addresses).map((s) => s.host);
+      const deadline = Date.now() + 90_000;
+      for (;;) {
+        const reg = JSON.parse(await istiod.get('/debug/registryz', AbortSignal.timeout(10_000))) as {
+          hostname: string;
+          autoAllocatedIPv4Address?: string;
+        }[];
+        const allocated = new Set(reg.filter((e) => e.autoAllocatedIPv4Address).map((e) => e.hostname));
+        if (allocatable.every((h) => allocated.has(h))) break;
+        if (Date.now() > deadline) throw new Error('istiod did not allocate addresses to the shapes within 90 s');
+        await new Promise((r) => setTimeout(r, 250));
+      }
       for (const mode of ['default', 'dns-capture'] as const) {
         const probe = await XdsProbe.connect({
           address: peers().istiod.xds,
           namespace: 'default',
           podName: `rb-shapes-${mode}-${process.pid}`,
-          ...(mode === 'dns-capture' ? { metadata: { DNS_CAPTURE: 'true', DNS_AUTO_ALLOCATE: 'true' } } : {}),
+          dnsCapture: mode === 'dns-capture',
         });
         probes.push({ mode, probe });
         // Every cluster, and every HTTP port's route configuration, has arrived.
@@ -127,6 +142,9 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))(
             JSON.stringify(trimToShapes(dump), null, 1) + '\n',
           );
         }
+        const nds = probes.find((p) => p.mode === 'dns-capture')!.probe.snapshot().view.nameTable!;
+        const shapesNds = Object.fromEntries([...nds].filter(([h]) => h.endsWith(SHAPES_DOMAIN)).sort());
+        await fs.writeFile(path.join(dir, 'nds-dns-capture.json'), JSON.stringify(shapesNds, null, 1) + '\n');
         const registryz = (JSON.parse(await istiod.get('/debug/registryz', signal)) as { hostname: string }[]).filter(
           (e) => e.hostname.endsWith(SHAPES_DOMAIN),
         );
@@ -195,6 +213,50 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))(
         }
       },
     );
+
+    it('dns-capture probe: the NDS name table gives each shape with an address its IPs, and the TCP ones a VIP listener', () => {
+      const { probe } = probes.find((p) => p.mode === 'dns-capture')!;
+      const view = probe.snapshot().view;
+      expect(view.nameTable).toBeDefined();
+      for (const s of all) {
+        const info = view.nameTable!.get(s.host);
+        const vip = (s.serviceEntry.spec as { addresses?: string[] }).addresses?.[0];
+        if (s.resolution === 'NONE' && !vip) {
+          expect(info, `${s.id}: no address, no entry`).toBeUndefined();
+          continue;
+        }
+        expect(info, s.id).toBeDefined();
+        if (vip) expect(info!.ips).toContain(vip);
+        else
+          expect(
+            info!.ips.some((ip) => ip.startsWith('240.240.')),
+            `${s.id}: ${info!.ips.join(', ')}`,
+          ).toBe(true);
+        if (s.protocol === 'TCP')
+          expect(
+            view.listeners.some((l) => l.port === s.port && info!.ips.includes(l.address!)),
+            s.id,
+          ).toBe(true);
+      }
+      // the plain probe gets no name table
+      expect(probes.find((p) => p.mode === 'default')!.probe.snapshot().view.nameTable).toBeUndefined();
+      // a host with a VIP listener that the table lacks is reported at the proxy hop
+      const tcp = all.find((s) => s.id === 'tcp-dns-novip-novs')!;
+      const table = new Map(view.nameTable);
+      table.delete(tcp.host);
+      const o = observe(probe);
+      const c = checkProxy(
+        expectationOf(tcp),
+        { ...o, value: { ...o.value, view: { ...view, nameTable: table } } },
+        Date.now(),
+      );
+      expect(c.status).toBe('missing');
+      expect(c.detail.at(-1)).toMatch(
+        new RegExp(
+          `^no entry for ${tcp.host.replace(/\./g, '\\.')} in the DNS name table \\(NDS\\), though listener 240\\.240\\.\\d+\\.\\d+_${tcp.port} is bound to its address`,
+        ),
+      );
+    });
 
     it('two TCP entries without addresses on one port: the loser is reported with the host that holds the port', () => {
       const { probe } = probes.find((p) => p.mode === 'default')!;

@@ -35,7 +35,18 @@ describe.each(versions)('captured from istiod %s', (version) => {
     }
   });
   describe.each(['default', 'dns-capture'])('%s probe', (mode) => {
-    const view = parseConfigDump(readFileSync(join(dir, `config_dump-${mode}.json`), 'utf8'));
+    const dump = parseConfigDump(readFileSync(join(dir, `config_dump-${mode}.json`), 'utf8'));
+    // The DNS-capturing probe also holds the DNS name table (NDS) istiod sent it.
+    const ndsFile = join(dir, 'nds-dns-capture.json');
+    const view =
+      mode === 'dns-capture' && existsSync(ndsFile)
+        ? {
+            ...dump,
+            nameTable: new Map(
+              Object.entries(JSON.parse(readFileSync(ndsFile, 'utf8')) as Record<string, { ips: string[] }>),
+            ),
+          }
+        : dump;
     const observed = {
       ok: true as const,
       source: `config_dump-${mode}.json`,
@@ -62,6 +73,24 @@ describe.each(versions)('captured from istiod %s', (version) => {
       const sni = all.find((s) => s.id === 'tls-dns-novip-novs')!;
       const chains = view.listeners.filter((x) => x.port === sni.port).flatMap((x) => x.filterChains);
       expect(chains.some((fc) => fc.serverNames.includes(sni.host))).toBe(mode === 'default');
+    });
+
+    it.runIf(mode === 'dns-capture')('a host with a VIP listener but no NDS entry is missing, naming both', () => {
+      const s = all.find((x) => x.id === 'tcp-static-novip-novs')!;
+      expect(view.nameTable?.has(s.host)).toBe(true);
+      const table = new Map(view.nameTable);
+      table.delete(s.host);
+      const c = checkProxy(
+        expectationOfObject(s.serviceEntry as unknown as KubeServiceEntry),
+        { ...observed, value: { ...observed.value, view: { ...view, nameTable: table } } },
+        NOW,
+      );
+      expect(c.status).toBe('missing');
+      expect(c.detail).toEqual([
+        expect.stringMatching(
+          /^no entry for tcp-static-novip-novs\.shapes\.example\.com in the DNS name table \(NDS\), though listener 240\.240\.\d+\.\d+_\d+ is bound to its address: a DNS-capturing sidecar resolves it upstream and misses that listener$/,
+        ),
+      ]);
     });
 
     it('two TCP entries without addresses on one port: one wins 0.0.0.0, the other is named missing with the winner', () => {
