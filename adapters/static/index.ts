@@ -1,6 +1,6 @@
 import { watch as watchFs, type FSWatcher } from 'node:fs';
 import { readFile, realpath, stat } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, resolve, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -176,9 +176,8 @@ class StaticSource implements SourceAdapter {
   async watch(onChange: ChangeListener, signal: AbortSignal): Promise<void> {
     this.onChange = onChange;
     signal.addEventListener('abort', () => clearTimeout(this.recheck), { once: true });
-    const watchers = new Map<string, FSWatcher>();
-    const watchDir = (dir: string, names: (name: string) => boolean) => {
-      if (watchers.has(dir) || signal.aborted) return;
+    const open = (dir: string, names: (name: string) => boolean): FSWatcher | undefined => {
+      if (signal.aborted) return undefined;
       try {
         const w = watchFs(dir, { persistent: false, signal }, (_event, name) => {
           if (name === null || names(name.toString())) {
@@ -186,31 +185,40 @@ class StaticSource implements SourceAdapter {
             void followTarget();
           }
         });
-        w.on('error', (err) => {
-          watchers.delete(dir);
+        w.on('error', (err) =>
           this.context.logger.warn(
             { err, path: dir },
             'directory watch failed; the periodic resync still reads the file',
-          );
-        });
-        watchers.set(dir, w);
+          ),
+        );
+        return w;
       } catch (err) {
         this.context.logger.warn(
           { err, path: dir },
           'cannot watch the directory; the periodic resync still reads the file',
         );
+        return undefined;
       }
     };
+    const linkDir = dirname(this.path);
     const base = basename(this.path);
     // `..data`, `..2024_01_01...`: the names a ConfigMap volume swaps.
-    watchDir(dirname(this.path), (name) => name === base || name.startsWith('..'));
+    open(linkDir, (name) => name === base || name.startsWith('..'));
+    const realLinkDir = await realpath(linkDir).catch(() => linkDir);
+    // When the path is a link into another directory, that directory too (one at a time: the
+    // link may be pointed elsewhere). A target inside the watched directory (a ConfigMap's
+    // ..<timestamp>/ folders) is covered by the ..data swap.
+    let target: { dir: string; watcher: FSWatcher | undefined } | undefined;
     const followTarget = async () => {
-      const target = await realpath(this.path).catch(() => undefined);
-      if (target && dirname(target) !== dirname(this.path)) {
-        const targetBase = basename(target);
-        watchDir(dirname(target), (name) => name === targetBase);
-      }
+      const real = await realpath(this.path).catch(() => undefined);
+      if (!real) return;
+      const dir = dirname(real);
+      if (dir === realLinkDir || dir.startsWith(`${realLinkDir}${sep}`) || dir === target?.dir) return;
+      target?.watcher?.close();
+      const targetBase = basename(real);
+      target = { dir, watcher: open(dir, (name) => name === targetBase) };
     };
+    signal.addEventListener('abort', () => target?.watcher?.close(), { once: true });
     await followTarget();
   }
 

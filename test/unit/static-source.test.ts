@@ -153,6 +153,26 @@ describe('static source on a real file system, continuous mode', { timeout: 60_0
     }
     expect(await b.stop()).toBe(0);
   });
+
+  it('a path that is a link into another directory: edits of the target, and a re-pointed link, are picked up', async () => {
+    const base = join(dir, 'linked');
+    await mkdir(join(base, 'conf'), { recursive: true });
+    await mkdir(join(base, 'data-a'));
+    await mkdir(join(base, 'data-b'));
+    await writeFile(join(base, 'data-a', 'reg.yaml'), yamlOf(2));
+    await symlink(join(base, 'data-a', 'reg.yaml'), join(base, 'conf', 'reg.yaml'));
+    const b = await start('linked', join(base, 'conf', 'reg.yaml'));
+    await until(async () => (await b.files()) === 2);
+    await writeFile(join(base, 'data-a', 'reg.yaml'), yamlOf(3));
+    await until(async () => (await b.files()) === 3);
+    await writeFile(join(base, 'data-b', 'reg.yaml'), yamlOf(4));
+    await symlink(join(base, 'data-b', 'reg.yaml'), join(base, 'conf', 'reg.yaml.new'));
+    await rename(join(base, 'conf', 'reg.yaml.new'), join(base, 'conf', 'reg.yaml'));
+    await until(async () => (await b.files()) === 4);
+    await writeFile(join(base, 'data-b', 'reg.yaml'), yamlOf(5));
+    await until(async () => (await b.files()) === 5);
+    expect(await b.stop()).toBe(0);
+  });
 });
 
 async function until(check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
