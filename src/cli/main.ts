@@ -61,7 +61,8 @@ Exit codes:
   1  a source could not be read or a write failed
   2  bad usage or configuration
   3  --dry-run: changes are pending
-  4  converged, but some registry entries or services were rejected, or conflicted`,
+  4  done what was allowed, but some registry entries or services were rejected, conflicted,
+     or deletions wait for a later run (policy.maxDeletesPerRun reached)`,
     )
     .action(async (opts: SyncFlags) => {
       code = await runSync(opts, io, io.shutdown);

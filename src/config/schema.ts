@@ -118,7 +118,7 @@ export const policySchema = z
       .int()
       .nonnegative()
       .default(100)
-      .describe('At most this many deletions in one run; the rest wait for the next run.'),
+      .describe('At most this many deletions in one run; the rest wait for the next run (`sync --once` then exits 4).'),
   })
   .describe('Which changes the bridge may make to the objects it owns.');
 
