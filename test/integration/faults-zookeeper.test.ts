@@ -1,0 +1,312 @@
+/**
+ * Fault scenarios with ZooKeeper as the registry, each on the bridge's built binary (continuous
+ * mode) against the harness's kube-apiserver and a ZooKeeper of the test's own (other port, own
+ * data directory: the shared one is never killed). Each prints its convergence figures
+ * (`[fault] …` lines) and ends with the invariants: every expected entry present and correct,
+ * the foreign object untouched, no secret in the bridge's log, bounded RSS.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Client } from 'node-zookeeper-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hasPeer, peer } from '../peers/endpoints.js';
+import * as zookeeperPeer from '../peers/zookeeper.js';
+import {
+  BridgeProcess,
+  KubeScope,
+  checkInvariants,
+  freePort,
+  kill9Peer,
+  providerZnode,
+  report,
+  waitUntil,
+  zkConnect,
+  zkCreateAll,
+  zkRemoveAll,
+} from './faults-harness.js';
+
+const suffix = randomBytes(3).toString('hex');
+const IFACES = 20;
+/** Services of the mass scenarios: 200 by default (CI), 1,000 with RB_FAULTS_LONG=1 (`npm run test:faults`). */
+const MASS = process.env.RB_FAULTS_LONG === '1' ? 1000 : 200;
+const MAX_RSS_MIB = 400;
+
+/** Interface i: one provider at 10.77.<i/250>.<i%250+1>:20880. */
+const iface = (i: number) => `org.faults.S${i}Service`;
+const address = (i: number) => `10.77.${Math.floor(i / 250)}.${(i % 250) + 1}`;
+/** The host the bridge writes for interface i (Dubbo on ZooKeeper's default template). */
+let hostOf: (i: number) => string;
+
+describe.skipIf(!hasPeer('kube'))('faults: ZooKeeper (own instance), the bridge as a process', () => {
+  let dir: string;
+  let zkHandle: zookeeperPeer.ZooKeeperHandle;
+  let writer: Client;
+  let scope: KubeScope;
+  let bridge: BridgeProcess;
+  const foreign: { name: string; fingerprint: string }[] = [];
+  const secrets: string[] = [];
+
+  async function startZk(): Promise<void> {
+    await mkdir(join(dir, 'zk', 'data'), { recursive: true });
+    await zkHandle.start();
+    writer?.close();
+    writer = await zkConnect(zkHandle.endpoints.connect!);
+  }
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'rb-faults-zk-'));
+    zkHandle = await zookeeperPeer.start({ dataDir: join(dir, 'zk'), port: await freePort(), tickTime: 500 });
+    writer = await zkConnect(zkHandle.endpoints.connect!);
+    await zkCreateAll(
+      writer,
+      Array.from({ length: IFACES }, (_, i) => providerZnode(iface(i), address(i), 20880)),
+    );
+    scope = new KubeScope(peer('kube').kubeconfig, `rb-faults-zk-${suffix}`);
+    await scope.create();
+    foreign.push({ name: 'foreign', fingerprint: await scope.createForeign('foreign', 'foreign.example.com') });
+    secrets.push(peer('kube').token);
+    const config = join(dir, 'bridge.yaml');
+    await writeFile(
+      config,
+      [
+        'sources:',
+        '  - name: zk',
+        '    kind: zookeeper',
+        '    zookeeper:',
+        `      connect: ${zkHandle.endpoints.connect}`,
+        '      roots: ["/dubbo"]',
+        '      sessionTimeout: 4s',
+        '      requestTimeout: 1s',
+        '      relistInterval: 5s',
+        `    targetNamespace: ${scope.namespace}`,
+        `sink: { kind: kube, kubeconfig: ${JSON.stringify(peer('kube').kubeconfig)} }`,
+        'controller: { resyncInterval: 5s }',
+        'server: { address: 127.0.0.1, port: 0 }',
+        '',
+      ].join('\n'),
+    );
+    bridge = new BridgeProcess(config, join(dir, 'bridge.log'));
+    const t0 = Date.now();
+    await bridge.start();
+    await waitUntil(async () => (await scope.owned()).size === IFACES, `${IFACES} entries`, 60_000);
+    const owned = await scope.owned();
+    // Learn the host naming from what was written (one entry per interface, one endpoint each).
+    const byAddress = new Map([...owned].map(([h, a]) => [a[0]!, h]));
+    const host0 = byAddress.get(address(0))!;
+    expect(host0).toMatch(/s0service/i);
+    hostOf = (i) => host0.replace(/s0service/i, (m) => m.replace('0', String(i)));
+    for (let i = 0; i < IFACES; i++) expect(byAddress.get(address(i))).toBe(hostOf(i));
+    report('zookeeper initial sync', { services: IFACES, convergedMs: Date.now() - t0 });
+  }, 180_000);
+
+  afterAll(async () => {
+    await bridge?.stop();
+    writer?.close();
+    await zkHandle?.stop();
+    await scope?.remove();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const expected = (n: number, extra: [string, string[]][] = []) =>
+    new Map<string, string[]>([
+      ...Array.from({ length: n }, (_, i) => [hostOf(i), [address(i)]] as [string, string[]]),
+      ...extra,
+    ]);
+
+  it('ZooKeeper kill -9, restarted with its data: nothing deleted meanwhile, changes flow again', async () => {
+    expect(await bridge.metric('registry_bridge_source_up', 'source="zk"')).toBe(1);
+    await kill9Peer(zkHandle.pid);
+    const killedAt = Date.now();
+    // The source goes down; for longer than a session timeout and two relists nothing is deleted.
+    const downMs = await waitUntil(
+      async () => (await bridge.metric('registry_bridge_source_up', 'source="zk"')) === 0,
+      'the source reported down',
+      30_000,
+    );
+    await new Promise((r) => setTimeout(r, 10_000 - (Date.now() - killedAt)));
+    expect((await scope.owned()).size).toBe(IFACES);
+    expect(bridge.alive).toBe(true);
+
+    await startZk();
+    const upAt = Date.now();
+    await waitUntil(
+      async () => (await bridge.metric('registry_bridge_source_up', 'source="zk"')) === 1,
+      'the source back up',
+      60_000,
+    );
+    const sourceUpMs = Date.now() - upAt;
+    // A change made after the restart reaches kube.
+    await zkCreateAll(writer, [providerZnode(iface(0), '10.77.9.9', 20880)]);
+    const changeAt = Date.now();
+    await waitUntil(
+      async () => (await scope.owned()).get(hostOf(0))?.includes('10.77.9.9') === true,
+      'the change after the restart',
+      60_000,
+    );
+    const changeMs = Date.now() - changeAt;
+    await zkRemoveAll(writer, [providerZnode(iface(0), '10.77.9.9', 20880)]);
+    await waitUntil(async () => (await scope.owned()).get(hostOf(0))?.length === 1, 'the change undone', 60_000);
+    const { rssMiB } = await checkInvariants({
+      scope,
+      bridge,
+      expected: expected(IFACES),
+      foreign,
+      secrets,
+      maxRssMiB: MAX_RSS_MIB,
+    });
+    report('zookeeper kill -9 + restart with data', {
+      sourceDownDetectedMs: downMs,
+      sourceUpAfterRestartMs: sourceUpMs,
+      changeAfterRestartMs: changeMs,
+      deletedDuringOutage: 0,
+      rssMiB,
+    });
+  }, 180_000);
+
+  it('ZooKeeper kill -9, restarted empty: a missing root is not an empty registry, nothing is deleted', async () => {
+    const before = await scope.owned();
+    await kill9Peer(zkHandle.pid);
+    await rm(join(dir, 'zk', 'data'), { recursive: true, force: true });
+    await startZk();
+    const upAt = Date.now();
+    // Connected again, but /dubbo is gone: the source reads as unavailable, deletions stay fenced.
+    const detectedMs = await waitUntil(
+      async () => /root \/dubbo does not exist/.test(bridge.logText().slice(-200_000)),
+      'the missing root reported',
+      30_000,
+    );
+    await new Promise((r) => setTimeout(r, Math.max(0, 10_000 - (Date.now() - upAt))));
+    expect(await bridge.metric('registry_bridge_source_up', 'source="zk"')).toBe(0);
+    expect(await scope.owned()).toEqual(before);
+    // The providers register again (as Dubbo does on reconnect): the source is up, all is as before.
+    await zkCreateAll(
+      writer,
+      Array.from({ length: IFACES }, (_, i) => providerZnode(iface(i), address(i), 20880)),
+    );
+    const reRegisteredAt = Date.now();
+    await waitUntil(
+      async () => (await bridge.metric('registry_bridge_source_up', 'source="zk"')) === 1,
+      'the source back up',
+      60_000,
+    );
+    const recoveredMs = Date.now() - reRegisteredAt;
+    const { rssMiB } = await checkInvariants({
+      scope,
+      bridge,
+      expected: expected(IFACES),
+      foreign,
+      secrets,
+      maxRssMiB: MAX_RSS_MIB,
+    });
+    report('zookeeper kill -9 + restart empty', {
+      missingRootReportedMs: detectedMs,
+      deletedWhileEmpty: 0,
+      upAfterReRegistrationMs: recoveredMs,
+      rssMiB,
+    });
+  }, 180_000);
+
+  it(`${MASS} services: the bridge killed -9 mid-apply and restarted (no orphan, no duplicate), then all drop to zero instances at once`, async () => {
+    const N = MASS;
+    const paths = Array.from({ length: N }, (_, i) => providerZnode(iface(i), address(i), 20880)).slice(IFACES);
+    const t0 = Date.now();
+    await zkCreateAll(writer, paths);
+    // Killed once about a third is applied (writes go at the sink's 50/s).
+    await waitUntil(async () => (await scope.owned()).size >= Math.floor(N / 3), 'a third applied', 120_000);
+    await bridge.kill9();
+    const killedWith = (await scope.owned()).size;
+    expect(killedWith).toBeLessThan(N);
+    const restartAt = Date.now();
+    await bridge.start();
+    await waitUntil(async () => (await scope.owned()).size === N, `${N} entries`, 180_000);
+    const convergedMs = Date.now() - restartAt;
+    const all = await scope.list('app.kubernetes.io/managed-by=registry-bridge');
+    // No duplicate: one object per host; no orphan: every object is an expected host.
+    const hosts = all.flatMap((o) => o.spec.hosts ?? []);
+    expect(all).toHaveLength(N);
+    expect(new Set(hosts).size).toBe(N);
+    let invariants = await checkInvariants({
+      scope,
+      bridge,
+      expected: expected(N),
+      foreign,
+      secrets,
+      maxRssMiB: MAX_RSS_MIB,
+    });
+    report(`bridge kill -9 mid-apply (${N} services)`, {
+      appliedBeforeKill: killedWith,
+      convergedAfterRestartMs: convergedMs,
+      totalMs: Date.now() - t0,
+      objects: all.length,
+      rssMiB: invariants.rssMiB,
+    });
+
+    const allPaths = Array.from({ length: N }, (_, i) => providerZnode(iface(i), address(i), 20880));
+    await zkRemoveAll(writer, allPaths);
+    const dropAt = Date.now();
+    let firstDeleteMs: number | undefined;
+    await waitUntil(
+      async () => {
+        const size = (await scope.owned()).size;
+        if (size < N && firstDeleteMs === undefined) firstDeleteMs = Date.now() - dropAt;
+        return size === 0;
+      },
+      'every entry of a service without instances removed',
+      120_000,
+    );
+    invariants = await checkInvariants({
+      scope,
+      bridge,
+      expected: new Map(),
+      foreign,
+      secrets,
+      maxRssMiB: MAX_RSS_MIB,
+    });
+    report(`${N} services drop to zero instances at once`, {
+      firstDeleteMs: firstDeleteMs ?? 0,
+      allRemovedMs: Date.now() - dropAt,
+      maxDeletesPerRun: 100,
+      rssMiB: invariants.rssMiB,
+    });
+  }, 600_000);
+
+  it('one instance flapping every 50 ms for 5 s: writes bounded by the debounce window, the final state right', async () => {
+    const flap = providerZnode(iface(0), '10.78.0.1', 20880);
+    const stable = providerZnode(iface(0), address(0), 20880);
+    await zkCreateAll(writer, [stable]);
+    await waitUntil(async () => (await scope.owned()).get(hostOf(0))?.length === 1, 'the stable provider', 60_000);
+    const writesBefore = (await bridge.metric('registry_bridge_api_writes_total')) ?? 0;
+    const flapMs = 5000;
+    const start = Date.now();
+    let toggles = 0;
+    while (Date.now() - start < flapMs) {
+      if (toggles % 2 === 0) await zkCreateAll(writer, [flap]);
+      else await zkRemoveAll(writer, [flap]);
+      toggles++;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const elapsed = Date.now() - start;
+    // Ends registered (odd toggles) or not: the entry converges to what ZooKeeper holds.
+    const flapRegistered = toggles % 2 === 1;
+    const want = flapRegistered ? [address(0), '10.78.0.1'].sort() : [address(0)];
+    const settleMs = await waitUntil(
+      async () => JSON.stringify((await scope.owned()).get(hostOf(0))) === JSON.stringify(want),
+      'the final state of the flapping service',
+      60_000,
+    );
+    const writes = ((await bridge.metric('registry_bridge_api_writes_total')) ?? 0) - writesBefore;
+    // At most one write per debounce window (100 ms) while it flaps, plus the settling ones.
+    expect(writes).toBeLessThanOrEqual(Math.ceil(elapsed / 100) + 3);
+    const { rssMiB } = await checkInvariants({
+      scope,
+      bridge,
+      expected: new Map([[hostOf(0), want]]),
+      foreign,
+      secrets,
+      maxRssMiB: MAX_RSS_MIB,
+    });
+    report('one instance flapping every 50 ms', { toggles, flapMs: elapsed, apiWrites: writes, settleMs, rssMiB });
+  }, 180_000);
+});
