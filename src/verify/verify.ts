@@ -188,7 +188,8 @@ function neededPushes(expect: Expectation, xds: XdsProbe | undefined): Partial<R
   for (const p of expect.ports) {
     const cluster = clusterName(p.number, expect.host);
     keep('cluster', xds.versionOf('cluster', cluster));
-    keep('route', xds.versionOf('route', String(p.number)));
+    // `<port>` on 0.0.0.0, `<host>:<port>` on a VIP listener of a sniffed port
+    keep('route', xds.versionOf('route', String(p.number)) ?? xds.versionOf('route', `${expect.host}:${p.number}`));
     for (const l of snap.view.listeners)
       if (l.filterChains.some((fc) => fc.tcpClusters.includes(cluster)))
         keep('listener', xds.versionOf('listener', l.name));

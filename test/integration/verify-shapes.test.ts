@@ -8,10 +8,12 @@
  * test/fixtures/istiod/<version>/shapes/ for the parser unit tests.
  */
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
 import { checkProxy, clusterName, expectationOfObject, type KubeServiceEntry } from '../../src/verify/compare.js';
 import { istiodDebugClient } from '../../src/verify/istiod-http.js';
 import type { Expectation } from '../../src/verify/types.js';
@@ -256,6 +258,28 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))(
           `^no entry for ${tcp.host.replace(/\./g, '\\.')} in the DNS name table \\(NDS\\), though listener 240\\.240\\.\\d+\\.\\d+_${tcp.port} is bound to its address`,
         ),
       );
+    });
+
+    it('the CLI: verify --xds with and without --probe-dns-capture passes on a TLS and a TCP shape (exit 0)', async () => {
+      const picked = all.filter((s) =>
+        ['tls-dns-vip-novs', 'tcp-dns-novip-novs', 'http-static-novip-vs'].includes(s.id),
+      );
+      const file = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'rb-shapes-')), 'desired.yaml');
+      await fs.writeFile(file, picked.map((s) => JSON.stringify(s.serviceEntry)).join('\n---\n'));
+      for (const flag of [[], ['--probe-dns-capture']]) {
+        const out: string[] = [];
+        const io = {
+          stdout: { write: (t: string) => (out.push(t), true) },
+          stderr: { write: (t: string) => (out.push(t), true) },
+          env: {},
+        } as never;
+        const code = await main(
+          ['verify', '--no-kube', '--desired', file, '--xds', peers().istiod.xds, ...flag, '--timeout', '20s'],
+          io,
+        );
+        expect(out.join(''), `verify ${flag.join(' ')}`).toMatch(/3\/3 hosts propagated/);
+        expect(code).toBe(0);
+      }
     });
 
     it('two TCP entries without addresses on one port: the loser is reported with the host that holds the port', () => {
