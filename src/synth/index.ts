@@ -94,6 +94,8 @@ export function synthAll(
   const byName = new Map<string, string>();
   const publishing = new Set<string>();
   const final: SynthResult[] = [];
+  /** Notes of results left out (an empty service whose host another publishes): still reported. */
+  const leftOutNotes: { source: string; service: string; note: SynthNote }[] = [];
   const hostOf = (r: SynthResult) => (r.kind === 'ok' ? r.entry.host : r.kind === 'empty' ? r.host : undefined);
   const incumbent = (r: SynthResult) => {
     const host = hostOf(r);
@@ -117,7 +119,11 @@ export function synthAll(
     const nsName = r.kind === 'ok' ? `${r.entry.namespace}/${r.entry.name}` : `${r.namespace}/${r.name}`;
     const me = serviceKeyString(keyOf(r));
     const clash = byHost.get(host) ?? byName.get(nsName);
-    if (clash !== undefined && r.kind === 'empty' && publishing.has(host)) continue; // another service publishes it
+    if (clash !== undefined && r.kind === 'empty' && publishing.has(host)) {
+      // Another service publishes the host; what synthesis dropped of this one is still named.
+      for (const note of r.notes) leftOutNotes.push({ source: keyOf(r).source, service: me, note });
+      continue;
+    }
     if (clash !== undefined) {
       final.push({
         kind: 'invalid',
@@ -143,9 +149,12 @@ export function synthAll(
     results: final,
     empty: final.filter((r): r is Extract<SynthResult, { kind: 'empty' }> => r.kind === 'empty'),
     invalid: final.filter((r): r is Extract<SynthResult, { kind: 'invalid' }> => r.kind === 'invalid'),
-    notes: final.flatMap((r) =>
-      r.notes.map((note) => ({ source: keyOf(r).source, service: serviceKeyString(keyOf(r)), note })),
-    ),
+    notes: [
+      ...final.flatMap((r) =>
+        r.notes.map((note) => ({ source: keyOf(r).source, service: serviceKeyString(keyOf(r)), note })),
+      ),
+      ...leftOutNotes,
+    ],
   };
 }
 

@@ -13,7 +13,7 @@ import { silentLogger } from '../../src/log.js';
 import { BridgeMetrics } from '../../src/metrics.js';
 import { endpointAddressProblem, parseHostname, portNameProblem } from '../../src/model/names.js';
 import { adapterFactories } from '../../src/sources/registry.js';
-import { serviceEntryProblems, synthServiceEntry, type ServiceEntrySpec } from '../../src/synth/index.js';
+import { serviceEntryProblems, synthAll, synthServiceEntry, type ServiceEntrySpec } from '../../src/synth/index.js';
 import { inst, options, svc } from './helpers.js';
 
 /**
@@ -96,6 +96,16 @@ describe('one bad instance does not freeze its service', () => {
       expect(serviceEntryProblems(r.entry.object.spec)).toEqual([]);
     },
   );
+
+  it('is named even when its service publishes nothing and another service publishes the host', () => {
+    const publisher = svc('a', [inst('10.0.0.1', 80)], { host: 'ext.example.com' });
+    const allBad = svc('b', [inst('999.1.1.1', 80)], { host: 'ext.example.com' });
+    const out = synthAll([{ services: [publisher, allBad], options }]);
+    expect(out.desired.map((d) => d.host)).toEqual(['ext.example.com']);
+    expect(out.notes.filter((n) => n.note.code === 'instance-rejected')).toEqual([
+      expect.objectContaining({ source: 'test', note: expect.objectContaining({ instance: '999.1.1.1:80' }) }),
+    ]);
+  });
 
   it('a DNS name with a trailing dot is one FQDN endpoint', () => {
     const r = synthServiceEntry(svc('orders', [inst('db.example.com.', 5432)]), options);

@@ -12,7 +12,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve, sep } from 'node:path';
 import { main } from '../../src/cli/main.js';
@@ -187,11 +187,15 @@ const sinkSetup = fc.record({
   /** Where the sink directory is, as written in the config (relative to the config's directory). */
   dir: fc.constantFrom('out', './out/', 'a b/out', 'ünï/out', 'deep/x/../out', 'out', '../sibling-out'),
   absolute: fc.boolean(),
-  preexisting: fc.constantFrom('none', 'empty', 'foreign', 'owned', 'junk'),
+  preexisting: fc.oneof(
+    { weight: 1, arbitrary: fc.constantFrom('none', 'empty', 'foreign', 'owned', 'junk') },
+    // Hostile contents: owned objects naming paths outside, symlinks leading outside.
+    { weight: 2, arbitrary: fc.constantFrom('traversal', 'absolute', 'symlink-namespace', 'symlink-file') },
+  ),
 });
 
 const config = fc.record({
-  sink: fc.constantFrom('files', 'files', 'stdout', 'output-yaml', 'output-json'),
+  sink: fc.constantFrom('files', 'files', 'files', 'files', 'stdout', 'output-yaml', 'output-json'),
   hostTemplate: fc.oneof(
     {
       weight: 12,
@@ -215,8 +219,8 @@ const config = fc.record({
     { weight: 12, arbitrary: fc.constantFrom<string[] | undefined>(undefined, ['.'], ['*']) },
     { weight: 1, arbitrary: fc.constant(['bad ns!']) },
   ),
-  policy: fc.constantFrom('sync', 'upsert-only', 'create-only'),
-  dryRun: fc.boolean(),
+  policy: fc.constantFrom('sync', 'sync', 'sync', 'upsert-only', 'create-only'),
+  dryRun: fc.constantFrom(false, false, false, true),
   logLevel: fc.constantFrom('info', 'debug', 'trace'),
 });
 
@@ -268,7 +272,7 @@ const ownedObject = (name: string, service: string) =>
     '',
   ].join('\n');
 
-async function prepareSink(sinkDir: string, kind: string): Promise<void> {
+async function prepareSink(sinkDir: string, kind: string, base: string): Promise<void> {
   if (kind === 'none') return;
   await mkdir(join(sinkDir, 'default'), { recursive: true });
   if (kind === 'foreign') {
@@ -282,6 +286,21 @@ async function prepareSink(sinkDir: string, kind: string): Promise<void> {
   if (kind === 'owned')
     await writeFile(join(sinkDir, 'default', 'gone.example.yaml'), ownedObject('gone.example', 's///gone'));
   if (kind === 'junk') await mkdir(join(sinkDir, 'default', 'sub', 'dir'), { recursive: true });
+  if (kind === 'traversal') {
+    // Whatever depth the sink is at, one of these names reaches base/victim.yaml.
+    for (const [i, up] of ['../..', '../../..', '../../../..'].entries())
+      await writeFile(join(sinkDir, 'default', `evil-${i}.yaml`), ownedObject(`${up}/victim`, `s///evil-${i}`));
+  }
+  if (kind === 'absolute')
+    await writeFile(join(sinkDir, 'default', 'abs.yaml'), ownedObject(join(base, 'victim'), 's///abs'));
+  if (kind === 'symlink-namespace') {
+    // The namespace directory `mesh` (a target namespace the configs use) leads outside.
+    await symlink(join(base, 'sibling'), join(sinkDir, 'mesh'));
+  }
+  if (kind === 'symlink-file') {
+    await symlink(join(base, 'victim.yaml'), join(sinkDir, 'default', 'gone.example.yaml'));
+    await symlink(join(base, 'sibling', 'victim.yaml'), join(sinkDir, 'default', 'orders.static.yaml'));
+  }
 }
 
 interface LogLine {
@@ -322,8 +341,11 @@ describe('sync --once under random registries, configurations and sink directori
         await mkdir(join(base, 'sibling'), { recursive: true });
         await writeFile(join(base, 'sibling', 'victim.yaml'), 'keep me too\n');
         const sinkDir = resolve(cfgDir, sink.dir);
-        await prepareSink(sinkDir, sink.preexisting);
+        await prepareSink(sinkDir, sink.preexisting, base);
         await writeFile(join(cfgDir, 'reg.json'), registry.text);
+        // Written a while ago: the static source reads a file only once it has settled.
+        const past = new Date(Date.now() - 60_000);
+        await utimes(join(cfgDir, 'reg.json'), past, past);
 
         const source: Record<string, unknown> = { name: 's', kind: 'static', static: { path: 'reg.json' } };
         if (cfg.hostTemplate !== undefined) source.hostTemplate = cfg.hostTemplate;
