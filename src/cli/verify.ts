@@ -480,8 +480,15 @@ async function withWiring(
 async function runLookup(hosts: readonly string[], w: Wired, flags: VerifyFlags, io: CliIo, signal: AbortSignal) {
   const sources: ((host: string) => SourceLookup)[] = [];
   if (w.deps.istiod) {
-    const parsed = parseRegistryz(await w.deps.istiod.get('/debug/registryz', signal));
     const source = `${w.deps.istiod.baseUrl}/debug/registryz`;
+    let parsed: RegistryzParse;
+    try {
+      parsed = parseRegistryz(await w.deps.istiod.get('/debug/registryz', signal));
+    } catch (err) {
+      // One read, no retry: unreachable, 401 or 403 is "could not be checked".
+      io.stderr.write(`registry-bridge: ${err instanceof Error ? err.message : String(err)}\n`);
+      return VerifyExit.Unchecked;
+    }
     sources.push((h) => lookupRegistry(h, source, parsed.entries, parsed.droppedElements));
   } else if (w.registryz?.ok) {
     const r = w.registryz;

@@ -372,6 +372,14 @@ spec:
     expect(other.out()).toMatch(/sync\s+✗ missing\s.*proxy gone\.default is not connected/);
   });
 
+  it('--host H against an istiod that does not answer: one try, exit 6 naming the URL', async () => {
+    const c = capture();
+    // port 9 (discard) on loopback: nothing listens, the connection is refused at once
+    const code = await main(['verify', '--no-kube', '--host', 'www.baidu.com', '--istiod', 'http://127.0.0.1:9'], c.io);
+    expect(code).toBe(6);
+    expect(c.err()).toMatch(/^registry-bridge: GET http:\/\/127\.0\.0\.1:9\/debug\/registryz: /);
+  });
+
   it('--istiod given a file path: exit 2 naming the flag', async () => {
     const c = capture();
     expect(await main(['verify', '--no-kube', '--desired', f('good.yaml'), '--istiod', 'registryz.json'], c.io)).toBe(
