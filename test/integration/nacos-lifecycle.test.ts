@@ -287,3 +287,72 @@ for (const server of ['nacos', 'rnacos'] as const) {
     }, 240_000);
   });
 }
+
+describe.skipIf(!hasPeer('nacos'))("Nacos's protect threshold on the Java server", () => {
+  it('publishes every instance while the server says the threshold is reached, and says so in the log and a metric', async () => {
+    const base = peer('nacos').http;
+    const service = `pt-${Date.now().toString(36)}`;
+    const slot = { ns: 'public', ip: '127.0.0.1', port: '9' }; // nothing listens: the TCP check fails
+    const where = { namespaceId: slot.ns, groupName: GROUP, serviceName: service };
+    const reg = await call(base, 'POST', '/v1/ns/instance', {
+      ...where,
+      ip: slot.ip,
+      port: slot.port,
+      ephemeral: 'false',
+    });
+    expect(reg.status, reg.body).toBe(200);
+    try {
+      // The server health-checks persistent instances over TCP; a threshold of 0.8 with the
+      // only instance unhealthy is reached.
+      const set = await call(base, 'PUT', '/v3/admin/ns/service', {
+        ...where,
+        protectThreshold: '0.8',
+        ephemeral: 'false',
+      });
+      expect(set.status, set.body).toBe(200);
+      await eventually(
+        async () => {
+          const res = await call(base, 'GET', '/v1/ns/instance/list', {
+            serviceName: `${GROUP}@@${service}`,
+            namespaceId: slot.ns,
+            healthyOnly: 'false',
+          });
+          return (JSON.parse(res.body) as { reachProtectionThreshold?: boolean }).reachProtectionThreshold === true;
+        },
+        'the server reports its protect threshold reached',
+        60_000,
+      );
+      const logs: string[] = [];
+      const registry = new Registry();
+      const adapter = nacosAdapter.create(
+        nacosAdapter.configSchema.parse({
+          servers: [base.replace(/\/nacos$/, '')],
+          namespaces: [slot.ns],
+          groups: [GROUP],
+          push: false,
+        }),
+        {
+          source: 'nacos',
+          logger: pino({ level: 'info' }, { write: (s: string) => void logs.push(s) }),
+          baseDir: '.',
+          resolveSecret: secretResolver({}, '.'),
+          metrics: new BridgeMetrics(registry),
+        },
+      );
+      try {
+        const snap = await adapter.list(AbortSignal.timeout(30_000));
+        const read = snap.services.find((s) => s.key.name === service);
+        expect(read?.instances.map((i) => `${i.address}:${i.port} healthy=${i.healthy}`)).toEqual([
+          `${slot.ip}:${slot.port} healthy=true`,
+        ]);
+        expect(logs.join('')).toContain('nacos protect threshold reached');
+        const metric = (await registry.getSingleMetric('registry_bridge_protected_services')?.get())?.values ?? [];
+        expect(metric.find((v) => v.labels.by === 'nacos-protect-threshold')?.value).toBe(1);
+      } finally {
+        await adapter.close();
+      }
+    } finally {
+      await call(base, 'DELETE', '/v1/ns/instance', { ...where, ip: slot.ip, port: slot.port, ephemeral: 'false' });
+    }
+  }, 120_000);
+});
