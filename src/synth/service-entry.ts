@@ -93,6 +93,8 @@ interface PortedInstance {
 }
 
 const localityRe = /^[^/\s]+(\/[^/\s]+){0,2}$/;
+/** Room for the service annotation within Kubernetes' 256 KiB of annotations per object. */
+const maxIdentityBytes = 256 * 1024 - 1024;
 /** The CRD's `maxProperties` of an endpoint's labels. */
 const maxEndpointLabels = 256;
 
@@ -179,6 +181,16 @@ export function synthServiceEntry(service: RegistryService, options: SynthOption
   if (problems.length > 0)
     return { kind: 'invalid', key, reason: `Istio would reject it: ${problems.join('; ')}`, notes };
 
+  // Kubernetes refuses an object whose annotations exceed 256 KiB in total (a registry may hold a
+  // service name of any length; the annotation carries it).
+  const identity = serviceKeyString(key);
+  if (Buffer.byteLength(identity) > maxIdentityBytes)
+    return {
+      kind: 'invalid',
+      key,
+      reason: `the service identity is ${Buffer.byteLength(identity)} bytes; Kubernetes annotations allow 256 KiB in total`,
+      notes,
+    };
   const labels = { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [SOURCE_LABEL]: key.source };
   const hash = contentHash(spec, labels);
   const object: ServiceEntryObject = sortKeysDeep({
@@ -188,7 +200,7 @@ export function synthServiceEntry(service: RegistryService, options: SynthOption
       name,
       namespace: options.namespace,
       labels,
-      annotations: { [SERVICE_ANNOTATION]: serviceKeyString(key), [HASH_ANNOTATION]: hash },
+      annotations: { [SERVICE_ANNOTATION]: identity, [HASH_ANNOTATION]: hash },
     },
     spec,
   });

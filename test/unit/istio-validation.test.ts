@@ -234,6 +234,18 @@ describe('one bad instance does not freeze its service', () => {
   });
 });
 
+describe('object metadata', () => {
+  it('a service identity too long for the annotation refuses the service (Kubernetes: 256 KiB of annotations)', () => {
+    const long = svc('x'.repeat(300_000), [inst('10.0.0.1', 80)], { host: 'ext.example.com' });
+    const r = synthServiceEntry(long, options);
+    expect(r.kind).toBe('invalid');
+    expect(r.kind === 'invalid' && r.reason).toMatch(/Kubernetes annotations allow 256 KiB/);
+    expect(
+      synthServiceEntry(svc('x'.repeat(1000), [inst('10.0.0.1', 80)], { host: 'ext.example.com' }), options).kind,
+    ).toBe('ok');
+  });
+});
+
 describe('port names (ValidatePortName; CEL: endpoint port keys shorter than 63)', () => {
   it.each([
     ['http_80', /not a DNS-1123 label/],
