@@ -52,80 +52,107 @@ const tmpRe = /^(.+)\.yaml\.tmp-(\d+)$/;
  * - `*.yaml.tmp-<pid>` files of a process that no longer runs are removed at the first observe.
  */
 export function filesSink(dir: string, options: FilesSinkOptions = {}): Sink {
-  const log = options.logger?.child({ component: 'sink', sink: 'files' });
-  const reported = new Set<string>();
-  const warnOnce = (path: string, reason: string, msg: string) => {
-    const key = `${path}\n${reason}`;
-    if (reported.has(key)) return;
-    reported.add(key);
-    log?.warn({ path, reason }, msg);
+  const sink = new FilesSink(dir, options);
+  return {
+    kind: 'files',
+    observe: () => sink.observe(),
+    apply: (changes, applyOptions) => sink.apply(changes, applyOptions.dryRun),
   };
-  const skipOnce = (path: string, reason: string) => warnOnce(path, reason, 'files sink: file skipped');
-  let tmpChecked = false;
-  let owned = new Set<string>();
-  const setOwnedGauge = () => options.metrics?.ownedObjects.set(owned.size);
+}
 
-  async function observe(): Promise<ObservedEntry[]> {
+class FilesSink {
+  private readonly log: Logger | undefined;
+  private readonly reported = new Set<string>();
+  private tmpChecked = false;
+  private owned = new Set<string>();
+
+  constructor(
+    private readonly dir: string,
+    private readonly options: FilesSinkOptions,
+  ) {
+    this.log = options.logger?.child({ component: 'sink', sink: 'files' });
+  }
+
+  private warnOnce(path: string, reason: string, msg: string): void {
+    const key = `${path}\n${reason}`;
+    if (this.reported.has(key)) return;
+    this.reported.add(key);
+    this.log?.warn({ path, reason }, msg);
+  }
+
+  private skipOnce(path: string, reason: string): void {
+    this.warnOnce(path, reason, 'files sink: file skipped');
+  }
+
+  private setOwnedGauge(): void {
+    this.options.metrics?.ownedObjects.set(this.owned.size);
+  }
+
+  async observe(): Promise<ObservedEntry[]> {
     const observed: ObservedEntry[] = [];
     let namespaces: Dirent[];
     try {
-      namespaces = await readdir(dir, { withFileTypes: true });
+      namespaces = await readdir(this.dir, { withFileTypes: true });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        owned = new Set();
-        setOwnedGauge();
+        this.owned = new Set();
+        this.setOwnedGauge();
         return [];
       }
-      throw new SinkError(`cannot read directory ${dir}`, { cause: err });
+      throw new SinkError(`cannot read directory ${this.dir}`, { cause: err });
     }
-    const cleanTmp = !tmpChecked;
-    tmpChecked = true;
-    for (const nsEntry of sortByName(namespaces)) {
-      const namespace = nsEntry.name;
-      const nsPath = join(dir, namespace);
-      if (nsEntry.isSymbolicLink()) {
-        skipOnce(nsPath, 'a symbolic link: the files sink never follows links');
-        continue;
-      }
-      if (!nsEntry.isDirectory()) continue;
-      if (!isNamespaceName(namespace)) {
-        skipOnce(nsPath, 'the directory name is not a Kubernetes namespace name (DNS-1123 label)');
-        continue;
-      }
-      let files: Dirent[];
-      try {
-        files = await readdir(nsPath, { withFileTypes: true });
-      } catch (err) {
-        skipOnce(nsPath, `cannot read the directory (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-        continue;
-      }
-      for (const entry of sortByName(files)) {
-        const path = join(nsPath, entry.name);
-        if (cleanTmp && tmpRe.test(entry.name)) {
-          await removeStaleTmp(path, entry.name);
-          continue;
-        }
-        if (!entry.name.endsWith('.yaml')) continue;
-        const stem = entry.name.slice(0, -'.yaml'.length);
-        const name = parseObjectName(stem);
-        if (name instanceof Error) {
-          skipOnce(path, `the file name is not a Kubernetes object name: ${name.message}`);
-          continue;
-        }
-        const held = await observeFile(path, entry, namespace, stem);
-        observed.push(held);
-      }
+    const cleanTmp = !this.tmpChecked;
+    this.tmpChecked = true;
+    for (const nsEntry of sortByName(namespaces)) observed.push(...(await this.observeNamespace(nsEntry, cleanTmp)));
+    this.owned = new Set(observed.filter((o) => o.owned).map((o) => `${o.namespace}/${o.name}`));
+    this.setOwnedGauge();
+    return observed;
+  }
+
+  /** The files of one `<dir>/<namespace>` directory (none when it is not one the sink uses). */
+  private async observeNamespace(nsEntry: Dirent, cleanTmp: boolean): Promise<ObservedEntry[]> {
+    const namespace = nsEntry.name;
+    const nsPath = join(this.dir, namespace);
+    if (nsEntry.isSymbolicLink()) {
+      this.skipOnce(nsPath, 'a symbolic link: the files sink never follows links');
+      return [];
     }
-    owned = new Set(observed.filter((o) => o.owned).map((o) => `${o.namespace}/${o.name}`));
-    setOwnedGauge();
+    if (!nsEntry.isDirectory()) return [];
+    if (!isNamespaceName(namespace)) {
+      this.skipOnce(nsPath, 'the directory name is not a Kubernetes namespace name (DNS-1123 label)');
+      return [];
+    }
+    let files: Dirent[];
+    try {
+      files = await readdir(nsPath, { withFileTypes: true });
+    } catch (err) {
+      this.skipOnce(nsPath, `cannot read the directory (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      return [];
+    }
+    const observed: ObservedEntry[] = [];
+    for (const entry of sortByName(files)) {
+      const path = join(nsPath, entry.name);
+      if (cleanTmp && tmpRe.test(entry.name)) {
+        await this.removeStaleTmp(path, entry.name);
+        continue;
+      }
+      if (!entry.name.endsWith('.yaml')) continue;
+      const stem = entry.name.slice(0, -'.yaml'.length);
+      const name = parseObjectName(stem);
+      if (name instanceof Error) {
+        this.skipOnce(path, `the file name is not a Kubernetes object name: ${name.message}`);
+        continue;
+      }
+      observed.push(await this.observeFile(path, entry, namespace, stem));
+    }
     return observed;
   }
 
   /** One `<namespace>/<name>.yaml`: owned, foreign, or a foreign placeholder holding its name. */
-  async function observeFile(path: string, entry: Dirent, namespace: string, name: string): Promise<ObservedEntry> {
+  private async observeFile(path: string, entry: Dirent, namespace: string, name: string): Promise<ObservedEntry> {
     const foreign: ObservedEntry = { namespace, name, hosts: [], owned: false };
     if (!entry.isFile()) {
-      skipOnce(
+      this.skipOnce(
         path,
         entry.isDirectory() ? 'a directory, not a file' : 'not a regular file (a link, a device or a pipe)',
       );
@@ -133,7 +160,7 @@ export function filesSink(dir: string, options: FilesSinkOptions = {}): Sink {
     }
     const read = await readOne(path);
     if (typeof read === 'string') {
-      skipOnce(path, read);
+      this.skipOnce(path, read);
       return foreign;
     }
     const doc = read;
@@ -149,7 +176,7 @@ export function filesSink(dir: string, options: FilesSinkOptions = {}): Sink {
     // has no hash, so it is rewritten (when its path name is desired) or removed by the plan.
     const placed = metadata.name === name && (metadata.namespace === undefined || metadata.namespace === namespace);
     if (isOwned && !placed)
-      warnOnce(
+      this.warnOnce(
         path,
         `metadata.name/namespace differ from the path; owned as ${namespace}/${name}`,
         'files sink: misplaced owned file',
@@ -167,27 +194,27 @@ export function filesSink(dir: string, options: FilesSinkOptions = {}): Sink {
     };
   }
 
-  async function removeStaleTmp(path: string, file: string): Promise<void> {
+  private async removeStaleTmp(path: string, file: string): Promise<void> {
     const pid = Number(tmpRe.exec(file)![2]);
     // Before our first write, a temporary file of our own pid is a previous process's too (a
     // container restarts with the same pid).
     if (pid !== process.pid && processRuns(pid)) return;
-    if (options.dryRun) {
-      skipOnce(path, 'a temporary file of an interrupted write (removed by the next run that is not a dry run)');
+    if (this.options.dryRun) {
+      this.skipOnce(path, 'a temporary file of an interrupted write (removed by the next run that is not a dry run)');
       return;
     }
     try {
       await rm(path, { force: true });
-      log?.info({ path, pid }, 'files sink: removed the temporary file of an interrupted write');
+      this.log?.info({ path, pid }, 'files sink: removed the temporary file of an interrupted write');
     } catch (err) {
-      skipOnce(path, `cannot remove a temporary file of an interrupted write (${errCode(err)})`);
+      this.skipOnce(path, `cannot remove a temporary file of an interrupted write (${errCode(err)})`);
     }
   }
 
   /** `dir/<namespace>`, checked to be a real directory inside `dir`; created for writes. */
-  async function namespaceDir(namespace: string, create: boolean): Promise<string | undefined> {
-    const root = await realpath(dir);
-    const nsPath = join(dir, namespace);
+  private async namespaceDir(namespace: string, create: boolean): Promise<string | undefined> {
+    const root = await realpath(this.dir);
+    const nsPath = join(this.dir, namespace);
     if (create) {
       try {
         await mkdir(nsPath);
@@ -205,26 +232,26 @@ export function filesSink(dir: string, options: FilesSinkOptions = {}): Sink {
     if (st.isSymbolicLink() || !st.isDirectory())
       throw new SinkError(`refused: ${nsPath} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}`);
     if ((await realpath(nsPath)) !== join(root, namespace))
-      throw new SinkError(`refused: ${nsPath} resolves outside ${dir}`);
+      throw new SinkError(`refused: ${nsPath} resolves outside ${this.dir}`);
     return nsPath;
   }
 
-  async function applyOne(change: Change, dryRun: boolean): Promise<void> {
-    const path = pathOf(dir, change.namespace, change.name);
+  private async applyOne(change: Change, dryRun: boolean): Promise<void> {
+    const path = pathOf(this.dir, change.namespace, change.name);
     if (dryRun) return;
     if (change.action === 'delete') {
-      const nsPath = await namespaceDir(change.namespace, false);
+      const nsPath = await this.namespaceDir(change.namespace, false);
       if (nsPath === undefined) return;
       const problem = await ownedFileProblem(path);
       if (problem === 'absent') return;
       if (problem) throw new SinkError(`refused to remove ${path}: ${problem}`);
       await rm(path);
-      owned.delete(`${change.namespace}/${change.name}`);
+      this.owned.delete(`${change.namespace}/${change.name}`);
       return;
     }
     if ((change.action !== 'create' && change.action !== 'update') || !change.desired) return;
-    await mkdir(dir, { recursive: true });
-    await namespaceDir(change.namespace, true);
+    await mkdir(this.dir, { recursive: true });
+    await this.namespaceDir(change.namespace, true);
     const problem = await ownedFileProblem(path);
     if (change.action === 'create' && problem !== 'absent')
       throw new SinkError(`refused to create ${path}: a file appeared there since it was read`);
@@ -238,26 +265,22 @@ export function filesSink(dir: string, options: FilesSinkOptions = {}): Sink {
       await rm(tmp, { force: true });
       throw err;
     }
-    owned.add(`${change.namespace}/${change.name}`);
+    this.owned.add(`${change.namespace}/${change.name}`);
   }
 
-  return {
-    kind: 'files',
-    observe,
-    async apply(changes, applyOptions) {
-      const outcomes: ApplyOutcome[] = [];
-      for (const change of changes) {
-        try {
-          await applyOne(change, applyOptions.dryRun);
-          outcomes.push({ change, ok: true });
-        } catch (err) {
-          outcomes.push({ change, ok: false, error: (err as Error).message });
-        }
+  async apply(changes: readonly Change[], dryRun: boolean): Promise<ApplyOutcome[]> {
+    const outcomes: ApplyOutcome[] = [];
+    for (const change of changes) {
+      try {
+        await this.applyOne(change, dryRun);
+        outcomes.push({ change, ok: true });
+      } catch (err) {
+        outcomes.push({ change, ok: false, error: (err as Error).message });
       }
-      if (!applyOptions.dryRun) setOwnedGauge();
-      return outcomes;
-    },
-  };
+    }
+    if (!dryRun) this.setOwnedGauge();
+    return outcomes;
+  }
 }
 
 /**
