@@ -226,6 +226,12 @@ export const propagationSchema = z
         "istiod's plaintext xDS address (host:port) for the proxy probe, e.g. istiod.istio-system.svc:15010. Unset: the proxy hop is not checked.",
       ),
     probeNamespace: z.string().default('default').describe('Namespace the xDS probe poses as a sidecar of.'),
+    probeDnsCapture: z
+      .boolean()
+      .default(false)
+      .describe(
+        'The xDS probe presents itself as a DNS-capturing sidecar (DNS_CAPTURE, DNS_AUTO_ALLOCATE): it sees the VIP-bound listeners and the DNS name table such sidecars get, as `verify --probe-dns-capture` does.',
+      ),
     tokenFile: z.string().optional().describe("Bearer token file for istiod's debug endpoints (audience istio-ca)."),
     deadline: durationField('propagation.deadline')
       .default(30_000)

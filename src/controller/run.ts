@@ -51,7 +51,10 @@ async function propagationChecker(
     try {
       const connecting = linkedSignal(signal, 10_000);
       try {
-        xds = await XdsProbe.connect({ address: p.xds, namespace: p.probeNamespace }, connecting.signal);
+        xds = await XdsProbe.connect(
+          { address: p.xds, namespace: p.probeNamespace, dnsCapture: p.probeDnsCapture },
+          connecting.signal,
+        );
       } finally {
         connecting.dispose();
       }

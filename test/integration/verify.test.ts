@@ -246,108 +246,112 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))('verify against the real
 });
 
 describe('continuous mode propagation checks against the real istiod', () => {
-  it('verifies each changed host after the apply and exports per-hop latency', async () => {
-    const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
-    const { parseConfig } = await import('../../src/config/load.js');
-    const { adapterFactories } = await import('../../src/sources/registry.js');
-    const { buildSources } = await import('../../src/controller/wiring.js');
-    const { runContinuous } = await import('../../src/controller/run.js');
-    const { kubeSink } = await import('../../src/sinks/kube/sink.js');
-    const { loadKubeConfig } = await import('../../src/sinks/kube/client.js');
-    const { BridgeMetrics } = await import('../../src/metrics.js');
-    const { silentLogger } = await import('../../src/log.js');
-    const { peer } = await import('../peers/endpoints.js');
+  it.each([false, true])(
+    'verifies each changed host after the apply and exports per-hop latency (DNS-capture probe: %s)',
+    async (dnsCapture) => {
+      const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+      const { tmpdir } = await import('node:os');
+      const { join } = await import('node:path');
+      const { parseConfig } = await import('../../src/config/load.js');
+      const { adapterFactories } = await import('../../src/sources/registry.js');
+      const { buildSources } = await import('../../src/controller/wiring.js');
+      const { runContinuous } = await import('../../src/controller/run.js');
+      const { kubeSink } = await import('../../src/sinks/kube/sink.js');
+      const { loadKubeConfig } = await import('../../src/sinks/kube/client.js');
+      const { BridgeMetrics } = await import('../../src/metrics.js');
+      const { silentLogger } = await import('../../src/log.js');
+      const { peer } = await import('../peers/endpoints.js');
 
-    const dir = await mkdtemp(join(tmpdir(), 'rb-prop-'));
-    const reg = join(dir, 'reg.json');
-    const host = `prop-${Date.now().toString(36)}.example.com`;
-    await writeFile(
-      reg,
-      JSON.stringify({ services: [{ name: 'prop', host, ports: [{ number: 80, protocol: 'HTTP' }] }] }),
-    );
-    const kc = loadKubeConfig({ kubeconfig: peer('kube').kubeconfig });
-    const config = parseConfig(
-      {
-        sources: [{ name: 'prop', kind: 'static', static: { path: reg }, targetNamespace: 'default' }],
-        sink: { kind: 'kube' },
-        controller: { resyncInterval: '30s', debounce: '50ms' },
-        server: { address: '127.0.0.1', port: 0 },
-        propagation: {
-          enabled: true,
-          istiod: peer('istiod').debug,
-          xds: peer('istiod').xds,
-          probeNamespace: 'default',
-          deadline: '60s',
+      const dir = await mkdtemp(join(tmpdir(), 'rb-prop-'));
+      const reg = join(dir, 'reg.json');
+      const host = `prop-${dnsCapture ? 'dns-' : ''}${Date.now().toString(36)}.example.com`;
+      await writeFile(
+        reg,
+        JSON.stringify({ services: [{ name: 'prop', host, ports: [{ number: 80, protocol: 'HTTP' }] }] }),
+      );
+      const kc = loadKubeConfig({ kubeconfig: peer('kube').kubeconfig });
+      const config = parseConfig(
+        {
+          sources: [{ name: 'prop', kind: 'static', static: { path: reg }, targetNamespace: 'default' }],
+          sink: { kind: 'kube' },
+          controller: { resyncInterval: '30s', debounce: '50ms' },
+          server: { address: '127.0.0.1', port: 0 },
+          propagation: {
+            enabled: true,
+            istiod: peer('istiod').debug,
+            xds: peer('istiod').xds,
+            probeNamespace: 'default',
+            probeDnsCapture: dnsCapture,
+            deadline: '60s',
+          },
         },
-      },
-      adapterFactories,
-    );
-    const metrics = new BridgeMetrics();
-    const logger = silentLogger();
-    const sink = kubeSink({
-      kc,
-      namespaces: ['default'],
-      apiVersion: 'auto',
-      fieldManager: 'registry-bridge',
-      qps: 50,
-      concurrency: 4,
-      logger,
-      metrics,
-    });
-    const sources = buildSources(config, {
-      logger,
-      baseDir: dir,
-      env: {},
-      apiVersion: 'networking.istio.io/v1',
-      metrics,
-    });
-    const shutdown = new AbortController();
-    let port = 0;
-    const running = runContinuous({
-      config,
-      sources,
-      sink,
-      kc,
-      logger,
-      metrics,
-      dryRun: false,
-      shutdown: shutdown.signal,
-      env: {},
-      onListening: (p) => (port = p),
-    });
-    try {
-      const observed = async (hop: string) => {
-        const h = await metrics.propagationSeconds.get();
-        return (
-          h.values.find((v) => v.metricName === 'registry_bridge_propagation_seconds_count' && v.labels.hop === hop)
-            ?.value ?? 0
-        );
-      };
-      const deadline = Date.now() + 90_000;
-      while (!((await observed('kube')) > 0 && (await observed('istiod')) > 0 && (await observed('proxy')) > 0)) {
-        if (Date.now() > deadline) throw new Error('propagation latencies were not observed within 90 s');
-        await new Promise((r) => setTimeout(r, 200));
-      }
-      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-      expect(text).toMatch(/registry_bridge_propagation_seconds_count\{hop="proxy"\} [1-9]/);
-      const unpropagated = (await (await fetch(`http://127.0.0.1:${port}/propagation`)).json()) as {
-        unpropagated: unknown[];
-      };
-      expect(unpropagated.unpropagated).toEqual([]);
-    } finally {
-      shutdown.abort();
-      expect(await running).toBe(0);
-      await writeFile(reg, JSON.stringify({ services: [] }));
-      const { reconcileOnce } = await import('../../src/controller/reconcile.js');
-      await reconcileOnce(
+        adapterFactories,
+      );
+      const metrics = new BridgeMetrics();
+      const logger = silentLogger();
+      const sink = kubeSink({
+        kc,
+        namespaces: ['default'],
+        apiVersion: 'auto',
+        fieldManager: 'registry-bridge',
+        qps: 50,
+        concurrency: 4,
+        logger,
+        metrics,
+      });
+      const sources = buildSources(config, {
+        logger,
+        baseDir: dir,
+        env: {},
+        apiVersion: 'networking.istio.io/v1',
+        metrics,
+      });
+      const shutdown = new AbortController();
+      let port = 0;
+      const running = runContinuous({
+        config,
         sources,
         sink,
-        { policy: 'sync', maxDeletes: 10, dryRun: false },
-        { logger, signal: new AbortController().signal },
-      );
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+        kc,
+        logger,
+        metrics,
+        dryRun: false,
+        shutdown: shutdown.signal,
+        env: {},
+        onListening: (p) => (port = p),
+      });
+      try {
+        const observed = async (hop: string) => {
+          const h = await metrics.propagationSeconds.get();
+          return (
+            h.values.find((v) => v.metricName === 'registry_bridge_propagation_seconds_count' && v.labels.hop === hop)
+              ?.value ?? 0
+          );
+        };
+        const deadline = Date.now() + 90_000;
+        while (!((await observed('kube')) > 0 && (await observed('istiod')) > 0 && (await observed('proxy')) > 0)) {
+          if (Date.now() > deadline) throw new Error('propagation latencies were not observed within 90 s');
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+        expect(text).toMatch(/registry_bridge_propagation_seconds_count\{hop="proxy"\} [1-9]/);
+        const unpropagated = (await (await fetch(`http://127.0.0.1:${port}/propagation`)).json()) as {
+          unpropagated: unknown[];
+        };
+        expect(unpropagated.unpropagated).toEqual([]);
+      } finally {
+        shutdown.abort();
+        expect(await running).toBe(0);
+        await writeFile(reg, JSON.stringify({ services: [] }));
+        const { reconcileOnce } = await import('../../src/controller/reconcile.js');
+        await reconcileOnce(
+          sources,
+          sink,
+          { policy: 'sync', maxDeletes: 10, dryRun: false },
+          { logger, signal: new AbortController().signal },
+        );
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });
