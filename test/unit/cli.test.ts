@@ -5,20 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { main } from '../../src/cli/main.js';
+import { capture as captureIo } from './cli-harness.js';
 
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    io: {
-      stdout: { write: (s: string) => (out.push(s), true) },
-      stderr: { write: (s: string) => (err.push(s), true) },
-      env: { SECRET_PW: 'hunter2-do-not-log' },
-    } as never,
-    out: () => out.join(''),
-    err: () => err.join(''),
-  };
-}
+/** The CLI sees SECRET_PW in its environment: no output may carry it. */
+const capture = () => captureIo({ SECRET_PW: 'hunter2-do-not-log' });
 
 let dir: string;
 const registry = (services: unknown[]) => JSON.stringify({ services });

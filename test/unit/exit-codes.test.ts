@@ -6,26 +6,13 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
+import { capture } from './cli-harness.js';
 import { parseConfig } from '../../src/config/load.js';
 import { runContinuous } from '../../src/controller/run.js';
 import { buildSink, buildSources } from '../../src/controller/wiring.js';
 import { silentLogger } from '../../src/log.js';
 import { BridgeMetrics } from '../../src/metrics.js';
 import { adapterFactories } from '../../src/sources/registry.js';
-
-function capture(env: Record<string, string> = {}) {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    io: {
-      stdout: { write: (s: string) => (out.push(s), true) },
-      stderr: { write: (s: string) => (err.push(s), true) },
-      env,
-    } as never,
-    out: () => out.join(''),
-    err: () => err.join(''),
-  };
-}
 
 let dir: string;
 beforeAll(async () => {

@@ -5,23 +5,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { main } from '../../src/cli/main.js';
+import { capture } from './cli-harness.js';
 import { createLogger } from '../../src/log.js';
 import { BridgeMetrics } from '../../src/metrics.js';
 import { filesSink, pathOf } from '../../src/sinks/files.js';
-
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    io: {
-      stdout: { write: (s: string) => (out.push(s), true) },
-      stderr: { write: (s: string) => (err.push(s), true) },
-      env: {},
-    } as never,
-    out: () => out.join(''),
-    err: () => err.join(''),
-  };
-}
 
 const W = 'www.example.com.yaml';
 const A = 'api.example.com.yaml';

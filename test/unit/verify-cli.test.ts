@@ -3,22 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
+import { capture } from './cli-harness.js';
 
 const fixtures = join(import.meta.dirname, '..', 'fixtures', 'istiod');
-
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    io: {
-      stdout: { write: (s: string) => (out.push(s), true) },
-      stderr: { write: (s: string) => (err.push(s), true) },
-      env: {},
-    } as never,
-    out: () => out.join(''),
-    err: () => err.join(''),
-  };
-}
 
 const seYaml = (port: number) => `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
