@@ -71,3 +71,151 @@ export function responseError(m: NacosMessage, expected: string): string | undef
   const message = typeof m.body.message === 'string' && m.body.message !== '' ? `: ${m.body.message}` : '';
   return `${m.type || 'empty response'} (resultCode ${code}${errorCode})${message}`;
 }
+
+// ---- Naming requests of the gRPC path (shapes from alibaba/nacos api/…/naming/remote). ----
+
+/** A service as the naming requests name it. */
+export interface NamingRef {
+  readonly namespaceId: string;
+  readonly group: string;
+  readonly name: string;
+}
+
+/**
+ * `ServiceListRequest` (AbstractNamingRequest: namespace, serviceName, groupName; pageNo is
+ * 1-based, pageSize, selector). The server lists the services whose group equals `groupName`
+ * exactly; the selector is unused.
+ */
+export function serviceListBody(namespaceId: string, group: string, pageNo: number, pageSize: number) {
+  return {
+    namespace: namespaceId,
+    groupName: group,
+    serviceName: '',
+    pageNo,
+    pageSize,
+    selector: '',
+    module: 'naming',
+  };
+}
+
+/**
+ * A `ServiceListResponse` → its names without the `group@@` prefix (Nacos 2.x sends grouped
+ * names, 3.x plain ones) and `count`, which some servers fill with the total and others with
+ * the page's length.
+ */
+export function parseServiceListResponse(body: Record<string, unknown>): { count: number; names: string[] } | Error {
+  const names = body.serviceNames ?? [];
+  if (!Array.isArray(names) || names.some((n) => typeof n !== 'string'))
+    return new Error('ServiceListResponse: serviceNames is not a list of strings');
+  const count = Number(body.count ?? names.length);
+  return {
+    count: Number.isFinite(count) ? count : names.length,
+    names: (names as string[]).map((n) => (n.includes('@@') ? n.slice(n.indexOf('@@') + 2) : n)),
+  };
+}
+
+/** `ServiceQueryRequest` (cluster, healthyOnly, udpPort 0: no UDP push). */
+export function serviceQueryBody(ref: NamingRef, healthyOnly: boolean) {
+  return {
+    namespace: ref.namespaceId,
+    serviceName: ref.name,
+    groupName: ref.group,
+    cluster: '',
+    healthyOnly,
+    udpPort: 0,
+    module: 'naming',
+  };
+}
+
+/** Fuzzy-watch pattern `<namespace>>><group>>><service>` (FuzzyGroupKeyPattern.generatePattern). */
+export function fuzzyWatchPattern(namespaceId: string, group: string, service = '*'): string {
+  return `${namespaceId === '' ? 'public' : namespaceId}>>${group}>>${service}`;
+}
+
+/**
+ * `NamingFuzzyWatchRequest`: watchType WATCH or CANCEL_WATCH; `receivedGroupKeys` are the
+ * service keys the client already knows (the server's init sync then sends only the rest).
+ */
+export function fuzzyWatchBody(
+  namespaceId: string,
+  pattern: string,
+  watch: boolean,
+  received: readonly string[] = [],
+  initializing = true,
+) {
+  return {
+    namespace: namespaceId,
+    groupKeyPattern: pattern,
+    receivedGroupKeys: [...received],
+    watchType: watch ? 'WATCH' : 'CANCEL_WATCH',
+    initializing,
+    module: 'naming',
+  };
+}
+
+/** A naming service key `<namespace>@@<group>@@<service>` (NamingUtils.getServiceKey). */
+export function parseServiceKey(key: string): NamingRef | undefined {
+  const a = key.indexOf('@@');
+  const b = a < 0 ? -1 : key.indexOf('@@', a + 2);
+  if (a < 0 || b < 0) return undefined;
+  const ref = { namespaceId: key.slice(0, a), group: key.slice(a + 2, b), name: key.slice(b + 2) };
+  return ref.group === '' || ref.name === '' ? undefined : ref;
+}
+
+export function serviceKeyOf(ref: NamingRef): string {
+  return `${ref.namespaceId === '' ? 'public' : ref.namespaceId}@@${ref.group}@@${ref.name}`;
+}
+
+/** What a fuzzy-watch server request says. */
+export type FuzzyNotice =
+  | {
+      /** A batch of the initial (or a diff) sync: services present (ADD) or gone (DELETE). */
+      readonly kind: 'sync';
+      readonly pattern: string;
+      readonly syncType: string;
+      readonly added: readonly NamingRef[];
+      readonly removed: readonly NamingRef[];
+      readonly totalBatch: number;
+      readonly currentBatch: number;
+    }
+  | { readonly kind: 'change'; readonly change: 'add' | 'delete' | 'other'; readonly ref: NamingRef }
+  | { readonly kind: 'over-limit'; readonly pattern: string; readonly syncType: string }
+  | { readonly kind: 'malformed'; readonly why: string };
+
+/**
+ * `NamingFuzzyWatchSyncRequest` (syncType FUZZY_WATCH_INIT_NOTIFY, FINISH_FUZZY_WATCH_INIT_NOTIFY,
+ * FUZZY_WATCH_DIFF_SYNC_NOTIFY, or an over-limit notice; contexts of {serviceKey, changedType})
+ * and `NamingFuzzyWatchChangeNotifyRequest` (serviceKey, changedType ADD_SERVICE or
+ * DELETE_SERVICE, syncType FUZZY_WATCH_RESOURCE_CHANGED) → one notice.
+ */
+export function parseFuzzyNotice(m: NacosMessage): FuzzyNotice {
+  const b = m.body;
+  const syncType = typeof b.syncType === 'string' ? b.syncType : '';
+  if (m.type === 'NamingFuzzyWatchChangeNotifyRequest') {
+    const ref = typeof b.serviceKey === 'string' ? parseServiceKey(b.serviceKey) : undefined;
+    if (!ref)
+      return { kind: 'malformed', why: `serviceKey ${JSON.stringify(b.serviceKey)} is not <ns>@@<group>@@<name>` };
+    const change = b.changedType === 'ADD_SERVICE' ? 'add' : b.changedType === 'DELETE_SERVICE' ? 'delete' : 'other';
+    return { kind: 'change', change, ref };
+  }
+  const pattern = typeof b.groupKeyPattern === 'string' ? b.groupKeyPattern : '';
+  if (/OVER_LIMIT|OVER_FUZZY_WATCH/i.test(syncType)) return { kind: 'over-limit', pattern, syncType };
+  const contexts = Array.isArray(b.contexts) ? (b.contexts as unknown[]) : [];
+  const added: NamingRef[] = [];
+  const removed: NamingRef[] = [];
+  for (const c of contexts) {
+    const ctx = c as { serviceKey?: unknown; changedType?: unknown } | null;
+    const ref = typeof ctx?.serviceKey === 'string' ? parseServiceKey(ctx.serviceKey) : undefined;
+    if (!ref) continue;
+    (ctx?.changedType === 'DELETE_SERVICE' ? removed : added).push(ref);
+  }
+  return {
+    kind: 'sync',
+    pattern,
+    syncType,
+    added,
+    removed,
+    totalBatch: Number(b.totalBatch ?? 0) || 0,
+    currentBatch: Number(b.currentBatch ?? 0) || 0,
+  };
+}

@@ -14,6 +14,17 @@ import { stripGroupPrefix } from './parse.js';
 import { mapLimit } from '../../src/util/concurrency.js';
 import { grpcJs as grpc } from '../../src/util/lazy-modules.js';
 
+/** The server answered a request, with an error (`errorCode` as it says, e.g. 403). */
+export class NacosGrpcError extends Error {
+  constructor(
+    message: string,
+    readonly errorCode: number,
+  ) {
+    super(message);
+    this.name = 'NacosGrpcError';
+  }
+}
+
 /** A service to follow, with the fingerprint of its instances as last read over HTTP. */
 export interface Followed {
   readonly ref: NacosServiceRef;
@@ -38,6 +49,8 @@ export interface GrpcPushOptions {
   readonly onChange: (ref: NacosServiceRef) => void;
   /** Subscribe calls in flight per connection. */
   readonly concurrency?: number;
+  /** What the connection is for, in its log lines: `push` (default) or `reads`. */
+  readonly role?: 'push' | 'reads';
   /** Tests: shorter reconnect backoff and keepalive. */
   readonly timings?: { readonly keepAliveMs?: number; readonly maxBackoffMs?: number };
 }
@@ -62,6 +75,7 @@ function byNamespace(followed: readonly Followed[]): Map<string, Followed[]> {
  * HTTP checks it, so a lost push costs at most two re-list intervals.
  */
 export class GrpcPush {
+  readonly carriesInstances = true;
   private readonly connections = new Map<string, NamespaceConnection>();
   private closed = false;
 
@@ -127,6 +141,32 @@ export class GrpcPush {
   }
 }
 
+/**
+ * The gRPC path's reads (ServiceListRequest, ServiceQueryRequest): one connection, whatever the
+ * namespace (the requests name it), made on the first request and kept.
+ */
+export class GrpcReads {
+  private readonly conn: NamespaceConnection;
+
+  constructor(o: Omit<GrpcPushOptions, 'received' | 'onChange'>) {
+    this.conn = new NamespaceConnection('*', { ...o, role: 'reads', received: () => undefined, onChange: () => {} });
+  }
+
+  /** The server (host:gRPC port) of the connection. */
+  get server(): string | undefined {
+    return this.conn.status().server;
+  }
+
+  /** Throws when the connection cannot be made or the server answers anything but `expected`. */
+  request(type: string, body: Record<string, unknown>, expected: string, ref?: NacosServiceRef): Promise<NacosMessage> {
+    return this.conn.request(type, body, expected, ref);
+  }
+
+  close(): void {
+    this.conn.close();
+  }
+}
+
 interface Subscription {
   readonly ref: NacosServiceRef;
   /** What we last knew (pushed, or read over HTTP): a push that differs is a change. */
@@ -153,6 +193,10 @@ class NamespaceConnection {
   private keepAlive: NodeJS.Timeout | undefined;
   private subscribing: Promise<void> | undefined;
   private resubscribe = false;
+  /** Callers of whenReady() waiting for the connection to come up (or fail). */
+  /** A connect() is under way. */
+  private attempting = false;
+  private waiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
   private readonly log: Logger;
   private readonly keepAliveMs: number;
   private readonly maxBackoffMs: number;
@@ -226,6 +270,49 @@ class NamespaceConnection {
     clearTimeout(this.timer);
     clearInterval(this.keepAlive);
     this.teardown();
+    this.settleWaiters(new Error('connection closed'));
+  }
+
+  /**
+   * Resolves when the connection is up (connecting it when idle); rejects with the reason when
+   * the next attempt fails or `timeoutMs` passes, so a caller never waits out the backoff.
+   */
+  whenReady(timeoutMs: number): Promise<void> {
+    if (this.state === 'ready') return Promise.resolve();
+    if (this.state === 'closed') return Promise.reject(new Error('connection closed'));
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(new Error(`no gRPC connection to ${this.target().address} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      timer.unref();
+      const waiter = {
+        resolve: () => (clearTimeout(timer), resolve()),
+        reject: (err: Error) => (clearTimeout(timer), reject(err)),
+      };
+      this.waiters.push(waiter);
+      // A connection in its backoff is tried again now: a caller waits for an answer, not a timer.
+      if (!this.attempting && (this.state === 'idle' || this.failures > 0)) this.connectSoon(0);
+    });
+  }
+
+  /** One request on this connection, once it is up (see unary). */
+  async request(
+    type: string,
+    body: Record<string, unknown>,
+    expected: string,
+    ref?: NacosServiceRef,
+  ): Promise<NacosMessage> {
+    await this.whenReady(this.o.requestTimeoutMs);
+    return this.unary(type, body, expected, true, ref);
+  }
+
+  private settleWaiters(err?: Error): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters)
+      if (err) w.reject(err);
+      else w.resolve();
   }
 
   /** (A method, so that TypeScript does not narrow the state across awaits.) */
@@ -251,7 +338,16 @@ class NamespaceConnection {
   }
 
   private async connect(): Promise<void> {
-    if (this.state === 'closed') return;
+    if (this.state === 'closed' || this.attempting) return;
+    this.attempting = true;
+    try {
+      await this.attempt();
+    } finally {
+      this.attempting = false;
+    }
+  }
+
+  private async attempt(): Promise<void> {
     this.state = 'connecting';
     const { address, secure } = this.target();
     this.server = address;
@@ -307,12 +403,13 @@ class NamespaceConnection {
       this.lastActive = Date.now();
       this.log.info(
         { server: address, connectionId: String(check.body.connectionId ?? '') },
-        'nacos gRPC push connected',
+        `nacos gRPC ${this.o.role ?? 'push'} connected`,
       );
       clearInterval(this.keepAlive);
       this.keepAlive = setInterval(() => void this.checkAlive(), this.keepAliveMs);
       this.keepAlive.unref();
       for (const s of this.subs.values()) s.subscribed = false;
+      this.settleWaiters();
       this.subscribeAll();
     } catch (err) {
       this.fail(`cannot connect: ${this.o.http.redact((err as Error).message)}`);
@@ -330,8 +427,9 @@ class NamespaceConnection {
     const level = this.failures === 1 || this.failures % 10 === 0 ? 'warn' : 'debug';
     this.log[level](
       { server: this.server, failures: this.failures, retryInMs: delay },
-      `nacos gRPC push ${why}; the periodic re-list still applies changes`,
+      `nacos gRPC ${this.o.role ?? 'push'} connection: ${why}${this.o.role === 'reads' ? '' : '; the periodic re-list still applies changes'}`,
     );
+    this.settleWaiters(new Error(`${this.server ?? 'nacos'}: ${why}`));
     this.connectSoon(delay);
   }
 
@@ -513,7 +611,7 @@ class NamespaceConnection {
         this.o.http.forgetToken(base);
         continue;
       }
-      throw new Error(`${type} answered ${problem}`);
+      throw new NacosGrpcError(`${type} answered ${problem}`, errorCode);
     }
   }
 }

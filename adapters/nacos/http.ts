@@ -56,6 +56,8 @@ export class NacosHttp {
   readonly bases: readonly string[];
   private current = 0;
   private readonly tokens = new Map<string, Token>();
+  /** Which login API each server answered (v3 first, else v1). */
+  private readonly loginPaths = new Map<string, 'v3' | 'v1'>();
   private readonly secrets: readonly string[];
   private readonly now: () => number;
   private readonly agents: { http: http.Agent; https: https.Agent };
@@ -193,7 +195,20 @@ export class NacosHttp {
     const cached = this.tokens.get(base);
     if (cached && this.now() < cached.refreshAt) return cached.value;
     const body = new URLSearchParams({ username: auth.username, password: auth.password }).toString();
-    const res = await this.send(`${base}/v1/auth/login`, 'POST', body, signal);
+    // Nacos 3 logs in at /v3/auth/user/login (its v1 login is gone where the v1 client API is
+    // off); 1.x, 2.x and r-nacos have only /v1/auth/login. Remembered per server.
+    let res: { status: number; body: string } | undefined;
+    if (this.loginPaths.get(base) !== 'v1') {
+      res = await this.send(`${base}/v3/auth/user/login`, 'POST', body, signal);
+      // A server without it answers 404/405/410/501, or (a web console's catch-all) a page.
+      if ([404, 405, 410, 501].includes(res.status) || (res.status === 200 && !isLoginAnswer(res.body)))
+        res = undefined;
+      else this.loginPaths.set(base, 'v3');
+    }
+    if (res === undefined) {
+      res = await this.send(`${base}/v1/auth/login`, 'POST', body, signal);
+      if (res.status !== 404 && res.status !== 410) this.loginPaths.set(base, 'v1');
+    }
     if (res.status >= 500) {
       // Not conclusive: Java Nacos 3.1 answers a wrong password with a bare HTTP 500 as well.
       throw new Error(
@@ -285,6 +300,14 @@ export function signatureParams(
     signature: createHmac('sha1', auth.secretKey).update(data).digest('base64'),
     ...(auth.appName !== undefined ? { app: auth.appName } : {}),
   };
+}
+
+function isLoginAnswer(body: string): boolean {
+  try {
+    return loginSchema.safeParse(JSON.parse(body)).success;
+  } catch {
+    return false;
+  }
 }
 
 function snippet(body: string): string {

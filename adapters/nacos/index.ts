@@ -22,7 +22,8 @@ import { dubboShape } from './dubbo.js';
 import { protectEmpty, type KnownService } from './empty-protection.js';
 import { NacosHttp, type ResolvedAuth } from './http.js';
 import { parseInstanceList, parseServiceListPage, stripGroupPrefix } from './parse.js';
-import { GrpcPush, type Followed } from './grpc.js';
+import { GrpcPush, GrpcReads, NacosGrpcError, type Followed } from './grpc.js';
+import { parseServiceListResponse, serviceListBody, serviceQueryBody, type NacosMessage } from './grpc-wire.js';
 import { PushSubscriptions } from './push.js';
 import { mapLimit } from '../../src/util/concurrency.js';
 import { shortHash } from '../../src/synth/hash.js';
@@ -58,6 +59,9 @@ export interface NacosServiceRef {
   readonly name: string;
 }
 
+/** How services and instances are read from a server. */
+type ReadPath = 'grpc' | 'v1';
+
 interface RegistryRead {
   readonly services: readonly RegistryService[];
   readonly rejected: readonly RejectedEntry[];
@@ -83,8 +87,17 @@ interface PushedEntry {
 }
 
 /** What brings re-reads forward between re-lists (gRPC subscription or the SDK). */
-interface Push {
+export interface Push {
+  /** Follows exactly these services. */
   sync(followed: readonly Followed[]): void;
+  /** Follows these as well (a service first read between two re-lists); the rest stay. */
+  add(followed: readonly Followed[]): void;
+  /** What it last delivered for `ref` is current (a live subscription that carries instances). */
+  isLive(ref: NacosServiceRef): boolean;
+  /** `ref` is followed on a connection that is up but not subscribed yet. */
+  isPending(ref: NacosServiceRef): boolean;
+  /** Its notices carry whole instance lists, which a re-list then checks (paced). */
+  readonly carriesInstances: boolean;
   close(): void | Promise<void>;
 }
 
@@ -196,7 +209,7 @@ export class NacosSource implements SourceAdapter {
         const readAt = Date.now();
         got = await this.instances(http, ref, signal);
         this.keepWhilePending(ref, got, readAt);
-        if (got?.service && this.push instanceof GrpcPush && !this.push.isPending(ref))
+        if (got?.service && this.push && !this.push.isPending(ref))
           unfollowed.push({ ref, fingerprint: got.fingerprint, readAt });
       }
       if (!got) return;
@@ -206,7 +219,7 @@ export class NacosSource implements SourceAdapter {
     // A service read here and not subscribed (a new one the names poll found) is subscribed now:
     // else its next changes (the rest of a new deployment's instances) would wait for the next
     // full list or re-list to subscribe it.
-    if (unfollowed.length > 0 && this.push instanceof GrpcPush) this.push.add(unfollowed);
+    if (unfollowed.length > 0) this.push?.add(unfollowed);
     return { source: this.context.source, services, rejected };
   }
 
@@ -216,12 +229,12 @@ export class NacosSource implements SourceAdapter {
   }
 
   private isLive(ref: NacosServiceRef): boolean {
-    return this.push instanceof GrpcPush && this.push.isLive(ref);
+    return this.push?.isLive(ref) ?? false;
   }
 
   /** Keeps an HTTP read of a service not subscribed (yet) for whilePending; gRPC push only. */
   private keepWhilePending(ref: NacosServiceRef, read: ServiceRead | undefined, readAt: number): void {
-    if (!(this.push instanceof GrpcPush) || this.isLive(ref)) return;
+    if (!this.push?.carriesInstances || this.isLive(ref)) return;
     if (read === undefined) this.readWhilePending.delete(refKeyString(ref));
     else this.readWhilePending.set(refKeyString(ref), { read, at: readAt });
   }
@@ -236,7 +249,7 @@ export class NacosSource implements SourceAdapter {
    * reads these services over HTTP as before. A connection that is down answers nothing here.
    */
   private whilePending(ref: NacosServiceRef): PushedEntry | undefined {
-    if (!(this.push instanceof GrpcPush) || !this.push.isPending(ref)) return undefined;
+    if (!this.push?.isPending(ref)) return undefined;
     const key = refKeyString(ref);
     const pushed = this.pushed.get(key);
     const read = this.readWhilePending.get(key);
@@ -382,6 +395,8 @@ export class NacosSource implements SourceAdapter {
 
   async close(): Promise<void> {
     await this.push?.close();
+    this.grpcReadsClient?.close();
+    this.grpcReadsClient = undefined;
     if (this.http) await (await this.http.catch(() => undefined))?.close();
   }
 
@@ -491,7 +506,7 @@ export class NacosSource implements SourceAdapter {
     // relistRate asks for it: a burst of every service's read would hold up the server's pushes
     // (and so the changes it checks), and at 10,000 services cost the bridge seconds of CPU.
     const pace =
-      mode === 'http' && this.push instanceof GrpcPush
+      mode === 'http' && this.push?.carriesInstances
         ? pacer(refs.length, relistSpreadMs(refs.length, this.config.relistInterval, this.config.relistRate))
         : undefined;
     await mapLimit(refs, this.config.concurrency, async (ref) => {
@@ -528,7 +543,157 @@ export class NacosSource implements SourceAdapter {
     return { services, rejected, followed: live };
   }
 
+  /** The service names of a namespace and group, over the read path of this server. */
   private async serviceNames(
+    http: NacosHttp,
+    namespaceId: string,
+    group: string,
+    signal: AbortSignal,
+  ): Promise<string[]> {
+    if ((await this.readPath(http, signal)) === 'grpc') return this.grpcServiceNames(namespaceId, group, signal);
+    return this.v1ServiceNames(http, namespaceId, group, signal);
+  }
+
+  /** `ServiceListRequest` pages (1-based); the server matches the group exactly. */
+  private async grpcServiceNames(namespaceId: string, group: string, signal: AbortSignal): Promise<string[]> {
+    const names: string[] = [];
+    const pageSize = this.config.pageSize;
+    for (let pageNo = 1; ; pageNo++) {
+      signal.throwIfAborted();
+      const res = await this.grpcRead(
+        'ServiceListRequest',
+        serviceListBody(namespaceId, group, pageNo, pageSize),
+        'ServiceListResponse',
+        `namespace ${namespaceId}, group ${group}`,
+      );
+      const page = parseServiceListResponse(res.body);
+      if (page instanceof Error) throw new SourceUnavailableError(this.context.source, page.message);
+      names.push(...page.names);
+      // `count` is the total on Java Nacos; stop on a short page too, for servers that count the page.
+      if (page.names.length < pageSize || (page.count > page.names.length && pageNo * pageSize >= page.count)) break;
+      if (pageNo > 100_000) throw new SourceUnavailableError(this.context.source, 'service list paging does not end');
+    }
+    return unique(names);
+  }
+
+  /**
+   * One request of the gRPC read path; a refusal becomes SourceUnavailableError naming the call,
+   * what it asked for and (403) the permission to check.
+   */
+  private async grpcRead(
+    type: string,
+    body: Record<string, unknown>,
+    expected: string,
+    what: string,
+    ref?: NacosServiceRef,
+  ): Promise<NacosMessage> {
+    try {
+      return await this.grpcReads().request(type, body, expected, ref);
+    } catch (err) {
+      throw this.grpcFailure(err, type, what);
+    }
+  }
+
+  private grpcFailure(err: unknown, type: string, what: string): Error {
+    if (err instanceof BridgeError) return err;
+    const why = this.httpClient?.redact((err as Error).message) ?? (err as Error).message;
+    const auth =
+      err instanceof NacosGrpcError && (err.errorCode === 403 || err.errorCode === 401)
+        ? ": check auth (username/password or accessKey/secretKey) and the user's read permission on the namespace"
+        : '';
+    return new SourceUnavailableError(
+      this.context.source,
+      `Nacos server ${this.grpcReadsClient?.server ?? this.config.servers[0]} (gRPC): ${type} (${what}): ${why}${auth}`,
+    );
+  }
+
+  private grpcReadsClient: GrpcReads | undefined;
+
+  /** The gRPC path's connection (made on first use). */
+  private grpcReads(): GrpcReads {
+    if (!this.grpcReadsClient) {
+      if (!this.httpClient) throw new Error('nacos: the gRPC reads need the HTTP client set up first');
+      this.grpcReadsClient = new GrpcReads({
+        http: this.httpClient,
+        ...(this.config.grpcPort !== undefined ? { grpcPort: this.config.grpcPort } : {}),
+        requestTimeoutMs: this.config.requestTimeout,
+        ...(this.ca ? { ca: this.ca } : {}),
+        logger: this.log,
+      });
+    }
+    return this.grpcReadsClient;
+  }
+
+  /** The read path, decided once (see detectReadPath). */
+  private readPath(http: NacosHttp, signal: AbortSignal): Promise<ReadPath> {
+    this.httpClient = http;
+    if (!this.detected) {
+      const detecting = this.detectReadPath(http, signal);
+      this.detected = detecting;
+      // A server that could not be asked is asked again on the next read.
+      detecting.catch(() => {
+        if (this.detected === detecting) this.detected = undefined;
+      });
+    }
+    return this.detected;
+  }
+
+  private detected: Promise<ReadPath> | undefined;
+  private httpClient: NacosHttp | undefined;
+
+  /**
+   * `api: auto`: a `ServiceListRequest` over gRPC (page 1 of the first namespace and group) that
+   * the server answers means the gRPC path (Nacos 2.x, 3.x); else a v1 service list that
+   * answers 200 means the v1 path (Nacos 1.x, a server without these gRPC requests). Neither
+   * answering is an error, not a decision: the next read asks again. Logged once.
+   */
+  private async detectReadPath(http: NacosHttp, signal: AbortSignal): Promise<ReadPath> {
+    const api = this.config.api;
+    const ns =
+      this.config.namespaces[0] === '' || this.config.namespaces[0] === undefined
+        ? 'public'
+        : this.config.namespaces[0];
+    const group = this.config.groups[0] ?? 'DEFAULT_GROUP';
+    if (api === 'v1') {
+      this.log.info({ path: 'v1', why: 'api: v1' }, 'nacos read path: v1 HTTP OpenAPI');
+      return 'v1';
+    }
+    let grpcWhy: string;
+    try {
+      await this.grpcReads().request('ServiceListRequest', serviceListBody(ns, group, 1, 1), 'ServiceListResponse');
+      this.log.info(
+        {
+          path: 'grpc',
+          server: this.grpcReads().server,
+          why: api === 'grpc' ? 'api: grpc' : 'the server answers ServiceListRequest',
+        },
+        'nacos read path: gRPC (ServiceListRequest, ServiceQueryRequest); no v1 HTTP needed',
+      );
+      return 'grpc';
+    } catch (err) {
+      if (err instanceof BridgeError) throw err; // login refused, a missing secret
+      grpcWhy = http.redact((err as Error).message);
+      // A refusal of these credentials is not a server without the gRPC path.
+      if (api === 'grpc' || (err instanceof NacosGrpcError && (err.errorCode === 403 || err.errorCode === 401)))
+        throw this.grpcFailure(err, 'ServiceListRequest', `namespace ${ns}, group ${group}`);
+    }
+    const params = { pageNo: '1', pageSize: '1', namespaceId: ns, groupName: group };
+    const res = await http.request('GET', '/v1/ns/service/list', params, signal);
+    if (res.status !== 200)
+      throw this.httpError(
+        res.server,
+        'GET /v1/ns/service/list',
+        res.status,
+        res.body,
+        `namespace ${ns}, group ${group}; the gRPC path did not answer either: ${grpcWhy}`,
+      );
+    this.grpcReadsClient?.close();
+    this.grpcReadsClient = undefined;
+    this.log.info({ path: 'v1', server: res.server, why: `gRPC: ${grpcWhy}` }, 'nacos read path: v1 HTTP OpenAPI');
+    return 'v1';
+  }
+
+  private async v1ServiceNames(
     http: NacosHttp,
     namespaceId: string,
     group: string,
@@ -562,7 +727,40 @@ export class NacosSource implements SourceAdapter {
     return unique(names);
   }
 
+  /** One service's instances over the read path; undefined when it is gone. */
   private async instances(
+    http: NacosHttp,
+    ref: NacosServiceRef,
+    signal: AbortSignal,
+  ): Promise<ServiceRead | undefined> {
+    if ((await this.readPath(http, signal)) === 'grpc') return this.grpcInstances(ref);
+    return this.v1Instances(http, ref, signal);
+  }
+
+  /**
+   * `ServiceQueryRequest`: the same serviceInfo a push carries. A service without instances
+   * answers an empty list (a deleted one drops out of the next names list).
+   */
+  private async grpcInstances(ref: NacosServiceRef): Promise<ServiceRead | undefined> {
+    const label = `${ref.namespaceId}/${ref.group}/${ref.name}`;
+    let res: NacosMessage;
+    try {
+      res = await this.grpcReads().request(
+        'ServiceQueryRequest',
+        serviceQueryBody(ref, this.config.healthyOnly),
+        'QueryServiceResponse',
+        ref,
+      );
+    } catch (err) {
+      // The server answered for this service alone: it is rejected, the others go on.
+      if (err instanceof NacosGrpcError && err.errorCode !== 403 && err.errorCode !== 401)
+        return { rejected: [{ ref: label, reason: this.httpClient?.redact(err.message) ?? err.message }] };
+      throw this.grpcFailure(err, 'ServiceQueryRequest', label);
+    }
+    return this.serviceOf(ref, res.body.serviceInfo, true);
+  }
+
+  private async v1Instances(
     http: NacosHttp,
     ref: NacosServiceRef,
     signal: AbortSignal,

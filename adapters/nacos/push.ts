@@ -37,6 +37,8 @@ export class PushSubscriptions {
   private readonly abort = new AbortController();
   private readonly log;
   private closed = false;
+  /** The SDK's callbacks say that something changed, not what: a re-read stays needed. */
+  readonly carriesInstances = false;
 
   constructor(private readonly o: PushOptions) {
     this.log = o.context.logger.child({ component: 'nacos-push' });
@@ -53,7 +55,14 @@ export class PushSubscriptions {
         c?.unSubscribe({ serviceName: sub.ref.name, groupName: sub.ref.group }, sub.listener),
       );
     }
-    for (const [key, ref] of want) {
+    this.add(followed);
+  }
+
+  /** Subscribes to these services too. */
+  add(followed: readonly { readonly ref: NacosServiceRef }[]): void {
+    if (this.closed) return;
+    for (const { ref } of followed) {
+      const key = refKey(ref);
       if (this.subscribed.has(key)) continue;
       let first = true;
       const listener = (): void => {
@@ -79,6 +88,15 @@ export class PushSubscriptions {
           ),
         );
     }
+  }
+
+  /** Never: the SDK's callback is a hint to read again. */
+  isLive(): boolean {
+    return false;
+  }
+
+  isPending(): boolean {
+    return false;
   }
 
   async close(): Promise<void> {

@@ -88,13 +88,19 @@ export const nacosConfigSchema = z.strictObject({
       'How changes are pushed between re-lists: `grpc` (the Nacos 2.x/3.x and r-nacos gRPC subscription, changes within milliseconds), `sdk` (the nacos npm SDK: v1 UDP push where the server sends it, else its ≈ 10 s poll; for Nacos 1.x), or `false` (re-list only). `true` means `grpc`.',
     )
     .transform((p) => (p === true ? 'grpc' : p)),
+  api: z
+    .enum(['auto', 'grpc', 'v1'])
+    .default('auto')
+    .describe(
+      'How services and instances are read: `grpc` (ServiceListRequest and ServiceQueryRequest over the 2.x/3.x gRPC protocol, no v1 HTTP needed: Nacos 3.2, and 3.0/3.1 with the v1 client API switched off), `v1` (the v1 HTTP OpenAPI: Nacos 1.x), or `auto` (gRPC where the server answers it, else v1; decided once per start and logged).',
+    ),
   grpcPort: z
     .number()
     .int()
     .min(1)
     .max(65535)
     .optional()
-    .describe("gRPC port of the servers (`push: grpc`). Unset: each server's HTTP port + 1000."),
+    .describe("gRPC port of the servers (the gRPC read path and `push: grpc`). Unset: each server's HTTP port + 1000."),
   emptyProtection: z
     .strictObject({
       keepFor: durationField('sources[].nacos.emptyProtection.keepFor').describe(

@@ -110,6 +110,11 @@ export interface NacosStartOptions extends StartOptions {
   console?: boolean;
   /** Enable auth; `username` gets read/write everywhere (the built-in admin `nacos` gets the same password). */
   auth?: { username: string; password: string };
+  /**
+   * Serve the v1 client OpenAPI (`nacos.core.api.compatibility.client.enabled`). Default true;
+   * false makes the server answer HTTP 410 there, as a Nacos 3.2 server refuses it altogether.
+   */
+  v1ClientApi?: boolean;
   heapMb?: number;
   timeoutMs?: number;
 }
@@ -153,6 +158,7 @@ export async function start(opts: NacosStartOptions): Promise<NacosHandle> {
     'nacos.core.auth.plugin.nacos.token.expire.seconds': '18000',
     'nacos.core.auth.server.identity.key': 'rbtestidentity',
     'nacos.core.auth.server.identity.value': 'rbtestidentity',
+    'nacos.core.api.compatibility.client.enabled': String(opts.v1ClientApi ?? true),
     'nacos.istio.mcp.server.enabled': 'false',
     'nacos.k8s.sync.enabled': 'false',
     'nacos.naming.empty-service.auto-clean': 'false',
@@ -206,7 +212,8 @@ export async function start(opts: NacosStartOptions): Promise<NacosHandle> {
     },
     ready: [
       // Answers 200 with auth on too (Nacos exempts it); the console is checked last.
-      { kind: 'http', url: `${base}/v1/ns/operator/metrics` },
+      // With the v1 client API off it answers 410 Gone, which says as much.
+      { kind: 'http', url: `${base}/v1/ns/operator/metrics`, status: opts.v1ClientApi === false ? 410 : 200 },
       ...(withConsole
         ? [{ kind: 'http' as const, url: `http://127.0.0.1:${consolePort}/v3/console/health/readiness` }]
         : []),
@@ -217,6 +224,7 @@ export async function start(opts: NacosStartOptions): Promise<NacosHandle> {
       grpc: `127.0.0.1:${port + 1000}`,
       ...(withConsole ? { console: `http://127.0.0.1:${consolePort}` } : {}),
       ...(opts.auth ? { username: opts.auth.username, password: opts.auth.password } : {}),
+      v1ClientApi: String(opts.v1ClientApi ?? true),
       // What the server batches pushes for (ms): the benchmark reports it.
       pushTaskDelayMs: props['nacos.naming.push.pushTaskDelay'] ?? '500',
     },
