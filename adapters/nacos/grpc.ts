@@ -3,7 +3,11 @@ import type { Logger } from '../../src/log.js';
 import {
   decodePayload,
   encodePayload,
+  fuzzyWatchBody,
+  fuzzyWatchPattern,
+  parseFuzzyNotice,
   responseError,
+  serviceKeyOf,
   BI_STREAM_PATH,
   UNARY_PATH,
   type NacosMessage,
@@ -49,10 +53,24 @@ export interface GrpcPushOptions {
   readonly onChange: (ref: NacosServiceRef) => void;
   /** Subscribe calls in flight per connection. */
   readonly concurrency?: number;
+  /**
+   * Fuzzy watch (Nacos 3.x): services appearing in or leaving the watched groups of a namespace,
+   * announced by the server. Unset: no fuzzy watch.
+   */
+  readonly fuzzy?: FuzzyWatchOptions;
   /** What the connection is for, in its log lines: `push` (default) or `reads`. */
   readonly role?: 'push' | 'reads';
   /** Tests: shorter reconnect backoff and keepalive. */
   readonly timings?: { readonly keepAliveMs?: number; readonly maxBackoffMs?: number };
+}
+
+export interface FuzzyWatchOptions {
+  /** Service names the caller knows in `namespace`/`group` (sent, so the server's sync sends the rest). */
+  readonly known: (namespace: string, group: string) => Iterable<string>;
+  /** Services the server says appeared (`added`) or vanished (`removed`). */
+  readonly onServices: (added: readonly NacosServiceRef[], removed: readonly NacosServiceRef[]) => void;
+  /** The fuzzy watch of a namespace and group went live, or stopped (with why). */
+  readonly onState: (namespace: string, group: string, live: boolean, why: string) => void;
 }
 
 /** Followed services per namespace (one gRPC connection each). */
@@ -81,10 +99,29 @@ export class GrpcPush {
 
   constructor(private readonly o: GrpcPushOptions) {}
 
+  /** Namespace → groups fuzzy-watched there (their connections stay while nothing is followed). */
+  private fuzzyGroups = new Map<string, readonly string[]>();
+
+  /**
+   * Fuzzy-watches these groups of these namespaces (`fuzzy` option): each namespace's connection
+   * sends a `NamingFuzzyWatchRequest` per group, again after every reconnect.
+   */
+  fuzzyWatch(groupsByNamespace: ReadonlyMap<string, readonly string[]>): void {
+    if (this.closed || !this.o.fuzzy) return;
+    this.fuzzyGroups = new Map(groupsByNamespace);
+    for (const [ns, groups] of this.fuzzyGroups) this.connection(ns).fuzzyWatch(groups);
+  }
+
+  /** The fuzzy watch of `namespace`/`group` is live: the server announces its new services. */
+  fuzzyLive(namespace: string, group: string): boolean {
+    return this.connections.get(namespace)?.fuzzyLive(group) ?? false;
+  }
+
   /** Follows exactly these services (new ones subscribed, vanished ones unsubscribed). */
   sync(followed: readonly Followed[]): void {
     if (this.closed) return;
     const byNs = byNamespace(followed);
+    for (const ns of this.fuzzyGroups.keys()) if (!byNs.has(ns)) byNs.set(ns, []);
     for (const [ns, conn] of this.connections) {
       if (byNs.has(ns)) continue;
       conn.close();
@@ -194,6 +231,8 @@ class NamespaceConnection {
   private subscribing: Promise<void> | undefined;
   private resubscribe = false;
   /** Callers of whenReady() waiting for the connection to come up (or fail). */
+  /** Fuzzy-watched groups of this namespace, and the state of each on this connection. */
+  private fuzzy = new Map<string, 'pending' | 'live' | 'failed'>();
   /** A connect() is under way. */
   private attempting = false;
   private waiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
@@ -248,6 +287,86 @@ class NamespaceConnection {
     }
     if (this.state === 'idle') this.connectSoon(0);
     else if (this.state === 'ready') this.subscribeAll();
+  }
+
+  /** Fuzzy-watches these groups (instead of those before). */
+  fuzzyWatch(groups: readonly string[]): void {
+    if (this.state === 'closed') return;
+    const want = new Set(groups);
+    for (const g of [...this.fuzzy.keys()])
+      if (!want.has(g)) {
+        if (this.fuzzy.get(g) === 'live' && this.state === 'ready') void this.sendFuzzyWatch(g, false);
+        this.fuzzy.delete(g);
+      }
+    const added = groups.filter((g) => !this.fuzzy.has(g));
+    for (const g of added) this.fuzzy.set(g, 'pending');
+    if (this.state === 'idle') this.connectSoon(0);
+    else if (this.state === 'ready') for (const g of added) void this.sendFuzzyWatch(g, true);
+  }
+
+  fuzzyLive(group: string): boolean {
+    return this.state === 'ready' && this.fuzzy.get(group) === 'live';
+  }
+
+  /** Sends one WATCH (or CANCEL_WATCH) of `<namespace>>><group>>>*`; its answer sets the state. */
+  private async sendFuzzyWatch(group: string, watch: boolean): Promise<void> {
+    const f = this.o.fuzzy;
+    if (!f) return;
+    const pattern = fuzzyWatchPattern(this.namespace, group);
+    const known = watch
+      ? [...f.known(this.namespace, group)].map((name) => serviceKeyOf({ namespaceId: this.namespace, group, name }))
+      : [];
+    try {
+      await this.unary(
+        'NamingFuzzyWatchRequest',
+        fuzzyWatchBody(this.namespace, pattern, watch, known, true),
+        'NamingFuzzyWatchResponse',
+        true,
+      );
+      if (!watch || this.fuzzy.get(group) === undefined || this.state !== 'ready') return;
+      this.setFuzzy(group, 'live', `server accepted ${pattern}`);
+    } catch (err) {
+      if (!watch || this.fuzzy.get(group) === undefined || this.state !== 'ready') return;
+      this.setFuzzy(group, 'failed', this.o.http.redact((err as Error).message));
+    }
+  }
+
+  private setFuzzy(group: string, state: 'pending' | 'live' | 'failed', why: string): void {
+    const before = this.fuzzy.get(group);
+    this.fuzzy.set(group, state);
+    const live = state === 'live';
+    if ((before === 'live') !== live || (state === 'failed' && before !== 'failed'))
+      this.o.fuzzy?.onState(this.namespace, group, live, why);
+  }
+
+  /** A server request of the fuzzy watch: acknowledged, then handed on. */
+  private onFuzzyNotice(m: NacosMessage): void {
+    const n = parseFuzzyNotice(m);
+    const f = this.o.fuzzy;
+    if (!f) return;
+    switch (n.kind) {
+      case 'malformed':
+        this.log.warn({ type: m.type, why: n.why }, 'nacos fuzzy watch: ignoring a malformed notice');
+        return;
+      case 'over-limit': {
+        const group = n.pattern.split('>>')[1];
+        for (const g of group !== undefined && this.fuzzy.has(group) ? [group] : [...this.fuzzy.keys()])
+          this.setFuzzy(g, 'failed', `the server's fuzzy-watch limit is reached (${n.syncType})`);
+        return;
+      }
+      case 'change':
+        if (n.ref.namespaceId !== this.namespace || !this.fuzzy.has(n.ref.group)) return;
+        if (n.change === 'add') f.onServices([n.ref], []);
+        else if (n.change === 'delete') f.onServices([], [n.ref]);
+        return;
+      case 'sync': {
+        const mine = (r: NacosServiceRef) => r.namespaceId === this.namespace && this.fuzzy.has(r.group);
+        const added = n.added.filter(mine);
+        const removed = n.removed.filter(mine);
+        if (added.length > 0 || removed.length > 0) f.onServices(added, removed);
+        return;
+      }
+    }
   }
 
   /** Follows these services too; those followed already keep their state. */
@@ -411,6 +530,7 @@ class NamespaceConnection {
       for (const s of this.subs.values()) s.subscribed = false;
       this.settleWaiters();
       this.subscribeAll();
+      for (const g of this.fuzzy.keys()) void this.sendFuzzyWatch(g, true);
     } catch (err) {
       this.fail(`cannot connect: ${this.o.http.redact((err as Error).message)}`);
     }
@@ -451,6 +571,7 @@ class NamespaceConnection {
     this.client?.close();
     this.client = undefined;
     for (const s of this.subs.values()) s.subscribed = false;
+    for (const g of this.fuzzy.keys()) if (this.fuzzy.get(g) === 'live') this.setFuzzy(g, 'pending', 'connection lost');
   }
 
   private async checkAlive(): Promise<void> {
@@ -479,6 +600,14 @@ class NamespaceConnection {
         return;
       case 'ClientDetectionRequest':
         reply('ClientDetectionResponse');
+        return;
+      case 'NamingFuzzyWatchSyncRequest':
+        reply('NamingFuzzyWatchSyncResponse');
+        this.onFuzzyNotice(m);
+        return;
+      case 'NamingFuzzyWatchChangeNotifyRequest':
+        reply('NamingFuzzyWatchChangeNotifyResponse');
+        this.onFuzzyNotice(m);
         return;
       case 'ConnectResetRequest':
         reply('ConnectResetResponse');

@@ -22,7 +22,7 @@ import { dubboShape } from './dubbo.js';
 import { protectEmpty, type KnownService } from './empty-protection.js';
 import { NacosHttp, type ResolvedAuth } from './http.js';
 import { parseInstanceList, parseServiceListPage, stripGroupPrefix } from './parse.js';
-import { GrpcPush, GrpcReads, NacosGrpcError, type Followed } from './grpc.js';
+import { GrpcPush, GrpcReads, NacosGrpcError, type Followed, type FuzzyWatchOptions } from './grpc.js';
 import { parseServiceListResponse, serviceListBody, serviceQueryBody, type NacosMessage } from './grpc-wire.js';
 import { PushSubscriptions } from './push.js';
 import { mapLimit } from '../../src/util/concurrency.js';
@@ -58,6 +58,12 @@ export interface NacosServiceRef {
   readonly group: string;
   readonly name: string;
 }
+
+/**
+ * Java Nacos stops announcing new services of a fuzzy-watch pattern that matches this many
+ * (its default limit of matched services a pattern), without a word.
+ */
+const FUZZY_MATCH_LIMIT = 500;
 
 /** How services and instances are read from a server. */
 type ReadPath = 'grpc' | 'v1';
@@ -98,6 +104,8 @@ export interface Push {
   isPending(ref: NacosServiceRef): boolean;
   /** Its notices carry whole instance lists, which a re-list then checks (paced). */
   readonly carriesInstances: boolean;
+  /** The server announces new services of `namespace`/`group` (fuzzy watch): no names poll there. */
+  fuzzyLive(namespace: string, group: string): boolean;
   close(): void | Promise<void>;
 }
 
@@ -302,7 +310,7 @@ export class NacosSource implements SourceAdapter {
         onChange: hint,
       });
     } else if (this.config.push === 'grpc') {
-      this.push = new GrpcPush({
+      const grpcPush = new GrpcPush({
         http,
         ...(this.config.grpcPort !== undefined ? { grpcPort: this.config.grpcPort } : {}),
         requestTimeoutMs: this.config.requestTimeout,
@@ -315,8 +323,18 @@ export class NacosSource implements SourceAdapter {
           return read.fingerprint;
         },
         onChange: hint,
+        ...(this.config.fuzzyWatch ? { fuzzy: this.fuzzyWatchOptions(onChange) } : {}),
       });
+      this.push = grpcPush;
+      if (this.config.fuzzyWatch) grpcPush.fuzzyWatch(this.groupsByNamespace());
     }
+    const every = this.config.serviceListInterval;
+    const pollEveryMs = every > 0 && every < this.config.relistInterval ? every : this.config.relistInterval;
+    if (!(this.push instanceof GrpcPush) || !this.config.fuzzyWatch)
+      this.log.info(
+        { pollEveryMs, why: this.config.push !== 'grpc' ? `push: ${String(this.config.push)}` : 'fuzzyWatch: false' },
+        'nacos new services: found by the names poll',
+      );
     signal.addEventListener('abort', () => void this.push?.close(), { once: true });
     let ticking = false;
     const tick = async (): Promise<void> => {
@@ -344,7 +362,6 @@ export class NacosSource implements SourceAdapter {
     const timer = setInterval(() => void tick(), this.config.relistInterval);
     timer.unref();
     signal.addEventListener('abort', () => clearInterval(timer), { once: true });
-    const every = this.config.serviceListInterval;
     if (every > 0 && every < this.config.relistInterval) {
       let polling = false;
       const names = setInterval(() => {
@@ -358,7 +375,60 @@ export class NacosSource implements SourceAdapter {
   }
 
   /** Service names per `namespace\0group`, from the last full read or names poll. */
-  private listedNames = new Map<string, ReadonlySet<string>>();
+  private listedNames = new Map<string, Set<string>>();
+
+  /** Configured namespaces ('' as public) → configured groups. */
+  private groupsByNamespace(): Map<string, readonly string[]> {
+    const out = new Map<string, readonly string[]>();
+    for (const ns of unique(this.config.namespaces.map((n) => (n === '' ? 'public' : n))))
+      out.set(ns, unique(this.config.groups));
+    return out;
+  }
+
+  /**
+   * Fuzzy watch (Nacos 3.x): the server announces services that appear in or leave a watched
+   * group. A new one is hinted at once (the controller reads just it) and subscribed, so its
+   * next instances are pushed; a vanished one asks for a full run, as the names poll does.
+   */
+  private fuzzyWatchOptions(onChange: ChangeListener): FuzzyWatchOptions {
+    const pollEvery = this.config.serviceListInterval;
+    return {
+      known: (ns, group) => this.listedNames.get(`${ns}\u0000${group}`) ?? [],
+      onState: (namespace, group, live, why) => {
+        if (live)
+          this.log.info(
+            { namespace, group },
+            'nacos new services: announced by fuzzy watch (NamingFuzzyWatchRequest); no names poll for this group',
+          );
+        else
+          this.log.info(
+            { namespace, group, why, pollEveryMs: pollEvery > 0 ? pollEvery : this.config.relistInterval },
+            'nacos new services: found by the names poll (fuzzy watch not live)',
+          );
+      },
+      onServices: (added, removed) => {
+        const fresh: NacosServiceRef[] = [];
+        let gone = false;
+        for (const ref of added) {
+          // A group not listed yet is read whole by the first list: nothing to announce.
+          const names = this.listedNames.get(`${ref.namespaceId}\u0000${ref.group}`);
+          if (!names || names.has(ref.name)) continue;
+          names.add(ref.name);
+          fresh.push(ref);
+        }
+        for (const ref of removed)
+          gone = this.listedNames.get(`${ref.namespaceId}\u0000${ref.group}`)?.delete(ref.name) || gone;
+        if (fresh.length === 0 && !gone) return;
+        this.log.debug(
+          { added: fresh.map((r) => `${r.namespaceId}/${r.group}/${r.name}`), removed: gone },
+          'nacos fuzzy watch: services changed',
+        );
+        if (fresh.length > 0) this.push?.add(fresh.map((ref) => ({ ref, fingerprint: undefined, readAt: 0 })));
+        if (gone || fresh.some((r) => r.name.startsWith('providers:'))) onChange();
+        else onChange(fresh.map((r) => this.keyOf(r)));
+      },
+    };
+  }
 
   /**
    * New or vanished service names → a hint: plain new services by key (the controller reads
@@ -371,6 +441,9 @@ export class NacosSource implements SourceAdapter {
     try {
       for (const [groupKey, before] of this.listedNames) {
         const [namespaceId = '', group = ''] = groupKey.split('\u0000');
+        // The server announces them; but past its match limit (500 a pattern by default) it
+        // drops new services silently, so a group that large stays polled.
+        if (before.size < FUZZY_MATCH_LIMIT && this.push?.fuzzyLive(namespaceId, group)) continue;
         const now = new Set(await this.serviceNames(http, namespaceId, group, signal));
         for (const name of now) if (!before.has(name)) added.push({ namespaceId, group, name });
         for (const name of before) if (!now.has(name)) full = true;
@@ -486,7 +559,7 @@ export class NacosSource implements SourceAdapter {
     const http = await this.client();
     const listedAt = this.now();
     const refs: NacosServiceRef[] = [];
-    const listed = new Map<string, ReadonlySet<string>>();
+    const listed = new Map<string, Set<string>>();
     for (const ns of unique(this.config.namespaces.map((n) => (n === '' ? 'public' : n)))) {
       for (const group of unique(this.config.groups)) {
         const names = await this.serviceNames(http, ns, group, signal);

@@ -99,6 +99,11 @@ export class PushSubscriptions {
     return false;
   }
 
+  /** Nacos 1.x has no fuzzy watch: the names poll finds new services. */
+  fuzzyLive(): boolean {
+    return false;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

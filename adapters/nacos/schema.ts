@@ -49,12 +49,12 @@ export const nacosConfigSchema = z.strictObject({
     .array(z.string().min(1))
     .min(1)
     .default(['DEFAULT_GROUP'])
-    .describe('Groups to mirror in every namespace (the v1 service list is per group).'),
+    .describe('Groups to mirror in every namespace, matched exactly (the service list is per group).'),
   auth: nacosAuthSchema.optional().describe('Nacos authentication: a user and password, or an access key pair.'),
   relistInterval: durationField('sources[].nacos.relistInterval')
     .default(30_000)
     .describe(
-      'Full re-list of services and instances over HTTP: the truth for services without a live push, and the check of the pushes for those with one (a disagreement seen on two re-lists in a row wins).',
+      'Full re-list of services and instances: the truth for services without a live push, and the check of the pushes for those with one (a disagreement seen on two re-lists in a row wins).',
     ),
   relistRate: z
     .number()
@@ -68,6 +68,12 @@ export const nacosConfigSchema = z.strictObject({
     .describe(
       'Poll of the service names only: a service registered after start-up is reconciled within this interval instead of at the next re-list. 0 turns it off.',
     ),
+  fuzzyWatch: z
+    .boolean()
+    .default(true)
+    .describe(
+      'Fuzzy watch (Nacos 3.x, `push: grpc`): the server announces each new service of a watched group within milliseconds, and the names poll stops for that group. Where the server has none (Nacos 2.x, r-nacos), refuses it, or a group holds 500 services or more, the names poll stays.',
+    ),
   pageSize: z
     .number()
     .int()
@@ -75,7 +81,7 @@ export const nacosConfigSchema = z.strictObject({
     .max(1000)
     .default(1000)
     .describe(
-      'Page size of /v1/ns/service/list. Java Nacos sorts every name of the group for each page it answers, so large pages are cheaper.',
+      'Page size of the service list (gRPC ServiceListRequest, v1 /v1/ns/service/list). Java Nacos sorts every name of the group for each page it answers, so large pages are cheaper.',
     ),
   healthyOnly: z
     .boolean()

@@ -718,7 +718,13 @@ for (const server of servers) {
         port: 8080,
       };
       await mapLimit(slow, 4, (r) => register(base, r));
-      const adapter = makeAdapter(url, { relistInterval: 6_000, relistRate: 1, serviceListInterval: 4_500 });
+      // The names poll is what this checks: no fuzzy watch (it would hint before arm()).
+      const adapter = makeAdapter(url, {
+        relistInterval: 6_000,
+        relistRate: 1,
+        serviceListInterval: 4_500,
+        fuzzyWatch: false,
+      });
       const ac = new AbortController();
       const { arm, hint } = await hintAfterArm(adapter, fresh.service, ac.signal);
       const watchedAt = Date.now();
@@ -750,7 +756,7 @@ for (const server of servers) {
       const name = `rollout-${server}-${Date.now()}`;
       const first: Reg = { ns: NS_B, group: 'LATE', service: name, ip: '127.3.4.1', port: 8080 };
       const second: Reg = { ...first, ip: '127.3.4.2' };
-      const adapter = makeAdapter(url, { relistInterval: 120_000, serviceListInterval: 300 });
+      const adapter = makeAdapter(url, { relistInterval: 120_000, serviceListInterval: 300, fuzzyWatch: false });
       const ac = new AbortController();
       const hints: { at: number; keys: readonly ServiceKey[] | undefined }[] = [];
       await adapter.watch!((keys) => hints.push({ at: Date.now(), keys }), ac.signal);
@@ -960,13 +966,22 @@ describe('unsupported or unreachable servers', () => {
     expect(c.out()).toBe('');
   });
 
-  it.skipIf(!hasPeer('nacos'))('names the missing v1 API when the server does not serve it', async () => {
+  it.skipIf(!hasPeer('nacos'))('names the missing v1 API when the server does not serve it (api: v1)', async () => {
     // A wrong context path is what a Nacos >= 3.2 looks like to a v1 client: the API is absent.
     const cfg = join(dir, 'nov1.yaml');
-    await writeFile(cfg, configYaml(`${peer('nacos').http}/missing`));
+    await writeFile(cfg, configYaml(`${peer('nacos').http}/missing`, '      api: v1'));
     const c = capture();
     expect(await main(['sync', '--once', '-c', cfg, '-o', 'yaml'], c.io)).toBe(1);
     expect(c.err()).toMatch(/does not serve the Nacos v1 naming OpenAPI.*Nacos >= 3\.2 removed it/);
+  });
+
+  it.skipIf(!hasPeer('nacos'))('without v1 (api: auto) reads over gRPC and says so once', async () => {
+    const cfg = join(dir, 'nov1-auto.yaml');
+    await writeFile(cfg, configYaml(`${peer('nacos').http}/missing`));
+    const c = capture();
+    expect(await main(['sync', '--once', '-c', cfg, '-o', 'yaml'], c.io)).toBe(0);
+    expect(c.err().match(/nacos read path: gRPC/g)).toHaveLength(1);
+    expect(c.err()).not.toMatch(/v1\/ns/);
   });
 });
 

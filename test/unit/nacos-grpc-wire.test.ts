@@ -1,6 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import protobuf from 'protobufjs';
-import { decodePayload, encodePayload, responseError } from '../../adapters/nacos/grpc-wire.js';
+import {
+  decodePayload,
+  encodePayload,
+  fuzzyWatchBody,
+  fuzzyWatchPattern,
+  parseFuzzyNotice,
+  parseServiceKey,
+  parseServiceListResponse,
+  responseError,
+  serviceKeyOf,
+  serviceListBody,
+  serviceQueryBody,
+} from '../../adapters/nacos/grpc-wire.js';
 
 describe('Nacos gRPC wire format', () => {
   it('round-trips a payload: type and headers in the metadata, the body as JSON in an Any', () => {
@@ -86,5 +98,121 @@ describe('Nacos gRPC wire format', () => {
         'SubscribeServiceResponse',
       ),
     ).toMatch(/resultCode 403/);
+  });
+});
+
+describe('Nacos gRPC naming requests (shapes of alibaba/nacos api naming/remote)', () => {
+  it('ServiceListRequest: 1-based page, the group by name, namespace field', () => {
+    expect(serviceListBody('ns-a', 'GROUP_B', 1, 500)).toMatchObject({
+      namespace: 'ns-a',
+      groupName: 'GROUP_B',
+      pageNo: 1,
+      pageSize: 500,
+      module: 'naming',
+    });
+  });
+
+  it('ServiceListResponse: names without the group@@ prefix (2.x sends it, 3.x does not), count kept', () => {
+    expect(parseServiceListResponse({ count: 3, serviceNames: ['G@@a', 'b', 'G@@providers:x:1.0:'] })).toEqual({
+      count: 3,
+      names: ['a', 'b', 'providers:x:1.0:'],
+    });
+    expect(parseServiceListResponse({ resultCode: 200 })).toEqual({ count: 0, names: [] });
+    expect(parseServiceListResponse({ serviceNames: [1] })).toBeInstanceOf(Error);
+    expect(parseServiceListResponse({ serviceNames: 'a' })).toBeInstanceOf(Error);
+  });
+
+  it('ServiceQueryRequest: no UDP port, healthyOnly as asked', () => {
+    expect(serviceQueryBody({ namespaceId: 'n', group: 'g', name: 's' }, true)).toEqual({
+      namespace: 'n',
+      serviceName: 's',
+      groupName: 'g',
+      cluster: '',
+      healthyOnly: true,
+      udpPort: 0,
+      module: 'naming',
+    });
+  });
+
+  it('fuzzy-watch pattern <ns>>><group>>><service>, public for the empty namespace', () => {
+    expect(fuzzyWatchPattern('ns-a', 'DEFAULT_GROUP')).toBe('ns-a>>DEFAULT_GROUP>>*');
+    expect(fuzzyWatchPattern('', 'G', 'orders')).toBe('public>>G>>orders');
+  });
+
+  it('NamingFuzzyWatchRequest: WATCH with the known service keys, CANCEL_WATCH', () => {
+    expect(fuzzyWatchBody('n', 'n>>G>>*', true, ['n@@G@@a'])).toEqual({
+      namespace: 'n',
+      groupKeyPattern: 'n>>G>>*',
+      receivedGroupKeys: ['n@@G@@a'],
+      watchType: 'WATCH',
+      initializing: true,
+      module: 'naming',
+    });
+    expect(fuzzyWatchBody('n', 'n>>G>>*', false).watchType).toBe('CANCEL_WATCH');
+  });
+
+  it('service keys <ns>@@<group>@@<name> both ways; a name may hold @@, a key without three parts is none', () => {
+    expect(parseServiceKey('ns@@G@@orders')).toEqual({ namespaceId: 'ns', group: 'G', name: 'orders' });
+    expect(parseServiceKey('ns@@G@@a@@b')).toEqual({ namespaceId: 'ns', group: 'G', name: 'a@@b' });
+    expect(parseServiceKey('ns@@orders')).toBeUndefined();
+    expect(parseServiceKey('ns@@@@orders')).toBeUndefined();
+    expect(serviceKeyOf({ namespaceId: '', group: 'G', name: 'x' })).toBe('public@@G@@x');
+    expect(parseServiceKey(serviceKeyOf({ namespaceId: 'a', group: 'b', name: 'c' }))).toEqual({
+      namespaceId: 'a',
+      group: 'b',
+      name: 'c',
+    });
+  });
+
+  it('reads the fuzzy-watch notices: a change, an init batch, an over-limit notice, a malformed key', () => {
+    expect(
+      parseFuzzyNotice({
+        type: 'NamingFuzzyWatchChangeNotifyRequest',
+        headers: {},
+        body: { serviceKey: 'n@@G@@new', changedType: 'ADD_SERVICE', syncType: 'FUZZY_WATCH_RESOURCE_CHANGED' },
+      }),
+    ).toEqual({ kind: 'change', change: 'add', ref: { namespaceId: 'n', group: 'G', name: 'new' } });
+    expect(
+      parseFuzzyNotice({
+        type: 'NamingFuzzyWatchChangeNotifyRequest',
+        headers: {},
+        body: { serviceKey: 'n@@G@@old', changedType: 'DELETE_SERVICE' },
+      }),
+    ).toMatchObject({ kind: 'change', change: 'delete' });
+    expect(
+      parseFuzzyNotice({
+        type: 'NamingFuzzyWatchSyncRequest',
+        headers: {},
+        body: {
+          groupKeyPattern: 'n>>G>>*',
+          syncType: 'FUZZY_WATCH_INIT_NOTIFY',
+          totalBatch: 2,
+          currentBatch: 1,
+          contexts: [
+            { serviceKey: 'n@@G@@a', changedType: 'ADD_SERVICE' },
+            { serviceKey: 'n@@G@@b', changedType: 'DELETE_SERVICE' },
+            { serviceKey: 'broken', changedType: 'ADD_SERVICE' },
+          ],
+        },
+      }),
+    ).toEqual({
+      kind: 'sync',
+      pattern: 'n>>G>>*',
+      syncType: 'FUZZY_WATCH_INIT_NOTIFY',
+      added: [{ namespaceId: 'n', group: 'G', name: 'a' }],
+      removed: [{ namespaceId: 'n', group: 'G', name: 'b' }],
+      totalBatch: 2,
+      currentBatch: 1,
+    });
+    expect(
+      parseFuzzyNotice({
+        type: 'NamingFuzzyWatchSyncRequest',
+        headers: {},
+        body: { groupKeyPattern: 'n>>G>>*', syncType: 'FUZZY_WATCH_RESOURCE_OVER_LIMIT' },
+      }),
+    ).toEqual({ kind: 'over-limit', pattern: 'n>>G>>*', syncType: 'FUZZY_WATCH_RESOURCE_OVER_LIMIT' });
+    expect(
+      parseFuzzyNotice({ type: 'NamingFuzzyWatchChangeNotifyRequest', headers: {}, body: { serviceKey: 'x' } }).kind,
+    ).toBe('malformed');
   });
 });

@@ -1,0 +1,388 @@
+/**
+ * Nacos 3 without the v1 API: a Java Nacos 3.1 of this file's own (other ports) started with
+ * `nacos.core.api.compatibility.client.enabled=false`, so its v1 client API answers 410 as a
+ * Nacos 3.2 server refuses it, and with auth on. Instances are registered through the server's
+ * v3 admin API. The bridge must reach the same golden ServiceEntries as the v1 suite
+ * (nacos-adapter.test.ts, fixtures/nacos/golden/integration.yaml) in `sync --once` and in
+ * continuous mode, and fuzzy watch must announce a new service long before the names poll.
+ */
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { nacosAdapter } from '../../adapters/nacos/index.js';
+import { main } from '../../src/cli/main.js';
+import { secretResolver } from '../../src/config/secret.js';
+import { BridgeMetrics } from '../../src/metrics.js';
+import type { SourceAdapter } from '../../src/sources/adapter.js';
+import { hasPeer } from '../peers/endpoints.js';
+import { eventually } from './eventually.js';
+
+const NS_A = 'rb-it-a';
+const NS_B = 'rb-it-b';
+const GROUPS = ['DEFAULT_GROUP', 'GROUP_B', 'DUBBO_GROUP'];
+const ADMIN = 'nacos';
+const USER = 'rb-reader';
+const PASSWORD = 'Rb3-native-pw-51d0e7';
+const HTTP_PORT = Number(process.env.RB_NACOS3_PORT || 8888);
+
+interface Reg {
+  ns: string;
+  group: string;
+  service: string;
+  ip: string;
+  port: number;
+  healthy?: boolean;
+  enabled?: boolean;
+  weight?: number;
+  metadata?: Record<string, string>;
+}
+
+/** The registry fixtures/nacos/golden/integration.yaml describes (as in nacos-adapter.test.ts). */
+const registrations: Reg[] = [
+  {
+    ns: NS_A,
+    group: 'DEFAULT_GROUP',
+    service: 'orders',
+    ip: '127.1.0.1',
+    port: 8080,
+    metadata: { protocol: 'http', version: 'v1' },
+  },
+  {
+    ns: NS_A,
+    group: 'DEFAULT_GROUP',
+    service: 'orders',
+    ip: '127.1.0.2',
+    port: 8080,
+    healthy: false,
+    metadata: { protocol: 'http' },
+  },
+  {
+    ns: NS_A,
+    group: 'DEFAULT_GROUP',
+    service: 'orders',
+    ip: '127.1.0.3',
+    port: 8080,
+    enabled: false,
+    metadata: { protocol: 'http' },
+  },
+  {
+    ns: NS_A,
+    group: 'DEFAULT_GROUP',
+    service: 'orders',
+    ip: '127.1.0.4',
+    port: 8080,
+    weight: 0,
+    metadata: { protocol: 'http' },
+  },
+  {
+    ns: NS_A,
+    group: 'DEFAULT_GROUP',
+    service: 'orders',
+    ip: '127.1.0.5',
+    port: 8080,
+    weight: 3,
+    metadata: { protocol: 'http', version: 'v2' },
+  },
+  { ns: NS_A, group: 'GROUP_B', service: 'payments', ip: '127.1.1.1', port: 9090, metadata: { protocol: 'grpc' } },
+  { ns: NS_A, group: 'GROUP_B', service: 'all-down', ip: '127.1.1.2', port: 80, healthy: false },
+  {
+    ns: NS_A,
+    group: 'DUBBO_GROUP',
+    service: 'providers:org.example.DemoService:1.0.0:',
+    ip: '127.1.2.1',
+    port: 20880,
+    metadata: { protocol: 'dubbo', application: 'demo', side: 'provider', timestamp: '1700000000000' },
+  },
+  {
+    ns: NS_A,
+    group: 'DUBBO_GROUP',
+    service: 'consumers:org.example.DemoService:1.0.0:',
+    ip: '127.1.2.9',
+    port: 1,
+    metadata: { side: 'consumer' },
+  },
+  {
+    ns: NS_B,
+    group: 'DEFAULT_GROUP',
+    service: 'inventory',
+    ip: '127.2.0.1',
+    port: 80,
+    metadata: { 'preserved.register.source': 'SPRING_CLOUD' },
+  },
+];
+
+let handle: { stop(): Promise<void>; endpoints: Record<string, string> } | undefined;
+let base: string;
+let url: string;
+let token: string;
+let dir: string;
+
+/** One call of the server's v3 admin API as the built-in admin; throws on anything but success. */
+async function admin(method: string, path: string, params: Record<string, string>): Promise<unknown> {
+  const res = await fetch(`${base}${path}${method === 'POST' ? '' : `?${new URLSearchParams(params)}`}`, {
+    method,
+    headers: {
+      accessToken: token,
+      ...(method === 'POST' ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+    },
+    ...(method === 'POST' ? { body: new URLSearchParams(params) } : {}),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const body = await res.text();
+  if (res.status !== 200 || !/"code":\s*0/.test(body)) throw new Error(`${method} ${path}: ${res.status} ${body}`);
+  return (JSON.parse(body) as { data: unknown }).data;
+}
+
+const instanceParams = (r: Reg) => ({
+  namespaceId: r.ns,
+  groupName: r.group,
+  serviceName: r.service,
+  ip: r.ip,
+  port: String(r.port),
+  ephemeral: 'false',
+  clusterName: 'DEFAULT',
+});
+
+/** A persistent instance as the test means it: no health checker, health and weight as registered. */
+async function register(r: Reg): Promise<void> {
+  const form = {
+    ...instanceParams(r),
+    healthy: String(r.healthy ?? true),
+    enabled: String(r.enabled ?? true),
+    weight: String(r.weight ?? 1),
+    metadata: JSON.stringify(r.metadata ?? {}),
+  };
+  await admin('POST', '/v3/admin/ns/instance', form);
+  // The server health-checks persistent instances (TCP to made-up addresses): switch that off.
+  await admin('PUT', '/v3/admin/ns/cluster', {
+    namespaceId: r.ns,
+    groupName: r.group,
+    serviceName: r.service,
+    clusterName: 'DEFAULT',
+    checkPort: '80',
+    useInstancePort4Check: 'true',
+    healthChecker: JSON.stringify({ type: 'NONE' }),
+  });
+  // Registered again: the health as registered (the checker may have marked it down meanwhile).
+  await admin('POST', '/v3/admin/ns/instance', form);
+}
+
+async function deregister(r: Reg): Promise<void> {
+  await admin('DELETE', '/v3/admin/ns/instance', instanceParams(r));
+}
+
+async function hostsOf(r: Reg): Promise<{ ip: string; healthy?: boolean; enabled?: boolean }[]> {
+  const data = (await admin('GET', '/v3/admin/ns/instance/list', {
+    namespaceId: r.ns,
+    groupName: r.group,
+    serviceName: r.service,
+  })) as { ip: string; healthy?: boolean; enabled?: boolean }[] | null;
+  return data ?? [];
+}
+
+function capture(shutdown?: AbortSignal) {
+  const out: string[] = [];
+  const err: string[] = [];
+  return {
+    io: {
+      stdout: { write: (s: string) => (out.push(s), true) },
+      stderr: { write: (s: string) => (err.push(s), true) },
+      env: { RB_NACOS3_PASSWORD: PASSWORD },
+      ...(shutdown ? { shutdown } : {}),
+    } as never,
+    out: () => out.join(''),
+    err: () => err.join(''),
+  };
+}
+
+function configYaml(extra: string[] = []): string {
+  return [
+    'sources:',
+    '  - name: nacos',
+    '    kind: nacos',
+    '    targetNamespace: mesh',
+    '    nacos:',
+    `      servers: [${url}]`,
+    `      namespaces: [${NS_A}, ${NS_B}]`,
+    `      groups: [${GROUPS.join(', ')}]`,
+    `      auth: { username: ${USER}, password: { env: RB_NACOS3_PASSWORD } }`,
+    ...extra,
+  ].join('\n');
+}
+
+function makeAdapter(over: Record<string, unknown>, logs: string[]): SourceAdapter {
+  const config = nacosAdapter.configSchema.parse({
+    servers: [url],
+    namespaces: [NS_A, NS_B],
+    groups: [...GROUPS, 'LATE'],
+    auth: { username: USER, password: { env: 'RB_NACOS3_PASSWORD' } },
+    ...over,
+  });
+  const logger = pino({ level: 'debug' }, { write: (s: string) => void logs.push(s) });
+  return nacosAdapter.create(config, {
+    source: 'nacos',
+    logger,
+    baseDir: dir,
+    resolveSecret: secretResolver({ RB_NACOS3_PASSWORD: PASSWORD }, dir),
+    metrics: new BridgeMetrics(new Registry()),
+  });
+}
+
+describe.skipIf(!hasPeer('nacos') || process.env.RB_NACOS3_TESTS === '0')(
+  'Nacos 3.1 with the v1 client API refused (410) and auth on',
+  () => {
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'rb-nacos3-it-'));
+      const { start } = await import('../peers/nacos.js');
+      handle = await start({
+        dataDir: join(dir, 'server'),
+        port: HTTP_PORT,
+        consolePort: HTTP_PORT + 10_000,
+        console: false,
+        v1ClientApi: false,
+        auth: { username: USER, password: PASSWORD },
+      });
+      base = handle.endpoints.http!;
+      url = base.replace(/\/nacos$/, '');
+      const login = await fetch(`${base}/v3/auth/user/login`, {
+        method: 'POST',
+        body: new URLSearchParams({ username: ADMIN, password: PASSWORD }),
+      });
+      token = ((await login.json()) as { accessToken: string }).accessToken;
+      for (const ns of [NS_A, NS_B])
+        await admin('POST', '/v3/admin/core/namespace', { namespaceId: ns, namespaceName: ns });
+      for (const r of registrations) await register(r);
+      for (const r of registrations)
+        await eventually(
+          async () =>
+            (await hostsOf(r)).some(
+              (h) => h.ip === r.ip && h.healthy === (r.healthy ?? true) && h.enabled === (r.enabled ?? true),
+            ),
+          `${r.service} ${r.ip} registered`,
+        );
+    }, 300_000);
+    afterAll(async () => {
+      await handle?.stop();
+      if (dir) await rm(dir, { recursive: true, force: true });
+    });
+
+    it('refuses the v1 client API (the premise)', async () => {
+      const res = await fetch(`${base}/v1/ns/service/list?pageNo=1&pageSize=10&namespaceId=${NS_A}`);
+      expect(res.status).toBe(410);
+    });
+
+    it('sync --once reaches the golden ServiceEntries of the v1 suite over gRPC, and logs the path once', async () => {
+      const cfg = join(dir, 'once.yaml');
+      await writeFile(cfg, configYaml());
+      const c = capture();
+      const code = await main(['sync', '--once', '-c', cfg, '-o', 'yaml'], c.io);
+      expect(c.err()).not.toMatch(/"level":50/);
+      expect(code).toBe(0);
+      expect(c.out()).toBe(
+        await readFile(join(import.meta.dirname, '../fixtures/nacos/golden/integration.yaml'), 'utf8'),
+      );
+      expect(c.err().match(/nacos read path: gRPC/g)).toHaveLength(1);
+      expect(c.err()).not.toContain(PASSWORD);
+    });
+
+    it('api: v1 against it names the refused v1 API (what the gRPC path replaces)', async () => {
+      const cfg = join(dir, 'v1.yaml');
+      await writeFile(cfg, configYaml(['      api: v1']));
+      const c = capture();
+      expect(await main(['sync', '--once', '-c', cfg, '-o', 'yaml'], c.io)).toBe(1);
+      expect(c.err()).toMatch(/answered HTTP 410/);
+    });
+
+    it('continuous mode writes the same ServiceEntries as sync --once, then follows a new service and its removal', async () => {
+      const onceDir = join(dir, 'once-files');
+      const onceCfg = join(dir, 'once-files.yaml');
+      await writeFile(onceCfg, configYaml([`sink: {kind: files, dir: ${onceDir}}`]));
+      expect(await main(['sync', '--once', '-c', onceCfg], capture().io)).toBe(0);
+      const read = async (d: string) => {
+        const names = (await readdir(join(d, 'mesh')).catch(() => [] as string[])).sort();
+        return Promise.all(names.map(async (n) => [n, await readFile(join(d, 'mesh', n), 'utf8')] as const));
+      };
+      const once = await read(onceDir);
+      expect(once.length).toBeGreaterThanOrEqual(4);
+
+      const liveDir = join(dir, 'live-files');
+      const liveCfg = join(dir, 'live-files.yaml');
+      await writeFile(liveCfg, configYaml([`sink: {kind: files, dir: ${liveDir}}`]));
+      const ac = new AbortController();
+      const c = capture(ac.signal);
+      const running = main(['sync', '-c', liveCfg], c.io);
+      const late: Reg = { ns: NS_B, group: 'GROUP_B', service: 'late-arrival', ip: '127.2.1.1', port: 8080 };
+      try {
+        await eventually(async () => JSON.stringify(await read(liveDir)) === JSON.stringify(once), 'continuous = once');
+        await register(late);
+        await eventually(
+          async () => (await read(liveDir)).some(([n]) => n.includes('late-arrival')),
+          'the new service written',
+        );
+        await deregister(late);
+        await eventually(
+          async () => !(await read(liveDir)).some(([n]) => n.includes('late-arrival')),
+          'the emptied service removed',
+        );
+        expect(JSON.stringify(await read(liveDir))).toBe(JSON.stringify(once));
+      } finally {
+        ac.abort();
+        expect(await running).toBe(0);
+      }
+      expect(c.err()).toMatch(/nacos new services: announced by fuzzy watch/);
+      expect(c.err()).not.toContain(PASSWORD);
+    });
+
+    it('fuzzy watch hints a new service long before the names poll would, and subscribes it at once', async () => {
+      const logs: string[] = [];
+      // The names poll every 60 s: a hint within the 20 s below comes from the fuzzy watch.
+      const adapter = makeAdapter({ serviceListInterval: 60_000, relistInterval: 120_000 }, logs);
+      const ac = new AbortController();
+      const fresh: Reg = { ns: NS_A, group: 'LATE', service: `fuzzy-${Date.now()}`, ip: '127.4.0.1', port: 8080 };
+      const second: Reg = { ...fresh, ip: '127.4.0.2' };
+      let armed = 0;
+      const hints: { at: number; keys: string[] }[] = [];
+      try {
+        await adapter.watch!((keys) => {
+          if (armed > 0) hints.push({ at: Date.now() - armed, keys: (keys ?? []).map((k) => k.name) });
+        }, ac.signal);
+        await adapter.list(ac.signal);
+        await eventually(
+          async () => logs.some((l) => l.includes('announced by fuzzy watch') && l.includes('"group":"LATE"')),
+          'fuzzy watch live for LATE',
+        );
+        armed = Date.now();
+        await register(fresh);
+        await eventually(
+          async () => hints.some((h) => h.keys.includes(fresh.service)),
+          'hint of the new service',
+          20_000,
+        );
+        const first = hints.find((h) => h.keys.includes(fresh.service))!;
+        console.log(`[nacos 3.1, v1 off] new service → hint by fuzzy watch: ${first.at} ms (names poll: 60 s)`);
+        // Its next instance is pushed by the subscription made on the announcement.
+        const before = hints.length;
+        await register(second);
+        await eventually(
+          async () => hints.slice(before).some((h) => h.keys.includes(fresh.service)),
+          'hint of the second instance',
+          20_000,
+        );
+        const snap = await adapter.readServices!(
+          [{ source: 'nacos', namespace: NS_A, group: 'LATE', name: fresh.service }],
+          ac.signal,
+        );
+        expect(snap.services[0]?.instances.map((i) => i.address).sort()).toEqual(['127.4.0.1', '127.4.0.2']);
+      } finally {
+        ac.abort();
+        await adapter.close();
+        await deregister(fresh).catch(() => undefined);
+        await deregister(second).catch(() => undefined);
+      }
+      expect(logs.join('')).not.toContain(PASSWORD);
+    });
+  },
+);
