@@ -156,6 +156,10 @@ async function register(r: Reg): Promise<void> {
     metadata: JSON.stringify(r.metadata ?? {}),
   };
   await admin('POST', '/v3/admin/ns/instance', form);
+  // An unhealthy one is left to the server's TCP check (nothing listens there), and its service
+  // gets no cluster metadata: with metadata, Nacos answers a service whose instances are all
+  // down with every instance marked healthy (protect threshold), as it tells its own clients.
+  if (r.healthy === false) return;
   // The server health-checks persistent instances (TCP to made-up addresses): switch that off.
   await admin('PUT', '/v3/admin/ns/cluster', {
     namespaceId: r.ns,
