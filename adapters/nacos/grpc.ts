@@ -670,7 +670,8 @@ class NamespaceConnection {
           }
         });
       } while (this.resubscribe && this.state === 'ready');
-      if (this.state === 'ready')
+      // Said only of something to subscribe (a fuzzy-watch or read connection follows nothing).
+      if (this.state === 'ready' && this.subs.size > 0)
         this.log.debug(
           { subscribed: this.status().subscribed, followed: this.subs.size },
           'nacos gRPC subscriptions up to date',

@@ -437,11 +437,14 @@ for (const server of servers) {
       const { arm, hint } = await hintAfterArm(pushed, late.service, ac.signal);
       await pushed.list(ac.signal); // subscribes to every service read
       // One gRPC connection per namespace (pushes do not name theirs): both subscribed.
+      // (A connection is up before the list when it fuzzy-watches: it reports 0 subscribed then.)
       const upToDate = () =>
         new Set(
           logs
             .filter((l) => l.includes('nacos gRPC subscriptions up to date'))
-            .map((l) => (JSON.parse(l) as { namespace: string }).namespace),
+            .map((l) => JSON.parse(l) as { namespace: string; subscribed: number })
+            .filter((l) => l.subscribed > 0)
+            .map((l) => l.namespace),
         );
       await eventually(
         async () => upToDate().has(NS_A) && upToDate().has(NS_B),

@@ -310,7 +310,7 @@ describe.skipIf(!hasPeer('nacos') || process.env.RB_NACOS3_TESTS === '0')(
       expect(c.err()).toMatch(/answered HTTP 410/);
     });
 
-    it('continuous mode writes the same ServiceEntries as sync --once, then follows a new service and its removal', async () => {
+    it('continuous mode writes the same ServiceEntries as sync --once, then follows a new service and its deletion', async () => {
       const onceDir = join(dir, 'once-files');
       const onceCfg = join(dir, 'once-files.yaml');
       await writeFile(onceCfg, configYaml([`sink: {kind: files, dir: ${onceDir}}`]));
@@ -339,10 +339,23 @@ describe.skipIf(!hasPeer('nacos') || process.env.RB_NACOS3_TESTS === '0')(
           async () => (await read(liveDir)).some(([n]) => n.includes('late-arrival')),
           'the new service written',
         );
+        // An emptied service still exists and is kept; a deleted one is removed.
         await deregister(late);
         await eventually(
+          async () =>
+            admin('DELETE', '/v3/admin/ns/service', {
+              namespaceId: late.ns,
+              groupName: late.group,
+              serviceName: late.service,
+            }).then(
+              () => true,
+              () => false,
+            ),
+          'the emptied service deleted on the server',
+        );
+        await eventually(
           async () => !(await read(liveDir)).some(([n]) => n.includes('late-arrival')),
-          'the emptied service removed',
+          'the deleted service removed',
         );
         expect(JSON.stringify(await read(liveDir))).toBe(JSON.stringify(once));
       } finally {
