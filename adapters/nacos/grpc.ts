@@ -65,8 +65,8 @@ export interface GrpcPushOptions {
 }
 
 export interface FuzzyWatchOptions {
-  /** Service names the caller knows in `namespace`/`group` (sent, so the server's sync sends the rest). */
-  readonly known: (namespace: string, group: string) => Iterable<string>;
+  /** Services the caller knows in `namespace`/`group` (`*`: every group), sent so the server's sync sends the rest. */
+  readonly known: (namespace: string, group: string) => Iterable<{ readonly group: string; readonly name: string }>;
   /** Services the server says appeared (`added`) or vanished (`removed`). */
   readonly onServices: (added: readonly NacosServiceRef[], removed: readonly NacosServiceRef[]) => void;
   /** The fuzzy watch of a namespace and group went live, or stopped (with why). */
@@ -305,7 +305,12 @@ class NamespaceConnection {
   }
 
   fuzzyLive(group: string): boolean {
-    return this.state === 'ready' && this.fuzzy.get(group) === 'live';
+    return this.state === 'ready' && (this.fuzzy.get(group) === 'live' || this.fuzzy.get('*') === 'live');
+  }
+
+  /** `group` is watched here, by name or by `*`. */
+  private watches(group: string): boolean {
+    return this.fuzzy.has(group) || this.fuzzy.has('*');
   }
 
   /** Sends one WATCH (or CANCEL_WATCH) of `<namespace>>><group>>>*`; its answer sets the state. */
@@ -314,7 +319,9 @@ class NamespaceConnection {
     if (!f) return;
     const pattern = fuzzyWatchPattern(this.namespace, group);
     const known = watch
-      ? [...f.known(this.namespace, group)].map((name) => serviceKeyOf({ namespaceId: this.namespace, group, name }))
+      ? [...f.known(this.namespace, group)].map((k) =>
+          serviceKeyOf({ namespaceId: this.namespace, group: k.group, name: k.name }),
+        )
       : [];
     try {
       await this.unary(
@@ -355,12 +362,12 @@ class NamespaceConnection {
         return;
       }
       case 'change':
-        if (n.ref.namespaceId !== this.namespace || !this.fuzzy.has(n.ref.group)) return;
+        if (n.ref.namespaceId !== this.namespace || !this.watches(n.ref.group)) return;
         if (n.change === 'add') f.onServices([n.ref], []);
         else if (n.change === 'delete') f.onServices([], [n.ref]);
         return;
       case 'sync': {
-        const mine = (r: NacosServiceRef) => r.namespaceId === this.namespace && this.fuzzy.has(r.group);
+        const mine = (r: NacosServiceRef) => r.namespaceId === this.namespace && this.watches(r.group);
         const added = n.added.filter(mine);
         const removed = n.removed.filter(mine);
         if (added.length > 0 || removed.length > 0) f.onServices(added, removed);
@@ -404,7 +411,7 @@ class NamespaceConnection {
         this.waiters = this.waiters.filter((w) => w !== waiter);
         reject(new Error(`no gRPC connection to ${this.target().address} within ${timeoutMs} ms`));
       }, timeoutMs);
-      timer.unref();
+      // Not unref'd: a caller waiting for the connection keeps the process up (the connect timer is unref'd).
       const waiter = {
         resolve: () => (clearTimeout(timer), resolve()),
         reject: (err: Error) => (clearTimeout(timer), reject(err)),

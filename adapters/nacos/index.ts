@@ -377,12 +377,120 @@ export class NacosSource implements SourceAdapter {
   /** Service names per `namespace\0group`, from the last full read or names poll. */
   private listedNames = new Map<string, Set<string>>();
 
-  /** Configured namespaces ('' as public) → configured groups. */
+  /**
+   * Configured namespaces ('' as public) → configured groups, to fuzzy-watch. `groups: ["*"]`
+   * watches `<ns>>>*>>*`; the namespaces of `namespaces: ["*"]` are not known up front: those
+   * are found by the names poll.
+   */
   private groupsByNamespace(): Map<string, readonly string[]> {
     const out = new Map<string, readonly string[]>();
-    for (const ns of unique(this.config.namespaces.map((n) => (n === '' ? 'public' : n))))
-      out.set(ns, unique(this.config.groups));
+    const groups = this.config.groups.includes('*') ? ['*'] : unique(this.config.groups);
+    for (const ns of this.explicitNamespaces()) out.set(ns, groups);
     return out;
+  }
+
+  private explicitNamespaces(): string[] {
+    return unique(this.config.namespaces.filter((n) => n !== '*').map((n) => (n === '' ? 'public' : n)));
+  }
+
+  /**
+   * The namespaces and groups to read: as configured, with `namespaces: ["*"]` from the server's
+   * namespace list and `groups: ["*"]` from its service list across groups (the Nacos 3 admin
+   * API, which also names the services: `names`).
+   */
+  private async targets(
+    http: NacosHttp,
+    signal: AbortSignal,
+  ): Promise<{ namespaceId: string; group: string; names?: string[] }[]> {
+    const namespaces = this.config.namespaces.includes('*')
+      ? unique([...this.explicitNamespaces(), ...(await this.allNamespaces(http, signal))])
+      : this.explicitNamespaces();
+    const out: { namespaceId: string; group: string; names?: string[] }[] = [];
+    for (const ns of namespaces) {
+      if (this.config.groups.includes('*')) {
+        const byGroup = await this.servicesOfAllGroups(http, ns, signal);
+        for (const g of this.config.groups) if (g !== '*' && !byGroup.has(g)) byGroup.set(g, []);
+        for (const [group, names] of byGroup) out.push({ namespaceId: ns, group, names });
+      } else for (const group of unique(this.config.groups)) out.push({ namespaceId: ns, group });
+    }
+    return out;
+  }
+
+  /** `GET /v3/admin/core/namespace/list` (Nacos 3; the admin role when auth is on). */
+  private async allNamespaces(http: NacosHttp, signal: AbortSignal): Promise<string[]> {
+    const data = await this.adminGet(http, '/v3/admin/core/namespace/list', {}, signal, 'namespaces: ["*"]');
+    if (!Array.isArray(data))
+      throw new SourceUnavailableError(this.context.source, 'GET /v3/admin/core/namespace/list: data is not a list');
+    return data
+      .map((n) => (n as { namespace?: unknown } | null)?.namespace)
+      .filter((n): n is string => typeof n === 'string')
+      .map((n) => (n === '' ? 'public' : n));
+  }
+
+  /** `GET /v3/admin/ns/service/list` of a namespace, every group: group → service names. */
+  private async servicesOfAllGroups(http: NacosHttp, ns: string, signal: AbortSignal): Promise<Map<string, string[]>> {
+    const byGroup = new Map<string, string[]>();
+    const pageSize = this.config.pageSize;
+    for (let pageNo = 1; ; pageNo++) {
+      const data = (await this.adminGet(
+        http,
+        '/v3/admin/ns/service/list',
+        {
+          namespaceId: ns,
+          groupNameParam: '',
+          serviceNameParam: '',
+          ignoreEmptyService: 'false',
+          pageNo: String(pageNo),
+          pageSize: String(pageSize),
+        },
+        signal,
+        'groups: ["*"]',
+      )) as { totalCount?: unknown; pageItems?: unknown } | null;
+      const items = Array.isArray(data?.pageItems) ? (data.pageItems as { name?: unknown; groupName?: unknown }[]) : [];
+      for (const it of items) {
+        if (typeof it?.name !== 'string' || typeof it.groupName !== 'string') continue;
+        let names = byGroup.get(it.groupName);
+        if (!names) byGroup.set(it.groupName, (names = []));
+        names.push(it.name);
+      }
+      const total = Number(data?.totalCount ?? 0);
+      if (items.length < pageSize || pageNo * pageSize >= total || pageNo > 100_000) break;
+    }
+    return byGroup;
+  }
+
+  /** One v3 admin API read: its `data`, or an error naming what needs it and why it failed. */
+  private async adminGet(
+    http: NacosHttp,
+    path: string,
+    params: Record<string, string>,
+    signal: AbortSignal,
+    forWhat: string,
+  ): Promise<unknown> {
+    const res = await http.request('GET', path, params, signal);
+    const source = this.context.source;
+    const what = forWhat.startsWith('groups') ? 'groups' : 'namespaces';
+    if (res.status === 404 || res.status === 410 || res.status === 501)
+      throw new BridgeError(
+        'unsupported-server',
+        `source ${source}: ${forWhat} needs the Nacos 3 admin API (GET ${path}), which ${res.server} does not serve (HTTP ${res.status}); list the ${what} instead`,
+      );
+    if (res.status === 401 || res.status === 403)
+      throw new SourceUnavailableError(
+        source,
+        `Nacos server ${res.server} refused GET ${path} (${forWhat}) with HTTP ${res.status}: ${
+          what === 'namespaces'
+            ? 'listing namespaces needs a user with the admin role'
+            : 'listing every group needs read permission on the namespace'
+        }`,
+      );
+    const body = parseJson(res.body) as { code?: unknown; data?: unknown } | undefined;
+    if (res.status !== 200 || body?.code !== 0)
+      throw new SourceUnavailableError(
+        source,
+        `Nacos server ${res.server}: GET ${path} (${forWhat}) answered HTTP ${res.status}${short(http.redact(res.body))}`,
+      );
+    return body.data;
   }
 
   /**
@@ -393,7 +501,14 @@ export class NacosSource implements SourceAdapter {
   private fuzzyWatchOptions(onChange: ChangeListener): FuzzyWatchOptions {
     const pollEvery = this.config.serviceListInterval;
     return {
-      known: (ns, group) => this.listedNames.get(`${ns}\u0000${group}`) ?? [],
+      known: (ns, group) => {
+        const out: { group: string; name: string }[] = [];
+        for (const [key, names] of this.listedNames) {
+          const [n = '', g = ''] = key.split('\u0000');
+          if (n === ns && (group === '*' || g === group)) for (const name of names) out.push({ group: g, name });
+        }
+        return out;
+      },
       onState: (namespace, group, live, why) => {
         if (live)
           this.log.info(
@@ -411,7 +526,11 @@ export class NacosSource implements SourceAdapter {
         let gone = false;
         for (const ref of added) {
           // A group not listed yet is read whole by the first list: nothing to announce.
-          const names = this.listedNames.get(`${ref.namespaceId}\u0000${ref.group}`);
+          const key = `${ref.namespaceId}\u0000${ref.group}`;
+          let names = this.listedNames.get(key);
+          // A group first seen here (groups: ["*"]) is new, once the first list has run.
+          if (!names && this.config.groups.includes('*') && this.listedNames.size > 0)
+            this.listedNames.set(key, (names = new Set()));
           if (!names || names.has(ref.name)) continue;
           names.add(ref.name);
           fresh.push(ref);
@@ -438,17 +557,27 @@ export class NacosSource implements SourceAdapter {
   private async pollNames(http: NacosHttp, onChange: ChangeListener, signal: AbortSignal): Promise<void> {
     const added: NacosServiceRef[] = [];
     let full = false;
+    if (this.listedNames.size === 0) return; // no baseline before the first list
     try {
-      for (const [groupKey, before] of this.listedNames) {
-        const [namespaceId = '', group = ''] = groupKey.split('\u0000');
+      const seen = new Set<string>();
+      for (const t of await this.targets(http, signal)) {
+        const groupKey = `${t.namespaceId}\u0000${t.group}`;
+        seen.add(groupKey);
+        const before = this.listedNames.get(groupKey) ?? new Set<string>();
         // The server announces them; but past its match limit (500 a pattern by default) it
         // drops new services silently, so a group that large stays polled.
-        if (before.size < FUZZY_MATCH_LIMIT && this.push?.fuzzyLive(namespaceId, group)) continue;
-        const now = new Set(await this.serviceNames(http, namespaceId, group, signal));
-        for (const name of now) if (!before.has(name)) added.push({ namespaceId, group, name });
+        if (before.size < FUZZY_MATCH_LIMIT && this.push?.fuzzyLive(t.namespaceId, t.group)) continue;
+        const now = new Set(t.names ?? (await this.serviceNames(http, t.namespaceId, t.group, signal)));
+        for (const name of now) if (!before.has(name)) added.push({ namespaceId: t.namespaceId, group: t.group, name });
         for (const name of before) if (!now.has(name)) full = true;
         this.listedNames.set(groupKey, now);
       }
+      // A group or namespace that is gone (with groups or namespaces "*").
+      for (const [groupKey, before] of this.listedNames)
+        if (!seen.has(groupKey)) {
+          this.listedNames.delete(groupKey);
+          if (before.size > 0) full = true;
+        }
     } catch (err) {
       if (!signal.aborted) this.log.debug({ err: describeError(err) }, 'nacos service-name poll failed');
       return;
@@ -560,12 +689,10 @@ export class NacosSource implements SourceAdapter {
     const listedAt = this.now();
     const refs: NacosServiceRef[] = [];
     const listed = new Map<string, Set<string>>();
-    for (const ns of unique(this.config.namespaces.map((n) => (n === '' ? 'public' : n)))) {
-      for (const group of unique(this.config.groups)) {
-        const names = await this.serviceNames(http, ns, group, signal);
-        listed.set(`${ns}\u0000${group}`, new Set(names));
-        for (const name of names) refs.push({ namespaceId: ns, group, name });
-      }
+    for (const t of await this.targets(http, signal)) {
+      const names = t.names ?? (await this.serviceNames(http, t.namespaceId, t.group, signal));
+      listed.set(`${t.namespaceId}\u0000${t.group}`, new Set(names));
+      for (const name of names) refs.push({ namespaceId: t.namespaceId, group: t.group, name });
     }
     // The names poll hints the services new since its last poll. A re-list (mode 'http') must
     // not move that baseline: it hints its new services only when it ends, which, paced by
@@ -722,11 +849,8 @@ export class NacosSource implements SourceAdapter {
    */
   private async detectReadPath(http: NacosHttp, signal: AbortSignal): Promise<ReadPath> {
     const api = this.config.api;
-    const ns =
-      this.config.namespaces[0] === '' || this.config.namespaces[0] === undefined
-        ? 'public'
-        : this.config.namespaces[0];
-    const group = this.config.groups[0] ?? 'DEFAULT_GROUP';
+    const ns = this.explicitNamespaces()[0] ?? 'public';
+    const group = this.config.groups.find((g) => g !== '*') ?? 'DEFAULT_GROUP';
     if (api === 'v1') {
       this.log.info({ path: 'v1', why: 'api: v1' }, 'nacos read path: v1 HTTP OpenAPI');
       return 'v1';

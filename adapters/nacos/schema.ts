@@ -44,12 +44,16 @@ export const nacosConfigSchema = z.strictObject({
     .array(z.string())
     .min(1)
     .default(['public'])
-    .describe("Namespace ids to mirror; '' and 'public' both mean the public namespace."),
+    .describe(
+      "Namespace ids to mirror; '' and 'public' both mean the public namespace. `*`: every namespace of the server (Nacos 3 admin API /v3/admin/core/namespace/list; with auth, a user with the admin role).",
+    ),
   groups: z
     .array(z.string().min(1))
     .min(1)
     .default(['DEFAULT_GROUP'])
-    .describe('Groups to mirror in every namespace, matched exactly (the service list is per group).'),
+    .describe(
+      'Groups to mirror in every namespace, matched exactly (the service list is per group). `*`: every group (Nacos 3 admin API /v3/admin/ns/service/list; with auth, read permission on the namespace).',
+    ),
   auth: nacosAuthSchema.optional().describe('Nacos authentication: a user and password, or an access key pair.'),
   relistInterval: durationField('sources[].nacos.relistInterval')
     .default(30_000)

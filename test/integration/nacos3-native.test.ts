@@ -302,6 +302,32 @@ describe.skipIf(!hasPeer('nacos') || process.env.RB_NACOS3_TESTS === '0')(
       expect(c.err()).not.toContain(PASSWORD);
     });
 
+    it('groups ["*"] (read permission) and namespaces ["*"] (the admin user) reach the same golden ServiceEntries', async () => {
+      const golden = await readFile(join(import.meta.dirname, '../fixtures/nacos/golden/integration.yaml'), 'utf8');
+      const allGroups = join(dir, 'all-groups.yaml');
+      await writeFile(allGroups, configYaml().replace(`groups: [${GROUPS.join(', ')}]`, 'groups: ["*"]'));
+      const c = capture();
+      expect(await main(['sync', '--once', '-c', allGroups, '-o', 'yaml'], c.io), c.err().slice(-2000)).toBe(0);
+      expect(c.out()).toBe(golden);
+
+      const everything = join(dir, 'everything.yaml');
+      const asAdmin = configYaml()
+        .replace(`groups: [${GROUPS.join(', ')}]`, 'groups: ["*"]')
+        .replace(`namespaces: [${NS_A}, ${NS_B}]`, 'namespaces: ["*"]');
+      await writeFile(everything, asAdmin.replace(`username: ${USER}`, `username: ${ADMIN}`));
+      const a = capture();
+      expect(await main(['sync', '--once', '-c', everything, '-o', 'yaml'], a.io), a.err().slice(-2000)).toBe(0);
+      expect(a.out()).toBe(golden);
+
+      // Listing namespaces is the admin role's: a reader gets an error that says so.
+      await writeFile(everything, asAdmin);
+      const r = capture();
+      expect(await main(['sync', '--once', '-c', everything, '-o', 'yaml'], r.io)).toBe(1);
+      expect(r.err()).toMatch(
+        /namespace\/list \(namespaces: \[\\"\*\\"\]\) with HTTP 403: listing namespaces needs a user with the admin role/,
+      );
+    });
+
     it('api: v1 against it names the refused v1 API (what the gRPC path replaces)', async () => {
       const cfg = join(dir, 'v1.yaml');
       await writeFile(cfg, configYaml(['      api: v1']));
