@@ -842,10 +842,11 @@ export class NacosSource implements SourceAdapter {
   private httpClient: NacosHttp | undefined;
 
   /**
-   * `api: auto`: a `ServiceListRequest` over gRPC (page 1 of the first namespace and group) that
-   * the server answers means the gRPC path (Nacos 2.x, 3.x); else a v1 service list that
-   * answers 200 means the v1 path (Nacos 1.x, a server without these gRPC requests). Neither
-   * answering is an error, not a decision: the next read asks again. Logged once.
+   * `api: auto`: a v1 service list (page 1 of the first namespace and group) that answers 200
+   * means the v1 path, which every server that still serves it has long been read through; one
+   * that answers 404, 410 or 501 (Nacos 3.2, 3.0/3.1 with the v1 client API off) means the gRPC
+   * path, when a `ServiceListRequest` answers. No server answering is an error, not a decision:
+   * the next read asks again. `api: grpc` goes straight to gRPC. Logged once.
    */
   private async detectReadPath(http: NacosHttp, signal: AbortSignal): Promise<ReadPath> {
     const api = this.config.api;
@@ -855,39 +856,53 @@ export class NacosSource implements SourceAdapter {
       this.log.info({ path: 'v1', why: 'api: v1' }, 'nacos read path: v1 HTTP OpenAPI');
       return 'v1';
     }
-    let grpcWhy: string;
-    try {
-      await this.grpcReads().request('ServiceListRequest', serviceListBody(ns, group, 1, 1), 'ServiceListResponse');
-      this.log.info(
-        {
-          path: 'grpc',
-          server: this.grpcReads().server,
-          why: api === 'grpc' ? 'api: grpc' : 'the server answers ServiceListRequest',
-        },
-        'nacos read path: gRPC (ServiceListRequest, ServiceQueryRequest); no v1 HTTP needed',
-      );
-      return 'grpc';
-    } catch (err) {
-      if (err instanceof BridgeError) throw err; // login refused, a missing secret
-      grpcWhy = http.redact((err as Error).message);
-      // A refusal of these credentials is not a server without the gRPC path.
-      if (api === 'grpc' || (err instanceof NacosGrpcError && (err.errorCode === 403 || err.errorCode === 401)))
-        throw this.grpcFailure(err, 'ServiceListRequest', `namespace ${ns}, group ${group}`);
-    }
     const params = { pageNo: '1', pageSize: '1', namespaceId: ns, groupName: group };
-    const res = await http.request('GET', '/v1/ns/service/list', params, signal);
-    if (res.status !== 200)
-      throw this.httpError(
-        res.server,
-        'GET /v1/ns/service/list',
-        res.status,
-        res.body,
-        `namespace ${ns}, group ${group}; the gRPC path did not answer either: ${grpcWhy}`,
-      );
-    this.grpcReadsClient?.close();
-    this.grpcReadsClient = undefined;
-    this.log.info({ path: 'v1', server: res.server, why: `gRPC: ${grpcWhy}` }, 'nacos read path: v1 HTTP OpenAPI');
-    return 'v1';
+    let v1Why = 'api: grpc';
+    if (api === 'auto') {
+      // No server answering at all throws here: no decision, the next read asks again.
+      const res = await http.request('GET', '/v1/ns/service/list', params, signal);
+      if (res.status === 200) {
+        this.log.info(
+          { path: 'v1', server: res.server, why: 'the server serves the v1 API' },
+          'nacos read path: v1 HTTP OpenAPI',
+        );
+        return 'v1';
+      }
+      if (![404, 410, 501].includes(res.status))
+        throw this.httpError(
+          res.server,
+          'GET /v1/ns/service/list',
+          res.status,
+          res.body,
+          `namespace ${ns}, group ${group}`,
+        );
+      v1Why = `${res.server}: GET /v1/ns/service/list answered HTTP ${res.status}`;
+      try {
+        await this.grpcReads().request('ServiceListRequest', serviceListBody(ns, group, 1, 1), 'ServiceListResponse');
+      } catch (err) {
+        if (err instanceof BridgeError) throw err; // login refused, a missing secret
+        if (err instanceof NacosGrpcError && (err.errorCode === 403 || err.errorCode === 401))
+          throw this.grpcFailure(err, 'ServiceListRequest', `namespace ${ns}, group ${group}`);
+        throw this.httpError(
+          res.server,
+          'GET /v1/ns/service/list',
+          res.status,
+          res.body,
+          `namespace ${ns}, group ${group}; the gRPC path did not answer either: ${http.redact((err as Error).message)}`,
+        );
+      }
+    } else {
+      try {
+        await this.grpcReads().request('ServiceListRequest', serviceListBody(ns, group, 1, 1), 'ServiceListResponse');
+      } catch (err) {
+        throw this.grpcFailure(err, 'ServiceListRequest', `namespace ${ns}, group ${group}`);
+      }
+    }
+    this.log.info(
+      { path: 'grpc', server: this.grpcReads().server, why: v1Why },
+      'nacos read path: gRPC (ServiceListRequest, ServiceQueryRequest); no v1 HTTP needed',
+    );
+    return 'grpc';
   }
 
   private async v1ServiceNames(

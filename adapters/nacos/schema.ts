@@ -102,7 +102,7 @@ export const nacosConfigSchema = z.strictObject({
     .enum(['auto', 'grpc', 'v1'])
     .default('auto')
     .describe(
-      'How services and instances are read: `grpc` (ServiceListRequest and ServiceQueryRequest over the 2.x/3.x gRPC protocol, no v1 HTTP needed: Nacos 3.2, and 3.0/3.1 with the v1 client API switched off), `v1` (the v1 HTTP OpenAPI: Nacos 1.x), or `auto` (gRPC where the server answers it, else v1; decided once per start and logged).',
+      'How services and instances are read: `grpc` (ServiceListRequest and ServiceQueryRequest over the 2.x/3.x gRPC protocol, no v1 HTTP needed: Nacos 3.2, and 3.0/3.1 with the v1 client API switched off), `v1` (the v1 HTTP OpenAPI: Nacos 1.x), or `auto` (v1 where the server serves it, gRPC where it refuses v1 with HTTP 404, 410 or 501; decided once per start and logged).',
     ),
   grpcPort: z
     .number()
