@@ -2,8 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
-import { capture } from './cli-harness.js';
+import { capture, runCli } from './cli-harness.js';
 
 const fixtures = join(import.meta.dirname, '..', 'fixtures', 'istiod');
 
@@ -36,25 +35,34 @@ beforeAll(async () => {
 });
 afterAll(async () => rm(dir, { recursive: true, force: true }));
 
+const captured = join(fixtures, '1.31-alpha.b01690e6db7d');
+const f = (name: string) => join(dir, name);
+const envoyDump = join(fixtures, 'envoy-admin-1.24', 'config_dump.json');
+/** `verify` or `trace HOST` with no cluster, checking what `desired` (a file in the test's dir) holds. */
+const noKube = (command: string[], desired: string) => [...command, '--no-kube', '--desired', f(desired)];
+/** The saved 1.31 proxy: its config dump and syncz. */
+const capturedProxy = () => [
+  '--config-dump',
+  join(captured, 'config_dump.json'),
+  '--syncz',
+  join(captured, 'syncz.json'),
+];
+
 describe('registry-bridge verify, offline (saved registryz + Envoy config_dump, no cluster)', () => {
   const offline = (desired: string) => [
-    'verify',
-    '--no-kube',
-    '--desired',
-    join(dir, desired),
+    ...noKube(['verify'], desired),
     '--registryz',
-    join(dir, 'clean-registryz.json'),
+    f('clean-registryz.json'),
     '--config-dump',
-    join(fixtures, 'envoy-admin-1.24', 'config_dump.json'),
+    envoyDump,
     '--timeout',
     '0',
   ];
 
   it('exit 0 when registryz and the proxy hold what was written; kube and sync are skipped', async () => {
-    const c = capture();
-    const code = await main(offline('good.yaml'), c.io);
+    const c = await runCli(offline('good.yaml'));
     expect(c.err()).toBe('');
-    expect(code).toBe(0);
+    expect(c.code).toBe(0);
     expect(c.out()).toContain('✓ www.example.com  (ServiceEntry default/www-example-com)');
     expect(c.out()).toMatch(/kube\s+- skipped/);
     expect(c.out()).toMatch(/istiod\s+✓ ok/);
@@ -62,9 +70,8 @@ describe('registry-bridge verify, offline (saved registryz + Envoy config_dump, 
   });
 
   it('exit 5 with the reason at istiod and proxy when the port differs; -o json', async () => {
-    const c = capture();
-    const code = await main([...offline('moved.yaml'), '-o', 'json'], c.io);
-    expect(code).toBe(5);
+    const c = await runCli([...offline('moved.yaml'), '-o', 'json']);
+    expect(c.code).toBe(5);
     const report = JSON.parse(c.out()) as {
       ok: boolean;
       hosts: { hops: { hop: string; status: string; detail: string[] }[] }[];
@@ -80,35 +87,31 @@ describe('registry-bridge verify, offline (saved registryz + Envoy config_dump, 
   });
 
   it('exit 2 when there is nothing to compare with', async () => {
-    const c = capture();
-    expect(await main(['verify', '--no-kube', '--registryz', join(fixtures, '1.19', 'registryz.json')], c.io)).toBe(2);
+    const c = await runCli(['verify', '--no-kube', '--registryz', join(fixtures, '1.19', 'registryz.json')]);
+    expect(c.code).toBe(2);
     expect(c.err()).toMatch(/nothing to compare with/);
   });
 });
 
 describe('registry-bridge verify -c', () => {
   it('reads the registries once and verifies what the bridge would write', async () => {
-    const c = capture();
-    const code = await main(
-      [
-        'verify',
-        '-c',
-        'examples/quickstart.yaml',
-        '--no-kube',
-        '--registryz',
-        join(fixtures, '1.22', 'registryz.json'),
-        '--timeout',
-        '0',
-        '-o',
-        'json',
-        '--log-level',
-        'silent',
-      ],
-      c.io,
-    );
+    const c = await runCli([
+      'verify',
+      '-c',
+      'examples/quickstart.yaml',
+      '--no-kube',
+      '--registryz',
+      join(fixtures, '1.22', 'registryz.json'),
+      '--timeout',
+      '0',
+      '-o',
+      'json',
+      '--log-level',
+      'silent',
+    ]);
     const report = JSON.parse(c.out()) as { hosts: { host: string; hops: { hop: string; detail: string[] }[] }[] };
     expect(report.hosts.length).toBeGreaterThan(0);
-    expect(code).toBe(5);
+    expect(c.code).toBe(5);
     for (const h of report.hosts)
       expect(h.hops.find((x) => x.hop === 'istiod')!.detail.join(' ')).toMatch(/not in istiod's registry|differs/);
   });
@@ -116,9 +119,6 @@ describe('registry-bridge verify -c', () => {
 
 // ---------------------------------------------------------------------------------------------
 // Fail closed (issue 23.3) and offline ergonomics (issue 19.3)
-
-const captured = join(fixtures, '1.31-alpha.b01690e6db7d');
-const f = (name: string) => join(dir, name);
 
 /** A fake terminal stdout for trace's progress line. */
 function captureTty() {
@@ -140,15 +140,14 @@ describe('verify fails closed: nothing to check is never a pass', () => {
       JSON.stringify([{ hostname: 'www.example.com', ports: [{ port: '80', protocol: 'HTTP' }], Resolution: 'DNS' }]),
     );
   });
-  const base = (desired: string) => ['verify', '--no-kube', '--desired', f(desired), '--timeout', '0'];
+  const base = (desired: string) => [...noKube(['verify'], desired), '--timeout', '0'];
 
   it.each([
     ['{"configs": []}', 'empty-configs.json'],
     ['[]', 'empty-array.json'],
   ])('--config-dump of %s: the proxy hop is not ✓, the file is named, exit 2', async (_, file) => {
-    const c = capture();
-    const code = await main([...base('good.yaml'), '--config-dump', f(file)], c.io);
-    expect(code).toBe(2);
+    const c = await runCli([...base('good.yaml'), '--config-dump', f(file)]);
+    expect(c.code).toBe(2);
     expect(c.out()).not.toMatch(/proxy\s+✓/);
     expect(c.out()).toMatch(/proxy\s+! error\s.*no --config-dump could be read/);
     expect(c.out()).toContain('0/1 hosts propagated');
@@ -162,18 +161,16 @@ describe('verify fails closed: nothing to check is never a pass', () => {
     ['no ServiceEntry', 'configmap.yaml', /configmap\.yaml: holds no ServiceEntry \(1 object\(s\) of other kinds\)/],
     ['a missing file', 'absent.yaml', /absent\.yaml: no such file \(--desired\)/],
   ])('--desired that is %s: exit 2 naming the file, never "0/0 hosts propagated"', async (_, file, message) => {
-    const c = capture();
-    const code = await main([...base(file), '--registryz', f('clean-registryz.json')], c.io);
-    expect(code).toBe(2);
+    const c = await runCli([...base(file), '--registryz', f('clean-registryz.json')]);
+    expect(c.code).toBe(2);
     expect(c.err()).toMatch(message);
     expect(c.err().split('\n').filter(Boolean)).toHaveLength(1);
     expect(c.out()).toBe('');
   });
 
   it('a registryz element of the checked host with wrong types: reported at the istiod hop and on stderr, exit 2', async () => {
-    const c = capture();
-    const code = await main([...base('good.yaml'), '--registryz', f('wrong-types-registryz.json')], c.io);
-    expect(code).toBe(2);
+    const c = await runCli([...base('good.yaml'), '--registryz', f('wrong-types-registryz.json')]);
+    expect(c.code).toBe(2);
     expect(c.out()).toMatch(
       /istiod\s+! error\s.*registryz element 0 \(host www\.example\.com\) skipped: ports\.0\.port: /,
     );
@@ -181,9 +178,8 @@ describe('verify fails closed: nothing to check is never a pass', () => {
   });
 
   it('a registryz with a malformed element of another host: the rest is checked, the element named, exit 2', async () => {
-    const c = capture();
-    const code = await main([...base('good.yaml'), '--registryz', join(fixtures, '1.19', 'registryz.json')], c.io);
-    expect(code).toBe(2);
+    const c = await runCli([...base('good.yaml'), '--registryz', join(fixtures, '1.19', 'registryz.json')]);
+    expect(c.code).toBe(2);
     expect(c.out()).toMatch(/istiod\s+✓ ok/);
     expect(c.err()).toMatch(/registryz element 2 \(host broken\.example\.com\) skipped: ports: /);
   });
@@ -214,12 +210,15 @@ spec:
   });
 
   it('--host H alone against a registryz: found, with ports, resolution, location and addresses (exit 0)', async () => {
-    const c = capture();
-    const code = await main(
-      ['verify', '--no-kube', '--host', 'www.baidu.com', '--registryz', join(captured, 'registryz.json')],
-      c.io,
-    );
-    expect(code).toBe(0);
+    const c = await runCli([
+      'verify',
+      '--no-kube',
+      '--host',
+      'www.baidu.com',
+      '--registryz',
+      join(captured, 'registryz.json'),
+    ]);
+    expect(c.code).toBe(0);
     expect(c.out()).toContain(`✓ www.baidu.com  in ${join(captured, 'registryz.json')}`);
     expect(c.out()).toMatch(/from\s+ServiceEntry default\/smoke-baidu-b4dba1 \(registry External\)/);
     expect(c.out()).toMatch(/ports\s+80\/HTTP \(http\)/);
@@ -230,23 +229,19 @@ spec:
   });
 
   it('--host H alone: not there is exit 5; -o json; a config dump says which clusters, routes, listeners', async () => {
-    const c = capture();
-    const code = await main(
-      [
-        'verify',
-        '--no-kube',
-        '--host',
-        'shop-2bf667.verify.example.com',
-        '--config-dump',
-        join(captured, 'config_dump.json'),
-        '--host',
-        'absent.example.com',
-        '-o',
-        'json',
-      ],
-      c.io,
-    );
-    expect(code).toBe(5);
+    const c = await runCli([
+      'verify',
+      '--no-kube',
+      '--host',
+      'shop-2bf667.verify.example.com',
+      '--config-dump',
+      join(captured, 'config_dump.json'),
+      '--host',
+      'absent.example.com',
+      '-o',
+      'json',
+    ]);
+    expect(c.code).toBe(5);
     const out = JSON.parse(c.out()) as {
       host: string;
       found: boolean;
@@ -264,21 +259,15 @@ spec:
   });
 
   it('a registryz that is one service object, not an array, is accepted', async () => {
-    const c = capture();
-    expect(
-      await main(['verify', '--no-kube', '--host', 'www.baidu.com', '--registryz', f('one-object.json')], c.io),
-    ).toBe(0);
+    const c = await runCli(['verify', '--no-kube', '--host', 'www.baidu.com', '--registryz', f('one-object.json')]);
+    expect(c.code).toBe(0);
     expect(c.out()).toMatch(/resolution\s+DNS/);
   });
 
   it('a truncated registryz: exit 2 with the file, line and column; no raw bytes, one line; no waiting', async () => {
-    const c = capture();
     // --timeout 1h: an offline check never waits for a file to change
-    const code = await main(
-      [...['verify', '--no-kube', '--desired', f('good.yaml')], '--registryz', f('truncated.json'), '--timeout', '1h'],
-      c.io,
-    );
-    expect(code).toBe(2);
+    const c = await runCli([...noKube(['verify'], 'good.yaml'), '--registryz', f('truncated.json'), '--timeout', '1h']);
+    expect(c.code).toBe(2);
     const err = c.err().split('\n').filter(Boolean);
     expect(err).toHaveLength(1);
     expect(err[0]).toMatch(
@@ -296,25 +285,18 @@ spec:
   });
 
   it('each bad --config-dump is named on its own and the good one is still checked', async () => {
-    const c = capture();
-    const code = await main(
-      [
-        'verify',
-        '--no-kube',
-        '--desired',
-        f('good.yaml'),
-        '--config-dump',
-        f('truncated.json'),
-        '--config-dump',
-        join(fixtures, 'envoy-admin-1.24', 'config_dump.json'),
-        '--config-dump',
-        f('absent.json'),
-        '--timeout',
-        '0',
-      ],
-      c.io,
-    );
-    expect(code).toBe(2);
+    const c = await runCli([
+      ...noKube(['verify'], 'good.yaml'),
+      '--config-dump',
+      f('truncated.json'),
+      '--config-dump',
+      envoyDump,
+      '--config-dump',
+      f('absent.json'),
+      '--timeout',
+      '0',
+    ]);
+    expect(c.code).toBe(2);
     expect(c.out()).toMatch(/proxy\s+✓ ok/);
     const err = c.err().split('\n').filter(Boolean);
     expect(err).toHaveLength(2);
@@ -323,77 +305,42 @@ spec:
   });
 
   it('--syncz FILE offline: the sync hop is checked against the file (the one proxy in it)', async () => {
-    const c = capture();
-    const code = await main(
-      [
-        'verify',
-        '--no-kube',
-        '--desired',
-        f('shop.yaml'),
-        '--config-dump',
-        join(captured, 'config_dump.json'),
-        '--syncz',
-        join(captured, 'syncz.json'),
-      ],
-      c.io,
-    );
+    const c = await runCli([...noKube(['verify'], 'shop.yaml'), ...capturedProxy()]);
     expect(c.out()).toMatch(/proxy\s+✓ ok/);
     expect(c.out()).toMatch(/sync\s+✓ ok/);
-    expect(code).toBe(0);
-    const other = capture();
-    expect(
-      await main(
-        [
-          'verify',
-          '--no-kube',
-          '--desired',
-          f('shop.yaml'),
-          '--syncz',
-          join(captured, 'syncz.json'),
-          '--proxy-id',
-          'gone.default',
-        ],
-        other.io,
-      ),
-    ).toBe(5);
+    expect(c.code).toBe(0);
+    const other = await runCli([
+      ...noKube(['verify'], 'shop.yaml'),
+      '--syncz',
+      join(captured, 'syncz.json'),
+      '--proxy-id',
+      'gone.default',
+    ]);
+    expect(other.code).toBe(5);
     expect(other.out()).toMatch(/sync\s+✗ missing\s.*proxy gone\.default is not connected/);
   });
 
   it('--host H against an istiod that does not answer: one try, exit 6 naming the URL', async () => {
-    const c = capture();
     // port 9 (discard) on loopback: nothing listens, the connection is refused at once
-    const code = await main(['verify', '--no-kube', '--host', 'www.baidu.com', '--istiod', 'http://127.0.0.1:9'], c.io);
-    expect(code).toBe(6);
+    const c = await runCli(['verify', '--no-kube', '--host', 'www.baidu.com', '--istiod', 'http://127.0.0.1:9']);
+    expect(c.code).toBe(6);
     expect(c.err()).toMatch(/^registry-bridge: GET http:\/\/127\.0\.0\.1:9\/debug\/registryz: /);
   });
 
   it('--istiod given a file path: exit 2 naming the flag', async () => {
-    const c = capture();
-    expect(await main(['verify', '--no-kube', '--desired', f('good.yaml'), '--istiod', 'registryz.json'], c.io)).toBe(
-      2,
-    );
+    const c = await runCli([...noKube(['verify'], 'good.yaml'), '--istiod', 'registryz.json']);
+    expect(c.code).toBe(2);
     expect(c.err()).toMatch(/--istiod: "registryz\.json" is not an http\(s\) URL/);
   });
 
   it('trace offline: plain lines per hop (no progress line off a terminal), one round, exit 0', async () => {
-    const c = capture();
-    const code = await main(
-      [
-        'trace',
-        'shop-2bf667.verify.example.com',
-        '--no-kube',
-        '--desired',
-        f('shop.yaml'),
-        '--config-dump',
-        join(captured, 'config_dump.json'),
-        '--syncz',
-        join(captured, 'syncz.json'),
-        '--timeout',
-        '1h',
-      ],
-      c.io,
-    );
-    expect(code).toBe(0);
+    const c = await runCli([
+      ...noKube(['trace', 'shop-2bf667.verify.example.com'], 'shop.yaml'),
+      ...capturedProxy(),
+      '--timeout',
+      '1h',
+    ]);
+    expect(c.code).toBe(0);
     const lines = c.out().split('\n');
     expect(lines[0]).toMatch(/^✓ proxy\s+\+\S+\s+config dump$/);
     expect(lines[1]).toMatch(/^✓ sync\s+\+\S+\s+\S+syncz\.json$/);
@@ -401,43 +348,30 @@ spec:
   });
 
   it('trace on a terminal: a progress line; a hop that fails for good stops it at once (exit 5, not the timeout)', async () => {
-    const c = captureTty();
-    const code = await main(
+    const c = await runCli(
       [
-        'trace',
-        'www.example.com',
-        '--no-kube',
-        '--desired',
-        f('moved.yaml'),
+        ...noKube(['trace', 'www.example.com'], 'moved.yaml'),
         '--registryz',
         f('clean-registryz.json'),
         '--timeout',
         '1h',
       ],
-      c.io,
+      captureTty(),
     );
-    expect(code).toBe(5);
+    expect(c.code).toBe(5);
     expect(c.out()).toContain('\r\u001b[Kwww.example.com  kube -  istiod ✗  proxy -  sync -');
     expect(c.out()).toMatch(/istiod\s+✗ differs\s.*ports differ: istiod has 80\/HTTP, 443\/TLS/);
   });
 
   it('trace of a host the desired file lacks: exit 5 at once, no waiting for kube', async () => {
-    const c = capture();
-    const code = await main(
-      [
-        'trace',
-        'other.example.com',
-        '--no-kube',
-        '--desired',
-        f('good.yaml'),
-        '--registryz',
-        f('clean-registryz.json'),
-        '--timeout',
-        '1h',
-      ],
-      c.io,
-    );
-    expect(code).toBe(5);
+    const c = await runCli([
+      ...noKube(['trace', 'other.example.com'], 'good.yaml'),
+      '--registryz',
+      f('clean-registryz.json'),
+      '--timeout',
+      '1h',
+    ]);
+    expect(c.code).toBe(5);
     expect(c.err()).toBe('registry-bridge: host other.example.com is not among the ServiceEntries the bridge wrote\n');
   });
 });
