@@ -18,7 +18,7 @@ import {
   type SourceAdapter,
 } from '../../src/sources/adapter.js';
 import { DUBBO_TEMPLATE_ATTRIBUTES } from '../dubbo/naming.js';
-import { dubboShape } from './dubbo.js';
+import { nacosModelService } from './dubbo.js';
 import { protectEmpty, type KnownService } from './empty-protection.js';
 import { NacosHttp, type ResolvedAuth } from './http.js';
 import { parseInstanceList, parseServiceListPage, stripGroupPrefix } from './parse.js';
@@ -1008,23 +1008,13 @@ export class NacosSource implements SourceAdapter {
     const fingerprint = this.fingerprintOf(parsed.instances);
     const instances =
       pushed && this.config.healthyOnly ? parsed.instances.filter((i) => i.healthy !== false) : parsed.instances;
-    const dubbo = dubboShape(
-      ref.name,
-      instances[0]?.metadata ?? {},
-      { source: this.context.source, namespace: ref.namespaceId },
-      this.config.dubboHostTemplate,
-    );
-    if (dubbo === 'not-a-service') return { rejected: [...parsed.rejected], fingerprint };
-    if (dubbo instanceof Error)
-      return { rejected: [...parsed.rejected, { ref: label, reason: `Dubbo host: ${dubbo.message}` }], fingerprint };
-    const service: RegistryService = dubbo
-      ? {
-          key: { ...this.keyOf(ref), group: dubbo.group, name: dubbo.name },
-          host: dubbo.host,
-          attributes: { ...dubbo.attributes, nacosGroup: ref.group, nacosService: ref.name },
-          instances,
-        }
-      : { key: this.keyOf(ref), instances };
+    const service = nacosModelService(this.keyOf(ref), instances, {
+      hostTemplate: this.config.dubboHostTemplate,
+      applicationLevel: this.config.dubbo.applicationLevel,
+    });
+    if (service === undefined) return { rejected: [...parsed.rejected], fingerprint };
+    if (service instanceof Error)
+      return { rejected: [...parsed.rejected, { ref: label, reason: service.message }], fingerprint };
     this.learn(ref, service.key);
     this.noteProtectionThreshold(ref, parsed.protectionThresholdReached);
     return { service, rejected: [...parsed.rejected], fingerprint };

@@ -72,7 +72,10 @@ export function protocolOfMetadata(md: Readonly<Record<string, string>>): string
 
 /**
  * One Nacos host → one instance, plus a second one on `gRPC_port` when the metadata declares a
- * gRPC port beside the main one (the convention of grpc-spring-boot-starter on Nacos).
+ * gRPC port beside the main one (the convention of grpc-spring-boot-starter on Nacos). A Dubbo 3
+ * application-level instance lists its protocol ports in `dubbo.endpoints` (JSON in a string,
+ * `[{"port":20880,"protocol":"dubbo"},{"port":50051,"protocol":"tri"}]`), as in ZooKeeper: one
+ * instance per endpoint.
  */
 export function instancesOfHost(h: NacosHost): Instance[] {
   // Values interned: the same few (`true`, a version, an application name) repeat on every host.
@@ -89,11 +92,36 @@ export function instancesOfHost(h: NacosHost): Instance[] {
     metadata,
     ...(h.clusterName ? { cluster: h.clusterName } : {}),
   };
+  const endpoints = dubboEndpointsOf(metadata['dubbo.endpoints']);
+  if (endpoints.length > 0) return endpoints.map((e) => ({ ...base, port: e.port, protocol: e.protocol }));
   const grpcPort = Number(metadata.gRPC_port);
   if (Number.isInteger(grpcPort) && grpcPort >= 1 && grpcPort <= 65535 && grpcPort !== h.port) {
     return [base, { ...base, port: grpcPort, protocol: 'grpc' }];
   }
   return [base];
+}
+
+/** `dubbo.endpoints` metadata → its valid `{port, protocol}` entries; [] when absent or not that JSON. */
+export function dubboEndpointsOf(text: string | undefined): { port: number; protocol: string }[] {
+  if (text === undefined || text.trim() === '') return [];
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(raw)) return [];
+  return raw.flatMap((e: unknown) => {
+    const { port, protocol } = (e ?? {}) as { port?: unknown; protocol?: unknown };
+    return typeof port === 'number' &&
+      Number.isInteger(port) &&
+      port >= 1 &&
+      port <= 65535 &&
+      typeof protocol === 'string' &&
+      protocol !== ''
+      ? [{ port, protocol }]
+      : [];
+  });
 }
 
 /** One page of `/v1/ns/service/list`. `count` is the total over all pages. */

@@ -19,6 +19,7 @@ import {
 import { DUBBO_HOST_TEMPLATE } from '../dubbo/naming.js';
 import {
   servicesOfDir,
+  type LayoutOptions,
   servicesOfRoots,
   unitFingerprint,
   ZK_TEMPLATE_ATTRIBUTES,
@@ -60,6 +61,14 @@ export const zookeeperAdapter = defineAdapter<ZooKeeperConfig>({
     return new ZooKeeperSource(config, context);
   },
 });
+
+function layoutOptionsOf(config: ZooKeeperConfig): LayoutOptions {
+  return {
+    maxDataBytes: config.maxDataBytes,
+    applicationLevel: config.dubbo.applicationLevel,
+    ...(config.curatorProtocol !== undefined ? { curatorProtocol: config.curatorProtocol } : {}),
+  };
+}
 
 /** ServiceKey.namespace of a root: chroot + root without the leading `/` (`dubbo`, `prod/dubbo`). */
 export function namespaceOf(connect: string, root: string): string {
@@ -137,7 +146,7 @@ export class ZooKeeperSource implements SourceAdapter {
       if (this.viewComplete()) return this.snapshotOfView();
     }
     const reads: RootRead[] = [];
-    const layoutOptions = { maxDataBytes: this.config.maxDataBytes };
+    const layoutOptions = layoutOptionsOf(this.config);
     // With a listener, each directory is parsed as soon as it is read and its services handed
     // on; the snapshot then takes those very objects.
     const parsed: ParsedDirs = new WeakMap();
@@ -376,9 +385,7 @@ export class ZooKeeperSource implements SourceAdapter {
     const before = this.units.get(unit);
     // Unchanged: keep the very same objects (consumers may memoize on their identity).
     if (before?.fingerprint === fingerprint) return;
-    const { services, rejected } = servicesOfRoots([read], this.context.source, {
-      maxDataBytes: this.config.maxDataBytes,
-    });
+    const { services, rejected } = servicesOfRoots([read], this.context.source, layoutOptionsOf(this.config));
     this.setUnit(unit, { fingerprint, keys: services.map((s) => s.key), services, rejected });
     const keys = new Map<string, ServiceKey>();
     for (const k of [...(before?.keys ?? []), ...services.map((s) => s.key)]) keys.set(serviceKeyString(k), k);

@@ -52,6 +52,10 @@ export interface RootRead {
 
 export interface LayoutOptions {
   readonly maxDataBytes: number;
+  /** Dubbo 3 application-level services (`/services/<app>`): see the `dubbo.applicationLevel` setting. */
+  readonly applicationLevel?: 'merge' | 'separate' | 'ignore';
+  /** Protocol of plain Curator instances (neither Spring Cloud nor Dubbo); none = TCP. */
+  readonly curatorProtocol?: string;
 }
 
 export interface ServicesRead {
@@ -94,8 +98,23 @@ export function servicesOfDir(dir: DirReadOf, source: string, namespace: string,
   const services =
     'providers' in dir
       ? dubboServicesOf(dir, source, namespace, rejected)
-      : [curatorServiceOf(dir, source, namespace, options, rejected)];
+      : curatorServicesOf(dir, source, namespace, options, rejected);
   return { services, rejected };
+}
+
+/** A Curator directory's service, marked (or left out) when it is a Dubbo 3 application. */
+function curatorServicesOf(
+  dir: CuratorServiceRead,
+  source: string,
+  namespace: string,
+  options: LayoutOptions,
+  rejected: RejectedEntry[],
+): RegistryService[] {
+  const service = curatorServiceOf(dir, source, namespace, options, rejected);
+  if (service.attributes?.kind !== 'dubbo') return [service];
+  const mode = options.applicationLevel ?? 'merge';
+  if (mode === 'ignore') return [];
+  return [{ ...service, applicationLevel: { application: dir.name, mode } }];
 }
 
 /**
@@ -264,11 +283,17 @@ export function curatorInstanceOf(data: Buffer | undefined, options: LayoutOptio
       dubbo,
     };
   }
-  const result = instancesOfCurator(parsed.data, dubbo);
+  const result = instancesOfCurator(parsed.data, dubbo, options.curatorProtocol);
   return typeof result === 'string' ? { error: result, dubbo } : { instances: result, dubbo };
 }
 
-function instancesOfCurator(c: CuratorInstance, dubbo: boolean): Instance[] | string {
+/**
+ * The protocol rule: Spring Cloud Zookeeper instances (payload class org.springframework...)
+ * serve HTTP on `port` and HTTPS on `sslPort`; Dubbo 3 applications name theirs in
+ * `dubbo.endpoints` (else dubbo); plain Curator x-discovery instances say nothing, so they get
+ * `curatorProtocol` when configured, else none (TCP, which carries any protocol).
+ */
+function instancesOfCurator(c: CuratorInstance, dubbo: boolean, curatorProtocol?: string): Instance[] | string {
   const meta = c.payload?.metadata ?? {};
   const spring = (c.payload?.['@class'] ?? '').startsWith('org.springframework');
   const metadata: Record<string, string> = {};
@@ -295,7 +320,17 @@ function instancesOfCurator(c: CuratorInstance, dubbo: boolean): Instance[] | st
   }
   const out: Instance[] = [];
   if (c.port != null)
-    out.push({ ...base, port: c.port, ...(spring ? { protocol: 'http' } : dubbo ? { protocol: 'dubbo' } : {}) });
+    out.push({
+      ...base,
+      port: c.port,
+      ...(spring
+        ? { protocol: 'http' }
+        : dubbo
+          ? { protocol: 'dubbo' }
+          : curatorProtocol !== undefined
+            ? { protocol: curatorProtocol }
+            : {}),
+    });
   if (c.sslPort != null) out.push({ ...base, port: c.sslPort, ...(spring ? { protocol: 'https' } : {}) });
   if (out.length === 0) return 'missing port (neither port, sslPort nor dubbo.endpoints)';
   return out;

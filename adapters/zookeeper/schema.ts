@@ -34,6 +34,24 @@ export const zookeeperConfigSchema = z
       .optional()
       .describe('One root znode. Unset (and no `roots`): /dubbo (dubbo), /services (curator), both (auto).'),
     roots: z.array(znodePath).min(1).optional().describe('Several root znodes; set either `root` or `roots`.'),
+    dubbo: z
+      .strictObject({
+        applicationLevel: z
+          .enum(['merge', 'separate', 'ignore'])
+          .default('merge')
+          .describe(
+            'Dubbo 3 application-level registrations (`/services/<app>`, register-mode all or instance). `merge`: instances that an interface-level service of the same application already lists add nothing and the application is not published again (one mesh service per interface + version + group); the rest (providers registered at application level only) stay on the application entry `<app>.dubbo`. `separate`: `<app>.dubbo` is published with every instance as well. `ignore`: not published.',
+          ),
+      })
+      .default({ applicationLevel: 'merge' })
+      .describe('How Dubbo registrations in this ZooKeeper map to mesh services.'),
+    curatorProtocol: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'Protocol of plain Curator x-discovery instances, which name none (`http`, `grpc`, ...). Spring Cloud Zookeeper instances are always http (https on sslPort); Dubbo ones say theirs. Unset: TCP.',
+      ),
     sessionTimeout: durationField('sources[].zookeeper.sessionTimeout')
       .default(30_000)
       .describe(

@@ -52,6 +52,13 @@ export interface RegistryService {
   /** Ports known without instances (static registries, external DNS services). */
   readonly ports?: readonly DeclaredPort[];
   readonly instances: readonly Instance[];
+  /**
+   * Set on a Dubbo 3 application-level service (one instance per process, serving every
+   * interface of the application). `merge`: its instances join the interface-level services
+   * that name this application (`attributes.application`), on the protocols those use, and it
+   * is published on its own only when no such service exists. `separate`: published on its own.
+   */
+  readonly applicationLevel?: { readonly application: string; readonly mode: 'merge' | 'separate' };
 }
 
 /** A registry entry that could not be read into the model; the rest of the source goes on. */

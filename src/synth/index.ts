@@ -1,5 +1,14 @@
-import { compareServiceKeys, serviceKeyString, type RegistryService } from '../model/service.js';
-import { synthServiceEntry, type SynthOptions } from './service-entry.js';
+import {
+  compareServiceKeys,
+  serviceKeyString,
+  type DeclaredPort,
+  type Instance,
+  type RegistryService,
+  type ServiceKey,
+} from '../model/service.js';
+import { SOURCES_ANNOTATION } from '../model/labels.js';
+import { endpointAddress, synthServiceEntry, type SynthOptions } from './service-entry.js';
+import { sortKeysDeep } from './hash.js';
 import type { DesiredEntry, SynthNote, SynthResult } from './types.js';
 import { sortByKey } from '../util/sort.js';
 
@@ -74,70 +83,103 @@ export interface SynthOutcome {
 }
 
 /**
- * Synthesizes every service of every source. Two services that would share a host (or an
- * object name) cannot both be published: the service that already owns the object keeps it
- * (`currentOwners`: host → service key string, from what the sink holds), else the one whose
- * key sorts first; the other is reported invalid, naming the winner. Istio misbehaves with two
- * entries for one host, and a newcomer must never take a working host away.
+ * Synthesizes every service of every source (inputs in configuration order).
+ *
+ * One host is one mesh service. Services that render the same host and have the same identity
+ * (Dubbo: interface + version + group; any other service: namespace, group, name) are ONE mesh
+ * service, whichever source or registration mode publishes them: their endpoints merge into one
+ * ServiceEntry, deduplicated by address and port (the first source in configuration order wins
+ * an address:port), labelled with the first publishing source and annotated with all of them
+ * (`registry-bridge.io/sources`). Dubbo application-level services in `merge` mode join the
+ * interface-level services of their application (see RegistryService.applicationLevel).
+ *
+ * Services with the same host but a different identity cannot both be published: the service
+ * that already owns the object keeps it (`currentOwners`: host → service key string, from what
+ * the sink holds), else the one whose key sorts first; the other is reported invalid, naming
+ * the winner. A newcomer must never take a working host away.
  */
 export function synthAll(
   inputs: readonly SynthInput[],
   currentOwners: ReadonlyMap<string, string> = new Map(),
 ): SynthOutcome {
-  const results: SynthResult[] = [];
-  for (const input of inputs) {
-    for (const service of input.services) results.push(synthOne(service, input.options));
-  }
-  results.sort((a, b) => compareServiceKeys(keyOf(a), keyOf(b)));
+  const items: Item[] = [];
+  inputs.forEach((input, order) => {
+    for (const service of input.services)
+      items.push({ service, options: input.options, order, result: synthOne(service, input.options) });
+  });
+  const extraNotes: { source: string; service: string; note: SynthNote }[] = [];
+  const published = applicationJoins(items, extraNotes);
+  published.sort((a, b) => compareServiceKeys(keyOf(a.result), keyOf(b.result)));
 
-  const byHost = new Map<string, string>();
-  const byName = new Map<string, string>();
-  const publishing = new Set<string>();
-  const final: SynthResult[] = [];
-  /** Notes of results left out (an empty service whose host another publishes): still reported. */
-  const leftOutNotes: { source: string; service: string; note: SynthNote }[] = [];
-  const hostOf = (r: SynthResult) => (r.kind === 'ok' ? r.entry.host : r.kind === 'empty' ? r.host : undefined);
-  const incumbent = (r: SynthResult) => {
-    const host = hostOf(r);
-    return host !== undefined && currentOwners.get(host) === serviceKeyString(keyOf(r));
-  };
   // Services that publish claim their hosts before services that exist but publish nothing (an
   // empty service never keeps a host from one that publishes it: ownership hands over), and
   // incumbents before newcomers; the order of the output stays by key.
-  const isIncumbent = results.map(incumbent);
-  const rank = (r: SynthResult, i: number) => (r.kind === 'ok' ? 0 : 2) + (isIncumbent[i] ? 0 : 1);
-  const ordered = results
-    .map((r, i) => ({ r, k: rank(r, i) }))
+  const incumbent = (it: Item) => {
+    const host = hostOf(it.result);
+    return host !== undefined && currentOwners.get(host) === serviceKeyString(keyOf(it.result));
+  };
+  const rank = (it: Item) => (it.result.kind === 'ok' ? 0 : 2) + (incumbent(it) ? 0 : 1);
+  const ordered = published
+    .map((it) => ({ it, k: rank(it) }))
     .sort((a, b) => a.k - b.k)
-    .map((x) => x.r);
-  for (const r of ordered) {
+    .map((x) => x.it);
+  const groups = new Map<string, { identity: string; winner: string; members: Item[]; publishes: boolean }>();
+  const final: SynthResult[] = [];
+  for (const it of ordered) {
+    const r = it.result;
     if (r.kind === 'invalid') {
       final.push(r);
       continue;
     }
-    const host = r.kind === 'ok' ? r.entry.host : r.host;
-    const nsName = r.kind === 'ok' ? `${r.entry.namespace}/${r.entry.name}` : `${r.namespace}/${r.name}`;
-    const me = serviceKeyString(keyOf(r));
-    const clash = byHost.get(host) ?? byName.get(nsName);
-    if (clash !== undefined && r.kind === 'empty' && publishing.has(host)) {
+    const host = hostOf(r)!;
+    const gk = `${namespaceOf(r)}\u0000${host}`;
+    const identity = identityOf(it.service);
+    const group = groups.get(gk);
+    if (!group) {
+      groups.set(gk, { identity, winner: serviceKeyString(keyOf(r)), members: [it], publishes: r.kind === 'ok' });
+    } else if (group.identity === identity) {
+      group.members.push(it);
+    } else if (r.kind === 'empty' && group.publishes) {
       // Another service publishes the host; what synthesis dropped of this one is still named.
-      for (const note of r.notes) leftOutNotes.push({ source: keyOf(r).source, service: me, note });
+      const me = serviceKeyString(keyOf(r));
+      for (const note of r.notes) extraNotes.push({ source: keyOf(r).source, service: me, note });
       continue;
+    } else {
+      final.push({
+        kind: 'invalid',
+        key: keyOf(r),
+        reason: `host ${host} is already produced by service ${group.winner}`,
+        notes: r.notes,
+      });
     }
+  }
+
+  const byName = new Map<string, string>();
+  const merged: SynthResult[] = [];
+  for (const { members } of groups.values()) {
+    const r = publishGroup(members);
+    // The notes of members merged into another's entry (rejected instances...) are still named.
+    for (const m of members) {
+      if (m.result === r || m.result.kind === 'invalid' || m.service.key === keyOf(r)) continue;
+      const key = serviceKeyString(m.service.key);
+      for (const note of m.result.notes) extraNotes.push({ source: m.service.key.source, service: key, note });
+    }
+    const nsName = r.kind === 'ok' ? `${r.entry.namespace}/${r.entry.name}` : `${namespaceOf(r)}/${nameOf(r)}`;
+    const me = serviceKeyString(keyOf(r));
+    const clash = byName.get(nsName);
     if (clash !== undefined) {
       final.push({
         kind: 'invalid',
         key: keyOf(r),
-        reason: `host ${host} is already produced by service ${clash}`,
+        reason: `object name ${nsName} is already produced by service ${clash}`,
         notes: r.notes,
       });
       continue;
     }
-    byHost.set(host, me);
     byName.set(nsName, me);
-    if (r.kind === 'ok') publishing.add(host);
-    final.push(r);
+    merged.push(r);
   }
+  final.push(...merged);
 
   final.sort((a, b) => compareServiceKeys(keyOf(a), keyOf(b)));
   const desired = sortByKey(
@@ -146,16 +188,195 @@ export function synthAll(
   );
   return {
     desired,
-    results: final,
+    results: final.map(forIncrementalOwnership),
     empty: final.filter((r): r is Extract<SynthResult, { kind: 'empty' }> => r.kind === 'empty'),
     invalid: final.filter((r): r is Extract<SynthResult, { kind: 'invalid' }> => r.kind === 'invalid'),
     notes: [
       ...final.flatMap((r) =>
         r.notes.map((note) => ({ source: keyOf(r).source, service: serviceKeyString(keyOf(r)), note })),
       ),
-      ...leftOutNotes,
+      ...extraNotes,
     ],
   };
+}
+
+interface Item {
+  readonly service: RegistryService;
+  readonly options: SynthOptions;
+  /** Index of the source in configuration order. */
+  readonly order: number;
+  readonly result: SynthResult;
+}
+
+/** A merged entry and the contributors it was built from (by object identity of the result). */
+const mergedFrom = new WeakMap<SynthResult, readonly ServiceKey[]>();
+
+/**
+ * The controller's fast path (incremental.ts) records the key of each result as the owner of
+ * its host and falls back to a full run when a change names only some of a host's services. A
+ * merged host is owned by the merge itself, a key no single service has, so a change in one
+ * contributor is always decided by the full run, which sees every source.
+ */
+function forIncrementalOwnership(r: SynthResult): SynthResult {
+  const from = mergedFrom.get(r);
+  if (r.kind !== 'ok' || from === undefined) return r;
+  const key: ServiceKey = { ...r.entry.key, name: `${r.entry.key.name} (merged with ${from.length - 1} more)` };
+  return { ...r, entry: { ...r.entry, key } };
+}
+
+/**
+ * What one mesh service is: for Dubbo, interface + version + group, wherever it is registered;
+ * for any other service, its registry namespace, group and name (the key without the source),
+ * so the same service in two sources (two clusters of one registry) is one mesh service, while
+ * two services that a host template maps to one host stay a clash.
+ */
+export function identityOf(service: RegistryService): string {
+  const a = service.attributes;
+  if (a?.kind === 'dubbo' && a.interface)
+    return `dubbo\u0000${a.interface}\u0000${a.version ?? ''}\u0000${a.dubboGroup ?? ''}`;
+  const k = service.key;
+  return `service\u0000${k.namespace}\u0000${k.group}\u0000${k.name}`;
+}
+
+/**
+ * Application-level services in `merge` mode. Dubbo registers a provider in mode `all` at
+ * both levels; the interface level says which interfaces (version, group) it serves, so an
+ * application instance whose address an interface-level service of the same application (any
+ * source, same namespace) already lists adds nothing and is dropped. What is left (providers
+ * registered at application level only, whose interfaces the registry does not say) is
+ * published on the application's own entry, with a note; without any interface-level service
+ * of the application, the whole application entry is.
+ */
+function applicationJoins(
+  items: readonly Item[],
+  notes: { source: string; service: string; note: SynthNote }[],
+): Item[] {
+  if (!items.some((it) => it.service.applicationLevel?.mode === 'merge')) return [...items];
+  const covered = new Map<string, Set<string>>(); // namespace \0 application → addresses
+  for (const t of items) {
+    const a = t.service.attributes;
+    if (t.service.applicationLevel !== undefined || a?.kind !== 'dubbo' || !a.interface || !a.application) continue;
+    const k = `${t.options.namespace}\u0000${a.application}`;
+    let set = covered.get(k);
+    if (!set) covered.set(k, (set = new Set()));
+    for (const i of t.service.instances) set.add(normalAddress(i.address));
+  }
+  return items.flatMap((it) => {
+    const level = it.service.applicationLevel;
+    if (level?.mode !== 'merge') return [it];
+    const key = serviceKeyString(it.service.key);
+    const addresses = covered.get(`${it.options.namespace}\u0000${level.application}`);
+    if (addresses === undefined) {
+      notes.push({
+        source: it.service.key.source,
+        service: key,
+        note: {
+          code: 'application-level-unmapped',
+          detail: `no interface-level Dubbo service names application "${level.application}": published on its own`,
+        },
+      });
+      return [it];
+    }
+    const rest = it.service.instances.filter((i) => !addresses.has(normalAddress(i.address)));
+    if (rest.length === 0) return [];
+    notes.push({
+      source: it.service.key.source,
+      service: key,
+      note: {
+        code: 'application-level-unmapped',
+        detail: `${[...new Set(rest.map((i) => i.address))].join(', ')} registered at application level only: published on the application's own entry`,
+      },
+    });
+    const service = { ...it.service, instances: rest };
+    return [{ ...it, service, result: synthOne(service, it.options) }];
+  });
+}
+
+function normalAddress(address: string): string {
+  const a = endpointAddress(address);
+  return 'address' in a ? a.address : address;
+}
+
+/**
+ * One group of services with one host and identity → one result. A single publishing service
+ * keeps its own (memoized) result; otherwise the usable instances of every member, filtered by
+ * its own source's options, are merged in configuration order.
+ */
+function publishGroup(members: readonly Item[]): SynthResult {
+  // Configuration order, then by key.
+  const all = [...members].sort((a, b) => a.order - b.order || compareServiceKeys(a.service.key, b.service.key));
+  const publishing = all.filter((it) => it.result.kind !== 'invalid' && usableInstances(it).length > 0);
+  if (all.length === 1 || publishing.length === 0)
+    return (members.find((m) => m.result.kind === 'ok') ?? members[0]!).result;
+  if (publishing.length === 1) return publishing[0]!.result;
+  const first = publishing[0]!;
+  const sources = [...new Set(publishing.map((it) => it.service.key.source))];
+  const host = hostOf(members[0]!.result)!;
+  const seen = new Set<string>();
+  const instances: Instance[] = [];
+  const ports: DeclaredPort[] = [];
+  for (const it of publishing) {
+    for (const inst of usableInstances(it)) {
+      const k = `${normalAddress(inst.address)}|${inst.port}`;
+      if (seen.has(k)) continue;
+      seen.add(k);
+      const protocol = inst.protocol ?? it.service.protocol;
+      instances.push({ ...inst, healthy: true, ...(protocol !== undefined ? { protocol } : {}) });
+    }
+    for (const p of it.service.ports ?? []) if (!ports.some((q) => q.number === p.number)) ports.push(p);
+  }
+  const service: RegistryService = {
+    key: first.service.key,
+    host,
+    ...(first.service.attributes ? { attributes: first.service.attributes } : {}),
+    ...(ports.length > 0 ? { ports } : {}),
+    instances,
+  };
+  const r = synthServiceEntry(service, { ...first.options, includeUnhealthy: true, excludeMetadata: [] });
+  if (r.kind !== 'ok' || sources.length < 2) {
+    if (r.kind === 'ok')
+      mergedFrom.set(
+        r,
+        publishing.map((it) => it.service.key),
+      );
+    return r;
+  }
+  const object = sortKeysDeep({
+    ...r.entry.object,
+    metadata: {
+      ...r.entry.object.metadata,
+      annotations: { ...r.entry.object.metadata.annotations, [SOURCES_ANNOTATION]: sources.join(',') },
+    },
+  });
+  const out: SynthResult = { ...r, entry: { ...r.entry, object } };
+  mergedFrom.set(
+    out,
+    publishing.map((it) => it.service.key),
+  );
+  return out;
+}
+
+/** The instances of a member that its own source's options let through, metadata filtered. */
+function usableInstances(it: Item): Instance[] {
+  const excluded = new Set(it.options.excludeMetadata);
+  return it.service.instances
+    .filter((i) => i.enabled && (i.healthy || it.options.includeUnhealthy) && i.weight > 0)
+    .map((i) => ({
+      ...i,
+      metadata: Object.fromEntries(Object.entries(i.metadata).filter(([k]) => !excluded.has(k))),
+    }));
+}
+
+function hostOf(r: SynthResult): string | undefined {
+  return r.kind === 'ok' ? r.entry.host : r.kind === 'empty' ? r.host : undefined;
+}
+
+function namespaceOf(r: SynthResult): string {
+  return r.kind === 'ok' ? r.entry.namespace : r.kind === 'empty' ? r.namespace : '';
+}
+
+function nameOf(r: SynthResult): string {
+  return r.kind === 'ok' ? r.entry.name : r.kind === 'empty' ? r.name : '';
 }
 
 function keyOf(r: SynthResult) {

@@ -46,6 +46,16 @@ export const defaultExcludedMetadata: readonly string[] = [
   'preserved.heart.beat.interval',
   'preserved.heart.beat.timeout',
   'preserved.ip.delete.timeout',
+  // Dubbo 3 application level: change on every restart or deploy, or are JSON blobs.
+  'remote.timestamp',
+  'dubbo.metadata.revision',
+  'dubbo.exported-services.revision',
+  'dubbo.subscribed-services.revision',
+  'dubbo.endpoints',
+  'dubbo.metadata-service.url-params',
+  'dubbo.metadata-service.urls',
+  // Modelled by the instance itself (Dubbo URL weight, Nacos enabled), not labels.
+  'weight',
 ];
 
 export interface SynthOptions {
@@ -122,12 +132,14 @@ export function synthServiceEntry(service: RegistryService, options: SynthOption
     if (!inst.enabled) continue;
     if (!inst.healthy && !options.includeUnhealthy) continue;
     if (!(inst.weight > 0)) continue; // weight 0 = draining
-    const address = inst.address.toLowerCase().replace(/(?<=[a-z0-9])\.$/, '');
-    const addressProblem = endpointAddressProblem(address);
-    if (addressProblem !== undefined) {
-      notes.push({ code: 'instance-rejected', instance: where, detail: `${where}: ${addressProblem}` });
+    const endpoint = endpointAddress(inst.address);
+    if ('problem' in endpoint) {
+      notes.push({ code: 'instance-rejected', instance: where, detail: `${where}: ${endpoint.problem}` });
       continue;
     }
+    if (endpoint.stripped !== undefined)
+      notes.push({ code: 'address-zone-stripped', detail: `${where}: ${endpoint.stripped}` });
+    const address = endpoint.address;
     const mapped = mapProtocol(inst.protocol ?? service.protocol, options.protocolOverrides);
     if (mapped.unknown !== undefined) {
       notes.push({
@@ -205,6 +217,33 @@ export function synthServiceEntry(service: RegistryService, options: SynthOption
     spec,
   });
   return { kind: 'ok', entry: { key, name, namespace: options.namespace, host, hash, object }, notes };
+}
+
+/**
+ * The address an endpoint can carry, or what is wrong with it. IPv6 is written in its canonical
+ * short form (Curator writes `fd00:0:0:0:0:0:0:2`), so one workload announced by two registries
+ * is one endpoint. A zone (`%eth0`, Curator's default for a scoped address) names an interface
+ * of the registering host and means nothing to Envoy elsewhere: it is stripped, or, for a
+ * link-local address, which is unreachable without it, the instance is rejected.
+ */
+export function endpointAddress(
+  raw: string,
+): { readonly address: string; readonly stripped?: string } | { readonly problem: string } {
+  const lower = raw.toLowerCase().replace(/(?<=[a-z0-9])\.$/, '');
+  if (isIP(lower) === 6) {
+    const zoneAt = lower.indexOf('%');
+    const bare = zoneAt >= 0 ? lower.slice(0, zoneAt) : lower;
+    const canonical = new URL(`http://[${bare}]`).hostname.slice(1, -1);
+    if (zoneAt < 0) return { address: canonical };
+    const zone = lower.slice(zoneAt + 1);
+    if (/^fe[89ab]/.test(canonical))
+      return {
+        problem: `link-local IPv6 address with zone "${zone}" is reachable only on the registering host's link`,
+      };
+    return { address: canonical, stripped: `IPv6 zone "%${zone}" removed (Envoy cannot use a scoped address)` };
+  }
+  const problem = endpointAddressProblem(lower);
+  return problem === undefined ? { address: lower } : { problem };
 }
 
 function servicePorts(

@@ -63,7 +63,9 @@ export interface SynthNote {
     | 'port-renamed'
     | 'locality-dropped'
     | 'duplicate-instance'
-    | 'partial-ports';
+    | 'partial-ports'
+    | 'address-zone-stripped'
+    | 'application-level-unmapped';
   readonly detail: string;
   /** `address:port` of the instance a note is about, for `instance-rejected`. */
   readonly instance?: string;

@@ -50,7 +50,8 @@ describe('ZooKeeper tree → model → ServiceEntries', () => {
       'com.alibaba.dubbo.demo.legacyservice.v-1-2-3.g-gold.dubbo',
       'com.alibaba.dubbo.demo.legacyservice.v-1-2-3.g-silver.dubbo',
       'com.example.order.orderfacade.dubbo',
-      'greeter-app.dubbo',
+      // greeter-app (Dubbo 3 application level, register-mode all) is merged into the
+      // GreeterService entries of its application, not published a second time.
       'orders-api.zk',
       'org.apache.dubbo.demo.demoservice.dubbo',
       'org.apache.dubbo.demo.greeterservice.v-1-0-0.g-blue.dubbo',
@@ -58,6 +59,24 @@ describe('ZooKeeper tree → model → ServiceEntries', () => {
     ]);
     expect(out.empty).toEqual([]);
     await expect(renderYaml(out.desired.map((d) => d.object))).toMatchFileSnapshot('golden/zookeeper-tree.yaml');
+  });
+
+  it('publishes the application-level service on its own with dubbo.applicationLevel: separate', () => {
+    const separate = servicesOfRoots([rootReadOf(tree, '/dubbo'), rootReadOf(tree, '/services')], 'zk', {
+      maxDataBytes: 64 * 1024,
+      applicationLevel: 'separate',
+    });
+    const hosts = synthAll([{ services: separate.services, options }]).desired.map((d) => d.host);
+    expect(hosts).toContain('greeter-app.dubbo');
+    expect(hosts).toContain('org.apache.dubbo.demo.greeterservice.v-1-0-0.g-blue.dubbo');
+  });
+
+  it('leaves the application-level service out with dubbo.applicationLevel: ignore', () => {
+    const ignored = servicesOfRoots([rootReadOf(tree, '/dubbo'), rootReadOf(tree, '/services')], 'zk', {
+      maxDataBytes: 64 * 1024,
+      applicationLevel: 'ignore',
+    });
+    expect(ignored.services.map((s) => s.key.name)).not.toContain('greeter-app');
   });
 
   it('never lets timestamps, pids or method order into the output', async () => {
@@ -144,6 +163,7 @@ describe('sources[i].zookeeper config', () => {
       relistInterval: 300_000,
       requestTimeout: 5_000,
       maxDataBytes: 262_144,
+      dubbo: { applicationLevel: 'merge' },
     });
     expect(parsed({ connect: 'zk-0:2181,zk-1:2181,zk-2:2181/prod', layout: 'dubbo' }).roots).toEqual(['/dubbo']);
     expect(parsed({ connect: 'zk:2181', layout: 'curator', root: '/sc', sessionTimeout: '10s' })).toMatchObject({

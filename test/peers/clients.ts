@@ -1,0 +1,195 @@
+/**
+ * Real registry clients (not servers): Apache Dubbo 3.3 providers, the official nacos-client and
+ * Curator x-discovery, run by our launcher clients/RegistryClients.java from Maven Central jars.
+ *
+ * install(): clients/pom.xml -> `mvn dependency:build-classpath` -> classpath.txt, and javac of
+ * the launcher, into <cache>/registry-clients-<version>/ (cached per machine like the servers).
+ * startClient(): one JVM per client, ready when it prints READY (registered); stop() unregisters
+ * gracefully ("stop" on stdin), kill() is SIGKILL (the registry expires the session itself).
+ * Each JVM takes ~150-190 MB: tests start a few, never dozens.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { PEERS_DIR, cacheDir, exists, readMarker, versionEntry, writeMarker } from './lib/paths.js';
+import { noLog, run, withLock } from './lib/process.js';
+import type { Log } from './lib/types.js';
+
+export const NAME = 'registry-clients';
+const SOURCES = [
+  path.join(PEERS_DIR, 'clients', 'RegistryClients.java'),
+  path.join(PEERS_DIR, 'clients', 'registrybridge', 'demo', 'GreetService.java'),
+];
+const POM_TEMPLATE = path.join(PEERS_DIR, 'clients', 'pom.xml');
+const MAIN_CLASS = 'registrybridge.clients.RegistryClients';
+
+interface Versions {
+  version: string;
+  dubbo: string;
+  curator: string;
+  nacosClient: string;
+}
+
+interface Marker {
+  version: string;
+  classpathFile: string;
+  classesDir: string;
+  sourcesSha: string;
+  /** Seconds the last build took (Maven resolution + javac). */
+  buildSeconds: number;
+}
+
+async function sourcesSha(): Promise<string> {
+  const h = crypto.createHash('sha256');
+  for (const f of [POM_TEMPLATE, ...SOURCES]) h.update(await fs.readFile(f));
+  return h.digest('hex').slice(0, 16);
+}
+
+async function classpathOk(file: string): Promise<boolean> {
+  const cp = await fs.readFile(file, 'utf8').catch(() => '');
+  const jars = cp.trim().split(':').filter(Boolean);
+  if (jars.length < 20) return false;
+  for (const jar of jars) if (!(await exists(jar))) return false;
+  return true;
+}
+
+async function upToDate(dir: string, version: string): Promise<Marker | null> {
+  const m = await readMarker<Marker>(dir);
+  if (!m || m.version !== version || m.sourcesSha !== (await sourcesSha())) return null;
+  if (!(await exists(path.join(m.classesDir, ...MAIN_CLASS.split('.')) + '.class'))) return null;
+  return (await classpathOk(m.classpathFile)) ? m : null;
+}
+
+/** Resolves the clients with Maven and compiles the launcher; cached per version. */
+export async function install(log: Log = noLog): Promise<Marker> {
+  const v = (await versionEntry(NAME)) as unknown as Versions;
+  const dir = cacheDir(NAME, v.version);
+  const cached = await upToDate(dir, v.version);
+  if (cached) return cached;
+  return withLock(`${dir}.lock`, log, async () => {
+    const again = await upToDate(dir, v.version);
+    if (again) return again;
+    const t0 = Date.now();
+    await fs.mkdir(dir, { recursive: true });
+    const logFile = path.join(dir, 'install.log');
+    const pom = (await fs.readFile(POM_TEMPLATE, 'utf8'))
+      .replaceAll('@DUBBO_VERSION@', v.dubbo)
+      .replaceAll('@CURATOR_VERSION@', v.curator)
+      .replaceAll('@NACOS_CLIENT_VERSION@', v.nacosClient);
+    await fs.writeFile(path.join(dir, 'pom.xml'), pom);
+    const classpathFile = path.join(dir, 'classpath.txt');
+    log(`resolving Dubbo ${v.dubbo}, Curator ${v.curator}, nacos-client ${v.nacosClient} from Maven Central`);
+    await run('mvn', ['-B', '-q', '-ntp', 'dependency:build-classpath', `-Dmdep.outputFile=${classpathFile}`], {
+      cwd: dir,
+      logFile,
+      log,
+      timeoutMs: 20 * 60_000,
+    });
+    if (!(await classpathOk(classpathFile))) throw new Error(`mvn wrote no usable ${classpathFile}; see ${logFile}`);
+    const classesDir = path.join(dir, 'classes');
+    await fs.rm(classesDir, { recursive: true, force: true });
+    const cp = (await fs.readFile(classpathFile, 'utf8')).trim();
+    const javacArgs = path.join(dir, 'javac.args');
+    await fs.writeFile(javacArgs, `-cp ${cp}\n`);
+    await run('javac', ['-nowarn', '-d', classesDir, `@${javacArgs}`, ...SOURCES], { logFile, log });
+    const marker: Marker = {
+      version: v.version,
+      classpathFile,
+      classesDir,
+      sourcesSha: await sourcesSha(),
+      buildSeconds: Math.round((Date.now() - t0) / 100) / 10,
+    };
+    await writeMarker(dir, marker);
+    log(`registry clients built in ${marker.buildSeconds} s`);
+    return marker;
+  });
+}
+
+export interface ClientHandle {
+  readonly pid: number;
+  /** stdout and stderr so far (for failure messages). */
+  output(): string;
+  /** Graceful: the client unregisters and exits. */
+  stop(): Promise<void>;
+  /** SIGKILL, as a crash: the registration stays until the registry expires it. */
+  kill(): Promise<void>;
+}
+
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of live) c.kill('SIGKILL');
+});
+
+/**
+ * Starts one client (`dubbo`, `nacos` or `curator` and its arguments, see RegistryClients.java)
+ * and resolves once it has registered.
+ */
+export async function startClient(
+  args: readonly string[],
+  opts: { log?: Log; timeoutMs?: number; heapMb?: number } = {},
+): Promise<ClientHandle> {
+  const m = await install(opts.log ?? noLog);
+  const cp = `${m.classesDir}:${(await fs.readFile(m.classpathFile, 'utf8')).trim()}`;
+  const argFile = path.join(path.dirname(m.classpathFile), 'java.args');
+  await fs.writeFile(argFile, `-cp ${cp}\n`);
+  const child = spawn(
+    'java',
+    [
+      `-Xmx${opts.heapMb ?? 128}m`,
+      '-XX:+UseSerialGC',
+      '-XX:TieredStopAtLevel=1',
+      '-Xss512k',
+      `@${argFile}`,
+      MAIN_CLASS,
+      ...args,
+    ],
+    { stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  live.add(child);
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      live.delete(child);
+      resolve(code);
+    }),
+  );
+  const timeoutMs = opts.timeoutMs ?? 120_000;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`client ${args.join(' ')} did not register within ${timeoutMs} ms:\n${out.slice(-3000)}`));
+    }, timeoutMs);
+    const onData = () => {
+      if (!out.includes('READY')) return;
+      clearTimeout(timer);
+      child.stdout.off('data', onData);
+      resolve();
+    };
+    child.stdout.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(
+        new Error(`client ${args.join(' ')} exited with ${String(code)} before registering:\n${out.slice(-3000)}`),
+      );
+    });
+  });
+  return {
+    pid: child.pid!,
+    output: () => out,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.stdin.end('stop\n');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      await exited;
+      clearTimeout(timer);
+    },
+    async kill() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
