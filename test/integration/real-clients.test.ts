@@ -298,7 +298,7 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('nacos') || !hasPeer('kube'))(
             '--address',
             'fd00:0:0:0:0:0:0:2%eth0',
             '--port',
-            '8080',
+            '9091',
           ]),
         ]);
         // The server health-checks persistent instances: wait until it has judged both.
@@ -335,7 +335,7 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('nacos') || !hasPeer('kube'))(
 
         const inventory = byService.get('inventory')!;
         expect(inventory.spec.endpoints!.map((ep) => ep.address)).toEqual(['fd00::2']);
-        expect(inventory.spec.ports.map((p) => `${p.protocol}/${p.number}`)).toEqual(['TCP/8080']);
+        expect(inventory.spec.ports.map((p) => `${p.protocol}/${p.number}`)).toEqual(['TCP/9091']);
         expect(inventory.metadata.labels?.[SOURCE_LABEL]).toBe('zk');
 
         await Promise.all([nacosClient.stop(), curator.stop()]);
