@@ -181,7 +181,7 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('nacos') || !hasPeer('kube'))(
       if (dir) await rm(dir, { recursive: true, force: true });
     });
 
-    it('one Dubbo 3.3 service registered in ZooKeeper and in Nacos (register-mode all) → ONE entry: dubbo TCP, tri GRPC, Dubbo weights, both sources', async () => {
+    it('one Dubbo 3.3 service registered in ZooKeeper and in Nacos (register-mode all) → ONE entry: dubbo TCP, tri GRPC, Dubbo weights, both sources; the ZooKeeper provider stops → the entry goes to Nacos', async () => {
       // Both providers run on this machine's one address. Synthesis pairs the dubbo and tri
       // ports of one address into endpoints in port order (the registries do not say which
       // ports are one process), so the ports are chosen in that order: dubbo p1 < p3 < tri p2 < p4.
@@ -258,7 +258,20 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('nacos') || !hasPeer('kube'))(
         expect((await inRegistry())?.ports?.map((p) => p.protocol).sort()).toEqual(['GRPC', 'TCP']);
       }
 
-      await Promise.all([zkProvider.stop(), nacosProvider.stop()]);
+      // Migration: the ZooKeeper provider stops; Nacos still publishes the service. The entry
+      // goes to Nacos in the same run, without the dead endpoint and without a conflict.
+      await zkProvider.stop();
+      await until(
+        'ZooKeeper providers gone',
+        async () => (await zkChildren(`/${ZK_GROUP}/registrybridge.demo.GreetService/providers`)).length === 0,
+      );
+      const after = await syncOnce(cfgDubbo);
+      expect(after.code, after.err).toBe(0);
+      const [moved] = await entries(TARGET);
+      expect(moved?.metadata.labels?.[SOURCE_LABEL]).toBe('nacos');
+      expect(moved!.spec.endpoints!.map((ep) => effectivePorts(moved!, ep))).toEqual([`TCP:${p3} GRPC:${p4}`]);
+
+      await nacosProvider.stop();
     }, 240_000);
 
     it('nacos-client 2.5 (ephemeral and persistent, weights, metadata, disabled, weight 0, unhealthy, two namespaces) and Curator 5.9 (zone-scoped IPv6)', async () => {
