@@ -31,9 +31,3 @@ export function labelValueProblem(value: string): string | undefined {
 export function isValidLabel(key: string, value: string): boolean {
   return labelKeyProblem(key) === undefined && labelValueProblem(value) === undefined;
 }
-
-/**
- * Annotation of a ServiceEntry whose endpoints several configured sources publish: their names,
- * comma-separated, in configuration order. The source label names the first of them.
- */
-export const SOURCES_ANNOTATION = 'registry-bridge.io/sources';

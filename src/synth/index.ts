@@ -6,8 +6,7 @@ import {
   type RegistryService,
   type ServiceKey,
 } from '../model/service.js';
-import { SOURCES_ANNOTATION } from '../model/labels.js';
-import { endpointAddress, synthServiceEntry, type SynthOptions } from './service-entry.js';
+import { endpointAddress, SOURCES_ANNOTATION, synthServiceEntry, type SynthOptions } from './service-entry.js';
 import { sortKeysDeep } from './hash.js';
 import type { DesiredEntry, SynthNote, SynthResult } from './types.js';
 import { sortByKey } from '../util/sort.js';

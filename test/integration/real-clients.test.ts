@@ -15,9 +15,8 @@ import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import zookeeper from 'node-zookeeper-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
-import { SOURCES_ANNOTATION } from '../../src/model/labels.js';
 import { loadKubeConfig } from '../../src/sinks/kube/client.js';
-import { SERVICE_ANNOTATION, SOURCE_LABEL } from '../../src/synth/index.js';
+import { SERVICE_ANNOTATION, SOURCE_LABEL, SOURCES_ANNOTATION } from '../../src/synth/index.js';
 import { install, startClient, type ClientHandle } from '../peers/clients.js';
 import { hasPeer, peer } from '../peers/endpoints.js';
 

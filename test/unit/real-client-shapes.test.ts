@@ -9,9 +9,14 @@ import { nacosModelService } from '../../adapters/nacos/dubbo.js';
 import { parseInstanceList } from '../../adapters/nacos/parse.js';
 import { servicesOfRoots, type LayoutOptions } from '../../adapters/zookeeper/layouts.js';
 import { zookeeperAdapter } from '../../adapters/zookeeper/index.js';
-import { SOURCES_ANNOTATION } from '../../src/model/labels.js';
 import type { RegistryService } from '../../src/model/service.js';
-import { defaultSynthOptions, SOURCE_LABEL, synthAll, type SynthOptions } from '../../src/synth/index.js';
+import {
+  defaultSynthOptions,
+  SOURCE_LABEL,
+  SOURCES_ANNOTATION,
+  synthAll,
+  type SynthOptions,
+} from '../../src/synth/index.js';
 import { loadTree, rootReadOf } from './zookeeper-helpers.js';
 
 const HOST = 'registrybridge.demo.greetservice.v-1-0-0.g-g1.dubbo';
