@@ -33,11 +33,22 @@ export function zookeeperSource(connect: string): Record<string, unknown> {
   return { kind: 'zookeeper', zookeeper: { connect: `${connect}${ZK_CHROOT}`, layout: 'dubbo', root: '/dubbo' } };
 }
 
+/** Nacos 3 fuzzy watch for new services (on), or the names poll alone (off): --nacos-fuzzy-watch. */
+let nacosFuzzyWatch = true;
+export function setNacosFuzzyWatch(on: boolean): void {
+  nacosFuzzyWatch = on;
+}
+
 /** The bridge's source block for the generators' data in Nacos at `httpBase` (…/nacos). */
 export function nacosSource(httpBase: string): Record<string, unknown> {
   return {
     kind: 'nacos',
-    nacos: { servers: [httpBase.replace(/\/nacos\/?$/, '')], namespaces: ['public'], groups: [NACOS_GROUP] },
+    nacos: {
+      servers: [httpBase.replace(/\/nacos\/?$/, '')],
+      namespaces: ['public'],
+      groups: [NACOS_GROUP],
+      fuzzyWatch: nacosFuzzyWatch,
+    },
   };
 }
 

@@ -15,6 +15,7 @@
  *   --nacos-changes 200 --nacos-istiod-samples 20   the same for Nacos
  *   --incremental-n <min n> services in the registry during incremental and burst
  *   --nacos-max-n 5000     largest N generated in Nacos (persistent instances register slowly)
+ *   --nacos-fuzzy-watch on|off   new Nacos services by fuzzy watch (on) or the names poll (off)
  *   --nacos-push-delay <ms> start Java Nacos with nacos.naming.push.pushTaskDelay=<ms> (default:
  *                          the server's 500 ms; a Nacos the bench reuses keeps what it has)
  *   --debounce 100         controller debounce (ms)
@@ -46,6 +47,7 @@ import {
   zookeeperRemoveService,
   type Instance,
   type RegistryDriver,
+  setNacosFuzzyWatch,
 } from './registries.js';
 import { imageNodeOptions, memoryCgroup } from './cgroup.js';
 import { relistMemory } from './relist-memory.js';
@@ -101,7 +103,10 @@ const params = {
   // The bridge process's memory cgroup (0: none). 512 sizes V8's heap as the chart's 256Mi does.
   bridgeMemoryLimitMiB: num('bridge-memory-limit', 512),
   nacosPushTaskDelayMs: flag('nacos-push-delay', '') === '' ? 'server default (500)' : num('nacos-push-delay', 500),
+  // New Nacos services: announced by fuzzy watch (on, the default) or found by the names poll (off).
+  nacosFuzzyWatch: flag('nacos-fuzzy-watch', 'on') !== 'off',
 };
+setNacosFuzzyWatch(params.nacosFuzzyWatch);
 if (typeof params.nacosPushTaskDelayMs === 'number')
   process.env.RB_NACOS_PUSH_TASK_DELAY_MS = String(params.nacosPushTaskDelayMs);
 const want = (s: string) => params.scenarios.includes(s);
