@@ -713,7 +713,14 @@ export class NacosSource implements SourceAdapter {
       const known = mode === 'pushed-first' ? (this.livePushed(ref) ?? this.whilePending(ref)) : undefined;
       let readAt = known?.at ?? Date.now();
       let got = known?.read;
-      if (got === undefined) {
+      if (got !== undefined && !hasUsable(got)) {
+        // A push that leaves a service nothing usable would delete its entry: the server's
+        // HTTP view is read first. Pushes trail it by the server's push delay, and a service
+        // whose last instance was replaced within that delay must not be deleted by a full run
+        // that starts while the server lists the new one.
+        readAt = Date.now();
+        got = (await this.instances(http, ref, signal)) ?? got;
+      } else if (got === undefined) {
         if (pace && this.isLive(ref)) readAt = await pace();
         got = this.withPushed(ref, await this.instances(http, ref, signal), readAt);
         this.keepWhilePending(ref, got, readAt);
@@ -1068,6 +1075,11 @@ export function pacer(n: number, spreadMs: number): () => Promise<number> {
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     return Date.now();
   };
+}
+
+/** The read names an instance that can be published (enabled, healthy, weight above 0). */
+function hasUsable(read: ServiceRead): boolean {
+  return (read.service?.instances ?? []).some((i) => i.enabled && i.healthy && i.weight > 0);
 }
 
 function refKeyString(r: NacosServiceRef): string {

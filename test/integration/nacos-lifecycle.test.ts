@@ -292,8 +292,9 @@ describe.skipIf(!hasPeer('nacos'))("Nacos's protect threshold on the Java server
   it('publishes every instance while the server says the threshold is reached, and says so in the log and a metric', async () => {
     const base = peer('nacos').http;
     const service = `pt-${Date.now().toString(36)}`;
-    const slot = { ns: 'public', ip: '127.0.0.1', port: '9' }; // nothing listens: the TCP check fails
-    const where = { namespaceId: slot.ns, groupName: GROUP, serviceName: service };
+    const slot = { ns: NS, ip: '127.0.0.1', port: '9' }; // nothing listens: the TCP check fails
+    // A group of its own: the metric counts this service only.
+    const where = { namespaceId: slot.ns, groupName: 'PROTECT', serviceName: service };
     const reg = await call(base, 'POST', '/v1/ns/instance', {
       ...where,
       ip: slot.ip,
@@ -313,7 +314,7 @@ describe.skipIf(!hasPeer('nacos'))("Nacos's protect threshold on the Java server
       await eventually(
         async () => {
           const res = await call(base, 'GET', '/v1/ns/instance/list', {
-            serviceName: `${GROUP}@@${service}`,
+            serviceName: `PROTECT@@${service}`,
             namespaceId: slot.ns,
             healthyOnly: 'false',
           });
@@ -328,7 +329,7 @@ describe.skipIf(!hasPeer('nacos'))("Nacos's protect threshold on the Java server
         nacosAdapter.configSchema.parse({
           servers: [base.replace(/\/nacos$/, '')],
           namespaces: [slot.ns],
-          groups: [GROUP],
+          groups: ['PROTECT'],
           push: false,
         }),
         {
