@@ -87,7 +87,18 @@ export class PropagationChecker {
         }
       } catch (err) {
         if (this.signal.aborted) return;
-        log.warn({ err: describeError(err) }, 'propagation check failed');
+        // A check that cannot run (istiod or its xDS stream gone) is no pass: every host of the
+        // round is unpropagated, with the reason, until a later check passes.
+        const detail = describeError(err);
+        log.warn({ err: detail, hosts: batch.length }, 'propagation check failed; the hosts count as unpropagated');
+        for (const t of batch) {
+          const host = t.expectation.host;
+          this.failures.set(host, {
+            host,
+            hops: [{ hop: 'check', detail: [detail] }],
+            writtenAt: new Date(t.writtenAt ?? this.deps.clock()).toISOString(),
+          });
+        }
       }
     }
   }
