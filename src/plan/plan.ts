@@ -1,15 +1,10 @@
 import { serviceKeyString } from '../model/service.js';
+import { SOURCES_ANNOTATION } from '../synth/service-entry.js';
 import type { DesiredEntry } from '../synth/types.js';
 import type { SynthOutcome } from '../synth/index.js';
 import { sortByKey } from '../util/sort.js';
 import { findCollisions, type Collision, type CollisionPort } from './collisions.js';
 import { applyPolicies } from './policy.js';
-
-/**
- * Annotation of a ServiceEntry synthesis writes for a host several sources publish: every
- * publishing source, comma-separated, in config order (the source label names the first).
- */
-export const SOURCES_ANNOTATION = 'registry-bridge.io/sources';
 
 /** A ServiceEntry as the sink sees it now. */
 export interface ObservedEntry {

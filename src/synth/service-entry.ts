@@ -25,8 +25,7 @@ export const MANAGED_BY_VALUE = 'registry-bridge';
 export const SOURCE_LABEL = 'registry-bridge.io/source';
 /**
  * Annotation of a ServiceEntry whose endpoints several configured sources publish: their names,
- * comma-separated, in configuration order. The source label names the first of them. (The same
- * value as src/plan's SOURCES_ANNOTATION; src/model/labels.ts is to hold the one definition.)
+ * comma-separated, in configuration order. The source label names the first of them.
  */
 export const SOURCES_ANNOTATION = 'registry-bridge.io/sources';
 export const SERVICE_ANNOTATION = 'registry-bridge.io/service';

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  SOURCES_ANNOTATION,
   planChanges,
   writesOf,
   type Action,
@@ -10,7 +9,7 @@ import {
 } from '../../src/plan/plan.js';
 import { PLAN_FILTERS } from '../../src/plan/policy.js';
 import { serviceKeyString } from '../../src/model/service.js';
-import { synthServiceEntry, type DesiredEntry } from '../../src/synth/index.js';
+import { SOURCES_ANNOTATION, synthServiceEntry, type DesiredEntry } from '../../src/synth/index.js';
 import { inst, options, svc } from './helpers.js';
 
 function desired(name: string, address = '10.0.0.1', source = 'test', host?: string): DesiredEntry {

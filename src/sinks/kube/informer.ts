@@ -3,13 +3,14 @@
  * (ObservedEntry, not the objects): the content hashes of a list, and the cache a list and a
  * watch keep, once the continuous controller watches.
  */
-import { SOURCES_ANNOTATION, type ObservedEntry } from '../../plan/plan.js';
+import type { ObservedEntry } from '../../plan/plan.js';
 import {
   contentHash,
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
   SERVICE_ANNOTATION,
   SOURCE_LABEL,
+  SOURCES_ANNOTATION,
 } from '../../synth/service-entry.js';
 import type { ServiceEntryResource } from './api.js';
 
