@@ -82,6 +82,22 @@ async function nacosHosts(
   return ((await res.json()) as { hosts?: { ip: string; port: number; healthy: boolean }[] }).hosts ?? [];
 }
 
+/** Removes what the clients left in the shared ZooKeeper (persistent parents of their nodes). */
+async function zkRemoveTree(path: string): Promise<void> {
+  const c = zookeeper.createClient(peer('zookeeper').connect);
+  await new Promise<void>((resolve) => {
+    c.once('connected', resolve);
+    c.connect();
+  });
+  const remove = async (p: string): Promise<void> => {
+    const children = await new Promise<string[]>((resolve) => c.getChildren(p, (err, ch) => resolve(err ? [] : ch)));
+    for (const child of children) await remove(`${p}/${child}`);
+    await new Promise<void>((resolve) => c.remove(p, -1, () => resolve()));
+  };
+  await remove(path);
+  c.close();
+}
+
 function zkChildren(path: string): Promise<string[]> {
   const c = zookeeper.createClient(peer('zookeeper').connect);
   return new Promise((resolve) => {
@@ -177,6 +193,7 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('nacos') || !hasPeer('kube'))(
           .makeApiClient(CoreV1Api)
           .deleteNamespace({ name })
           .catch(() => undefined);
+      for (const root of [`/${ZK_GROUP}`, ZK_CURATOR]) await zkRemoveTree(root);
       if (dir) await rm(dir, { recursive: true, force: true });
     });
 
