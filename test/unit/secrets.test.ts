@@ -161,7 +161,9 @@ async function echoServer(): Promise<{ server: Server; url: string; seen: string
   const server = createServer((req, res) => {
     void body(req).then((b) => {
       seen.push(`${req.method} ${req.url} ${b}`);
-      if (req.url?.startsWith('/nacos/v1/auth/login') && !b.includes('wrong-user')) {
+      // Nacos 3 logs in at /v3/auth/user/login first, older servers at /v1/auth/login: both echo.
+      const login = req.url?.startsWith('/nacos/v1/auth/login') || req.url?.startsWith('/nacos/v3/auth/user/login');
+      if (login && !b.includes('wrong-user')) {
         if (b.includes('username=echo-login')) {
           res.writeHead(500).end(`login failed for request body ${b}`);
           return;
