@@ -61,8 +61,10 @@ Exit codes:
   1  a source could not be read or a write failed
   2  bad usage or configuration
   3  --dry-run: changes are pending
-  4  done what was allowed, but some registry entries or services were rejected, conflicted,
-     or deletions wait for a later run (policy.maxDeletesPerRun reached)`,
+  4  done what was allowed, but some registry entries, instances or services were rejected,
+     conflict with objects the bridge does not own, or collide in Istio (one host twice, a
+     TCP port shared without addresses); or deletions wait for a later run
+     (policy.maxDeletesPerRun reached)`,
     )
     .action(async (opts: SyncFlags) => {
       code = await runSync(opts, io, io.shutdown);
