@@ -3,13 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
-import { runContinuous } from '../../src/controller/run.js';
-import { buildSink, buildSources } from '../../src/controller/wiring.js';
 import type { ReconcileReport } from '../../src/controller/reconcile.js';
 import { silentLogger } from '../../src/log.js';
 import { BridgeMetrics } from '../../src/metrics.js';
 import { adapterFactories } from '../../src/sources/registry.js';
-import { Writable } from 'node:stream';
+import { httpGet, listenWired, wire } from './wiring-harness.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -34,44 +32,12 @@ describe('continuous mode (files sink)', () => {
       adapterFactories,
     );
     const metrics = new BridgeMetrics();
-    const logger = silentLogger();
-    const { sink } = buildSink(
-      config,
-      {},
-      { stdout: new Writable({ write: (_c, _e, cb) => cb() }), baseDir: dir, logger, metrics },
-    );
-    const sources = buildSources(config, {
-      logger,
-      baseDir: dir,
-      env: {},
-      apiVersion: 'networking.istio.io/v1',
-      metrics,
-    });
     const shutdown = new AbortController();
     const reports: ReconcileReport[] = [];
-    let port = 0;
-    let exit: Promise<number> | undefined;
-    const listening = new Promise<void>((resolve) => {
-      const running = runContinuous({
-        config,
-        sources,
-        sink,
-        logger,
-        metrics,
-        dryRun: false,
-        shutdown: shutdown.signal,
-        env: {},
-        onListening: (p) => ((port = p), resolve()),
-        onReport: (r) => reports.push(r),
-      });
-      exit = running;
-    });
-    await listening;
+    const wired = wire(config, dir, silentLogger(), metrics);
+    const { port, exit } = await listenWired(wired, shutdown.signal, (r) => reports.push(r));
 
-    const get = async (path: string) => {
-      const res = await fetch(`http://127.0.0.1:${port}${path}`);
-      return { status: res.status, body: await res.text() };
-    };
+    const get = (path: string) => httpGet(port, path);
     await until(async () => (await get('/readyz')).status === 200);
     expect((await get('/healthz')).status).toBe(200);
     const m = (await get('/metrics')).body;

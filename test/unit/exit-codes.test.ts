@@ -3,16 +3,13 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { capture } from './cli-harness.js';
 import { parseConfig } from '../../src/config/load.js';
-import { runContinuous } from '../../src/controller/run.js';
-import { buildSink, buildSources } from '../../src/controller/wiring.js';
 import { silentLogger } from '../../src/log.js';
-import { BridgeMetrics } from '../../src/metrics.js';
 import { adapterFactories } from '../../src/sources/registry.js';
+import { httpGet, listenWired, wire } from './wiring-harness.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -175,34 +172,9 @@ describe('continuous mode start-up', () => {
       },
       adapterFactories,
     );
-    const logger = silentLogger();
-    const metrics = new BridgeMetrics();
-    const { sink } = buildSink(
-      cfg,
-      {},
-      { stdout: new Writable({ write: (_c, _e, cb) => cb() }), baseDir: dir, logger, metrics },
-    );
-    const sources = buildSources(cfg, { logger, baseDir: dir, env: {}, apiVersion: 'networking.istio.io/v1', metrics });
     const shutdown = new AbortController();
-    let port = 0;
-    let exit: Promise<number> | undefined;
-    await new Promise<void>((resolve) => {
-      exit = runContinuous({
-        config: cfg,
-        sources,
-        sink,
-        logger,
-        metrics,
-        dryRun: false,
-        shutdown: shutdown.signal,
-        env: {},
-        onListening: (p) => ((port = p), resolve()),
-      });
-    });
-    const get = async (path: string) => {
-      const res = await fetch(`http://127.0.0.1:${port}${path}`);
-      return { status: res.status, body: await res.text() };
-    };
+    const { port, exit } = await listenWired(wire(cfg, dir, silentLogger()), shutdown.signal);
+    const get = (path: string) => httpGet(port, path);
     const prop = await get('/propagation');
     expect(prop.status).toBe(404);
     expect(prop.body).toMatch(/propagation checks are off: .*propagation\.enabled: true/);

@@ -2,19 +2,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { parse as parseYaml } from 'yaml';
 import { main } from '../../src/cli/main.js';
 import { parseConfig } from '../../src/config/load.js';
 import { Controller } from '../../src/controller/controller.js';
 import type { ReconcileReport } from '../../src/controller/reconcile.js';
-import { buildSink, buildSources } from '../../src/controller/wiring.js';
 import { silentLogger } from '../../src/log.js';
-import { BridgeMetrics } from '../../src/metrics.js';
 import { endpointAddressProblem, parseHostname, portNameProblem } from '../../src/model/names.js';
 import { adapterFactories } from '../../src/sources/registry.js';
 import { serviceEntryProblems, synthAll, synthServiceEntry, type ServiceEntrySpec } from '../../src/synth/index.js';
 import { inst, options, svc } from './helpers.js';
+import { wire } from './wiring-harness.js';
 
 /**
  * The rules of istio/istio pkg/config/validation (ValidateServiceEntry, agent.ValidateFQDN,
@@ -199,20 +197,7 @@ describe('one bad instance does not freeze its service', () => {
         },
         adapterFactories,
       );
-      const metrics = new BridgeMetrics();
-      const logger = silentLogger();
-      const sources = buildSources(config, {
-        logger,
-        baseDir: dir,
-        env: {},
-        apiVersion: 'networking.istio.io/v1',
-        metrics,
-      });
-      const { sink } = buildSink(
-        config,
-        {},
-        { stdout: new Writable({ write: (_c, _e, cb) => cb() }), baseDir: dir, logger, metrics },
-      );
+      const { sources, sink, logger, metrics } = wire(config, dir, silentLogger());
       const report = await new Promise<ReconcileReport>((resolve) => {
         const controller = new Controller(
           sources,

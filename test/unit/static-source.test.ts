@@ -1,16 +1,13 @@
 import { mkdir, mkdtemp, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
 import type { ReconcileReport } from '../../src/controller/reconcile.js';
-import { runContinuous } from '../../src/controller/run.js';
-import { buildSink, buildSources } from '../../src/controller/wiring.js';
 import { createLogger } from '../../src/log.js';
-import { BridgeMetrics } from '../../src/metrics.js';
 import { adapterFactories } from '../../src/sources/registry.js';
+import { runWired, wire } from './wiring-harness.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -43,32 +40,9 @@ async function start(name: string, path: string, settle = '100ms') {
   );
   const lines: string[] = [];
   const logger = createLogger({ level: 'info', destination: { write: (s: string) => lines.push(s) } as never });
-  const metrics = new BridgeMetrics();
-  const { sink } = buildSink(
-    config,
-    {},
-    { stdout: new Writable({ write: (_c, _e, cb) => cb() }), baseDir: dir, logger, metrics },
-  );
-  const sources = buildSources(config, {
-    logger,
-    baseDir: dir,
-    env: {},
-    apiVersion: 'networking.istio.io/v1',
-    metrics,
-  });
   const shutdown = new AbortController();
   const reports: ReconcileReport[] = [];
-  const exit = runContinuous({
-    config,
-    sources,
-    sink,
-    logger,
-    metrics,
-    dryRun: false,
-    shutdown: shutdown.signal,
-    env: {},
-    onReport: (r) => reports.push(r),
-  });
+  const exit = runWired(wire(config, dir, logger), shutdown.signal, { onReport: (r) => reports.push(r) });
   const files = async () => (await readdir(join(out, 'default')).catch(() => [])).length;
   const deletes = () => reports.flatMap((r) => r.outcomes.filter((o) => o.change.action === 'delete'));
   return {
