@@ -3,12 +3,12 @@
  * and the kube sink, for one registry and one target namespace.
  */
 import { bridgeConfigSchema, type BridgeConfig } from '../src/config/schema.js';
-import { buildSources } from '../src/controller/wiring.js';
+import { buildSources, kubeSinkOf } from '../src/controller/wiring.js';
 import type { ConfiguredSource } from '../src/controller/reconcile.js';
 import { createLogger, type Logger } from '../src/log.js';
 import { BridgeMetrics } from '../src/metrics.js';
 import { loadKubeConfig } from '../src/sinks/kube/client.js';
-import { kubeSink, type KubeSink } from '../src/sinks/kube/sink.js';
+import type { KubeSink } from '../src/sinks/kube/sink.js';
 import { adapterFactories } from '../src/sources/registry.js';
 
 export interface BridgeSetup {
@@ -51,14 +51,7 @@ export function buildBridge(p: BridgeParams): BridgeSetup {
   const logger = createLogger({ level: p.logLevel ?? 'warn' });
   const metrics = new BridgeMetrics();
   const kc = loadKubeConfig({ kubeconfig: p.kubeconfig });
-  const sinkCfg = config.sink as Extract<BridgeConfig['sink'], { kind: 'kube' }>;
-  const sink = kubeSink({
-    kc,
-    namespaces: config.sources.map((s) => s.targetNamespace),
-    apiVersion: sinkCfg.apiVersion,
-    fieldManager: sinkCfg.fieldManager,
-    qps: sinkCfg.qps,
-    concurrency: sinkCfg.concurrency,
+  const sink = kubeSinkOf(config, config.sink as Extract<BridgeConfig['sink'], { kind: 'kube' }>, kc, {
     logger,
     metrics,
   });

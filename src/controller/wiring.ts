@@ -13,7 +13,7 @@ import type { Sink } from '../sinks/types.js';
 import type { ConfiguredSource, ReconcileOptions } from './reconcile.js';
 import { isAbsolute, resolve } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { kubeSink } from '../sinks/kube/sink.js';
+import { kubeSink, type KubeSink } from '../sinks/kube/sink.js';
 import { loadKubeConfig } from '../sinks/kube/client.js';
 
 export function synthOptionsOf(source: SourceConfig, defaultHostTemplate: string, apiVersion: string): SynthOptions {
@@ -79,6 +79,30 @@ export interface BuiltSink {
   readonly preflight?: (signal: AbortSignal) => Promise<void>;
 }
 
+type KubeSinkConfig = Extract<BridgeConfig['sink'], { kind: 'kube' }>;
+
+/**
+ * The kube sink of `config` with its kube sink settings `sink` and the client configuration `kc`,
+ * writing into the sources' target namespaces.
+ */
+export function kubeSinkOf(
+  config: BridgeConfig,
+  sink: KubeSinkConfig,
+  kc: KubeConfig,
+  deps: { readonly logger: Logger; readonly metrics: BridgeMetrics },
+): KubeSink {
+  return kubeSink({
+    kc,
+    namespaces: config.sources.map((s) => s.targetNamespace),
+    apiVersion: sink.apiVersion,
+    fieldManager: sink.fieldManager,
+    qps: sink.qps,
+    concurrency: sink.concurrency,
+    logger: deps.logger,
+    metrics: deps.metrics,
+  });
+}
+
 /**
  * Builds the configured sink, or stdout when `output` asks for rendered objects only.
  * `kubeconfig`/`context` (command-line flags) win over the sink's own settings.
@@ -121,16 +145,7 @@ export function buildSink(
         context: flags.context ?? sink.context,
         ...(deps.env ? { env: deps.env } : {}),
       });
-      const kube = kubeSink({
-        kc,
-        namespaces: config.sources.map((s) => s.targetNamespace),
-        apiVersion: sink.apiVersion,
-        fieldManager: sink.fieldManager,
-        qps: sink.qps,
-        concurrency: sink.concurrency,
-        logger: deps.logger,
-        metrics: deps.metrics,
-      });
+      const kube = kubeSinkOf(config, sink, kc, deps);
       return {
         sink: kube,
         preflight: (signal) => kube.preflight(signal),
