@@ -197,33 +197,31 @@ describe('a Nacos server that echoes the request in its errors', () => {
   it('the access token of an echoed URL and the form-encoded password of an echoed login body stay out of errors', async () => {
     const logger = createLogger({ level: 'silent' });
     const password = `p@ss word!${secret}`;
-    const viaUrl = new NacosHttp({
-      source: 's',
-      servers: [echo.url],
-      auth: { kind: 'password', username: 'nacos', password },
-      timeoutMs: 5000,
-      logger,
-    });
-    const err1 = await viaUrl.request('GET', '/v1/ns/service/list', { pageNo: '1' }, AbortSignal.timeout(5000)).then(
-      () => undefined,
-      (e: unknown) => e as Error,
+    /** A client of the echo server logging in as `username` (echo-login: the login itself fails, echoing its body). */
+    const client = (username: string) =>
+      new NacosHttp({
+        source: 's',
+        servers: [echo.url],
+        auth: { kind: 'password', username, password },
+        timeoutMs: 5000,
+        logger,
+      });
+    const errorOf = (request: Promise<unknown>) =>
+      request.then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+    const viaUrl = client('nacos');
+    const err1 = await errorOf(
+      viaUrl.request('GET', '/v1/ns/service/list', { pageNo: '1' }, AbortSignal.timeout(5000)),
     );
     expect(err1).toBeInstanceOf(Error);
     expect(echo.seen.some((s) => s.includes(`accessToken=tok-${secret}`))).toBe(true); // the server did echo it
     expect(err1!.message).toMatch(/HTTP 500/);
     expect(err1!.message).not.toContain(secret);
 
-    const viaLogin = new NacosHttp({
-      source: 's',
-      servers: [echo.url],
-      auth: { kind: 'password', username: 'echo-login', password },
-      timeoutMs: 5000,
-      logger,
-    });
-    const err2 = await viaLogin.request('GET', '/v1/ns/service/list', {}, AbortSignal.timeout(5000)).then(
-      () => undefined,
-      (e: unknown) => e as Error,
-    );
+    const viaLogin = client('echo-login');
+    const err2 = await errorOf(viaLogin.request('GET', '/v1/ns/service/list', {}, AbortSignal.timeout(5000)));
     expect(err2!.message).toMatch(/login to Nacos server .* failed with HTTP 500/);
     expect(err2!.message).not.toContain(secret);
     expect(err2!.message).not.toContain('p%40ss');
