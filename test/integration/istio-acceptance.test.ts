@@ -18,6 +18,7 @@ import {
   type ServiceEntrySpec,
   type SynthOptions,
 } from '../../src/synth/index.js';
+import { baseServiceEntrySpec as base } from '../unit/helpers.js';
 
 const GROUP = 'networking.istio.io';
 const VERSION = 'v1';
@@ -71,13 +72,6 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))('Istio agrees with the b
     metadata: { name, namespace: NS },
     spec,
   });
-  const base: ServiceEntrySpec = {
-    hosts: ['orders.example'],
-    location: 'MESH_INTERNAL',
-    resolution: 'STATIC',
-    ports: [{ number: 80, name: 'http', protocol: 'HTTP' }],
-    endpoints: [{ address: '10.0.0.1' }],
-  };
 
   it('accepts the base spec (the control)', async () => {
     expect(serviceEntryProblems(base)).toEqual([]);

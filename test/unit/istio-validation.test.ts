@@ -11,7 +11,7 @@ import { silentLogger } from '../../src/log.js';
 import { endpointAddressProblem, parseHostname, portNameProblem } from '../../src/model/names.js';
 import { adapterFactories } from '../../src/sources/registry.js';
 import { serviceEntryProblems, synthAll, synthServiceEntry, type ServiceEntrySpec } from '../../src/synth/index.js';
-import { inst, options, svc } from './helpers.js';
+import { baseServiceEntrySpec as base, inst, options, svc } from './helpers.js';
 import { wire } from './wiring-harness.js';
 
 /**
@@ -268,13 +268,6 @@ describe('port names (ValidatePortName; CEL: endpoint port keys shorter than 63)
 });
 
 describe('serviceEntryProblems refuses what Istio refuses', () => {
-  const base: ServiceEntrySpec = {
-    hosts: ['orders.example'],
-    location: 'MESH_INTERNAL',
-    resolution: 'STATIC',
-    ports: [{ number: 80, name: 'http', protocol: 'HTTP' }],
-    endpoints: [{ address: '10.0.0.1' }],
-  };
   it('accepts the base spec', () => expect(serviceEntryProblems(base)).toEqual([]));
   it.each<[string, Partial<ServiceEntrySpec>, RegExp]>([
     ['an IP as host', { hosts: ['10.1.2.3'] }, /hosts\[0\]: host "10\.1\.2\.3" is an IP address/],
