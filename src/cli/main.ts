@@ -25,6 +25,17 @@ export function packageVersion(): string {
   return '0.0.0-unknown';
 }
 
+const syncHelp = `
+Exit codes:
+  0  converged: every source read, every write applied
+  1  a source could not be read or a write failed
+  2  bad usage or configuration
+  3  --dry-run: changes are pending
+  4  done what was allowed, but some registry entries, instances or services were rejected,
+     conflict with objects the bridge does not own, or collide in Istio (one host twice, a
+     TCP port shared without addresses); or deletions wait for a later run
+     (policy.maxDeletesPerRun reached)`;
+
 /** Parses argv and runs the command; resolves to the process exit code. */
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
   let code: number = ExitCode.Converged;
@@ -53,19 +64,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .addOption(
       new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']),
     )
-    .addHelpText(
-      'after',
-      `
-Exit codes:
-  0  converged: every source read, every write applied
-  1  a source could not be read or a write failed
-  2  bad usage or configuration
-  3  --dry-run: changes are pending
-  4  done what was allowed, but some registry entries, instances or services were rejected,
-     conflict with objects the bridge does not own, or collide in Istio (one host twice, a
-     TCP port shared without addresses); or deletions wait for a later run
-     (policy.maxDeletesPerRun reached)`,
-    )
+    .addHelpText('after', syncHelp)
     .action(async (opts: SyncFlags) => {
       code = await runSync(opts, io, io.shutdown);
     });
