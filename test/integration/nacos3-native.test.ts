@@ -5,6 +5,8 @@
  * v3 admin API. The bridge must reach the same golden ServiceEntries as the v1 suite
  * (nacos-adapter.test.ts, fixtures/nacos/golden/integration.yaml) in `sync --once` and in
  * continuous mode, and fuzzy watch must announce a new service long before the names poll.
+ * Last, the official Nacos 3 Java client (nacos-client 3.2.x, test/peers/clients.ts variant
+ * 'nacos3') registers against it with auth, and the bridge must publish what it registered.
  */
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,7 +19,9 @@ import { main } from '../../src/cli/main.js';
 import { secretResolver } from '../../src/config/secret.js';
 import { BridgeMetrics } from '../../src/metrics.js';
 import type { SourceAdapter } from '../../src/sources/adapter.js';
+import { startClient } from '../peers/clients.js';
 import { hasPeer } from '../peers/endpoints.js';
+import { versionEntry } from '../peers/lib/paths.js';
 import { eventually } from './eventually.js';
 
 const NS_A = 'rb-it-a';
@@ -440,5 +444,62 @@ describe.skipIf(!hasPeer('nacos') || process.env.RB_NACOS3_TESTS === '0')(
       }
       expect(logs.join('')).not.toContain(PASSWORD);
     });
+
+    // Last in this file: its namespace would otherwise show in namespaces ["*"] above.
+    it('the official Nacos 3 Java client (nacos-client 3.2) registers with auth; sync --once publishes its endpoints', async () => {
+      const ns = 'rb-it-java3';
+      const group = 'JAVA3';
+      await admin('POST', '/v3/admin/core/namespace', { namespaceId: ns, namespaceName: ns });
+      const client = await startClient(
+        [
+          'nacos',
+          '--server',
+          `127.0.0.1:${HTTP_PORT}`,
+          '--username',
+          USER,
+          '--instance',
+          `${ns}/${group}/java3-orders/127.3.0.1:8080;weight=1;protocol=http;version=v1`,
+          '--instance',
+          `${ns}/${group}/java3-orders/127.3.0.2:8080;weight=3;protocol=http;version=v2;zone=z2`,
+        ],
+        { variant: 'nacos3', env: { RB_CLIENT_NACOS_PASSWORD: PASSWORD } },
+      );
+      try {
+        // The JVM runs the Nacos 3 client, not the 2.x one of the default build.
+        const { nacosClient } = (await versionEntry('registry-clients-nacos3')) as unknown as { nacosClient: string };
+        expect(nacosClient).toMatch(/^3\./);
+        expect(client.output()).toContain(`nacos-client ${nacosClient}\n`);
+        const cfg = join(dir, 'java3.yaml');
+        await writeFile(
+          cfg,
+          configYaml()
+            .replace(`namespaces: [${NS_A}, ${NS_B}]`, `namespaces: [${ns}]`)
+            .replace(`groups: [${GROUPS.join(', ')}]`, `groups: [${group}]`),
+        );
+        const c = capture();
+        expect(await main(['sync', '--once', '-c', cfg, '-o', 'json'], c.io), c.err().slice(-2000)).toBe(0);
+        const list = JSON.parse(c.out()) as {
+          items: { metadata: { name: string; annotations: Record<string, string> }; spec: Record<string, unknown> }[];
+        };
+        expect(list.items.map((i) => i.metadata.name)).toEqual([`java3-orders.java3.${ns}.nacos`]);
+        const [se] = list.items;
+        expect(se!.metadata.annotations['registry-bridge.io/service']).toBe(`nacos/${ns}/${group}/java3-orders`);
+        expect(se!.spec).toEqual({
+          hosts: [`java3-orders.java3.${ns}.nacos`],
+          ports: [{ name: 'http-8080', number: 8080, protocol: 'HTTP' }],
+          location: 'MESH_INTERNAL',
+          resolution: 'STATIC',
+          endpoints: [
+            { address: '127.3.0.1', labels: { protocol: 'http', version: 'v1' }, weight: 33 },
+            { address: '127.3.0.2', labels: { protocol: 'http', version: 'v2', zone: 'z2' }, weight: 100 },
+          ],
+        });
+        expect(c.err()).not.toContain(PASSWORD);
+      } finally {
+        await client.stop();
+      }
+      expect(client.output()).toContain('STOPPED');
+      expect(client.output()).not.toContain(PASSWORD);
+    }, 180_000);
   },
 );

@@ -4,6 +4,8 @@
  *
  * install(): clients/pom.xml -> `mvn dependency:build-classpath` -> classpath.txt, and javac of
  * the launcher, into <cache>/registry-clients-<version>/ (cached per machine like the servers).
+ * Variant 'nacos3' (versions.json "registry-clients-nacos3") is the same launcher built against
+ * the Nacos 3 client (nacos-client 3.2.x), in its own cache folder keyed by its version.
  * startClient(): one JVM per client, ready when it prints READY (registered); stop() unregisters
  * gracefully ("stop" on stdin), kill() is SIGKILL (the registry expires the session itself).
  * Each JVM takes ~150-190 MB: tests start a few, never dozens.
@@ -17,6 +19,9 @@ import { noLog, run, withLock } from './lib/process.js';
 import type { Log } from './lib/types.js';
 
 export const NAME = 'registry-clients';
+/** Which build of the launcher: the default one (nacos-client 2.x) or the one with nacos-client 3.x. */
+export type Variant = 'default' | 'nacos3';
+const entryName = (variant: Variant) => (variant === 'nacos3' ? `${NAME}-nacos3` : NAME);
 const SOURCES = [
   path.join(PEERS_DIR, 'clients', 'RegistryClients.java'),
   path.join(PEERS_DIR, 'clients', 'registrybridge', 'demo', 'GreetService.java'),
@@ -62,8 +67,8 @@ async function upToDate(dir: string, version: string): Promise<Marker | null> {
 }
 
 /** Resolves the clients with Maven and compiles the launcher; cached per version. */
-export async function install(log: Log = noLog): Promise<Marker> {
-  const v = (await versionEntry(NAME)) as unknown as Versions;
+export async function install(log: Log = noLog, variant: Variant = 'default'): Promise<Marker> {
+  const v = (await versionEntry(entryName(variant))) as unknown as Versions;
   const dir = cacheDir(NAME, v.version);
   const cached = await upToDate(dir, v.version);
   if (cached) return cached;
@@ -127,9 +132,16 @@ process.once('exit', () => {
  */
 export async function startClient(
   args: readonly string[],
-  opts: { log?: Log; timeoutMs?: number; heapMb?: number } = {},
+  opts: {
+    log?: Log;
+    timeoutMs?: number;
+    heapMb?: number;
+    variant?: Variant;
+    /** Extra environment, e.g. RB_CLIENT_NACOS_PASSWORD for `nacos --username` (kept off argv and messages). */
+    env?: Record<string, string>;
+  } = {},
 ): Promise<ClientHandle> {
-  const m = await install(opts.log ?? noLog);
+  const m = await install(opts.log ?? noLog, opts.variant);
   const cp = `${m.classesDir}:${(await fs.readFile(m.classpathFile, 'utf8')).trim()}`;
   const argFile = path.join(path.dirname(m.classpathFile), 'java.args');
   await fs.writeFile(argFile, `-cp ${cp}\n`);
@@ -144,7 +156,7 @@ export async function startClient(
       MAIN_CLASS,
       ...args,
     ],
-    { stdio: ['pipe', 'pipe', 'pipe'] },
+    { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } },
   );
   live.add(child);
   let out = '';

@@ -17,7 +17,7 @@ import java.util.Properties;
  *   dubbo   --registry <zookeeper://h:p | nacos://h:p?namespace=ns> --app <name>
  *           [--version v] [--group g] [--host 127.0.0.2] [--dubbo-port n] [--tri-port n]
  *           [--register-mode all|interface|instance] [--weight n]
- *   nacos   --server h:p
+ *   nacos   --server h:p [--username u] (password from the environment: RB_CLIENT_NACOS_PASSWORD)
  *           --instance ns/group/service/ip:port[;weight=w][;enabled=false][;ephemeral=false][;k=v]...
  *   curator --connect h:p [--base /services] --name s --address a --port n [--spring] [--id x]
  *
@@ -123,6 +123,12 @@ public final class RegistryClients {
         Properties props = new Properties();
         props.setProperty("serverAddr", server);
         props.setProperty("namespace", k[0]);
+        if (o.containsKey("username")) {
+          String password = System.getenv("RB_CLIENT_NACOS_PASSWORD");
+          if (password == null) usage("--username needs the password in RB_CLIENT_NACOS_PASSWORD");
+          props.setProperty("username", o.get("username").get(0));
+          props.setProperty("password", password);
+        }
         naming = com.alibaba.nacos.api.naming.NamingFactory.createNamingService(props);
         byNamespace.put(k[0], naming);
       }
@@ -141,6 +147,7 @@ public final class RegistryClients {
         undo.add(() -> quietly(() -> n.batchDeregisterInstance(k[2], k[1], ephemeral)));
       }
     }
+    System.out.println("nacos-client " + com.alibaba.nacos.common.utils.VersionUtils.version);
     return () -> {
       for (Runnable r : undo) r.run();
       for (com.alibaba.nacos.api.naming.NamingService n : byNamespace.values()) n.shutDown();
