@@ -608,6 +608,8 @@ for (const server of servers) {
       const adapter = makeAdapter(url, { push: 'grpc', namespaces: [NS_B], groups: [MANY] }, logs);
       const ac = new AbortController();
       const hints: (readonly ServiceKey[] | undefined)[] = [];
+      let releaseSubscriptions: () => void = () => {};
+      const subscriptionsReleased = new Promise<void>((r) => (releaseSubscriptions = r));
       type Internals = {
         push: {
           o: { concurrency?: number };
@@ -618,9 +620,27 @@ for (const server of servers) {
       try {
         await adapter.watch!((keys) => void hints.push(keys), ac.signal);
         const internals = adapter as unknown as Internals;
-        // One subscription at a time, so that the test can see them pending (10,000 services
-        // take the server a minute at any concurrency).
+        // One subscription at a time, and every one after the first held until the second list
+        // is done: pending subscriptions whatever the server's speed (10,000 services take Java
+        // Nacos a minute; r-nacos answers 120 in milliseconds, before a second list could start).
         internals.push.o.concurrency = 1;
+        type Conn = { unary: (type: string, ...rest: unknown[]) => Promise<unknown> };
+        const gated = new WeakSet<Conn>();
+        let passed = 0;
+        const pushInternals = internals.push as unknown as { connection: (ns: string) => Conn };
+        const connection = pushInternals.connection.bind(pushInternals);
+        pushInternals.connection = (ns) => {
+          const c = connection(ns);
+          if (!gated.has(c)) {
+            gated.add(c);
+            const unary = c.unary.bind(c);
+            c.unary = async (type, ...rest) => {
+              if (type === 'SubscribeServiceRequest' && passed++ > 0) await subscriptionsReleased;
+              return unary(type, ...rest);
+            };
+          }
+          return c;
+        };
         const first = await adapter.list(ac.signal); // read over HTTP, then subscribed
         expect(first.services).toHaveLength(many.length);
         const status = () => internals.push.status()[NS_B];
@@ -631,6 +651,7 @@ for (const server of servers) {
         );
         const second = await adapter.list(ac.signal);
         const pendingAfter = many.length - status()!.subscribed;
+        releaseSubscriptions();
         expect(pendingAfter, 'subscriptions were all done before the second list: nothing was pending').toBeGreaterThan(
           0,
         );
@@ -649,6 +670,7 @@ for (const server of servers) {
         await eventually(async () => status()!.subscribed === many.length, 'every subscription answered', 30_000);
         expect(hints.flat().filter((k) => k?.group === MANY)).toEqual([]);
       } finally {
+        releaseSubscriptions();
         ac.abort();
         await adapter.close();
         await mapLimit(many, 8, (r) => deregister(base, r));
