@@ -31,6 +31,9 @@ for (const [entry, outfile] of targets) {
     sourcemap: 'linked',
     // Optional peers of @kubernetes/client-node that are required only when configured.
     external: ['proxy-agent'],
+    // tr46/whatwg-url (under node-fetch) require Node's built-in punycode, which Node 22+ warns
+    // about on stderr at every start (DEP0040): the userland package of the same code instead.
+    alias: { punycode: 'punycode/' },
     // Bundled CommonJS code calls require() for Node built-ins.
     banner: {
       js: "import { createRequire as __rbCreateRequire } from 'node:module'; const require = __rbCreateRequire(import.meta.url);",
