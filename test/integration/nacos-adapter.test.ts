@@ -548,9 +548,13 @@ for (const server of servers) {
           'no push for orders for 3 s',
           30_000,
         );
-        // (Stale, not empty: a push that leaves a service nothing usable is read over HTTP before
-        // a full list believes it.)
-        const stale = orders(a)!.instances.slice(0, 1);
+        // (Stale, not empty: a push that leaves a service nothing usable — no instance healthy,
+        // enabled and weighted — is read over HTTP before a full list believes it. So one usable
+        // instance: the servers list them in no fixed order, and the first may be the weight-0 one.)
+        const stale = orders(a)!
+          .instances.filter((i) => i.healthy && i.enabled && i.weight > 0)
+          .slice(0, 1);
+        expect(stale).toHaveLength(1);
         internals.pushed.set(key, {
           read: { service: { ...orders(a)!, instances: stale }, rejected: [], fingerprint: 'lost' },
           at: 0,
