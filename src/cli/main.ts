@@ -175,6 +175,10 @@ if (isEntryPoint()) {
   }).then(
     (code) => {
       process.exitCode = code;
+      // Done: a request the kube client cannot abort (an API server that accepted the
+      // connection and went silent) must not keep the process alive. Unref'd: a process whose
+      // event loop empties exits at once, as usual.
+      setTimeout(() => process.exit(), 2_000).unref();
     },
     (err: unknown) => {
       pino().fatal({ err }, 'unexpected failure');

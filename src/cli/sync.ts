@@ -8,7 +8,11 @@ import { reconcileOnce } from '../controller/reconcile.js';
 import { exitCodeOf } from '../controller/exit-code.js';
 import { runContinuous } from '../controller/run.js';
 import { BridgeMetrics } from '../metrics.js';
+import { settleWithin } from '../util/abort.js';
 import type { CliIo, SyncFlags } from './types.js';
+
+/** How long closing the sources and the sink may take at the end of a run. */
+const CLOSE_GRACE_MS = 5_000;
 
 export async function runSync(flags: SyncFlags, io: CliIo, shutdown?: AbortSignal): Promise<number> {
   const { config, baseDir } = await loadConfigFile(flags.config, adapterFactories);
@@ -54,7 +58,14 @@ export async function runSync(flags: SyncFlags, io: CliIo, shutdown?: AbortSigna
     return exitCodeOf(report, flags.dryRun === true);
   } finally {
     ownShutdown.abort();
-    await Promise.allSettled(sources.map((s) => s.adapter.close()));
-    await sink.close?.();
+    // Bounded: a write in flight to an API server that went silent cannot be aborted, and must
+    // not keep a process that is done (a lost lease, a shutdown) from exiting.
+    await settleWithin(
+      (async () => {
+        await Promise.allSettled(sources.map((s) => s.adapter.close()));
+        await sink.close?.();
+      })(),
+      CLOSE_GRACE_MS,
+    );
   }
 }

@@ -51,7 +51,7 @@ export class LeaderElector {
     for (;;) {
       if (signal.aborted) throw signal.reason ?? new Error('aborted');
       try {
-        if (await this.tryAcquireOrRenew()) {
+        if (await this.withinDeadline(this.tryAcquireOrRenew(), this.options.renewDeadlineMs)) {
           this.leading = true;
           this.lastRenew = this.now();
           log.info({ identity: this.options.identity }, 'became leader');
@@ -97,7 +97,10 @@ export class LeaderElector {
         await sleep(this.options.retryPeriodMs, signal).catch(() => undefined);
         if (!this.leading || signal.aborted) return;
         try {
-          if (await this.tryAcquireOrRenew()) {
+          // An API server that accepts the connection and never answers (frozen, a black-holed
+          // network) must not hold the leader past its deadline: the attempt is abandoned then.
+          const left = this.lastRenew + this.options.renewDeadlineMs - this.now();
+          if (await this.withinDeadline(this.tryAcquireOrRenew(), left)) {
             this.lastRenew = this.now();
             continue;
           }
@@ -107,7 +110,10 @@ export class LeaderElector {
             log.warn({ err: kubeErrorMessage(err) }, 'lease renewal failed; retrying within the deadline');
             continue;
           }
-          log.error({ err: kubeErrorMessage(err) }, 'lease renewal deadline passed');
+          log.error(
+            { err: kubeErrorMessage(err), sinceRenewMs: this.now() - this.lastRenew },
+            'lease renewal deadline passed',
+          );
         }
         this.leading = false;
         this.lostController.abort(new Error('leadership lost'));
@@ -115,6 +121,26 @@ export class LeaderElector {
       }
     };
     void tick();
+  }
+
+  /**
+   * The attempt's result, or a RenewDeadlineError once `ms` pass without one (the attempt is
+   * left to finish on its own; its outcome is then of no interest).
+   */
+  private async withinDeadline(attempt: Promise<boolean>, ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new RenewDeadlineError(`no answer from kube-apiserver within ${Math.max(0, ms)} ms`)),
+        Math.max(0, ms),
+      );
+    });
+    attempt.catch(() => undefined);
+    try {
+      return await Promise.race([attempt, late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private async tryAcquireOrRenew(): Promise<boolean> {
@@ -165,4 +191,9 @@ export class LeaderElector {
       throw err;
     }
   }
+}
+
+/** A lease request that got no answer within the time left before the renew deadline. */
+export class RenewDeadlineError extends Error {
+  override readonly name = 'RenewDeadlineError';
 }

@@ -5,7 +5,7 @@ import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { BridgeMetrics } from '../metrics.js';
 import { startHttpServer } from '../server/http.js';
-import { linkedSignal } from '../util/abort.js';
+import { linkedSignal, settleWithin } from '../util/abort.js';
 import type { Sink } from '../sinks/types.js';
 import { Controller } from './controller.js';
 import { LeaderElector } from './leader.js';
@@ -174,11 +174,14 @@ export async function runContinuous(deps: ContinuousDeps): Promise<number> {
     await new Promise<void>((resolve) =>
       work.signal.aborted ? resolve() : work.signal.addEventListener('abort', () => resolve(), { once: true }),
     );
-    await controller.stop();
     if (elector?.lost.aborted) {
+      // No new write starts; one in flight to an API server that stopped answering cannot be
+      // recalled, and is not waited for beyond a short grace.
+      await settleWithin(controller.stop(), LOST_LEASE_GRACE_MS);
       log.error('leadership lost: stopped writing, exiting');
       return ExitCode.Failed;
     }
+    await controller.stop();
     log.info('shut down gracefully');
     return ExitCode.Converged;
   } catch (err) {
@@ -186,8 +189,15 @@ export async function runContinuous(deps: ContinuousDeps): Promise<number> {
     return ExitCode.Failed;
   } finally {
     propagation?.close();
-    await elector?.release();
-    await http.close();
-    await deps.sink.close?.();
+    const cleanup = (async () => {
+      await elector?.release();
+      await http.close();
+      await deps.sink.close?.();
+    })();
+    if (elector?.lost.aborted) await settleWithin(cleanup, LOST_LEASE_GRACE_MS);
+    else await cleanup;
   }
 }
+
+/** How long a replica that lost its lease waits for work in flight before it exits. */
+const LOST_LEASE_GRACE_MS = 2_000;

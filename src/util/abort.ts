@@ -87,3 +87,26 @@ export function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }, ms);
   });
 }
+
+/**
+ * Waits for `work` at most `ms`; resolves `true` when it settled in time, `false` when not (it
+ * is left to finish on its own, its outcome ignored). For shutdown paths that must end even
+ * when a request cannot be aborted (an API server that accepted the connection and went silent).
+ */
+export async function settleWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([
+      work.then(
+        () => true,
+        () => true,
+      ),
+      late,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
