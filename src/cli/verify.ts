@@ -32,10 +32,10 @@ import {
 import { JsonSyntaxError } from '../verify/json-input.js';
 import { kubeProbe } from '../verify/kube-probe.js';
 import { hostLookup, lookupProxy, lookupRegistry, renderLookup, type SourceLookup } from '../verify/lookup.js';
-import { parseConfigDump, type ProxyView } from '../verify/proxy-config.js';
+import { droppedProxyText, parseConfigDump, type ProxyView } from '../verify/proxy-config.js';
 import { droppedText, parseRegistryz, type RegistryzParse } from '../verify/registryz.js';
 import { renderReport, verifyExitCode, formatDuration, VerifyExit } from '../verify/report.js';
-import { parseSyncz, type ProxySyncStatus } from '../verify/syncz.js';
+import { droppedSynczText, parseSyncz, type SynczParse } from '../verify/syncz.js';
 import {
   HopReadError,
   hopOrder,
@@ -263,7 +263,7 @@ async function desiredSource(
 interface LocalInputs {
   problems: LocalInputError[];
   savedRegistryz?: Saved<RegistryzParse>;
-  savedSyncz?: Saved<readonly ProxySyncStatus[]>;
+  savedSyncz?: Saved<SynczParse>;
   dumps: { file: string; text: string; view: ProxyView }[];
 }
 
@@ -290,10 +290,10 @@ async function readLocalInputs(flags: VerifyFlags): Promise<LocalInputs> {
     const file = flags.syncz;
     try {
       const parsed = parseSyncz(await readLocal('--syncz', file));
-      if (parsed.proxies.length === 0) throw new Error('lists no proxy: nothing to check');
-      if (parsed.dropped > 0)
-        out.problems.push(new LocalInputError(file, `${parsed.dropped} syncz element(s) in an unknown shape skipped`));
-      out.savedSyncz = { ok: true, source: file, value: parsed.proxies };
+      if (parsed.proxies.length === 0 && parsed.dropped === 0) throw new Error('lists no proxy: nothing to check');
+      // Each unreadable element named, as for registryz; the rest still checked.
+      for (const d of parsed.droppedElements) out.problems.push(new LocalInputError(file, droppedSynczText(d)));
+      out.savedSyncz = { ok: true, source: file, value: parsed };
     } catch (err) {
       out.savedSyncz = failed(file, err);
     }
@@ -304,8 +304,7 @@ async function readLocalInputs(flags: VerifyFlags): Promise<LocalInputs> {
       const view = parseConfigDump(text);
       if (view.clusters.size === 0 && view.listeners.length === 0 && view.routes.size === 0 && !view.endpoints)
         throw new Error('holds no clusters, listeners or routes: nothing to check');
-      if (view.dropped > 0)
-        out.problems.push(new LocalInputError(file, `${view.dropped} element(s) in an unknown shape skipped`));
+      for (const d of view.droppedElements) out.problems.push(new LocalInputError(file, droppedProxyText(d)));
       out.dumps.push({ file, text, view });
     } catch (err) {
       out.problems.push(localError(file, err));
@@ -337,8 +336,9 @@ function istiodAccess(flags: VerifyFlags, kc: KubeConfig | undefined): IstiodDeb
 function proxyIdOf(flags: VerifyFlags, local: LocalInputs, live: boolean): string | undefined {
   const saved = local.savedSyncz;
   if (flags.proxyId !== undefined || !saved?.ok || live) return flags.proxyId;
-  const ids = saved.value.map((p) => p.proxy);
+  const ids = saved.value.proxies.map((p) => p.proxy);
   if (ids.length === 1) return ids[0];
+  if (ids.length === 0) throw new LocalInputError(flags.syncz ?? '', 'lists no readable proxy: give --proxy-id');
   throw new ConfigError(
     '--proxy-id',
     `${flags.syncz} lists ${ids.length} proxies (${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', …' : ''}): name the one to check`,

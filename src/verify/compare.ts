@@ -7,9 +7,22 @@ import { canonicalJson, shortHash } from '../synth/hash.js';
 import { HASH_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SOURCE_LABEL } from '../synth/service-entry.js';
 import type { DesiredEntry, Location, Resolution } from '../synth/types.js';
 import { isWildcardAddress, listenersFor, selectFilterChain, selectVirtualHost } from './chain-match.js';
-import type { ProxyFilterChain, ProxyListener, ProxyView } from './proxy-config.js';
+import {
+  droppedProxyText,
+  type DroppedProxyElement,
+  type ProxyFilterChain,
+  type ProxyListener,
+  type ProxyView,
+} from './proxy-config.js';
 import { droppedText, type DroppedElement, type RegistryEntry } from './registryz.js';
-import { isSameOrLaterPush, pushVersionOf, type ProxySyncStatus, type XdsKind } from './syncz.js';
+import {
+  droppedSynczText,
+  isSameOrLaterPush,
+  pushVersionOf,
+  type DroppedSyncStatus,
+  type ProxySyncStatus,
+  type XdsKind,
+} from './syncz.js';
 import {
   hopStatusOfError,
   isFinalError,
@@ -60,6 +73,8 @@ export interface SyncObservation {
   /** istiod's id of the proxy (`<pod>.<namespace>`). */
   readonly proxyId: string;
   readonly proxies: readonly ProxySyncStatus[];
+  /** syncz elements that could not be read (reported, never silently ignored). */
+  readonly dropped?: readonly DroppedSyncStatus[];
 }
 
 export interface HopInputs {
@@ -427,9 +442,20 @@ function httpRouteCheck(
   return { missing: fallback! };
 }
 
+/** Whether a dropped proxy element was one of the host's: its cluster, EDS or `<host>:<port>` route. */
+function isHostElement(expect: Expectation, d: DroppedProxyElement): boolean {
+  if (d.name === undefined) return false;
+  return (
+    expect.ports.some((p) => d.name === clusterName(p.number, expect.host)) || d.name.startsWith(`${expect.host}:`)
+  );
+}
+
 export function checkProxy(expect: Expectation, o: Observed<ProxyObservation>, now: number): HopCheck {
   if (!o.ok) return errorCheck('proxy', o);
   const { view, kinds } = o.value;
+  // An element of this host that could not be read: the answer is unknown, never a pass.
+  const unreadable = view.droppedElements.filter((d) => isHostElement(expect, d)).map(droppedProxyText);
+  if (unreadable.length > 0) return check('proxy', 'error', unreadable, o.source, undefined, now, true);
   const missing: string[] = [];
   const differs: string[] = [];
   const times: string[] = [];
@@ -484,6 +510,11 @@ export function checkProxy(expect: Expectation, o: Observed<ProxyObservation>, n
   if (nds) missing.push(nds);
   if (missing.length > 0) {
     const reason = exportReason(expect, o.value.namespace);
+    const anonymous = view.droppedElements.filter((d) => d.name === undefined);
+    if (anonymous.length > 0)
+      missing.push(
+        `${anonymous.length} proxy config element(s) without a readable name were skipped: ${droppedProxyText(anonymous[0]!)}`,
+      );
     return check('proxy', 'missing', reason ? [...missing, reason] : missing, o.source, undefined, now, !!reason);
   }
   if (!checked) {
@@ -517,16 +548,29 @@ export function checkSync(
   needed: Readonly<Partial<Record<XdsKind, string>>> = {},
 ): HopCheck {
   if (!o.ok) return errorCheck('sync', o);
+  const dropped = o.value.dropped ?? [];
+  // This proxy's element could not be read: whether it ACKed is unknown, never a pass.
+  const unreadable = dropped.filter((d) => d.proxy === o.value.proxyId).map(droppedSynczText);
+  if (unreadable.length > 0) return check('sync', 'error', unreadable, o.source, undefined, now, true);
   const status = o.value.proxies.find((p) => p.proxy === o.value.proxyId);
-  if (!status)
+  if (!status) {
+    const anonymous = dropped.filter((d) => d.proxy === undefined);
     return check(
       'sync',
       'missing',
-      [`proxy ${o.value.proxyId} is not connected to this istiod`],
+      [
+        `proxy ${o.value.proxyId} is not connected to this istiod`,
+        ...(anonymous.length > 0
+          ? [
+              `${anonymous.length} syncz element(s) without a readable proxy id were skipped: ${droppedSynczText(anonymous[0]!)}`,
+            ]
+          : []),
+      ],
       o.source,
       undefined,
       now,
     );
+  }
   const kinds = new Set<XdsKind>(['cluster']);
   for (const p of expect.ports) {
     const protocol = p.protocol.toUpperCase();

@@ -4,7 +4,7 @@
  * already; the output is ordered.
  */
 import { clusterName } from './compare.js';
-import type { ProxyView } from './proxy-config.js';
+import { droppedProxyText, type ProxyView } from './proxy-config.js';
 import { droppedText, type DroppedElement, type RegistryEntry } from './registryz.js';
 
 export interface RegistryLookup {
@@ -34,6 +34,8 @@ export interface ProxyLookup {
     readonly serverNames: readonly string[];
     readonly clusters: readonly string[];
   }[];
+  /** Elements of this host (its clusters, EDS, `<host>:<port>` routes) that could not be read. */
+  readonly unreadable: readonly string[];
 }
 
 export type SourceLookup = RegistryLookup | ProxyLookup;
@@ -76,6 +78,9 @@ export function lookupProxy(host: string, source: string, view: ProxyView): Prox
     for (const fc of l.filterChains)
       if (fc.serverNames.includes(host) || fc.tcpClusters.some((c) => isHostCluster(host, c)))
         listeners.push({ listener: l.name, serverNames: fc.serverNames, clusters: fc.tcpClusters });
+  const unreadable = view.droppedElements
+    .filter((d) => d.name !== undefined && (isHostCluster(host, d.name) || d.name.startsWith(`${host}:`)))
+    .map(droppedProxyText);
   return {
     kind: 'proxy',
     source,
@@ -83,6 +88,7 @@ export function lookupProxy(host: string, source: string, view: ProxyView): Prox
     clusters,
     routes,
     listeners,
+    unreadable,
   };
 }
 
@@ -142,6 +148,7 @@ function proxyLines(p: ProxyLookup): string[] {
         `${l.listener}${l.serverNames.length ? ` (server names ${l.serverNames.join(', ')})` : ''} → ${l.clusters.join(', ') || 'no tcp_proxy'}`,
       ),
     );
+  for (const u of p.unreadable) lines.push(field('unreadable', u));
   return lines;
 }
 
@@ -152,7 +159,7 @@ export function renderLookup(results: readonly HostLookup[]): string {
     for (const s of h.sources) {
       const where = s.kind === 'registryz' ? s.source : `config dump ${s.source}`;
       if (s.found) lines.push(`✓ ${h.host}  in ${where}`);
-      else if (s.kind === 'registryz' && s.unreadable.length > 0) lines.push(`! ${h.host}  unreadable in ${where}`);
+      else if (s.unreadable.length > 0) lines.push(`! ${h.host}  unreadable in ${where}`);
       else
         lines.push(
           `✗ ${h.host}  not in ${where}${s.kind === 'registryz' ? ` (${s.total} services)` : ` (no cluster ${clusterName(0, h.host).replace('|0|', '|<port>|')})`}`,

@@ -10,6 +10,7 @@
  */
 import { z } from 'zod';
 import { parseJsonText } from './json-input.js';
+import { issueText } from './registryz.js';
 
 export interface ProxyCluster {
   readonly name: string;
@@ -82,8 +83,34 @@ export interface ProxyView {
   readonly routes: ReadonlyMap<string, ProxyRouteConfig>;
   /** EDS, when the source has it (xDS probe, config_dump with include_eds). */
   readonly endpoints?: ReadonlyMap<string, ProxyEndpoints>;
-  /** Elements that could not be read, by kind. */
+  /** How many elements could not be read. */
   readonly dropped: number;
+  /** Each element that could not be read, named, in the order met. */
+  readonly droppedElements: readonly DroppedProxyElement[];
+}
+
+/**
+ * A config dump or xDS element that could not be read: a resource of a known kind, a config
+ * dump section, or an element of an istioctl array that is none of the kinds.
+ */
+export interface DroppedProxyElement {
+  readonly kind: 'cluster' | 'listener' | 'route' | 'endpoint' | 'section' | 'element';
+  /** Its index in the list that holds it. */
+  readonly index: number;
+  /** Where it stands: `configs[1].dynamic_active_clusters[3]`, `[4]` (istioctl), `listeners[2]` (xDS). */
+  readonly at: string;
+  /** The resource's or section's `@type`, or the xDS type it came in. */
+  readonly typeUrl?: string;
+  /** Its name (cluster, listener, route configuration), or cluster_name for endpoints. */
+  readonly name?: string;
+  readonly reason: string;
+}
+
+/** One line per dropped element, for the report and stderr. */
+export function droppedProxyText(d: DroppedProxyElement): string {
+  const what = d.kind === 'section' ? 'section' : d.kind === 'element' ? 'element' : d.kind;
+  const ids = [d.name, d.typeUrl].filter((x) => x !== undefined);
+  return `config dump ${what} ${d.at}${ids.length ? ` (${ids.join(', ')})` : ''} skipped: ${d.reason}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -185,23 +212,22 @@ const claSchema = z.object({
 // ---------------------------------------------------------------------------------------------
 // resources → view
 
+/** One resource as found, with where it stood (for naming it when it cannot be read). */
+export interface RawResource {
+  readonly resource: unknown;
+  readonly versionInfo?: string;
+  readonly lastUpdated?: string;
+  /** Where it stands in its document; default `<kind>s[<index>]`. */
+  readonly at?: string;
+  /** The type it came as (config dump section or xDS response type). */
+  readonly typeUrl?: string;
+}
+
 export interface RawResources {
-  readonly clusters: readonly {
-    readonly resource: unknown;
-    readonly versionInfo?: string;
-    readonly lastUpdated?: string;
-  }[];
-  readonly listeners: readonly {
-    readonly resource: unknown;
-    readonly versionInfo?: string;
-    readonly lastUpdated?: string;
-  }[];
-  readonly routes: readonly {
-    readonly resource: unknown;
-    readonly versionInfo?: string;
-    readonly lastUpdated?: string;
-  }[];
-  readonly endpoints?: readonly { readonly resource: unknown }[];
+  readonly clusters: readonly RawResource[];
+  readonly listeners: readonly RawResource[];
+  readonly routes: readonly RawResource[];
+  readonly endpoints?: readonly RawResource[];
 }
 
 const meta = (r: { versionInfo?: string; lastUpdated?: string }) => ({
@@ -211,32 +237,37 @@ const meta = (r: { versionInfo?: string; lastUpdated?: string }) => ({
 
 /** Builds the view from resources already in snake_case (xDS) or normalised by toSnakeKeys. */
 export function proxyViewOf(raw: RawResources): ProxyView {
-  let dropped = 0;
+  const droppedElements: DroppedProxyElement[] = [];
+  /** Each resource of a kind that its schema reads; the others are dropped and named. */
+  const readable = <T>(
+    kind: DroppedProxyElement['kind'],
+    list: readonly RawResource[],
+    schema: z.ZodType<T>,
+    nameField: string,
+  ): { data: T; raw: RawResource }[] => {
+    const out: { data: T; raw: RawResource }[] = [];
+    list.forEach((r, index) => {
+      const p = schema.safeParse(r.resource);
+      if (p.success) out.push({ data: p.data, raw: r });
+      else droppedElements.push(droppedOf(kind, index, r, nameField, issueText(p.error.issues)));
+    });
+    return out;
+  };
   const clusters = new Map<string, ProxyCluster>();
-  for (const c of raw.clusters) {
-    const p = clusterSchema.safeParse(c.resource);
-    if (!p.success) {
-      dropped++;
-      continue;
-    }
+  for (const { data, raw: c } of readable('cluster', raw.clusters, clusterSchema, 'name')) {
     // Envoy and protojson omit the enum default: no `type` means STATIC.
-    const type = p.data.cluster_type ? `custom:${p.data.cluster_type.name ?? ''}` : (p.data.type ?? 'STATIC');
-    clusters.set(p.data.name, { name: p.data.name, type, ...meta(c) });
+    const type = data.cluster_type ? `custom:${data.cluster_type.name ?? ''}` : (data.type ?? 'STATIC');
+    clusters.set(data.name, { name: data.name, type, ...meta(c) });
   }
   const listeners: ProxyListener[] = [];
-  for (const l of raw.listeners) {
-    const p = listenerSchema.safeParse(l.resource);
-    if (!p.success) {
-      dropped++;
-      continue;
-    }
+  for (const { data, raw: l } of readable('listener', raw.listeners, listenerSchema, 'name')) {
     const chains = [
-      ...(p.data.filter_chains ?? []).map((fc) => filterChainOf(fc)),
-      ...(p.data.default_filter_chain ? [filterChainOf(p.data.default_filter_chain, true)] : []),
+      ...(data.filter_chains ?? []).map((fc) => filterChainOf(fc)),
+      ...(data.default_filter_chain ? [filterChainOf(data.default_filter_chain, true)] : []),
     ];
-    const sa = p.data.address?.socket_address;
+    const sa = data.address?.socket_address;
     listeners.push({
-      name: p.data.name,
+      name: data.name,
       ...(sa?.address !== undefined ? { address: sa.address } : {}),
       ...(sa?.port_value !== undefined ? { port: sa.port_value } : {}),
       filterChains: chains,
@@ -244,25 +275,14 @@ export function proxyViewOf(raw: RawResources): ProxyView {
     });
   }
   const routes = new Map<string, ProxyRouteConfig>();
-  for (const r of raw.routes) {
-    const p = routeConfigSchema.safeParse(r.resource);
-    if (!p.success) {
-      dropped++;
-      continue;
-    }
-    routes.set(p.data.name, { ...routeConfigOf(p.data), ...meta(r) });
-  }
+  for (const { data, raw: r } of readable('route', raw.routes, routeConfigSchema, 'name'))
+    routes.set(data.name, { ...routeConfigOf(data), ...meta(r) });
   let endpoints: Map<string, ProxyEndpoints> | undefined;
   if (raw.endpoints) {
     endpoints = new Map();
-    for (const e of raw.endpoints) {
-      const p = claSchema.safeParse(e.resource);
-      if (!p.success) {
-        dropped++;
-        continue;
-      }
-      const n = (p.data.endpoints ?? []).reduce((sum, le) => sum + (le.lb_endpoints?.length ?? 0), 0);
-      endpoints.set(p.data.cluster_name, { clusterName: p.data.cluster_name, endpoints: n });
+    for (const { data } of readable('endpoint', raw.endpoints, claSchema, 'cluster_name')) {
+      const n = (data.endpoints ?? []).reduce((sum, le) => sum + (le.lb_endpoints?.length ?? 0), 0);
+      endpoints.set(data.cluster_name, { clusterName: data.cluster_name, endpoints: n });
     }
   }
   return {
@@ -270,7 +290,29 @@ export function proxyViewOf(raw: RawResources): ProxyView {
     listeners: listeners.sort((a, b) => cmp(a.name, b.name)),
     routes,
     ...(endpoints ? { endpoints } : {}),
-    dropped,
+    dropped: droppedElements.length,
+    droppedElements,
+  };
+}
+
+/** A resource that its schema did not read, named by where it stood and what it says it is. */
+function droppedOf(
+  kind: DroppedProxyElement['kind'],
+  index: number,
+  r: RawResource,
+  nameField: string,
+  reason: string,
+): DroppedProxyElement {
+  const o = r.resource !== null && typeof r.resource === 'object' ? (r.resource as Record<string, unknown>) : {};
+  const name = o[nameField];
+  const type = typeof o['@type'] === 'string' && o['@type'] ? o['@type'] : r.typeUrl;
+  return {
+    kind,
+    index,
+    at: r.at ?? `${kind}s[${index}]`,
+    ...(type !== undefined ? { typeUrl: type } : {}),
+    ...(typeof name === 'string' && name ? { name } : {}),
+    reason,
   };
 }
 
@@ -347,78 +389,103 @@ const dumpSectionSchema = z.object({ '@type': str.optional() }).loose();
  * Several documents (e.g. separate cluster and route files) merge into one view.
  */
 export function parseConfigDump(...bodies: readonly string[]): ProxyView {
-  const clusters: RawResources['clusters'][number][] = [];
-  const listeners: RawResources['listeners'][number][] = [];
-  const routes: RawResources['routes'][number][] = [];
-  const endpoints: { resource: unknown }[] = [];
+  const clusters: RawResource[] = [];
+  const listeners: RawResource[] = [];
+  const routes: RawResource[] = [];
+  const endpoints: RawResource[] = [];
   let haveEndpoints = false;
-  let dropped = 0;
-  for (const body of bodies) {
+  const droppedElements: DroppedProxyElement[] = [];
+  bodies.forEach((body, n) => {
     const doc = toSnakeKeys(parseJsonText(body, 'config dump'));
+    // Several documents merge into one view: a place names its document when there are several.
+    const where = (path: string) => (bodies.length > 1 ? `document ${n + 1} ${path}` : path);
     if (Array.isArray(doc)) {
       // istioctl proxy-config … -o json: bare resources; tell them apart by their fields.
-      for (const r of doc) {
+      doc.forEach((r: unknown, index) => {
+        const at = where(`[${index}]`);
         const o = anyObj.safeParse(r);
         if (!o.success) {
-          dropped++;
-          continue;
+          droppedElements.push({ kind: 'element', index, at, reason: issueText(o.error.issues) });
+          return;
         }
-        if ('virtual_hosts' in o.data) routes.push({ resource: r });
+        const typeUrl = typeof o.data['@type'] === 'string' ? { typeUrl: o.data['@type'] } : {};
+        if ('virtual_hosts' in o.data) routes.push({ resource: r, at, ...typeUrl });
         else if (
           'filter_chains' in o.data ||
           'default_filter_chain' in o.data ||
           ('address' in o.data && 'traffic_direction' in o.data)
         )
-          listeners.push({ resource: r });
+          listeners.push({ resource: r, at, ...typeUrl });
         else if ('cluster_name' in o.data && 'endpoints' in o.data) {
           haveEndpoints = true;
-          endpoints.push({ resource: r });
-        } else if ('name' in o.data) clusters.push({ resource: r });
-        else dropped++;
-      }
-      continue;
+          endpoints.push({ resource: r, at, ...typeUrl });
+        } else if ('name' in o.data) clusters.push({ resource: r, at, ...typeUrl });
+        else
+          droppedElements.push({
+            kind: 'element',
+            index,
+            at,
+            ...typeUrl,
+            reason: 'neither a cluster, listener, route configuration nor endpoint assignment',
+          });
+      });
+      return;
     }
     const configs = z.object({ configs: z.array(z.unknown()) }).safeParse(doc);
     if (!configs.success) throw new Error('config dump has neither "configs" nor is an array of resources');
-    for (const section of configs.data.configs) {
+    configs.data.configs.forEach((section, i) => {
       const s = dumpSectionSchema.safeParse(section);
       if (!s.success) {
-        dropped++;
-        continue;
+        droppedElements.push({
+          kind: 'section',
+          index: i,
+          at: where(`configs[${i}]`),
+          reason: issueText(s.error.issues),
+        });
+        return;
       }
       const type = s.data['@type'] ?? '';
       const d = s.data as Record<string, unknown>;
+      /** The entries of one list of this section, each with its place and the section's type. */
+      const each = (list: string, field: string, into: RawResource[], inner?: string) =>
+        arr(d[list]).forEach((e, j) => {
+          const holder = inner === undefined ? e : (e as Record<string, unknown> | null)?.[inner];
+          // A listener that is only warming or draining has no active state: not in effect, not read.
+          if (inner !== undefined && !holder) return;
+          const path = `configs[${i}].${list}[${j}]${inner === undefined ? '' : `.${inner}`}`;
+          into.push(entry(holder, field, where(path), type));
+        });
       if (type.endsWith('.ClustersConfigDump')) {
-        for (const e of arr(d.static_clusters)) clusters.push(entry(e, 'cluster'));
-        for (const e of arr(d.dynamic_active_clusters)) clusters.push(entry(e, 'cluster'));
+        each('static_clusters', 'cluster', clusters);
+        each('dynamic_active_clusters', 'cluster', clusters);
       } else if (type.endsWith('.ListenersConfigDump')) {
-        for (const e of arr(d.static_listeners)) listeners.push(entry(e, 'listener'));
-        for (const e of arr(d.dynamic_listeners)) {
-          const active = (e as { active_state?: unknown }).active_state;
-          if (active) listeners.push(entry(active, 'listener'));
-        }
+        each('static_listeners', 'listener', listeners);
+        each('dynamic_listeners', 'listener', listeners, 'active_state');
       } else if (type.endsWith('.RoutesConfigDump')) {
-        for (const e of arr(d.static_route_configs)) routes.push(entry(e, 'route_config'));
-        for (const e of arr(d.dynamic_route_configs)) routes.push(entry(e, 'route_config'));
+        each('static_route_configs', 'route_config', routes);
+        each('dynamic_route_configs', 'route_config', routes);
       } else if (type.endsWith('.EndpointsConfigDump')) {
         haveEndpoints = true;
-        for (const e of [...arr(d.static_endpoint_configs), ...arr(d.dynamic_endpoint_configs)])
-          endpoints.push({ resource: (e as { endpoint_config?: unknown }).endpoint_config });
+        each('static_endpoint_configs', 'endpoint_config', endpoints);
+        each('dynamic_endpoint_configs', 'endpoint_config', endpoints);
       }
-    }
-  }
+    });
+  });
   const view = proxyViewOf({ clusters, listeners, routes, ...(haveEndpoints ? { endpoints } : {}) });
-  return { ...view, dropped: view.dropped + dropped };
+  const all = [...droppedElements, ...view.droppedElements];
+  return { ...view, dropped: all.length, droppedElements: all };
 }
 
 function arr(v: unknown): unknown[] {
   return Array.isArray(v) ? v : [];
 }
 
-function entry(e: unknown, field: string): { resource: unknown; versionInfo?: string; lastUpdated?: string } {
+function entry(e: unknown, field: string, at: string, typeUrl: string): RawResource {
   const o = (e ?? {}) as Record<string, unknown>;
   return {
     resource: o[field],
+    at: `${at}.${field}`,
+    ...(typeUrl ? { typeUrl } : {}),
     ...(typeof o.version_info === 'string' && o.version_info ? { versionInfo: o.version_info } : {}),
     ...(typeof o.last_updated === 'string' ? { lastUpdated: o.last_updated } : {}),
   };

@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { parseJsonText } from './json-input.js';
+import { issueText } from './registryz.js';
 
 const statusSchema = z.object({
   proxy: z.string().min(1),
@@ -33,16 +34,35 @@ export interface ProxySyncStatus {
   readonly acked: Readonly<Partial<Record<XdsKind, string>>>;
 }
 
-export function parseSyncz(body: string): { proxies: ProxySyncStatus[]; dropped: number } {
+/** A syncz element that could not be read: its index, the proxy id when it has one, and why. */
+export interface DroppedSyncStatus {
+  readonly index: number;
+  readonly proxy?: string;
+  readonly reason: string;
+}
+
+export interface SynczParse {
+  readonly proxies: readonly ProxySyncStatus[];
+  readonly dropped: number;
+  /** Each dropped element, in order. */
+  readonly droppedElements: readonly DroppedSyncStatus[];
+}
+
+export function parseSyncz(body: string): SynczParse {
   const raw = parseJsonText(body, 'syncz');
   if (!Array.isArray(raw)) throw new Error('syncz is not a JSON array of proxies');
   const proxies: ProxySyncStatus[] = [];
-  let dropped = 0;
-  for (const el of raw) {
+  const droppedElements: DroppedSyncStatus[] = [];
+  raw.forEach((el: unknown, index) => {
     const p = statusSchema.safeParse(el);
     if (!p.success) {
-      dropped++;
-      continue;
+      const proxy = (el as { proxy?: unknown } | null)?.proxy;
+      droppedElements.push({
+        index,
+        ...(typeof proxy === 'string' && proxy ? { proxy } : {}),
+        reason: issueText(p.error.issues),
+      });
+      return;
     }
     const sent: Partial<Record<XdsKind, string>> = {};
     const acked: Partial<Record<XdsKind, string>> = {};
@@ -53,8 +73,13 @@ export function parseSyncz(body: string): { proxies: ProxySyncStatus[]; dropped:
       if (a) acked[k] = a;
     }
     proxies.push({ proxy: p.data.proxy, ...(p.data.cluster_id ? { clusterId: p.data.cluster_id } : {}), sent, acked });
-  }
-  return { proxies, dropped };
+  });
+  return { proxies, dropped: droppedElements.length, droppedElements };
+}
+
+/** One line per dropped element, for the report and stderr. */
+export function droppedSynczText(d: DroppedSyncStatus): string {
+  return `syncz element ${d.index}${d.proxy ? ` (proxy ${d.proxy})` : ''} skipped: ${d.reason}`;
 }
 
 /**

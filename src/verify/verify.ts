@@ -18,7 +18,7 @@ import {
 } from './compare.js';
 import type { IstiodDebugClient } from './istiod-http.js';
 import type { KubeProbe } from './kube-probe.js';
-import { parseConfigDump } from './proxy-config.js';
+import { droppedProxyText, parseConfigDump } from './proxy-config.js';
 import {
   droppedText,
   parseRegistryz,
@@ -26,7 +26,7 @@ import {
   type RegistryEntry,
   type RegistryzParse,
 } from './registryz.js';
-import { isSameOrLaterPush, parseSyncz, type ProxySyncStatus, type XdsKind } from './syncz.js';
+import { droppedSynczText, isSameOrLaterPush, parseSyncz, type SynczParse, type XdsKind } from './syncz.js';
 import type { Expectation, Hop, HopCheck, HostReport, VerifyReport } from './types.js';
 import type { XdsProbe } from './xds-probe.js';
 
@@ -51,7 +51,7 @@ export interface VerifyDeps {
   /** A saved registryz (offline), parsed once, used when `istiod` is absent. */
   readonly savedRegistryz?: Saved<RegistryzParse>;
   /** A saved syncz (offline), parsed once, used when `istiod` is absent; needs `proxyId`. */
-  readonly savedSyncz?: Saved<readonly ProxySyncStatus[]>;
+  readonly savedSyncz?: Saved<SynczParse>;
   /** The live ADS probe: proxy hop, and with `istiod` the sync hop. */
   readonly xds?: XdsProbe;
   /** A config dump (Envoy admin, istiod config_dump, istioctl output), when there is no probe. */
@@ -90,7 +90,21 @@ interface Round {
   readonly readAt: Partial<Record<Hop, number>>;
 }
 
-async function readRound(deps: VerifyDeps, signal: AbortSignal): Promise<Round> {
+/**
+ * Logs, once per verification, each element of a live debug source that could not be read
+ * (they stay in every round's hop details; the log names them once, not every round).
+ */
+function warnDropped(deps: VerifyDeps, warned: Set<string>, what: string, texts: readonly string[]): void {
+  const fresh = texts.filter((t) => !warned.has(t));
+  if (fresh.length === 0) return;
+  for (const t of fresh) warned.add(t);
+  deps.logger?.warn(
+    { component: 'verify', dropped: texts.length, elements: fresh },
+    `${what} in an unknown shape were skipped`,
+  );
+}
+
+async function readRound(deps: VerifyDeps, signal: AbortSignal, warned: Set<string>): Promise<Round> {
   const readAt: Partial<Record<Hop, number>> = {};
   const stamp = <T>(hop: Hop, o: Observed<T>): Observed<T> => ((readAt[hop] = deps.clock()), o);
   const tasks: Promise<void>[] = [];
@@ -109,11 +123,7 @@ async function readRound(deps: VerifyDeps, signal: AbortSignal): Promise<Round> 
       observe(`${istiod.baseUrl}/debug/registryz`, async () => {
         const parsed = parseRegistryz(await istiod.get('/debug/registryz', signal));
         registryDropped = parsed.droppedElements;
-        if (parsed.dropped > 0)
-          deps.logger?.warn(
-            { component: 'verify', dropped: parsed.dropped, elements: parsed.droppedElements.map(droppedText) },
-            'registryz elements in an unknown shape were skipped',
-          );
+        warnDropped(deps, warned, 'registryz elements', parsed.droppedElements.map(droppedText));
         return parsed.entries;
       }).then((o) => void (registry = stamp('istiod', o))),
     );
@@ -131,17 +141,22 @@ async function readRound(deps: VerifyDeps, signal: AbortSignal): Promise<Round> 
   if (deps.istiod && proxyId) {
     const istiod = deps.istiod;
     tasks.push(
-      observe(`${istiod.baseUrl}/debug/syncz`, async () => ({
-        proxyId,
-        proxies: parseSyncz(await istiod.get('/debug/syncz', signal)).proxies,
-      })).then((o) => void (sync = stamp('sync', o))),
+      observe(`${istiod.baseUrl}/debug/syncz`, async () => {
+        const parsed = parseSyncz(await istiod.get('/debug/syncz', signal));
+        warnDropped(deps, warned, 'syncz elements', parsed.droppedElements.map(droppedSynczText));
+        return { proxyId, proxies: parsed.proxies, dropped: parsed.droppedElements };
+      }).then((o) => void (sync = stamp('sync', o))),
     );
   } else if (deps.savedSyncz && proxyId) {
     const saved = deps.savedSyncz;
     sync = stamp(
       'sync',
       saved.ok
-        ? { ok: true, source: saved.source, value: { proxyId, proxies: saved.value } }
+        ? {
+            ok: true,
+            source: saved.source,
+            value: { proxyId, proxies: saved.value.proxies, dropped: saved.value.droppedElements },
+          }
         : { ok: false, source: saved.source, error: saved.error },
     );
   }
@@ -160,7 +175,13 @@ async function readRound(deps: VerifyDeps, signal: AbortSignal): Promise<Round> 
     );
   } else if (deps.proxy) {
     const p = deps.proxy;
-    tasks.push(observe('config dump', () => p(signal)).then((o) => void (proxy = stamp('proxy', o))));
+    tasks.push(
+      observe('config dump', async () => {
+        const seen = await p(signal);
+        warnDropped(deps, warned, 'config dump elements', seen.view.droppedElements.map(droppedProxyText));
+        return seen;
+      }).then((o) => void (proxy = stamp('proxy', o))),
+    );
   }
   await Promise.all(tasks);
   return {
@@ -221,10 +242,12 @@ export async function verifyHosts(
   );
   /** Per target index and hop: the latency recorded when the hop first became ok. */
   const firstOk = sorted.map(() => new Map<Hop, number>());
+  /** Dropped elements already logged in this verification. */
+  const warned = new Set<string>();
   let report: VerifyReport;
   try {
     for (;;) {
-      const round = await readRound(deps, signal);
+      const round = await readRound(deps, signal, warned);
       const hosts: HostReport[] = sorted.map((t, i) => {
         const r = checkHost(t.expectation, round.inputs, { needed: neededPushes(t.expectation, deps.xds) });
         const hops = r.hops.map((h): HopCheck => {

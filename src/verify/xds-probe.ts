@@ -248,7 +248,8 @@ export class XdsProbe {
   /** The current view; throws when the stream has failed. */
   snapshot(): XdsSnapshot {
     if (this.failure) throw this.failure;
-    const raw = (k: XdsKind) => (this.state.get(k)?.resources ?? []).map((resource) => ({ resource }));
+    const raw = (k: XdsKind) =>
+      (this.state.get(k)?.resources ?? []).map((resource) => ({ resource, typeUrl: TypeUrl[k] }));
     const rawResources: RawResources = {
       clusters: raw('cluster'),
       listeners: raw('listener'),

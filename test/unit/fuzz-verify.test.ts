@@ -2,7 +2,8 @@
  * Property-based tests (fast-check, fixed seeds) of the parsers of istiod's and Envoy's debug
  * output (/debug/registryz, /debug/syncz, config_dump): any body is parsed or refused with the
  * documented error (not JSON, wrong shape), never another exception; an element that cannot be
- * read is dropped and counted (registryz elements also named), and the readable rest goes on.
+ * read is dropped, counted and named (its index, and its host, proxy id or place, type and
+ * name where it has them), and the readable rest goes on.
  */
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
@@ -87,12 +88,19 @@ describe('fuzz: syncz', () => {
     );
   });
 
-  it('real statuses and anything: each element is a proxy or counted as dropped', () => {
+  it('real statuses and anything: each element is a proxy or dropped and named by its index', () => {
     fc.assert(
       fc.property(mixedOf(synczFixture), (mixed) => {
         const elements = mixed.map((m) => ('good' in m ? m.good : m.bad));
         const r = parseSyncz(JSON.stringify(elements));
         expect(r.proxies.length + r.dropped).toBe(elements.length);
+        expect(r.dropped).toBe(r.droppedElements.length);
+        for (const d of r.droppedElements) {
+          expect('bad' in mixed[d.index]!).toBe(true);
+          expect(d.reason.length).toBeGreaterThan(0);
+          const proxy = (elements[d.index] as { proxy?: unknown } | null)?.proxy;
+          expect(d.proxy).toBe(typeof proxy === 'string' && proxy ? proxy : undefined);
+        }
         const good = mixed.filter((m) => 'good' in m).length;
         expect(r.proxies.length).toBeGreaterThanOrEqual(good);
       }),
@@ -123,6 +131,13 @@ describe('fuzz: config dump', () => {
           const untouched = real.configs.every((_, i) => replace[i] === undefined);
           if (untouched) expect(view.clusters.size).toBe(whole.clusters.size);
           expect(view.clusters.size).toBeLessThanOrEqual(whole.clusters.size);
+          // every dropped element is named by a place in a replaced section
+          expect(view.dropped).toBe(view.droppedElements.length);
+          for (const d of view.droppedElements) {
+            const i = Number(/^configs\[(\d+)\]/.exec(d.at)?.[1]);
+            expect(replace[i], d.at).not.toBeUndefined();
+            expect(d.reason.length).toBeGreaterThan(0);
+          }
         },
       ),
       { ...runs, numRuns: Math.min(runs.numRuns, 100) },

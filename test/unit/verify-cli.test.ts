@@ -375,3 +375,56 @@ spec:
     expect(c.err()).toBe('registry-bridge: host other.example.com is not among the ServiceEntries the bridge wrote\n');
   });
 });
+
+describe('verify offline: unreadable syncz and config dump elements are named', () => {
+  beforeAll(async () => {
+    const syncz = JSON.parse(await readFile(join(captured, 'syncz.json'), 'utf8')) as Record<string, unknown>[];
+    // the captured proxy's element with a nonce that is not a string, and an element with no proxy id
+    await writeFile(f('bad-syncz.json'), JSON.stringify([{ ...syncz[0], route_acked: 3 }, { cluster_sent: 'x' }]));
+    const dump = JSON.parse(await readFile(join(captured, 'config_dump.json'), 'utf8')) as {
+      configs: { '@type': string; dynamicActiveClusters?: { cluster: Record<string, unknown> }[] }[];
+    };
+    const clusters = dump.configs.find((c) => c['@type'].endsWith('.ClustersConfigDump'))!.dynamicActiveClusters!;
+    clusters[1]!.cluster.type = 7; // outbound|80||shop-2bf667.verify.example.com
+    await writeFile(f('bad-dump.json'), JSON.stringify(dump));
+  });
+
+  it('--syncz with the checked proxy unreadable: the sync hop names the element, stderr names both, exit 2', async () => {
+    const c = await runCli([
+      ...noKube(['verify'], 'shop.yaml'),
+      '--config-dump',
+      join(captured, 'config_dump.json'),
+      '--syncz',
+      f('bad-syncz.json'),
+      '--proxy-id',
+      'registry-bridge-probe-366682.default',
+    ]);
+    expect(c.code).toBe(2);
+    expect(c.out()).toMatch(
+      /sync\s+! error\s.*syncz element 0 \(proxy registry-bridge-probe-366682\.default\) skipped: route_acked: /,
+    );
+    const err = c.err().split('\n').filter(Boolean);
+    expect(err).toEqual([
+      expect.stringMatching(
+        /bad-syncz\.json: syncz element 0 \(proxy registry-bridge-probe-366682\.default\) skipped: route_acked: /,
+      ),
+      expect.stringMatching(/bad-syncz\.json: syncz element 1 skipped: proxy: /),
+    ]);
+  });
+
+  it("--config-dump with the host's cluster unreadable: -o json carries the element's place, name and type, exit 2", async () => {
+    const c = await runCli([...noKube(['verify'], 'shop.yaml'), '--config-dump', f('bad-dump.json'), '-o', 'json']);
+    expect(c.code).toBe(2);
+    const report = JSON.parse(c.out()) as { hosts: { hops: { hop: string; status: string; detail: string[] }[] }[] };
+    const proxy = report.hosts[0]!.hops.find((h) => h.hop === 'proxy')!;
+    expect(proxy.status).toBe('error');
+    expect(proxy.detail).toEqual([
+      expect.stringMatching(
+        /^config dump cluster configs\[1\]\.dynamic_active_clusters\[1\]\.cluster \(outbound\|80\|\|shop-2bf667\.verify\.example\.com, type\.googleapis\.com\/envoy\.config\.cluster\.v3\.Cluster\) skipped: type: /,
+      ),
+    ]);
+    expect(c.err()).toMatch(
+      /bad-dump\.json: config dump cluster configs\[1\]\.dynamic_active_clusters\[1\]\.cluster \(outbound/,
+    );
+  });
+});
