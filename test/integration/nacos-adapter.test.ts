@@ -20,102 +20,15 @@ import { BridgeMetrics } from '../../src/metrics.js';
 import type { SourceAdapter } from '../../src/sources/adapter.js';
 import { serviceKeyString, type ServiceKey } from '../../src/model/service.js';
 import { control, hasPeer, peer } from '../peers/endpoints.js';
+import { capture } from '../unit/cli-harness.js';
 import { eventually } from './eventually.js';
+import { GOLDEN_YAML, GROUPS, NS_A, NS_B, registrations, type Reg } from './nacos-golden-registry.js';
 import { mapLimit } from '../../src/util/concurrency.js';
 
 type Server = 'nacos' | 'rnacos';
 const servers: Server[] = ['nacos', 'rnacos'];
-const NS_A = 'rb-it-a';
-const NS_B = 'rb-it-b';
-const GROUPS = ['DEFAULT_GROUP', 'GROUP_B', 'DUBBO_GROUP'];
 /** A group of many services in NS_B, for subscriptions that take a while (see its test). */
 const MANY = 'MANY';
-
-interface Reg {
-  ns: string;
-  group: string;
-  service: string;
-  ip: string;
-  port: number;
-  healthy?: boolean;
-  enabled?: boolean;
-  weight?: number;
-  metadata?: Record<string, string>;
-}
-
-/** The registry the golden file describes. */
-const registrations: Reg[] = [
-  {
-    ns: NS_A,
-    group: 'DEFAULT_GROUP',
-    service: 'orders',
-    ip: '127.1.0.1',
-    port: 8080,
-    metadata: { protocol: 'http', version: 'v1' },
-  },
-  {
-    ns: NS_A,
-    group: 'DEFAULT_GROUP',
-    service: 'orders',
-    ip: '127.1.0.2',
-    port: 8080,
-    healthy: false,
-    metadata: { protocol: 'http' },
-  },
-  {
-    ns: NS_A,
-    group: 'DEFAULT_GROUP',
-    service: 'orders',
-    ip: '127.1.0.3',
-    port: 8080,
-    enabled: false,
-    metadata: { protocol: 'http' },
-  },
-  {
-    ns: NS_A,
-    group: 'DEFAULT_GROUP',
-    service: 'orders',
-    ip: '127.1.0.4',
-    port: 8080,
-    weight: 0,
-    metadata: { protocol: 'http' },
-  },
-  {
-    ns: NS_A,
-    group: 'DEFAULT_GROUP',
-    service: 'orders',
-    ip: '127.1.0.5',
-    port: 8080,
-    weight: 3,
-    metadata: { protocol: 'http', version: 'v2' },
-  },
-  { ns: NS_A, group: 'GROUP_B', service: 'payments', ip: '127.1.1.1', port: 9090, metadata: { protocol: 'grpc' } },
-  { ns: NS_A, group: 'GROUP_B', service: 'all-down', ip: '127.1.1.2', port: 80, healthy: false },
-  {
-    ns: NS_A,
-    group: 'DUBBO_GROUP',
-    service: 'providers:org.example.DemoService:1.0.0:',
-    ip: '127.1.2.1',
-    port: 20880,
-    metadata: { protocol: 'dubbo', application: 'demo', side: 'provider', timestamp: '1700000000000' },
-  },
-  {
-    ns: NS_A,
-    group: 'DUBBO_GROUP',
-    service: 'consumers:org.example.DemoService:1.0.0:',
-    ip: '127.1.2.9',
-    port: 0 + 1,
-    metadata: { side: 'consumer' },
-  },
-  {
-    ns: NS_B,
-    group: 'DEFAULT_GROUP',
-    service: 'inventory',
-    ip: '127.2.0.1',
-    port: 80,
-    metadata: { 'preserved.register.source': 'SPRING_CLOUD' },
-  },
-];
 
 async function call(
   base: string,
@@ -272,20 +185,6 @@ async function hostsOf(
   return raw.hosts ?? [];
 }
 
-function capture(env: Record<string, string> = {}) {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    io: {
-      stdout: { write: (s: string) => (out.push(s), true) },
-      stderr: { write: (s: string) => (err.push(s), true) },
-      env,
-    } as never,
-    out: () => out.join(''),
-    err: () => err.join(''),
-  };
-}
-
 let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'rb-nacos-it-'));
@@ -400,7 +299,7 @@ for (const server of servers) {
       const code = await main(['sync', '--once', '-c', cfg, '-o', 'yaml'], c.io);
       expect(c.err()).not.toMatch(/"level":50/);
       expect(code).toBe(0);
-      await expect(c.out()).toMatchFileSnapshot('../fixtures/nacos/golden/integration.yaml');
+      await expect(c.out()).toMatchFileSnapshot(GOLDEN_YAML);
     });
 
     it('pages through the service names: pages of one name read the same services as one page', async () => {

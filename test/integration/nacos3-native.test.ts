@@ -23,100 +23,12 @@ import { startClient } from '../peers/clients.js';
 import { hasPeer } from '../peers/endpoints.js';
 import { versionEntry } from '../peers/lib/paths.js';
 import { eventually } from './eventually.js';
+import { GOLDEN_YAML, GROUPS, NS_A, NS_B, registrations, type Reg } from './nacos-golden-registry.js';
 
-const NS_A = 'rb-it-a';
-const NS_B = 'rb-it-b';
-const GROUPS = ['DEFAULT_GROUP', 'GROUP_B', 'DUBBO_GROUP'];
 const ADMIN = 'nacos';
 const USER = 'rb-reader';
 const PASSWORD = 'Rb3-native-pw-51d0e7';
 const HTTP_PORT = Number(process.env.RB_NACOS3_PORT || 8888);
-
-interface Reg {
-  ns: string;
-  group: string;
-  service: string;
-  ip: string;
-  port: number;
-  healthy?: boolean;
-  enabled?: boolean;
-  weight?: number;
-  metadata?: Record<string, string>;
-}
-
-/** The registry fixtures/nacos/golden/integration.yaml describes (as in nacos-adapter.test.ts). */
-const registrations: Reg[] = [
-  {
-    ns: NS_A,
-    group: 'DEFAULT_GROUP',
-    service: 'orders',
-    ip: '127.1.0.1',
-    port: 8080,
-    metadata: { protocol: 'http', version: 'v1' },
-  },
-  {
-    ns: NS_A,
-    group: 'DEFAULT_GROUP',
-    service: 'orders',
-    ip: '127.1.0.2',
-    port: 8080,
-    healthy: false,
-    metadata: { protocol: 'http' },
-  },
-  {
-    ns: NS_A,
-    group: 'DEFAULT_GROUP',
-    service: 'orders',
-    ip: '127.1.0.3',
-    port: 8080,
-    enabled: false,
-    metadata: { protocol: 'http' },
-  },
-  {
-    ns: NS_A,
-    group: 'DEFAULT_GROUP',
-    service: 'orders',
-    ip: '127.1.0.4',
-    port: 8080,
-    weight: 0,
-    metadata: { protocol: 'http' },
-  },
-  {
-    ns: NS_A,
-    group: 'DEFAULT_GROUP',
-    service: 'orders',
-    ip: '127.1.0.5',
-    port: 8080,
-    weight: 3,
-    metadata: { protocol: 'http', version: 'v2' },
-  },
-  { ns: NS_A, group: 'GROUP_B', service: 'payments', ip: '127.1.1.1', port: 9090, metadata: { protocol: 'grpc' } },
-  { ns: NS_A, group: 'GROUP_B', service: 'all-down', ip: '127.1.1.2', port: 80, healthy: false },
-  {
-    ns: NS_A,
-    group: 'DUBBO_GROUP',
-    service: 'providers:org.example.DemoService:1.0.0:',
-    ip: '127.1.2.1',
-    port: 20880,
-    metadata: { protocol: 'dubbo', application: 'demo', side: 'provider', timestamp: '1700000000000' },
-  },
-  {
-    ns: NS_A,
-    group: 'DUBBO_GROUP',
-    service: 'consumers:org.example.DemoService:1.0.0:',
-    ip: '127.1.2.9',
-    port: 1,
-    metadata: { side: 'consumer' },
-  },
-  {
-    ns: NS_B,
-    group: 'DEFAULT_GROUP',
-    service: 'inventory',
-    ip: '127.2.0.1',
-    port: 80,
-    metadata: { 'preserved.register.source': 'SPRING_CLOUD' },
-  },
-];
 
 let handle: { stop(): Promise<void>; endpoints: Record<string, string> } | undefined;
 let base: string;
@@ -299,15 +211,13 @@ describe.skipIf(!hasPeer('nacos') || process.env.RB_NACOS3_TESTS === '0')(
       const code = await main(['sync', '--once', '-c', cfg, '-o', 'yaml'], c.io);
       expect(c.err()).not.toMatch(/"level":50/);
       expect(code).toBe(0);
-      expect(c.out()).toBe(
-        await readFile(join(import.meta.dirname, '../fixtures/nacos/golden/integration.yaml'), 'utf8'),
-      );
+      expect(c.out()).toBe(await readFile(join(import.meta.dirname, GOLDEN_YAML), 'utf8'));
       expect(c.err().match(/nacos read path: gRPC/g)).toHaveLength(1);
       expect(c.err()).not.toContain(PASSWORD);
     });
 
     it('groups ["*"] (read permission) and namespaces ["*"] (the admin user) reach the same golden ServiceEntries', async () => {
-      const golden = await readFile(join(import.meta.dirname, '../fixtures/nacos/golden/integration.yaml'), 'utf8');
+      const golden = await readFile(join(import.meta.dirname, GOLDEN_YAML), 'utf8');
       const allGroups = join(dir, 'all-groups.yaml');
       await writeFile(allGroups, configYaml().replace(`groups: [${GROUPS.join(', ')}]`, 'groups: ["*"]'));
       const c = capture();
