@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { durationField } from '../../src/config/duration.js';
 import { secretRefSchema } from '../../src/config/secret.js';
+import { dubboSettingsSchema } from '../dubbo/schema.js';
 
 /**
  * The `sources[i].nacos` block. Secrets are references ({env} | {file}), never inline values.
@@ -137,17 +138,11 @@ export const nacosConfigSchema = z.strictObject({
     .describe(
       'Host template of Dubbo interface services (`providers:<iface>:<version>:<group>`). Unset: the shared Dubbo template, so they get the same host as from ZooKeeper.',
     ),
-  dubbo: z
-    .strictObject({
-      applicationLevel: z
-        .enum(['merge', 'separate', 'ignore'])
-        .default('merge')
-        .describe(
-          'Dubbo 3 application-level services (a Nacos service named after the application, whose instances carry `dubbo.endpoints`). `merge`: instances that an interface-level service of the same application already lists add nothing and the application is not published again; the rest (providers registered at application level only) stay on the application entry. `separate`: the application is published on its own as well. `ignore`: not published.',
-        ),
-    })
-    .default({ applicationLevel: 'merge' })
-    .describe('How Dubbo registrations in this Nacos map to mesh services.'),
+  dubbo: dubboSettingsSchema({
+    registry: 'Nacos',
+    applicationLevel:
+      'Dubbo 3 application-level services (a Nacos service named after the application, whose instances carry `dubbo.endpoints`). `merge`: instances that an interface-level service of the same application already lists add nothing and the application is not published again; the rest (providers registered at application level only) stay on the application entry. `separate`: the application is published on its own as well. `ignore`: not published.',
+  }),
   requestTimeout: durationField('sources[].nacos.requestTimeout')
     .default(5_000)
     .describe('Timeout of each HTTP request.'),

@@ -12,6 +12,7 @@ import { dubboServiceIdentity, DUBBO_TEMPLATE_ATTRIBUTES, type DubboIdentity } f
 import { applyConfigurators, isConfiguratorUrl } from '../dubbo/override.js';
 import { dubboProvidersOf } from '../dubbo/provider.js';
 import { decodeOnce, parseEncodedDubboUrl, type DubboUrl } from '../dubbo/url.js';
+import type { ApplicationLevelMode } from '../dubbo/schema.js';
 import { curatorInstanceSchema, dubboEndpointsSchema, type CuratorInstance } from './schema.js';
 
 /**
@@ -53,7 +54,7 @@ export interface RootRead {
 export interface LayoutOptions {
   readonly maxDataBytes: number;
   /** Dubbo 3 application-level services (`/services/<app>`): see the `dubbo.applicationLevel` setting. */
-  readonly applicationLevel?: 'merge' | 'separate' | 'ignore';
+  readonly applicationLevel?: ApplicationLevelMode;
   /** Protocol of plain Curator instances (neither Spring Cloud nor Dubbo); none = TCP. */
   readonly curatorProtocol?: string;
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { durationField } from '../../src/config/duration.js';
 import { secretRefSchema } from '../../src/config/secret.js';
+import { dubboSettingsSchema } from '../dubbo/schema.js';
 
 const hostPort = String.raw`(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?:[1-9]\d{0,4})`;
 const chroot = String.raw`(?:/[^/\s,]+)+`;
@@ -34,17 +35,11 @@ export const zookeeperConfigSchema = z
       .optional()
       .describe('One root znode. Unset (and no `roots`): /dubbo (dubbo), /services (curator), both (auto).'),
     roots: z.array(znodePath).min(1).optional().describe('Several root znodes; set either `root` or `roots`.'),
-    dubbo: z
-      .strictObject({
-        applicationLevel: z
-          .enum(['merge', 'separate', 'ignore'])
-          .default('merge')
-          .describe(
-            'Dubbo 3 application-level registrations (`/services/<app>`, register-mode all or instance). `merge`: instances that an interface-level service of the same application already lists add nothing and the application is not published again (one mesh service per interface + version + group); the rest (providers registered at application level only) stay on the application entry `<app>.dubbo`. `separate`: `<app>.dubbo` is published with every instance as well. `ignore`: not published.',
-          ),
-      })
-      .default({ applicationLevel: 'merge' })
-      .describe('How Dubbo registrations in this ZooKeeper map to mesh services.'),
+    dubbo: dubboSettingsSchema({
+      registry: 'ZooKeeper',
+      applicationLevel:
+        'Dubbo 3 application-level registrations (`/services/<app>`, register-mode all or instance). `merge`: instances that an interface-level service of the same application already lists add nothing and the application is not published again (one mesh service per interface + version + group); the rest (providers registered at application level only) stay on the application entry `<app>.dubbo`. `separate`: `<app>.dubbo` is published with every instance as well. `ignore`: not published.',
+    }),
     curatorProtocol: z
       .string()
       .min(1)
