@@ -3,6 +3,7 @@ import type { ObservedEntry } from '../plan/plan.js';
 import type { ApplyOutcome, Sink } from '../sinks/types.js';
 import { synthAll } from '../synth/index.js';
 import {
+  observedOfWritten,
   planAndApply,
   type ConfiguredSource,
   type ReconcileDeps,
@@ -58,16 +59,7 @@ export function applyOutcomes(cache: ControllerCache, outcomes: readonly ApplyOu
     }
     const d = o.change.desired;
     if (!d || (o.change.action !== 'create' && o.change.action !== 'update')) continue;
-    cache.observed.set(id, {
-      namespace: d.namespace,
-      name: d.name,
-      hosts: [d.host],
-      owned: true,
-      source: d.key.source,
-      hash: d.hash,
-      service: serviceKeyString(d.key),
-      ...(o.resourceVersion ? { resourceVersion: o.resourceVersion } : {}),
-    });
+    cache.observed.set(id, observedOfWritten(d, o.resourceVersion));
   }
 }
 

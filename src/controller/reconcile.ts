@@ -6,6 +6,7 @@ import { EarlyCreates } from './early.js';
 import type { ApplyOutcome, Sink } from '../sinks/types.js';
 import type { SourceAdapter } from '../sources/adapter.js';
 import { synthAll, type SynthOptions, type SynthOutcome } from '../synth/index.js';
+import type { DesiredEntry } from '../synth/types.js';
 
 export interface ConfiguredSource {
   readonly name: string;
@@ -221,6 +222,20 @@ export async function planAndApply(
   return { scope: input.scope, snapshots, sourceErrors, synth, plan, observed, outcomes, failedWrites, durationMs };
 }
 
+/** What the sink holds after a successful write of `d`, as the plan reads it. */
+export function observedOfWritten(d: DesiredEntry, resourceVersion?: string): ObservedEntry {
+  return {
+    namespace: d.namespace,
+    name: d.name,
+    hosts: [d.host],
+    owned: true,
+    source: d.key.source,
+    hash: d.hash,
+    service: serviceKeyString(d.key),
+    ...(resourceVersion ? { resourceVersion } : {}),
+  };
+}
+
 /** What the sink held, with the objects created early in this run (marked early). */
 function withEarly(observed: readonly ObservedEntry[], early: readonly ApplyOutcome[]): ObservedEntry[] {
   const byId = new Map(observed.map((o) => [`${o.namespace}/${o.name}`, o]));
@@ -228,15 +243,8 @@ function withEarly(observed: readonly ObservedEntry[], early: readonly ApplyOutc
     const d = o.change.desired;
     if (!d) continue;
     byId.set(`${d.namespace}/${d.name}`, {
-      namespace: d.namespace,
-      name: d.name,
-      hosts: [d.host],
-      owned: true,
-      source: d.key.source,
-      hash: d.hash,
-      service: serviceKeyString(d.key),
+      ...observedOfWritten(d, o.ok ? o.resourceVersion : undefined),
       early: true,
-      ...(o.ok && o.resourceVersion ? { resourceVersion: o.resourceVersion } : {}),
     });
   }
   return [...byId.values()];
