@@ -20,13 +20,15 @@ import {
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
+import type { BridgeConfig } from '../../src/config/schema.js';
 import { buildSources } from '../../src/controller/wiring.js';
 import { reconcileOnce, type ReconcileReport } from '../../src/controller/reconcile.js';
 import { ExitCode, exitCodeOf } from '../../src/controller/exit-code.js';
 import { runContinuous } from '../../src/controller/run.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger, type Logger } from '../../src/log.js';
 import { BridgeMetrics } from '../../src/metrics.js';
 import { loadKubeConfig } from '../../src/sinks/kube/client.js';
+import type { KubeSinkOptions } from '../../src/sinks/kube/options.js';
 import { kubeSink } from '../../src/sinks/kube/sink.js';
 import { adapterFactories } from '../../src/sources/registry.js';
 import { control, peer } from '../peers/endpoints.js';
@@ -76,6 +78,36 @@ async function writeRegistry(file: string, services: unknown[]): Promise<void> {
   await writeFile(file, JSON.stringify({ services }));
 }
 
+/** A kube sink writing to `namespace` of the harness apiserver; `over` sets what a test needs. */
+function sinkFor(namespace: string, over: Partial<KubeSinkOptions> = {}) {
+  return kubeSink({
+    kc,
+    namespaces: [namespace],
+    apiVersion: 'auto',
+    fieldManager: 'registry-bridge',
+    qps: 50,
+    concurrency: 2,
+    logger: silentLogger(),
+    metrics: new BridgeMetrics(),
+    ...over,
+  });
+}
+
+/** The sources of `config` as the CLI builds them (static registry files under the test's dir). */
+function sourcesOf(config: BridgeConfig, deps: { logger: Logger; metrics: BridgeMetrics }) {
+  return buildSources(config, { ...deps, baseDir: dir, env: {}, apiVersion: 'networking.istio.io/v1' });
+}
+
+/** A ServiceEntry of another writer (no managed-by label unless `labels` says so). */
+async function createForeign(namespace: string, name: string, spec: object, labels?: Record<string, string>) {
+  await objects.create({
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'ServiceEntry',
+    metadata: { name, namespace, ...(labels ? { labels } : {}) },
+    spec,
+  } as KubernetesObject);
+}
+
 /** One bridge wired like the CLI, against a registry file and the real apiserver. */
 function bridge(namespace: string, registryFile: string, extra: Record<string, unknown> = {}) {
   const config = parseConfig(
@@ -88,24 +120,8 @@ function bridge(namespace: string, registryFile: string, extra: Record<string, u
   );
   const metrics = new BridgeMetrics();
   const logger = silentLogger();
-  const sink = kubeSink({
-    kc,
-    namespaces: [namespace],
-    apiVersion: 'auto',
-    fieldManager: 'registry-bridge',
-    qps: 200,
-    concurrency: 8,
-    logger,
-    metrics,
-    retries: 2,
-  });
-  const sources = buildSources(config, {
-    logger,
-    baseDir: dir,
-    env: {},
-    apiVersion: 'networking.istio.io/v1',
-    metrics,
-  });
+  const sink = sinkFor(namespace, { qps: 200, concurrency: 8, logger, metrics, retries: 2 });
+  const sources = sourcesOf(config, { logger, metrics });
   const run = (dryRun = false): Promise<ReconcileReport> =>
     reconcileOnce(
       sources,
@@ -256,17 +272,7 @@ describe('kube sink against the real apiserver', () => {
       ['a', 'b', 'c', 'd', 'e'].map((n, i) => service(n, [`10.0.3.${i + 1}`])),
     );
     await bridge(ns, reg).run();
-    const paged = kubeSink({
-      kc,
-      namespaces: [ns],
-      apiVersion: 'auto',
-      fieldManager: 'registry-bridge',
-      qps: 50,
-      concurrency: 2,
-      logger: silentLogger(),
-      metrics: new BridgeMetrics(),
-      pageSize: 2,
-    });
+    const paged = sinkFor(ns, { pageSize: 2 });
     const observed = await paged.observe(new AbortController().signal);
     expect(
       observed
@@ -293,18 +299,13 @@ describe('kube sink against the real apiserver', () => {
       resolution: 'DNS',
       location: 'MESH_EXTERNAL',
     };
-    await objects.create({
-      apiVersion: 'networking.istio.io/v1',
-      kind: 'ServiceEntry',
-      metadata: { name: 'orders.default-group.public.static', namespace: ns },
-      spec,
-    } as KubernetesObject);
-    await objects.create({
-      apiVersion: 'networking.istio.io/v1',
-      kind: 'ServiceEntry',
-      metadata: { name: 'hand-made', namespace: ns, labels: { team: 'payments' } },
-      spec: { ...spec, hosts: ['billing.default-group.public.static'] },
-    } as KubernetesObject);
+    await createForeign(ns, 'orders.default-group.public.static', spec);
+    await createForeign(
+      ns,
+      'hand-made',
+      { ...spec, hosts: ['billing.default-group.public.static'] },
+      { team: 'payments' },
+    );
     const foreignBefore = await read(ns, 'orders.default-group.public.static');
 
     await writeRegistry(reg, [service('orders', ['10.0.0.1']), service('billing', ['10.0.1.1'])]);
@@ -323,18 +324,13 @@ describe('kube sink against the real apiserver', () => {
 
   it('reports a TCP port that a foreign ServiceEntry without addresses already holds (a collision), naming both hosts and the port: exit 4', async () => {
     const { ns, reg } = await newRegistry('rb-collide');
-    await objects.create({
-      apiVersion: 'networking.istio.io/v1',
-      kind: 'ServiceEntry',
-      metadata: { name: 'legacy-dubbo', namespace: ns },
-      spec: {
-        hosts: ['legacy.dubbo.example'],
-        ports: [{ number: 20880, name: 'tcp', protocol: 'TCP' }],
-        resolution: 'STATIC',
-        location: 'MESH_INTERNAL',
-        endpoints: [{ address: '10.9.0.1' }],
-      },
-    } as KubernetesObject);
+    await createForeign(ns, 'legacy-dubbo', {
+      hosts: ['legacy.dubbo.example'],
+      ports: [{ number: 20880, name: 'tcp', protocol: 'TCP' }],
+      resolution: 'STATIC',
+      location: 'MESH_INTERNAL',
+      endpoints: [{ address: '10.9.0.1' }],
+    });
     await writeFile(
       reg,
       JSON.stringify({
@@ -427,12 +423,7 @@ describe('kube sink against the real apiserver', () => {
         resolution: 'DNS',
         location: 'MESH_EXTERNAL',
       };
-      await objects.create({
-        apiVersion: 'networking.istio.io/v1',
-        kind: 'ServiceEntry',
-        metadata: { name: 'hand-made', namespace: ns },
-        spec,
-      } as KubernetesObject);
+      await createForeign(ns, 'hand-made', spec);
       // (A cache, like every informer's, learns of a change a moment after it is made: wait for it.)
       await eventually(
         async () => (await b.sink.observe(new AbortController().signal)).some((o) => o.name === 'hand-made'),
@@ -454,16 +445,7 @@ describe('kube sink against the real apiserver', () => {
       // Every run since the watch started was answered from its cache: the one list is the first run's.
       expect(await observes('list')).toBe(listed);
       // And what the cache says is what a list says.
-      const fresh = kubeSink({
-        kc,
-        namespaces: [ns],
-        apiVersion: 'auto',
-        fieldManager: 'registry-bridge',
-        qps: 50,
-        concurrency: 2,
-        logger: silentLogger(),
-        metrics: new BridgeMetrics(),
-      });
+      const fresh = sinkFor(ns);
       const project = (xs: Awaited<ReturnType<typeof fresh.observe>>) =>
         xs.map((o) => ({ ...o, resourceVersion: undefined })).sort((x, y) => x.name.localeCompare(y.name));
       await eventually(
@@ -614,24 +596,8 @@ describe('continuous mode against the real apiserver', () => {
     );
     const metrics = new BridgeMetrics();
     const logger = silentLogger();
-    const sink = kubeSink({
-      kc,
-      namespaces: [ns],
-      apiVersion: 'auto',
-      fieldManager: 'registry-bridge',
-      qps: 100,
-      concurrency: 4,
-      logger,
-      metrics,
-      retries: 1,
-    });
-    const sources = buildSources(config, {
-      logger,
-      baseDir: dir,
-      env: {},
-      apiVersion: 'networking.istio.io/v1',
-      metrics,
-    });
+    const sink = sinkFor(ns, { qps: 100, concurrency: 4, logger, metrics, retries: 1 });
+    const sources = sourcesOf(config, { logger, metrics });
     const shutdown = new AbortController();
     const reports: ReconcileReport[] = [];
     const running = runContinuous({
