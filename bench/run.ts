@@ -2,8 +2,9 @@
  * npm run bench [-- --n 1000,5000,10000 --m 5 --changes 200 --scenarios cold,incremental,burst,resync,memory]
  *
  * Measures the bridge against the real servers of the harness (test/peers): ZooKeeper, Nacos,
- * kube-apiserver with the Istio CRDs, istiod. Reuses running peers, starts the missing ones and
- * stops what it started. Writes bench/results/latest.{json,md,svg,png}.
+ * kube-apiserver with the Istio CRDs, istiod. Starts its own instances of them on free ports
+ * (./peers.ts), never the shared peers of the tests, and stops them at the end. Writes
+ * bench/results/latest.{json,md,svg,png}.
  * Flags (defaults finish in ~10 minutes on 2 cores):
  *   --n 1000               service counts (ascending; the largest is used for resync and memory)
  *   --m 5                  instances per service
@@ -17,7 +18,7 @@
  *   --nacos-max-n 5000     largest N generated in Nacos (persistent instances register slowly)
  *   --nacos-fuzzy-watch on|off   new Nacos services by fuzzy watch (on) or the names poll (off)
  *   --nacos-push-delay <ms> start Java Nacos with nacos.naming.push.pushTaskDelay=<ms> (default:
- *                          the server's 500 ms; a Nacos the bench reuses keeps what it has)
+ *                          the server's 500 ms)
  *   --debounce 100         controller debounce (ms)
  *   --concurrency 8        kube write concurrency (bridge and baseline)
  *   --qps 100000           the sink's client-side rate limit (high: measure the pipeline, not the limiter)
@@ -37,7 +38,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Controller } from '../src/controller/controller.js';
 import { reconcileOnce } from '../src/controller/reconcile.js';
-import { bringDown, bringUp, installExitGuard, type Started } from '../test/peers/lib/orchestrator.js';
+import type { Started } from '../test/peers/lib/orchestrator.js';
 import { apiWrites, buildBridge, closeBridge, type BridgeParams } from './bridge.js';
 import { countSEs, deleteAllSEs, ensureNamespace, loadKc, rawApply, watchSEs, type SeEvent } from './kube.js';
 import {
@@ -50,6 +51,7 @@ import {
   setNacosFuzzyWatch,
 } from './registries.js';
 import { imageNodeOptions, memoryCgroup } from './cgroup.js';
+import { startBenchPeers, stopBenchPeers } from './peers.js';
 import { relistMemory } from './relist-memory.js';
 import { writeResults } from './report.js';
 import { cpuSince, processCpuMs, sleep, summarize, waitQuiet } from './stats.js';
@@ -129,18 +131,10 @@ const results: Record<string, unknown> = {
 const notes = results.notes as string[];
 
 async function main(): Promise<void> {
-  installExitGuard();
   const peerNames = ['kube', 'istiod', ...params.registries];
   log(`peers: ${peerNames.join(', ')}`);
-  const started: Started = await bringUp(peerNames, { owner: 'vitest', log });
+  const started: Started = await startBenchPeers(peerNames, log);
   results.peers = started.reports.map((r) => ({ name: r.name, version: r.version, reused: r.reused }));
-  if (typeof params.nacosPushTaskDelayMs === 'number' && started.reports.some((r) => r.name === 'nacos' && r.reused)) {
-    const running = started.records.nacos?.endpoints.pushTaskDelayMs ?? '?';
-    if (String(running) !== String(params.nacosPushTaskDelayMs))
-      notes.push(
-        `--nacos-push-delay ${params.nacosPushTaskDelayMs} has no effect: the running Nacos was reused, and it batches pushes for ${running} ms (npm run peers:down first)`,
-      );
-  }
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   process.once('SIGINT', onSignal);
@@ -148,7 +142,7 @@ async function main(): Promise<void> {
   const drivers: RegistryDriver[] = [];
   try {
     const ep = (name: string) => started.records[name]!.endpoints;
-    // What the running Nacos batches pushes for (a reused one keeps what it was started with).
+    // What the bench's Nacos batches pushes for.
     if (params.registries.includes('nacos') && ep('nacos').pushTaskDelayMs !== undefined)
       (results.params as Record<string, unknown>).nacosPushTaskDelayMs = Number(ep('nacos').pushTaskDelayMs);
     const kubeconfig = ep('kube').kubeconfig!;
@@ -230,7 +224,7 @@ async function main(): Promise<void> {
     results.finishedAt = new Date().toISOString();
     results.durationS = Math.round((Date.now() - t00) / 1000);
     await writeResults(join(here, 'results'), results, log);
-    await bringDown(started, log).catch((e: unknown) => log(`stopping peers: ${String(e)}`));
+    await stopBenchPeers(started, log).catch((e: unknown) => log(`stopping peers: ${String(e)}`));
   }
 }
 

@@ -83,7 +83,15 @@ async function reusable(rec: PeerRecord): Promise<'reuse' | 'stale' | 'dead'> {
   return rec.ownerPid !== process.pid && (await pidAlive(rec.ownerPid)) ? 'reuse' : 'stale';
 }
 
-export async function bringUp(requested: string[], o: { owner: PeerRecord['owner']; log: Log }): Promise<Started> {
+export async function bringUp(
+  requested: string[],
+  o: {
+    owner: PeerRecord['owner'];
+    log: Log;
+    /** Extra options for a peer's start() (ports of an instance of one's own). */
+    startOptions?: (name: string) => Record<string, unknown>;
+  },
+): Promise<Started> {
   const order = withDeps(requested);
   const state = readStateSync();
   const reuse: Record<string, PeerRecord> = {};
@@ -141,7 +149,7 @@ export async function bringUp(requested: string[], o: { owner: PeerRecord['owner
       await fs.rm(dataDir, { recursive: true, force: true });
       await fs.mkdir(dataDir, { recursive: true });
       const ts = Date.now();
-      const h = await mod.start({ dataDir, log, deps });
+      const h = await mod.start({ ...o.startOptions?.(name), dataDir, log, deps });
       const startMs = Date.now() - ts;
       started.handles[name] = h;
       started.owned.push(name);
