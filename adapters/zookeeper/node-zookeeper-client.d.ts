@@ -41,6 +41,8 @@ declare module 'node-zookeeper-client' {
     readonly version: number;
     readonly dataLength: number;
     readonly numChildren: number;
+    /** Session id of the owner of an ephemeral node; all zero for a persistent one. */
+    readonly ephemeralOwner: Buffer;
   }
 
   export class Id {

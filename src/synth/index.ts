@@ -240,9 +240,10 @@ export function identityOf(service: RegistryService): string {
 /**
  * Application-level services in `merge` mode. Dubbo registers a provider in mode `all` at
  * both levels; the interface level says which interfaces (version, group) it serves, so an
- * application instance whose address an interface-level service of the same application (any
- * source, same namespace) already lists adds nothing and is dropped. What is left (providers
- * registered at application level only, whose interfaces the registry does not say) is
+ * application instance whose address an interface-level provider of the same application (its
+ * `application` parameter; any source, same namespace) already lists adds nothing and is
+ * dropped. What is left (providers registered at application level only, whose interfaces the
+ * registry does not say) is
  * published on the application's own entry, with a note; without any interface-level service
  * of the application, the whole application entry is.
  */
@@ -254,11 +255,17 @@ function applicationJoins(
   const covered = new Map<string, Set<string>>(); // namespace \0 application → addresses
   for (const t of items) {
     const a = t.service.attributes;
-    if (t.service.applicationLevel !== undefined || a?.kind !== 'dubbo' || !a.interface || !a.application) continue;
-    const k = `${t.options.namespace}\u0000${a.application}`;
-    let set = covered.get(k);
-    if (!set) covered.set(k, (set = new Set()));
-    for (const i of t.service.instances) set.add(normalAddress(i.address));
+    if (t.service.applicationLevel !== undefined || a?.kind !== 'dubbo' || !a.interface) continue;
+    // Per provider: the providers of one interface may belong to several applications (a
+    // Dubbo 2.7 and a Dubbo 3 application serving it), while the service names only one.
+    for (const i of t.service.instances) {
+      const application = i.metadata.application || a.application;
+      if (!application) continue;
+      const k = `${t.options.namespace}\u0000${application}`;
+      let set = covered.get(k);
+      if (!set) covered.set(k, (set = new Set()));
+      set.add(normalAddress(i.address));
+    }
   }
   return items.flatMap((it) => {
     const level = it.service.applicationLevel;

@@ -6,6 +6,10 @@
  * the launcher, into <cache>/registry-clients-<version>/ (cached per machine like the servers).
  * Variant 'nacos3' (versions.json "registry-clients-nacos3") is the same launcher built against
  * the Nacos 3 client (nacos-client 3.2.x), in its own cache folder keyed by its version.
+ * Variants with their own pom and sources: 'dubbo27' (clients/dubbo27: an Apache Dubbo 2.7
+ * provider on ZooKeeper, `dubbo --registry ... --dubbo-port n`) and 'spring-zk'
+ * (clients/spring-zk: a Spring Boot web application with Spring Cloud Zookeeper discovery,
+ * started with Spring's own `--property=value` arguments).
  * startClient(): one JVM per client, ready when it prints READY (registered); stop() unregisters
  * gracefully ("stop" on stdin), kill() is SIGKILL (the registry expires the session itself).
  * Each JVM takes ~150-190 MB: tests start a few, never dozens.
@@ -14,27 +18,60 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { PEERS_DIR, cacheDir, exists, readMarker, versionEntry, writeMarker } from './lib/paths.js';
+import { PEERS_DIR, cacheDir, exists, readMarker, versionEntry, writeMarker, type VersionEntry } from './lib/paths.js';
 import { noLog, run, withLock } from './lib/process.js';
 import type { Log } from './lib/types.js';
 
 export const NAME = 'registry-clients';
-/** Which build of the launcher: the default one (nacos-client 2.x) or the one with nacos-client 3.x. */
-export type Variant = 'default' | 'nacos3';
-const entryName = (variant: Variant) => (variant === 'nacos3' ? `${NAME}-nacos3` : NAME);
-const SOURCES = [
-  path.join(PEERS_DIR, 'clients', 'RegistryClients.java'),
-  path.join(PEERS_DIR, 'clients', 'registrybridge', 'demo', 'GreetService.java'),
-];
-const POM_TEMPLATE = path.join(PEERS_DIR, 'clients', 'pom.xml');
-const MAIN_CLASS = 'registrybridge.clients.RegistryClients';
+/**
+ * Which build of the launchers: the default one (Dubbo 3, nacos-client 2.x, Curator), the same
+ * with nacos-client 3.x, a Dubbo 2.7 provider (`dubbo27`), or a Spring Boot application with
+ * Spring Cloud Zookeeper discovery (`spring-zk`). Each has its own pom, sources and cache folder.
+ */
+export type Variant = 'default' | 'nacos3' | 'dubbo27' | 'spring-zk';
 
-interface Versions {
-  version: string;
-  dubbo: string;
-  curator: string;
-  nacosClient: string;
+interface VariantSpec {
+  /** Entry of versions.json; its string fields fill the pom's `@field@` placeholders. */
+  readonly entry: string;
+  readonly pom: string;
+  readonly sources: readonly string[];
+  readonly mainClass: string;
+  /** JVM options the clients of this variant need (before the class path). */
+  readonly jvmArgs: readonly string[];
+  /** A classpath with fewer jars is an incomplete resolution. */
+  readonly minJars: number;
 }
+
+const CLIENTS_DIR = path.join(PEERS_DIR, 'clients');
+const GREET_SERVICE = path.join(CLIENTS_DIR, 'registrybridge', 'demo', 'GreetService.java');
+const LAUNCHER: Omit<VariantSpec, 'entry'> = {
+  pom: path.join(CLIENTS_DIR, 'pom.xml'),
+  sources: [path.join(CLIENTS_DIR, 'RegistryClients.java'), GREET_SERVICE],
+  mainClass: 'registrybridge.clients.RegistryClients',
+  jvmArgs: [],
+  minJars: 20,
+};
+const VARIANTS: Record<Variant, VariantSpec> = {
+  default: { entry: NAME, ...LAUNCHER },
+  nacos3: { entry: `${NAME}-nacos3`, ...LAUNCHER },
+  dubbo27: {
+    entry: `${NAME}-dubbo27`,
+    pom: path.join(CLIENTS_DIR, 'dubbo27', 'pom.xml'),
+    sources: [path.join(CLIENTS_DIR, 'dubbo27', 'Dubbo27Provider.java'), GREET_SERVICE],
+    mainClass: 'registrybridge.clients.Dubbo27Provider',
+    // Dubbo 2.7's javassist defines its generated classes through ClassLoader.defineClass.
+    jvmArgs: ['--add-opens', 'java.base/java.lang=ALL-UNNAMED'],
+    minJars: 10,
+  },
+  'spring-zk': {
+    entry: `${NAME}-spring-zk`,
+    pom: path.join(CLIENTS_DIR, 'spring-zk', 'pom.xml'),
+    sources: [path.join(CLIENTS_DIR, 'spring-zk', 'SpringZkApp.java')],
+    mainClass: 'registrybridge.clients.SpringZkApp',
+    jvmArgs: [],
+    minJars: 40,
+  },
+};
 
 interface Marker {
   version: string;
@@ -45,68 +82,78 @@ interface Marker {
   buildSeconds: number;
 }
 
-async function sourcesSha(): Promise<string> {
+async function sourcesSha(spec: VariantSpec): Promise<string> {
   const h = crypto.createHash('sha256');
-  for (const f of [POM_TEMPLATE, ...SOURCES]) h.update(await fs.readFile(f));
+  for (const f of [spec.pom, ...spec.sources]) h.update(await fs.readFile(f));
   return h.digest('hex').slice(0, 16);
 }
 
-async function classpathOk(file: string): Promise<boolean> {
+async function classpathOk(file: string, spec: VariantSpec): Promise<boolean> {
   const cp = await fs.readFile(file, 'utf8').catch(() => '');
   const jars = cp.trim().split(':').filter(Boolean);
-  if (jars.length < 20) return false;
+  if (jars.length < spec.minJars) return false;
   for (const jar of jars) if (!(await exists(jar))) return false;
   return true;
 }
 
-async function upToDate(dir: string, version: string): Promise<Marker | null> {
+async function upToDate(dir: string, version: string, spec: VariantSpec): Promise<Marker | null> {
   const m = await readMarker<Marker>(dir);
-  if (!m || m.version !== version || m.sourcesSha !== (await sourcesSha())) return null;
-  if (!(await exists(path.join(m.classesDir, ...MAIN_CLASS.split('.')) + '.class'))) return null;
-  return (await classpathOk(m.classpathFile)) ? m : null;
+  if (!m || m.version !== version || m.sourcesSha !== (await sourcesSha(spec))) return null;
+  if (!(await exists(path.join(m.classesDir, ...spec.mainClass.split('.')) + '.class'))) return null;
+  return (await classpathOk(m.classpathFile, spec)) ? m : null;
+}
+
+/** The pom template with `@field@` (and the default launcher's `@DUBBO_VERSION@`...) filled in. */
+function fillPom(template: string, v: VersionEntry): string {
+  let pom = template
+    .replaceAll('@DUBBO_VERSION@', String(v.dubbo))
+    .replaceAll('@CURATOR_VERSION@', String(v.curator))
+    .replaceAll('@NACOS_CLIENT_VERSION@', String(v.nacosClient));
+  for (const [k, value] of Object.entries(v)) if (typeof value === 'string') pom = pom.replaceAll(`@${k}@`, value);
+  const left = /@[A-Za-z_]+@/.exec(pom);
+  if (left) throw new Error(`${v.source}: the pom template's ${left[0]} has no value in versions.json`);
+  return pom;
 }
 
 /** Resolves the clients with Maven and compiles the launcher; cached per version. */
 export async function install(log: Log = noLog, variant: Variant = 'default'): Promise<Marker> {
-  const v = (await versionEntry(entryName(variant))) as unknown as Versions;
+  const spec = VARIANTS[variant];
+  const v = await versionEntry(spec.entry);
   const dir = cacheDir(NAME, v.version);
-  const cached = await upToDate(dir, v.version);
+  const cached = await upToDate(dir, v.version, spec);
   if (cached) return cached;
   return withLock(`${dir}.lock`, log, async () => {
-    const again = await upToDate(dir, v.version);
+    const again = await upToDate(dir, v.version, spec);
     if (again) return again;
     const t0 = Date.now();
     await fs.mkdir(dir, { recursive: true });
     const logFile = path.join(dir, 'install.log');
-    const pom = (await fs.readFile(POM_TEMPLATE, 'utf8'))
-      .replaceAll('@DUBBO_VERSION@', v.dubbo)
-      .replaceAll('@CURATOR_VERSION@', v.curator)
-      .replaceAll('@NACOS_CLIENT_VERSION@', v.nacosClient);
-    await fs.writeFile(path.join(dir, 'pom.xml'), pom);
+    await fs.writeFile(path.join(dir, 'pom.xml'), fillPom(await fs.readFile(spec.pom, 'utf8'), v));
     const classpathFile = path.join(dir, 'classpath.txt');
-    log(`resolving Dubbo ${v.dubbo}, Curator ${v.curator}, nacos-client ${v.nacosClient} from Maven Central`);
+    log(`resolving ${spec.entry} ${v.version} from Maven Central`);
     await run('mvn', ['-B', '-q', '-ntp', 'dependency:build-classpath', `-Dmdep.outputFile=${classpathFile}`], {
       cwd: dir,
       logFile,
       log,
       timeoutMs: 20 * 60_000,
     });
-    if (!(await classpathOk(classpathFile))) throw new Error(`mvn wrote no usable ${classpathFile}; see ${logFile}`);
+    if (!(await classpathOk(classpathFile, spec)))
+      throw new Error(`mvn wrote no usable ${classpathFile}; see ${logFile}`);
     const classesDir = path.join(dir, 'classes');
     await fs.rm(classesDir, { recursive: true, force: true });
     const cp = (await fs.readFile(classpathFile, 'utf8')).trim();
     const javacArgs = path.join(dir, 'javac.args');
     await fs.writeFile(javacArgs, `-cp ${cp}\n`);
-    await run('javac', ['-nowarn', '-d', classesDir, `@${javacArgs}`, ...SOURCES], { logFile, log });
+    await run('javac', ['-nowarn', '-d', classesDir, `@${javacArgs}`, ...spec.sources], { logFile, log });
     const marker: Marker = {
       version: v.version,
       classpathFile,
       classesDir,
-      sourcesSha: await sourcesSha(),
+      sourcesSha: await sourcesSha(spec),
       buildSeconds: Math.round((Date.now() - t0) / 100) / 10,
     };
     await writeMarker(dir, marker);
-    log(`registry clients built in ${marker.buildSeconds} s`);
+    log(`registry clients (${variant}) built in ${marker.buildSeconds} s`);
     return marker;
   });
 }
@@ -152,8 +199,9 @@ export async function startClient(
       '-XX:+UseSerialGC',
       '-XX:TieredStopAtLevel=1',
       '-Xss512k',
+      ...VARIANTS[opts.variant ?? 'default'].jvmArgs,
       `@${argFile}`,
-      MAIN_CLASS,
+      VARIANTS[opts.variant ?? 'default'].mainClass,
       ...args,
     ],
     { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } },
