@@ -44,11 +44,20 @@ describe('a Dubbo 2.7.23 provider and a Dubbo 3.3.5 provider of one interface in
     expect(out.notes.map((n) => n.note.code)).not.toContain('application-level-unmapped');
   });
 
-  it("keeps Dubbo 2.7's bookkeeping keys out of the labels", () => {
+  it("keeps Dubbo 2.7's bookkeeping keys out of the labels and drops service.name, which is no label value", () => {
     const out = synthAll([{ services: read.services, options }]);
-    for (const e of out.desired[0]!.object.spec.endpoints!)
-      for (const key of ['timestamp', 'pid', 'methods', 'dubbo', 'release', 'anyhost', 'revision', 'side'])
-        expect(Object.keys(e.labels ?? {})).not.toContain(key);
+    const legacy = out.desired[0]!.object.spec.endpoints!.find((e) => e.labels?.application === 'greet-27')!;
+    expect(legacy.labels).toEqual({
+      application: 'greet-27',
+      dynamic: 'true',
+      group: 'g1',
+      interface: 'registrybridge.demo.GreetService',
+      'metadata-type': 'remote',
+      version: '1.0.0',
+    });
+    expect(out.notes.map((n) => n.note.detail)).toContain(
+      '192.0.2.2: metadata "service.name" is not a valid Kubernetes label',
+    );
   });
 });
 
