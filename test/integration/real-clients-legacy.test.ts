@@ -28,7 +28,11 @@ const ZK_SPRING = `/rcl-${id}-svc`; // Spring Cloud Zookeeper's and Curator's di
 const TARGET_DUBBO = `rb-rcl-${id}`;
 const TARGET_SPRING = `rb-rcl-${id}-s`;
 const IFACE = 'registrybridge.demo.GreetService';
-const DUBBO_HOST = 'registrybridge.demo.greetservice.v-1-0-0.g-g1.dubbo';
+// A Dubbo group of its own: other tests (and earlier runs, whose namespaces stay Terminating
+// with their objects, as this kube-apiserver runs no namespace controller) publish the same
+// interface, and istiod's registry would list their entry under the same host.
+const DUBBO_GROUP = `l${id}`;
+const DUBBO_HOST = `registrybridge.demo.greetservice.v-1-0-0.g-${DUBBO_GROUP}.dubbo`;
 const SPRING_APP = `orders-${id}`;
 const CURATOR_SVC = `inventory-${id}`;
 
@@ -205,6 +209,19 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('kube'))(
 
     afterAll(async () => {
       await Promise.all(running.map((c) => c.kill()));
+      // The objects first: deleting the namespace alone leaves them (no namespace controller).
+      const api = kc().makeApiClient(CustomObjectsApi);
+      for (const namespace of [TARGET_DUBBO, TARGET_SPRING])
+        for (const e of await entries(namespace).catch(() => []))
+          await api
+            .deleteNamespacedCustomObject({
+              group: 'networking.istio.io',
+              version: 'v1',
+              namespace,
+              plural: 'serviceentries',
+              name: e.metadata.name,
+            })
+            .catch(() => undefined);
       for (const name of [TARGET_DUBBO, TARGET_SPRING])
         await kc()
           .makeApiClient(CoreV1Api)
@@ -217,7 +234,7 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('kube'))(
     it('a Dubbo 2.7 provider on ZooKeeper → the interface entry (TCP, its address and port, no volatile labels); a Dubbo 3.3 provider of the same interface, version and group joins the SAME entry; the 2.7 provider stops → its endpoint is gone', async () => {
       const cfg = await config('dubbo', TARGET_DUBBO, `/${ZK_DUBBO}`);
       const registry = `zookeeper://${peer('zookeeper').connect}?group=${ZK_DUBBO}`;
-      const identity = ['--version', '1.0.0', '--group', 'g1'];
+      const identity = ['--version', '1.0.0', '--group', DUBBO_GROUP];
       // Dubbo 2.7 binds every address (anyhost) and registers this machine's first non-loopback
       // address: it refuses 127.x as the host to register.
       const p27 = await freePort('0.0.0.0');
