@@ -10,7 +10,7 @@
  */
 import { z } from 'zod';
 import { parseJsonText } from './json-input.js';
-import { issueText } from './registryz.js';
+import { issueText } from './elements.js';
 
 export interface ProxyCluster {
   readonly name: string;

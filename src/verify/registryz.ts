@@ -14,6 +14,7 @@
  * Each element is parsed on its own: a malformed one is counted and dropped, the rest go on.
  */
 import { z } from 'zod';
+import { readElements } from './elements.js';
 import { parseJsonText } from './json-input.js';
 
 const portSchema = z.object({
@@ -106,32 +107,12 @@ export function parseRegistryz(body: string): RegistryzParse {
   if (Array.isArray(raw)) elements = raw;
   else if (raw !== null && typeof raw === 'object' && 'hostname' in raw) elements = [raw];
   else throw new Error('registryz is neither a JSON array of services nor one service object (with "hostname")');
-  const entries: RegistryEntry[] = [];
-  const droppedElements: DroppedElement[] = [];
-  elements.forEach((element, index) => {
-    if (element !== null && typeof element === 'object' && !Array.isArray(element) && Object.keys(element).length === 0)
-      return; // ≤ 1.10 terminator
-    const parsed = registryServiceSchema.safeParse(element);
-    if (!parsed.success) {
-      const host = (element as { hostname?: unknown } | null)?.hostname;
-      droppedElements.push({
-        index,
-        ...(typeof host === 'string' && host ? { hostname: host } : {}),
-        reason: issueText(parsed.error.issues),
-      });
-      return;
-    }
-    entries.push(normalize(parsed.data));
-  });
-  return { entries, dropped: droppedElements.length, droppedElements };
-}
-
-/** zod issues in one line: `ports: expected array, received string; Resolution: …`. */
-export function issueText(issues: readonly { path: readonly PropertyKey[]; message: string }[]): string {
-  return issues
-    .slice(0, 3)
-    .map((i) => `${i.path.length ? i.path.map(String).join('.') + ': ' : ''}${i.message.replace(/\s+/g, ' ')}`)
-    .join('; ');
+  // The {} terminator of ≤ 1.10 is neither an entry nor a dropped element.
+  const isTerminator = (e: unknown) =>
+    e !== null && typeof e === 'object' && !Array.isArray(e) && Object.keys(e).length === 0;
+  const { read, dropped } = readElements(elements, registryServiceSchema, 'hostname', isTerminator);
+  const droppedElements = dropped.map(({ index, id, reason }) => ({ index, ...(id ? { hostname: id } : {}), reason }));
+  return { entries: read.map(normalize), dropped: droppedElements.length, droppedElements };
 }
 
 /** One line per dropped element, for the report and stderr. */

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { parseJsonText } from './json-input.js';
-import { issueText } from './registryz.js';
+import { readElements } from './elements.js';
 
 const statusSchema = z.object({
   proxy: z.string().min(1),
@@ -51,29 +51,19 @@ export interface SynczParse {
 export function parseSyncz(body: string): SynczParse {
   const raw = parseJsonText(body, 'syncz');
   if (!Array.isArray(raw)) throw new Error('syncz is not a JSON array of proxies');
-  const proxies: ProxySyncStatus[] = [];
-  const droppedElements: DroppedSyncStatus[] = [];
-  raw.forEach((el: unknown, index) => {
-    const p = statusSchema.safeParse(el);
-    if (!p.success) {
-      const proxy = (el as { proxy?: unknown } | null)?.proxy;
-      droppedElements.push({
-        index,
-        ...(typeof proxy === 'string' && proxy ? { proxy } : {}),
-        reason: issueText(p.error.issues),
-      });
-      return;
-    }
+  const { read, dropped } = readElements(raw, statusSchema, 'proxy');
+  const proxies = read.map((p): ProxySyncStatus => {
     const sent: Partial<Record<XdsKind, string>> = {};
     const acked: Partial<Record<XdsKind, string>> = {};
     for (const k of xdsKinds) {
-      const s = p.data[`${k}_sent`];
-      const a = p.data[`${k}_acked`];
+      const s = p[`${k}_sent`];
+      const a = p[`${k}_acked`];
       if (s) sent[k] = s;
       if (a) acked[k] = a;
     }
-    proxies.push({ proxy: p.data.proxy, ...(p.data.cluster_id ? { clusterId: p.data.cluster_id } : {}), sent, acked });
+    return { proxy: p.proxy, ...(p.cluster_id ? { clusterId: p.cluster_id } : {}), sent, acked };
   });
+  const droppedElements = dropped.map(({ index, id, reason }) => ({ index, ...(id ? { proxy: id } : {}), reason }));
   return { proxies, dropped: droppedElements.length, droppedElements };
 }
 

@@ -60,6 +60,13 @@ describe('syncz: a dropped element is named by its index and proxy id', () => {
     { cluster_sent: 'x' },
   ]);
 
+  /** The sync hop for `proxyId`, checked against that syncz. */
+  const syncOf = (proxyId: string) => {
+    const r = parseSyncz(body);
+    const value = { proxyId, proxies: r.proxies, dropped: r.droppedElements };
+    return checkSync(expectation, { ok: true, source: 'syncz.json', value }, NOW);
+  };
+
   it('index, proxy id when it has one, and the field that is wrong', () => {
     const r = parseSyncz(body);
     expect(r.proxies.map((p) => p.proxy)).toEqual([proxyId]);
@@ -76,32 +83,14 @@ describe('syncz: a dropped element is named by its index and proxy id', () => {
   });
 
   it("the checked proxy's element unreadable: the sync hop is an error naming it, for good (never ok or missing)", () => {
-    const r = parseSyncz(body);
-    const c = checkSync(
-      expectation,
-      {
-        ok: true,
-        source: 'syncz.json',
-        value: { proxyId: 'sleep-7d9.shop', proxies: r.proxies, dropped: r.droppedElements },
-      },
-      NOW,
-    );
+    const c = syncOf('sleep-7d9.shop');
     expect(c.status).toBe('error');
     expect(c.final).toBe(true);
     expect(c.detail).toEqual([expect.stringMatching(/^syncz element 1 \(proxy sleep-7d9\.shop\) skipped: /)]);
   });
 
   it('a proxy not listed while elements without a proxy id were skipped: missing, and says so', () => {
-    const r = parseSyncz(body);
-    const c = checkSync(
-      expectation,
-      {
-        ok: true,
-        source: 'syncz.json',
-        value: { proxyId: 'gone.default', proxies: r.proxies, dropped: r.droppedElements },
-      },
-      NOW,
-    );
+    const c = syncOf('gone.default');
     expect(c.status).toBe('missing');
     expect(c.detail).toEqual([
       'proxy gone.default is not connected to this istiod',
