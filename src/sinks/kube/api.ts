@@ -6,7 +6,7 @@ import { ApisApi, CustomObjectsApi, KubernetesObjectApi, type KubernetesObject }
 import pRetry, { AbortError } from 'p-retry';
 import { SinkError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import { isRetryable, kubeErrorMessage, statusOf } from './client.js';
+import { isRetryable, kubeErrorMessage, retryAfterMs, statusOf } from './client.js';
 import type { KubeSinkOptions } from './options.js';
 import { SERVICE_ENTRY_VERSIONS } from './options.js';
 
@@ -134,7 +134,35 @@ export async function withRetry<T>(
         throw err;
       }
     },
+    {
+      retries,
+      factor: 2,
+      minTimeout: 100,
+      maxTimeout: 3000,
+      randomize: true,
+      signal,
+      // A throttled (429) or unavailable answer that says when to come back is honoured: the
+      // next try waits that long first (capped), then the jittered backoff as for any error.
+      onFailedAttempt: async ({ error, retriesLeft }) => {
+        const wait = retriesLeft > 0 ? retryAfterMs(error, Date.now()) : undefined;
+        if (wait) await abortableDelay(wait, signal);
+      },
+    },
     // p-retry rethrows the original error of an AbortError: callers see what the API said.
-    { retries, factor: 2, minTimeout: 100, maxTimeout: 3000, randomize: true, signal },
   );
+}
+
+function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason as Error);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason as Error);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }

@@ -175,6 +175,24 @@ export function kubeErrorMessage(err: unknown): string {
   return status !== undefined ? `HTTP ${status}: ${message.slice(0, 300)}` : message.slice(0, 300);
 }
 
+/**
+ * How long the API server asked the client to wait before it tries again (`Retry-After` of a 429
+ * or 5xx answer: Priority and Fairness, a server shutting down), in milliseconds, capped at
+ * `capMs`; undefined when the answer says nothing usable. Seconds or an HTTP date (RFC 9110).
+ */
+export function retryAfterMs(err: unknown, now: number, capMs = 30_000): number | undefined {
+  const status = statusOf(err);
+  if (status === undefined || (status !== 429 && status < 500)) return undefined;
+  const headers = (err as { headers?: unknown } | null)?.headers;
+  if (!headers || typeof headers !== 'object') return undefined;
+  const entry = Object.entries(headers).find(([k]) => k.toLowerCase() === 'retry-after');
+  const value = typeof entry?.[1] === 'string' ? entry[1].trim() : undefined;
+  if (!value) return undefined;
+  const ms = /^\d+$/.test(value) ? Number(value) * 1000 : Date.parse(value) - now;
+  if (!Number.isFinite(ms)) return undefined;
+  return Math.min(capMs, Math.max(0, ms));
+}
+
 /** Worth retrying: conflicts, throttling, server errors and transport failures (no status). */
 export function isRetryable(err: unknown): boolean {
   const status = statusOf(err);
