@@ -22,6 +22,8 @@ export interface ObservedEntry {
   /** Every source publishing it (annotation `registry-bridge.io/sources`), when the sink reads it. */
   readonly sources?: string;
   readonly resourceVersion?: string;
+  /** metadata.uid, when the sink reads it (a write's precondition that the object is the same). */
+  readonly uid?: string;
   /** Created in this run while the registries were read (controller/early.ts), not before it. */
   readonly early?: boolean;
   /** What Istio builds listeners from, when the sink reads it (collision detection). */

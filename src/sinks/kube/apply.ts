@@ -10,7 +10,7 @@ import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, SOURCE_LABEL } from '../../synth/se
 import { mapLimit } from '../../util/concurrency.js';
 import type { ApplyOutcome } from '../types.js';
 import { describe, withRetry, type ServiceEntryApi, type ServiceEntryResource } from './api.js';
-import { isRetryable, statusOf } from './client.js';
+import { isRetryable, kubeErrorMessage, statusOf } from './client.js';
 import type { Informer } from './informer.js';
 import type { KubeSinkOptions } from './options.js';
 
@@ -41,12 +41,13 @@ export async function applyChanges(
           if (!dryRun) w.informer.forget(change.namespace, change.name);
           if (!deleted) return { change, ok: true }; // gone meanwhile: no write was made
         } else if (change.desired) {
-          const body = { ...change.desired.object, apiVersion: version } as unknown as KubernetesObject;
           const applied = await withRetry(
-            () =>
-              w.api.objects.patch(body, undefined, dryRun, w.options.fieldManager, true, PatchStrategy.ServerSideApply),
+            () => applyDesired(w, change, version, dryRun),
             signal,
             w.options.retries,
+            // A conflict is an answer about the object, not a transient failure: the next run
+            // reads the object again and its plan decides.
+            (err) => statusOf(err) !== 409 && isRetryable(err),
           );
           rv = applied.metadata?.resourceVersion;
           if (!dryRun) w.informer.inform(change.namespace, applied as ServiceEntryResource, false);
@@ -64,7 +65,7 @@ export async function applyChanges(
         return {
           change,
           ok: false,
-          error: describe(verb, 'serviceentries', change.namespace, err),
+          error: changedSincePlanned(change, err) ?? describe(verb, 'serviceentries', change.namespace, err),
           ...(status !== undefined ? { status } : {}),
         };
       } finally {
@@ -78,6 +79,39 @@ export async function applyChanges(
   w.backlog += writes.length;
   w.options.metrics.queueDepth.set(w.backlog);
   return mapLimit(writes, w.options.concurrency * 2, run);
+}
+
+/**
+ * Server-side apply of a desired object, with a precondition that the object is still what the
+ * plan decided on, so that a write never lands on another writer's object:
+ * - a create is applied without force: an object of that name that someone else created after
+ *   the plan read the namespace (its fields owned by another manager, with other values) makes
+ *   the apply fail with 409 Conflict instead of being taken over;
+ * - an update carries the uid the plan observed: an object deleted since answers 409 (uid
+ *   mismatch), one deleted and created again by someone else answers 422 (uid is immutable).
+ * Forced otherwise: fields the bridge sets that another manager changed are taken back.
+ */
+function applyDesired(w: Writer, change: Change, version: string, dryRun: string | undefined) {
+  const object = change.desired!.object as unknown as KubernetesObject;
+  const uid = change.action === 'update' ? change.observed?.uid : undefined;
+  const body = {
+    ...object,
+    apiVersion: version,
+    ...(uid ? { metadata: { ...object.metadata, uid } } : {}),
+  } as KubernetesObject;
+  const force = change.action !== 'create';
+  return w.api.objects.patch(body, undefined, dryRun, w.options.fieldManager, force, PatchStrategy.ServerSideApply);
+}
+
+/** The message of a write refused because the object changed since the plan read it. */
+function changedSincePlanned(change: Change, err: unknown): string | undefined {
+  const status = statusOf(err);
+  const what = `${change.action} of serviceentries ${change.namespace}/${change.name} refused`;
+  if (change.action === 'create' && status === 409)
+    return `${what}: an object of that name was created by another writer after the plan read the namespace; not overwritten (${kubeErrorMessage(err)})`;
+  if (change.action === 'update' && change.observed?.uid && (status === 409 || status === 422))
+    return `${what}: the object was deleted or replaced since the plan read it; not overwritten (${kubeErrorMessage(err)})`;
+  return undefined;
 }
 
 /**

@@ -132,6 +132,7 @@ export function toObserved(o: ServiceEntryResource, owned: boolean, hash?: strin
       ? { sources: o.metadata.annotations[SOURCES_ANNOTATION] }
       : {}),
     ...(o.metadata?.resourceVersion ? { resourceVersion: o.metadata.resourceVersion } : {}),
+    ...(o.metadata?.uid ? { uid: o.metadata.uid } : {}),
     // What Istio builds listeners from, for the plan's collision check. Only for objects the
     // bridge does not own: its own are checked as the plan wants them.
     ...(owned ? {} : listenerFieldsOf(o)),
