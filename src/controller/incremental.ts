@@ -59,7 +59,7 @@ export function applyOutcomes(cache: ControllerCache, outcomes: readonly ApplyOu
     }
     const d = o.change.desired;
     if (!d || (o.change.action !== 'create' && o.change.action !== 'update')) continue;
-    cache.observed.set(id, observedOfWritten(d, o.resourceVersion));
+    cache.observed.set(id, observedOfWritten(d, o.resourceVersion, o.uid));
   }
 }
 

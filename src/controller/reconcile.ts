@@ -223,7 +223,7 @@ export async function planAndApply(
 }
 
 /** What the sink holds after a successful write of `d`, as the plan reads it. */
-export function observedOfWritten(d: DesiredEntry, resourceVersion?: string): ObservedEntry {
+export function observedOfWritten(d: DesiredEntry, resourceVersion?: string, uid?: string): ObservedEntry {
   return {
     namespace: d.namespace,
     name: d.name,
@@ -233,6 +233,7 @@ export function observedOfWritten(d: DesiredEntry, resourceVersion?: string): Ob
     hash: d.hash,
     service: serviceKeyString(d.key),
     ...(resourceVersion ? { resourceVersion } : {}),
+    ...(uid ? { uid } : {}),
   };
 }
 
@@ -243,7 +244,7 @@ function withEarly(observed: readonly ObservedEntry[], early: readonly ApplyOutc
     const d = o.change.desired;
     if (!d) continue;
     byId.set(`${d.namespace}/${d.name}`, {
-      ...observedOfWritten(d, o.ok ? o.resourceVersion : undefined),
+      ...(o.ok ? observedOfWritten(d, o.resourceVersion, o.uid) : observedOfWritten(d)),
       early: true,
     });
   }

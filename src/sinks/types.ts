@@ -10,6 +10,8 @@ export type ApplyOutcome =
       readonly change: Change;
       readonly ok: true;
       /** The object's resourceVersion after the write, when the sink knows it. */ readonly resourceVersion?: string;
+      /** The object's uid after the write, when the sink knows it (the next update's precondition). */
+      readonly uid?: string;
     }
   | { readonly change: Change; readonly ok: false; readonly error: string; readonly status?: number };
 

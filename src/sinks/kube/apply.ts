@@ -36,6 +36,7 @@ export async function applyChanges(
       const verb = change.action === 'delete' ? 'delete' : 'patch';
       try {
         let rv: string | undefined;
+        let uid: string | undefined;
         if (change.action === 'delete') {
           const deleted = await deleteOwned(w, change, version, dryRun, signal);
           if (!dryRun) w.informer.forget(change.namespace, change.name);
@@ -50,10 +51,11 @@ export async function applyChanges(
             (err) => statusOf(err) !== 409 && isRetryable(err),
           );
           rv = applied.metadata?.resourceVersion;
+          uid = dryRun ? undefined : applied.metadata?.uid;
           if (!dryRun) w.informer.inform(change.namespace, applied as ServiceEntryResource, false);
         }
         w.options.metrics.apiWrites.inc({ verb, code: '200' });
-        return { change, ok: true, ...(rv ? { resourceVersion: rv } : {}) };
+        return { change, ok: true, ...(rv ? { resourceVersion: rv } : {}), ...(uid ? { uid } : {}) };
       } catch (err) {
         const status = statusOf(err);
         if (status === 404 && change.action === 'delete') {
