@@ -80,7 +80,8 @@ export function findCollisions(changes: readonly Change[], observed: readonly Ob
   }
   for (const o of observed) {
     const id = `${o.namespace}/${o.name}`;
-    if (entries.has(id) || gone.has(id) || o.hosts.length === 0) continue;
+    // Entries elsewhere (namespaces the bridge does not write to) hold hosts only: ./elsewhere.ts.
+    if (o.elsewhere || entries.has(id) || gone.has(id) || o.hosts.length === 0) continue;
     for (const host of o.hosts)
       entries.set(`${id}#${host}`, {
         namespace: o.namespace,

@@ -4,6 +4,13 @@ import type { DesiredEntry } from '../synth/types.js';
 import type { SynthOutcome } from '../synth/index.js';
 import { sortByKey } from '../util/sort.js';
 import { findCollisions, type Collision, type CollisionPort } from './collisions.js';
+import {
+  elsewhereCollisions,
+  elsewhereHolder,
+  elsewhereIndex,
+  elsewhereReason,
+  type ElsewhereIndex,
+} from './elsewhere.js';
 import { applyPolicies } from './policy.js';
 
 /** A ServiceEntry as the sink sees it now. */
@@ -30,6 +37,16 @@ export interface ObservedEntry {
   readonly ports?: readonly CollisionPort[];
   readonly addresses?: readonly string[];
   readonly exportTo?: readonly string[];
+  /**
+   * In a namespace the bridge does not write to (the kube sink's cluster-wide view). Never the
+   * bridge's to update or delete, whoever manages it (`owned` is false): it only holds hosts,
+   * visible where its `exportTo` says (see ./elsewhere.ts).
+   */
+  readonly elsewhere?: true;
+  /** Carries the managed-by label of registry-bridge (an elsewhere entry of another installation). */
+  readonly managedByBridge?: true;
+  /** metadata.creationTimestamp, where the sink reads it: Istio keeps the oldest entry of a host. */
+  readonly created?: string;
 }
 
 export type Policy = 'sync' | 'upsert-only' | 'create-only';
@@ -110,11 +127,13 @@ export interface Plan {
  * collision check. Pure and deterministic: same inputs, same plan.
  */
 export function planChanges(input: PlanInput): Plan {
-  const { changes, needsFullRun } = applyPolicies(diffEntries(input), input);
+  const elsewhere = elsewhereIndex(input.observed);
+  const { changes, needsFullRun } = applyPolicies(diffEntries(input, elsewhere), input);
   const sorted = sortByKey(changes, idOf);
   const counts: Record<Action, number> = { create: 0, update: 0, delete: 0, unchanged: 0, conflict: 0, keep: 0 };
   for (const c of sorted) counts[c.action] += 1;
-  return { changes: sorted, counts, collisions: findCollisions(sorted, input.observed), needsFullRun };
+  const collisions = [...findCollisions(sorted, input.observed), ...elsewhereCollisions(sorted, elsewhere)];
+  return { changes: sorted, counts, collisions, needsFullRun };
 }
 
 /** A run's synthesis against what the sink holds: the plan's input built from both, then the plan. */
@@ -168,6 +187,9 @@ export function planFromSynth(run: {
  * | yes | none, host held by no other      | create                                         |
  * | yes | none, host held by an object     | conflict (another namespace or name has it)    |
  * |     | that is not ours                 |                                                |
+ * | yes | none, host declared by an entry  | conflict (Istio keeps the oldest entry of a    |
+ * |     | elsewhere visible in d's         | host: a new one would be shadowed; see         |
+ * |     | namespace                        | ./elsewhere.ts)                                |
  * | yes | not owned                        | conflict (name taken)                          |
  * | yes | ours or another bridge's, other  | update, reason "hand-over" (policy.ts checks   |
  * |     | source label                     | that the previous source is one of ours)       |
@@ -175,16 +197,17 @@ export function planFromSynth(run: {
  * | yes | ours, other hash                 | update                                         |
  * | no  | owned                            | delete, with why (gone, empty, moved); the     |
  * |     |                                  | filters may turn it into keep                  |
- * | no  | not owned                        | not ours: not in the plan                      |
+ * | no  | not owned, or elsewhere          | not ours: not in the plan                      |
  *
  * An object created early in this run (ObservedEntry.early) with the desired content is a
  * create already applied.
  */
-export function diffEntries(input: PlanInput): Change[] {
+export function diffEntries(input: PlanInput, elsewhere: ElsewhereIndex = elsewhereIndex(input.observed)): Change[] {
   const changes: Change[] = [];
   const observedByName = new Map<string, ObservedEntry>(input.observed.map((o) => [idOf(o), o]));
   const holders = new Map<string, ObservedEntry[]>();
-  for (const o of input.observed) for (const h of o.hosts) holders.set(h, [...(holders.get(h) ?? []), o]);
+  for (const o of input.observed)
+    if (!o.elsewhere) for (const h of o.hosts) holders.set(h, [...(holders.get(h) ?? []), o]);
   const desiredNames = new Set<string>();
   const desiredHosts = new Map<string, DesiredEntry>();
   for (const d of input.desired) {
@@ -212,7 +235,14 @@ export function diffEntries(input: PlanInput): Change[] {
               : 'which registry-bridge does not own'
           }`,
         });
-      else changes.push({ ...base, action: 'create', reason: `${service} publishes ${d.host}` });
+      else {
+        const there = elsewhereHolder(d, elsewhere);
+        changes.push(
+          there
+            ? { ...base, action: 'conflict', reason: elsewhereReason(d, there) }
+            : { ...base, action: 'create', reason: `${service} publishes ${d.host}` },
+        );
+      }
       continue;
     }
     const withObserved = { ...base, observed: o };
@@ -257,7 +287,7 @@ export function diffEntries(input: PlanInput): Change[] {
   const present = input.present ?? new Set(input.desired.map((d) => serviceKeyString(d.key)));
   for (const o of input.observed) {
     const id = idOf(o);
-    if (!o.owned || desiredNames.has(id)) continue;
+    if (!o.owned || o.elsewhere || desiredNames.has(id)) continue;
     const base = {
       action: 'delete' as const,
       namespace: o.namespace,
