@@ -27,8 +27,8 @@ export interface ServiceEntryApi {
   /** The ServiceEntry apiVersion in use: configured, or discovered once from the API server. */
   apiVersion(): Promise<string>;
   /**
-   * Pages through a list, handing each object to `each` (pages are dropped as they are read).
-   * Returns the list's resourceVersion (where a watch of it goes on).
+   * Pages through a list (of every namespace when `namespace` is ''), handing each object to
+   * `each` (pages are dropped as they are read). Returns the list's resourceVersion (where a watch of it goes on).
    */
   listAll(
     version: string,
@@ -86,17 +86,19 @@ export function serviceEntryApi(options: KubeSinkOptions, log: Logger): ServiceE
     let rv: string | undefined;
     do {
       if (signal.aborted) throw signal.reason;
+      const query = {
+        group,
+        version: ver,
+        plural: 'serviceentries',
+        ...selectors,
+        limit: pageSize,
+        ...(token ? { _continue: token } : {}),
+      };
       const page = (await withRetry(
         () =>
-          custom.listNamespacedCustomObject({
-            group,
-            version: ver,
-            namespace,
-            plural: 'serviceentries',
-            ...selectors,
-            limit: pageSize,
-            ...(token ? { _continue: token } : {}),
-          }),
+          namespace === ''
+            ? custom.listCustomObjectForAllNamespaces(query)
+            : custom.listNamespacedCustomObject({ ...query, namespace }),
         signal,
         options.retries,
       )) as { items?: ServiceEntryResource[]; metadata?: { continue?: string; resourceVersion?: string } };

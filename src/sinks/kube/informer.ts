@@ -133,10 +133,38 @@ export function toObserved(o: ServiceEntryResource, owned: boolean, hash?: strin
       : {}),
     ...(o.metadata?.resourceVersion ? { resourceVersion: o.metadata.resourceVersion } : {}),
     ...(o.metadata?.uid ? { uid: o.metadata.uid } : {}),
+    ...createdOf(o),
     // What Istio builds listeners from, for the plan's collision check. Only for objects the
     // bridge does not own: its own are checked as the plan wants them.
     ...(owned ? {} : listenerFieldsOf(o)),
   };
+}
+
+/**
+ * An entry in a namespace the bridge does not write to (the cluster-wide view): never owned,
+ * whoever manages it; only its hosts, where it is visible and when it was created count.
+ */
+export function toElsewhere(o: ServiceEntryResource): ObservedEntry {
+  const spec = o.spec ?? {};
+  const strings = (xs: unknown) => (Array.isArray(xs) ? xs.filter((x): x is string => typeof x === 'string') : []);
+  return {
+    namespace: o.metadata?.namespace ?? '',
+    name: o.metadata?.name ?? '',
+    hosts: strings(spec.hosts),
+    owned: false,
+    elsewhere: true,
+    ...(o.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE ? { managedByBridge: true as const } : {}),
+    exportTo: strings(spec.exportTo),
+    ...createdOf(o),
+  };
+}
+
+/** metadata.creationTimestamp as an ISO string (the untyped client leaves it a string). */
+function createdOf(o: ServiceEntryResource): Pick<ObservedEntry, 'created'> {
+  const t = o.metadata?.creationTimestamp as unknown;
+  if (typeof t === 'string' && t !== '') return { created: t };
+  if (t instanceof Date && !Number.isNaN(t.getTime())) return { created: t.toISOString().replace(/\.000Z$/, 'Z') };
+  return {};
 }
 
 function listenerFieldsOf(o: ServiceEntryResource): Pick<ObservedEntry, 'ports' | 'addresses' | 'exportTo'> {

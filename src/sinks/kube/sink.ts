@@ -3,7 +3,8 @@
  * lists, retries), the informer's cache and hashes (informer.ts), the writes (apply.ts) and the
  * watch that keeps the cache (watch.ts). Observe lists owned objects by label selector (the truth
  * for the plan) and the others in the same namespaces (to see conflicts), or answers from the
- * cache while every namespace's watch is live.
+ * cache while every namespace's watch is live; and, where RBAC allows, the ServiceEntries of
+ * every other namespace (elsewhere.ts: hosts they declare).
  */
 import PQueue from 'p-queue';
 import { SinkError } from '../../errors.js';
@@ -12,6 +13,7 @@ import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../../synth/service-entry.js
 import { describe, serviceEntryApi } from './api.js';
 import { applyChanges, type Writer } from './apply.js';
 import { statusOf } from './client.js';
+import { Elsewhere } from './elsewhere.js';
 import { Informer, toObserved, type HashMemo } from './informer.js';
 import type { KubeSink, KubeSinkOptions } from './options.js';
 import { preflight } from './preflight.js';
@@ -31,6 +33,7 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
     interval: 1000,
   });
   const writer: Writer = { api, informer, queue, options, backlog: 0 };
+  const elsewhere = new Elsewhere(api, options, log);
 
   async function list(signal: AbortSignal): Promise<ObservedEntry[]> {
     const version = await api.apiVersion();
@@ -69,13 +72,19 @@ export function kubeSink(options: KubeSinkOptions): KubeSink {
     async observe(signal) {
       const cached = informer.cached();
       options.metrics.sinkObserves.inc({ via: cached ? 'watch' : 'list' });
-      const observed = cached ?? (await list(signal));
+      const [observed, others] = await Promise.all([cached ?? list(signal), elsewhere.observe(signal)]);
       options.metrics.ownedObjects.set(observed.filter((o) => o.owned).length);
-      return observed;
+      return others.length > 0 ? [...observed, ...others] : observed;
     },
     apply: (changes, applyOptions, signal) => applyChanges(writer, changes, applyOptions.dryRun, signal),
-    preflight: (signal) => preflight(api, options, log, signal),
-    watch: (onChange, signal) => watchNamespaces(api, informer, options, log, () => onChange(), signal),
+    async preflight(signal) {
+      await preflight(api, options, log, signal);
+      await elsewhere.check((await api.apiVersion()).split('/')[0]!);
+    },
+    async watch(onChange, signal) {
+      await elsewhere.watch(signal);
+      await watchNamespaces(api, informer, options, log, () => onChange(), signal);
+    },
     async close() {
       queue.clear();
       await queue.onIdle();

@@ -27,40 +27,66 @@ export async function watchNamespaces(
   for (const namespace of [...new Set(options.namespaces)]) {
     const ns: InformedNamespace = { live: false, entries: new Map() };
     informer.informed.set(namespace, ns);
-    const path = `/apis/${group}/${ver}/namespaces/${namespace}/serviceentries`;
-    void watchLoop({ api, informer, options, log, watcher, version, namespace, path, ns, onChange, signal });
+    void watchLoop({
+      api,
+      log,
+      watcher,
+      version,
+      namespace,
+      path: `/apis/${group}/${ver}/namespaces/${namespace}/serviceentries`,
+      ns,
+      keyOf: (o) => o.metadata?.name,
+      entryOf: (o, prev) => informer.entryOf(o, prev),
+      onEvent: (o, deleted) => {
+        informer.inform(namespace, o, deleted);
+        // Only ours, and not our own writes (those come back here too).
+        if (o?.metadata?.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE) return;
+        if (deleted || lastManager(o) !== options.fieldManager) onChange();
+      },
+      onRelist: onChange,
+      signal,
+    });
   }
 }
 
-interface Loop {
+/** What a list-then-watch keeps and how (one namespace of the informer, or the cluster-wide view). */
+export interface Loop {
   readonly api: ServiceEntryApi;
-  readonly informer: Informer;
-  readonly options: KubeSinkOptions;
   readonly log: Logger;
   readonly watcher: Watch;
   readonly version: string;
+  /** '' for every namespace. */
   readonly namespace: string;
   readonly path: string;
+  /** Of the list and the watch (the cluster-wide view leaves the target namespaces out). */
+  readonly fieldSelector?: string;
   readonly ns: InformedNamespace;
-  readonly onChange: () => void;
+  /** The key of an object in ns.entries. */
+  readonly keyOf: (o: ServiceEntryResource) => string | undefined;
+  readonly entryOf: (o: ServiceEntryResource, prev: InformedEntry | undefined) => InformedEntry;
+  /** A watch event (not a bookmark): into the cache, and a hint where it is one. */
+  readonly onEvent: (o: ServiceEntryResource, deleted: boolean) => void;
+  /** A list after the first: changes while no watch ran were not seen. */
+  readonly onRelist: () => void;
   readonly signal: AbortSignal;
 }
 
-async function watchLoop(l: Loop): Promise<void> {
+export async function watchLoop(l: Loop): Promise<void> {
   const { ns, signal } = l;
   let backoff = 500;
   let listedBefore = false;
   /** Lists the namespace into a fresh map; the watch goes on from the list's resourceVersion. */
   const prime = async (): Promise<void> => {
     const entries = new Map<string, InformedEntry>();
-    const rv = await l.api.listAll(l.version, l.namespace, {}, signal, (o) => {
-      if (o.metadata?.name !== undefined)
-        entries.set(o.metadata.name, l.informer.entryOf(o, ns.entries.get(o.metadata.name)));
+    const selectors = l.fieldSelector !== undefined ? { fieldSelector: l.fieldSelector } : {};
+    const rv = await l.api.listAll(l.version, l.namespace, selectors, signal, (o) => {
+      const key = l.keyOf(o);
+      if (key !== undefined) entries.set(key, l.entryOf(o, ns.entries.get(key)));
     });
     ns.entries = entries;
     ns.rv = rv;
     // Changes while no watch ran were not hinted: a full run looks at everything.
-    if (listedBefore) l.onChange();
+    if (listedBefore) l.onRelist();
     listedBefore = true;
   };
   while (!signal.aborted) {
@@ -101,7 +127,11 @@ async function watchOnce(l: Loop): Promise<{ gone: boolean; events: boolean }> {
     l.watcher
       .watch(
         l.path,
-        { resourceVersion: ns.rv, allowWatchBookmarks: true },
+        {
+          resourceVersion: ns.rv,
+          allowWatchBookmarks: true,
+          ...(l.fieldSelector !== undefined ? { fieldSelector: l.fieldSelector } : {}),
+        },
         (phase, obj: ServiceEntryResource & { code?: number }) => {
           if (phase === 'ERROR') {
             // 410 Gone: the resourceVersion is compacted away; list again.
@@ -112,10 +142,7 @@ async function watchOnce(l: Loop): Promise<{ gone: boolean; events: boolean }> {
           events = true;
           if (obj?.metadata?.resourceVersion) ns.rv = obj.metadata.resourceVersion;
           if (phase === 'BOOKMARK') return;
-          l.informer.inform(l.namespace, obj, phase === 'DELETED');
-          // Only ours, and not our own writes (those come back here too).
-          if (obj?.metadata?.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE) return;
-          if (phase === 'DELETED' || lastManager(obj) !== l.options.fieldManager) l.onChange();
+          l.onEvent(obj, phase === 'DELETED');
         },
         (err: unknown) => {
           finished = true;

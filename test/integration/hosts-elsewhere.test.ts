@@ -1,0 +1,244 @@
+/**
+ * Hosts that a ServiceEntry in another namespace already declares (src/plan/elsewhere.ts), with
+ * the built binary (`sync --once`) against the harness's real kube-apiserver: a foreign entry
+ * visible in the bridge's namespace withholds the new entry and is named (exit 4); one exported
+ * elsewhere only is not reported; an entry of the bridge's that exists already is kept and the
+ * pair reported; credentials that cannot list ServiceEntries cluster-wide turn the check off with
+ * one warning, never a failure. Every host is unique to this file's run (the apiserver is shared
+ * and keeps what other tests leave).
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  RbacAuthorizationV1Api,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify as toYaml } from 'yaml';
+import { hasPeer, peer } from '../peers/endpoints.js';
+
+const suffix = randomBytes(3).toString('hex');
+const ours = `rb-xns-${suffix}`;
+const theirs = `rb-xns-other-${suffix}`;
+let dir: string;
+let admin: KubeConfig;
+let custom: CustomObjectsApi;
+
+interface LogLine {
+  level: number;
+  msg: string;
+  [k: string]: unknown;
+}
+
+function runSync(config: string, kubeconfig: string): Promise<{ code: number; lines: LogLine[]; output: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['dist/registry-bridge.mjs', 'sync', '--once', '-c', config, '--kubeconfig', kubeconfig],
+      { timeout: 90_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+        const output = `${stdout}${stderr}`;
+        const lines = output
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as LogLine);
+        resolve({ code, lines, output });
+      },
+    );
+  });
+}
+
+/** A registry file with one service and a config that writes it into `ours`; returns the config path and the host. */
+async function bridgeFor(service: string): Promise<{ config: string; host: string }> {
+  const registry = join(dir, `${service}.json`);
+  await writeFile(
+    registry,
+    JSON.stringify({
+      services: [{ name: service, protocol: 'http', instances: [{ address: '10.0.0.1', port: 8080 }] }],
+    }),
+  );
+  const config = join(dir, `${service}.yaml`);
+  await writeFile(
+    config,
+    toYaml({
+      // A source of its own per service: the runs leave each other's entries alone (orphans are kept).
+      sources: [{ name: service, kind: 'static', static: { path: registry }, targetNamespace: ours }],
+      sink: { kind: 'kube' },
+    }),
+  );
+  // The static source's default host template with no group and namespace: `{service}.static`.
+  return { config, host: `${service}.static` };
+}
+
+async function foreignEntry(name: string, host: string, exportTo?: string[]): Promise<void> {
+  await custom.createNamespacedCustomObject({
+    group: 'networking.istio.io',
+    version: 'v1',
+    namespace: theirs,
+    plural: 'serviceentries',
+    body: {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'ServiceEntry',
+      metadata: { name },
+      spec: {
+        hosts: [host],
+        ports: [{ number: 8080, name: 'http', protocol: 'HTTP' }],
+        resolution: 'NONE',
+        location: 'MESH_INTERNAL',
+        ...(exportTo ? { exportTo } : {}),
+      },
+    },
+  });
+}
+
+async function entriesIn(namespace: string): Promise<string[]> {
+  const list = (await custom.listNamespacedCustomObject({
+    group: 'networking.istio.io',
+    version: 'v1',
+    namespace,
+    plural: 'serviceentries',
+  })) as { items: (KubernetesObject & { spec: { hosts: string[] } })[] };
+  return list.items.map((o) => `${o.metadata?.name} ${o.spec.hosts.join(',')}`).sort();
+}
+
+async function kubeconfigWithToken(name: string, token: string): Promise<string> {
+  const { server, caFile } = peer('kube');
+  const file = join(dir, `${name}.kubeconfig`);
+  await writeFile(
+    file,
+    toYaml({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'c', cluster: { server, 'certificate-authority': caFile } }],
+      users: [{ name: 'u', user: { token } }],
+      contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+      'current-context': 'x',
+    }),
+    { mode: 0o600 },
+  );
+  return file;
+}
+
+const conflicts = (lines: LogLine[]) => lines.filter((l) => l.msg === 'conflict');
+const collisions = (lines: LogLine[]) => lines.filter((l) => l.msg.startsWith('collision:'));
+
+describe.skipIf(!hasPeer('kube'))('hosts declared in another namespace (built binary, real kube-apiserver)', () => {
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'rb-xns-'));
+    admin = new KubeConfig();
+    admin.loadFromFile(peer('kube').kubeconfig);
+    custom = admin.makeApiClient(CustomObjectsApi);
+    const core = admin.makeApiClient(CoreV1Api);
+    for (const name of [ours, theirs]) await core.createNamespace({ body: { metadata: { name } } });
+  });
+
+  afterAll(async () => {
+    const core = admin?.makeApiClient(CoreV1Api);
+    await Promise.allSettled([ours, theirs].map((name) => core?.deleteNamespace({ name })));
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a foreign entry elsewhere, visible here (exportTo unset): not written, both named, exit 4', async () => {
+    const { config, host } = await bridgeFor(`a-${suffix}`);
+    await foreignEntry('hand-made-a', host);
+    const run = await runSync(config, peer('kube').kubeconfig);
+    expect(run.code, run.output).toBe(4);
+    expect(conflicts(run.lines)).toEqual([
+      expect.objectContaining({
+        namespace: ours,
+        name: host,
+        host,
+        reason: expect.stringContaining(`already declared by ServiceEntry ${theirs}/hand-made-a in another namespace`),
+      }),
+    ]);
+    expect(collisions(run.lines)).toEqual([
+      expect.objectContaining({ kind: 'host', objects: [`${theirs}/hand-made-a`, `${ours}/${host}`] }),
+    ]);
+    expect(run.lines.find((l) => l.msg === 'reconcile finished')).toMatchObject({
+      create: 0,
+      conflict: 1,
+      collisions: 1,
+    });
+    expect(await entriesIn(ours)).not.toContain(`${host} ${host}`);
+  });
+
+  it('a foreign entry exported to its own namespace only: not seen here, created, exit 0', async () => {
+    const { config, host } = await bridgeFor(`b-${suffix}`);
+    await foreignEntry('hand-made-b', host, ['.']);
+    const run = await runSync(config, peer('kube').kubeconfig);
+    expect(run.code, run.output).toBe(0);
+    expect(conflicts(run.lines)).toEqual([]);
+    expect(collisions(run.lines)).toEqual([]);
+    expect(await entriesIn(ours)).toContain(`${host} ${host}`);
+  });
+
+  it("the bridge's entry exists, a foreign one elsewhere declares its host later: kept, the pair reported, exit 4", async () => {
+    const { config, host } = await bridgeFor(`c-${suffix}`);
+    expect((await runSync(config, peer('kube').kubeconfig)).code).toBe(0);
+    await foreignEntry('hand-made-c', host);
+    const run = await runSync(config, peer('kube').kubeconfig);
+    expect(run.code, run.output).toBe(4);
+    expect(conflicts(run.lines)).toEqual([]);
+    const [collision, ...more] = collisions(run.lines);
+    expect(more).toEqual([]);
+    expect(collision).toMatchObject({ kind: 'host', hosts: [host, host] });
+    expect(new Set(collision!.objects as string[])).toEqual(new Set([`${ours}/${host}`, `${theirs}/hand-made-c`]));
+    expect(await entriesIn(ours)).toContain(`${host} ${host}`);
+  });
+
+  it('credentials without a cluster-wide list: one warning that the check is off, the run goes on (exit 0)', async () => {
+    const { config, host } = await bridgeFor(`d-${suffix}`);
+    await foreignEntry('hand-made-d', host);
+    const core = admin.makeApiClient(CoreV1Api);
+    const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
+    await core.createNamespacedServiceAccount({ namespace: ours, body: { metadata: { name: 'bridge' } } });
+    await rbac.createNamespacedRole({
+      namespace: ours,
+      body: {
+        metadata: { name: 'bridge' },
+        rules: [
+          {
+            apiGroups: ['networking.istio.io'],
+            resources: ['serviceentries'],
+            verbs: ['list', 'watch', 'create', 'patch', 'delete'],
+          },
+        ],
+      },
+    });
+    await rbac.createNamespacedRoleBinding({
+      namespace: ours,
+      body: {
+        metadata: { name: 'bridge' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'bridge' },
+        subjects: [{ kind: 'ServiceAccount', name: 'bridge', namespace: ours }],
+      },
+    });
+    const token = await core.createNamespacedServiceAccountToken({
+      name: 'bridge',
+      namespace: ours,
+      body: { spec: { audiences: [], expirationSeconds: 3600 } },
+    });
+    const kubeconfig = await kubeconfigWithToken('bridge', token.status!.token);
+
+    const run = await runSync(config, kubeconfig);
+    expect(run.code, run.output).toBe(0);
+    const warnings = run.lines.filter((l) => l.level === 40);
+    expect(warnings).toEqual([
+      expect.objectContaining({
+        check: 'hosts-in-other-namespaces',
+        msg: expect.stringMatching(
+          /RBAC denies list of serviceentries\.networking\.istio\.io in all namespaces: hosts that ServiceEntries in other namespaces declare are not checked/,
+        ),
+      }),
+    ]);
+    expect(conflicts(run.lines)).toEqual([]);
+    expect(await entriesIn(ours)).toContain(`${host} ${host}`);
+  });
+});
