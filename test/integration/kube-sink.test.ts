@@ -61,8 +61,21 @@ async function newRegistry(prefix: string): Promise<{ ns: string; reg: string }>
   return { ns, reg: join(dir, `${ns}.json`) };
 }
 
-/** The host (and object name) the registry's `orders` service gets. */
-const ORDERS = 'orders.default-group.public.static';
+/**
+ * The host (and object name) service `name` of the registry gets in test namespace `ns`: unique
+ * per test, as the shared apiserver keeps every test's entries, and a host that an entry in
+ * another namespace declares is not written (src/plan/elsewhere.ts).
+ */
+const hostIn = (ns: string, name: string) => `${name}.default-group.${ns}.static`;
+
+/** The static source of a test: its registry file, written into `ns`, hosts by hostIn. */
+const staticSource = (path: string, ns: string) => ({
+  name: 'files',
+  kind: 'static',
+  static: { path },
+  targetNamespace: ns,
+  hostTemplate: `{service}.{group}.${ns}.static`,
+});
 
 function service(name: string, addresses: string[], port = 8080) {
   return {
@@ -112,7 +125,7 @@ async function createForeign(namespace: string, name: string, spec: object, labe
 function bridge(namespace: string, registryFile: string, extra: Record<string, unknown> = {}) {
   const config = parseConfig(
     {
-      sources: [{ name: 'files', kind: 'static', static: { path: registryFile }, targetNamespace: namespace }],
+      sources: [staticSource(registryFile, namespace)],
       sink: { kind: 'kube', qps: 200 },
       ...extra,
     },
@@ -189,7 +202,7 @@ describe('kube sink against the real apiserver', () => {
   it('creates, updates (instance added, port changed), deletes, and makes zero writes when nothing changed', async () => {
     const { ns, reg } = await newRegistry('rb-crud');
     const b = bridge(ns, reg);
-    const host = ORDERS;
+    const host = hostIn(ns, 'orders');
 
     await writeRegistry(reg, [service('orders', ['10.0.0.1']), service('billing', ['10.0.1.1'])]);
     const first = await b.run();
@@ -231,7 +244,7 @@ describe('kube sink against the real apiserver', () => {
     await writeRegistry(reg, [service('orders', ['10.0.0.1'])]);
     const removed = await b.run();
     expect(removed.plan.counts.delete).toBe(1);
-    expect(await read(ns, 'billing.default-group.public.static')).toBeUndefined();
+    expect(await read(ns, hostIn(ns, 'billing'))).toBeUndefined();
   });
 
   it('reuses its TLS connections: 30 writes and reads open a handful, not one per request', async () => {
@@ -279,7 +292,7 @@ describe('kube sink against the real apiserver', () => {
         .filter((o) => o.owned)
         .map((o) => o.name)
         .sort(),
-    ).toEqual(['a', 'b', 'c', 'd', 'e'].map((n) => `${n}.default-group.public.static`));
+    ).toEqual(['a', 'b', 'c', 'd', 'e'].map((n) => hostIn(ns, n)));
   });
 
   it('dry-run goes through server-side validation and persists nothing', async () => {
@@ -288,25 +301,20 @@ describe('kube sink against the real apiserver', () => {
     const report = await bridge(ns, reg).run(true);
     expect(report.plan.counts.create).toBe(1);
     expect(report.failedWrites).toBe(0);
-    expect(await read(ns, 'orders.default-group.public.static')).toBeUndefined();
+    expect(await read(ns, hostIn(ns, 'orders'))).toBeUndefined();
   });
 
   it('leaves foreign objects with the same name or host untouched and reports them', async () => {
     const { ns, reg } = await newRegistry('rb-foreign');
     const spec = {
-      hosts: ['orders.default-group.public.static'],
+      hosts: [hostIn(ns, 'orders')],
       ports: [{ number: 80, name: 'http', protocol: 'HTTP' }],
       resolution: 'DNS',
       location: 'MESH_EXTERNAL',
     };
-    await createForeign(ns, 'orders.default-group.public.static', spec);
-    await createForeign(
-      ns,
-      'hand-made',
-      { ...spec, hosts: ['billing.default-group.public.static'] },
-      { team: 'payments' },
-    );
-    const foreignBefore = await read(ns, 'orders.default-group.public.static');
+    await createForeign(ns, hostIn(ns, 'orders'), spec);
+    await createForeign(ns, 'hand-made', { ...spec, hosts: [hostIn(ns, 'billing')] }, { team: 'payments' });
+    const foreignBefore = await read(ns, hostIn(ns, 'orders'));
 
     await writeRegistry(reg, [service('orders', ['10.0.0.1']), service('billing', ['10.0.1.1'])]);
     const report = await bridge(ns, reg).run();
@@ -316,7 +324,7 @@ describe('kube sink against the real apiserver', () => {
     expect(reasons.join('\n')).toMatch(/already served by ServiceEntry .*\/hand-made/);
     // Untouched by the bridge: same generation (a spec or label write bumps it), no field of
     // ours. (Its resourceVersion may move: istiod writes the status subresource on its own.)
-    const foreignAfter = await read(ns, 'orders.default-group.public.static');
+    const foreignAfter = await read(ns, hostIn(ns, 'orders'));
     expect(foreignAfter?.metadata?.generation).toBe(foreignBefore?.metadata?.generation);
     expect(foreignAfter?.metadata?.labels ?? {}).toEqual(foreignBefore?.metadata?.labels ?? {});
     expect((foreignAfter?.metadata?.managedFields ?? []).map((f) => f.manager)).not.toContain('registry-bridge');
@@ -349,14 +357,14 @@ describe('kube sink against the real apiserver', () => {
     expect(report.plan.counts).toMatchObject({ create: 1, conflict: 0 });
     expect(
       report.plan.collisions.map((c) => `${c.kind} ${c.port ?? ''} ${c.entries.map((e) => e.host).join(' ')}`),
-    ).toEqual(['port 20880 legacy.dubbo.example greet.default-group.public.static']);
+    ).toEqual([`port 20880 legacy.dubbo.example ${hostIn(ns, 'greet')}`]);
     expect(exitCodeOf(report, false)).toBe(ExitCode.Degraded);
   });
 
   it('restores an owned object edited by hand and recreates one deleted by hand', async () => {
     const { ns, reg } = await newRegistry('rb-drift');
     const b = bridge(ns, reg);
-    const host = ORDERS;
+    const host = hostIn(ns, 'orders');
     await writeRegistry(reg, [service('orders', ['10.0.0.1'])]);
     await b.run();
 
@@ -379,7 +387,7 @@ describe('kube sink against the real apiserver', () => {
   it('with its watch running, a full run answers from the cache the watch keeps: hand edits, deletes, foreign objects and its own writes, and no list', async () => {
     const { ns, reg } = await newRegistry('rb-informed');
     const b = bridge(ns, reg);
-    const host = ORDERS;
+    const host = hostIn(ns, 'orders');
     await writeRegistry(reg, [service('orders', ['10.0.0.1']), service('billing', ['10.0.1.1'])]);
     expect((await b.run()).plan.counts.create).toBe(2);
     const observes = async (via: string) =>
@@ -418,7 +426,7 @@ describe('kube sink against the real apiserver', () => {
 
       // A foreign object taking a host the bridge wants: a conflict, seen through the cache.
       const spec = {
-        hosts: ['payments.default-group.public.static'],
+        hosts: [hostIn(ns, 'payments')],
         ports: [{ number: 80, name: 'http', protocol: 'HTTP' }],
         resolution: 'DNS',
         location: 'MESH_EXTERNAL',
@@ -440,7 +448,7 @@ describe('kube sink against the real apiserver', () => {
       await writeRegistry(reg, [service('orders', ['10.0.0.1'])]);
       expect((await b.run()).plan.counts.delete).toBe(1);
       expect((await b.run()).plan.counts).toMatchObject({ delete: 0, unchanged: 1 });
-      expect(await read(ns, 'billing.default-group.public.static')).toBeUndefined();
+      expect(await read(ns, hostIn(ns, 'billing'))).toBeUndefined();
 
       // Every run since the watch started was answered from its cache: the one list is the first run's.
       expect(await observes('list')).toBe(listed);
@@ -468,7 +476,7 @@ describe('kube sink against the real apiserver', () => {
   it('a delete whose resourceVersion went stale (istiod writes status) looks again, by a list (the Role grants no get), and deletes', async () => {
     const { ns, reg } = await newRegistry('rb-stale');
     const b = bridge(ns, reg);
-    const host = ORDERS;
+    const host = hostIn(ns, 'orders');
     await writeRegistry(reg, [service('orders', ['10.0.0.1'])]);
     await b.run();
     const observed = (await b.sink.observe(new AbortController().signal)).find((o) => o.name === host)!;
@@ -517,7 +525,7 @@ describe('continuous mode against the real apiserver', () => {
     await writeFile(
       cfg,
       JSON.stringify({
-        sources: [{ name: 'files', kind: 'static', static: { path: reg }, targetNamespace: ns }],
+        sources: [staticSource(reg, ns)],
         sink: { kind: 'kube', kubeconfig: peer('kube').kubeconfig },
         controller: { resyncInterval: '1s', debounce: '50ms' },
         server: { address: '127.0.0.1', port: 0 },
@@ -551,7 +559,7 @@ describe('continuous mode against the real apiserver', () => {
     const b = start('bridge-b');
     const children: ChildProcess[] = [a.child, b.child];
     try {
-      await waitFor(async () => (await read(ns, 'orders.default-group.public.static')) !== undefined, 20_000);
+      await waitFor(async () => (await read(ns, hostIn(ns, 'orders'))) !== undefined, 20_000);
       // B is up (Node start-up takes seconds on a loaded machine) and standing by.
       await waitFor(async () => b.lines.some((l) => l.includes('waiting for the lease')), 30_000);
       await sleep(2500);
@@ -566,10 +574,7 @@ describe('continuous mode against the real apiserver', () => {
       expect(takeover).toBeLessThan(4000 + 5000); // lease duration + retry period + scheduling slack
       // The new leader does the job: a registry change reaches kube through it.
       await writeRegistry(reg, [service('orders', ['10.0.0.1', '10.0.0.7'])]);
-      await waitFor(
-        async () => (await read(ns, 'orders.default-group.public.static'))?.spec.endpoints?.length === 2,
-        15_000,
-      );
+      await waitFor(async () => (await read(ns, hostIn(ns, 'orders')))?.spec.endpoints?.length === 2, 15_000);
       expect(b.reconciles()).toBeGreaterThan(0);
     } finally {
       for (const c of children) c.kill('SIGTERM');
@@ -587,7 +592,7 @@ describe('continuous mode against the real apiserver', () => {
     await writeRegistry(reg, [service('orders', ['10.0.0.1'])]);
     const config = parseConfig(
       {
-        sources: [{ name: 'files', kind: 'static', static: { path: reg }, targetNamespace: ns }],
+        sources: [staticSource(reg, ns)],
         sink: { kind: 'kube' },
         controller: { resyncInterval: '1s', debounce: '50ms' },
         server: { address: '127.0.0.1', port: 0 },
@@ -613,7 +618,7 @@ describe('continuous mode against the real apiserver', () => {
       onReport: (r) => reports.push(r),
     });
     try {
-      await waitFor(async () => (await read(ns, 'orders.default-group.public.static')) !== undefined, 20_000);
+      await waitFor(async () => (await read(ns, hostIn(ns, 'orders'))) !== undefined, 20_000);
       const kube = control('kube');
       await kube.stop();
       await writeRegistry(reg, [service('orders', ['10.0.0.1', '10.0.0.2'])]);
@@ -621,8 +626,7 @@ describe('continuous mode against the real apiserver', () => {
       await kube.start();
       kc = loadKubeConfig({ kubeconfig: peer('kube').kubeconfig });
       await waitFor(
-        async () =>
-          (await read(ns, 'orders.default-group.public.static').catch(() => undefined))?.spec.endpoints?.length === 2,
+        async () => (await read(ns, hostIn(ns, 'orders')).catch(() => undefined))?.spec.endpoints?.length === 2,
         60_000,
       );
       const failedRuns =
