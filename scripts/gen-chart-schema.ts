@@ -125,6 +125,7 @@ export const chartValuesSchema = z.object({
     create: z.boolean(),
     targetNamespaces: z.array(z.string()),
     verification: z.strictObject({ enabled: z.boolean() }),
+    otherNamespaces: z.strictObject({ enabled: z.boolean() }),
   }),
   registryCredentials: z.array(
     z.strictObject({

@@ -24,6 +24,7 @@ const find = (objs: KubeObject[], kind: string, name?: string, namespace?: strin
       (name === undefined || o.metadata.name === name) &&
       (namespace === undefined || o.metadata.namespace === namespace),
   );
+const kind1 = (o: KubeObject) => `${o.kind}/${o.metadata.name}`;
 const kinds = (objs: KubeObject[]) =>
   objs.map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`).sort();
 
@@ -57,6 +58,8 @@ describe('chart: default values', () => {
 
   it('renders exactly the Deployment mode objects', () => {
     expect(kinds(objs)).toEqual([
+      'ClusterRole//rb-registry-bridge-registry-bridge-other-namespaces',
+      'ClusterRoleBinding//rb-registry-bridge-registry-bridge-other-namespaces',
       'ConfigMap/registry-bridge/rb-registry-bridge',
       'Deployment/registry-bridge/rb-registry-bridge',
       'Role/istio-config/rb-registry-bridge',
@@ -94,8 +97,15 @@ describe('chart: default values', () => {
     expect(config.server.port).toBe(8080);
   });
 
-  it('grants only the ServiceEntry verbs the sink uses, only in the target namespace, and no cluster scope', () => {
-    expect(objs.some((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding')).toBe(false);
+  it('grants only the ServiceEntry verbs the sink uses in the target namespace, and reading ServiceEntries elsewhere', () => {
+    // Cluster scope: get, list and watch of ServiceEntries only (hosts declared in other namespaces).
+    expect(objs.filter((o) => o.kind === 'ClusterRole').map((o) => (o as Any).rules)).toEqual([
+      [{ apiGroups: ['networking.istio.io'], resources: ['serviceentries'], verbs: ['get', 'list', 'watch'] }],
+    ]);
+    expect(find(objs, 'ClusterRoleBinding')).toMatchObject({
+      roleRef: { kind: 'ClusterRole', name: 'rb-registry-bridge-registry-bridge-other-namespaces' },
+      subjects: [{ kind: 'ServiceAccount', name: 'rb-registry-bridge', namespace: 'registry-bridge' }],
+    });
     expect(find(objs, 'Role')!.rules).toEqual([
       {
         apiGroups: ['networking.istio.io'],
@@ -214,7 +224,8 @@ describe('chart: variants', () => {
       '--token-file',
       '/var/run/secrets/istio-ca/token',
     ]);
-    expect(objs.some((o) => o.kind === 'ClusterRole')).toBe(false); // one target namespace: -n, no cluster scope
+    // One target namespace: -n, no cluster-wide list for verify.
+    expect(find(objs, 'ClusterRole', 'rb-registry-bridge-registry-bridge-verify')).toBeUndefined();
     expect(verify.volumes).toContainEqual(expect.objectContaining({ name: 'istio-ca-token' }));
     expect(find(objs, 'Role', 'rb-registry-bridge-verify')!.rules).toEqual([
       { apiGroups: [''], resources: ['serviceaccounts/token'], resourceNames: ['my-app'], verbs: ['create'] },
@@ -231,7 +242,7 @@ describe('chart: variants', () => {
       verifyJob: { enabled: true },
       config,
     });
-    expect(find(objs, 'ClusterRole')!.rules).toEqual([
+    expect(find(objs, 'ClusterRole', 'rb-registry-bridge-registry-bridge-verify')!.rules).toEqual([
       { apiGroups: ['networking.istio.io'], resources: ['serviceentries'], verbs: ['list'] },
     ]);
     const verify = find(objs, 'CronJob', 'rb-registry-bridge-verify')!.spec.jobTemplate.spec.template.spec;
@@ -242,7 +253,18 @@ describe('chart: variants', () => {
         .map((o) => o.metadata.namespace),
     ).toEqual(['mesh-a', 'mesh-b']);
     const withoutVerification = await renderChart(bin, { config });
-    expect(withoutVerification.some((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding')).toBe(false);
+    expect(
+      withoutVerification.filter((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding').map(kind1),
+    ).toEqual([
+      'ClusterRole/rb-registry-bridge-registry-bridge-other-namespaces',
+      'ClusterRoleBinding/rb-registry-bridge-registry-bridge-other-namespaces',
+    ]);
+  });
+
+  it('rbac.otherNamespaces.enabled=false: nothing cluster-wide', async () => {
+    const objs = await renderChart(bin, { rbac: { otherNamespaces: { enabled: false } } });
+    expect(objs.filter((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding')).toEqual([]);
+    expect(find(objs, 'Role', 'rb-registry-bridge')).toBeDefined();
   });
 
   it('a ServiceMonitor only when asked for', async () => {
