@@ -64,7 +64,7 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))(
       await scope.create();
       foreign.push({ name: 'foreign', fingerprint: await scope.createForeign('foreign', 'foreign.example.com') });
       registry = join(dir, 'registry.json');
-      await writeFile(registry, services(['alpha']));
+      await writeFile(registry, services([`alpha-${suffix}`]));
       const config = join(dir, 'bridge.yaml');
       await writeFile(
         config,
@@ -108,7 +108,7 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))(
       const hostAlpha = [...(await scope.owned()).keys()][0]!;
 
       await kill9Peer(istiod!.pid);
-      await writeFile(registry, services(['alpha', 'beta']));
+      await writeFile(registry, services([`alpha-${suffix}`, `beta-${suffix}`]));
       const changedAt = Date.now();
       await waitUntil(async () => (await scope.owned()).size === 2, 'the new entry in kube with istiod down', 30_000);
       const syncMs = Date.now() - changedAt;

@@ -34,7 +34,9 @@ const MASS = process.env.RB_FAULTS_LONG === '1' ? 1000 : 200;
 const MAX_RSS_MIB = 400;
 
 /** Interface i: one provider at 10.77.<i/250>.<i%250+1>:20880. */
-const iface = (i: number) => `org.faults.S${i}Service`;
+// Unique per run: the shared apiserver keeps every run's entries, and a host that an entry in
+// another namespace declares is not written (src/plan/elsewhere.ts).
+const iface = (i: number) => `org.faults.r${suffix}.S${i}Service`;
 const address = (i: number) => `10.77.${Math.floor(i / 250)}.${(i % 250) + 1}`;
 /** The host the bridge writes for interface i (Dubbo on ZooKeeper's default template). */
 let hostOf: (i: number) => string;

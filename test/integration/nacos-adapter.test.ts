@@ -779,6 +779,7 @@ for (const server of servers) {
       const kc = loadKubeConfig({ kubeconfig: peer('kube').kubeconfig });
       const core = kc.makeApiClient(CoreV1Api);
       const target = `rb-early-${server}-${Date.now().toString(36)}`;
+      const host = (service: string) => `${service}.${NS_B}.${target}.nacos`;
       await core.createNamespace({ body: { metadata: { name: target } } });
       try {
         for (const r of regs) await register(base, r);
@@ -795,7 +796,9 @@ for (const server of servers) {
             '  - name: nacos',
             '    kind: nacos',
             `    targetNamespace: ${target}`,
-            "    hostTemplate: '{service}.{namespace}.nacos'",
+            // Hosts unique to this run: the shared apiserver keeps every run's entries, and a
+            // host that an entry in another namespace declares is not written.
+            `    hostTemplate: '{service}.{namespace}.${target}.nacos'`,
             '    nacos:',
             `      servers: [${url}]`,
             `      namespaces: [${NS_B}]`,
@@ -808,7 +811,8 @@ for (const server of servers) {
           const c = capture();
           // Degraded (4): the losing "clash" is reported, everything else converged.
           expect(await main(['sync', '--once', '-c', cfg], c.io), c.err()).toBe(4);
-          expect(c.err()).toMatch(/host clash\.rb-it-b\.nacos is already produced by service [^"]*EARLY_A/);
+          expect(c.err()).toContain(`host ${host('clash')} is already produced by service`);
+          expect(c.err()).toMatch(/is already produced by service [^"]*EARLY_A/);
           const list = (await kc.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({
             group: 'networking.istio.io',
             version: 'v1',
@@ -821,11 +825,11 @@ for (const server of servers) {
             list.items.map((o) => [o.metadata.name, (o.spec.endpoints ?? []).map((e) => e.address)]),
           );
           expect([...byName.keys()].sort()).toEqual([
-            'clash.rb-it-b.nacos',
-            ...Array.from({ length: 6 }, (_, i) => `plain-${i}.rb-it-b.nacos`),
+            host('clash'),
+            ...Array.from({ length: 6 }, (_, i) => host(`plain-${i}`)),
           ]);
-          expect(byName.get('clash.rb-it-b.nacos')).toEqual(['127.5.0.1']);
-          expect(byName.get('plain-3.rb-it-b.nacos')).toEqual(['127.5.1.4']);
+          expect(byName.get(host('clash'))).toEqual(['127.5.0.1']);
+          expect(byName.get(host('plain-3'))).toEqual(['127.5.1.4']);
         }
       } finally {
         for (const r of regs) await deregister(base, r);

@@ -81,10 +81,13 @@ for (const server of ['nacos', 'rnacos'] as const) {
   describe.skipIf(!hasPeer(server) || !hasPeer('kube'))(`lifecycle invariant on ${server}`, () => {
     let base: string;
     const kc = () => loadKubeConfig({ kubeconfig: peer('kube').kubeconfig });
-    const target = `rb-life-${server}-${Date.now().toString(36)}`;
+    const run = Date.now().toString(36);
+    const target = `rb-life-${server}-${run}`;
+    // Names unique per run: the shared apiserver keeps every run's entries, and a host that an
+    // entry in another namespace declares is not written (src/plan/elsewhere.ts).
     const services = [
-      ...Array.from({ length: 4 }, (_, i) => `life-${server}-${i}`),
-      ...Array.from({ length: 2 }, (_, i) => `providers:org.rb.life.${server}.Api${i}:1.0.0:`),
+      ...Array.from({ length: 4 }, (_, i) => `life-${server}-${run}-${i}`),
+      ...Array.from({ length: 2 }, (_, i) => `providers:org.rb.life.${server}.r${run}.Api${i}:1.0.0:`),
     ];
     const slots: Slot[] = services.flatMap((service, i) => [
       { service, ip: `127.60.${i}.1` },

@@ -28,7 +28,12 @@ const NS_B = `rc-${id}-b`;
 const NS_C = `rc-${id}-c`;
 const TARGET = `rb-rc-${id}`;
 const TARGET2 = `rb-rc-${id}-2`;
-const DUBBO_HOST = 'registrybridge.demo.greetservice.v-1-0-0.g-g1.dubbo';
+/**
+ * Hosts carry this run's id: the shared apiserver keeps every run's entries, and a host that an
+ * entry in another namespace declares is not written (src/plan/elsewhere.ts).
+ */
+const HOST_TEMPLATE = `{service}.{versionLabel}.{groupLabel}.rc-${id}.{kind}`;
+const DUBBO_HOST = `registrybridge.demo.greetservice.v-1-0-0.g-g1.rc-${id}.dubbo`;
 
 interface Endpoint {
   address: string;
@@ -167,6 +172,7 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('nacos') || !hasPeer('kube'))(
           '  - name: zk',
           '    kind: zookeeper',
           `    targetNamespace: ${target}`,
+          `    hostTemplate: '${HOST_TEMPLATE}'`,
           '    zookeeper:',
           `      connect: "${peer('zookeeper').connect}"`,
           `      roots: [${zkRoots.join(', ')}]`,
@@ -176,6 +182,7 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('nacos') || !hasPeer('kube'))(
           '    nacos:',
           `      servers: [${peer('nacos').http}]`,
           `      namespaces: [${nacosNamespaces.join(', ')}]`,
+          `      dubboHostTemplate: '${HOST_TEMPLATE}'`,
           '      groups: [DEFAULT_GROUP, G1]',
           '      push: false',
           `sink: {kind: kube, kubeconfig: ${peer('kube').kubeconfig}}`,
