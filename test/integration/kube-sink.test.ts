@@ -434,7 +434,10 @@ describe('kube sink against the real apiserver', () => {
       await createForeign(ns, 'hand-made', spec);
       // (A cache, like every informer's, learns of a change a moment after it is made: wait for it.)
       await eventually(
-        async () => (await b.sink.observe(new AbortController().signal)).some((o) => o.name === 'hand-made'),
+        async () =>
+          (await b.sink.observe(new AbortController().signal)).some(
+            (o) => o.namespace === ns && o.name === 'hand-made',
+          ),
         'the foreign object in the cache',
       );
       await writeRegistry(reg, [
@@ -454,8 +457,13 @@ describe('kube sink against the real apiserver', () => {
       expect(await observes('list')).toBe(listed);
       // And what the cache says is what a list says.
       const fresh = sinkFor(ns);
+      // (This namespace's: observe also returns every other namespace's entries, which other
+      // tests change meanwhile.)
       const project = (xs: Awaited<ReturnType<typeof fresh.observe>>) =>
-        xs.map((o) => ({ ...o, resourceVersion: undefined })).sort((x, y) => x.name.localeCompare(y.name));
+        xs
+          .filter((o) => o.namespace === ns)
+          .map((o) => ({ ...o, resourceVersion: undefined }))
+          .sort((x, y) => x.name.localeCompare(y.name));
       await eventually(
         async () =>
           JSON.stringify(project(await b.sink.observe(new AbortController().signal))) ===
