@@ -44,7 +44,9 @@ const LEASE = 'registry-bridge';
 const MAX_RSS_MIB = 400;
 
 /** Interface i: providers at 10.78.<i>.<k+1>:20880. */
-const iface = (i: number) => `org.faults.leader.L${i}Service`;
+// Unique per run: the shared apiserver keeps every run's entries, and a host that an entry in
+// another namespace declares is not written (src/plan/elsewhere.ts).
+const iface = (i: number) => `org.faults.leader.r${suffix}.L${i}Service`;
 const address = (i: number, k = 0) => `10.78.${i}.${k + 1}`;
 
 /** The sum of every series of a metric in a Prometheus text body. */
