@@ -7,7 +7,7 @@
  * one warning, never a failure. Every host is unique to this file's run (the apiserver is shared
  * and keeps what other tests leave).
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -22,6 +22,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
 import { hasPeer, peer } from '../peers/endpoints.js';
+import { eventually } from './eventually.js';
 
 const suffix = randomBytes(3).toString('hex');
 const ours = `rb-xns-${suffix}`;
@@ -56,7 +57,10 @@ function runSync(config: string, kubeconfig: string): Promise<{ code: number; li
 }
 
 /** A registry file with one service and a config that writes it into `ours`; returns the config path and the host. */
-async function bridgeFor(service: string): Promise<{ config: string; host: string }> {
+async function bridgeFor(
+  service: string,
+  extra: Record<string, unknown> = {},
+): Promise<{ config: string; host: string }> {
   const registry = join(dir, `${service}.json`);
   await writeFile(
     registry,
@@ -71,6 +75,7 @@ async function bridgeFor(service: string): Promise<{ config: string; host: strin
       // A source of its own per service: the runs leave each other's entries alone (orphans are kept).
       sources: [{ name: service, kind: 'static', static: { path: registry }, targetNamespace: ours }],
       sink: { kind: 'kube' },
+      ...extra,
     }),
   );
   // The static source's default host template with no group and namespace: `{service}.static`.
@@ -240,5 +245,59 @@ describe.skipIf(!hasPeer('kube'))('hosts declared in another namespace (built bi
     ]);
     expect(conflicts(run.lines)).toEqual([]);
     expect(await entriesIn(ours)).toContain(`${host} ${host}`);
+  });
+
+  it('continuous mode: an entry elsewhere that declares the host later is reported by the next full run (log and gauge), and no longer once it is deleted', async () => {
+    const { config, host } = await bridgeFor(`e-${suffix}`, {
+      controller: { resyncInterval: '1s', debounce: '50ms' },
+      server: { address: '127.0.0.1', port: 0 },
+    });
+    const child = spawn(
+      process.execPath,
+      ['dist/registry-bridge.mjs', 'sync', '-c', config, '--kubeconfig', peer('kube').kubeconfig],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const lines: LogLine[] = [];
+    const take = (d: Buffer) =>
+      lines.push(
+        ...d
+          .toString()
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as LogLine),
+      );
+    child.stdout.on('data', take);
+    child.stderr.on('data', take);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      await eventually(async () => lines.some((l) => l.msg.startsWith('serving')), 'the bridge serving', 60_000);
+      const port = lines.find((l) => l.msg.startsWith('serving'))!.port as number;
+      const gauge = async () => {
+        const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+        return /^registry_bridge_collisions (\d+)$/m.exec(text)?.[1];
+      };
+      await eventually(async () => (await entriesIn(ours)).includes(`${host} ${host}`), 'the entry written', 60_000);
+      await eventually(async () => (await gauge()) === '0', 'a full run with no collision', 60_000);
+
+      await foreignEntry('hand-made-e', host);
+      await eventually(async () => (await gauge()) === '1', 'the collision counted', 60_000);
+      expect(collisions(lines).filter((l) => (l.hosts as string[]).includes(host))[0]).toMatchObject({
+        kind: 'host',
+        objects: expect.arrayContaining([`${ours}/${host}`, `${theirs}/hand-made-e`]) as unknown,
+      });
+      expect(await entriesIn(ours)).toContain(`${host} ${host}`); // kept
+
+      await custom.deleteNamespacedCustomObject({
+        group: 'networking.istio.io',
+        version: 'v1',
+        namespace: theirs,
+        plural: 'serviceentries',
+        name: 'hand-made-e',
+      });
+      await eventually(async () => (await gauge()) === '0', 'the collision gone', 60_000);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
   });
 });
