@@ -25,8 +25,10 @@ import { hasPeer, peer } from '../peers/endpoints.js';
 const id = randomBytes(3).toString('hex');
 const ZK_DUBBO = `rcl-${id}`; // the Dubbo registry group = its ZooKeeper root
 const ZK_SPRING = `/rcl-${id}-svc`; // Spring Cloud Zookeeper's and Curator's discovery root
+const ZK_NAMES = `/rcl-${id}-names`;
 const TARGET_DUBBO = `rb-rcl-${id}`;
 const TARGET_SPRING = `rb-rcl-${id}-s`;
+const TARGET_NAMES = `rb-rcl-${id}-n`;
 const IFACE = 'registrybridge.demo.GreetService';
 // A Dubbo group of its own: other tests (and earlier runs, whose namespaces stay Terminating
 // with their objects, as this kube-apiserver runs no namespace controller) publish the same
@@ -201,7 +203,7 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('kube'))(
       const log = (m: string) => process.stderr.write(`[registry-clients] ${m}\n`);
       for (const v of ['dubbo27', 'spring-zk', 'default'] as const) await install(log, v);
       dir = await mkdtemp(join(tmpdir(), 'rb-real-clients-legacy-'));
-      for (const name of [TARGET_DUBBO, TARGET_SPRING])
+      for (const name of [TARGET_DUBBO, TARGET_SPRING, TARGET_NAMES])
         await kc()
           .makeApiClient(CoreV1Api)
           .createNamespace({ body: { metadata: { name } } });
@@ -211,7 +213,7 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('kube'))(
       await Promise.all(running.map((c) => c.kill()));
       // The objects first: deleting the namespace alone leaves them (no namespace controller).
       const api = kc().makeApiClient(CustomObjectsApi);
-      for (const namespace of [TARGET_DUBBO, TARGET_SPRING])
+      for (const namespace of [TARGET_DUBBO, TARGET_SPRING, TARGET_NAMES])
         for (const e of await entries(namespace).catch(() => []))
           await api
             .deleteNamespacedCustomObject({
@@ -222,12 +224,12 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('kube'))(
               name: e.metadata.name,
             })
             .catch(() => undefined);
-      for (const name of [TARGET_DUBBO, TARGET_SPRING])
+      for (const name of [TARGET_DUBBO, TARGET_SPRING, TARGET_NAMES])
         await kc()
           .makeApiClient(CoreV1Api)
           .deleteNamespace({ name })
           .catch(() => undefined);
-      for (const root of [`/${ZK_DUBBO}`, ZK_SPRING]) await zkRemoveTree(root);
+      for (const root of [`/${ZK_DUBBO}`, ZK_SPRING, ZK_NAMES]) await zkRemoveTree(root);
       if (dir) await rm(dir, { recursive: true, force: true });
     });
 
@@ -450,6 +452,64 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('kube'))(
       const last = await syncOnce(grpc);
       expect(last.code, last.err).toBe(0);
       expect(await entries(TARGET_SPRING)).toEqual([]);
+    }, 300_000);
+
+    it('Spring Cloud Zookeeper registering a host name: a fully qualified one → a DNS entry; a short one (a pod name, what Spring registers where the address resolves to one) → rejected with the reason', async () => {
+      const fqdn = `web-${id}.apps.example.test`;
+      const fqdnPort = await freePort('0.0.0.0');
+      const shortPort = await freePort('0.0.0.0');
+      const spring = (name: string, port: number, instanceHost: string) =>
+        start(
+          [
+            `--spring.application.name=${name}`,
+            `--server.port=${port}`,
+            `--spring.cloud.zookeeper.connect-string=${peer('zookeeper').connect}`,
+            `--spring.cloud.zookeeper.discovery.root=${ZK_NAMES}`,
+            `--spring.cloud.zookeeper.discovery.instance-host=${instanceHost}`,
+            '--spring.main.banner-mode=off',
+            '--logging.level.root=WARN',
+          ],
+          'spring-zk',
+          256,
+        );
+      const [named, short] = await Promise.all([
+        spring(`web-fqdn-${id}`, fqdnPort, fqdn),
+        spring(`web-short-${id}`, shortPort, `web-7d9f8-${id}`),
+      ]);
+      const [shortId] = await zkChildren(`${ZK_NAMES}/web-short-${id}`);
+      expect(JSON.parse((await zkNode(`${ZK_NAMES}/web-short-${id}/${shortId}`))!.data)).toMatchObject({
+        address: `web-7d9f8-${id}`,
+        port: shortPort,
+      });
+
+      const cfg = await config('spring-names', TARGET_NAMES, ZK_NAMES);
+      const r = await syncOnce(cfg);
+      const byHost = new Map((await entries(TARGET_NAMES)).map((e) => [e.spec.hosts[0], e] as const));
+      expect([...byHost.keys()]).toEqual([`web-fqdn-${id}.zk`]);
+      const e = byHost.get(`web-fqdn-${id}.zk`)!;
+      expect(e.spec.resolution).toBe('DNS');
+      expect(e.spec.ports.map((p) => `${p.protocol}/${p.number}`)).toEqual([`HTTP/${fqdnPort}`]);
+      expect(e.spec.endpoints!.map((ep) => ep.address)).toEqual([fqdn]);
+      // The short name is refused, and the run says which instance and why (a degraded run: exit 4).
+      expect(r.code, r.err).toBe(4);
+      expect(r.err).toContain(`web-7d9f8-${id}`);
+      expect(r.err).toMatch(/short name \(no dot\)/);
+      if (hasPeer('istiod'))
+        await until(
+          'istiod registryz lists the DNS host',
+          async () => JSON.stringify(await inIstiod(`web-fqdn-${id}.zk`)) === JSON.stringify([`HTTP/${fqdnPort}`]),
+        );
+
+      await Promise.all([named.stop(), short.stop()]);
+      await until(
+        'both deregistered',
+        async () =>
+          (await zkChildren(`${ZK_NAMES}/web-fqdn-${id}`)).length === 0 &&
+          (await zkChildren(`${ZK_NAMES}/web-short-${id}`)).length === 0,
+      );
+      const last = await syncOnce(cfg);
+      expect(last.code, last.err).toBe(0);
+      expect(await entries(TARGET_NAMES)).toEqual([]);
     }, 300_000);
   },
 );
