@@ -484,14 +484,14 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('kube'))(
 
       const cfg = await config('spring-names', TARGET_NAMES, ZK_NAMES);
       const r = await syncOnce(cfg);
+      // The short name is refused, and the run says which instance and why (a degraded run: exit 4).
+      expect(r.code, r.err).toBe(4);
       const byHost = new Map((await entries(TARGET_NAMES)).map((e) => [e.spec.hosts[0], e] as const));
       expect([...byHost.keys()]).toEqual([`web-fqdn-${id}.zk`]);
       const e = byHost.get(`web-fqdn-${id}.zk`)!;
       expect(e.spec.resolution).toBe('DNS');
       expect(e.spec.ports.map((p) => `${p.protocol}/${p.number}`)).toEqual([`HTTP/${fqdnPort}`]);
       expect(e.spec.endpoints!.map((ep) => ep.address)).toEqual([fqdn]);
-      // The short name is refused, and the run says which instance and why (a degraded run: exit 4).
-      expect(r.code, r.err).toBe(4);
       expect(r.err).toContain(`web-7d9f8-${id}`);
       expect(r.err).toMatch(/short name \(no dot\)/);
       if (hasPeer('istiod'))
