@@ -3,7 +3,8 @@
  * Curator x-discovery, run by our launcher clients/RegistryClients.java from Maven Central jars.
  *
  * install(): clients/pom.xml -> `mvn dependency:build-classpath` -> classpath.txt, and javac of
- * the launcher, into <cache>/registry-clients-<version>/ (cached per machine like the servers).
+ * the launcher, into <cache>/registry-clients-<version>_src-<sha of pom and sources>/ (cached per
+ * machine like the servers).
  * Variant 'nacos3' (versions.json "registry-clients-nacos3") is the same launcher built against
  * the Nacos 3 client (nacos-client 3.2.x), in its own cache folder keyed by its version.
  * Variants with their own pom and sources: 'dubbo27' (clients/dubbo27: an Apache Dubbo 2.7
@@ -119,7 +120,10 @@ function fillPom(template: string, v: VersionEntry): string {
 export async function install(log: Log = noLog, variant: Variant = 'default'): Promise<Marker> {
   const spec = VARIANTS[variant];
   const v = await versionEntry(spec.entry);
-  const dir = cacheDir(NAME, v.version);
+  // One folder per version AND sources: worktrees with different launcher sources (several
+  // engineers on one machine) would otherwise rebuild one folder in turn, deleting the classes
+  // under each other's running clients.
+  const dir = cacheDir(NAME, `${v.version}_src-${(await sourcesSha(spec)).slice(0, 8)}`);
   const cached = await upToDate(dir, v.version, spec);
   if (cached) return cached;
   return withLock(`${dir}.lock`, log, async () => {
