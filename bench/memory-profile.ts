@@ -1,8 +1,8 @@
 /**
  * Where the bridge's memory goes at N services, step by step (after GC at each step):
  *   node --expose-gc --import tsx bench/memory-profile.ts [zookeeper|nacos]
- * Uses the peers that are up (npm run peers:up) and what the benchmark left (--keep): the
- * registry's services and their ServiceEntries. Dry-run: it never writes.
+ * Uses the servers `npm run bench -- --keep` left running (RB_PEERS_FILE=<the state file it
+ * printed>): the registry's services and their ServiceEntries. Dry-run: it never writes.
  */
 import { performance } from 'node:perf_hooks';
 import { writeHeapSnapshot } from 'node:v8';

@@ -72,15 +72,21 @@ async function ownPorts(name: string): Promise<Record<string, unknown>> {
 }
 
 /**
- * Starts `names` (and their dependencies) as the bench's own instances. The state file and run
+ * Starts `names` (and their dependencies) as the bench's own instances; with `keep`, an exit
+ * leaves them running. The state file and run
  * directory of this process point at {@link benchRunDir} from here on, so nothing the bench
  * starts or stops is recorded in, or read from, the shared state file.
  */
-export async function startBenchPeers(names: string[], log: (m: string) => void): Promise<Started> {
+export async function startBenchPeers(
+  names: string[],
+  log: (m: string) => void,
+  o: { readonly keep?: boolean } = {},
+): Promise<Started> {
   const dir = benchRunDir();
   process.env.RB_PEERS_RUN_DIR = dir;
   process.env.RB_PEERS_FILE = join(dir, 'state.json');
-  installExitGuard();
+  // Kept servers outlive the bench (stopped by `RB_PEERS_FILE=<its state file> npm run peers:down`).
+  installExitGuard(!o.keep);
   const options = new Map<string, Record<string, unknown>>();
   for (const name of ['etcd', 'kube', 'istiod', ...names]) options.set(name, await ownPorts(name));
   log(`starting the bench's own servers under ${dir}`);

@@ -2,7 +2,8 @@
  * One unchanged resync under the CPU profiler, for "where does the time go":
  *   node --cpu-prof --cpu-prof-dir=bench/results/prof --import tsx bench/profile.ts [zookeeper|nacos]
  *   npx tsx bench/profile-summary.ts bench/results/prof/<file>.cpuprofile
- * Uses the peers that are up (npm run peers:up) and the ServiceEntries the benchmark left (--keep);
+ * Uses the servers `npm run bench -- --keep` left running (RB_PEERS_FILE=<the state file it
+ * printed>), their registry and ServiceEntries;
  * dry-run, so it never writes: with the objects in place that is exactly an unchanged resync.
  * With `cold` after the registry (`... bench/profile.ts nacos cold`), each run first deletes the
  * namespace's ServiceEntries and then writes them all: the bridge's side of a cold sync alone.

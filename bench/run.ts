@@ -24,7 +24,10 @@
  *   --qps 100000           the sink's client-side rate limit (high: measure the pipeline, not the limiter)
  *   --burst-changes 1000 --burst-services 100
  *   --churn 3600 --churn-rate 50   memory scenario: instance changes and their rate per second
- *   --keep                 leave the ServiceEntries in kube at the end
+ *   --keep                 leave the bench's servers running at the end, with the registries and
+ *                          ServiceEntries in them (for bench/profile.ts and bench/memory-profile.ts:
+ *                          RB_PEERS_FILE=<the state file it prints>; stop them with
+ *                          RB_PEERS_FILE=<the same> npm run peers:down)
  *   --resync-ms 60000      the continuous controller's full-resync interval (incremental, burst)
  *   --idle-seconds 120     resync scenario: the bridge's CPU over this long with nothing changing
  * Environment: RB_BENCH_BRIDGE_NODE_ARGS="--trace-gc" adds node flags to the bridge process (resync, memory);
@@ -133,7 +136,7 @@ const notes = results.notes as string[];
 async function main(): Promise<void> {
   const peerNames = ['kube', 'istiod', ...params.registries];
   log(`peers: ${peerNames.join(', ')}`);
-  const started: Started = await startBenchPeers(peerNames, log);
+  const started: Started = await startBenchPeers(peerNames, log, { keep: params.keep });
   results.peers = started.reports.map((r) => ({ name: r.name, version: r.version, reused: r.reused }));
   const stop = new AbortController();
   const onSignal = () => stop.abort();
@@ -224,7 +227,11 @@ async function main(): Promise<void> {
     results.finishedAt = new Date().toISOString();
     results.durationS = Math.round((Date.now() - t00) / 1000);
     await writeResults(join(here, 'results'), results, log);
-    await stopBenchPeers(started, log).catch((e: unknown) => log(`stopping peers: ${String(e)}`));
+    if (params.keep)
+      log(
+        `servers left running: RB_PEERS_FILE=${process.env.RB_PEERS_FILE} (stop them with RB_PEERS_FILE=${process.env.RB_PEERS_FILE} npm run peers:down)`,
+      );
+    else await stopBenchPeers(started, log).catch((e: unknown) => log(`stopping peers: ${String(e)}`));
   }
 }
 
