@@ -23,8 +23,10 @@ import {
   servicesOfRoots,
   unitFingerprint,
   ZK_TEMPLATE_ATTRIBUTES,
+  type DubboMetadataRead,
   type ParsedDirs,
   type RootRead,
+  withApplicationInterfaces,
 } from './layouts.js';
 import { chrootOf, zookeeperConfigSchema, type ZooKeeperConfig } from './schema.js';
 import { ZkSession, ZkUnavailableError } from './session.js';
@@ -81,6 +83,8 @@ interface UnitState {
   /** The unit's services as last read (the view `readServices` and `list` answer from). */
   readonly services: readonly RegistryService[];
   readonly rejected: readonly RejectedEntry[];
+  /** Dubbo 3 metadata (`<root>/mapping`, `<root>/metadata`) when the unit is one. */
+  readonly metadata?: DubboMetadataRead;
 }
 
 export class ZooKeeperSource implements SourceAdapter {
@@ -230,7 +234,7 @@ export class ZooKeeperSource implements SourceAdapter {
     for (const unit of units)
       for (const svc of this.units.get(unit)?.services ?? [])
         if (wanted.has(serviceKeyString(svc.key))) services.push(svc);
-    return { source: this.context.source, services, rejected: [] };
+    return { source: this.context.source, services: this.withMetadata(services), rejected: [] };
   }
 
   private viewComplete(): boolean {
@@ -246,7 +250,32 @@ export class ZooKeeperSource implements SourceAdapter {
     }
     services.sort((a, b) => compareServiceKeys(a.key, b.key));
     rejected.sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0));
-    return { source: this.context.source, services, rejected };
+    return { source: this.context.source, services: this.withMetadata(services), rejected };
+  }
+
+  /** Services of the watched view with the Dubbo metadata of their root (see withApplicationInterfaces). */
+  private withMetadata(services: readonly RegistryService[]): RegistryService[] {
+    if (!services.some((s) => s.applicationLevel)) return [...services];
+    const out: RegistryService[] = [];
+    for (const root of this.config.roots) {
+      const namespace = namespaceOf(this.config.connect, root);
+      const metadata: DubboMetadataRead[] = [];
+      for (const name of ['mapping', 'metadata']) {
+        const m = this.units.get(joinPath(root, name))?.metadata;
+        if (m) metadata.push(m);
+      }
+      out.push(
+        ...withApplicationInterfaces(
+          services.filter((s) => s.key.namespace === namespace),
+          metadata,
+          this.context.source,
+          namespace,
+        ),
+      );
+    }
+    const roots = new Set(this.config.roots.map((r) => namespaceOf(this.config.connect, r)));
+    out.push(...services.filter((s) => !roots.has(s.key.namespace)));
+    return out.sort((a, b) => compareServiceKeys(a.key, b.key));
   }
 
   /** The current ZooKeeper session (for diagnostics and the session-expiry test). */
@@ -377,6 +406,7 @@ export class ZooKeeperSource implements SourceAdapter {
       namespace: namespaceOf(this.config.connect, root),
       dubbo: dir.dubbo ? [dir.dubbo] : [],
       curator: dir.curator ? [dir.curator] : [],
+      metadata: dir.metadata ? [dir.metadata] : [],
     };
     // Of what was read, not of what it parses into: parsing is a pure function of it, so an
     // unchanged unit is neither parsed nor copied again (at 10,000 units, a canonical JSON of
@@ -385,6 +415,18 @@ export class ZooKeeperSource implements SourceAdapter {
     const before = this.units.get(unit);
     // Unchanged: keep the very same objects (consumers may memoize on their identity).
     if (before?.fingerprint === fingerprint) return;
+    if (dir.metadata !== undefined || before?.metadata !== undefined) {
+      // Which interfaces applications serve: any application-level service may map differently.
+      this.setUnit(unit, {
+        fingerprint,
+        keys: [],
+        services: [],
+        rejected: [],
+        ...(dir.metadata ? { metadata: dir.metadata } : {}),
+      });
+      if (this.onChange && this.started) this.onChange(undefined);
+      return;
+    }
     const { services, rejected } = servicesOfRoots([read], this.context.source, layoutOptionsOf(this.config));
     this.setUnit(unit, { fingerprint, keys: services.map((s) => s.key), services, rejected });
     const keys = new Map<string, ServiceKey>();

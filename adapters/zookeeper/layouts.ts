@@ -3,6 +3,7 @@ import { TextDecoder } from 'node:util';
 import { withSharedMetadata } from '../../src/util/intern.js';
 import {
   compareServiceKeys,
+  type ApplicationInterface,
   type Instance,
   type RegistryService,
   type RejectedEntry,
@@ -42,6 +43,19 @@ export interface CuratorServiceRead {
   readonly instances: readonly CuratorInstanceRead[];
 }
 
+/** What Dubbo 3's metadata report wrote under a root (`mapping/` or `metadata/`, see tree.ts). */
+export interface DubboMetadataRead {
+  readonly name: 'mapping' | 'metadata';
+  readonly path: string;
+  /** One per (interface, application); `metadata/` definitions also say version and group. */
+  readonly entries: readonly {
+    readonly interface: string;
+    readonly application: string;
+    readonly version?: string;
+    readonly group?: string;
+  }[];
+}
+
 export interface RootRead {
   /** Root path as configured (`/dubbo`). */
   readonly root: string;
@@ -49,6 +63,7 @@ export interface RootRead {
   readonly namespace: string;
   readonly dubbo: readonly DubboInterfaceRead[];
   readonly curator: readonly CuratorServiceRead[];
+  readonly metadata?: readonly DubboMetadataRead[];
 }
 
 export interface LayoutOptions {
@@ -76,15 +91,82 @@ export function servicesOfRoots(
   const services: RegistryService[] = [];
   const rejected: RejectedEntry[] = [];
   for (const read of reads) {
+    const own: RegistryService[] = [];
     for (const dir of [...read.dubbo, ...read.curator]) {
       const unit = parsed?.get(dir) ?? servicesOfDir(dir, source, read.namespace, options);
-      services.push(...unit.services);
+      own.push(...unit.services);
       rejected.push(...unit.rejected);
     }
+    services.push(...withApplicationInterfaces(own, read.metadata ?? [], source, read.namespace));
   }
   services.sort((a, b) => compareServiceKeys(a.key, b.key));
   rejected.sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0));
   return { services, rejected };
+}
+
+const attached = new WeakMap<RegistryService, { readonly signature: string; readonly service: RegistryService }>();
+
+/**
+ * Application-level services of one root with the interfaces Dubbo's metadata report says their
+ * application provides (`metadata/` definitions: interface, version, group; `mapping/`: interface
+ * names only). Services without any are returned as they are; the others are new objects, the
+ * same object again while the metadata is unchanged (synthesis memoizes on identity).
+ */
+export function withApplicationInterfaces(
+  services: readonly RegistryService[],
+  metadata: readonly DubboMetadataRead[],
+  source: string,
+  namespace: string,
+): RegistryService[] {
+  if (metadata.length === 0 || !services.some((s) => s.applicationLevel)) return [...services];
+  const defined = new Map<string, Map<string, DubboIdentity>>(); // application → identity key → identity
+  const mapped = new Map<string, Set<string>>(); // application → interfaces
+  for (const m of metadata)
+    for (const e of m.entries) {
+      if (m.name === 'mapping') {
+        let set = mapped.get(e.application);
+        if (!set) mapped.set(e.application, (set = new Set()));
+        set.add(e.interface);
+        continue;
+      }
+      const id: DubboIdentity = { interface: e.interface, version: e.version ?? '', group: e.group ?? '' };
+      let byId = defined.get(e.application);
+      if (!byId) defined.set(e.application, (byId = new Map()));
+      byId.set(`${id.interface}\u0000${id.version}\u0000${id.group}`, id);
+    }
+  return services.map((s) => {
+    const level = s.applicationLevel;
+    if (!level) return s;
+    const ids = [...(defined.get(level.application)?.values() ?? [])].sort((a, b) =>
+      `${a.interface}\u0000${a.version}\u0000${a.group}`.localeCompare(
+        `${b.interface}\u0000${b.version}\u0000${b.group}`,
+      ),
+    );
+    const known = new Set(ids.map((i) => i.interface));
+    const mappedOnly = [...(mapped.get(level.application) ?? [])].filter((i) => !known.has(i)).sort();
+    if (ids.length === 0 && mappedOnly.length === 0) return s;
+    const signature = JSON.stringify([ids, mappedOnly]);
+    const before = attached.get(s);
+    if (before?.signature === signature) return before.service;
+    const interfaces: ApplicationInterface[] = ids.map((id) => {
+      const naming = dubboServiceIdentity(id, level.application);
+      return {
+        key: { source, namespace, group: naming.group, name: naming.name },
+        attributes: naming.attributes,
+        protocol: 'dubbo',
+      };
+    });
+    const service: RegistryService = {
+      ...s,
+      applicationLevel: {
+        ...level,
+        ...(interfaces.length > 0 ? { interfaces } : {}),
+        ...(mappedOnly.length > 0 ? { mappedInterfaces: mappedOnly } : {}),
+      },
+    };
+    attached.set(s, { signature, service });
+    return service;
+  });
 }
 
 /** What one directory (a Dubbo interface or a Curator service) of a root holds. */
@@ -131,6 +213,11 @@ export function unitFingerprint(read: RootRead): string {
     for (const p of d.providers) h.update(p).update('\n');
     h.update('\0');
     for (const c of d.configurators) h.update(c).update('\n');
+    h.update('\0');
+  }
+  for (const m of read.metadata ?? []) {
+    h.update('metadata\0').update(m.path).update('\0');
+    for (const e of m.entries) h.update(JSON.stringify(e)).update('\n');
     h.update('\0');
   }
   for (const c of read.curator) {
@@ -305,7 +392,9 @@ function instancesOfCurator(c: CuratorInstance, dubbo: boolean, curatorProtocol?
   }
   const status = String(meta.instance_status ?? meta['instance-status'] ?? 'UP').toUpperCase();
   const enabled = c.enabled !== false && status !== 'OUT_OF_SERVICE' && status !== 'DOWN';
-  const base = { address: c.address, weight: 1, healthy: true, enabled, metadata };
+  // A Dubbo application instance weighs what Dubbo's default weight is (100, as its interface-level
+  // URLs and the Nacos adapter say), so instances of both levels and registries balance evenly.
+  const base = { address: c.address, weight: dubbo ? 100 : 1, healthy: true, enabled, metadata };
 
   const endpointsText = meta['dubbo.endpoints'];
   if (typeof endpointsText === 'string' && endpointsText.trim() !== '') {

@@ -1,5 +1,5 @@
 import type { Watcher } from 'node-zookeeper-client';
-import type { CuratorServiceRead, DubboInterfaceRead, RootRead } from './layouts.js';
+import type { CuratorServiceRead, DubboInterfaceRead, DubboMetadataRead, RootRead } from './layouts.js';
 import type { ZkSession } from './session.js';
 import { mapLimit } from '../../src/util/concurrency.js';
 
@@ -36,6 +36,88 @@ export async function readRootChildren(
 export interface DirRead {
   readonly dubbo?: DubboInterfaceRead;
   readonly curator?: CuratorServiceRead;
+  /** `<root>/mapping` or `<root>/metadata` of a Dubbo 3 root: which applications serve which interfaces. */
+  readonly metadata?: DubboMetadataRead;
+}
+
+/** Bounds on what the Dubbo metadata read fetches (it is bookkeeping, not the service data). */
+const METADATA_MAX_DATA_BYTES = 256 * 1024;
+
+/**
+ * Dubbo 3's bookkeeping under a registry root, written by its metadata report (ZookeeperMetadataReport):
+ *
+ * - `mapping/<interface>`: data = the comma-separated applications that provide the interface
+ *   (ServiceNameMapping, what consumers read to find application-level instances);
+ * - `metadata/<interface>[/<version>][/<group>]/provider/<application>`: data = the service
+ *   definition JSON, whose `parameters` hold `version` and `group` (the path leaves empty ones
+ *   out, so one middle segment could be either).
+ *
+ * Children and data are watched like a service's.
+ */
+async function readDubboMetadata(
+  session: ZkSession,
+  path: string,
+  name: 'mapping' | 'metadata',
+  children: readonly string[],
+  w: (p: string, kind: 'children' | 'data') => Watcher | undefined,
+  signal: AbortSignal | undefined,
+): Promise<DubboMetadataRead> {
+  const entries: { interface: string; application: string; version?: string; group?: string }[] = [];
+  if (name === 'mapping') {
+    await mapLimit([...children].sort(), 16, async (iface) => {
+      const p = joinPath(path, iface);
+      const data = await session.getData(p, w(p, 'data'), signal);
+      if (!data || data.length > METADATA_MAX_DATA_BYTES) return;
+      for (const app of data.toString('utf8').split(','))
+        if (app.trim() !== '') entries.push({ interface: iface, application: app.trim() });
+    });
+  } else {
+    // Down from each interface to the `provider` folder: at most version and group between.
+    const walk = async (iface: string, p: string, depth: number, names: readonly string[]): Promise<void> => {
+      if (names.includes('provider')) {
+        const providerPath = joinPath(p, 'provider');
+        const apps = (await session.getChildren(providerPath, w(providerPath, 'children'), signal)) ?? [];
+        await mapLimit([...apps].sort(), 8, async (app) => {
+          const ap = joinPath(providerPath, app);
+          const data = await session.getData(ap, w(ap, 'data'), signal);
+          if (!data || data.length > METADATA_MAX_DATA_BYTES) return;
+          const def = definitionParameters(data);
+          if (def) entries.push({ interface: iface, application: app, version: def.version, group: def.group });
+        });
+      }
+      if (depth >= 2) return;
+      for (const c of [...names].sort()) {
+        if (c === 'provider' || c === 'consumer') continue;
+        const cp = joinPath(p, c);
+        const sub = await session.getChildren(cp, w(cp, 'children'), signal);
+        if (sub !== undefined && sub.length > 0) await walk(iface, cp, depth + 1, sub);
+      }
+    };
+    await mapLimit([...children].sort(), 8, async (iface) => {
+      const p = joinPath(path, iface);
+      const sub = await session.getChildren(p, w(p, 'children'), signal);
+      if (sub !== undefined) await walk(iface, p, 0, sub);
+    });
+  }
+  entries.sort((a, b) =>
+    `${a.interface}\u0000${a.application}\u0000${a.version ?? ''}\u0000${a.group ?? ''}`.localeCompare(
+      `${b.interface}\u0000${b.application}\u0000${b.version ?? ''}\u0000${b.group ?? ''}`,
+    ),
+  );
+  return { name, path, entries };
+}
+
+/** `parameters.version` / `parameters.group` of a Dubbo service definition; undefined when it is not one. */
+function definitionParameters(data: Buffer): { version: string; group: string } | undefined {
+  try {
+    const def = JSON.parse(data.toString('utf8')) as { parameters?: Record<string, unknown> };
+    const p = def.parameters;
+    if (typeof p !== 'object' || p === null) return undefined;
+    const str = (v: unknown) => (typeof v === 'string' ? v : '');
+    return { version: str(p.version), group: str(p.group) };
+  } catch {
+    return undefined;
+  }
 }
 
 /** Reads `/<root>/<name>` according to the layout (nothing when it vanished or is not a service). */
@@ -47,6 +129,8 @@ export async function readDir(session: ZkSession, root: string, name: string, o:
   if (children === undefined) return {};
   const looksDubbo = children.some((c) => DUBBO_CATEGORIES.includes(c));
   const asDubbo = o.layout === 'dubbo' || (o.layout === 'auto' && looksDubbo);
+  if (o.layout !== 'curator' && (name === 'mapping' || name === 'metadata') && !looksDubbo)
+    return { metadata: await readDubboMetadata(session, path, name, children, w, o.signal) };
   if (asDubbo) {
     if (DUBBO_RESERVED.has(name) && !looksDubbo) return {};
     const providersPath = joinPath(path, 'providers');
@@ -95,5 +179,6 @@ export async function readRoot(session: ZkSession, root: string, namespace: stri
     namespace,
     dubbo: dirs.flatMap((d) => (d.dubbo ? [d.dubbo] : [])),
     curator: dirs.flatMap((d) => (d.curator ? [d.curator] : [])),
+    metadata: dirs.flatMap((d) => (d.metadata ? [d.metadata] : [])),
   };
 }

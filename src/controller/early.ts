@@ -83,6 +83,9 @@ export class EarlyCreates {
   private consider(service: RegistryService, source: string, options: SynthOptions): void {
     if (this.stopped || this.signal.aborted) return;
     if (this.observed!.services.has(serviceKeyString(service.key))) return;
+    // A Dubbo application in merge mode is published through other services (the interface-level
+    // services of its application, or its interfaces' entries): only the whole read says where.
+    if (service.applicationLevel?.mode === 'merge') return;
     const r = synthOne(service, options);
     if (r.kind !== 'ok') return;
     const e = r.entry;

@@ -91,6 +91,9 @@ export async function reconcileKeys(
     } catch {
       return undefined; // the full reconcile reports the source properly (and fences it)
     }
+    // Application-level Dubbo services in merge mode are published through the interface-level
+    // services of their application (other keys, other sources): only a full run sees those.
+    if (snapshot.services.some((s) => s.applicationLevel?.mode === 'merge')) return undefined;
     snapshots.push(snapshot);
     inputs.push({ services: snapshot.services, options: source.synth });
   }

@@ -58,8 +58,23 @@ export interface RegistryService {
    * that name this application (`attributes.application`), on the protocols those use, and it
    * is published on its own only when no such service exists. `separate`: published on its own.
    */
-  readonly applicationLevel?: { readonly application: string; readonly mode: 'merge' | 'separate' };
+  readonly applicationLevel?: {
+    readonly application: string;
+    readonly mode: 'merge' | 'separate';
+    /**
+     * The interface-level services (interface, version, group) the registry's Dubbo metadata
+     * says this application provides (ZooKeeper: `<root>/metadata/<interface>/…/provider/<app>`,
+     * listed in `<root>/mapping/<interface>`), as templates without instances. In `merge` mode
+     * instances registered at application level only are published on these services' entries.
+     */
+    readonly interfaces?: readonly ApplicationInterface[];
+    /** Interfaces `<root>/mapping` names for this application whose version and group are unknown. */
+    readonly mappedInterfaces?: readonly string[];
+  };
 }
+
+/** One interface-level service an application provides: a RegistryService without instances. */
+export type ApplicationInterface = Omit<RegistryService, 'instances' | 'applicationLevel'>;
 
 /** A registry entry that could not be read into the model; the rest of the source goes on. */
 export interface RejectedEntry {

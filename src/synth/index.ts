@@ -1,6 +1,7 @@
 import {
   compareServiceKeys,
   serviceKeyString,
+  type ApplicationInterface,
   type DeclaredPort,
   type Instance,
   type RegistryService,
@@ -205,6 +206,8 @@ interface Item {
   /** Index of the source in configuration order. */
   readonly order: number;
   readonly result: SynthResult;
+  /** Made from application-level instances for an interface their application serves (never published alone as-is). */
+  readonly derived?: true;
 }
 
 /** A merged entry and the contributors it was built from (by object identity of the result). */
@@ -242,10 +245,13 @@ export function identityOf(service: RegistryService): string {
  * both levels; the interface level says which interfaces (version, group) it serves, so an
  * application instance whose address an interface-level provider of the same application (its
  * `application` parameter; any source, same namespace) already lists adds nothing and is
- * dropped. What is left (providers registered at application level only, whose interfaces the
- * registry does not say) is
- * published on the application's own entry, with a note; without any interface-level service
- * of the application, the whole application entry is.
+ * dropped. What is left (providers registered at application level only, `register-mode=instance`)
+ * is published on the entries of the interfaces Dubbo's metadata says the application serves
+ * (`applicationLevel.interfaces` of any source in the same namespace: interface, version and
+ * group), with every protocol port the instance announces; when no source knows them, on the
+ * application's own entry, with a note (naming the interfaces `mapping` lists, if any). Without
+ * any interface-level service of the application, the whole application is treated as
+ * registered at application level only.
  */
 function applicationJoins(
   items: readonly Item[],
@@ -267,30 +273,70 @@ function applicationJoins(
       set.add(normalAddress(i.address));
     }
   }
-  return items.flatMap((it) => {
+  // namespace \0 application → the interface-level services it provides (host rendered by the
+  // source whose metadata named them), from any source.
+  const provided = new Map<string, Map<string, { template: ApplicationInterface; host: string }>>();
+  const mappedNames = new Map<string, Set<string>>();
+  for (const t of items) {
+    const level = t.service.applicationLevel;
+    if (level === undefined) continue;
+    const k = `${t.options.namespace}\u0000${level.application}`;
+    for (const name of level.mappedInterfaces ?? []) {
+      let set = mappedNames.get(k);
+      if (!set) mappedNames.set(k, (set = new Set()));
+      set.add(name);
+    }
+    for (const template of level.interfaces ?? []) {
+      const host = hostOf(synthOne({ ...template, instances: [] }, t.options));
+      if (host === undefined) continue;
+      let byId = provided.get(k);
+      if (!byId) provided.set(k, (byId = new Map()));
+      const id = identityOf({ ...template, instances: [] });
+      if (!byId.has(id)) byId.set(id, { template, host });
+    }
+  }
+  return items.flatMap((it): Item[] => {
     const level = it.service.applicationLevel;
     if (level?.mode !== 'merge') return [it];
     const key = serviceKeyString(it.service.key);
-    const addresses = covered.get(`${it.options.namespace}\u0000${level.application}`);
+    const k = `${it.options.namespace}\u0000${level.application}`;
+    const addresses = covered.get(k);
+    const rest =
+      addresses === undefined
+        ? it.service.instances
+        : it.service.instances.filter((i) => !addresses.has(normalAddress(i.address)));
+    if (rest.length === 0) return [];
+    const targets = [...(provided.get(k)?.values() ?? [])];
+    if (targets.length > 0)
+      return targets.map(({ template, host }) => {
+        const service: RegistryService = {
+          ...template,
+          key: { ...template.key, source: it.service.key.source },
+          host,
+          instances: rest,
+        };
+        return { ...it, service, result: synthOne(service, it.options), derived: true as const };
+      });
+    const mapped = [...(mappedNames.get(k) ?? [])].sort();
+    const serves =
+      mapped.length > 0 ? ` (mapping names ${mapped.join(', ')}; their version and group are unknown)` : '';
     if (addresses === undefined) {
       notes.push({
         source: it.service.key.source,
         service: key,
         note: {
           code: 'application-level-unmapped',
-          detail: `no interface-level Dubbo service names application "${level.application}": published on its own`,
+          detail: `no interface-level Dubbo service or metadata names application "${level.application}"${serves}: published on its own`,
         },
       });
       return [it];
     }
-    const rest = it.service.instances.filter((i) => !addresses.has(normalAddress(i.address)));
-    if (rest.length === 0) return [];
     notes.push({
       source: it.service.key.source,
       service: key,
       note: {
         code: 'application-level-unmapped',
-        detail: `${[...new Set(rest.map((i) => i.address))].join(', ')} registered at application level only: published on the application's own entry`,
+        detail: `${[...new Set(rest.map((i) => i.address))].join(', ')} registered at application level only${serves}: published on the application's own entry`,
       },
     });
     const service = { ...it.service, instances: rest };
@@ -312,9 +358,11 @@ function publishGroup(members: readonly Item[]): SynthResult {
   // Configuration order, then by key.
   const all = [...members].sort((a, b) => a.order - b.order || compareServiceKeys(a.service.key, b.service.key));
   const publishing = all.filter((it) => it.result.kind !== 'invalid' && usableInstances(it).length > 0);
-  if (all.length === 1 || publishing.length === 0)
+  if ((all.length === 1 && !all[0]!.derived) || publishing.length === 0)
     return (members.find((m) => m.result.kind === 'ok') ?? members[0]!).result;
-  if (publishing.length === 1) return publishing[0]!.result;
+  // An entry made of application-level instances is always a merge: a keys-scoped run that reads
+  // one of its contributors alone must leave it to a full run (forIncrementalOwnership).
+  if (publishing.length === 1 && !publishing[0]!.derived) return publishing[0]!.result;
   const first = publishing[0]!;
   const sources = [...new Set(publishing.map((it) => it.service.key.source))];
   const host = hostOf(members[0]!.result)!;

@@ -194,8 +194,18 @@ export async function startClient(
 ): Promise<ClientHandle> {
   const m = await install(opts.log ?? noLog, opts.variant);
   const cp = `${m.classesDir}:${(await fs.readFile(m.classpathFile, 'utf8')).trim()}`;
-  const argFile = path.join(path.dirname(m.classpathFile), 'java.args');
-  await fs.writeFile(argFile, `-cp ${cp}\n`);
+  // Named by its content and written atomically: clients started at the same time must never
+  // read each other's half-written file ("Could not find or load main class").
+  const argText = `-cp ${cp}\n`;
+  const argFile = path.join(
+    path.dirname(m.classpathFile),
+    `java-${crypto.createHash('sha256').update(argText).digest('hex').slice(0, 16)}.args`,
+  );
+  if (!(await exists(argFile))) {
+    const tmp = `${argFile}.${process.pid}.${crypto.randomBytes(4).toString('hex')}`;
+    await fs.writeFile(tmp, argText);
+    await fs.rename(tmp, argFile);
+  }
   const child = spawn(
     'java',
     [

@@ -130,6 +130,7 @@ public final class RegistryClients {
           props.setProperty("password", password);
         }
         naming = com.alibaba.nacos.api.naming.NamingFactory.createNamingService(props);
+        awaitUp(naming);
         byNamespace.put(k[0], naming);
       }
       final com.alibaba.nacos.api.naming.NamingService n = naming;
@@ -152,6 +153,15 @@ public final class RegistryClients {
       for (Runnable r : undo) r.run();
       for (com.alibaba.nacos.api.naming.NamingService n : byNamespace.values()) n.shutDown();
     };
+  }
+
+  /**
+   * The client connects in the background; on a loaded machine it is still STARTING when the
+   * first register would fail ("Client not connected"). Waits (up to 60 s) until the server answers UP.
+   */
+  private static void awaitUp(com.alibaba.nacos.api.naming.NamingService naming) throws InterruptedException {
+    long deadline = System.currentTimeMillis() + 60_000;
+    while (!"UP".equals(naming.getServerStatus()) && System.currentTimeMillis() < deadline) Thread.sleep(200);
   }
 
   private interface Action {
