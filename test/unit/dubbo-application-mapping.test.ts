@@ -10,6 +10,7 @@ import { nacosModelService } from '../../adapters/nacos/dubbo.js';
 import { parseInstanceList } from '../../adapters/nacos/parse.js';
 import { servicesOfRoots, type DubboMetadataRead, type RootRead } from '../../adapters/zookeeper/layouts.js';
 import { zookeeperAdapter } from '../../adapters/zookeeper/index.js';
+import { reconcileKeys } from '../../src/controller/incremental.js';
 import { reconcileOnce, type ConfiguredSource } from '../../src/controller/reconcile.js';
 import { silentLogger } from '../../src/log.js';
 import type { RegistryService } from '../../src/model/service.js';
@@ -127,7 +128,36 @@ describe('register-mode=instance: application-level providers on their interface
   });
 });
 
-describe('early creates and application-level services', () => {
+describe('early creates, runs for a few services, and application-level services', () => {
+  it('a run for a few services leaves an application-level service in merge mode to a full run', async () => {
+    const zk = servicesOfRoots([rootReadOf(loadTree('../real-clients/dubbo-3.3.5-zk-all.json'), '/dubbo')], 'zk', {
+      maxDataBytes: 64 * 1024,
+    });
+    const app = zk.services.find((s) => s.applicationLevel)!;
+    const adapter: SourceAdapter = {
+      list: async () => ({ source: 'zk', services: zk.services, rejected: [] }),
+      readServices: async () => ({ source: 'zk', services: [app], rejected: [] }),
+      close: async () => {},
+    };
+    const writes: Change[] = [];
+    const sink: Sink = {
+      kind: 'memory',
+      observe: async () => [],
+      apply: async (changes) => (writes.push(...changes), changes.map((change) => ({ change, ok: true as const }))),
+    };
+    const report = await reconcileKeys(
+      [app.key],
+      [{ name: 'zk', kind: 'zookeeper', adapter, synth: zkOptions }],
+      sink,
+      { observed: new Map(), byKey: new Map(), hostOwner: new Map() },
+      { policy: 'sync', maxDeletes: 10, dryRun: false },
+      { logger: silentLogger(), signal: new AbortController().signal },
+    );
+    // Alone, the application would look unmapped and get an entry of its own.
+    expect(report).toBeUndefined();
+    expect(writes).toEqual([]);
+  });
+
   it('a full run never creates an application entry early that the whole read then deletes', async () => {
     const zk = servicesOfRoots([rootReadOf(loadTree('../real-clients/dubbo-3.3.5-zk-all.json'), '/dubbo')], 'zk', {
       maxDataBytes: 64 * 1024,
