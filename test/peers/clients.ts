@@ -97,11 +97,20 @@ async function classpathOk(file: string, spec: VariantSpec): Promise<boolean> {
   return true;
 }
 
+/**
+ * Classes are kept per sources digest (`classes-<sha>`): worktrees whose launchers differ share
+ * one cache folder, and a build for one must never delete the classes another's running JVMs
+ * load (NoClassDefFoundError in the middle of a test).
+ */
+const classesDirOf = (dir: string, sha: string) => path.join(dir, `classes-${sha}`);
+
 async function upToDate(dir: string, version: string, spec: VariantSpec): Promise<Marker | null> {
   const m = await readMarker<Marker>(dir);
-  if (!m || m.version !== version || m.sourcesSha !== (await sourcesSha(spec))) return null;
-  if (!(await exists(path.join(m.classesDir, ...spec.mainClass.split('.')) + '.class'))) return null;
-  return (await classpathOk(m.classpathFile, spec)) ? m : null;
+  if (!m || m.version !== version) return null;
+  const sha = await sourcesSha(spec);
+  const classesDir = classesDirOf(dir, sha);
+  if (!(await exists(path.join(classesDir, ...spec.mainClass.split('.')) + '.class'))) return null;
+  return (await classpathOk(m.classpathFile, spec)) ? { ...m, classesDir, sourcesSha: sha } : null;
 }
 
 /** The pom template with `@field@` (and the default launcher's `@DUBBO_VERSION@`...) filled in. */
@@ -143,17 +152,25 @@ export async function install(log: Log = noLog, variant: Variant = 'default'): P
     });
     if (!(await classpathOk(classpathFile, spec)))
       throw new Error(`mvn wrote no usable ${classpathFile}; see ${logFile}`);
-    const classesDir = path.join(dir, 'classes');
-    await fs.rm(classesDir, { recursive: true, force: true });
+    const sha = await sourcesSha(spec);
+    const classesDir = classesDirOf(dir, sha);
+    const building = `${classesDir}.${process.pid}.tmp`;
+    await fs.rm(building, { recursive: true, force: true });
     const cp = (await fs.readFile(classpathFile, 'utf8')).trim();
     const javacArgs = path.join(dir, 'javac.args');
     await fs.writeFile(javacArgs, `-cp ${cp}\n`);
-    await run('javac', ['-nowarn', '-d', classesDir, `@${javacArgs}`, ...spec.sources], { logFile, log });
+    await run('javac', ['-nowarn', '-d', building, `@${javacArgs}`, ...spec.sources], { logFile, log });
+    if (await exists(path.join(classesDir, ...spec.mainClass.split('.')) + '.class')) {
+      await fs.rm(building, { recursive: true, force: true }); // same sources, maybe in use
+    } else {
+      await fs.rm(classesDir, { recursive: true, force: true }); // an incomplete one
+      await fs.rename(building, classesDir);
+    }
     const marker: Marker = {
       version: v.version,
       classpathFile,
       classesDir,
-      sourcesSha: await sourcesSha(spec),
+      sourcesSha: sha,
       buildSeconds: Math.round((Date.now() - t0) / 100) / 10,
     };
     await writeMarker(dir, marker);
