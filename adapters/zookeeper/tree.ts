@@ -50,7 +50,7 @@ const METADATA_MAX_DATA_BYTES = 256 * 1024;
  *   (ServiceNameMapping, what consumers read to find application-level instances);
  * - `metadata/<interface>[/<version>][/<group>]/provider/<application>`: data = the service
  *   definition JSON, whose `parameters` hold `version` and `group` (the path leaves empty ones
- *   out, so one middle segment could be either).
+ *   out, so one middle segment could be either: only then is the definition read).
  *
  * Children and data are watched like a service's.
  */
@@ -73,11 +73,18 @@ async function readDubboMetadata(
     });
   } else {
     // Down from each interface to the `provider` folder: at most version and group between.
-    const walk = async (iface: string, p: string, depth: number, names: readonly string[]): Promise<void> => {
+    // The path names version and group when both are set, neither when both are empty; with
+    // one segment the definition's `parameters` say which it is (its data is read only then).
+    const walk = async (iface: string, p: string, segments: readonly string[], names: readonly string[]) => {
       if (names.includes('provider')) {
         const providerPath = joinPath(p, 'provider');
         const apps = (await session.getChildren(providerPath, w(providerPath, 'children'), signal)) ?? [];
         await mapLimit([...apps].sort(), 8, async (app) => {
+          if (segments.length !== 1) {
+            const [version = '', group = ''] = segments;
+            entries.push({ interface: iface, application: app, version, group });
+            return;
+          }
           const ap = joinPath(providerPath, app);
           const data = await session.getData(ap, w(ap, 'data'), signal);
           if (!data || data.length > METADATA_MAX_DATA_BYTES) return;
@@ -85,18 +92,18 @@ async function readDubboMetadata(
           if (def) entries.push({ interface: iface, application: app, version: def.version, group: def.group });
         });
       }
-      if (depth >= 2) return;
+      if (segments.length >= 2) return;
       for (const c of [...names].sort()) {
         if (c === 'provider' || c === 'consumer') continue;
         const cp = joinPath(p, c);
         const sub = await session.getChildren(cp, w(cp, 'children'), signal);
-        if (sub !== undefined && sub.length > 0) await walk(iface, cp, depth + 1, sub);
+        if (sub !== undefined && sub.length > 0) await walk(iface, cp, [...segments, c], sub);
       }
     };
     await mapLimit([...children].sort(), 8, async (iface) => {
       const p = joinPath(path, iface);
       const sub = await session.getChildren(p, w(p, 'children'), signal);
-      if (sub !== undefined) await walk(iface, p, 0, sub);
+      if (sub !== undefined) await walk(iface, p, [], sub);
     });
   }
   entries.sort((a, b) =>
