@@ -25,6 +25,8 @@ export class BridgeMetrics {
   readonly staleSeconds: Gauge<'source'>;
   readonly propagationSeconds: Histogram<'hop'>;
   readonly propagationFailures: Counter<'hop'>;
+  readonly xdsUp: Gauge;
+  readonly xdsReconnects: Counter;
 
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
@@ -138,6 +140,9 @@ export class BridgeMetrics {
       labelNames: ['hop'],
       registers: r,
     });
+    const xds = xdsMetricsOf(registry);
+    this.xdsUp = xds.up;
+    this.xdsReconnects = xds.reconnects;
 
     for (const result of ['success', 'degraded', 'failed']) this.reconcileRuns.inc({ result }, 0);
     for (const action of ['create', 'update', 'delete']) this.changes.inc({ action }, 0);
@@ -153,4 +158,20 @@ export class BridgeMetrics {
     this.protectedServices.set({ source, by: 'empty-protection' }, 0);
     this.protectedServices.set({ source, by: 'nacos-protect-threshold' }, 0);
   }
+}
+
+/** The propagation checks' xDS stream (continuous mode with propagation.xds). */
+function xdsMetricsOf(r: Registry): { up: Gauge; reconnects: Counter } {
+  return {
+    up: new Gauge({
+      name: 'registry_bridge_xds_up',
+      help: "1 while the propagation checks' xDS stream to istiod is open (propagation.xds), else 0.",
+      registers: [r],
+    }),
+    reconnects: new Counter({
+      name: 'registry_bridge_xds_reconnects_total',
+      help: "Times the propagation checks' xDS stream to istiod was opened again after it was lost.",
+      registers: [r],
+    }),
+  };
 }

@@ -5,7 +5,7 @@ import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { BridgeMetrics } from '../metrics.js';
 import { startHttpServer } from '../server/http.js';
-import { linkedSignal, settleWithin } from '../util/abort.js';
+import { settleWithin } from '../util/abort.js';
 import type { Sink } from '../sinks/types.js';
 import { Controller } from './controller.js';
 import { LeaderElector } from './leader.js';
@@ -13,7 +13,7 @@ import type { ConfiguredSource, ReconcileReport } from './reconcile.js';
 import { ExitCode } from './exit-code.js';
 import { reconcileOptionsOf } from './wiring.js';
 import type { PropagationChecker } from './propagation.js';
-import type { VerifyDeps, XdsProbe } from '../verify/index.js';
+import type { VerifyDeps } from '../verify/index.js';
 
 export interface ContinuousDeps {
   readonly config: BridgeConfig;
@@ -39,29 +39,25 @@ export interface ContinuousDeps {
 async function propagationChecker(
   deps: ContinuousDeps,
   signal: AbortSignal,
-  log: Logger,
 ): Promise<{ checker: PropagationChecker; close(): void } | undefined> {
   const p = deps.config.propagation;
   if (!p.enabled) return undefined;
   // Loaded only when enabled: the verifier brings gRPC and the Envoy protos with it.
-  const { istiodDebugClient, kubeProbe, tokenFromFile, XdsProbe } = await import('../verify/index.js');
+  const { istiodDebugClient, kubeProbe, tokenFromFile, ReconnectingXdsProbe } = await import('../verify/index.js');
   const { PropagationChecker } = await import('./propagation.js');
-  let xds: XdsProbe | undefined;
-  if (p.xds) {
-    try {
-      const connecting = linkedSignal(signal, 10_000);
-      try {
-        xds = await XdsProbe.connect(
-          { address: p.xds, namespace: p.probeNamespace, dnsCapture: p.probeDnsCapture },
-          connecting.signal,
-        );
-      } finally {
-        connecting.dispose();
-      }
-    } catch (err) {
-      log.warn({ err: describeError(err), xds: p.xds }, 'xDS probe unavailable; the proxy hop is not checked');
-    }
-  }
+  let checker: PropagationChecker | undefined;
+  // The probe reconnects on its own when istiod closes the stream or goes away; the hosts
+  // listed as unpropagated meanwhile are checked again once it is back.
+  const xds = p.xds
+    ? new ReconnectingXdsProbe(
+        { address: p.xds, namespace: p.probeNamespace, dnsCapture: p.probeDnsCapture },
+        { logger: deps.logger, metrics: deps.metrics, onReconnect: () => checker?.recheck() },
+        signal,
+      )
+    : undefined;
+  // The first attempt is awaited (bounded by its connect timeout), so the first checks after
+  // start do not fail only because the stream is still opening.
+  await xds?.start();
   const verifyDeps: VerifyDeps = {
     ...(deps.kc ? { kube: kubeProbe(deps.kc) } : {}),
     ...(p.istiod ? { istiod: istiodDebugClient(p.istiod, p.tokenFile ? tokenFromFile(p.tokenFile) : undefined) } : {}),
@@ -70,15 +66,13 @@ async function propagationChecker(
     metrics: deps.metrics,
     logger: deps.logger,
   };
-  return {
-    checker: new PropagationChecker(
-      verifyDeps,
-      { deadlineMs: p.deadline, maxHostsPerRound: p.maxHostsPerRound },
-      deps.logger,
-      signal,
-    ),
-    close: () => xds?.close(),
-  };
+  checker = new PropagationChecker(
+    verifyDeps,
+    { deadlineMs: p.deadline, maxHostsPerRound: p.maxHostsPerRound },
+    deps.logger,
+    signal,
+  );
+  return { checker, close: () => xds?.close() };
 }
 
 export async function runContinuous(deps: ContinuousDeps): Promise<number> {
@@ -107,7 +101,7 @@ export async function runContinuous(deps: ContinuousDeps): Promise<number> {
   deps.shutdown.addEventListener('abort', stopWork, { once: true });
   elector?.lost.addEventListener('abort', stopWork, { once: true });
 
-  const propagation = await propagationChecker(deps, work.signal, log);
+  const propagation = await propagationChecker(deps, work.signal);
   const checker = propagation?.checker;
   const onReport = (report: ReconcileReport) => {
     deps.onReport?.(report);

@@ -28,6 +28,7 @@ export {
   type TokenSource,
 } from './istiod-http.js';
 export { kubeProbe, type KubeProbe } from './kube-probe.js';
-export { XdsProbe, type XdsProbeOptions } from './xds-probe.js';
+export { XdsProbe, type XdsProbeOptions, type XdsView } from './xds-probe.js';
+export { ReconnectingXdsProbe, type ReconnectOptions } from './xds-reconnect.js';
 export { verifyHosts, configDumpSource, type VerifyDeps, type VerifyOptions, type VerifyTarget } from './verify.js';
 export { renderReport, verifyExitCode, VerifyExit } from './report.js';

@@ -28,7 +28,7 @@ import {
 } from './registryz.js';
 import { droppedSynczText, isSameOrLaterPush, parseSyncz, type SynczParse, type XdsKind } from './syncz.js';
 import type { Expectation, Hop, HopCheck, HostReport, VerifyReport } from './types.js';
-import type { XdsProbe } from './xds-probe.js';
+import type { XdsView } from './xds-probe.js';
 
 export interface VerifyTarget {
   readonly expectation: Expectation;
@@ -53,7 +53,7 @@ export interface VerifyDeps {
   /** A saved syncz (offline), parsed once, used when `istiod` is absent; needs `proxyId`. */
   readonly savedSyncz?: Saved<SynczParse>;
   /** The live ADS probe: proxy hop, and with `istiod` the sync hop. */
-  readonly xds?: XdsProbe;
+  readonly xds?: XdsView;
   /** A config dump (Envoy admin, istiod config_dump, istioctl output), when there is no probe. */
   readonly proxy?: ProxySource;
   /** The istiod proxy id whose sync status to check when there is no probe (a real pod). */
@@ -197,7 +197,7 @@ async function readRound(deps: VerifyDeps, signal: AbortSignal, warned: Set<stri
 }
 
 /** The push versions in which the probe got this host's resources (what syncz must show ACKed). */
-function neededPushes(expect: Expectation, xds: XdsProbe | undefined): Partial<Record<XdsKind, string>> {
+function neededPushes(expect: Expectation, xds: XdsView | undefined): Partial<Record<XdsKind, string>> {
   if (!xds) return {};
   const snap = xds.snapshot();
   const needed: Partial<Record<XdsKind, string>> = {};

@@ -67,9 +67,19 @@ const kindOf: Record<string, XdsKind> = {
   [TypeUrl.route]: 'route',
 };
 
+/** What the verifier reads from an xDS probe (the probe itself, or one that reconnects). */
+export interface XdsView {
+  readonly proxyId: string;
+  readonly namespace: string;
+  readonly address: string;
+  /** The current view; throws when there is none to give (the stream failed or is not open). */
+  snapshot(): XdsSnapshot;
+  versionOf(kind: XdsKind, name: string): string | undefined;
+}
+
 type AdsStream = grpc.ClientDuplexStream<Record<string, unknown>, DiscoveryResponse>;
 
-export class XdsProbe {
+export class XdsProbe implements XdsView {
   readonly nodeId: string;
   /** istiod's proxy id (`<pod>.<namespace>`), as /debug/syncz and config_dump?proxyID= use it. */
   readonly proxyId: string;
@@ -83,12 +93,15 @@ export class XdsProbe {
   private routeNames: string[] = [];
   private edsNames: string[] = [];
   private failure: Error | undefined;
+  private readonly failed: Promise<Error>;
+  private onFailed: (err: Error) => void = () => undefined;
   private closed = false;
   readonly dnsCapture: boolean;
   private nameTable: Map<string, ProxyNameInfo> | undefined;
 
   private constructor(options: XdsProbeOptions) {
     this.now = options.now ?? Date.now;
+    this.failed = new Promise<Error>((resolve) => (this.onFailed = resolve));
     this.dnsCapture = options.dnsCapture ?? false;
     this.namespace = options.namespace;
     this.address = options.address;
@@ -242,7 +255,13 @@ export class XdsProbe {
   private fail(err: Error): void {
     if (this.closed) return;
     this.failure ??= err;
+    this.onFailed(this.failure);
     for (const w of [...this.waiters]) w();
+  }
+
+  /** Resolves with the error once the stream has failed or istiod closed it (never after close()). */
+  whenFailed(): Promise<Error> {
+    return this.failed;
   }
 
   /** The current view; throws when the stream has failed. */

@@ -57,6 +57,16 @@ export class KubeScope {
   }
 
   async remove(): Promise<void> {
+    // No namespace controller runs on the test apiserver: a deleted namespace stays Terminating
+    // with its objects, which istiod keeps seeing. The ServiceEntries go first.
+    await this.custom
+      .deleteCollectionNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace: this.namespace,
+        plural: 'serviceentries',
+      })
+      .catch(() => {});
     await this.kc
       .makeApiClient(CoreV1Api)
       .deleteNamespace({ name: this.namespace })

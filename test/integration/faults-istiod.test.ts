@@ -4,6 +4,8 @@
  * continuous mode with propagation checks (istiod debug + xDS probe) against it. istiod is killed
  * with SIGKILL: the sync goes on (kube gets the change) and /propagation names the host that did
  * not reach istiod, also when the check itself cannot run (its xDS stream is gone): no false healthy.
+ * Then istiod is started again: the bridge's xDS probe reconnects by itself and the listed host
+ * leaves /propagation once it has propagated, with no restart of the bridge.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -30,12 +32,15 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))(
     let scope: KubeScope;
     let bridge: BridgeProcess;
     let registry: string;
+    let istiodOptions: istiodPeer.IstiodStartOptions;
     const foreign: { name: string; fingerprint: string }[] = [];
 
     const services = (names: string[]) =>
       JSON.stringify({
         services: names.map((name, i) => ({
-          name,
+          // Unique per run: istiod sees every namespace, and the same host left in another
+          // namespace (a run that could not clean up) would be a duplicate it reports.
+          name: `${name}-${suffix}`,
           protocol: 'http',
           instances: [{ address: `10.99.0.${i + 1}`, port: 8080 }],
         })),
@@ -54,12 +59,8 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))(
         grpc: await freePort(),
         monitoring: await freePort(),
       };
-      istiod = await istiodPeer.start({
-        dataDir: join(dir, 'istiod'),
-        kubeconfig: peer('kube').kubeconfig,
-        webhook: false,
-        ports,
-      });
+      istiodOptions = { dataDir: join(dir, 'istiod'), kubeconfig: peer('kube').kubeconfig, webhook: false, ports };
+      istiod = await istiodPeer.start(istiodOptions);
       scope = new KubeScope(peer('kube').kubeconfig, `rb-faults-istiod-${suffix}`);
       await scope.create();
       foreign.push({ name: 'foreign', fingerprint: await scope.createForeign('foreign', 'foreign.example.com') });
@@ -137,6 +138,76 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))(
         maxRssMiB: 400,
       });
       report('istiod kill -9', { kubeSyncWhileDownMs: syncMs, unpropagatedReportedMs: reportedMs, rssMiB });
+    }, 300_000);
+
+    it('istiod back: the xDS probe reconnects, the listed host clears without a restart of the bridge', async () => {
+      const hosts = [...(await scope.owned()).keys()];
+      expect((await unpropagated()).length).toBeGreaterThan(0);
+      expect(await bridge.metric('registry_bridge_xds_up')).toBe(0);
+      const pid = bridge.pid;
+
+      const t0 = Date.now();
+      istiod = await istiodPeer.start(istiodOptions);
+      const istiodReadyMs = Date.now() - t0;
+      const upAt = Date.now();
+      const reconnectedMs = await waitUntil(
+        async () => (await bridge.metric('registry_bridge_xds_up')) === 1,
+        'the xDS stream open again',
+        120_000,
+      );
+      const clearedMs = await waitUntil(
+        async () => (await unpropagated()).length === 0,
+        '/propagation empty again',
+        120_000,
+      ).catch(async (e) => {
+        console.log(
+          'DEBUGLOG',
+          JSON.stringify(await unpropagated()),
+          bridge
+            .logText()
+            .split('\n')
+            .filter((l) => /xds|propagat|verify|re-check/i.test(l))
+            .join('\n')
+            .slice(-8000),
+        );
+        throw e;
+      });
+      expect(bridge.pid).toBe(pid);
+      expect(bridge.alive).toBe(true);
+      expect(await bridge.metric('registry_bridge_xds_reconnects_total')).toBeGreaterThanOrEqual(1);
+      const log = bridge.logText();
+      expect(log).toContain('xDS stream to istiod open again');
+      // One warning for the outage, however many attempts it took.
+      expect(log.match(/xDS stream to istiod lost; reconnecting/g)?.length).toBe(1);
+
+      // A change made now goes through every hop again.
+      const proxyBefore = (await bridge.metric('registry_bridge_propagation_seconds_count', 'hop="proxy"')) ?? 0;
+      await writeFile(registry, services(['alpha', 'beta', 'gamma']));
+      await waitUntil(async () => (await scope.owned()).size === 3, 'the third entry in kube', 30_000);
+      await waitUntil(
+        async () =>
+          ((await bridge.metric('registry_bridge_propagation_seconds_count', 'hop="proxy"')) ?? 0) > proxyBefore,
+        'the new host seen by the reconnected probe',
+        60_000,
+      );
+      expect(await unpropagated()).toEqual([]);
+      const owned = await scope.owned();
+      const hostGamma = [...owned.keys()].find((h) => !hosts.includes(h))!;
+      const { rssMiB } = await checkInvariants({
+        scope,
+        bridge,
+        expected: new Map([...hosts.map((h) => [h, owned.get(h)!] as [string, string[]]), [hostGamma, ['10.99.0.3']]]),
+        foreign,
+        secrets: [peer('kube').token],
+        maxRssMiB: 400,
+      });
+      report('istiod restarted', {
+        istiodReadyMs,
+        xdsReconnectedMs: reconnectedMs,
+        unpropagatedClearedMs: Date.now() - upAt,
+        clearedAfterReconnectMs: clearedMs,
+        rssMiB,
+      });
     }, 300_000);
   },
 );
