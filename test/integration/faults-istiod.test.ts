@@ -1,6 +1,7 @@
 /**
  * Fault scenario: istiod down. An istiod of the test's own (other ports, no webhook: the shared
- * one is never stopped) watches the harness's kube-apiserver; the bridge's built binary runs in
+ * one is never stopped) watches a kube-apiserver (and etcd) of the test's own, so that nothing
+ * else on the machine restarting the shared one can change what this test sees; the bridge's built binary runs in
  * continuous mode with propagation checks (istiod debug + xDS probe) against it. istiod is killed
  * with SIGKILL: the sync goes on (kube gets the change) and /propagation names the host that did
  * not reach istiod, also when the check itself cannot run (its xDS stream is gone): no false healthy.
@@ -12,7 +13,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasPeer, peer } from '../peers/endpoints.js';
+import { hasPeer } from '../peers/endpoints.js';
+import * as etcdPeer from '../peers/etcd.js';
+import * as kubePeer from '../peers/kube.js';
 import * as istiodPeer from '../peers/istiod.js';
 import type { PeerHandle } from '../peers/lib/types.js';
 import { BridgeProcess, KubeScope, checkInvariants, freePort, kill9Peer, report, waitUntil } from './faults-harness.js';
@@ -29,6 +32,10 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))(
   () => {
     let dir: string;
     let istiod: PeerHandle | undefined;
+    let etcd: PeerHandle | undefined;
+    let kube: PeerHandle | undefined;
+    let kubeconfig: string;
+    let token: string;
     let scope: KubeScope;
     let bridge: BridgeProcess;
     let registry: string;
@@ -59,9 +66,21 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))(
         grpc: await freePort(),
         monitoring: await freePort(),
       };
-      istiodOptions = { dataDir: join(dir, 'istiod'), kubeconfig: peer('kube').kubeconfig, webhook: false, ports };
+      etcd = await etcdPeer.start({
+        dataDir: join(dir, 'etcd'),
+        clientPort: await freePort(),
+        peerPort: await freePort(),
+      });
+      kube = await kubePeer.start({
+        dataDir: join(dir, 'kube'),
+        etcdServers: etcd.endpoints.client!,
+        securePort: await freePort(),
+      });
+      kubeconfig = kube.endpoints.kubeconfig!;
+      token = kube.endpoints.token!;
+      istiodOptions = { dataDir: join(dir, 'istiod'), kubeconfig, webhook: false, ports };
       istiod = await istiodPeer.start(istiodOptions);
-      scope = new KubeScope(peer('kube').kubeconfig, `rb-faults-istiod-${suffix}`);
+      scope = new KubeScope(kubeconfig, `rb-faults-istiod-${suffix}`);
       await scope.create();
       foreign.push({ name: 'foreign', fingerprint: await scope.createForeign('foreign', 'foreign.example.com') });
       registry = join(dir, 'registry.json');
@@ -75,7 +94,7 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))(
           '    kind: static',
           `    static: { path: ${JSON.stringify(registry)} }`,
           `    targetNamespace: ${scope.namespace}`,
-          `sink: { kind: kube, kubeconfig: ${JSON.stringify(peer('kube').kubeconfig)} }`,
+          `sink: { kind: kube, kubeconfig: ${JSON.stringify(kubeconfig)} }`,
           'controller: { resyncInterval: 5s }',
           'propagation:',
           '  enabled: true',
@@ -95,6 +114,8 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))(
       await bridge?.stop();
       await istiod?.stop().catch(() => {});
       await scope?.remove();
+      await kube?.stop().catch(() => {});
+      await etcd?.stop().catch(() => {});
       if (dir) await rm(dir, { recursive: true, force: true });
     });
 
@@ -134,7 +155,7 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))(
           [hostBeta, ['10.99.0.2']],
         ]),
         foreign,
-        secrets: [peer('kube').token],
+        secrets: [token],
         maxRssMiB: 400,
       });
       report('istiod kill -9', { kubeSyncWhileDownMs: syncMs, unpropagatedReportedMs: reportedMs, rssMiB });
@@ -186,7 +207,7 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))(
         bridge,
         expected: new Map([...hosts.map((h) => [h, owned.get(h)!] as [string, string[]]), [hostGamma, ['10.99.0.3']]]),
         foreign,
-        secrets: [peer('kube').token],
+        secrets: [token],
         maxRssMiB: 400,
       });
       report('istiod restarted', {

@@ -1,8 +1,9 @@
 /**
  * Fault scenario: two replicas with leader election, the leader killed. Two processes of the
  * built binary (`sync`, `leaderElection.enabled`, short lease timings) share one configuration:
- * the harness's kube-apiserver (a namespace of the test's own, which holds the Lease too) and
- * the shared ZooKeeper under a chroot of the test's own. Checked: only the Lease holder writes;
+ * a kube-apiserver and etcd of the test's own (the namespace holds the Lease too; nothing else
+ * on the machine restarting the shared apiserver can change what the test sees) and the shared
+ * ZooKeeper under a chroot of the test's own. Checked: only the Lease holder writes;
  * after `kill -9` of the leader the standby takes the Lease once it expires and brings a change
  * made during the hand-over to kube; a graceful SIGTERM releases the Lease so the standby takes
  * over without waiting for it to expire; no entry is ever deleted, duplicated or orphaned.
@@ -89,6 +90,9 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('zookeeper'))(
     let stopWatch: (() => void) | undefined;
     let hostOf: (i: number) => string;
     let leases: CoordinationV1Api;
+    let etcd: PeerHandle | undefined;
+    let kube: PeerHandle | undefined;
+    let token: string;
 
     const replica = (name: string) => {
       const b = new BridgeProcess(config, join(dir, `${name}.log`), { POD_NAME: name });
@@ -127,7 +131,19 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('zookeeper'))(
         writer,
         Array.from({ length: SERVICES }, (_, i) => providerZnode(iface(i), address(i), 20880)),
       );
-      scope = new KubeScope(peer('kube').kubeconfig, `rb-faults-leader-${suffix}`);
+      etcd = await etcdPeer.start({
+        dataDir: join(dir, 'etcd'),
+        clientPort: await freePort(),
+        peerPort: await freePort(),
+      });
+      kube = await kubePeer.start({
+        dataDir: join(dir, 'kube'),
+        etcdServers: etcd.endpoints.client!,
+        securePort: await freePort(),
+      });
+      const kubeconfig = kube.endpoints.kubeconfig!;
+      token = kube.endpoints.token!;
+      scope = new KubeScope(kubeconfig, `rb-faults-leader-${suffix}`);
       leases = scope.kc.makeApiClient(CoordinationV1Api);
       await scope.create();
       foreign.push({ name: 'foreign', fingerprint: await scope.createForeign('foreign', 'foreign.example.com') });
@@ -154,7 +170,7 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('zookeeper'))(
           '      requestTimeout: 1s',
           '      relistInterval: 5s',
           `    targetNamespace: ${scope.namespace}`,
-          `sink: { kind: kube, kubeconfig: ${JSON.stringify(peer('kube').kubeconfig)} }`,
+          `sink: { kind: kube, kubeconfig: ${JSON.stringify(kubeconfig)} }`,
           'controller: { resyncInterval: 5s }',
           'leaderElection:',
           '  enabled: true',
@@ -167,7 +183,7 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('zookeeper'))(
           '',
         ].join('\n'),
       );
-    }, 120_000);
+    }, 600_000);
 
     afterAll(async () => {
       stopWatch?.();
@@ -178,6 +194,8 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('zookeeper'))(
         root.close();
       }
       await scope?.remove();
+      await kube?.stop().catch(() => {});
+      await etcd?.stop().catch(() => {});
       if (dir) await rm(dir, { recursive: true, force: true });
     });
 
@@ -246,7 +264,7 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('zookeeper'))(
         bridge: b,
         expected: ex2,
         foreign,
-        secrets: [peer('kube').token],
+        secrets: [token],
         maxRssMiB: MAX_RSS_MIB,
       });
       report('leader kill -9', { leaseDurationMs: 6000, takeoverMs, convergedMs, rssMiB });
@@ -281,7 +299,7 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('zookeeper'))(
         bridge: a,
         expected: ex,
         foreign,
-        secrets: [peer('kube').token],
+        secrets: [token],
         maxRssMiB: MAX_RSS_MIB,
       });
       report('leader SIGTERM', { leaseDurationMs: 6000, takeoverMs, convergedMs, rssMiB });
