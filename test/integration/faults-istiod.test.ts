@@ -45,9 +45,7 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))(
     const services = (names: string[]) =>
       JSON.stringify({
         services: names.map((name, i) => ({
-          // Unique per run: istiod sees every namespace, and the same host left in another
-          // namespace (a run that could not clean up) would be a duplicate it reports.
-          name: `${name}-${suffix}`,
+          name,
           protocol: 'http',
           instances: [{ address: `10.99.0.${i + 1}`, port: 8080 }],
         })),
@@ -191,7 +189,7 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))(
 
       // A change made now goes through every hop again.
       const proxyBefore = (await bridge.metric('registry_bridge_propagation_seconds_count', 'hop="proxy"')) ?? 0;
-      await writeFile(registry, services(['alpha', 'beta', 'gamma']));
+      await writeFile(registry, services([`alpha-${suffix}`, `beta-${suffix}`, `gamma-${suffix}`]));
       await waitUntil(async () => (await scope.owned()).size === 3, 'the third entry in kube', 30_000);
       await waitUntil(
         async () =>
