@@ -115,6 +115,8 @@ export interface NacosStartOptions extends StartOptions {
    * false makes the server answer HTTP 410 there, as a Nacos 3.2 server refuses it altogether.
    */
   v1ClientApi?: boolean;
+  /** Lifetime of a login token (`nacos.core.auth.plugin.nacos.token.expire.seconds`). Default 18000. */
+  tokenTtlSeconds?: number;
   heapMb?: number;
   timeoutMs?: number;
 }
@@ -155,7 +157,7 @@ export async function start(opts: NacosStartOptions): Promise<NacosHandle> {
     // Without this, users are read from a cache refreshed every 15 s: a new user cannot log in at once.
     'nacos.core.auth.caching.enabled': 'false',
     'nacos.core.auth.plugin.nacos.token.secret.key': secret,
-    'nacos.core.auth.plugin.nacos.token.expire.seconds': '18000',
+    'nacos.core.auth.plugin.nacos.token.expire.seconds': String(opts.tokenTtlSeconds ?? 18000),
     'nacos.core.auth.server.identity.key': 'rbtestidentity',
     'nacos.core.auth.server.identity.value': 'rbtestidentity',
     'nacos.core.api.compatibility.client.enabled': String(opts.v1ClientApi ?? true),

@@ -61,6 +61,8 @@ export interface RnacosStartOptions extends StartOptions {
   consolePort?: number;
   /** Enables auth on the v1 OpenAPI, with this initial admin. */
   auth?: { username: string; password: string };
+  /** Lifetime of an OpenAPI login token (`RNACOS_API_LOGIN_TIMEOUT`, seconds). Default 3600. */
+  tokenTtlSeconds?: number;
   timeoutMs?: number;
 }
 
@@ -87,6 +89,7 @@ export async function start(opts: RnacosStartOptions): Promise<RnacosHandle> {
     ...(opts.auth
       ? { RNACOS_INIT_ADMIN_USERNAME: opts.auth.username, RNACOS_INIT_ADMIN_PASSWORD: opts.auth.password }
       : {}),
+    ...(opts.tokenTtlSeconds !== undefined ? { RNACOS_API_LOGIN_TIMEOUT: String(opts.tokenTtlSeconds) } : {}),
     RUST_LOG: process.env.RB_RNACOS_LOG || 'warn',
   };
   // An explicit env file, so that no stray `.env` in a parent folder is read (dotenv's default).
