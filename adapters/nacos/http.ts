@@ -42,7 +42,19 @@ export function serverBase(url: string): string {
 
 interface Token {
   readonly value: string;
+  /** A login is due from then on (see refreshDelayMs). */
   readonly refreshAt: number;
+  /** The server refuses it from then on (its lifetime as the login answered). */
+  readonly expiresAt: number;
+}
+
+/**
+ * How long a token of `ttlMs` is used before logging in again: 90% of its lifetime, at least 5 s
+ * before it ends, but never less than half of it (a 4 s token is renewed every 2 s, not at
+ * every request).
+ */
+export function refreshDelayMs(ttlMs: number): number {
+  return Math.max(0, Math.min(ttlMs * 0.9, Math.max(ttlMs / 2, ttlMs - 5_000)));
 }
 
 const maxBodyBytes = 64 * 1024 * 1024;
@@ -56,6 +68,8 @@ export class NacosHttp {
   readonly bases: readonly string[];
   private current = 0;
   private readonly tokens = new Map<string, Token>();
+  /** The login under way per server: concurrent requests share it (one login at a time). */
+  private readonly logins = new Map<string, Promise<string>>();
   /** Which login API each server answered (v3 first, else v1). */
   private readonly loginPaths = new Map<string, 'v3' | 'v1'>();
   private readonly secrets: readonly string[];
@@ -187,6 +201,12 @@ export class NacosHttp {
     return { ...res, server: base };
   }
 
+  /**
+   * The token of `base`: the cached one until its refresh time, else from a login. Concurrent
+   * callers share one login per server (at a refresh, every parallel read used to log in on its
+   * own). A refresh that fails while the cached token is still within its lifetime keeps using
+   * it (a refused token is dropped before, see requestAt); the next request tries again.
+   */
   private async token(
     base: string,
     auth: Extract<ResolvedAuth, { kind: 'password' }>,
@@ -194,6 +214,31 @@ export class NacosHttp {
   ): Promise<string> {
     const cached = this.tokens.get(base);
     if (cached && this.now() < cached.refreshAt) return cached.value;
+    let login = this.logins.get(base);
+    if (!login) {
+      // Not tied to the first caller's signal (the others share it); bounded by the request timeout.
+      login = this.login(base, auth, new AbortController().signal);
+      this.logins.set(base, login);
+      const clear = () => {
+        if (this.logins.get(base) === login) this.logins.delete(base);
+      };
+      login.then(clear, clear);
+    }
+    try {
+      return await raceAbort(login, signal);
+    } catch (err) {
+      const still = this.tokens.get(base);
+      if (!signal.aborted && !(err instanceof NacosAuthError) && still && this.now() < still.expiresAt)
+        return still.value;
+      throw err;
+    }
+  }
+
+  private async login(
+    base: string,
+    auth: Extract<ResolvedAuth, { kind: 'password' }>,
+    signal: AbortSignal,
+  ): Promise<string> {
     const body = new URLSearchParams({ username: auth.username, password: auth.password }).toString();
     // Nacos 3 logs in at /v3/auth/user/login (its v1 login is gone where the v1 client API is
     // off); 1.x, 2.x and r-nacos have only /v1/auth/login. Remembered per server.
@@ -230,9 +275,12 @@ export class NacosHttp {
       );
     }
     const ttlMs = (parsed.data.tokenTtl ?? 18_000) * 1000;
-    // Refresh well before expiry: at 90% of the lifetime (and at least 5 s before it).
-    const refreshAt = this.now() + Math.max(0, Math.min(ttlMs * 0.9, ttlMs - 5_000));
-    this.tokens.set(base, { value: parsed.data.accessToken, refreshAt });
+    const now = this.now();
+    this.tokens.set(base, {
+      value: parsed.data.accessToken,
+      refreshAt: now + refreshDelayMs(ttlMs),
+      expiresAt: now + ttlMs,
+    });
     this.options.logger.debug({ server: base, ttlSeconds: ttlMs / 1000 }, 'nacos login succeeded');
     return parsed.data.accessToken;
   }
@@ -300,6 +348,19 @@ export function signatureParams(
     signature: createHmac('sha1', auth.secretKey).update(data).digest('base64'),
     ...(auth.appName !== undefined ? { app: auth.appName } : {}),
   };
+}
+
+/** `p`, or the abort of `signal` first (`p` goes on for its other waiters). */
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => (signal.removeEventListener('abort', onAbort), resolve(v)),
+      (e: unknown) => (signal.removeEventListener('abort', onAbort), reject(e as Error)),
+    );
+  });
 }
 
 function isLoginAnswer(body: string): boolean {

@@ -24,6 +24,8 @@ export interface HttpCounts {
 /** HTTP reverse proxy on 127.0.0.1 to `target` (`host:port`). */
 export class FaultHttpProxy {
   mode: ProxyMode = 'pass';
+  /** In mode `fail`, only requests whose path matches fail (all when unset). */
+  failOnly: RegExp | undefined;
   counts: HttpCounts = { byPath: new Map(), upstreamStatus: new Map(), injected: 0, total: 0 };
   private readonly server: http.Server;
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
@@ -57,7 +59,7 @@ export class FaultHttpProxy {
     const counts = this.counts;
     counts.total += 1;
     counts.byPath.set(path, (counts.byPath.get(path) ?? 0) + 1);
-    if (this.mode === 'fail') {
+    if (this.mode === 'fail' && (this.failOnly === undefined || this.failOnly.test(path))) {
       counts.injected += 1;
       req.resume();
       res.writeHead(503, { 'content-type': 'text/plain' });

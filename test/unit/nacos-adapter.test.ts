@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createHmac } from 'node:crypto';
 import { protectEmpty, type KnownService } from '../../adapters/nacos/empty-protection.js';
-import { serverBase, signatureParams } from '../../adapters/nacos/http.js';
+import { refreshDelayMs, serverBase, signatureParams } from '../../adapters/nacos/http.js';
 import { pacer, relistSpreadMs } from '../../adapters/nacos/index.js';
 import { nacosConfigSchema } from '../../adapters/nacos/schema.js';
 import { serviceKeyString, type RegistryService } from '../../src/model/service.js';
@@ -105,6 +105,20 @@ describe('serverBase', () => {
     ['keeps a context path', 'http://n:8848/registry/', 'http://n:8848/registry'],
   ];
   for (const [name, input, want] of rows) it(name, () => expect(serverBase(input)).toBe(want));
+});
+
+describe('refreshDelayMs (when a login token is renewed)', () => {
+  const rows: [number, number][] = [
+    [18_000_000, 16_200_000], // 90% of the Nacos default of 5 h
+    [60_000, 54_000],
+    [10_000, 5_000], // 5 s before the end is half the lifetime
+    // A short token is kept for half its lifetime: it was renewed at every request (refresh at 0).
+    [4_000, 2_000],
+    [5_000, 2_500],
+    [1_000, 500],
+    [0, 0],
+  ];
+  for (const [ttl, want] of rows) it(`${ttl} ms → ${want} ms`, () => expect(refreshDelayMs(ttl)).toBe(want));
 });
 
 describe('signatureParams (SDK-style v1 naming signature)', () => {
