@@ -214,6 +214,7 @@ class NacosAdmin {
     private readonly password: string,
     /** Java Nacos health-checks persistent instances itself: switch its checker off per service. */
     private readonly javaNacos: boolean,
+    readonly group = 'DEFAULT_GROUP',
   ) {}
 
   private async token(): Promise<string> {
@@ -238,13 +239,20 @@ class NacosAdmin {
 
   /** A persistent instance, healthy (no heartbeat needed; kept across a restart of the server). */
   async register(service: string, ip: string, port = 8080): Promise<void> {
-    const form = { serviceName: service, ip, port: String(port), ephemeral: 'false', healthy: 'true' };
+    const form = {
+      serviceName: service,
+      groupName: this.group,
+      ip,
+      port: String(port),
+      ephemeral: 'false',
+      healthy: 'true',
+    };
     await this.call('POST', '/v1/ns/instance', form);
     if (this.javaNacos && !this.checkerOff.has(service)) {
       // Its addresses are made up: the server's TCP check would mark them unhealthy.
       await this.call('PUT', '/v3/admin/ns/cluster', {
         namespaceId: 'public',
-        groupName: 'DEFAULT_GROUP',
+        groupName: this.group,
         serviceName: service,
         clusterName: 'DEFAULT',
         checkPort: '80',
@@ -313,7 +321,13 @@ async function freeNacosPort(): Promise<number> {
   throw new Error('no free port set for Java Nacos');
 }
 
-function bridgeConfig(o: { httpProxyPort: number; grpcPort: number; namespace: string }): string {
+function bridgeConfig(o: {
+  httpProxyPort: number;
+  grpcPort: number;
+  namespace: string;
+  group: string;
+  api?: 'grpc';
+}): string {
   return [
     'sources:',
     '  - name: nacos',
@@ -321,6 +335,8 @@ function bridgeConfig(o: { httpProxyPort: number; grpcPort: number; namespace: s
     '    nacos:',
     `      servers: ["http://127.0.0.1:${o.httpProxyPort}"]`,
     `      grpcPort: ${o.grpcPort}`,
+    `      groups: [${o.group}]`,
+    ...(o.api ? [`      api: ${o.api}`] : []),
     '      auth: { username: nacos, password: { env: NACOS_PASSWORD } }',
     `      relistInterval: ${RELIST_MS}ms`,
     `    targetNamespace: ${o.namespace}`,
@@ -351,6 +367,8 @@ async function startRig(o: {
   grpcPort: number;
   password: string;
   services: number;
+  /** `grpc`: the gRPC read path (ServiceListRequest, ServiceQueryRequest with the token). */
+  api?: 'grpc';
 }): Promise<Rig> {
   for (let i = 0; i < o.services; i++) await o.admin.register(`svc-${i}`, address(i));
   const proxy = new FaultHttpProxy(o.httpTarget);
@@ -361,7 +379,13 @@ async function startRig(o: {
   const config = join(o.dir, `bridge-${o.label}.yaml`);
   await writeFile(
     config,
-    bridgeConfig({ httpProxyPort: proxy.port, grpcPort: o.grpcPort, namespace: scope.namespace }),
+    bridgeConfig({
+      httpProxyPort: proxy.port,
+      grpcPort: o.grpcPort,
+      namespace: scope.namespace,
+      group: o.admin.group,
+      ...(o.api ? { api: o.api } : {}),
+    }),
   );
   const bridge = new BridgeProcess(config, join(o.dir, `bridge-${o.label}.log`), { NACOS_PASSWORD: o.password });
   const t0 = Date.now();
@@ -623,12 +647,14 @@ describe.skipIf(!hasPeer('kube'))('faults: Nacos (own r-nacos) behind a fault-in
 describe.skipIf(!hasPeer('kube') || !hasPeer('nacos'))('faults: Java Nacos (own) with short-lived tokens', () => {
   let dir: string;
   let nacos: nacosPeer.NacosHandle;
+  let port: number;
   let rig: Rig;
+  let grpcRig: Rig | undefined;
   const jpassword = `pw-${randomBytes(12).toString('hex')}`;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'rb-faults-jnacos-'));
-    const port = await freeNacosPort();
+    port = await freeNacosPort();
     nacos = await nacosPeer.start({
       dataDir: join(dir, 'nacos'),
       port,
@@ -648,14 +674,32 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('nacos'))('faults: Java Nacos (own)
   }, 420_000);
 
   afterAll(async () => {
-    await rig?.bridge.stop();
-    await rig?.proxy.close();
+    for (const r of [rig, grpcRig]) {
+      await r?.bridge.stop();
+      await r?.proxy.close();
+    }
     await nacos?.stop();
-    await rig?.scope.remove();
+    for (const r of [rig, grpcRig]) await r?.scope.remove();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it(`Java Nacos login tokens expiring every ${TTL_S} s: re-login, changes flow, nothing deleted`, async () => {
     await tokenExpiry(rig, 'nacos (Java Nacos 3.1)', STORM_SERVICES);
   }, 240_000);
+
+  it(`the same over the gRPC read path (api: grpc: every read a gRPC request with the token)`, async () => {
+    await rig.bridge.stop(); // one bridge at a time on this server
+    grpcRig = await startRig({
+      label: 'jnacos-grpc',
+      dir,
+      admin: new NacosAdmin(nacos.endpoints.http!, jpassword, true, 'GRPC_PATH'),
+      httpTarget: { host: '127.0.0.1', port },
+      grpcPort: port + 1000,
+      password: jpassword,
+      services: STORM_SERVICES,
+      api: 'grpc',
+    });
+    expect(grpcRig.bridge.logText()).toMatch(/nacos read path: gRPC/);
+    await tokenExpiry(grpcRig, 'nacos (Java Nacos 3.1, api: grpc)', STORM_SERVICES);
+  }, 360_000);
 });
