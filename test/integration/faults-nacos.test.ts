@@ -355,6 +355,8 @@ interface Rig {
   scope: KubeScope;
   foreign: { name: string; fingerprint: string }[];
   expected: Map<string, string[]>;
+  /** Service i of this rig: unique per rig and run (a host another namespace declares is a conflict). */
+  name: (i: number) => string;
   hostOf: (i: number) => string;
   password: string;
 }
@@ -370,7 +372,8 @@ async function startRig(o: {
   /** `grpc`: the gRPC read path (ServiceListRequest, ServiceQueryRequest with the token). */
   api?: 'grpc';
 }): Promise<Rig> {
-  for (let i = 0; i < o.services; i++) await o.admin.register(`svc-${i}`, address(i));
+  const name = (i: number) => `svc-${suffix}-${o.label}-${i}`;
+  for (let i = 0; i < o.services; i++) await o.admin.register(name(i), address(i));
   const proxy = new FaultHttpProxy(o.httpTarget);
   await proxy.listen();
   const scope = new KubeScope(peer('kube').kubeconfig, `rb-faults-${o.label}-${suffix}`);
@@ -393,15 +396,15 @@ async function startRig(o: {
   await waitUntil(async () => (await scope.owned()).size === o.services, `${o.services} entries`, 120_000);
   const byAddress = new Map([...(await scope.owned())].map(([h, a]) => [a[0]!, h]));
   const host0 = byAddress.get(address(0))!;
-  expect(host0).toMatch(/svc-0/);
-  const hostOf = (i: number) => host0.replace('svc-0', `svc-${i}`);
+  expect(host0).toContain(name(0));
+  const hostOf = (i: number) => host0.replace(name(0), name(i));
   const expected = new Map<string, string[]>();
   for (let i = 0; i < o.services; i++) {
     expect(byAddress.get(address(i))).toBe(hostOf(i));
     expected.set(hostOf(i), [address(i)]);
   }
   report(`${o.label} initial sync`, { services: o.services, convergedMs: Date.now() - t0 });
-  return { admin: o.admin, proxy, bridge, scope, foreign, expected, hostOf, password: o.password };
+  return { admin: o.admin, proxy, bridge, scope, foreign, expected, name, hostOf, password: o.password };
 }
 
 const sourceErrors = async (b: BridgeProcess) =>
@@ -423,7 +426,7 @@ async function tokenExpiry(rig: Rig, label: string, services: number): Promise<v
   const sampler = new KubeSampler(scope, expected);
 
   await sleepUntil(t0 + ttlMs * Math.ceil(EXPIRIES / 2));
-  await admin.register('svc-1', '10.88.9.1');
+  await admin.register(rig.name(1), '10.88.9.1');
   const instanceMs = await waitUntil(
     async () => (await scope.owned()).get(hostOf(1))?.includes('10.88.9.1') === true,
     'the new instance after token expiries',
@@ -433,7 +436,7 @@ async function tokenExpiry(rig: Rig, label: string, services: number): Promise<v
 
   await sleepUntil(t0 + ttlMs * EXPIRIES);
   const fresh = services;
-  await admin.register(`svc-${fresh}`, address(fresh));
+  await admin.register(rig.name(fresh), address(fresh));
   const serviceMs = await waitUntil(
     async () => (await scope.owned()).get(hostOf(fresh))?.includes(address(fresh)) === true,
     'the new service after token expiries',
@@ -537,7 +540,7 @@ describe.skipIf(!hasPeer('kube'))('faults: Nacos (own r-nacos) behind a fault-in
     // Once the token has run out, the real server refuses it (403) or the bridge stops sending it:
     // either way the reads fail, and the source must read as down, not as empty.
     const downMs = await waitUntil(async () => (await sourceUp(bridge)) === 0, 'the source reported down', 60_000);
-    await admin.register('svc-3', '10.88.9.3');
+    await admin.register(rig.name(3), '10.88.9.3');
     await sleepUntil(outageAt + 3 * ttlMs);
     const counts = proxy.reset();
     proxy.mode = 'pass';
@@ -586,7 +589,7 @@ describe.skipIf(!hasPeer('kube'))('faults: Nacos (own r-nacos) behind a fault-in
     const stormAt = Date.now();
     const downMs = await waitUntil(async () => (await sourceUp(bridge)) === 0, 'the source reported down', 60_000);
     // A change on the real server meanwhile (not through the proxy): it must arrive after the storm.
-    await admin.register('svc-2', '10.88.9.2');
+    await admin.register(rig.name(2), '10.88.9.2');
     await sleepUntil(stormAt + STORM_MS);
     const stormMs = Date.now() - stormAt;
     const counts = proxy.reset();
