@@ -22,6 +22,7 @@ export class BridgeMetrics {
   readonly lastSuccess: Gauge;
   readonly queueDepth: Gauge;
   readonly apiWrites: Counter<'verb' | 'code'>;
+  readonly apiRetries: Counter<'verb' | 'code'>;
   readonly staleSeconds: Gauge<'source'>;
   readonly propagationSeconds: Histogram<'hop'>;
   readonly propagationFailures: Counter<'hop'>;
@@ -115,12 +116,9 @@ export class BridgeMetrics {
       help: 'Writes handed to the sink and not finished yet (queued or in flight).',
       registers: r,
     });
-    this.apiWrites = new Counter({
-      name: 'registry_bridge_api_writes_total',
-      help: 'Write calls made to the sink API, by verb and result code.',
-      labelNames: ['verb', 'code'],
-      registers: r,
-    });
+    const api = apiMetricsOf(r);
+    this.apiWrites = api.writes;
+    this.apiRetries = api.retries;
     this.staleSeconds = new Gauge({
       name: 'registry_bridge_source_stale_seconds',
       help: 'Age of the oldest last-known data kept by empty protection, per source.',
@@ -172,6 +170,24 @@ function xdsMetricsOf(r: Registry): { up: Gauge; reconnects: Counter } {
       name: 'registry_bridge_xds_reconnects_total',
       help: "Times the propagation checks' xDS stream to istiod was opened again after it was lost.",
       registers: [r],
+    }),
+  };
+}
+
+/** Calls to the sink API: writes by outcome, and calls tried again (see withRetry in sinks/kube/api.ts). */
+function apiMetricsOf(r: Registry[]): { writes: Counter<'verb' | 'code'>; retries: Counter<'verb' | 'code'> } {
+  return {
+    writes: new Counter({
+      name: 'registry_bridge_api_writes_total',
+      help: 'Write calls made to the sink API, by verb and result code.',
+      labelNames: ['verb', 'code'],
+      registers: r,
+    }),
+    retries: new Counter({
+      name: 'registry_bridge_api_retries_total',
+      help: 'Calls to the sink API tried again after a retryable answer (429, 409, 5xx, transport error), by verb and that answer.',
+      labelNames: ['verb', 'code'],
+      registers: r,
     }),
   };
 }

@@ -417,6 +417,9 @@ describe.skipIf(!hasPeer('kube'))('faults: kube-apiserver and etcd (own instance
     // write is tried a bounded number of times (one try plus the sink's retries per run), runs
     // back off after a failed one.
     expect(rejections).toBeGreaterThan(0);
+    // The bridge counts them too, as writes tried again after a 429.
+    const retried429 = (await bridge.metric('registry_bridge_api_retries_total', 'verb="patch",code="429"')) ?? 0;
+    expect(retried429).toBeGreaterThan(0);
     expect(requests).toBeLessThan(MASS * 6);
     await expectOneObjectPerHost(scope, expected);
     expect(bridge.alive).toBe(true);
@@ -431,6 +434,7 @@ describe.skipIf(!hasPeer('kube'))('faults: kube-apiserver and etcd (own instance
     report('kube-apiserver throttling (429)', {
       services: MASS,
       rejected429: rejections,
+      bridgeRetried429: retried429,
       requestsThroughLevel: requests,
       failedRuns: (await bridge.metric('registry_bridge_reconcile_runs_total', 'result="failed"')) ?? 0,
       convergedMs,

@@ -69,3 +69,47 @@ describe('withRetry and Retry-After', () => {
     expect(((await settled) as Error).message).toBe('stopping');
   });
 });
+
+describe('withRetry and the retries count', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('reports each answer tried again, not the last one', async () => {
+    const retried: unknown[] = [];
+    const fail = apiError(503);
+    const done = withRetry(
+      async () => {
+        throw fail;
+      },
+      new AbortController().signal,
+      2,
+      undefined,
+      (err) => retried.push(err),
+    );
+    const settled = done.catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(await settled).toBe(fail);
+    expect(retried).toEqual([fail, fail]);
+  });
+
+  it('reports nothing for an answer that is not retried', async () => {
+    const retried: unknown[] = [];
+    const forbidden = apiError(403);
+    await expect(
+      withRetry(
+        async () => {
+          throw forbidden;
+        },
+        new AbortController().signal,
+        2,
+        undefined,
+        (err) => retried.push(err),
+      ),
+    ).rejects.toBe(forbidden);
+    expect(retried).toEqual([]);
+  });
+});

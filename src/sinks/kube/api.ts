@@ -101,6 +101,8 @@ export function serviceEntryApi(options: KubeSinkOptions, log: Logger): ServiceE
             : custom.listNamespacedCustomObject({ ...query, namespace }),
         signal,
         options.retries,
+        isRetryable,
+        (err) => options.metrics.apiRetries.inc({ verb: 'list', code: String(statusOf(err) ?? 'error') }),
       )) as { items?: ServiceEntryResource[]; metadata?: { continue?: string; resourceVersion?: string } };
       for (const o of page.items ?? []) each(o);
       rv = page.metadata?.resourceVersion ?? rv;
@@ -126,6 +128,8 @@ export async function withRetry<T>(
   signal: AbortSignal,
   retries = 4,
   retryable: (err: unknown) => boolean = isRetryable,
+  /** Called with each answer that is tried again (not with the last one). */
+  onRetry?: (err: unknown) => void,
 ): Promise<T> {
   return pRetry(
     async () => {
@@ -146,6 +150,7 @@ export async function withRetry<T>(
       // A throttled (429) or unavailable answer that says when to come back is honoured: the
       // next try waits that long first (capped), then the jittered backoff as for any error.
       onFailedAttempt: async ({ error, retriesLeft }) => {
+        if (retriesLeft > 0) onRetry?.(error);
         const wait = retriesLeft > 0 ? retryAfterMs(error, Date.now()) : undefined;
         if (wait) await abortableDelay(wait, signal);
       },

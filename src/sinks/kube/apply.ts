@@ -31,6 +31,8 @@ export async function applyChanges(
 ): Promise<ApplyOutcome[]> {
   const version = await w.api.apiVersion();
   const dryRun = dryRunOption ? 'All' : undefined;
+  const retried = (verb: string) => (err: unknown) =>
+    w.options.metrics.apiRetries.inc({ verb, code: String(statusOf(err) ?? 'error') });
   const run = (change: Change) =>
     w.queue.add(async (): Promise<ApplyOutcome> => {
       const verb = change.action === 'delete' ? 'delete' : 'patch';
@@ -49,6 +51,7 @@ export async function applyChanges(
             // A conflict is an answer about the object, not a transient failure: the next run
             // reads the object again and its plan decides.
             (err) => statusOf(err) !== 409 && isRetryable(err),
+            retried('patch'),
           );
           rv = applied.metadata?.resourceVersion;
           uid = dryRun ? undefined : applied.metadata?.uid;
@@ -144,6 +147,7 @@ async function deleteOwned(
       signal,
       w.options.retries,
       (err) => statusOf(err) !== 409 && isRetryable(err),
+      (err) => w.options.metrics.apiRetries.inc({ verb: 'delete', code: String(statusOf(err) ?? 'error') }),
     );
   try {
     await del(change.observed?.resourceVersion);
