@@ -14,13 +14,23 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
-import zookeeper, { type Client as ZkClient } from 'node-zookeeper-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { loadKubeConfig } from '../../src/sinks/kube/client.js';
 import { SERVICE_ANNOTATION, SOURCE_LABEL } from '../../src/synth/index.js';
 import { install, startClient, type ClientHandle, type Variant } from '../peers/clients.js';
 import { hasPeer, peer } from '../peers/endpoints.js';
+import {
+  capture,
+  freePort,
+  listEntries,
+  until,
+  zkChildren,
+  zkNode,
+  zkRemoveTree,
+  type Endpoint,
+  type Entry,
+} from './real-clients-kit.js';
 
 const id = randomBytes(3).toString('hex');
 const ZK_DUBBO = `rcl-${id}`; // the Dubbo registry group = its ZooKeeper root
@@ -38,101 +48,8 @@ const DUBBO_HOST = `registrybridge.demo.greetservice.v-1-0-0.g-${DUBBO_GROUP}.du
 const SPRING_APP = `orders-${id}`;
 const CURATOR_SVC = `inventory-${id}`;
 
-interface Endpoint {
-  address: string;
-  ports?: Record<string, number>;
-  labels?: Record<string, string>;
-  weight?: number;
-}
-interface Entry {
-  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
-  spec: {
-    hosts: string[];
-    ports: { number: number; name: string; protocol: string }[];
-    resolution: string;
-    endpoints?: Endpoint[];
-  };
-}
-
-function capture() {
-  const err: string[] = [];
-  return {
-    io: {
-      stdout: { write: () => true },
-      stderr: { write: (s: string) => (err.push(s), true) },
-      env: {},
-    } as never,
-    err: () => err.join(''),
-  };
-}
-
-async function freePort(host: string): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, host, resolve));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}
-
-/** Waits for a precondition (in a registry, or istiod catching up with kube). */
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-async function withZk<T>(f: (c: ZkClient) => Promise<T>): Promise<T> {
-  const c = zookeeper.createClient(peer('zookeeper').connect);
-  await new Promise<void>((resolve) => {
-    c.once('connected', resolve);
-    c.connect();
-  });
-  try {
-    return await f(c);
-  } finally {
-    c.close();
-  }
-}
-
-function zkChildren(path: string): Promise<string[]> {
-  return withZk((c) => new Promise((resolve) => c.getChildren(path, (err, ch) => resolve(err ? [] : ch))));
-}
-
-/** A znode's data and whether it is ephemeral (undefined when it does not exist). */
-function zkNode(path: string): Promise<{ data: string; ephemeral: boolean } | undefined> {
-  return withZk(
-    (c) =>
-      new Promise((resolve) =>
-        c.getData(path, (err, data, stat) =>
-          resolve(
-            err
-              ? undefined
-              : {
-                  data: data?.toString('utf8') ?? '',
-                  ephemeral: stat.ephemeralOwner.some((b) => b !== 0),
-                },
-          ),
-        ),
-      ),
-  );
-}
-
-/** Removes what the clients left in the shared ZooKeeper (persistent parents of their nodes). */
-function zkRemoveTree(path: string): Promise<void> {
-  return withZk(async (c) => {
-    const remove = async (p: string): Promise<void> => {
-      const children = await new Promise<string[]>((resolve) => c.getChildren(p, (err, ch) => resolve(err ? [] : ch)));
-      for (const child of children) await remove(`${p}/${child}`);
-      await new Promise<void>((resolve) => c.remove(p, -1, () => resolve()));
-    };
-    await remove(path);
-  });
-}
-
-/** `TCP:20880` for each port an endpoint serves. */
-function effectivePorts(e: Entry, ep: Endpoint): string {
+/** `TCP:20880` for each port an endpoint serves, in the entry's order. */
+function portsInOrder(e: Entry, ep: Endpoint): string {
   return e.spec.ports.map((p) => `${p.protocol}:${ep.ports?.[p.name] ?? p.number}`).join(' ');
 }
 
@@ -149,13 +66,7 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('kube'))(
     const kc = () => loadKubeConfig({ kubeconfig: peer('kube').kubeconfig });
 
     async function entries(namespace: string): Promise<Entry[]> {
-      const list = (await kc().makeApiClient(CustomObjectsApi).listNamespacedCustomObject({
-        group: 'networking.istio.io',
-        version: 'v1',
-        namespace,
-        plural: 'serviceentries',
-      })) as { items: Entry[] };
-      return list.items.sort((a, b) => a.spec.hosts[0]!.localeCompare(b.spec.hosts[0]!));
+      return (await listEntries(kc(), namespace)).sort((a, b) => a.spec.hosts[0]!.localeCompare(b.spec.hosts[0]!));
     }
 
     async function syncOnce(cfg: string): Promise<{ code: number; err: string }> {
@@ -265,7 +176,7 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('kube'))(
       const e27 = alone[0]!;
       expect(e27.spec.resolution).toBe('STATIC');
       expect(e27.spec.ports.map((p) => p.protocol)).toEqual(['TCP']);
-      expect(e27.spec.endpoints!.map((ep) => [ep.address, effectivePorts(e27, ep)])).toEqual([[host27, `TCP:${p27}`]]);
+      expect(e27.spec.endpoints!.map((ep) => [ep.address, portsInOrder(e27, ep)])).toEqual([[host27, `TCP:${p27}`]]);
       const labels27 = e27.spec.endpoints![0]!.labels ?? {};
       for (const volatile of ['timestamp', 'pid', 'methods', 'dubbo', 'release', 'anyhost', 'revision', 'weight'])
         expect(Object.keys(labels27)).not.toContain(volatile);
@@ -298,7 +209,7 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('kube'))(
       expect(merged.map((e) => e.spec.hosts[0])).toEqual([DUBBO_HOST]);
       const m = merged[0]!;
       expect(m.spec.ports.map((p) => p.protocol)).toEqual(['TCP']);
-      expect(m.spec.endpoints!.map((ep) => `${ep.address} ${effectivePorts(m, ep)}`).sort()).toEqual(
+      expect(m.spec.endpoints!.map((ep) => `${ep.address} ${portsInOrder(m, ep)}`).sort()).toEqual(
         [`${host27} TCP:${p27}`, `${host3} TCP:${p3}`].sort(),
       );
       expect(m.metadata.annotations?.[SERVICE_ANNOTATION]).toBe(e27.metadata.annotations?.[SERVICE_ANNOTATION]);
@@ -313,7 +224,7 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('kube'))(
       expect(after.code, after.err).toBe(0);
       const [left] = await entries(TARGET_DUBBO);
       expect(left!.spec.hosts).toEqual([DUBBO_HOST]);
-      expect(left!.spec.endpoints!.map((ep) => `${ep.address} ${effectivePorts(left!, ep)}`)).toEqual([
+      expect(left!.spec.endpoints!.map((ep) => `${ep.address} ${portsInOrder(left!, ep)}`)).toEqual([
         `${host3} TCP:${p3}`,
       ]);
       await d3.stop();

@@ -19,11 +19,9 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
-import zookeeper, { type Client as ZkClient } from 'node-zookeeper-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { loadKubeConfig } from '../../src/sinks/kube/client.js';
@@ -31,6 +29,20 @@ import { SOURCE_LABEL, SOURCES_ANNOTATION } from '../../src/synth/index.js';
 import { install, startClient, type ClientHandle } from '../peers/clients.js';
 import { hasPeer, peer } from '../peers/endpoints.js';
 import { BridgeProcess, waitUntil } from './faults-harness.js';
+import {
+  capture,
+  effectivePorts,
+  freePorts,
+  listEntries,
+  nacosConfig,
+  nacosHosts,
+  until,
+  zkChildren,
+  zkNode,
+  zkRemoveTree,
+  withZk,
+  type Entry,
+} from './real-clients-kit.js';
 
 const id = randomBytes(3).toString('hex');
 const ROOT = `rcs-${id}`; // Dubbo's registry group = its ZooKeeper root
@@ -42,119 +54,6 @@ const IFACE = 'registrybridge.demo.GreetService';
 const hostOf = (version: string, group: string) =>
   `registrybridge.demo.greetservice.v-${version.replaceAll('.', '-')}.g-${group}.dubbo`;
 
-interface Endpoint {
-  address: string;
-  ports?: Record<string, number>;
-  labels?: Record<string, string>;
-  weight?: number;
-}
-interface Entry {
-  metadata: {
-    name: string;
-    uid?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-  };
-  spec: { hosts: string[]; ports: { number: number; name: string; protocol: string }[]; endpoints?: Endpoint[] };
-}
-
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    io: {
-      stdout: { write: (s: string) => (out.push(s), true) },
-      stderr: { write: (s: string) => (err.push(s), true) },
-      env: {},
-    } as never,
-    err: () => err.join(''),
-  };
-}
-
-async function freePort(host = '127.0.0.1'): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, host, resolve));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}
-
-/** n distinct free ports, ascending. */
-async function freePorts(n: number): Promise<number[]> {
-  const out = new Set<number>();
-  while (out.size < n) out.add(await freePort());
-  return [...out].sort((a, b) => a - b);
-}
-
-/** Waits for a precondition in a registry (never for the result under test). */
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 90_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-async function nacosHosts(ns: string, group: string, service: string): Promise<{ ip: string; port: number }[]> {
-  const q = new URLSearchParams({ namespaceId: ns, serviceName: `${group}@@${service}`, healthyOnly: 'false' });
-  const res = await fetch(`${peer('nacos').http}/v1/ns/instance/list?${q.toString()}`);
-  if (res.status !== 200) return [];
-  return ((await res.json()) as { hosts?: { ip: string; port: number }[] }).hosts ?? [];
-}
-
-async function nacosConfig(ns: string, group: string, dataId: string): Promise<string | undefined> {
-  const q = new URLSearchParams({ tenant: ns, group, dataId });
-  const res = await fetch(`${peer('nacos').http}/v1/cs/configs?${q.toString()}`);
-  return res.status === 200 ? await res.text() : undefined;
-}
-
-async function zkClient(): Promise<ZkClient> {
-  const c = zookeeper.createClient(peer('zookeeper').connect);
-  await new Promise<void>((resolve) => {
-    c.once('connected', resolve);
-    c.connect();
-  });
-  return c;
-}
-
-async function zkChildren(path: string): Promise<string[]> {
-  const c = await zkClient();
-  try {
-    return await new Promise((resolve) => c.getChildren(path, (err, children) => resolve(err ? [] : children)));
-  } finally {
-    c.close();
-  }
-}
-
-async function zkData(path: string): Promise<string | undefined> {
-  const c = await zkClient();
-  try {
-    return await new Promise((resolve) => c.getData(path, (err, data) => resolve(err ? undefined : data?.toString())));
-  } finally {
-    c.close();
-  }
-}
-
-/** Removes what the clients left in the shared ZooKeeper (persistent parents of their nodes). */
-async function zkRemoveTree(path: string): Promise<void> {
-  const c = await zkClient();
-  const remove = async (p: string): Promise<void> => {
-    const children = await new Promise<string[]>((resolve) => c.getChildren(p, (err, ch) => resolve(err ? [] : ch)));
-    for (const child of children) await remove(`${p}/${child}`);
-    await new Promise<void>((resolve) => c.remove(p, -1, () => resolve()));
-  };
-  await remove(path);
-  c.close();
-}
-
-/** The port numbers an endpoint serves, TCP first: `TCP:20880 GRPC:50051`. */
-function effectivePorts(e: Entry, ep: Endpoint): string {
-  return [...e.spec.ports]
-    .sort((a, b) => b.protocol.localeCompare(a.protocol))
-    .map((p) => `${p.protocol}:${ep.ports?.[p.name] ?? p.number}`)
-    .join(' ');
-}
-
 const endpointsOf = (e: Entry | undefined) => (e?.spec.endpoints ?? []).map((ep) => effectivePorts(e!, ep)).sort();
 
 describe.skipIf(!hasPeer('zookeeper') || !hasPeer('nacos') || !hasPeer('kube'))(
@@ -165,13 +64,7 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('nacos') || !hasPeer('kube'))(
     const kc = () => loadKubeConfig({ kubeconfig: peer('kube').kubeconfig });
 
     async function entries(namespace: string): Promise<Entry[]> {
-      const list = (await kc().makeApiClient(CustomObjectsApi).listNamespacedCustomObject({
-        group: 'networking.istio.io',
-        version: 'v1',
-        namespace,
-        plural: 'serviceentries',
-      })) as { items: Entry[] };
-      return list.items.sort((a, b) => a.spec.hosts[0]!.localeCompare(b.spec.hosts[0]!));
+      return (await listEntries(kc(), namespace)).sort((a, b) => a.spec.hosts[0]!.localeCompare(b.spec.hosts[0]!));
     }
     const entryOf = async (namespace: string, host: string) =>
       (await entries(namespace)).find((e) => e.spec.hosts[0] === host);
@@ -247,10 +140,10 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('nacos') || !hasPeer('kube'))(
       await install((m) => process.stderr.write(`[registry-clients] ${m}\n`));
       dir = await mkdtemp(join(tmpdir(), 'rb-rcs-'));
       // The roots exist before the bridge reads them (a missing root is an unavailable source).
-      const c = await zkClient();
-      for (const root of [`/${ROOT}`, CURATOR_ROOT])
-        await new Promise<void>((resolve) => c.create(root, null, 0, () => resolve())); // exists: fine
-      c.close();
+      await withZk(async (c) => {
+        for (const root of [`/${ROOT}`, CURATOR_ROOT])
+          await new Promise<void>((resolve) => c.create(root, null, 0, () => resolve())); // exists: fine
+      });
       for (const name of [TARGET_LIVE, TARGET_MODES])
         await kc()
           .makeApiClient(CoreV1Api)
@@ -312,9 +205,9 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('nacos') || !hasPeer('kube'))(
         const [zkApp, nacosApp, zkMapping, nacosMapping, definition] = await Promise.all([
           zkChildren(`/${ROOT}/${appN}`),
           nacosHosts(NS, 'DEFAULT_GROUP', appN),
-          zkData(`/${ROOT}/mapping/${IFACE}`),
+          zkNode(`/${ROOT}/mapping/${IFACE}`).then((n) => n?.data),
           nacosConfig(NS, 'mapping', IFACE),
-          zkData(`/${ROOT}/metadata/${IFACE}/3.0.0/rin-${id}/provider/${appN}`),
+          zkNode(`/${ROOT}/metadata/${IFACE}/3.0.0/rin-${id}/provider/${appN}`).then((n) => n?.data),
         ]);
         return (
           zkApp.length === 1 &&

@@ -11,14 +11,24 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
-import zookeeper from 'node-zookeeper-client';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { loadKubeConfig } from '../../src/sinks/kube/client.js';
 import { SERVICE_ANNOTATION, SOURCE_LABEL, SOURCES_ANNOTATION } from '../../src/synth/index.js';
 import { install, startClient, type ClientHandle } from '../peers/clients.js';
 import { hasPeer, peer } from '../peers/endpoints.js';
+import {
+  capture,
+  effectivePorts,
+  freePort,
+  listEntries,
+  nacosHosts,
+  until,
+  zkChildren,
+  zkRemoveTree,
+  type Entry,
+} from './real-clients-kit.js';
 
 const id = randomBytes(3).toString('hex');
 const ZK_GROUP = `rc-${id}`; // Dubbo's registry group = its ZooKeeper root
@@ -35,95 +45,6 @@ const TARGET2 = `rb-rc-${id}-2`;
 const HOST_TEMPLATE = `{service}.{versionLabel}.{groupLabel}.rc-${id}.{kind}`;
 const DUBBO_HOST = `registrybridge.demo.greetservice.v-1-0-0.g-g1.rc-${id}.dubbo`;
 
-interface Endpoint {
-  address: string;
-  ports?: Record<string, number>;
-  labels?: Record<string, string>;
-  weight?: number;
-}
-interface Entry {
-  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
-  spec: { hosts: string[]; ports: { number: number; name: string; protocol: string }[]; endpoints?: Endpoint[] };
-}
-
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    io: {
-      stdout: { write: (s: string) => (out.push(s), true) },
-      stderr: { write: (s: string) => (err.push(s), true) },
-      env: {},
-    } as never,
-    err: () => err.join(''),
-  };
-}
-
-async function freePort(host = '127.0.0.1'): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, host, resolve));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}
-
-/** Waits for a precondition in a registry (never for the result under test). */
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-async function nacosHosts(
-  ns: string,
-  group: string,
-  service: string,
-): Promise<{ ip: string; port: number; healthy: boolean }[]> {
-  const q = new URLSearchParams({ namespaceId: ns, serviceName: `${group}@@${service}`, healthyOnly: 'false' });
-  const res = await fetch(`${peer('nacos').http}/v1/ns/instance/list?${q.toString()}`);
-  if (res.status !== 200) return [];
-  return ((await res.json()) as { hosts?: { ip: string; port: number; healthy: boolean }[] }).hosts ?? [];
-}
-
-/** Removes what the clients left in the shared ZooKeeper (persistent parents of their nodes). */
-async function zkRemoveTree(path: string): Promise<void> {
-  const c = zookeeper.createClient(peer('zookeeper').connect);
-  await new Promise<void>((resolve) => {
-    c.once('connected', resolve);
-    c.connect();
-  });
-  const remove = async (p: string): Promise<void> => {
-    const children = await new Promise<string[]>((resolve) => c.getChildren(p, (err, ch) => resolve(err ? [] : ch)));
-    for (const child of children) await remove(`${p}/${child}`);
-    await new Promise<void>((resolve) => c.remove(p, -1, () => resolve()));
-  };
-  await remove(path);
-  c.close();
-}
-
-function zkChildren(path: string): Promise<string[]> {
-  const c = zookeeper.createClient(peer('zookeeper').connect);
-  return new Promise((resolve) => {
-    c.once('connected', () =>
-      c.getChildren(path, (err, children) => {
-        c.close();
-        resolve(err ? [] : children);
-      }),
-    );
-    c.connect();
-  });
-}
-
-/** The port numbers an endpoint serves, TCP first: `TCP:20880 GRPC:50051`. */
-function effectivePorts(e: Entry, ep: Endpoint): string {
-  return [...e.spec.ports]
-    .sort((a, b) => b.protocol.localeCompare(a.protocol))
-    .map((p) => `${p.protocol}:${ep.ports?.[p.name] ?? p.number}`)
-    .join(' ');
-}
-
 describe.skipIf(!hasPeer('zookeeper') || !hasPeer('nacos') || !hasPeer('kube'))(
   'real registry clients → ServiceEntries in kube and istiod',
   () => {
@@ -134,13 +55,7 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('nacos') || !hasPeer('kube'))(
     const kc = () => loadKubeConfig({ kubeconfig: peer('kube').kubeconfig });
 
     async function entries(namespace: string): Promise<Entry[]> {
-      const list = (await kc().makeApiClient(CustomObjectsApi).listNamespacedCustomObject({
-        group: 'networking.istio.io',
-        version: 'v1',
-        namespace,
-        plural: 'serviceentries',
-      })) as { items: Entry[] };
-      return list.items.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+      return (await listEntries(kc(), namespace)).sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
     }
 
     async function syncOnce(cfg: string): Promise<{ code: number; err: string }> {
