@@ -48,6 +48,8 @@ export class Controller {
   private dirty = false;
   /** Services named by change hints since the last run; a hint without keys means "everything". */
   private readonly dirtyKeys = new Map<string, ServiceKey>();
+  /** Collisions logged at warn so far (see ReconcileDeps.reportedCollisions). */
+  private readonly reportedCollisions = new Set<string>();
   private fullNeeded = true;
   private cache: ControllerCache | undefined;
   private running = false;
@@ -157,7 +159,12 @@ export class Controller {
         this.lastStartAt = started;
         let ok = false;
         try {
-          const reconcileDeps = { logger: this.deps.logger, signal: this.signal, now: this.now };
+          const reconcileDeps = {
+            logger: this.deps.logger,
+            signal: this.signal,
+            now: this.now,
+            reportedCollisions: this.reportedCollisions,
+          };
           let report = full
             ? undefined
             : await reconcileKeys(keys, this.sources, this.sink, this.cache!, this.options, reconcileDeps);

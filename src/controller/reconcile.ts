@@ -38,6 +38,13 @@ export interface ReconcileReport {
 export interface ReconcileDeps {
   readonly logger: Logger;
   readonly signal: AbortSignal;
+  /**
+   * Collisions already logged at warn by earlier runs of this process (continuous mode): a
+   * collision is logged at warn when it is first found, at debug while it persists, so that a
+   * fleet of Dubbo services on one TCP port does not log the same thousands of lines every run.
+   * Without it (`sync --once`) every collision is logged at warn.
+   */
+  readonly reportedCollisions?: Set<string>;
   readonly now?: () => number;
 }
 
@@ -180,7 +187,7 @@ export async function planAndApply(
     maxDeletes: options.maxDeletes,
     scope: input.scope === 'keys' ? { kind: 'keys', read: input.keysRead ?? new Set() } : { kind: 'full' },
   });
-  logDecisions(plan, input.scope, log);
+  logDecisions(plan, input.scope, log, deps.reportedCollisions);
 
   const writes = writesOf(plan);
   const applied =
@@ -256,7 +263,7 @@ function withEarly(observed: readonly ObservedEntry[], early: readonly ApplyOutc
  * with the reason and the run's scope. `unchanged` objects are not logged (nothing was decided
  * about them beyond "equal").
  */
-function logDecisions(plan: Plan, scope: 'full' | 'keys', log: Logger): void {
+function logDecisions(plan: Plan, scope: 'full' | 'keys', log: Logger, reported?: Set<string>): void {
   for (const c of plan.changes) {
     if (c.action === 'unchanged') continue;
     const fields = {
@@ -271,18 +278,40 @@ function logDecisions(plan: Plan, scope: 'full' | 'keys', log: Logger): void {
     if (c.action === 'conflict') log.warn(fields, 'conflict');
     else log.info(fields, c.action);
   }
-  for (const x of plan.collisions)
-    log.warn(
+  logCollisions(plan, scope, log, reported);
+}
+
+/** A collision at warn when first found, at debug while it persists (see ReconcileDeps). */
+function logCollisions(plan: Plan, scope: 'full' | 'keys', log: Logger, reported?: Set<string>): void {
+  const seen = new Set<string>();
+  let persisting = 0;
+  for (const x of plan.collisions) {
+    const objects = x.entries.map((e) => `${e.namespace}/${e.name}`);
+    const key = `${x.kind}|${x.port ?? ''}|${objects.join('|')}`;
+    seen.add(key);
+    const known = reported?.has(key) === true;
+    if (known) persisting++;
+    log[known ? 'debug' : 'warn'](
       {
         scope,
         kind: x.kind,
         ...(x.port !== undefined ? { port: x.port } : {}),
         hosts: x.entries.map((e) => e.host),
-        objects: x.entries.map((e) => `${e.namespace}/${e.name}`),
+        objects,
         reason: x.reason,
       },
       x.kind === 'port'
         ? `collision: ${x.entries[0].host} and ${x.entries[1].host} share TCP port ${x.port}`
         : `collision: host ${x.entries[0].host} twice`,
     );
+  }
+  if (reported === undefined) return;
+  if (persisting > 0)
+    log.info(
+      { scope, collisions: plan.collisions.length, persisting },
+      'collisions still present (each logged at warn when first found; registry_bridge_collisions counts them)',
+    );
+  // A keys-scoped run sees only the collisions of the services it read: it adds, never forgets.
+  if (scope === 'full') reported.clear();
+  for (const k of seen) reported.add(k);
 }
