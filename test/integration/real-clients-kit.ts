@@ -4,7 +4,7 @@
  * ZooKeeper and Nacos the clients wrote into.
  */
 import net from 'node:net';
-import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import zookeeper, { type Client as ZkClient } from 'node-zookeeper-client';
 import { peer } from '../peers/endpoints.js';
 
@@ -34,6 +34,27 @@ export async function listEntries(kc: KubeConfig, namespace: string): Promise<En
     plural: 'serviceentries',
   })) as { items: Entry[] };
   return list.items;
+}
+
+/**
+ * Deletes test namespaces, their ServiceEntries first: the harness's apiserver runs no namespace
+ * controller, so deleting a namespace alone leaves its objects. Errors are ignored (clean-up).
+ */
+export async function removeNamespaces(kc: KubeConfig, names: readonly string[]): Promise<void> {
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  for (const namespace of names)
+    for (const e of await listEntries(kc, namespace).catch(() => []))
+      await custom
+        .deleteNamespacedCustomObject({
+          group: 'networking.istio.io',
+          version: 'v1',
+          namespace,
+          plural: 'serviceentries',
+          name: e.metadata.name,
+        })
+        .catch(() => undefined);
+  const core = kc.makeApiClient(CoreV1Api);
+  for (const name of names) await core.deleteNamespace({ name }).catch(() => undefined);
 }
 
 /** CLI io for `main()` that keeps stderr (the log) and drops stdout. */

@@ -13,7 +13,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { loadKubeConfig } from '../../src/sinks/kube/client.js';
@@ -30,6 +30,7 @@ import {
   zkRemoveTree,
   type Endpoint,
   type Entry,
+  removeNamespaces,
 } from './real-clients-kit.js';
 
 const id = randomBytes(3).toString('hex');
@@ -122,24 +123,7 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('kube'))(
 
     afterAll(async () => {
       await Promise.all(running.map((c) => c.kill()));
-      // The objects first: deleting the namespace alone leaves them (no namespace controller).
-      const api = kc().makeApiClient(CustomObjectsApi);
-      for (const namespace of [TARGET_DUBBO, TARGET_SPRING, TARGET_NAMES])
-        for (const e of await entries(namespace).catch(() => []))
-          await api
-            .deleteNamespacedCustomObject({
-              group: 'networking.istio.io',
-              version: 'v1',
-              namespace,
-              plural: 'serviceentries',
-              name: e.metadata.name,
-            })
-            .catch(() => undefined);
-      for (const name of [TARGET_DUBBO, TARGET_SPRING, TARGET_NAMES])
-        await kc()
-          .makeApiClient(CoreV1Api)
-          .deleteNamespace({ name })
-          .catch(() => undefined);
+      await removeNamespaces(kc(), [TARGET_DUBBO, TARGET_SPRING, TARGET_NAMES]);
       for (const root of [`/${ZK_DUBBO}`, ZK_SPRING, ZK_NAMES]) await zkRemoveTree(root);
       if (dir) await rm(dir, { recursive: true, force: true });
     });

@@ -21,7 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { loadKubeConfig } from '../../src/sinks/kube/client.js';
@@ -42,6 +42,7 @@ import {
   zkRemoveTree,
   withZk,
   type Entry,
+  removeNamespaces,
 } from './real-clients-kit.js';
 
 const id = randomBytes(3).toString('hex');
@@ -152,24 +153,7 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('nacos') || !hasPeer('kube'))(
 
     afterAll(async () => {
       await Promise.all(running.map((c) => c.kill()));
-      // The harness's apiserver runs no namespace controller: remove the entries themselves.
-      const custom = kc().makeApiClient(CustomObjectsApi);
-      for (const namespace of [TARGET_LIVE, TARGET_MODES])
-        for (const e of await entries(namespace).catch(() => []))
-          await custom
-            .deleteNamespacedCustomObject({
-              group: 'networking.istio.io',
-              version: 'v1',
-              namespace,
-              plural: 'serviceentries',
-              name: e.metadata.name,
-            })
-            .catch(() => undefined);
-      for (const name of [TARGET_LIVE, TARGET_MODES])
-        await kc()
-          .makeApiClient(CoreV1Api)
-          .deleteNamespace({ name })
-          .catch(() => undefined);
+      await removeNamespaces(kc(), [TARGET_LIVE, TARGET_MODES]);
       for (const root of [`/${ROOT}`, CURATOR_ROOT]) await zkRemoveTree(root);
       if (dir) await rm(dir, { recursive: true, force: true });
     });
