@@ -13,7 +13,10 @@ import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import type { Client } from 'node-zookeeper-client';
 import { expect } from 'vitest';
+import * as etcdPeer from '../peers/etcd.js';
+import * as kubePeer from '../peers/kube.js';
 import { pidAlive } from '../peers/lib/process.js';
+import type { PeerHandle } from '../peers/lib/types.js';
 
 export const zk = createRequire(import.meta.url)('node-zookeeper-client') as typeof import('node-zookeeper-client');
 
@@ -38,6 +41,81 @@ export async function freePort(): Promise<number> {
   const port = (server.address() as net.AddressInfo).port;
   await new Promise<void>((r) => server.close(() => r()));
   return port;
+}
+
+/**
+ * An etcd and a kube-apiserver of the test's own (free ports, data under `dir`/etcd and
+ * `dir`/kube), for scenarios that kill, freeze or restart them, or that must not see the shared
+ * apiserver restarted by something else. A tokens.csv written to `dir`/kube/pki beforehand is used
+ * (its first line is the admin of the kubeconfig). Restarted with the same options and data.
+ */
+export class OwnKube {
+  kube: PeerHandle | undefined;
+
+  constructor(
+    readonly etcdOptions: etcdPeer.EtcdStartOptions,
+    readonly kubeOptions: kubePeer.KubeStartOptions,
+    public etcd: PeerHandle,
+  ) {}
+
+  /** The running apiserver (throws before the first start). */
+  get api(): PeerHandle {
+    if (!this.kube) throw new Error('the own kube-apiserver is not started');
+    return this.kube;
+  }
+
+  get kubeconfig(): string {
+    return this.api.endpoints.kubeconfig!;
+  }
+
+  /** The admin's bearer token (a secret that must not reach the bridge's log). */
+  get token(): string {
+    return this.api.endpoints.token!;
+  }
+
+  async startKube(): Promise<void> {
+    this.kube = await kubePeer.start(this.kubeOptions);
+  }
+
+  async startEtcd(): Promise<void> {
+    this.etcd = await etcdPeer.start(this.etcdOptions);
+  }
+
+  /** Stops both; an apiserver a test froze (SIGSTOP) is resumed first so that it can stop. */
+  async stop(): Promise<void> {
+    if (this.kube) {
+      try {
+        process.kill(-this.kube.pid, 'SIGCONT');
+      } catch {
+        // already gone
+      }
+      await this.kube.stop().catch(() => {});
+    }
+    await this.etcd.stop().catch(() => {});
+  }
+}
+
+/** Starts an etcd, then a kube-apiserver on it; `extraArgs`: more kube-apiserver flags. */
+export async function ownKube(dir: string, opts: { extraArgs?: string[] } = {}): Promise<OwnKube> {
+  const etcdOptions = { dataDir: join(dir, 'etcd'), clientPort: await freePort(), peerPort: await freePort() };
+  const etcd = await etcdPeer.start(etcdOptions);
+  const own = new OwnKube(
+    etcdOptions,
+    {
+      dataDir: join(dir, 'kube'),
+      etcdServers: etcd.endpoints.client!,
+      securePort: await freePort(),
+      ...(opts.extraArgs ? { extraArgs: opts.extraArgs } : {}),
+    },
+    etcd,
+  );
+  try {
+    await own.startKube();
+  } catch (err) {
+    await own.stop();
+    throw err;
+  }
+  return own;
 }
 
 /** A kube namespace of the shared apiserver, made for one scenario and removed after it. */
@@ -237,15 +315,20 @@ export function report(scenario: string, figures: Record<string, string | number
   console.log(`[fault] ${scenario}: ${text}`);
 }
 
-/** Invariants every scenario ends with. */
-export async function checkInvariants(o: {
+export interface Invariants {
   scope: KubeScope;
   bridge: BridgeProcess;
+  /** Every entry of the bridge's: host → sorted endpoint addresses (nothing more, nothing less). */
   expected: Map<string, string[]>;
+  /** Objects the bridge does not own, with their fingerprints when the scenario began. */
   foreign: { name: string; fingerprint: string }[];
+  /** What must not appear in the bridge's log. */
   secrets: string[];
   maxRssMiB: number;
-}): Promise<{ rssMiB: number }> {
+}
+
+/** Invariants every scenario ends with. */
+export async function checkInvariants(o: Invariants): Promise<{ rssMiB: number }> {
   const owned = await o.scope.owned();
   expect([...owned.keys()].sort()).toEqual([...o.expected.keys()].sort());
   for (const [host, addresses] of o.expected) expect(owned.get(host), host).toEqual(addresses);
@@ -255,6 +338,36 @@ export async function checkInvariants(o: {
   const rssMiB = Math.round(o.bridge.rssMiB());
   expect(rssMiB).toBeLessThan(o.maxRssMiB);
   return { rssMiB };
+}
+
+/**
+ * Learns the bridge's host naming from what it wrote: service i has one endpoint, `address(i)`,
+ * and its host is service 0's with `mark(0)` (matched case-insensitively; hosts are lower case)
+ * replaced by `mark(i)`. Checks every one of the `count` services against it.
+ */
+export async function learnHosts(
+  scope: KubeScope,
+  count: number,
+  address: (i: number) => string,
+  mark: (i: number) => string,
+): Promise<(i: number) => string> {
+  const byAddress = new Map([...(await scope.owned())].map(([h, a]) => [a[0]!, h]));
+  const host0 = byAddress.get(address(0))!;
+  const at = host0.toLowerCase().indexOf(mark(0).toLowerCase());
+  expect(at, `${mark(0)} in ${host0}`).toBeGreaterThanOrEqual(0);
+  const hostOf = (i: number) => host0.slice(0, at) + mark(i).toLowerCase() + host0.slice(at + mark(0).length);
+  for (let i = 0; i < count; i++) expect(byAddress.get(address(i))).toBe(hostOf(i));
+  return hostOf;
+}
+
+/** The end of a scenario: its invariants checked, then its figures reported with the bridge's RSS. */
+export async function finishScenario(
+  scenario: string,
+  invariants: Invariants,
+  figures: Record<string, string | number>,
+): Promise<void> {
+  const { rssMiB } = await checkInvariants(invariants);
+  report(scenario, { ...figures, rssMiB });
 }
 
 // ---- ZooKeeper helpers ----
@@ -333,4 +446,42 @@ export function configYaml(lines: string[]): string {
   return lines.join('\n') + '\n';
 }
 
-export const joinPath = join;
+/** A source of the bridge's configuration: its name, kind, and settings (lines under its own key). */
+export interface SourceYaml {
+  name: string;
+  kind: string;
+  settings: string[];
+}
+
+/**
+ * The bridge's configuration in these scenarios: one source writing to `namespace` through the
+ * kube sink (`sink`: more of its settings, each `, key: value`), a resync every `resync` (5s),
+ * `extra` top-level sections, the HTTP server on a free port.
+ */
+export function bridgeYaml(o: {
+  source: SourceYaml;
+  namespace: string;
+  kubeconfig: string;
+  sink?: string;
+  resync?: string;
+  extra?: string[];
+}): string {
+  return configYaml([
+    'sources:',
+    `  - name: ${o.source.name}`,
+    `    kind: ${o.source.kind}`,
+    ...o.source.settings.map((l) => `    ${l}`),
+    `    targetNamespace: ${o.namespace}`,
+    `sink: { kind: kube, kubeconfig: ${JSON.stringify(o.kubeconfig)}${o.sink ?? ''} }`,
+    `controller: { resyncInterval: ${o.resync ?? '5s'} }`,
+    ...(o.extra ?? []),
+    'server: { address: 127.0.0.1, port: 0 }',
+  ]);
+}
+
+/** A static source named `files`: the registry file at `path`. */
+export const staticSource = (path: string): SourceYaml => ({
+  name: 'files',
+  kind: 'static',
+  settings: [`static: { path: ${JSON.stringify(path)} }`],
+});

@@ -14,11 +14,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasPeer } from '../peers/endpoints.js';
-import * as etcdPeer from '../peers/etcd.js';
-import * as kubePeer from '../peers/kube.js';
 import * as istiodPeer from '../peers/istiod.js';
 import type { PeerHandle } from '../peers/lib/types.js';
-import { BridgeProcess, KubeScope, checkInvariants, freePort, kill9Peer, report, waitUntil } from './faults-harness.js';
+import {
+  BridgeProcess,
+  KubeScope,
+  bridgeYaml,
+  type OwnKube,
+  finishScenario,
+  freePort,
+  kill9Peer,
+  ownKube,
+  staticSource,
+  waitUntil,
+} from './faults-harness.js';
 
 const suffix = randomBytes(3).toString('hex');
 
@@ -32,8 +41,7 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))(
   () => {
     let dir: string;
     let istiod: PeerHandle | undefined;
-    let etcd: PeerHandle | undefined;
-    let kube: PeerHandle | undefined;
+    let own: OwnKube | undefined;
     let kubeconfig: string;
     let token: string;
     let scope: KubeScope;
@@ -64,18 +72,9 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))(
         grpc: await freePort(),
         monitoring: await freePort(),
       };
-      etcd = await etcdPeer.start({
-        dataDir: join(dir, 'etcd'),
-        clientPort: await freePort(),
-        peerPort: await freePort(),
-      });
-      kube = await kubePeer.start({
-        dataDir: join(dir, 'kube'),
-        etcdServers: etcd.endpoints.client!,
-        securePort: await freePort(),
-      });
-      kubeconfig = kube.endpoints.kubeconfig!;
-      token = kube.endpoints.token!;
+      own = await ownKube(dir);
+      kubeconfig = own.kubeconfig;
+      token = own.token;
       istiodOptions = { dataDir: join(dir, 'istiod'), kubeconfig, webhook: false, ports };
       istiod = await istiodPeer.start(istiodOptions);
       scope = new KubeScope(kubeconfig, `rb-faults-istiod-${suffix}`);
@@ -86,22 +85,18 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))(
       const config = join(dir, 'bridge.yaml');
       await writeFile(
         config,
-        [
-          'sources:',
-          '  - name: files',
-          '    kind: static',
-          `    static: { path: ${JSON.stringify(registry)} }`,
-          `    targetNamespace: ${scope.namespace}`,
-          `sink: { kind: kube, kubeconfig: ${JSON.stringify(kubeconfig)} }`,
-          'controller: { resyncInterval: 5s }',
-          'propagation:',
-          '  enabled: true',
-          `  istiod: http://127.0.0.1:${ports.monitoring}`,
-          `  xds: 127.0.0.1:${ports.grpc}`,
-          '  deadline: 5s',
-          'server: { address: 127.0.0.1, port: 0 }',
-          '',
-        ].join('\n'),
+        bridgeYaml({
+          source: staticSource(registry),
+          namespace: scope.namespace,
+          kubeconfig,
+          extra: [
+            'propagation:',
+            '  enabled: true',
+            `  istiod: http://127.0.0.1:${ports.monitoring}`,
+            `  xds: 127.0.0.1:${ports.grpc}`,
+            '  deadline: 5s',
+          ],
+        }),
       );
       bridge = new BridgeProcess(config, join(dir, 'bridge.log'));
       await bridge.start();
@@ -112,8 +107,7 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))(
       await bridge?.stop();
       await istiod?.stop().catch(() => {});
       await scope?.remove();
-      await kube?.stop().catch(() => {});
-      await etcd?.stop().catch(() => {});
+      await own?.stop();
       if (dir) await rm(dir, { recursive: true, force: true });
     });
 
@@ -145,18 +139,21 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))(
       // The sync itself is healthy: the bridge is ready, kube has both entries.
       expect((await fetch(`http://127.0.0.1:${bridge.port}/readyz`)).status).toBe(200);
       const owned = await scope.owned();
-      const { rssMiB } = await checkInvariants({
-        scope,
-        bridge,
-        expected: new Map([
-          [hostAlpha, owned.get(hostAlpha)!],
-          [hostBeta, ['10.99.0.2']],
-        ]),
-        foreign,
-        secrets: [token],
-        maxRssMiB: 400,
-      });
-      report('istiod kill -9', { kubeSyncWhileDownMs: syncMs, unpropagatedReportedMs: reportedMs, rssMiB });
+      await finishScenario(
+        'istiod kill -9',
+        {
+          scope,
+          bridge,
+          expected: new Map([
+            [hostAlpha, owned.get(hostAlpha)!],
+            [hostBeta, ['10.99.0.2']],
+          ]),
+          foreign,
+          secrets: [token],
+          maxRssMiB: 400,
+        },
+        { kubeSyncWhileDownMs: syncMs, unpropagatedReportedMs: reportedMs },
+      );
     }, 300_000);
 
     it('istiod back: the xDS probe reconnects, the listed host clears without a restart of the bridge', async () => {
@@ -200,21 +197,26 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))(
       expect(await unpropagated()).toEqual([]);
       const owned = await scope.owned();
       const hostGamma = [...owned.keys()].find((h) => !hosts.includes(h))!;
-      const { rssMiB } = await checkInvariants({
-        scope,
-        bridge,
-        expected: new Map([...hosts.map((h) => [h, owned.get(h)!] as [string, string[]]), [hostGamma, ['10.99.0.3']]]),
-        foreign,
-        secrets: [token],
-        maxRssMiB: 400,
-      });
-      report('istiod restarted', {
-        istiodReadyMs,
-        xdsReconnectedMs: reconnectedMs,
-        unpropagatedClearedMs: Date.now() - upAt,
-        clearedAfterReconnectMs: clearedMs,
-        rssMiB,
-      });
+      await finishScenario(
+        'istiod restarted',
+        {
+          scope,
+          bridge,
+          expected: new Map([
+            ...hosts.map((h) => [h, owned.get(h)!] as [string, string[]]),
+            [hostGamma, ['10.99.0.3']],
+          ]),
+          foreign,
+          secrets: [token],
+          maxRssMiB: 400,
+        },
+        {
+          istiodReadyMs,
+          xdsReconnectedMs: reconnectedMs,
+          unpropagatedClearedMs: Date.now() - upAt,
+          clearedAfterReconnectMs: clearedMs,
+        },
+      );
     }, 300_000);
   },
 );

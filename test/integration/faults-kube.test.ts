@@ -17,18 +17,17 @@ import { join } from 'node:path';
 import { KubernetesObjectApi, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasPeer } from '../peers/endpoints.js';
-import * as etcdPeer from '../peers/etcd.js';
-import * as kubePeer from '../peers/kube.js';
-import type { PeerHandle } from '../peers/lib/types.js';
 import {
   BridgeProcess,
   GROUP,
   KubeScope,
+  type OwnKube,
   VERSION,
-  checkInvariants,
-  freePort,
+  bridgeYaml,
+  finishScenario,
   kill9Peer,
-  report,
+  ownKube,
+  staticSource,
   waitUntil,
   type ServiceEntryObject,
 } from './faults-harness.js';
@@ -68,10 +67,7 @@ const expectedOf = (services: StaticService[]) =>
 
 describe.skipIf(!hasPeer('kube'))('faults: kube-apiserver and etcd (own instances), the bridge as a process', () => {
   let dir: string;
-  let etcd: PeerHandle;
-  let kube: PeerHandle;
-  let etcdOptions: etcdPeer.EtcdStartOptions;
-  let kubeOptions: kubePeer.KubeStartOptions;
+  let own: OwnKube;
   let adminKubeconfig: string;
   let bridgeKubeconfig: string;
   let adminToken: string;
@@ -82,7 +78,7 @@ describe.skipIf(!hasPeer('kube'))('faults: kube-apiserver and etcd (own instance
   /** GET of a path of the own apiserver as admin (its /metrics). */
   async function apiserverGet(path: string): Promise<string> {
     const ca = await readFile(join(dir, 'kube', 'pki', 'ca.crt'));
-    const server = kube.endpoints.server!;
+    const server = own.api.endpoints.server!;
     return new Promise((resolve, reject) => {
       https
         .get(`${server}${path}`, { ca, headers: { authorization: `Bearer ${adminToken}` } }, (res) => {
@@ -121,17 +117,12 @@ describe.skipIf(!hasPeer('kube'))('faults: kube-apiserver and etcd (own instance
       .join('');
     await writeFile(
       config,
-      [
-        'sources:',
-        '  - name: files',
-        '    kind: static',
-        `    static: { path: ${JSON.stringify(registry)} }`,
-        `    targetNamespace: ${scope.namespace}`,
-        `sink: { kind: kube, kubeconfig: ${JSON.stringify(bridgeKubeconfig)}${sinkExtra} }`,
-        'controller: { resyncInterval: 5s }',
-        'server: { address: 127.0.0.1, port: 0 }',
-        '',
-      ].join('\n'),
+      bridgeYaml({
+        source: staticSource(registry),
+        namespace: scope.namespace,
+        kubeconfig: bridgeKubeconfig,
+        sink: sinkExtra,
+      }),
     );
     const bridge = new BridgeProcess(config, join(dir, `${name}-bridge.log`));
     bridges.push(bridge);
@@ -142,17 +133,20 @@ describe.skipIf(!hasPeer('kube'))('faults: kube-apiserver and etcd (own instance
       60_000,
     );
     const setServices = (next: StaticService[]) => writeFile(registry, registryJson(next));
-    return { scope, foreign, bridge, setServices };
-  }
-
-  async function startKube(): Promise<void> {
-    kube = await kubePeer.start(kubeOptions);
+    /** The scenario's end: its invariants, its figures, the bridge stopped. */
+    const finish = async (title: string, expected: Map<string, string[]>, figures: Record<string, number>) => {
+      await finishScenario(
+        title,
+        { scope, bridge, expected, foreign, secrets: [adminToken, bridgeToken], maxRssMiB: MAX_RSS_MIB },
+        figures,
+      );
+      await bridge.stop();
+    };
+    return { scope, foreign, bridge, setServices, finish };
   }
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'rb-faults-kube-'));
-    etcdOptions = { dataDir: join(dir, 'etcd'), clientPort: await freePort(), peerPort: await freePort() };
-    etcd = await etcdPeer.start(etcdOptions);
     // The admin (first line, system:masters) and the bridge's own user.
     adminToken = randomBytes(24).toString('hex');
     await mkdir(join(dir, 'kube', 'pki'), { recursive: true });
@@ -161,10 +155,7 @@ describe.skipIf(!hasPeer('kube'))('faults: kube-apiserver and etcd (own instance
       `${adminToken},admin,admin-uid,"system:masters"\n${bridgeToken},${BRIDGE_USER},${BRIDGE_USER}-uid,"rb-bridges"\n`,
       { mode: 0o600 },
     );
-    kubeOptions = {
-      dataDir: join(dir, 'kube'),
-      securePort: await freePort(),
-      etcdServers: etcd.endpoints.client!,
+    own = await ownKube(dir, {
       // Priority and Fairness on (the harness's default is off), with a small server-wide
       // concurrency so that a priority level of one share gets a single seat.
       extraArgs: [
@@ -172,9 +163,8 @@ describe.skipIf(!hasPeer('kube'))('faults: kube-apiserver and etcd (own instance
         '--max-requests-inflight=20',
         '--max-mutating-requests-inflight=10',
       ],
-    };
-    await startKube();
-    adminKubeconfig = kube.endpoints.kubeconfig!;
+    });
+    adminKubeconfig = own.kubeconfig;
     bridgeKubeconfig = join(dir, 'bridge-kubeconfig');
     await writeFile(
       bridgeKubeconfig,
@@ -199,8 +189,7 @@ describe.skipIf(!hasPeer('kube'))('faults: kube-apiserver and etcd (own instance
 
   afterAll(async () => {
     for (const b of bridges) await b.stop();
-    await kube?.stop().catch(() => {});
-    await etcd?.stop().catch(() => {});
+    await own?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -243,14 +232,14 @@ describe.skipIf(!hasPeer('kube'))('faults: kube-apiserver and etcd (own instance
     );
 
   it(`kube-apiserver killed -9 mid-apply of ${MASS} services, restarted on the same port and etcd: converges, no duplicate, no orphan, no crash`, async () => {
-    const { scope, foreign, bridge, setServices } = await scenario('apiserver', servicesOf('a', 1));
+    const { scope, bridge, setServices, finish } = await scenario('apiserver', servicesOf('a', 1));
     const failedBefore = (await bridge.metric('registry_bridge_reconcile_runs_total', 'result="failed"')) ?? 0;
     const all = servicesOf('a', MASS);
     await setServices(all);
     // Killed once about a third is applied (writes go at the sink's 50/s).
     await waitUntil(async () => (await scope.owned()).size >= Math.floor(MASS / 3), 'a third applied', 120_000);
     const appliedAtKill = (await scope.owned()).size;
-    await kill9Peer(kube.pid);
+    await kill9Peer(own.api.pid);
     const killedAt = Date.now();
     // Writes fail (counted at once); the process lives on and /readyz stays 200 (ready after the
     // first successful reconcile, as documented). Restarted while the apply is still under way.
@@ -263,7 +252,7 @@ describe.skipIf(!hasPeer('kube'))('faults: kube-apiserver and etcd (own instance
     expect(bridge.alive).toBe(true);
     const downMs = Date.now() - killedAt;
     const restartAt = Date.now();
-    await startKube();
+    await own.startKube();
     const backAt = Date.now();
     const expected = expectedOf(all);
     await waitUntil(() => convergedTo(scope, expected), `${MASS} entries after the apiserver is back`, 180_000);
@@ -281,15 +270,7 @@ describe.skipIf(!hasPeer('kube'))('faults: kube-apiserver and etcd (own instance
     const failedWrites = (await bridge.metric('registry_bridge_api_writes_total', 'verb="patch",code="error"')) ?? 0;
     const failedRuns =
       ((await bridge.metric('registry_bridge_reconcile_runs_total', 'result="failed"')) ?? 0) - failedBefore;
-    const { rssMiB } = await checkInvariants({
-      scope,
-      bridge,
-      expected,
-      foreign,
-      secrets: [adminToken, bridgeToken],
-      maxRssMiB: MAX_RSS_MIB,
-    });
-    report('kube-apiserver kill -9 mid-apply', {
+    await finish('kube-apiserver kill -9 mid-apply', expected, {
       services: MASS,
       appliedAtKill,
       apiserverDownMs: downMs,
@@ -297,16 +278,14 @@ describe.skipIf(!hasPeer('kube'))('faults: kube-apiserver and etcd (own instance
       failedRuns,
       apiserverRestartToReadyMs: backAt - restartAt,
       convergedAfterApiserverReadyMs: convergedMs,
-      rssMiB,
     });
-    await bridge.stop();
   }, 400_000);
 
   it('etcd killed -9 and restarted with its data, a change made meanwhile: converges, nothing deleted wrongly', async () => {
     const initial = servicesOf('e', 20);
-    const { scope, foreign, bridge, setServices } = await scenario('etcd', initial);
+    const { scope, bridge, setServices, finish } = await scenario('etcd', initial);
     const uidsBefore = await uidsOf(scope);
-    await kill9Peer(etcd.pid);
+    await kill9Peer(own.etcd.pid);
     const killedAt = Date.now();
     // During the outage: one service gone, one with a new endpoint, one new.
     const next = [{ name: 'e1', address: '10.66.9.9' }, ...initial.slice(2), { name: 'e20', address: addressOf(20) }];
@@ -325,7 +304,7 @@ describe.skipIf(!hasPeer('kube'))('faults: kube-apiserver and etcd (own instance
     expect(bridge.alive).toBe(true);
     expect((await fetch(`http://127.0.0.1:${bridge.port}/readyz`)).status).toBe(200);
     const downMs = Date.now() - killedAt;
-    etcd = await etcdPeer.start(etcdOptions);
+    await own.startEtcd();
     const backAt = Date.now();
     const expected = expectedOf(next);
     await waitUntil(() => convergedTo(scope, expected), 'the change in kube after etcd is back', 180_000);
@@ -337,27 +316,17 @@ describe.skipIf(!hasPeer('kube'))('faults: kube-apiserver and etcd (own instance
       expect(uidsAfter.get(hostOf(s.name)), s.name).toBe(uidsBefore.get(hostOf(s.name)));
     expect(uidsAfter.has(hostOf('e0'))).toBe(false);
     await expectOneObjectPerHost(scope, expected);
-    const { rssMiB } = await checkInvariants({
-      scope,
-      bridge,
-      expected,
-      foreign,
-      secrets: [adminToken, bridgeToken],
-      maxRssMiB: MAX_RSS_MIB,
-    });
-    report('etcd kill -9 + restart with data', {
+    await finish('etcd kill -9 + restart with data', expected, {
       services: initial.length,
       etcdDownMs: downMs,
       convergedAfterEtcdBackMs: convergedMs,
       keptEntriesRecreated: 0,
-      rssMiB,
     });
-    await bridge.stop();
   }, 400_000);
 
   it(`throttled (429, Priority and Fairness rejects the bridge's writes): backs off, retries, converges, no hot loop`, async () => {
     // Writes unthrottled on the bridge's side: the apiserver is what limits them.
-    const { scope, foreign, bridge, setServices } = await scenario('throttle', servicesOf('t', 1), {
+    const { scope, bridge, setServices, finish } = await scenario('throttle', servicesOf('t', 1), {
       qps: 1000,
       concurrency: 16,
     });
@@ -423,34 +392,24 @@ describe.skipIf(!hasPeer('kube'))('faults: kube-apiserver and etcd (own instance
     expect(requests).toBeLessThan(MASS * 6);
     await expectOneObjectPerHost(scope, expected);
     expect(bridge.alive).toBe(true);
-    const { rssMiB } = await checkInvariants({
-      scope,
-      bridge,
-      expected,
-      foreign,
-      secrets: [adminToken, bridgeToken],
-      maxRssMiB: MAX_RSS_MIB,
-    });
-    report('kube-apiserver throttling (429)', {
+    await finish('kube-apiserver throttling (429)', expected, {
       services: MASS,
       rejected429: rejections,
       bridgeRetried429: retried429,
       requestsThroughLevel: requests,
       failedRuns: (await bridge.metric('registry_bridge_reconcile_runs_total', 'result="failed"')) ?? 0,
       convergedMs,
-      rssMiB,
     });
     await api.delete({
       apiVersion: 'flowcontrol.apiserver.k8s.io/v1',
       kind: 'FlowSchema',
       metadata: { name: THROTTLED_LEVEL },
     });
-    await bridge.stop();
   }, 400_000);
 
   it(`a concurrent writer of the same ServiceEntries: owned ones converge, foreign ones (created first, or re-created) are reported and never overwritten`, async () => {
     const initial = servicesOf('w', 10);
-    const { scope, foreign, bridge, setServices } = await scenario('writer', initial);
+    const { scope, foreign, bridge, setServices, finish } = await scenario('writer', initial);
     const api = objects();
     const se = (name: string, spec: Record<string, unknown>, labels: Record<string, string> = {}) =>
       ({
@@ -587,23 +546,13 @@ describe.skipIf(!hasPeer('kube'))('faults: kube-apiserver and etcd (own instance
       .split('\n')
       .filter((l) => l.includes('"msg":"write failed"') && l.includes('not overwritten')).length;
     await expectOneObjectPerHost(scope, expectedMoved);
-    const { rssMiB } = await checkInvariants({
-      scope,
-      bridge,
-      expected: expectedMoved,
-      foreign,
-      secrets: [adminToken, bridgeToken],
-      maxRssMiB: MAX_RSS_MIB,
-    });
-    report('concurrent writer (409)', {
+    await finish('concurrent writer (409)', expectedMoved, {
       services: MASS,
       foreignCreatedFirstDuringApply: taken.length,
       foreignReplacedDuringUpdate: replaced.length,
       editedEntriesRepairedMs: repairedMs,
       refusedWrites,
       foreignOverwritten: 0,
-      rssMiB,
     });
-    await bridge.stop();
   }, 400_000);
 });

@@ -18,20 +18,21 @@ import { CoordinationV1Api, Watch } from '@kubernetes/client-node';
 import type { Client } from 'node-zookeeper-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasPeer, peer } from '../peers/endpoints.js';
-import * as etcdPeer from '../peers/etcd.js';
-import * as kubePeer from '../peers/kube.js';
-import type { PeerHandle } from '../peers/lib/types.js';
 import {
   BridgeProcess,
   GROUP,
   KubeScope,
+  type OwnKube,
   VERSION,
+  bridgeYaml,
   cb,
-  checkInvariants,
-  freePort,
+  finishScenario,
   kill9Peer,
+  learnHosts,
+  ownKube,
   providerZnode,
   report,
+  staticSource,
   waitUntil,
   zkConnect,
   zkCreateAll,
@@ -49,6 +50,17 @@ const MAX_RSS_MIB = 400;
 // another namespace declares is not written (src/plan/elsewhere.ts).
 const iface = (i: number) => `org.faults.leader.r${suffix}.L${i}Service`;
 const address = (i: number, k = 0) => `10.78.${i}.${k + 1}`;
+
+/** Leader election with short lease timings, the Lease in `namespace` (`more`: further settings). */
+const leaderElection = (namespace: string, more: string[] = []) => [
+  'leaderElection:',
+  '  enabled: true',
+  `  namespace: ${namespace}`,
+  ...more,
+  '  leaseDuration: 6s',
+  '  renewDeadline: 4s',
+  '  retryPeriod: 1s',
+];
 
 /** The sum of every series of a metric in a Prometheus text body. */
 function metricSum(text: string, name: string): number {
@@ -90,8 +102,7 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('zookeeper'))(
     let stopWatch: (() => void) | undefined;
     let hostOf: (i: number) => string;
     let leases: CoordinationV1Api;
-    let etcd: PeerHandle | undefined;
-    let kube: PeerHandle | undefined;
+    let own: OwnKube | undefined;
     let token: string;
 
     const replica = (name: string) => {
@@ -131,18 +142,9 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('zookeeper'))(
         writer,
         Array.from({ length: SERVICES }, (_, i) => providerZnode(iface(i), address(i), 20880)),
       );
-      etcd = await etcdPeer.start({
-        dataDir: join(dir, 'etcd'),
-        clientPort: await freePort(),
-        peerPort: await freePort(),
-      });
-      kube = await kubePeer.start({
-        dataDir: join(dir, 'kube'),
-        etcdServers: etcd.endpoints.client!,
-        securePort: await freePort(),
-      });
-      const kubeconfig = kube.endpoints.kubeconfig!;
-      token = kube.endpoints.token!;
+      own = await ownKube(dir);
+      const kubeconfig = own.kubeconfig;
+      token = own.token;
       scope = new KubeScope(kubeconfig, `rb-faults-leader-${suffix}`);
       leases = scope.kc.makeApiClient(CoordinationV1Api);
       await scope.create();
@@ -159,29 +161,23 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('zookeeper'))(
       config = join(dir, 'bridge.yaml');
       await writeFile(
         config,
-        [
-          'sources:',
-          '  - name: zk',
-          '    kind: zookeeper',
-          '    zookeeper:',
-          `      connect: ${connect}${CHROOT}`,
-          '      layout: dubbo',
-          '      sessionTimeout: 4s',
-          '      requestTimeout: 1s',
-          '      relistInterval: 5s',
-          `    targetNamespace: ${scope.namespace}`,
-          `sink: { kind: kube, kubeconfig: ${JSON.stringify(kubeconfig)} }`,
-          'controller: { resyncInterval: 5s }',
-          'leaderElection:',
-          '  enabled: true',
-          `  namespace: ${scope.namespace}`,
-          `  name: ${LEASE}`,
-          '  leaseDuration: 6s',
-          '  renewDeadline: 4s',
-          '  retryPeriod: 1s',
-          'server: { address: 127.0.0.1, port: 0 }',
-          '',
-        ].join('\n'),
+        bridgeYaml({
+          source: {
+            name: 'zk',
+            kind: 'zookeeper',
+            settings: [
+              'zookeeper:',
+              `  connect: ${connect}${CHROOT}`,
+              '  layout: dubbo',
+              '  sessionTimeout: 4s',
+              '  requestTimeout: 1s',
+              '  relistInterval: 5s',
+            ],
+          },
+          namespace: scope.namespace,
+          kubeconfig,
+          extra: leaderElection(scope.namespace, [`  name: ${LEASE}`]),
+        }),
       );
     }, 600_000);
 
@@ -194,8 +190,7 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('zookeeper'))(
         root.close();
       }
       await scope?.remove();
-      await kube?.stop().catch(() => {});
-      await etcd?.stop().catch(() => {});
+      await own?.stop();
       if (dir) await rm(dir, { recursive: true, force: true });
     });
 
@@ -210,11 +205,7 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('zookeeper'))(
       await a.start();
       await waitUntil(async () => (await holder()) === 'replica-a', 'replica-a holding the Lease', 60_000);
       await waitUntil(async () => (await scope.owned()).size === SERVICES, `${SERVICES} entries`, 60_000);
-      const byAddress = new Map([...(await scope.owned())].map(([h, addrs]) => [addrs[0]!, h]));
-      const host0 = byAddress.get(address(0))!;
-      expect(host0).toMatch(/l0service/i);
-      hostOf = (i) => host0.replace(/l0service/i, (m) => m.replace('0', String(i)));
-      for (let i = 0; i < SERVICES; i++) expect(byAddress.get(address(i))).toBe(hostOf(i));
+      hostOf = await learnHosts(scope, SERVICES, address, (i) => `L${i}Service`);
 
       const b = replica('replica-b');
       await b.start();
@@ -259,15 +250,11 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('zookeeper'))(
       expect(b.logText()).toMatch(/"identity":"replica-b"[^\n]*became leader/);
       expect(deleted).toEqual([]);
       expect(writeDecisions(b.logText()).filter((d) => d.action === 'delete')).toEqual([]);
-      const { rssMiB } = await checkInvariants({
-        scope,
-        bridge: b,
-        expected: ex2,
-        foreign,
-        secrets: [token],
-        maxRssMiB: MAX_RSS_MIB,
-      });
-      report('leader kill -9', { leaseDurationMs: 6000, takeoverMs, convergedMs, rssMiB });
+      await finishScenario(
+        'leader kill -9',
+        { scope, bridge: b, expected: ex2, foreign, secrets: [token], maxRssMiB: MAX_RSS_MIB },
+        { leaseDurationMs: 6000, takeoverMs, convergedMs },
+      );
     }, 240_000);
 
     it('SIGTERM of the leader releases the Lease: the standby takes over without waiting for it to expire', async () => {
@@ -294,40 +281,26 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('zookeeper'))(
       await waitUntil(() => converged(ex), 'the change after the hand-over in kube', 60_000);
       const convergedMs = Date.now() - termAt;
       expect(deleted).toEqual([]);
-      const { rssMiB } = await checkInvariants({
-        scope,
-        bridge: a,
-        expected: ex,
-        foreign,
-        secrets: [token],
-        maxRssMiB: MAX_RSS_MIB,
-      });
-      report('leader SIGTERM', { leaseDurationMs: 6000, takeoverMs, convergedMs, rssMiB });
+      await finishScenario(
+        'leader SIGTERM',
+        { scope, bridge: a, expected: ex, foreign, secrets: [token], maxRssMiB: MAX_RSS_MIB },
+        { leaseDurationMs: 6000, takeoverMs, convergedMs },
+      );
     }, 240_000);
   },
 );
 
 describe.skipIf(!hasPeer('kube'))('faults: the leader loses its kube-apiserver (own etcd and apiserver)', () => {
   let dir: string;
-  let etcd: PeerHandle | undefined;
-  let kube: PeerHandle | undefined;
+  let own: OwnKube | undefined;
   let scope: KubeScope;
   let config: string;
   const bridges: BridgeProcess[] = [];
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'rb-faults-leader-api-'));
-    etcd = await etcdPeer.start({
-      dataDir: join(dir, 'etcd'),
-      clientPort: await freePort(),
-      peerPort: await freePort(),
-    });
-    kube = await kubePeer.start({
-      dataDir: join(dir, 'kube'),
-      etcdServers: etcd.endpoints.client!,
-      securePort: await freePort(),
-    });
-    scope = new KubeScope(kube.endpoints.kubeconfig!, 'rb-faults-leader');
+    own = await ownKube(dir);
+    scope = new KubeScope(own.kubeconfig, 'rb-faults-leader');
     await scope.create();
     const registry = join(dir, 'registry.json');
     await writeFile(
@@ -339,37 +312,18 @@ describe.skipIf(!hasPeer('kube'))('faults: the leader loses its kube-apiserver (
     config = join(dir, 'bridge.yaml');
     await writeFile(
       config,
-      [
-        'sources:',
-        '  - name: files',
-        '    kind: static',
-        `    static: { path: ${JSON.stringify(registry)} }`,
-        `    targetNamespace: ${scope.namespace}`,
-        `sink: { kind: kube, kubeconfig: ${JSON.stringify(kube.endpoints.kubeconfig)} }`,
-        'controller: { resyncInterval: 5s }',
-        'leaderElection:',
-        '  enabled: true',
-        `  namespace: ${scope.namespace}`,
-        '  leaseDuration: 6s',
-        '  renewDeadline: 4s',
-        '  retryPeriod: 1s',
-        'server: { address: 127.0.0.1, port: 0 }',
-        '',
-      ].join('\n'),
+      bridgeYaml({
+        source: staticSource(registry),
+        namespace: scope.namespace,
+        kubeconfig: own.kubeconfig,
+        extra: leaderElection(scope.namespace),
+      }),
     );
   }, 600_000);
 
   afterAll(async () => {
     for (const b of bridges) await b.stop();
-    if (kube) {
-      try {
-        process.kill(-kube.pid, 'SIGCONT');
-      } catch {
-        // already gone
-      }
-      await kube.stop().catch(() => {});
-    }
-    await etcd?.stop().catch(() => {});
+    await own?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -395,19 +349,19 @@ describe.skipIf(!hasPeer('kube'))('faults: the leader loses its kube-apiserver (
 
   it('the apiserver frozen (SIGSTOP): the leader gives up at renewDeadline and exits 1', async () => {
     const b = await leader('replica-x');
-    process.kill(-kube!.pid, 'SIGSTOP');
+    process.kill(-own!.api.pid, 'SIGSTOP');
     let exitMs: number;
     try {
       exitMs = await exitAfterLoss(b, 'the apiserver froze');
     } finally {
-      process.kill(-kube!.pid, 'SIGCONT');
+      process.kill(-own!.api.pid, 'SIGCONT');
     }
     report('leader, apiserver frozen', { renewDeadlineMs: 4000, exitMs });
   }, 180_000);
 
   it('the apiserver killed (kill -9): the leader gives up at renewDeadline and exits 1', async () => {
     const b = await leader('replica-y');
-    await kill9Peer(kube!.pid);
+    await kill9Peer(own!.api.pid);
     const exitMs = await exitAfterLoss(b, 'the apiserver was killed');
     report('leader, apiserver killed', { renewDeadlineMs: 4000, exitMs });
   }, 180_000);

@@ -20,7 +20,17 @@ import { hasPeer, peer } from '../peers/endpoints.js';
 import * as nacosPeer from '../peers/nacos.js';
 import * as rnacosPeer from '../peers/rnacos.js';
 import { FaultHttpProxy, FaultTcpProxy } from './fault-proxy.js';
-import { BridgeProcess, KubeScope, checkInvariants, freePort, kill9Peer, report, waitUntil } from './faults-harness.js';
+import {
+  BridgeProcess,
+  KubeScope,
+  bridgeYaml,
+  finishScenario,
+  freePort,
+  kill9Peer,
+  learnHosts,
+  report,
+  waitUntil,
+} from './faults-harness.js';
 
 const LONG = process.env.RB_FAULTS_LONG === '1';
 
@@ -80,30 +90,26 @@ describe.skipIf(!hasPeer('kube'))('faults: Nacos (own r-nacos), the bridge as a 
     const config = join(dir, 'bridge.yaml');
     await writeFile(
       config,
-      [
-        'sources:',
-        '  - name: nacos',
-        '    kind: nacos',
-        '    nacos:',
-        `      servers: ["http://${nacos.endpoints.serverAddr}"]`,
-        '      auth: { username: nacos, password: { env: NACOS_PASSWORD } }',
-        '      relistInterval: 5s',
-        `    targetNamespace: ${scope.namespace}`,
-        `sink: { kind: kube, kubeconfig: ${JSON.stringify(peer('kube').kubeconfig)} }`,
-        'controller: { resyncInterval: 5s }',
-        'server: { address: 127.0.0.1, port: 0 }',
-        '',
-      ].join('\n'),
+      bridgeYaml({
+        source: {
+          name: 'nacos',
+          kind: 'nacos',
+          settings: [
+            'nacos:',
+            `  servers: ["http://${nacos.endpoints.serverAddr}"]`,
+            '  auth: { username: nacos, password: { env: NACOS_PASSWORD } }',
+            '  relistInterval: 5s',
+          ],
+        },
+        namespace: scope.namespace,
+        kubeconfig: peer('kube').kubeconfig,
+      }),
     );
     bridge = new BridgeProcess(config, join(dir, 'bridge.log'), { NACOS_PASSWORD: password });
     const t0 = Date.now();
     await bridge.start();
     await waitUntil(async () => (await scope.owned()).size === SERVICES, `${SERVICES} entries`, 90_000);
-    const byAddress = new Map([...(await scope.owned())].map(([h, a]) => [a[0]!, h]));
-    const host0 = byAddress.get(address(0))!;
-    expect(host0).toContain(svc(0));
-    hostOf = (i) => host0.replace(svc(0), svc(i));
-    for (let i = 0; i < SERVICES; i++) expect(byAddress.get(address(i))).toBe(hostOf(i));
+    hostOf = await learnHosts(scope, SERVICES, address, svc);
     report('nacos initial sync', { services: SERVICES, convergedMs: Date.now() - t0 });
   }, 180_000);
 
@@ -147,21 +153,16 @@ describe.skipIf(!hasPeer('kube'))('faults: Nacos (own r-nacos), the bridge as a 
     );
     const changeMs = Date.now() - changeAt;
     expected.set(hostOf(0), [address(0), '10.88.9.9'].sort());
-    const { rssMiB } = await checkInvariants({
-      scope,
-      bridge,
-      expected,
-      foreign,
-      secrets: [peer('kube').token, password],
-      maxRssMiB: 400,
-    });
-    report('nacos (r-nacos) kill -9 + restart', {
-      sourceDownDetectedMs: downMs,
-      sourceUpAfterRestartMs: sourceUpMs,
-      changeAfterRestartMs: changeMs,
-      deletedDuringOutage: 0,
-      rssMiB,
-    });
+    await finishScenario(
+      'nacos (r-nacos) kill -9 + restart',
+      { scope, bridge, expected, foreign, secrets: [peer('kube').token, password], maxRssMiB: 400 },
+      {
+        sourceDownDetectedMs: downMs,
+        sourceUpAfterRestartMs: sourceUpMs,
+        changeAfterRestartMs: changeMs,
+        deletedDuringOutage: 0,
+      },
+    );
   }, 240_000);
 });
 
@@ -328,23 +329,24 @@ function bridgeConfig(o: {
   group: string;
   api?: 'grpc';
 }): string {
-  return [
-    'sources:',
-    '  - name: nacos',
-    '    kind: nacos',
-    '    nacos:',
-    `      servers: ["http://127.0.0.1:${o.httpProxyPort}"]`,
-    `      grpcPort: ${o.grpcPort}`,
-    `      groups: [${o.group}]`,
-    ...(o.api ? [`      api: ${o.api}`] : []),
-    '      auth: { username: nacos, password: { env: NACOS_PASSWORD } }',
-    `      relistInterval: ${RELIST_MS}ms`,
-    `    targetNamespace: ${o.namespace}`,
-    `sink: { kind: kube, kubeconfig: ${JSON.stringify(peer('kube').kubeconfig)} }`,
-    `controller: { resyncInterval: ${RESYNC_MS}ms }`,
-    'server: { address: 127.0.0.1, port: 0 }',
-    '',
-  ].join('\n');
+  return bridgeYaml({
+    source: {
+      name: 'nacos',
+      kind: 'nacos',
+      settings: [
+        'nacos:',
+        `  servers: ["http://127.0.0.1:${o.httpProxyPort}"]`,
+        `  grpcPort: ${o.grpcPort}`,
+        `  groups: [${o.group}]`,
+        ...(o.api ? [`  api: ${o.api}`] : []),
+        '  auth: { username: nacos, password: { env: NACOS_PASSWORD } }',
+        `  relistInterval: ${RELIST_MS}ms`,
+      ],
+    },
+    namespace: o.namespace,
+    kubeconfig: peer('kube').kubeconfig,
+    resync: `${RESYNC_MS}ms`,
+  });
 }
 
 /** What a token-expiry or storm scenario works on: one server, its proxy, one bridge. */
@@ -394,18 +396,27 @@ async function startRig(o: {
   const t0 = Date.now();
   await bridge.start();
   await waitUntil(async () => (await scope.owned()).size === o.services, `${o.services} entries`, 120_000);
-  const byAddress = new Map([...(await scope.owned())].map(([h, a]) => [a[0]!, h]));
-  const host0 = byAddress.get(address(0))!;
-  expect(host0).toContain(name(0));
-  const hostOf = (i: number) => host0.replace(name(0), name(i));
+  const hostOf = await learnHosts(scope, o.services, address, name);
   const expected = new Map<string, string[]>();
-  for (let i = 0; i < o.services; i++) {
-    expect(byAddress.get(address(i))).toBe(hostOf(i));
-    expected.set(hostOf(i), [address(i)]);
-  }
+  for (let i = 0; i < o.services; i++) expected.set(hostOf(i), [address(i)]);
   report(`${o.label} initial sync`, { services: o.services, convergedMs: Date.now() - t0 });
   return { admin: o.admin, proxy, bridge, scope, foreign, expected, name, hostOf, password: o.password };
 }
+
+/** A rig scenario's end: its invariants (the kube token and the Nacos password kept out of the log), its figures. */
+const finishRig = (rig: Rig, scenario: string, figures: Record<string, string | number>) =>
+  finishScenario(
+    scenario,
+    {
+      scope: rig.scope,
+      bridge: rig.bridge,
+      expected: rig.expected,
+      foreign: rig.foreign,
+      secrets: [peer('kube').token, rig.password],
+      maxRssMiB: 400,
+    },
+    figures,
+  );
 
 const sourceErrors = async (b: BridgeProcess) =>
   (await b.metric('registry_bridge_source_errors_total', 'source="nacos"')) ?? 0;
@@ -460,15 +471,7 @@ async function tokenExpiry(rig: Rig, label: string, services: number): Promise<v
   expect(logins, `logins in ${elapsedMs} ms with a ${TTL_S} s token`).toBeLessThanOrEqual(
     Math.floor(elapsedMs / (ttlMs / 2)) + 2,
   );
-  const { rssMiB } = await checkInvariants({
-    scope,
-    bridge,
-    expected,
-    foreign: rig.foreign,
-    secrets: [peer('kube').token, rig.password],
-    maxRssMiB: 400,
-  });
-  report(`${label} token expiry (${TTL_S} s tokens)`, {
+  await finishRig(rig, `${label} token expiry (${TTL_S} s tokens)`, {
     runMs: elapsedMs,
     expiries: Math.floor(elapsedMs / ttlMs),
     logins,
@@ -478,7 +481,6 @@ async function tokenExpiry(rig: Rig, label: string, services: number): Promise<v
     newServiceMs: serviceMs,
     entriesLost: 0,
     sourceErrors: 0,
-    rssMiB,
   });
 }
 
@@ -558,22 +560,13 @@ describe.skipIf(!hasPeer('kube'))('faults: Nacos (own r-nacos) behind a fault-in
     expected.set(hostOf(3), [address(3), '10.88.9.3'].sort());
     const { losses } = await sampler.stop();
     expect(losses, 'entries deleted or endpoints lost while the token was refused').toEqual([]);
-    const { rssMiB } = await checkInvariants({
-      scope,
-      bridge,
-      expected,
-      foreign: rig.foreign,
-      secrets: [peer('kube').token, rig.password],
-      maxRssMiB: 400,
-    });
-    report(`nacos (r-nacos) login API failing for ${3 * TTL_S} s (${TTL_S} s tokens)`, {
+    await finishRig(rig, `nacos (r-nacos) login API failing for ${3 * TTL_S} s (${TTL_S} s tokens)`, {
       sourceDownDetectedMs: downMs,
       failedLogins: counts.injected,
       refused403: counts.upstreamStatus.get(403) ?? 0,
       sourceUpAfterMs: upMs,
       changeAfterMs,
       entriesLost: 0,
-      rssMiB,
     });
   }, 240_000);
 
@@ -623,15 +616,7 @@ describe.skipIf(!hasPeer('kube'))('faults: Nacos (own r-nacos) behind a fault-in
     expected.set(hostOf(2), [address(2), '10.88.9.2'].sort());
     const { losses } = await sampler.stop();
     expect(losses, 'entries deleted or endpoints lost during the storm').toEqual([]);
-    const { rssMiB } = await checkInvariants({
-      scope,
-      bridge,
-      expected,
-      foreign: rig.foreign,
-      secrets: [peer('kube').token, rig.password],
-      maxRssMiB: 400,
-    });
-    report('nacos (r-nacos) 5xx storm', {
+    await finishRig(rig, 'nacos (r-nacos) 5xx storm', {
       stormMs,
       sourceDownDetectedMs: downMs,
       sourceErrors: errorsDuring,
@@ -642,7 +627,6 @@ describe.skipIf(!hasPeer('kube'))('faults: Nacos (own r-nacos) behind a fault-in
       sourceUpAfterMs: upMs,
       changeAfterStormMs,
       entriesLost: 0,
-      rssMiB,
     });
   }, 300_000);
 });

@@ -16,9 +16,11 @@ import * as zookeeperPeer from '../peers/zookeeper.js';
 import {
   BridgeProcess,
   KubeScope,
-  checkInvariants,
+  bridgeYaml,
+  finishScenario,
   freePort,
   kill9Peer,
+  learnHosts,
   providerZnode,
   report,
   waitUntil,
@@ -72,34 +74,28 @@ describe.skipIf(!hasPeer('kube'))('faults: ZooKeeper (own instance), the bridge 
     const config = join(dir, 'bridge.yaml');
     await writeFile(
       config,
-      [
-        'sources:',
-        '  - name: zk',
-        '    kind: zookeeper',
-        '    zookeeper:',
-        `      connect: ${zkHandle.endpoints.connect}`,
-        '      roots: ["/dubbo"]',
-        '      sessionTimeout: 4s',
-        '      requestTimeout: 1s',
-        '      relistInterval: 5s',
-        `    targetNamespace: ${scope.namespace}`,
-        `sink: { kind: kube, kubeconfig: ${JSON.stringify(peer('kube').kubeconfig)} }`,
-        'controller: { resyncInterval: 5s }',
-        'server: { address: 127.0.0.1, port: 0 }',
-        '',
-      ].join('\n'),
+      bridgeYaml({
+        source: {
+          name: 'zk',
+          kind: 'zookeeper',
+          settings: [
+            'zookeeper:',
+            `  connect: ${zkHandle.endpoints.connect}`,
+            '  roots: ["/dubbo"]',
+            '  sessionTimeout: 4s',
+            '  requestTimeout: 1s',
+            '  relistInterval: 5s',
+          ],
+        },
+        namespace: scope.namespace,
+        kubeconfig: peer('kube').kubeconfig,
+      }),
     );
     bridge = new BridgeProcess(config, join(dir, 'bridge.log'));
     const t0 = Date.now();
     await bridge.start();
     await waitUntil(async () => (await scope.owned()).size === IFACES, `${IFACES} entries`, 60_000);
-    const owned = await scope.owned();
-    // Learn the host naming from what was written (one entry per interface, one endpoint each).
-    const byAddress = new Map([...owned].map(([h, a]) => [a[0]!, h]));
-    const host0 = byAddress.get(address(0))!;
-    expect(host0).toMatch(/s0service/i);
-    hostOf = (i) => host0.replace(/s0service/i, (m) => m.replace('0', String(i)));
-    for (let i = 0; i < IFACES; i++) expect(byAddress.get(address(i))).toBe(hostOf(i));
+    hostOf = await learnHosts(scope, IFACES, address, (i) => `S${i}Service`);
     report('zookeeper initial sync', { services: IFACES, convergedMs: Date.now() - t0 });
   }, 180_000);
 
@@ -110,6 +106,10 @@ describe.skipIf(!hasPeer('kube'))('faults: ZooKeeper (own instance), the bridge 
     await scope?.remove();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
+
+  /** A scenario's end: its invariants on the bridge's entries (`expected`), its figures. */
+  const finish = (scenario: string, expected: Map<string, string[]>, figures: Record<string, number>) =>
+    finishScenario(scenario, { scope, bridge, expected, foreign, secrets, maxRssMiB: MAX_RSS_MIB }, figures);
 
   const expected = (n: number, extra: [string, string[]][] = []) =>
     new Map<string, string[]>([
@@ -150,20 +150,11 @@ describe.skipIf(!hasPeer('kube'))('faults: ZooKeeper (own instance), the bridge 
     const changeMs = Date.now() - changeAt;
     await zkRemoveAll(writer, [providerZnode(iface(0), '10.77.9.9', 20880)]);
     await waitUntil(async () => (await scope.owned()).get(hostOf(0))?.length === 1, 'the change undone', 60_000);
-    const { rssMiB } = await checkInvariants({
-      scope,
-      bridge,
-      expected: expected(IFACES),
-      foreign,
-      secrets,
-      maxRssMiB: MAX_RSS_MIB,
-    });
-    report('zookeeper kill -9 + restart with data', {
+    await finish('zookeeper kill -9 + restart with data', expected(IFACES), {
       sourceDownDetectedMs: downMs,
       sourceUpAfterRestartMs: sourceUpMs,
       changeAfterRestartMs: changeMs,
       deletedDuringOutage: 0,
-      rssMiB,
     });
   }, 180_000);
 
@@ -204,20 +195,11 @@ describe.skipIf(!hasPeer('kube'))('faults: ZooKeeper (own instance), the bridge 
       .filter(
         (l) => l.includes('"action":"delete"') && Date.parse(JSON.parse(l).time as string) >= reRegisteredAt - 1000,
       ).length;
-    const { rssMiB } = await checkInvariants({
-      scope,
-      bridge,
-      expected: expected(IFACES),
-      foreign,
-      secrets,
-      maxRssMiB: MAX_RSS_MIB,
-    });
-    report('zookeeper kill -9 + restart empty', {
+    await finish('zookeeper kill -9 + restart empty', expected(IFACES), {
       missingRootReportedMs: detectedMs,
       deletedWhileEmpty: 0,
       upAfterReRegistrationMs: recoveredMs,
       deletedOnReRegistration,
-      rssMiB,
     });
   }, 180_000);
 
@@ -240,20 +222,11 @@ describe.skipIf(!hasPeer('kube'))('faults: ZooKeeper (own instance), the bridge 
     const hosts = all.flatMap((o) => o.spec.hosts ?? []);
     expect(all).toHaveLength(N);
     expect(new Set(hosts).size).toBe(N);
-    let invariants = await checkInvariants({
-      scope,
-      bridge,
-      expected: expected(N),
-      foreign,
-      secrets,
-      maxRssMiB: MAX_RSS_MIB,
-    });
-    report(`bridge kill -9 mid-apply (${N} services)`, {
+    await finish(`bridge kill -9 mid-apply (${N} services)`, expected(N), {
       appliedBeforeKill: killedWith,
       convergedAfterRestartMs: convergedMs,
       totalMs: Date.now() - t0,
       objects: all.length,
-      rssMiB: invariants.rssMiB,
     });
 
     const allPaths = Array.from({ length: N }, (_, i) => providerZnode(iface(i), address(i), 20880));
@@ -269,19 +242,10 @@ describe.skipIf(!hasPeer('kube'))('faults: ZooKeeper (own instance), the bridge 
       'every entry of a service without instances removed',
       120_000,
     );
-    invariants = await checkInvariants({
-      scope,
-      bridge,
-      expected: new Map(),
-      foreign,
-      secrets,
-      maxRssMiB: MAX_RSS_MIB,
-    });
-    report(`${N} services drop to zero instances at once`, {
+    await finish(`${N} services drop to zero instances at once`, new Map(), {
       firstDeleteMs: firstDeleteMs ?? 0,
       allRemovedMs: Date.now() - dropAt,
       maxDeletesPerRun: 100,
-      rssMiB: invariants.rssMiB,
     });
   }, 600_000);
 
@@ -312,14 +276,11 @@ describe.skipIf(!hasPeer('kube'))('faults: ZooKeeper (own instance), the bridge 
     const writes = ((await bridge.metric('registry_bridge_api_writes_total')) ?? 0) - writesBefore;
     // At most one write per debounce window (100 ms) while it flaps, plus the settling ones.
     expect(writes).toBeLessThanOrEqual(Math.ceil(elapsed / 100) + 3);
-    const { rssMiB } = await checkInvariants({
-      scope,
-      bridge,
-      expected: new Map([[hostOf(0), want]]),
-      foreign,
-      secrets,
-      maxRssMiB: MAX_RSS_MIB,
+    await finish('one instance flapping every 50 ms', new Map([[hostOf(0), want]]), {
+      toggles,
+      flapMs: elapsed,
+      apiWrites: writes,
+      settleMs,
     });
-    report('one instance flapping every 50 ms', { toggles, flapMs: elapsed, apiWrites: writes, settleMs, rssMiB });
   }, 180_000);
 });
