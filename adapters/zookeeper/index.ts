@@ -9,6 +9,7 @@ import {
   type SourceSnapshot,
 } from '../../src/model/service.js';
 import { mapLimit } from '../../src/util/concurrency.js';
+import { sortByKey } from '../../src/util/sort.js';
 import {
   defineAdapter,
   type AdapterContext,
@@ -248,9 +249,10 @@ export class ZooKeeperSource implements SourceAdapter {
       services.push(...unit.services);
       rejected.push(...unit.rejected);
     }
-    services.sort((a, b) => compareServiceKeys(a.key, b.key));
     rejected.sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0));
-    return { source: this.context.source, services: this.withMetadata(services), rejected };
+    // Keys compared as compareServiceKeys does, each key's string looked up once, not per comparison.
+    const sorted = sortByKey(services, (s) => serviceKeyString(s.key));
+    return { source: this.context.source, services: this.withMetadata(sorted), rejected };
   }
 
   /** Services of the watched view with the Dubbo metadata of their root (see withApplicationInterfaces). */

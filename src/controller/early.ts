@@ -22,6 +22,8 @@ import { synthOne, type SynthOptions } from '../synth/index.js';
  */
 export class EarlyCreates {
   private observed: { names: Set<string>; hosts: Set<string>; services: Set<string> } | undefined;
+  /** What the sink holds, once observed; indexed into `observed` at the first offer that needs it. */
+  private entries: readonly ObservedEntry[] | undefined;
   private readonly waiting: { service: RegistryService; source: string; options: SynthOptions }[] = [];
   private readonly claimedHosts = new Set<string>();
   private readonly claimedNames = new Set<string>();
@@ -43,13 +45,7 @@ export class EarlyCreates {
   ) {
     observed.then(
       (entries) => {
-        this.observed = {
-          names: new Set(entries.map((o) => `${o.namespace}/${o.name}`)),
-          hosts: new Set(entries.flatMap((o) => o.hosts)),
-          // Services that have an object of ours already: never an early create (the plan
-          // updates them), so they are not synthesized twice (a resync offers every service).
-          services: new Set(entries.flatMap((o) => (o.owned && o.service !== undefined ? [o.service] : []))),
-        };
+        this.entries = entries;
         for (const w of this.waiting.splice(0)) this.consider(w.service, w.source, w.options);
       },
       () => {
@@ -62,7 +58,7 @@ export class EarlyCreates {
   /** A service just read from `source` (whose synthesis options are `options`). */
   offer(service: RegistryService, source: string, options: SynthOptions): void {
     if (this.stopped) return;
-    if (!this.observed) this.waiting.push({ service, source, options });
+    if (!this.entries) this.waiting.push({ service, source, options });
     else this.consider(service, source, options);
   }
 
@@ -80,9 +76,26 @@ export class EarlyCreates {
     return done;
   }
 
+  /**
+   * The names, hosts and services the sink holds, indexed at the first offer: a run that reads
+   * its registries from an adapter's watched view offers nothing and never needs them.
+   */
+  private index(): { names: Set<string>; hosts: Set<string>; services: Set<string> } {
+    if (this.observed) return this.observed;
+    const entries = this.entries ?? [];
+    return (this.observed = {
+      names: new Set(entries.map((o) => `${o.namespace}/${o.name}`)),
+      hosts: new Set(entries.flatMap((o) => o.hosts)),
+      // Services that have an object of ours already: never an early create (the plan
+      // updates them), so they are not synthesized twice (a resync offers every service).
+      services: new Set(entries.flatMap((o) => (o.owned && o.service !== undefined ? [o.service] : []))),
+    });
+  }
+
   private consider(service: RegistryService, source: string, options: SynthOptions): void {
     if (this.stopped || this.signal.aborted) return;
-    if (this.observed!.services.has(serviceKeyString(service.key))) return;
+    const observed = this.index();
+    if (observed.services.has(serviceKeyString(service.key))) return;
     // A Dubbo application in merge mode is published through other services (the interface-level
     // services of its application, or its interfaces' entries): only the whole read says where.
     if (service.applicationLevel?.mode === 'merge') return;
@@ -94,8 +107,8 @@ export class EarlyCreates {
     const contested =
       this.claimedHosts.has(e.host) ||
       this.claimedNames.has(id) ||
-      this.observed!.hosts.has(e.host) ||
-      this.observed!.names.has(id);
+      observed.hosts.has(e.host) ||
+      observed.names.has(id);
     this.claimedHosts.add(e.host);
     this.claimedNames.add(id);
     if (contested) return;

@@ -285,12 +285,15 @@ function logDecisions(plan: Plan, scope: 'full' | 'keys', log: Logger, reported?
 function logCollisions(plan: Plan, scope: 'full' | 'keys', log: Logger, reported?: Set<string>): void {
   const seen = new Set<string>();
   let persisting = 0;
+  // The debug lines of persisting collisions are not even built when debug is off.
+  const debug = log.isLevelEnabled('debug');
   for (const x of plan.collisions) {
     const objects = x.entries.map((e) => `${e.namespace}/${e.name}`);
     const key = `${x.kind}|${x.port ?? ''}|${objects.join('|')}`;
     seen.add(key);
     const known = reported?.has(key) === true;
     if (known) persisting++;
+    if (known && !debug) continue;
     log[known ? 'debug' : 'warn'](
       {
         scope,

@@ -218,9 +218,22 @@ export function diffEntries(input: PlanInput, elsewhere: ElsewhereIndex = elsewh
 
   for (const d of input.desired) {
     const id = idOf(d);
+    const o = observedByName.get(id);
+    // Unchanged (nearly every object of a resync): one object, no reason to build.
+    if (o?.owned && o.source === d.key.source && o.hash === d.hash && !o.early) {
+      changes.push({
+        namespace: d.namespace,
+        name: d.name,
+        host: d.host,
+        source: d.key.source,
+        desired: d,
+        observed: o,
+        action: 'unchanged',
+      });
+      continue;
+    }
     const base = { namespace: d.namespace, name: d.name, host: d.host, source: d.key.source, desired: d };
     const service = `service ${d.key.name} of source ${d.key.source}`;
-    const o = observedByName.get(id);
     if (!o) {
       // Another object serving the host: ours elsewhere is moving (it is deleted or updated in
       // this plan); anyone else's is a conflict, whatever its namespace.

@@ -108,8 +108,8 @@ export function synthAll(
       items.push({ service, options: input.options, order, result: synthOne(service, input.options) });
   });
   const extraNotes: { source: string; service: string; note: SynthNote }[] = [];
-  const published = applicationJoins(items, extraNotes);
-  published.sort((a, b) => compareServiceKeys(keyOf(a.result), keyOf(b.result)));
+  // By service key (each key's string looked up once per sort, not once per comparison).
+  const published = sortByKey(applicationJoins(items, extraNotes), (it) => serviceKeyString(keyOf(it.result)));
 
   // Services that publish claim their hosts before services that exist but publish nothing (an
   // empty service never keeps a host from one that publishes it: ownership hands over), and
@@ -181,22 +181,21 @@ export function synthAll(
   }
   final.push(...merged);
 
-  final.sort((a, b) => compareServiceKeys(keyOf(a), keyOf(b)));
+  const sorted = sortByKey(final, (r) => serviceKeyString(keyOf(r)));
   const desired = sortByKey(
-    final.flatMap((r) => (r.kind === 'ok' ? [r.entry] : [])),
+    sorted.flatMap((r) => (r.kind === 'ok' ? [r.entry] : [])),
     (e) => `${e.namespace}/${e.name}`,
   );
+  const notes: { source: string; service: string; note: SynthNote }[] = [];
+  for (const r of sorted)
+    for (const note of r.notes) notes.push({ source: keyOf(r).source, service: serviceKeyString(keyOf(r)), note });
+  notes.push(...extraNotes);
   return {
     desired,
-    results: final.map(forIncrementalOwnership),
-    empty: final.filter((r): r is Extract<SynthResult, { kind: 'empty' }> => r.kind === 'empty'),
-    invalid: final.filter((r): r is Extract<SynthResult, { kind: 'invalid' }> => r.kind === 'invalid'),
-    notes: [
-      ...final.flatMap((r) =>
-        r.notes.map((note) => ({ source: keyOf(r).source, service: serviceKeyString(keyOf(r)), note })),
-      ),
-      ...extraNotes,
-    ],
+    results: sorted.map(forIncrementalOwnership),
+    empty: sorted.filter((r): r is Extract<SynthResult, { kind: 'empty' }> => r.kind === 'empty'),
+    invalid: sorted.filter((r): r is Extract<SynthResult, { kind: 'invalid' }> => r.kind === 'invalid'),
+    notes,
   };
 }
 
@@ -356,10 +355,12 @@ function normalAddress(address: string): string {
  */
 function publishGroup(members: readonly Item[]): SynthResult {
   // Configuration order, then by key.
+  // A service alone on its host (nearly every one) keeps its own result: its instances are not
+  // filtered again.
+  if (members.length === 1 && !members[0]!.derived) return members[0]!.result;
   const all = [...members].sort((a, b) => a.order - b.order || compareServiceKeys(a.service.key, b.service.key));
   const publishing = all.filter((it) => it.result.kind !== 'invalid' && usableInstances(it).length > 0);
-  if ((all.length === 1 && !all[0]!.derived) || publishing.length === 0)
-    return (members.find((m) => m.result.kind === 'ok') ?? members[0]!).result;
+  if (publishing.length === 0) return (members.find((m) => m.result.kind === 'ok') ?? members[0]!).result;
   // An entry made of application-level instances is always a merge: a keys-scoped run that reads
   // one of its contributors alone must leave it to a full run (forIncrementalOwnership).
   if (publishing.length === 1 && !publishing[0]!.derived) return publishing[0]!.result;
