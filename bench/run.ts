@@ -30,6 +30,7 @@
  *                          RB_PEERS_FILE=<the same> npm run peers:down)
  *   --resync-ms 60000      the continuous controller's full-resync interval (incremental, burst)
  *   --idle-seconds 120     resync scenario: the bridge's CPU over this long with nothing changing
+ *   --resync-runs 5        resync scenario: resyncs timed right after start-up, and again after the idle time
  * Environment: RB_BENCH_BRIDGE_NODE_ARGS="--trace-gc" adds node flags to the bridge process (resync, memory);
  *   RB_BENCH_CPU_PROFILE_DIR=<dir> profiles its resyncs.
  */
@@ -104,6 +105,8 @@ const params = {
   relistSeconds: num('relist-seconds', 120),
   // resync: the bridge's CPU over this many seconds of no change after the resyncs (0: skip).
   idleSeconds: num('idle-seconds', 120),
+  // resync: the periodic resyncs timed right after start-up, and again after the idle time.
+  resyncRuns: num('resync-runs', 5),
   relistChurnRate: num('relist-churn', 10),
   // The bridge process's memory cgroup (0: none). 512 sizes V8's heap as the chart's 256Mi does.
   bridgeMemoryLimitMiB: num('bridge-memory-limit', 512),
@@ -708,7 +711,7 @@ async function bridgeProcessScenarios(d: RegistryDriver, n: number, kc: ReturnTy
     log(
       `bridge process N=${n}: continuous controller started, first run done and idle after ${Math.round(performance.now() - tStart)} ms`,
     );
-    for (let i = 0; i < 3; i++) resyncs.push(await ask('resync'));
+    for (let i = 0; i < params.resyncRuns; i++) resyncs.push(await ask('resync'));
     log(
       `resync N=${n} (continuous): writes ${resyncs.map((r) => r.writes).join(',')}, CPU median ${stats(resyncs).cpuMs.median} ms, wall median ${stats(resyncs).wallMs.median} ms`,
     );
@@ -725,7 +728,7 @@ async function bridgeProcessScenarios(d: RegistryDriver, n: number, kc: ReturnTy
       log(`idle N=${n}: ${idle.msPerS} ms of the bridge's CPU a second over ${idle.seconds} s with nothing changing`);
       // The same resync once the start-up is long over (every Nacos subscription answered): what
       // each periodic resync costs for the rest of the bridge's life.
-      for (let i = 0; i < 3; i++) settled.push(await ask('resync'));
+      for (let i = 0; i < params.resyncRuns; i++) settled.push(await ask('resync'));
       log(
         `resync N=${n} (continuous, ${idle.seconds} s after start-up): writes ${settled.map((r) => r.writes).join(',')}, CPU median ${stats(settled).cpuMs.median} ms, wall median ${stats(settled).wallMs.median} ms`,
       );
