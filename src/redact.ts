@@ -136,15 +136,25 @@ export function redactText(text: string, isSecret: SecretKeyMatcher = defaultSec
       value.length > 0 && isSecret(decodeName(name)) ? `${name}${eq}${redactedText}` : m,
     );
   }
+  // Each pattern runs only on a text that has what it needs to match (a quote, `Bearer` or
+  // `Basic`, a colon followed by a blank, `@`): every string of every log line goes through here.
   if (out.includes(':')) {
-    out = out.replace(jsonPairRe, (m, q: string, name: string, sep: string, vq: string, value: string) =>
-      value.length > 0 && isSecret(name) ? `${q}${name}${q}${sep}${vq}${redactedText}${vq}` : m,
-    );
-    out = out.replace(bearerRe, (_m, scheme: string) => `${scheme} ${redactedText}`);
-    out = redactColonPairs(out, isSecret);
-    out = out.replace(userInfoRe, (_m, scheme: string, user: string) => `${scheme}${user}:${redactedText}@`);
+    if (out.includes('"') || out.includes("'"))
+      out = out.replace(jsonPairRe, (m, q: string, name: string, sep: string, vq: string, value: string) =>
+        value.length > 0 && isSecret(name) ? `${q}${name}${q}${sep}${vq}${redactedText}${vq}` : m,
+      );
+    out = redactBearer(out);
+    if (out.includes(': ') || out.includes(':\t')) out = redactColonPairs(out, isSecret);
+    if (out.includes('@'))
+      out = out.replace(userInfoRe, (_m, scheme: string, user: string) => `${scheme}${user}:${redactedText}@`);
   }
-  return out.replace(bearerRe, (_m, scheme: string) => `${scheme} ${redactedText}`);
+  return redactBearer(out);
+}
+
+function redactBearer(text: string): string {
+  return text.includes('Bearer') || text.includes('Basic')
+    ? text.replace(bearerRe, (_m, scheme: string) => `${scheme} ${redactedText}`)
+    : text;
 }
 
 /** `caused: secretKey: v` → `caused: secretKey: [redacted]`: a name's value is consumed only when it is redacted. */

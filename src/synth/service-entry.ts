@@ -98,8 +98,12 @@ export const defaultSynthOptions: Omit<SynthOptions, 'hostTemplate' | 'namespace
  * the spec is seen as drift and repaired, while equal content means zero writes.
  */
 export function contentHash(spec: unknown, labels: Readonly<Record<string, string | undefined>>): string {
-  const owned = { [MANAGED_BY_LABEL]: labels[MANAGED_BY_LABEL], [SOURCE_LABEL]: labels[SOURCE_LABEL] };
-  return shortHash(canonicalJson({ spec, labels: owned }), 16);
+  return shortHash(canonicalJson({ spec, labels: ownedLabels(labels) }), 16);
+}
+
+/** The labels the content hash covers. */
+function ownedLabels(labels: Readonly<Record<string, string | undefined>>): Record<string, string | undefined> {
+  return { [MANAGED_BY_LABEL]: labels[MANAGED_BY_LABEL], [SOURCE_LABEL]: labels[SOURCE_LABEL] };
 }
 
 interface PortedInstance {
@@ -209,18 +213,24 @@ export function synthServiceEntry(service: RegistryService, options: SynthOption
       notes,
     };
   const labels = { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [SOURCE_LABEL]: key.source };
-  const hash = contentHash(spec, labels);
-  const object: ServiceEntryObject = sortKeysDeep({
-    apiVersion: options.apiVersion,
-    kind: 'ServiceEntry' as const,
-    metadata: {
-      name,
-      namespace: options.namespace,
-      labels,
-      annotations: { [SERVICE_ANNOTATION]: identity, [HASH_ANNOTATION]: hash },
-    },
-    spec,
-  });
+  // The spec's keys are sorted once, for the hash and the object alike (the same text as
+  // contentHash's canonical JSON, which sorts `labels` before `spec`).
+  const sortedSpec = sortKeysDeep(spec);
+  const hash = shortHash(JSON.stringify({ labels: sortKeysDeep(ownedLabels(labels)), spec: sortedSpec }), 16);
+  // `spec` sorts last among the object's keys.
+  const object: ServiceEntryObject = {
+    ...sortKeysDeep({
+      apiVersion: options.apiVersion,
+      kind: 'ServiceEntry' as const,
+      metadata: {
+        name,
+        namespace: options.namespace,
+        labels,
+        annotations: { [SERVICE_ANNOTATION]: identity, [HASH_ANNOTATION]: hash },
+      },
+    }),
+    spec: sortedSpec,
+  };
   return { kind: 'ok', entry: { key, name, namespace: options.namespace, host, hash, object }, notes };
 }
 
