@@ -181,6 +181,11 @@ export const controllerSchema = z
       .positive()
       .default(3)
       .describe('/healthz fails when no reconcile finished for this many resync intervals.'),
+    applicationSettle: durationField('controller.applicationSettle')
+      .default(5000)
+      .describe(
+        'A Dubbo application that would get an entry of its own in `merge` mode (application level only, as far as the registries say) is created only once it has been so this long: Dubbo writes the interface level of a `register-mode=all` provider beside its application level, and a run between the two would publish a duplicate. 0 turns it off.',
+      ),
   })
   .describe('The continuous controller (`sync` without `--once`).');
 

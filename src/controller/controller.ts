@@ -17,6 +17,8 @@ export interface ControllerOptions extends ReconcileOptions {
   readonly debounceMs: number;
   /** Backoff after a failed run (doubles up to resyncMs). */
   readonly retryMs?: number;
+  /** How long a new entry of a Dubbo application at application level only waits (0: not at all). */
+  readonly applicationSettleMs?: number;
 }
 
 export interface ControllerDeps {
@@ -50,6 +52,9 @@ export class Controller {
   private readonly dirtyKeys = new Map<string, ServiceKey>();
   /** Collisions logged at warn so far (see ReconcileDeps.reportedCollisions). */
   private readonly reportedCollisions = new Set<string>();
+  /** Dubbo applications on an entry of their own (merge mode) → first seen so (see ReconcileDeps.applicationSettle). */
+  private readonly unmappedSince = new Map<string, number>();
+  private settleTimer: NodeJS.Timeout | undefined;
   private fullNeeded = true;
   private cache: ControllerCache | undefined;
   private running = false;
@@ -141,6 +146,7 @@ export class Controller {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.resyncTimer) clearInterval(this.resyncTimer);
+    if (this.settleTimer) clearTimeout(this.settleTimer);
     await this.current;
   }
 
@@ -164,6 +170,9 @@ export class Controller {
             signal: this.signal,
             now: this.now,
             reportedCollisions: this.reportedCollisions,
+            ...(this.options.applicationSettleMs
+              ? { applicationSettle: { settleMs: this.options.applicationSettleMs, unmappedSince: this.unmappedSince } }
+              : {}),
           };
           let report = full
             ? undefined
@@ -180,6 +189,7 @@ export class Controller {
             this.dirty = true;
           }
           this.record(report);
+          this.scheduleSettled();
           ok = exitCodeOf(report, false) !== ExitCode.Failed;
           this.deps.onReport?.(report);
         } catch (err) {
@@ -208,6 +218,27 @@ export class Controller {
     } finally {
       this.running = false;
     }
+  }
+
+  /**
+   * A full run when the first held application-level entry has settled (nothing else may
+   * trigger one before the resync interval).
+   */
+  private scheduleSettled(): void {
+    const settleMs = this.options.applicationSettleMs ?? 0;
+    if (settleMs <= 0 || this.unmappedSince.size === 0) return;
+    const now = this.now();
+    const waits = [...this.unmappedSince.values()].map((t) => t + settleMs - now).filter((ms) => ms > 0);
+    if (waits.length === 0) return;
+    if (this.settleTimer) clearTimeout(this.settleTimer);
+    this.settleTimer = setTimeout(
+      () => {
+        this.settleTimer = undefined;
+        this.trigger(0);
+      },
+      Math.min(...waits) + 1,
+    );
+    this.settleTimer.unref();
   }
 
   private record(report: ReconcileReport): void {

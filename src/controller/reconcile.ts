@@ -46,6 +46,13 @@ export interface ReconcileDeps {
    */
   readonly reportedCollisions?: Set<string>;
   readonly now?: () => number;
+  /**
+   * Continuous mode: Dubbo applications published on an entry of their own in `merge` mode, by
+   * service key string → when this process first saw them so (kept across runs, updated by
+   * every full run), and how long a new such entry waits (see settleApplicationLevel in
+   * src/plan/policy.ts). Without it (`sync --once`) nothing is held.
+   */
+  readonly applicationSettle?: { readonly settleMs: number; readonly unmappedSince: Map<string, number> };
 }
 
 /**
@@ -116,6 +123,18 @@ export async function reconcileOnce(
   );
 }
 
+/**
+ * Keeps `since` (service key string → first seen) to the Dubbo applications this full run
+ * publishes on an entry of their own in `merge` mode: new ones from now, gone ones forgotten.
+ */
+export function trackUnmapped(since: Map<string, number>, synth: SynthOutcome, now: number): void {
+  const current = new Set(
+    synth.notes.filter((n) => n.note.code === 'application-level-unmapped').map((n) => n.service),
+  );
+  for (const key of since.keys()) if (!current.has(key)) since.delete(key);
+  for (const key of current) if (!since.has(key)) since.set(key, now);
+}
+
 /** host → service key string of the objects the bridge owns now. */
 export function currentOwners(observed: readonly ObservedEntry[]): Map<string, string> {
   const owners = new Map<string, string>();
@@ -179,6 +198,8 @@ export async function planAndApply(
   // about them like any other (an early create the plan does not want is deleted by the plan,
   // under the policy mode and the deletion cap).
   const early = [...(input.earlyWrites?.values() ?? [])].filter((o) => o.ok);
+  const settle = deps.applicationSettle;
+  if (settle && input.scope === 'full') trackUnmapped(settle.unmappedSince, synth, now());
   const plan = planFromSynth({
     synth,
     observed: early.length > 0 ? withEarly(observed, early) : observed,
@@ -186,6 +207,9 @@ export async function planAndApply(
     policy: options.policy,
     maxDeletes: options.maxDeletes,
     scope: input.scope === 'keys' ? { kind: 'keys', read: input.keysRead ?? new Set() } : { kind: 'full' },
+    ...(settle
+      ? { applicationSettle: { now: now(), settleMs: settle.settleMs, unmappedSince: settle.unmappedSince } }
+      : {}),
   });
   logDecisions(plan, input.scope, log, deps.reportedCollisions);
 

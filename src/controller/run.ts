@@ -115,6 +115,7 @@ export async function runContinuous(deps: ContinuousDeps): Promise<number> {
       ...reconcileOptionsOf(config, { dryRun: deps.dryRun }),
       resyncMs: config.controller.resyncInterval,
       debounceMs: config.controller.debounce,
+      applicationSettleMs: config.controller.applicationSettle,
     },
     { logger, metrics, onReport },
     work.signal,

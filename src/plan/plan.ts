@@ -109,6 +109,18 @@ export interface PlanInput {
   /** At most this many deletions in one run; the rest wait for the next run. */
   readonly maxDeletes: number;
   readonly scope?: PlanScope;
+  /**
+   * Dubbo applications that would be published on an entry of their own in `merge` mode (synth
+   * note `application-level-unmapped`), by service key string, with the time this process first
+   * saw them so, and how long a new such entry waits (continuous mode; absent: not held).
+   */
+  readonly applicationSettle?: ApplicationSettle;
+}
+
+export interface ApplicationSettle {
+  readonly now: number;
+  readonly settleMs: number;
+  readonly unmappedSince: ReadonlyMap<string, number>;
 }
 
 export interface Plan {
@@ -144,6 +156,7 @@ export function planFromSynth(run: {
   readonly policy: Policy;
   readonly maxDeletes: number;
   readonly scope: PlanScope;
+  readonly applicationSettle?: ApplicationSettle;
 }): Plan {
   const { synth, observed } = run;
   const invalid = new Map(synth.invalid.map((r) => [serviceKeyString(r.key), r.reason] as const));
@@ -174,6 +187,7 @@ export function planFromSynth(run: {
     policy: run.policy,
     maxDeletes: run.maxDeletes,
     scope: run.scope,
+    ...(run.applicationSettle ? { applicationSettle: run.applicationSettle } : {}),
   });
 }
 

@@ -1,3 +1,4 @@
+import { serviceKeyString } from '../model/service.js';
 import { sortByKey } from '../util/sort.js';
 import type { Change, PlanInput } from './plan.js';
 
@@ -96,6 +97,36 @@ export const ownership: PlanFilter = {
   }),
 };
 
+/**
+ * A Dubbo application in `merge` mode that the registries show at application level only
+ * (no interface-level provider of the application at its addresses, no metadata naming its
+ * interfaces) is published on an entry of its own. That is the truth for `register-mode=instance`
+ * without a metadata report, and a transient for a `register-mode=all` provider: Dubbo writes
+ * its two levels one after the other (a starting provider may be read between them, and a
+ * stopping or expiring one loses its interface level first), and the entry would be created
+ * for one run and deleted by the next. A NEW such entry is therefore created only once the
+ * application has been seen at application level only for `settleMs`; an existing one is
+ * updated as usual. Continuous mode only (`sync --once` has no earlier run to compare with).
+ */
+export const settleApplicationLevel: PlanFilter = {
+  name: 'application-level settle',
+  apply: (changes, input) => {
+    const s = input.applicationSettle;
+    if (s === undefined || s.settleMs <= 0) return { changes: [...changes] };
+    return {
+      changes: changes.map((c) => {
+        if (c.action !== 'create' || c.desired === undefined || c.applied === true) return c;
+        const since = s.unmappedSince.get(serviceKeyString(c.desired.key));
+        if (since === undefined || s.now - since >= s.settleMs) return c;
+        return keep(
+          c,
+          `Dubbo application registered at application level only, seen so for ${s.now - since} ms: a new entry of its own waits ${s.settleMs} ms (controller.applicationSettle), as the interface level of a register-mode=all provider is written and removed beside it`,
+        );
+      }),
+    };
+  },
+};
+
 /** `sync` writes everything; `upsert-only` never deletes; `create-only` never updates or deletes. */
 export const policyMode: PlanFilter = {
   name: 'policy mode',
@@ -134,6 +165,7 @@ export const deletionCap: PlanFilter = {
 
 /** The filters, in the order they apply. */
 export const PLAN_FILTERS: readonly PlanFilter[] = [
+  settleApplicationLevel,
   fenceSources,
   deleteOnlyInFullRuns,
   protectObjects,

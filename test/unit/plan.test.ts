@@ -236,6 +236,43 @@ describe('the policy filters (policy.ts), one row per case', () => {
       expected: { [a.name]: ['delete'], [b.name]: ['keep', /deletion cap of 1 per run reached \(2 planned\)/] },
     },
     {
+      name: 'application-level settle: a new entry of an application at application level only, seen so for less than the settle, is not created',
+      input: {
+        desired: [a, b],
+        observed: [],
+        applicationSettle: { now: 10_000, settleMs: 5000, unmappedSince: new Map([[serviceKeyString(a.key), 7000]]) },
+      },
+      expected: {
+        [a.name]: ['keep', /application level only, seen so for 3000 ms: a new entry of its own waits 5000 ms/],
+        [b.name]: ['create'],
+      },
+    },
+    {
+      name: 'application-level settle: created once seen so for the settle; an existing one is updated at once',
+      input: {
+        desired: [aChanged, b],
+        observed: [observedOf(a)],
+        applicationSettle: {
+          now: 10_000,
+          settleMs: 5000,
+          unmappedSince: new Map([
+            [serviceKeyString(a.key), 9000],
+            [serviceKeyString(b.key), 5000],
+          ]),
+        },
+      },
+      expected: { [a.name]: ['update'], [b.name]: ['create'] },
+    },
+    {
+      name: 'application-level settle 0 (off): created at once',
+      input: {
+        desired: [a],
+        observed: [],
+        applicationSettle: { now: 10_000, settleMs: 0, unmappedSince: new Map([[serviceKeyString(a.key), 10_000]]) },
+      },
+      expected: { [a.name]: ['create'] },
+    },
+    {
       name: 'deletion cap counts early objects too',
       input: { desired: [], observed: [observedOf(a, { early: true }), observedOf(b)], maxDeletes: 0 },
       expected: { [a.name]: ['keep', /deletion cap/], [b.name]: ['keep', /deletion cap/] },
@@ -245,6 +282,7 @@ describe('the policy filters (policy.ts), one row per case', () => {
 
   it('apply in the documented order', () => {
     expect(PLAN_FILTERS.map((f) => f.name)).toEqual([
+      'application-level settle',
       'fence sources whose read failed',
       'keys-scoped runs leave deletions to a full run',
       'protected objects',

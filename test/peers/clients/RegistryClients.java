@@ -16,7 +16,8 @@ import java.util.Properties;
  *
  *   dubbo   --registry <zookeeper://h:p | nacos://h:p?namespace=ns> --app <name>
  *           [--version v] [--group g] [--host 127.0.0.2] [--dubbo-port n] [--tri-port n]
- *           [--register-mode all|interface|instance] [--weight n]
+ *           [--register-mode all|interface|instance] [--weight n] [--delay ms]
+ *           [--metadata-center true|false]
  *   nacos   --server h:p [--username u] (password from the environment: RB_CLIENT_NACOS_PASSWORD)
  *           --instance ns/group/service/ip:port[;weight=w][;enabled=false][;ephemeral=false][;k=v]...
  *   curator --connect h:p [--base /services] --name s --address a --port n [--spring] [--id x]
@@ -72,6 +73,10 @@ public final class RegistryClients {
     app.setQosEnable(false);
     app.setRegisterMode(one(o, "register-mode", "all"));
     org.apache.dubbo.config.RegistryConfig registry = new org.apache.dubbo.config.RegistryConfig(one(o, "registry", null));
+    // --metadata-center false: the registry is not Dubbo's metadata center (no <root>/mapping,
+    // no <root>/metadata), as with a metadata report turned off or kept elsewhere.
+    String metadataCenter = one(o, "metadata-center", null);
+    if (metadataCenter != null) registry.setUseAsMetadataCenter(Boolean.parseBoolean(metadataCenter));
     String host = one(o, "host", "127.0.0.1");
     List<org.apache.dubbo.config.ProtocolConfig> protocols = new ArrayList<>();
     String dubboPort = one(o, "dubbo-port", null);
@@ -96,6 +101,9 @@ public final class RegistryClients {
     if (group != null) service.setGroup(group);
     String weight = one(o, "weight", null);
     if (weight != null) service.setWeight(Integer.parseInt(weight));
+    // --delay ms: Dubbo's service `delay` (the export, interface level included, waits that long).
+    String delay = one(o, "delay", null);
+    if (delay != null) service.setDelay(Integer.parseInt(delay));
     service.setProtocols(protocols);
     org.apache.dubbo.config.bootstrap.DubboBootstrap bootstrap = org.apache.dubbo.config.bootstrap.DubboBootstrap.getInstance();
     bootstrap.application(app).registry(registry).protocols(protocols).service(service).start();
@@ -309,7 +317,8 @@ public final class RegistryClients {
     List<String> v = o.get(key);
     if (v == null || v.isEmpty()) {
       if (fallback == null && !key.equals("version") && !key.equals("group") && !key.equals("weight")
-          && !key.equals("namespace") && !key.equals("id") && !key.equals("dubbo-port") && !key.equals("tri-port")) {
+          && !key.equals("namespace") && !key.equals("id") && !key.equals("dubbo-port") && !key.equals("tri-port")
+          && !key.equals("delay") && !key.equals("metadata-center")) {
         usage("--" + key + " is required");
       }
       return fallback;
