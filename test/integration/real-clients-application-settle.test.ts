@@ -184,7 +184,8 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('kube'))(
       const provider = await startClient([
         'dubbo',
         '--registry',
-        `zookeeper://127.0.0.1:${proxy.port}?group=${ROOT}&session=4000`,
+        // timeout: Dubbo's wait for its first ZooKeeper connection (5 s by default).
+        `zookeeper://127.0.0.1:${proxy.port}?group=${ROOT}&session=4000&timeout=30000`,
         '--app',
         APP,
         '--version',
@@ -216,6 +217,7 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('kube'))(
 
       const t0 = Date.now();
       const figures: Record<string, number> = {};
+      const logFrom = bridge.logText().length;
       proxy.cutInterfaceLevel();
       await waitUntil(async () => (await providers()).length === 0, 'the interface-level session expired', 120_000);
       figures.interfaceGoneMs = Date.now() - t0;
@@ -224,6 +226,7 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('kube'))(
       const decided = (): string | undefined =>
         bridge
           .logText()
+          .slice(logFrom)
           .split('\n')
           .find((l) => l.includes(`"name":"${APP_HOST}"`) && /"action":"(create|keep)"/.test(l));
       await waitUntil(async () => decided() !== undefined, `a decision about ${APP_HOST}`, 120_000);

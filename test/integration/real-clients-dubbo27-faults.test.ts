@@ -70,10 +70,12 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('kube'))(
     /** A provider of GreetService (dubbo port only) in the test's root, as Dubbo 2.7 or 3.3. */
     function provider(kind: '2.7' | '3', o: { app: string; group: string; port: number }): Promise<ClientHandle> {
       const zk = peer('zookeeper').connect;
+      // timeout: how long Dubbo waits for its first ZooKeeper connection before giving up
+      // ("zookeeper not connected"; 5 s by default, too short on a loaded machine).
       const registry =
         kind === '2.7'
-          ? `zookeeper://${zk}?group=${ROOT}&zk.session.expire=${SESSION_27_MS}`
-          : `zookeeper://${zk}?group=${ROOT}&session=10000`;
+          ? `zookeeper://${zk}?group=${ROOT}&zk.session.expire=${SESSION_27_MS}&timeout=30000`
+          : `zookeeper://${zk}?group=${ROOT}&session=10000&timeout=30000`;
       return start(
         [
           'dubbo',
