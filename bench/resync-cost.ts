@@ -5,10 +5,11 @@
  * for them (every object up to date), as the continuous controller's full run does it with the
  * watched view (the same service objects every run): synthesis, plan, collision check, decision
  * log, controller cache. Server round trips are not in it.
- *   npx tsx bench/resync-cost.ts [--n 10000] [--m 5] [--runs 15]
+ *   npx tsx bench/resync-cost.ts [--n 10000] [--m 5] [--runs 15] [--once]
  * Prints the CPU of each run and the median; the first runs warm the code and the memo.
  */
 import { performance } from 'node:perf_hooks';
+import { pino } from 'pino';
 import { createLogger } from '../src/log.js';
 import { BridgeMetrics } from '../src/metrics.js';
 import { serviceKeyString } from '../src/model/service.js';
@@ -39,7 +40,12 @@ const config = bridgeConfig({
   debounceMs: 100,
   resyncMs: 60_000,
 });
-const logger = createLogger({ level: 'warn', destination: { write: () => undefined } });
+// --once: as `sync --once` (every collision logged at warn, here to /dev/null), not as the controller.
+const once = process.argv.includes('--once');
+const logger = createLogger({
+  level: 'warn',
+  destination: once ? pino.destination({ dest: '/dev/null', sync: true }) : { write: () => undefined },
+});
 const sources = buildSources(config, {
   logger,
   baseDir: process.cwd(),
@@ -106,7 +112,7 @@ for (let r = 0; r < runs; r++) {
     },
     sink,
     { policy: 'sync', maxDeletes: 100_000, dryRun: false },
-    { logger, signal: new AbortController().signal, reportedCollisions: reported },
+    { logger, signal: new AbortController().signal, ...(once ? {} : { reportedCollisions: reported }) },
   );
   cacheFromReport(report);
   const c = process.cpuUsage(c0);
