@@ -4,6 +4,7 @@ import { BridgeError, SourceUnavailableError, describeError } from '../../src/er
 import {
   compareServiceKeys,
   serviceKeyString,
+  type ApplicationInterface,
   type Instance,
   type RegistryService,
   type RejectedEntry,
@@ -18,7 +19,8 @@ import {
   type SourceAdapter,
 } from '../../src/sources/adapter.js';
 import { DUBBO_TEMPLATE_ATTRIBUTES } from '../dubbo/naming.js';
-import { nacosModelService } from './dubbo.js';
+import { dubboShape, nacosModelService } from './dubbo.js';
+import { DubboDefinitions } from './dubbo-metadata.js';
 import { protectEmpty, type KnownService } from './empty-protection.js';
 import { NacosHttp, type ResolvedAuth } from './http.js';
 import { parseInstanceList, parseServiceListPage, stripGroupPrefix } from './parse.js';
@@ -64,6 +66,12 @@ export interface NacosServiceRef {
  * (its default limit of matched services a pattern), without a word.
  */
 const FUZZY_MATCH_LIMIT = 500;
+
+/**
+ * An application whose metadata search found nothing or failed is searched again on a full read
+ * this long after (an unchanged application that was found is not searched again at all).
+ */
+const METADATA_RETRY_MS = 10_000;
 
 /** How services and instances are read from a server. */
 type ReadPath = 'grpc' | 'v1';
@@ -228,7 +236,7 @@ export class NacosSource implements SourceAdapter {
     // else its next changes (the rest of a new deployment's instances) would wait for the next
     // full list or re-list to subscribe it.
     if (unfollowed.length > 0) this.push?.add(unfollowed);
-    return { source: this.context.source, services, rejected };
+    return { source: this.context.source, services: services.map((s) => this.withInterfaces(s)), rejected };
   }
 
   /** What the push said of `ref`, when its subscription is live (else undefined: read it). */
@@ -595,6 +603,85 @@ export class NacosSource implements SourceAdapter {
     }
   }
 
+  /** Dubbo's metadata report in the config service (made on first use; see dubbo-metadata.ts). */
+  private definitions: DubboDefinitions | undefined;
+
+  /**
+   * Application-level services (`merge`) of a full read with the interfaces Dubbo's metadata
+   * report in the config service says their applications provide: searched for applications
+   * whose revisions are new, from the cache for the others. A failed search never fails the
+   * read: the application keeps what was last read, else stays on its own entry (with a note).
+   */
+  private async mapApplications(
+    http: NacosHttp,
+    services: RegistryService[],
+    signal: AbortSignal,
+  ): Promise<RegistryService[]> {
+    if (!this.config.dubbo.metadataReport) return services;
+    const apps = services.filter((s) => s.applicationLevel?.mode === 'merge');
+    if (apps.length === 0 && this.definitions === undefined) return services;
+    this.definitions ??= new DubboDefinitions(
+      async (path, params, sig) => {
+        const res = await http.request('GET', path, params, sig);
+        return { status: res.status, body: http.redact(res.body), server: res.server };
+      },
+      {
+        source: this.context.source,
+        group: this.config.dubbo.metadataGroup,
+        log: this.log,
+        now: this.now,
+        retryMs: METADATA_RETRY_MS,
+        concurrency: Math.min(4, this.config.concurrency),
+      },
+    );
+    await this.definitions.refresh(apps, signal);
+    this.definitions.retain(new Set(apps.map((s) => `${s.key.namespace}\u0000${s.applicationLevel!.application}`)));
+    return services.map((s) => this.withInterfaces(s));
+  }
+
+  /** The same object again while what the cache says of its application is unchanged. */
+  private readonly withDefinitions = new WeakMap<
+    RegistryService,
+    { readonly signature: string; readonly service: RegistryService }
+  >();
+
+  /** An application-level service (`merge`) with what the cache knows of its interfaces. */
+  private withInterfaces(s: RegistryService): RegistryService {
+    const level = s.applicationLevel;
+    if (level?.mode !== 'merge' || this.definitions === undefined) return s;
+    const known = this.definitions.known(s.key.namespace, level.application);
+    if (known === undefined || (known.interfaces.length === 0 && known.error === undefined)) return s;
+    const signature = JSON.stringify([known.interfaces, known.error ?? '']);
+    const before = this.withDefinitions.get(s);
+    if (before?.signature === signature) return before.service;
+    const interfaces: ApplicationInterface[] = [];
+    for (const id of known.interfaces) {
+      const shape = dubboShape(
+        `providers:${id.interface}:${id.version}:${id.group}`,
+        { application: level.application },
+        { source: s.key.source, namespace: s.key.namespace },
+        this.config.dubboHostTemplate,
+      );
+      if (shape === undefined || shape === 'not-a-service' || shape instanceof Error) continue;
+      interfaces.push({
+        key: { ...s.key, group: shape.group, name: shape.name },
+        host: shape.host,
+        attributes: shape.attributes,
+        protocol: 'dubbo',
+      });
+    }
+    const service: RegistryService = {
+      ...s,
+      applicationLevel: {
+        ...level,
+        ...(interfaces.length > 0 ? { interfaces } : {}),
+        ...(interfaces.length === 0 && known.error !== undefined ? { metadataError: known.error } : {}),
+      },
+    };
+    this.withDefinitions.set(s, { signature, service });
+    return service;
+  }
+
   async close(): Promise<void> {
     await this.push?.close();
     this.grpcReadsClient?.close();
@@ -747,7 +834,7 @@ export class NacosSource implements SourceAdapter {
       }
     for (const [k, e] of [...this.pushed]) if (forget(k) && e.at < listedAt) this.pushed.delete(k);
     for (const [k, e] of [...this.readWhilePending]) if (forget(k) && e.at < listedAt) this.readWhilePending.delete(k);
-    return { services, rejected, followed: live };
+    return { services: await this.mapApplications(http, services, signal), rejected, followed: live };
   }
 
   /** The service names of a namespace and group, over the read path of this server. */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { durationField } from '../../src/config/duration.js';
 import { secretRefSchema } from '../../src/config/secret.js';
-import { dubboSettingsSchema } from '../dubbo/schema.js';
+import { applicationLevelModes } from '../dubbo/schema.js';
 
 /**
  * The `sources[i].nacos` block. Secrets are references ({env} | {file}), never inline values.
@@ -138,11 +138,30 @@ export const nacosConfigSchema = z.strictObject({
     .describe(
       'Host template of Dubbo interface services (`providers:<iface>:<version>:<group>`). Unset: the shared Dubbo template, so they get the same host as from ZooKeeper.',
     ),
-  dubbo: dubboSettingsSchema({
-    registry: 'Nacos',
-    applicationLevel:
-      'Dubbo 3 application-level services (a Nacos service named after the application, whose instances carry `dubbo.endpoints`). `merge`: instances that an interface-level service of the same application already lists add nothing and the application is not published again; the rest (providers registered at application level only) stay on the application entry. `separate`: the application is published on its own as well. `ignore`: not published.',
-  }),
+  dubbo: z
+    .strictObject({
+      applicationLevel: z
+        .enum(applicationLevelModes)
+        .default('merge')
+        .describe(
+          'Dubbo 3 application-level services (a Nacos service named after the application, whose instances carry `dubbo.endpoints`). `merge`: instances that an interface-level service of the same application already lists add nothing and the application is not published again; the rest (providers registered at application level only, `register-mode=instance`) are published on the entries of the interfaces the metadata report names (see `metadataReport`), else on the application entry. `separate`: the application is published on its own as well. `ignore`: not published.',
+        ),
+      metadataReport: z
+        .boolean()
+        .default(true)
+        .describe(
+          "Read Dubbo's metadata report in the Nacos config service (the service definitions Dubbo writes in group `metadataGroup`, one config search per application and revision, cached) to map `merge` application-level services to their interfaces. `false`: no config is read; such providers stay on the application entry.",
+        ),
+      metadataGroup: z
+        .string()
+        .min(1)
+        .default('dubbo')
+        .describe(
+          "Config group of Dubbo's service definitions: the metadata report's `group` (Dubbo's default `dubbo`).",
+        ),
+    })
+    .default({ applicationLevel: 'merge', metadataReport: true, metadataGroup: 'dubbo' })
+    .describe('How Dubbo registrations in this Nacos map to mesh services.'),
   requestTimeout: durationField('sources[].nacos.requestTimeout')
     .default(5_000)
     .describe('Timeout of each HTTP request.'),

@@ -64,12 +64,18 @@ export interface RegistryService {
     /**
      * The interface-level services (interface, version, group) the registry's Dubbo metadata
      * says this application provides (ZooKeeper: `<root>/metadata/<interface>/…/provider/<app>`,
-     * listed in `<root>/mapping/<interface>`), as templates without instances. In `merge` mode
+     * listed in `<root>/mapping/<interface>`; Nacos: the config dataIds
+     * `<interface>:<version>:<group>:provider:<app>`), as templates without instances. In `merge` mode
      * instances registered at application level only are published on these services' entries.
      */
     readonly interfaces?: readonly ApplicationInterface[];
     /** Interfaces `<root>/mapping` names for this application whose version and group are unknown. */
     readonly mappedInterfaces?: readonly string[];
+    /**
+     * Why the registry's Dubbo metadata could not be read for this application (a Nacos config
+     * search refused or failed): said in the note of an application left on its own entry.
+     */
+    readonly metadataError?: string;
   };
 }
 

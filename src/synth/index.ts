@@ -318,7 +318,8 @@ function applicationJoins(
       });
     const mapped = [...(mappedNames.get(k) ?? [])].sort();
     const serves =
-      mapped.length > 0 ? ` (mapping names ${mapped.join(', ')}; their version and group are unknown)` : '';
+      (mapped.length > 0 ? ` (mapping names ${mapped.join(', ')}; their version and group are unknown)` : '') +
+      (level.metadataError !== undefined ? ` (Dubbo metadata not read: ${level.metadataError})` : '');
     if (addresses === undefined) {
       notes.push({
         source: it.service.key.source,
