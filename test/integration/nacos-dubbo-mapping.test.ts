@@ -11,6 +11,7 @@
  * run; the shared servers are never restarted.
  */
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,13 +23,16 @@ import { nacosAdapter } from '../../adapters/nacos/index.js';
 import { main } from '../../src/cli/main.js';
 import { secretResolver } from '../../src/config/secret.js';
 import { BridgeMetrics } from '../../src/metrics.js';
+import type { RegistryService } from '../../src/model/service.js';
 import { loadKubeConfig } from '../../src/sinks/kube/client.js';
 import { SOURCES_ANNOTATION } from '../../src/synth/index.js';
 import { install, startClient, type ClientHandle } from '../peers/clients.js';
+import type { ManagedHandle } from '../peers/lib/managed.js';
 import { hasPeer, peer } from '../peers/endpoints.js';
 import {
   capture,
   effectivePorts,
+  freePort,
   freePorts,
   listEntries,
   removeNamespaces,
@@ -298,5 +302,132 @@ describe.skipIf(!hasPeer('nacos') || !hasPeer('rnacos') || !hasPeer('zookeeper')
       expect(got[0]!.metadata.annotations?.[SOURCES_ANNOTATION]).toBe('zk,nacos');
       await nacosOne.stop();
     }, 300_000);
+  },
+);
+
+/**
+ * A free HTTP port p for a server of its own whose other ports are p + each offset (Java Nacos:
+ * gRPC +1000 and +1001, JRaft -1000; r-nacos: gRPC +1000, console +2000), all free.
+ */
+async function freePortSet(offsets: readonly number[]): Promise<number> {
+  const canListen = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const srv = net.createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '0.0.0.0', () => srv.close(() => resolve(true)));
+    });
+  for (let i = 0; i < 100; i++) {
+    const p = 21_000 + Math.floor(Math.random() * 20_000);
+    let ok = true;
+    for (const o of offsets) if (!(await canListen(p + o))) ok = false;
+    if (ok) return p;
+  }
+  throw new Error('no free port set');
+}
+
+describe.skipIf(!hasPeer('nacos') || !hasPeer('rnacos'))(
+  'Dubbo register-mode=instance in Nacos with auth on: the config search with the login token',
+  () => {
+    let dir: string;
+    const servers: ManagedHandle[] = [];
+    const running: ClientHandle[] = [];
+    const password = `pw-${randomBytes(9).toString('hex')}`;
+
+    beforeAll(async () => {
+      await install((m) => process.stderr.write(`[registry-clients] ${m}\n`));
+      dir = await mkdtemp(join(tmpdir(), 'rb-ndm-auth-'));
+    }, 15 * 60_000);
+
+    afterAll(async () => {
+      await Promise.all(running.map((c) => c.kill()));
+      for (const h of servers) await h.stop();
+      if (dir) await rm(dir, { recursive: true, force: true });
+    });
+
+    for (const server of ['nacos', 'rnacos'] as const)
+      it(`${server}: the config search goes with the login token (Java Nacos: a read/write user without the admin role) and maps the application`, async () => {
+        // Java Nacos: `rb-dubbo` gets rw on every namespace (no admin role); r-nacos: its admin.
+        const user = server === 'nacos' ? 'rb-dubbo' : 'nacos';
+        const handle =
+          server === 'nacos'
+            ? await (
+                await import('../peers/nacos.js')
+              ).start({
+                dataDir: join(dir, 'nacos'),
+                port: await freePortSet([0, -1000, 1000, 1001]),
+                consolePort: await freePort(),
+                auth: { username: user, password },
+              })
+            : await (
+                await import('../peers/rnacos.js')
+              ).start({
+                dataDir: join(dir, 'rnacos'),
+                // Dubbo's nacos-client connects to gRPC on the HTTP port + 1000 (r-nacos's default).
+                port: await freePortSet([0, 1000, 2000]),
+                auth: { username: user, password },
+              });
+        servers.push(handle);
+        const http = handle.endpoints.http!;
+        const serverAddr = http.replace(/^https?:\/\//, '').replace(/\/nacos$/, '');
+        const ns = `ndm-auth-${id}`;
+        const app = `ndm-auth-${id}-${server}`;
+        const group = `ndm-auth-${id}`;
+        const [d, t] = (await freePorts(2)) as [number, number];
+        const provider = await startClient([
+          'dubbo',
+          '--registry',
+          `nacos://${serverAddr}?namespace=${ns}&username=${user}&password=${password}&nacos.retry=60&nacos.retry-wait=1000`,
+          '--app',
+          app,
+          '--version',
+          '6.0.0',
+          '--group',
+          group,
+          '--dubbo-port',
+          String(d),
+          '--tri-port',
+          String(t),
+          '--register-mode',
+          'instance',
+        ]);
+        running.push(provider);
+        const logs: string[] = [];
+        const adapter = nacosAdapter.create(
+          nacosAdapter.configSchema.parse({
+            servers: [http],
+            namespaces: [ns],
+            groups: ['DEFAULT_GROUP'],
+            auth: { username: user, password: { env: 'RB_NDM_PASSWORD' } },
+          }),
+          {
+            source: server,
+            logger: pino({ level: 'debug' }, { write: (l: string) => void logs.push(l) }),
+            baseDir: dir,
+            resolveSecret: secretResolver({ RB_NDM_PASSWORD: password }, dir),
+            metrics: new BridgeMetrics(new Registry()),
+          },
+        );
+        try {
+          const signal = new AbortController().signal;
+          // Dubbo writes its definition asynchronously: read until the application is mapped
+          // (an application not mapped yet is searched again after 10 s).
+          let level: RegistryService['applicationLevel'];
+          await until(
+            `${server}: the application read and mapped`,
+            async () => {
+              const snap = await adapter.list(signal);
+              level = snap.services.find((x) => x.applicationLevel?.application === app)?.applicationLevel;
+              return (level?.interfaces?.length ?? 0) > 0;
+            },
+            120_000,
+          );
+          expect(level?.metadataError).toBeUndefined();
+          expect(level?.interfaces?.map((i) => i.host)).toEqual([hostOf('6.0.0', group)]);
+          expect(logs.join('')).not.toContain(password);
+        } finally {
+          await adapter.close();
+          await provider.stop();
+        }
+      }, 420_000);
   },
 );
