@@ -22,6 +22,9 @@ import type { Change, ObservedEntry } from './plan.js';
  *   Istio keeps.
  * An entry elsewhere exported only to other namespaces (`.`, `~`, names) is a deliberate local
  * override there: not reported.
+ *
+ * Hosts only: TCP ports that entries elsewhere serve without addresses are checked with the
+ * target namespaces' entries in ./collisions.ts (findCollisions), by Istio's listener rule.
  */
 export type ElsewhereIndex = ReadonlyMap<string, readonly ObservedEntry[]>;
 

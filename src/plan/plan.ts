@@ -37,10 +37,14 @@ export interface ObservedEntry {
   readonly ports?: readonly CollisionPort[];
   readonly addresses?: readonly string[];
   readonly exportTo?: readonly string[];
+  /** spec.resolution, where the sink reads it (NONE with endpoints listens per endpoint). */
+  readonly resolution?: string;
+  /** Declares endpoints or a workloadSelector (set only when true), where the sink reads it. */
+  readonly endpointsOrSelector?: true;
   /**
    * In a namespace the bridge does not write to (the kube sink's cluster-wide view). Never the
-   * bridge's to update or delete, whoever manages it (`owned` is false): it only holds hosts,
-   * visible where its `exportTo` says (see ./elsewhere.ts).
+   * bridge's to update or delete, whoever manages it (`owned` is false): it only holds hosts
+   * and ports, visible where its `exportTo` says (see ./elsewhere.ts and ./collisions.ts).
    */
   readonly elsewhere?: true;
   /** Carries the managed-by label of registry-bridge (an elsewhere entry of another installation). */
@@ -145,7 +149,38 @@ export function planChanges(input: PlanInput): Plan {
   const counts: Record<Action, number> = { create: 0, update: 0, delete: 0, unchanged: 0, conflict: 0, keep: 0 };
   for (const c of sorted) counts[c.action] += 1;
   const collisions = [...findCollisions(sorted, input.observed), ...elsewhereCollisions(sorted, elsewhere)];
-  return { changes: sorted, counts, collisions, needsFullRun };
+  return { changes: withPortNotes(sorted, collisions), counts, collisions, needsFullRun };
+}
+
+/**
+ * A port collision never withholds an entry: a create or update that shares a TCP port without
+ * addresses is written, and its reason says so. Withholding it would not give the port back:
+ * the sidecar's `0.0.0.0:<port>` chain belongs to the keeper whether or not the other entry
+ * exists (connections to the shadowed service's endpoints on that port go to the keeper's
+ * either way), while the entry's other ports, its own address where DNS proxying allocates
+ * one, and the namespaces that do not see the keeper would be lost with it. The collision
+ * report (log line, gauge, exit 4) asks a human to separate the ports.
+ */
+function withPortNotes(changes: readonly Change[], collisions: readonly Collision[]): Change[] {
+  const notes = new Map<string, string[]>();
+  const note = (id: string, text: string) => notes.set(id, [...(notes.get(id) ?? []), text]);
+  for (const x of collisions) {
+    if (x.kind !== 'port') continue;
+    const [keeper, shadowed] = x.entries;
+    const k = idOf(keeper);
+    const s = idOf(shadowed);
+    if (shadowed.desired) note(s, `TCP port ${x.port} is shadowed by ${keeper.host} (${k})`);
+    if (keeper.desired) note(k, `it takes TCP port ${x.port} from ${shadowed.host} (${s})`);
+  }
+  if (notes.size === 0) return [...changes];
+  return changes.map((c) => {
+    const n = notes.get(idOf(c));
+    if (!n || !(c.action === 'create' || c.action === 'update')) return c;
+    return {
+      ...c,
+      reason: `${c.reason ?? ''}; ${n.join('; ')} for sidecars that see both: written all the same, reported as a collision`,
+    };
+  });
 }
 
 /** A run's synthesis against what the sink holds: the plan's input built from both, then the plan. */

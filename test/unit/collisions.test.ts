@@ -53,9 +53,69 @@ describe('collisions Istio would resolve silently', () => {
       expected: [],
     },
     {
-      name: 'one exported everywhere, one to its own namespace: both seen there',
+      name: 'one exported everywhere, one to its own namespace: in that namespace the private one comes first',
       desired: [entry('a', 'dubbo', 20880), entry('b', 'dubbo', 20880, { exportTo: ['.'] })],
-      expected: ['port 20880: a.example.mesh keeps it, b.example.mesh shadowed'],
+      expected: ['port 20880: b.example.mesh keeps it, a.example.mesh shadowed'],
+    },
+    {
+      name: 'HTTPS and TLS without addresses match the SNI of their host: no collision',
+      desired: [entry('a', 'https', 8443), entry('b', 'https', 8443), entry('c', 'tls', 8443)],
+      expected: [],
+    },
+    {
+      name: 'Mongo, MySQL and Redis are TCP-like',
+      desired: [entry('a', 'mongo', 27017), entry('b', 'redis', 27017), entry('c', 'mysql', 27017)],
+      expected: [
+        'port 27017: a.example.mesh keeps it, b.example.mesh shadowed',
+        'port 27017: a.example.mesh keeps it, c.example.mesh shadowed',
+      ],
+    },
+    {
+      name: 'an existing entry of ours is older than one this run creates, whatever their hosts',
+      desired: [entry('a', 'dubbo', 20880), entry('b', 'dubbo', 20880)],
+      observed: [
+        {
+          namespace: 'mesh',
+          name: 'b.example.mesh',
+          hosts: ['b.example.mesh'],
+          owned: true,
+          source: 'test',
+          hash: entry('b', 'dubbo', 20880).hash,
+          created: '2026-01-01T00:00:00Z',
+        },
+      ],
+      expected: ['port 20880: b.example.mesh keeps it, a.example.mesh shadowed'],
+    },
+    {
+      name: 'a foreign entry with resolution NONE and endpoints listens per endpoint: no collision',
+      desired: [entry('a', 'dubbo', 20880)],
+      observed: [
+        {
+          namespace: 'legacy',
+          name: 'z',
+          hosts: ['z.legacy.svc'],
+          owned: false,
+          ports: [{ number: 20880, protocol: 'TCP' }],
+          resolution: 'NONE',
+          endpointsOrSelector: true,
+        },
+      ],
+      expected: [],
+    },
+    {
+      name: 'a foreign entry with resolution NONE and no endpoints falls back to 0.0.0.0: collision',
+      desired: [entry('a', 'dubbo', 20880)],
+      observed: [
+        {
+          namespace: 'legacy',
+          name: 'z',
+          hosts: ['z.legacy.svc'],
+          owned: false,
+          ports: [{ number: 20880, protocol: 'TCP' }],
+          resolution: 'NONE',
+        },
+      ],
+      expected: ['port 20880: z.legacy.svc keeps it, a.example.mesh shadowed'],
     },
     {
       name: 'an existing foreign entry in another namespace holds the port: it is older, it keeps it',
@@ -113,9 +173,11 @@ describe('collisions Istio would resolve silently', () => {
     });
 
   it('names TCP-like protocols as Istio builds them', () => {
-    expect(['TCP', 'TLS', 'HTTPS', 'Mongo', 'MySQL', 'Redis', '', undefined].map(isTcpLike)).toEqual(
+    expect(['TCP', 'tcp', 'Mongo', 'MySQL', 'Redis', 'dubbo', '', undefined].map(isTcpLike)).toEqual(
       Array(8).fill(true),
     );
-    expect(['HTTP', 'HTTP2', 'GRPC', 'GRPC-Web', 'UDP'].map(isTcpLike)).toEqual(Array(5).fill(false));
+    expect(['HTTP', 'HTTP2', 'HTTP_PROXY', 'GRPC', 'GRPC-Web', 'UDP', 'HTTPS', 'TLS'].map(isTcpLike)).toEqual(
+      Array(8).fill(false),
+    );
   });
 });

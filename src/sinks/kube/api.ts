@@ -16,6 +16,9 @@ export interface ServiceEntryResource extends KubernetesObject {
     addresses?: string[];
     exportTo?: string[];
     ports?: { number?: number; protocol?: string }[];
+    resolution?: string;
+    endpoints?: unknown[];
+    workloadSelector?: unknown;
   };
 }
 

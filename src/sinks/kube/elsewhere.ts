@@ -1,6 +1,7 @@
 /**
  * The ServiceEntries of every namespace the bridge does not write to, for the plan's check of
- * hosts declared elsewhere (src/plan/elsewhere.ts). One cluster-wide list, or the cache a
+ * hosts declared elsewhere (src/plan/elsewhere.ts) and of TCP ports they serve without addresses
+ * (src/plan/collisions.ts): what Istio builds listeners from, kept compact (./informer.ts, toElsewhere). One cluster-wide list, or the cache a
  * cluster-wide watch keeps (continuous mode), both with a field selector that leaves the target
  * namespaces out (the namespace informer has those). Only where RBAC lets the bridge list
  * ServiceEntries cluster-wide: otherwise it says so once and the check is off; never fatal.

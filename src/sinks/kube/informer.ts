@@ -3,6 +3,7 @@
  * (ObservedEntry, not the objects): the content hashes of a list, and the cache a list and a
  * watch keep, once the continuous controller watches.
  */
+import type { CollisionPort } from '../../plan/collisions.js';
 import type { ObservedEntry } from '../../plan/plan.js';
 import {
   contentHash,
@@ -142,11 +143,11 @@ export function toObserved(o: ServiceEntryResource, owned: boolean, hash?: strin
 
 /**
  * An entry in a namespace the bridge does not write to (the cluster-wide view): never owned,
- * whoever manages it; only its hosts, where it is visible and when it was created count.
+ * whoever manages it; its hosts, where it is visible, when it was created, and what Istio builds
+ * listeners from (for ports shared without addresses).
  */
 export function toElsewhere(o: ServiceEntryResource): ObservedEntry {
   const spec = o.spec ?? {};
-  const strings = (xs: unknown) => (Array.isArray(xs) ? xs.filter((x): x is string => typeof x === 'string') : []);
   return {
     namespace: o.metadata?.namespace ?? '',
     name: o.metadata?.name ?? '',
@@ -154,8 +155,8 @@ export function toElsewhere(o: ServiceEntryResource): ObservedEntry {
     owned: false,
     elsewhere: true,
     ...(o.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE ? { managedByBridge: true as const } : {}),
-    exportTo: strings(spec.exportTo),
     ...createdOf(o),
+    ...listenerFieldsOf(o),
   };
 }
 
@@ -167,15 +168,46 @@ function createdOf(o: ServiceEntryResource): Pick<ObservedEntry, 'created'> {
   return {};
 }
 
-function listenerFieldsOf(o: ServiceEntryResource): Pick<ObservedEntry, 'ports' | 'addresses' | 'exportTo'> {
+const NONE: readonly never[] = Object.freeze([]);
+const strings = (xs: unknown): readonly string[] => {
+  if (!Array.isArray(xs) || xs.length === 0) return NONE;
+  return xs.filter((x): x is string => typeof x === 'string');
+};
+
+/**
+ * Ports as the collision check reads them, one shared object per (number, protocol): at 10,000
+ * entries elsewhere most ports are alike (20880/TCP, 8080/HTTP), so an entry keeps references.
+ */
+const portObjects = new Map<string, CollisionPort>();
+function portOf(number: number, protocol: string | undefined): CollisionPort {
+  const key = `${number}/${protocol ?? ''}`;
+  const known = portObjects.get(key);
+  if (known) return known;
+  const port: CollisionPort = Object.freeze({ number, ...(protocol !== undefined ? { protocol } : {}) });
+  if (portObjects.size < 10_000) portObjects.set(key, port);
+  return port;
+}
+
+/** One string per resolution, not one per entry. */
+const RESOLUTIONS = new Map(['NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN', 'DYNAMIC_DNS'].map((r) => [r, r]));
+
+function listenerFieldsOf(
+  o: ServiceEntryResource,
+): Pick<ObservedEntry, 'ports' | 'addresses' | 'exportTo' | 'resolution' | 'endpointsOrSelector'> {
   const spec = o.spec ?? {};
   const ports = (Array.isArray(spec.ports) ? spec.ports : []).flatMap((p) =>
-    typeof p?.number === 'number'
-      ? [{ number: p.number, ...(typeof p.protocol === 'string' ? { protocol: p.protocol } : {}) }]
-      : [],
+    typeof p?.number === 'number' ? [portOf(p.number, typeof p.protocol === 'string' ? p.protocol : undefined)] : [],
   );
-  const strings = (xs: unknown) => (Array.isArray(xs) ? xs.filter((x): x is string => typeof x === 'string') : []);
-  return { ports, addresses: strings(spec.addresses), exportTo: strings(spec.exportTo) };
+  const selects =
+    (Array.isArray(spec.endpoints) && spec.endpoints.length > 0) ||
+    (typeof spec.workloadSelector === 'object' && spec.workloadSelector !== null);
+  return {
+    ports: ports.length > 0 ? ports : NONE,
+    addresses: strings(spec.addresses),
+    exportTo: strings(spec.exportTo),
+    ...(typeof spec.resolution === 'string' ? { resolution: RESOLUTIONS.get(spec.resolution) ?? spec.resolution } : {}),
+    ...(selects ? { endpointsOrSelector: true as const } : {}),
+  };
 }
 
 /**
