@@ -1,0 +1,261 @@
+/**
+ * TCP ports that a ServiceEntry in another namespace serves without addresses
+ * (src/plan/collisions.ts), with the built binary (`sync --once`) against the harness's real
+ * kube-apiserver, and what the real istiod then sends a sidecar (the xDS probe): the entry the
+ * plan names as the keeper is the one whose cluster the `0.0.0.0_<port>` tcp_proxy goes to, in
+ * the namespace the plan names. Every host, namespace and TCP port is unique to this file's run:
+ * the apiserver is shared and keeps what earlier runs leave (no namespace controller), and a
+ * port another run's entry holds would be a collision here too.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes, randomInt } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify as toYaml } from 'yaml';
+import { clusterName } from '../../src/verify/compare.js';
+import type { ProxyView } from '../../src/verify/proxy-config.js';
+import { XdsProbe } from '../../src/verify/xds-probe.js';
+import { hasPeer, peer, peers } from '../peers/endpoints.js';
+
+const suffix = randomBytes(3).toString('hex');
+const ours = `rb-pxns-${suffix}`;
+const theirs = `rb-pxns-other-${suffix}`;
+/** Four ports of this run, away from the ports other files use (20880, 8080, the shapes' 21000–21999). */
+const base = randomInt(42_000, 61_000);
+const port = (i: number) => base + i;
+let dir: string;
+let custom: CustomObjectsApi;
+
+interface LogLine {
+  level: number;
+  msg: string;
+  [k: string]: unknown;
+}
+
+function runSync(config: string): Promise<{ code: number; lines: LogLine[]; output: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['dist/registry-bridge.mjs', 'sync', '--once', '-c', config, '--kubeconfig', peer('kube').kubeconfig],
+      { timeout: 90_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+        const output = `${stdout}${stderr}`;
+        const lines = output
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as LogLine);
+        resolve({ code, lines, output });
+      },
+    );
+  });
+}
+
+/**
+ * One Dubbo-like service (TCP on `tcpPort`) written into `ours` by a source of its own. Its
+ * host starts with `z-`: after the other entries' `a-` hosts, so that an entry created in the
+ * same second as the foreign one still comes after it in Istio's order (creation time, then host).
+ */
+async function bridgeFor(service: string, tcpPort: number): Promise<{ config: string; host: string }> {
+  const registry = join(dir, `${service}.json`);
+  await writeFile(
+    registry,
+    JSON.stringify({
+      services: [{ name: service, protocol: 'tcp', instances: [{ address: '10.61.0.1', port: tcpPort }] }],
+    }),
+  );
+  const config = join(dir, `${service}.yaml`);
+  await writeFile(
+    config,
+    toYaml({
+      sources: [{ name: service, kind: 'static', static: { path: registry }, targetNamespace: ours }],
+      sink: { kind: 'kube' },
+    }),
+  );
+  return { config, host: `${service}.static` };
+}
+
+async function foreignEntry(
+  name: string,
+  host: string,
+  ports: { number: number; protocol: string }[],
+  extra: Record<string, unknown> = {},
+): Promise<void> {
+  await custom.createNamespacedCustomObject({
+    group: 'networking.istio.io',
+    version: 'v1',
+    namespace: theirs,
+    plural: 'serviceentries',
+    body: {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'ServiceEntry',
+      metadata: { name },
+      spec: {
+        hosts: [host],
+        ports: ports.map((p) => ({ ...p, name: `${p.protocol.toLowerCase()}-${p.number}` })),
+        resolution: 'STATIC',
+        location: 'MESH_INTERNAL',
+        endpoints: [{ address: '10.62.0.1' }],
+        ...extra,
+      },
+    },
+  });
+}
+
+async function entriesIn(namespace: string): Promise<string[]> {
+  const list = (await custom.listNamespacedCustomObject({
+    group: 'networking.istio.io',
+    version: 'v1',
+    namespace,
+    plural: 'serviceentries',
+  })) as { items: (KubernetesObject & { spec: { hosts: string[] } })[] };
+  return list.items.map((o) => `${o.metadata?.name} ${o.spec.hosts.join(',')}`).sort();
+}
+
+const collisions = (lines: LogLine[]) => lines.filter((l) => l.msg.startsWith('collision:'));
+
+/** The clusters the catch-all TCP chain (no SNI, no CIDR, no ALPN) of `0.0.0.0_<port>` forwards to. */
+function catchAllTcp(view: ProxyView, p: number): string[] | undefined {
+  const listener = view.listeners.find((l) => l.name === `0.0.0.0_${p}`);
+  if (!listener) return undefined;
+  return listener.filterChains
+    .filter(
+      (c) =>
+        c.tcpClusters.length > 0 &&
+        c.serverNames.length === 0 &&
+        c.prefixRanges.length === 0 &&
+        c.applicationProtocols.length === 0,
+    )
+    .flatMap((c) => c.tcpClusters);
+}
+
+/** What istiod sends a sidecar in `namespace` for this port, once both entries' clusters are there. */
+async function tcpProxyIn(namespace: string, p: number, hosts: string[]): Promise<string[] | undefined> {
+  const probe = await XdsProbe.connect({
+    address: peers().istiod.xds,
+    namespace,
+    podName: `rb-pxns-${namespace}-${p}-${process.pid}`,
+  });
+  try {
+    // Listeners of the push whose clusters have both entries (istiod sends one push's CDS and
+    // LDS with one version): a listener of an earlier push, before the younger entry, would give
+    // the port to the older one whatever the rule.
+    await probe.waitFor(
+      () => {
+        const { view, versions } = probe.snapshot();
+        return (
+          hosts.every((h) => view.clusters.has(clusterName(p, h))) &&
+          versions.cluster !== undefined &&
+          versions.cluster === versions.listener &&
+          catchAllTcp(view, p) !== undefined
+        );
+      },
+      undefined,
+      60_000,
+      `the clusters of ${hosts.join(', ')} and the listener 0.0.0.0_${p} of one push`,
+    );
+    return catchAllTcp(probe.snapshot().view, p);
+  } finally {
+    probe.close();
+  }
+}
+
+describe.skipIf(!hasPeer('kube'))('TCP ports served in another namespace (built binary, real kube-apiserver)', () => {
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'rb-pxns-'));
+    const admin = new KubeConfig();
+    admin.loadFromFile(peer('kube').kubeconfig);
+    custom = admin.makeApiClient(CustomObjectsApi);
+    const core = admin.makeApiClient(CoreV1Api);
+    for (const name of [ours, theirs]) await core.createNamespace({ body: { metadata: { name } } });
+  });
+
+  afterAll(async () => {
+    // Namespaces are left for their entries: with no namespace controller a deleted namespace
+    // keeps them anyway, and their ports are this run's alone.
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('an older TCP entry elsewhere (exportTo unset) on the port: ours is written, the pair reported with the keeper, exit 4; istiod sends the port to the keeper', async () => {
+    const p = port(0);
+    const other = `a-legacy-${suffix}.example`;
+    await foreignEntry('legacy-tcp', other, [{ number: p, protocol: 'TCP' }]);
+    const { config, host } = await bridgeFor(`z-greet-${suffix}`, p);
+
+    const run = await runSync(config);
+    expect(run.code, run.output).toBe(4);
+    expect(run.lines.filter((l) => l.msg === 'create')).toEqual([
+      expect.objectContaining({
+        namespace: ours,
+        name: host,
+        reason: expect.stringContaining(
+          `TCP port ${p} is shadowed by ${other} (${theirs}/legacy-tcp) for sidecars that see both: written all the same`,
+        ) as unknown,
+      }),
+    ]);
+    expect(collisions(run.lines)).toEqual([
+      expect.objectContaining({
+        level: 40,
+        kind: 'port',
+        port: p,
+        hosts: [other, host],
+        objects: [`${theirs}/legacy-tcp`, `${ours}/${host}`],
+        reason: expect.stringContaining(`send all of 0.0.0.0:${p} to ${other}`) as unknown,
+      }),
+    ]);
+    expect(run.lines.find((l) => l.msg === 'reconcile finished')).toMatchObject({ create: 1, collisions: 1 });
+    expect(await entriesIn(ours)).toContain(`${host} ${host}`);
+
+    // The next run knows both creation times: the same keeper.
+    const again = await runSync(config);
+    expect(again.code, again.output).toBe(4);
+    expect(collisions(again.lines).map((l) => l.objects)).toEqual([[`${theirs}/legacy-tcp`, `${ours}/${host}`]]);
+
+    if (hasPeer('istiod')) expect(await tcpProxyIn(ours, p, [host, other])).toEqual([clusterName(p, other)]);
+  });
+
+  it('a younger entry elsewhere exported to its own namespace only: there it comes first (reported for that namespace), elsewhere ours keeps the port; istiod agrees in both namespaces', async () => {
+    const p = port(1);
+    const { config, host } = await bridgeFor(`z-local-${suffix}`, p);
+    const first = await runSync(config);
+    expect(first.code, first.output).toBe(0);
+    expect(collisions(first.lines)).toEqual([]);
+
+    const other = `a-local-${suffix}.example`;
+    await foreignEntry('local-tcp', other, [{ number: p, protocol: 'TCP' }], { exportTo: ['.'] });
+    const run = await runSync(config);
+    expect(run.code, run.output).toBe(4);
+    expect(collisions(run.lines)).toEqual([
+      expect.objectContaining({
+        kind: 'port',
+        port: p,
+        objects: [`${theirs}/local-tcp`, `${ours}/${host}`],
+        reason: expect.stringMatching(
+          new RegExp(`for sidecars in namespace ${theirs}: .*private to ${theirs}`),
+        ) as unknown,
+      }),
+    ]);
+
+    if (hasPeer('istiod')) {
+      expect(await tcpProxyIn(theirs, p, [host, other])).toEqual([clusterName(p, other)]);
+      expect(await tcpProxyIn(ours, p, [host])).toEqual([clusterName(p, host)]);
+    }
+  });
+
+  it('entries elsewhere on the port with addresses, as HTTP, or as TLS take nothing: exit 0', async () => {
+    const p = port(2);
+    await foreignEntry('with-address', `a-vip-${suffix}.example`, [{ number: p, protocol: 'TCP' }], {
+      addresses: ['240.61.0.9'],
+    });
+    await foreignEntry('http', `a-http-${suffix}.example`, [{ number: p, protocol: 'HTTP' }]);
+    await foreignEntry('tls', `a-tls-${suffix}.example`, [{ number: p, protocol: 'TLS' }]);
+    const { config, host } = await bridgeFor(`z-alone-${suffix}`, p);
+    const run = await runSync(config);
+    expect(run.code, run.output).toBe(0);
+    expect(collisions(run.lines)).toEqual([]);
+    expect(await entriesIn(ours)).toContain(`${host} ${host}`);
+  });
+});
