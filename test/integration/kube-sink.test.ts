@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import tls from 'node:tls';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -332,9 +332,13 @@ describe('kube sink against the real apiserver', () => {
 
   it('reports a TCP port that a foreign ServiceEntry without addresses already holds (a collision), naming both hosts and the port: exit 4', async () => {
     const { ns, reg } = await newRegistry('rb-collide');
+    // A port of this run's: the shared apiserver keeps earlier runs' entries (in namespaces
+    // no controller empties), and entries of other namespaces on the same port collide too.
+    // Below the ephemeral range other files take free ports from.
+    const port = randomInt(22_000, 32_000);
     await createForeign(ns, 'legacy-dubbo', {
-      hosts: ['legacy.dubbo.example'],
-      ports: [{ number: 20880, name: 'tcp', protocol: 'TCP' }],
+      hosts: [`legacy-${ns}.dubbo.example`],
+      ports: [{ number: port, name: 'tcp', protocol: 'TCP' }],
       resolution: 'STATIC',
       location: 'MESH_INTERNAL',
       endpoints: [{ address: '10.9.0.1' }],
@@ -348,7 +352,7 @@ describe('kube sink against the real apiserver', () => {
             namespace: 'public',
             group: 'DEFAULT_GROUP',
             protocol: 'dubbo',
-            instances: [{ address: '10.0.0.1', port: 20880 }],
+            instances: [{ address: '10.0.0.1', port }],
           },
         ],
       }),
@@ -357,8 +361,15 @@ describe('kube sink against the real apiserver', () => {
     expect(report.plan.counts).toMatchObject({ create: 1, conflict: 0 });
     expect(
       report.plan.collisions.map((c) => `${c.kind} ${c.port ?? ''} ${c.entries.map((e) => e.host).join(' ')}`),
-    ).toEqual([`port 20880 legacy.dubbo.example ${hostIn(ns, 'greet')}`]);
+    ).toEqual([`port ${port} legacy-${ns}.dubbo.example ${hostIn(ns, 'greet')}`]);
     expect(exitCodeOf(report, false)).toBe(ExitCode.Degraded);
+    // Neither stays on the port for another run (deleted namespaces keep their objects here).
+    for (const name of ['legacy-dubbo', hostIn(ns, 'greet')])
+      await objects.delete({
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'ServiceEntry',
+        metadata: { name, namespace: ns },
+      });
   });
 
   it('restores an owned object edited by hand and recreates one deleted by hand', async () => {

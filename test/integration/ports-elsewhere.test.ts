@@ -4,8 +4,8 @@
  * kube-apiserver, and what the real istiod then sends a sidecar (the xDS probe): the entry the
  * plan names as the keeper is the one whose cluster the `0.0.0.0_<port>` tcp_proxy goes to, in
  * the namespace the plan names. Every host, namespace and TCP port is unique to this file's run:
- * the apiserver is shared and keeps what earlier runs leave (no namespace controller), and a
- * port another run's entry holds would be a collision here too.
+ * the apiserver is shared and keeps what runs leave (no namespace controller), and a port
+ * another run's entry holds would be a collision here too. The entries are deleted at the end.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
@@ -19,14 +19,16 @@ import { clusterName } from '../../src/verify/compare.js';
 import type { ProxyView } from '../../src/verify/proxy-config.js';
 import { XdsProbe } from '../../src/verify/xds-probe.js';
 import { hasPeer, peer, peers } from '../peers/endpoints.js';
+import { removeNamespaces } from './real-clients-kit.js';
 
 const suffix = randomBytes(3).toString('hex');
 const ours = `rb-pxns-${suffix}`;
 const theirs = `rb-pxns-other-${suffix}`;
-/** Four ports of this run, away from the ports other files use (20880, 8080, the shapes' 21000–21999). */
-const base = randomInt(42_000, 61_000);
+/** Ports of this run: below the ephemeral range (32768–60999) other files take free ports from, above the shapes (21000–21999). */
+const base = randomInt(22_000, 32_000);
 const port = (i: number) => base + i;
 let dir: string;
+let admin: KubeConfig | undefined;
 let custom: CustomObjectsApi;
 
 interface LogLine {
@@ -166,7 +168,7 @@ async function tcpProxyIn(namespace: string, p: number, hosts: string[]): Promis
 describe.skipIf(!hasPeer('kube'))('TCP ports served in another namespace (built binary, real kube-apiserver)', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'rb-pxns-'));
-    const admin = new KubeConfig();
+    admin = new KubeConfig();
     admin.loadFromFile(peer('kube').kubeconfig);
     custom = admin.makeApiClient(CustomObjectsApi);
     const core = admin.makeApiClient(CoreV1Api);
@@ -174,8 +176,9 @@ describe.skipIf(!hasPeer('kube'))('TCP ports served in another namespace (built 
   });
 
   afterAll(async () => {
-    // Namespaces are left for their entries: with no namespace controller a deleted namespace
-    // keeps them anyway, and their ports are this run's alone.
+    // ServiceEntries first: no namespace controller empties a deleted namespace, and an entry
+    // left on one of these ports would be a collision for whatever takes the port next.
+    if (admin) await removeNamespaces(admin, [ours, theirs]);
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 

@@ -6,7 +6,7 @@
  *
  * Each scenario starts at most two JVMs (~150-190 MB each) and stops them before the next.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -44,6 +44,13 @@ const TARGET2 = `rb-rc-${id}-2`;
  */
 const HOST_TEMPLATE = `{service}.{versionLabel}.{groupLabel}.rc-${id}.{kind}`;
 const DUBBO_HOST = `registrybridge.demo.greetservice.v-1-0-0.g-g1.rc-${id}.dubbo`;
+/**
+ * Registered ports that nothing listens on, this run's own: a TCP port that an entry of another
+ * run (another namespace) serves without addresses is a collision (src/plan/collisions.ts).
+ * Below the ephemeral range that free ports come from.
+ */
+const ORDERS_PORT = randomInt(22_000, 31_000);
+const INVENTORY_PORT = ORDERS_PORT + 1;
 
 describe.skipIf(!hasPeer('zookeeper') || !hasPeer('nacos') || !hasPeer('kube'))(
   'real registry clients → ServiceEntries in kube and istiod',
@@ -224,13 +231,13 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('nacos') || !hasPeer('kube'))(
             '--server',
             peer('nacos').serverAddr,
             '--instance',
-            `${NS_C}/DEFAULT_GROUP/orders/127.0.0.11:8080;weight=1;version=v1`,
+            `${NS_C}/DEFAULT_GROUP/orders/127.0.0.11:${ORDERS_PORT};weight=1;version=v1`,
             '--instance',
-            `${NS_C}/DEFAULT_GROUP/orders/127.0.0.12:8080;weight=3;version=v1`,
+            `${NS_C}/DEFAULT_GROUP/orders/127.0.0.12:${ORDERS_PORT};weight=3;version=v1`,
             '--instance',
-            `${NS_C}/DEFAULT_GROUP/orders/127.0.0.13:8080;enabled=false;version=v1`,
+            `${NS_C}/DEFAULT_GROUP/orders/127.0.0.13:${ORDERS_PORT};enabled=false;version=v1`,
             '--instance',
-            `${NS_C}/DEFAULT_GROUP/orders/127.0.0.14:8080;weight=0;version=v1`,
+            `${NS_C}/DEFAULT_GROUP/orders/127.0.0.14:${ORDERS_PORT};weight=0;version=v1`,
             '--instance',
             `${NS_B}/G1/billing/127.0.0.21:${healthyPort};ephemeral=false`,
             '--instance',
@@ -249,7 +256,7 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('nacos') || !hasPeer('kube'))(
             '--address',
             'fd00:0:0:0:0:0:0:2%eth0',
             '--port',
-            '9091',
+            String(INVENTORY_PORT),
           ]),
         ]);
         // The server health-checks persistent instances: wait until it has judged both.
@@ -286,7 +293,7 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('nacos') || !hasPeer('kube'))(
 
         const inventory = byService.get('inventory')!;
         expect(inventory.spec.endpoints!.map((ep) => ep.address)).toEqual(['fd00::2']);
-        expect(inventory.spec.ports.map((p) => `${p.protocol}/${p.number}`)).toEqual(['TCP/9091']);
+        expect(inventory.spec.ports.map((p) => `${p.protocol}/${p.number}`)).toEqual([`TCP/${INVENTORY_PORT}`]);
         expect(inventory.metadata.labels?.[SOURCE_LABEL]).toBe('zk');
 
         await Promise.all([nacosClient.stop(), curator.stop()]);
