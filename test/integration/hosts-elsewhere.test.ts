@@ -239,7 +239,7 @@ describe.skipIf(!hasPeer('kube'))('hosts declared in another namespace (built bi
       expect.objectContaining({
         check: 'hosts-in-other-namespaces',
         msg: expect.stringMatching(
-          /RBAC denies list of serviceentries\.networking\.istio\.io in all namespaces: hosts that ServiceEntries in other namespaces declare are not checked/,
+          /RBAC denies list of serviceentries\.networking\.istio\.io in all namespaces: hosts and TCP ports that ServiceEntries in other namespaces declare are not checked/,
         ),
       }),
     ]);

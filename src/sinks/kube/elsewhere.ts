@@ -17,7 +17,7 @@ import type { KubeSinkOptions } from './options.js';
 import { watchLoop } from './watch.js';
 
 const OFF =
-  'hosts that ServiceEntries in other namespaces declare are not checked (grant get/list/watch of ' +
+  'hosts and TCP ports that ServiceEntries in other namespaces declare are not checked (grant get/list/watch of ' +
   "serviceentries cluster-wide, the chart's rbac.otherNamespaces, to check them)";
 
 const informed = (o: ServiceEntryResource): InformedEntry => ({
