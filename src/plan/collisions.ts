@@ -220,13 +220,15 @@ function portCollisions(port: number, list: readonly Entry[]): Collision[] {
   }
   publics.sort(olderFirst);
   const publicDesired = publics.filter((e) => e.desired);
-  const pairs = new Map<string, { keeper: Entry; shadowed: Entry; views: string[] }>();
+  /** keeper → shadowed → the views where it holds (insertion order: deterministic). */
+  const pairs = new Map<Entry, Map<Entry, string[]>>();
   const add = (keeper: Entry, shadowed: Entry, view: string) => {
     if (keeper === shadowed || keeper.host === shadowed.host || !(keeper.desired || shadowed.desired)) return;
-    const key = `${keeper.namespace}/${keeper.name}#${keeper.host}|${shadowed.namespace}/${shadowed.name}#${shadowed.host}`;
-    const pair = pairs.get(key);
-    if (pair) pair.views.push(view);
-    else pairs.set(key, { keeper, shadowed, views: [view] });
+    let byShadowed = pairs.get(keeper);
+    if (!byShadowed) pairs.set(keeper, (byShadowed = new Map()));
+    const where = byShadowed.get(shadowed);
+    if (where) where.push(view);
+    else byShadowed.set(shadowed, [view]);
   };
   const views: [string, [Entry, 0 | 1][]][] = [
     [ELSEWHERE_VIEW, []],
@@ -242,15 +244,19 @@ function portCollisions(port: number, list: readonly Entry[]): Collision[] {
     const others = keeper.desired ? [...ordered, ...publics] : [...ordered.filter((e) => e.desired), ...publicDesired];
     for (const e of others) add(keeper, e, view);
   }
-  return [...pairs.values()].map(({ keeper, shadowed, views: where }) => ({
-    kind: 'port' as const,
-    port,
-    entries: [side(keeper), side(shadowed)] as const,
-    reason:
-      `TCP port ${port} of ${shadowed.host} (${shadowed.namespace}/${shadowed.name}) is shadowed by ${keeper.host} ` +
-      `(${keeper.namespace}/${keeper.name}) for sidecars ${describeViews(where)}: neither has addresses, so those sidecars ` +
-      `send all of 0.0.0.0:${port} to ${keeper.host} (${why(keeper, shadowed, where)})`,
-  }));
+  const out: Collision[] = [];
+  for (const [keeper, byShadowed] of pairs)
+    for (const [shadowed, where] of byShadowed)
+      out.push({
+        kind: 'port',
+        port,
+        entries: [side(keeper), side(shadowed)],
+        reason:
+          `TCP port ${port} of ${shadowed.host} (${shadowed.namespace}/${shadowed.name}) is shadowed by ${keeper.host} ` +
+          `(${keeper.namespace}/${keeper.name}) for sidecars ${describeViews(where)}: neither has addresses, so those sidecars ` +
+          `send all of 0.0.0.0:${port} to ${keeper.host} (${why(keeper, shadowed, where)})`,
+      });
+  return out;
 }
 
 function describeViews(views: readonly string[]): string {

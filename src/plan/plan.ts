@@ -162,23 +162,42 @@ export function planChanges(input: PlanInput): Plan {
  * report (log line, gauge, exit 4) asks a human to separate the ports.
  */
 function withPortNotes(changes: readonly Change[], collisions: readonly Collision[]): Change[] {
-  const notes = new Map<string, string[]>();
-  const note = (id: string, text: string) => notes.set(id, [...(notes.get(id) ?? []), text]);
+  const writes = new Set<string>();
+  for (const c of changes) if (c.action === 'create' || c.action === 'update') writes.add(idOf(c));
+  if (writes.size === 0) return [...changes];
+  /** Per written object and port: the keeper that shadows it, or what it takes the port from. */
+  const notes = new Map<string, Map<number, { by?: string; takes: string[]; count: number }>>();
+  const at = (id: string, port: number) => {
+    let ports = notes.get(id);
+    if (!ports) notes.set(id, (ports = new Map()));
+    let n = ports.get(port);
+    if (!n) ports.set(port, (n = { takes: [], count: 0 }));
+    return n;
+  };
   for (const x of collisions) {
-    if (x.kind !== 'port') continue;
+    if (x.kind !== 'port' || x.port === undefined) continue;
     const [keeper, shadowed] = x.entries;
     const k = idOf(keeper);
     const s = idOf(shadowed);
-    if (shadowed.desired) note(s, `TCP port ${x.port} is shadowed by ${keeper.host} (${k})`);
-    if (keeper.desired) note(k, `it takes TCP port ${x.port} from ${shadowed.host} (${s})`);
+    if (shadowed.desired && writes.has(s)) at(s, x.port).by ??= `${keeper.host} (${k})`;
+    if (keeper.desired && writes.has(k)) {
+      const n = at(k, x.port);
+      n.count++;
+      if (n.takes.length < 3) n.takes.push(`${shadowed.host} (${s})`);
+    }
   }
   if (notes.size === 0) return [...changes];
   return changes.map((c) => {
-    const n = notes.get(idOf(c));
-    if (!n || !(c.action === 'create' || c.action === 'update')) return c;
+    const ports = notes.get(idOf(c));
+    if (!ports) return c;
+    const text = [...ports].map(([port, n]) =>
+      n.by !== undefined
+        ? `TCP port ${port} is shadowed by ${n.by}`
+        : `it takes TCP port ${port} from ${n.takes.join(', ')}${n.count > n.takes.length ? ` and ${n.count - n.takes.length} more` : ''}`,
+    );
     return {
       ...c,
-      reason: `${c.reason ?? ''}; ${n.join('; ')} for sidecars that see both: written all the same, reported as a collision`,
+      reason: `${c.reason ?? ''}; ${text.join('; ')} for sidecars that see both: written all the same, reported as a collision`,
     };
   });
 }
