@@ -36,6 +36,11 @@ export async function listEntries(kc: KubeConfig, namespace: string): Promise<En
   return list.items;
 }
 
+/** The ServiceEntries of a namespace, sorted by their first host. */
+export async function entriesByHost(kc: KubeConfig, namespace: string): Promise<Entry[]> {
+  return (await listEntries(kc, namespace)).sort((a, b) => a.spec.hosts[0]!.localeCompare(b.spec.hosts[0]!));
+}
+
 /**
  * Deletes test namespaces, their ServiceEntries first: the harness's apiserver runs no namespace
  * controller, so deleting a namespace alone leaves its objects. Errors are ignored (clean-up).

@@ -23,7 +23,7 @@ import { hasPeer, peer } from '../peers/endpoints.js';
 import {
   capture,
   freePort,
-  listEntries,
+  entriesByHost,
   until,
   zkChildren,
   zkNode,
@@ -66,9 +66,7 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('kube'))(
     const running: ClientHandle[] = [];
     const kc = () => loadKubeConfig({ kubeconfig: peer('kube').kubeconfig });
 
-    async function entries(namespace: string): Promise<Entry[]> {
-      return (await listEntries(kc(), namespace)).sort((a, b) => a.spec.hosts[0]!.localeCompare(b.spec.hosts[0]!));
-    }
+    const entries = (namespace: string) => entriesByHost(kc(), namespace);
 
     async function syncOnce(cfg: string): Promise<{ code: number; err: string }> {
       const c = capture();

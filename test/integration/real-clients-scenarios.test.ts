@@ -33,7 +33,7 @@ import {
   capture,
   effectivePorts,
   freePorts,
-  listEntries,
+  entriesByHost,
   nacosConfig,
   nacosHosts,
   until,
@@ -64,9 +64,7 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('nacos') || !hasPeer('kube'))(
     const running: ClientHandle[] = [];
     const kc = () => loadKubeConfig({ kubeconfig: peer('kube').kubeconfig });
 
-    async function entries(namespace: string): Promise<Entry[]> {
-      return (await listEntries(kc(), namespace)).sort((a, b) => a.spec.hosts[0]!.localeCompare(b.spec.hosts[0]!));
-    }
+    const entries = (namespace: string) => entriesByHost(kc(), namespace);
     const entryOf = async (namespace: string, host: string) =>
       (await entries(namespace)).find((e) => e.spec.hosts[0] === host);
 
