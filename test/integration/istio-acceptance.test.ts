@@ -19,24 +19,12 @@ import {
   type SynthOptions,
 } from '../../src/synth/index.js';
 import { baseServiceEntrySpec as base } from '../unit/helpers.js';
+import { statusText } from './kube-status.js';
 
 const GROUP = 'networking.istio.io';
 const VERSION = 'v1';
 const PLURAL = 'serviceentries';
 const NS = 'default';
-
-function statusText(e: unknown): string {
-  const ex = e as { body?: unknown; message?: string };
-  let body = ex.body;
-  if (typeof body === 'string') {
-    try {
-      body = JSON.parse(body);
-    } catch {
-      return body as string;
-    }
-  }
-  return (body as { message?: string } | undefined)?.message ?? String(ex.message);
-}
 
 describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))('Istio agrees with the bridge on what is valid', () => {
   let api: k8s.CustomObjectsApi;

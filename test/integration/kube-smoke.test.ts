@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasPeer, peer } from '../peers/endpoints.js';
+import { statusText } from './kube-status.js';
 
 const GROUP = 'networking.istio.io';
 const VERSION = 'v1';
@@ -25,20 +26,6 @@ function se(name: string, hosts: string[]) {
       location: 'MESH_INTERNAL',
     },
   };
-}
-
-/** The apiserver's Status message of a failed request. */
-function errorText(e: unknown): string {
-  const ex = e as { body?: unknown; message?: string };
-  let body = ex.body;
-  if (typeof body === 'string') {
-    try {
-      body = JSON.parse(body);
-    } catch {
-      return body as string;
-    }
-  }
-  return (body as { message?: string } | undefined)?.message ?? String(ex.message);
 }
 
 describe.skipIf(!hasPeer('kube'))('kube-apiserver peer', () => {
@@ -129,7 +116,7 @@ describe.skipIf(!hasPeer('kube'))('kube-apiserver peer', () => {
       err = e;
     }
     expect(err, 'ServiceEntry with host bad_host! was accepted').toBeDefined();
-    const text = errorText(err);
+    const text = statusText(err);
     expect((err as { code?: number }).code).toBe(400);
     // Layer: the admission webhook registered by test/peers/istiod.ts (istiod /validate).
     expect(text).toContain('admission webhook "validation.istio.io" denied the request');
@@ -151,6 +138,6 @@ describe.skipIf(!hasPeer('kube'))('kube-apiserver peer', () => {
     }
     expect(err).toBeDefined();
     expect((err as { code?: number }).code).toBe(422);
-    expect(errorText(err)).toContain('hostname cannot be wildcard');
+    expect(statusText(err)).toContain('hostname cannot be wildcard');
   });
 });

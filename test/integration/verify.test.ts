@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { runCli } from '../unit/cli-harness.js';
 import { synthServiceEntry } from '../../src/synth/index.js';
 import { defaultSynthOptions, type DesiredEntry, type ServiceEntryObject } from '../../src/synth/index.js';
 import { expectationOfDesired } from '../../src/verify/compare.js';
@@ -202,15 +202,8 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('istiod'))('verify against the real
 
   it('the CLI: verify exits 0 for a propagated host and 5 for the hidden one; trace measures each hop', async () => {
     const run = async (args: string[]) => {
-      const out: string[] = [];
-      const err: string[] = [];
-      const io = {
-        stdout: { write: (s: string) => (out.push(s), true) },
-        stderr: { write: (s: string) => (err.push(s), true) },
-        env: {},
-      } as never;
-      const code = await main(args, io);
-      return { code, out: out.join(''), err: err.join('') };
+      const { code, out, err } = await runCli(args);
+      return { code, out: out(), err: err() };
     };
     const common = [
       '--kubeconfig',

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ZooKeeperSource } from '../../adapters/zookeeper/index.js';
 import { servicesOfRoots } from '../../adapters/zookeeper/layouts.js';
 import { zookeeperConfigSchema } from '../../adapters/zookeeper/schema.js';
-import { main } from '../../src/cli/main.js';
+import { runCli } from '../unit/cli-harness.js';
 import { reconcileOnce } from '../../src/controller/reconcile.js';
 import { SourceUnavailableError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
@@ -180,16 +180,9 @@ describe.skipIf(!hasPeer('zookeeper'))('ZooKeeper adapter against a real ZooKeep
         cfg,
         `sources:\n  - name: zk\n    kind: zookeeper\n    targetNamespace: mesh\n    zookeeper:\n      connect: "${peers().zookeeper.connect}${chroot}"\n`,
       );
-      const out: string[] = [];
-      const err: string[] = [];
-      const io = {
-        stdout: { write: (s: string) => (out.push(s), true) },
-        stderr: { write: (s: string) => (err.push(s), true) },
-        env: {},
-      } as never;
-      const code = await main(['sync', '--once', '-c', cfg, '-o', 'yaml'], io);
+      const { code, out, err } = await runCli(['sync', '--once', '-c', cfg, '-o', 'yaml']);
       expect(code).toBe(4); // converged, but malformed znodes were dropped (degraded)
-      const yaml = out.join('');
+      const yaml = out();
       for (const host of [
         'org.apache.dubbo.demo.greeterservice.v-1-0-0.g-blue.dubbo',
         'orders-api.zk',
@@ -199,7 +192,7 @@ describe.skipIf(!hasPeer('zookeeper'))('ZooKeeper adapter against a real ZooKeep
       // The Dubbo 3 application greeter-app is registered in mode all: its interface entries
       // already hold its provider, so it is not published a second time.
       expect(yaml).not.toContain('name: greeter-app.dubbo');
-      expect(err.join('')).toContain(
+      expect(err()).toContain(
         '"ref":"/services/orders-api/garbage-1","reason":"data is not UTF-8 text","msg":"registry entry rejected"',
       );
     } finally {

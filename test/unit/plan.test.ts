@@ -10,6 +10,7 @@ import {
 import { PLAN_FILTERS } from '../../src/plan/policy.js';
 import { serviceKeyString } from '../../src/model/service.js';
 import { SOURCES_ANNOTATION, synthServiceEntry, type DesiredEntry } from '../../src/synth/index.js';
+import { observedOfWritten } from '../../src/controller/reconcile.js';
 import { inst, options, svc } from './helpers.js';
 
 function desired(name: string, address = '10.0.0.1', source = 'test', host?: string): DesiredEntry {
@@ -35,18 +36,9 @@ function withSources(d: DesiredEntry, sources: string): DesiredEntry {
   };
 }
 
+/** What the sink holds once `d` is written (resourceVersion 1), with `patch` applied. */
 function observedOf(d: DesiredEntry, patch: Partial<ObservedEntry> = {}): ObservedEntry {
-  return {
-    namespace: d.namespace,
-    name: d.name,
-    hosts: [d.host],
-    owned: true,
-    source: d.key.source,
-    hash: d.hash,
-    service: serviceKeyString(d.key),
-    resourceVersion: '1',
-    ...patch,
-  };
+  return { ...observedOfWritten(d, '1'), ...patch };
 }
 
 const healthy = new Map([
