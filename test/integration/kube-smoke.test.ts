@@ -99,22 +99,20 @@ describe.skipIf(!hasPeer('kube'))('kube-apiserver peer', () => {
     ]);
   });
 
+  /** The error creating `body` in NS failed with; undefined when it was created (and noted for clean-up). */
+  async function createError(body: ReturnType<typeof se>): Promise<unknown> {
+    try {
+      await api.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: PLURAL, body });
+      created.push(body.metadata.name);
+      return undefined;
+    } catch (e) {
+      return e;
+    }
+  }
+
   // The webhook is registered by test/peers/istiod.ts while istiod runs.
   it.skipIf(!hasPeer('istiod'))('refuses an invalid host: istiod validating webhook denies it', async () => {
-    const name = `smoke-bad-${suffix}`;
-    let err: unknown;
-    try {
-      await api.createNamespacedCustomObject({
-        group: GROUP,
-        version: VERSION,
-        namespace: NS,
-        plural: PLURAL,
-        body: se(name, ['bad_host!']),
-      });
-      created.push(name);
-    } catch (e) {
-      err = e;
-    }
+    const err = await createError(se(`smoke-bad-${suffix}`, ['bad_host!']));
     expect(err, 'ServiceEntry with host bad_host! was accepted').toBeDefined();
     const text = statusText(err);
     expect((err as { code?: number }).code).toBe(400);
@@ -124,18 +122,7 @@ describe.skipIf(!hasPeer('kube'))('kube-apiserver peer', () => {
   });
 
   it('refuses a wildcard host: the CRD CEL rule denies it (no webhook involved)', async () => {
-    let err: unknown;
-    try {
-      await api.createNamespacedCustomObject({
-        group: GROUP,
-        version: VERSION,
-        namespace: NS,
-        plural: PLURAL,
-        body: se(`smoke-wild-${suffix}`, ['*']),
-      });
-    } catch (e) {
-      err = e;
-    }
+    const err = await createError(se(`smoke-wild-${suffix}`, ['*']));
     expect(err).toBeDefined();
     expect((err as { code?: number }).code).toBe(422);
     expect(statusText(err)).toContain('hostname cannot be wildcard');
