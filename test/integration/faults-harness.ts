@@ -372,6 +372,23 @@ export async function finishScenario(
 
 // ---- ZooKeeper helpers ----
 
+/**
+ * A ZooKeeper source named `zk` on `connect`, with short session, request and relist times (4s,
+ * 1s, 5s); `more`: further settings (indented as under `zookeeper:`).
+ */
+export const zookeeperSource = (connect: string, more: string[] = []): SourceYaml => ({
+  name: 'zk',
+  kind: 'zookeeper',
+  settings: [
+    'zookeeper:',
+    `  connect: ${connect}`,
+    ...more,
+    '  sessionTimeout: 4s',
+    '  requestTimeout: 1s',
+    '  relistInterval: 5s',
+  ],
+});
+
 export const cb = <T>(fn: (done: (err: Error | null, v?: T) => void) => void) =>
   new Promise<T>((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v as T))));
 

@@ -37,6 +37,7 @@ import {
   zkConnect,
   zkCreateAll,
   zkRemoveAll,
+  zookeeperSource,
 } from './faults-harness.js';
 
 const suffix = randomBytes(3).toString('hex');
@@ -162,18 +163,7 @@ describe.skipIf(!hasPeer('kube') || !hasPeer('zookeeper'))(
       await writeFile(
         config,
         bridgeYaml({
-          source: {
-            name: 'zk',
-            kind: 'zookeeper',
-            settings: [
-              'zookeeper:',
-              `  connect: ${connect}${CHROOT}`,
-              '  layout: dubbo',
-              '  sessionTimeout: 4s',
-              '  requestTimeout: 1s',
-              '  relistInterval: 5s',
-            ],
-          },
+          source: zookeeperSource(`${connect}${CHROOT}`, ['  layout: dubbo']),
           namespace: scope.namespace,
           kubeconfig,
           extra: leaderElection(scope.namespace, [`  name: ${LEASE}`]),

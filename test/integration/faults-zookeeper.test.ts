@@ -27,6 +27,7 @@ import {
   zkConnect,
   zkCreateAll,
   zkRemoveAll,
+  zookeeperSource,
 } from './faults-harness.js';
 
 const suffix = randomBytes(3).toString('hex');
@@ -75,18 +76,7 @@ describe.skipIf(!hasPeer('kube'))('faults: ZooKeeper (own instance), the bridge 
     await writeFile(
       config,
       bridgeYaml({
-        source: {
-          name: 'zk',
-          kind: 'zookeeper',
-          settings: [
-            'zookeeper:',
-            `  connect: ${zkHandle.endpoints.connect}`,
-            '  roots: ["/dubbo"]',
-            '  sessionTimeout: 4s',
-            '  requestTimeout: 1s',
-            '  relistInterval: 5s',
-          ],
-        },
+        source: zookeeperSource(zkHandle.endpoints.connect!, ['  roots: ["/dubbo"]']),
         namespace: scope.namespace,
         kubeconfig: peer('kube').kubeconfig,
       }),
