@@ -11,29 +11,23 @@ import type * as ProtobufModule from 'protobufjs';
  */
 const load = createRequire(import.meta.url);
 
-let grpc: typeof GrpcModule | undefined;
+/** A loader of package `id`: required on its first call, the same module after. */
+function lazy<T>(id: string): () => T {
+  let loaded: T | undefined;
+  return () => (loaded ??= load(id) as T);
+}
+
 /** @grpc/grpc-js (Nacos 2.x/3.x push, `verify --xds`). */
-export function grpcJs(): typeof GrpcModule {
-  return (grpc ??= load('@grpc/grpc-js') as typeof GrpcModule);
-}
+export const grpcJs = lazy<typeof GrpcModule>('@grpc/grpc-js');
 
-let protoLoader: typeof ProtoLoaderModule | undefined;
 /** @grpc/proto-loader (the xDS protos of `verify --xds`). */
-export function grpcProtoLoader(): typeof ProtoLoaderModule {
-  return (protoLoader ??= load('@grpc/proto-loader') as typeof ProtoLoaderModule);
-}
+export const grpcProtoLoader = lazy<typeof ProtoLoaderModule>('@grpc/proto-loader');
 
-let protobuf: typeof ProtobufModule | undefined;
 /** protobufjs (the NDS name table of `verify --probe-dns-capture`). */
-export function protobufJs(): typeof ProtobufModule {
-  return (protobuf ??= load('protobufjs') as typeof ProtobufModule);
-}
+export const protobufJs = lazy<typeof ProtobufModule>('protobufjs');
 
-let zookeeper: typeof ZkModule | undefined;
 /** node-zookeeper-client (ZooKeeper sources). */
-export function zookeeperClient(): typeof ZkModule {
-  return (zookeeper ??= load('node-zookeeper-client') as typeof ZkModule);
-}
+export const zookeeperClient = lazy<typeof ZkModule>('node-zookeeper-client');
 
 /** Where a package file is installed (the xDS protos shipped inside @grpc/grpc-js-xds). */
 export function resolvePackageFile(specifier: string): string {
