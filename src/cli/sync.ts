@@ -8,7 +8,7 @@ import { reconcileOnce } from '../controller/reconcile.js';
 import { exitCodeOf } from '../controller/exit-code.js';
 import { runContinuous } from '../controller/run.js';
 import { BridgeMetrics } from '../metrics.js';
-import { settleWithin } from '../util/abort.js';
+import { onAbort, settleWithin } from '../util/abort.js';
 import type { CliIo, SyncFlags } from './types.js';
 
 /** How long closing the sources and the sink may take at the end of a run. */
@@ -24,15 +24,39 @@ export async function runSync(flags: SyncFlags, io: CliIo, shutdown?: AbortSigna
   const metrics = new BridgeMetrics();
   const stdout = new Writable({ write: (chunk, _enc, cb) => (io.stdout.write(String(chunk)), cb()) });
 
-  const { sink, kc, apiVersion, preflight } = buildSink(config, flags, {
+  const { sink, kc, apiVersion, preflight, requests } = buildSink(config, flags, {
     stdout,
     baseDir,
     logger,
     metrics,
     env: io.env,
   });
+  // Shutdown: kube requests in flight get controller.shutdownGrace to finish, then they are
+  // aborted (each write among them is reported as not written), so that an API server that
+  // holds a request (its storage gone) does not hold the process for its own timeout.
+  const grace = config.controller.shutdownGrace;
+  let graceTimer: NodeJS.Timeout | undefined;
+  const unlinkShutdown = shutdown
+    ? onAbort(shutdown, () => {
+        graceTimer = setTimeout(() => {
+          if (!requests) return;
+          logger.warn(
+            { component: 'main', shutdownGraceMs: grace },
+            'shutdown grace passed: aborting the kube requests still in flight',
+          );
+          requests.abortAll(`shutting down: no answer within controller.shutdownGrace (${grace} ms)`);
+        }, grace);
+        graceTimer.unref();
+      })
+    : () => undefined;
   // Unreachable API server, rejected credentials, missing CRDs, RBAC: one clear line, exit 1.
-  await preflight?.(shutdown ?? new AbortController().signal);
+  try {
+    await preflight?.(shutdown ?? new AbortController().signal);
+  } catch (err) {
+    clearTimeout(graceTimer);
+    unlinkShutdown();
+    throw err;
+  }
 
   const sources = buildSources(config, { logger, baseDir, env: io.env, apiVersion, metrics });
   const ownShutdown = new AbortController();
@@ -49,6 +73,7 @@ export async function runSync(flags: SyncFlags, io: CliIo, shutdown?: AbortSigna
         dryRun: flags.dryRun === true,
         shutdown: signal,
         env: io.env,
+        ...(requests ? { requests } : {}),
       });
     }
     const report = await reconcileOnce(sources, sink, reconcileOptionsOf(config, { dryRun: flags.dryRun === true }), {
@@ -67,5 +92,7 @@ export async function runSync(flags: SyncFlags, io: CliIo, shutdown?: AbortSigna
       })(),
       CLOSE_GRACE_MS,
     );
+    clearTimeout(graceTimer);
+    unlinkShutdown();
   }
 }

@@ -90,6 +90,8 @@ export const durationLimits = {
   'controller.resyncInterval': { min: 100, max: 24 * 3_600_000 },
   'controller.debounce': { min: 1, max: 60_000 },
   'controller.applicationSettle': { min: 100, max: 600_000, zeroMeansOff: true },
+  'controller.shutdownGrace': { min: 100, max: 3_600_000 },
+  'sink.requestTimeout': { min: 100, max: 600_000 },
   'leaderElection.leaseDuration': { min: 1000, max: 3_600_000 },
   'leaderElection.renewDeadline': { min: 500, max: 3_600_000 },
   'leaderElection.retryPeriod': { min: 100, max: 600_000 },

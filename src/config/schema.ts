@@ -161,6 +161,11 @@ export const sinkSchema = z
           .describe('Field manager of the server-side applies.'),
         qps: z.number().positive().default(50).describe('Client-side rate limit of writes, per second.'),
         concurrency: z.number().int().positive().default(8).describe('Writes in flight at once.'),
+        requestTimeout: durationField('sink.requestTimeout')
+          .default(30_000)
+          .describe(
+            'Deadline of one kube-apiserver request (connection, answer and body); a request past it fails and is retried like other failures.',
+          ),
       })
       .describe('Reconciles into kube-apiserver with server-side apply.'),
   ])
@@ -185,6 +190,11 @@ export const controllerSchema = z
       .default(5000)
       .describe(
         'A Dubbo application that would get an entry of its own in `merge` mode (application level only, as far as the registries say) is created only once it has been so this long: Dubbo writes the interface level of a `register-mode=all` provider beside its application level, and a run between the two would publish a duplicate. 0 turns it off.',
+      ),
+    shutdownGrace: durationField('controller.shutdownGrace')
+      .default(10_000)
+      .describe(
+        'On SIGTERM/SIGINT, kube requests in flight get this long to finish; those still unanswered are then aborted and reported as not written, and the process exits.',
       ),
   })
   .describe('The continuous controller (`sync` without `--once`).');

@@ -223,6 +223,14 @@ export async function planAndApply(
   for (const o of outcomes) {
     if (!o.ok) {
       failedWrites += 1;
+      if (o.aborted) {
+        // Stopping (shutdown grace passed, lease lost): expected, not a failure of the server.
+        log.warn(
+          { action: o.change.action, namespace: o.change.namespace, name: o.change.name, err: o.error },
+          'write not completed: stopping',
+        );
+        continue;
+      }
       log.error(
         { action: o.change.action, namespace: o.change.namespace, name: o.change.name, status: o.status, err: o.error },
         'write failed',

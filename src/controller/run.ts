@@ -7,6 +7,7 @@ import type { BridgeMetrics } from '../metrics.js';
 import { startHttpServer } from '../server/http.js';
 import { settleWithin } from '../util/abort.js';
 import type { Sink } from '../sinks/types.js';
+import type { KubeRequests } from '../sinks/kube/client.js';
 import { Controller } from './controller.js';
 import { LeaderElector } from './leader.js';
 import type { ConfiguredSource, ReconcileReport } from './reconcile.js';
@@ -26,6 +27,8 @@ export interface ContinuousDeps {
   /** Aborted on SIGTERM/SIGINT. */
   readonly shutdown: AbortSignal;
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** The kube requests' deadline and abort (aborted when the shutdown grace passes). */
+  readonly requests?: KubeRequests;
   readonly onListening?: (port: number) => void;
   readonly onReport?: (report: ReconcileReport) => void;
 }
@@ -169,16 +172,7 @@ export async function runContinuous(deps: ContinuousDeps): Promise<number> {
     await new Promise<void>((resolve) =>
       work.signal.aborted ? resolve() : work.signal.addEventListener('abort', () => resolve(), { once: true }),
     );
-    if (elector?.lost.aborted) {
-      // No new write starts; one in flight to an API server that stopped answering cannot be
-      // recalled, and is not waited for beyond a short grace.
-      await settleWithin(controller.stop(), LOST_LEASE_GRACE_MS);
-      log.error('leadership lost: stopped writing, exiting');
-      return ExitCode.Failed;
-    }
-    await controller.stop();
-    log.info('shut down gracefully');
-    return ExitCode.Converged;
+    return await stopController(controller, elector, deps, log);
   } catch (err) {
     log.error({ err: describeError(err) }, 'controller failed');
     return ExitCode.Failed;
@@ -194,5 +188,44 @@ export async function runContinuous(deps: ContinuousDeps): Promise<number> {
   }
 }
 
+/**
+ * Stops the controller once its work signal aborted (shutdown, lost lease); the exit code. A
+ * lost lease: no new write starts; one in flight gets a short grace, then it is aborted (one
+ * that reached the API server cannot be recalled; it is reported as not written). A shutdown:
+ * the run in progress finishes; a kube request still unanswered when shutdownGrace passes is
+ * aborted (runSync), which ends the run; the margin covers what is not a kube request.
+ */
+async function stopController(
+  controller: Controller,
+  elector: LeaderElector | undefined,
+  deps: ContinuousDeps,
+  log: Logger,
+): Promise<number> {
+  if (elector?.lost.aborted) {
+    if (!(await settleWithin(controller.stop(), LOST_LEASE_GRACE_MS))) {
+      deps.requests?.abortAll('leadership lost');
+      await settleWithin(controller.stop(), LOST_LEASE_GRACE_MS);
+    }
+    log.error('leadership lost: stopped writing, exiting');
+    return ExitCode.Failed;
+  }
+  const grace = deps.config.controller.shutdownGrace;
+  if (!(await settleWithin(controller.stop(), grace + STOP_MARGIN_MS))) {
+    log.error({ shutdownGraceMs: grace }, 'the run in progress did not end; exiting');
+    return ExitCode.Failed;
+  }
+  if (deps.requests?.aborted) {
+    log.warn(
+      { shutdownGraceMs: grace },
+      'shut down: kube requests still in flight after the shutdown grace were aborted',
+    );
+    return ExitCode.Failed;
+  }
+  log.info('shut down gracefully');
+  return ExitCode.Converged;
+}
+
 /** How long a replica that lost its lease waits for work in flight before it exits. */
 const LOST_LEASE_GRACE_MS = 2_000;
+/** Past the shutdown grace: what a run does after its kube requests were aborted. */
+const STOP_MARGIN_MS = 2_000;

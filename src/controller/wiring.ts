@@ -14,7 +14,7 @@ import type { ConfiguredSource, ReconcileOptions } from './reconcile.js';
 import { isAbsolute, resolve } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { kubeSink, type KubeSink } from '../sinks/kube/sink.js';
-import { loadKubeConfig } from '../sinks/kube/client.js';
+import { boundRequests, loadKubeConfig, type KubeRequests } from '../sinks/kube/client.js';
 
 export function synthOptionsOf(source: SourceConfig, defaultHostTemplate: string, apiVersion: string): SynthOptions {
   const se = source.serviceEntry;
@@ -77,6 +77,8 @@ export interface BuiltSink {
   readonly apiVersion: string;
   /** Checks at start that the sink can be used at all (kube: see KubeSink.preflight). */
   readonly preflight?: (signal: AbortSignal) => Promise<void>;
+  /** The deadline of every kube request, and what aborts those in flight (shutdown). */
+  readonly requests?: KubeRequests;
 }
 
 type KubeSinkConfig = Extract<BridgeConfig['sink'], { kind: 'kube' }>;
@@ -145,11 +147,14 @@ export function buildSink(
         context: flags.context ?? sink.context,
         ...(deps.env ? { env: deps.env } : {}),
       });
+      // Before any API client is made from kc: every one of them gets the deadline.
+      const requests = boundRequests(kc, sink.requestTimeout);
       const kube = kubeSinkOf(config, sink, kc, deps);
       return {
         sink: kube,
         preflight: (signal) => kube.preflight(signal),
         kc,
+        requests,
         apiVersion: sink.apiVersion === 'auto' ? defaultApiVersion : sink.apiVersion,
       };
     }

@@ -13,7 +13,14 @@ export type ApplyOutcome =
       /** The object's uid after the write, when the sink knows it (the next update's precondition). */
       readonly uid?: string;
     }
-  | { readonly change: Change; readonly ok: false; readonly error: string; readonly status?: number };
+  | {
+      readonly change: Change;
+      readonly ok: false;
+      readonly error: string;
+      readonly status?: number;
+      /** Not carried out because the process stops (shutdown, lost lease), not because it failed. */
+      readonly aborted?: boolean;
+    };
 
 /**
  * Where ServiceEntries go. `observe` returns the objects the sink holds now (owned ones, plus

@@ -24,6 +24,8 @@ function configWith(field: DurationField, value: unknown): { raw: Record<string,
     target = block;
     rest = m[2]!;
   } else {
+    // The kube sink's fields exist only with `kind: kube`.
+    if (field.startsWith('sink.')) raw.sink = { kind: 'kube' };
     target = raw;
     rest = field;
   }

@@ -10,7 +10,7 @@ import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, SOURCE_LABEL } from '../../synth/se
 import { mapLimit } from '../../util/concurrency.js';
 import type { ApplyOutcome } from '../types.js';
 import { describe, withRetry, type ServiceEntryApi, type ServiceEntryResource } from './api.js';
-import { isRetryable, kubeErrorMessage, statusOf } from './client.js';
+import { isRetryable, KubeRequestAbortedError, kubeErrorMessage, statusOf } from './client.js';
 import type { Informer } from './informer.js';
 import type { KubeSinkOptions } from './options.js';
 
@@ -65,6 +65,17 @@ export async function applyChanges(
           // already gone
           if (!dryRun) w.informer.forget(change.namespace, change.name);
           return { change, ok: true };
+        }
+        if (err instanceof KubeRequestAbortedError || (signal.aborted && err === signal.reason)) {
+          // The process stops: the request was aborted, or not tried again. Whether a request
+          // that reached the API server took effect is not known; the next run reads the object.
+          w.options.metrics.apiWrites.inc({ verb, code: 'aborted' });
+          return {
+            change,
+            ok: false,
+            aborted: true,
+            error: `${change.action} of serviceentries ${change.namespace}/${change.name} not completed: ${kubeErrorMessage(err)}`,
+          };
         }
         w.options.metrics.apiWrites.inc({ verb, code: String(status ?? 'error') });
         return {

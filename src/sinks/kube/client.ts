@@ -3,8 +3,20 @@ import { existsSync } from 'node:fs';
 import type { AgentOptions } from 'node:https';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import {
+  IsomorphicFetchHttpLibrary,
+  KubeConfig,
+  ResponseContext,
+  ServerConfiguration,
+  createConfiguration,
+  wrapHttpLibrary,
+  Observable,
+  type ConfigurationOptions,
+  type ObservableMiddleware,
+  type RequestContext,
+} from '@kubernetes/client-node';
 import { ConfigError } from '../../errors.js';
+import { onAbort } from '../../util/abort.js';
 
 export interface KubeConfigOptions {
   /** `--kubeconfig`; else KUBECONFIG, ~/.kube/config, then the in-cluster service account. */
@@ -149,6 +161,136 @@ function agentKey(cluster: unknown, o: AgentOptions): string {
     o.servername,
   ].map(text);
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
+}
+
+/** A kube request that got no complete answer within its deadline (a failed request: retried). */
+export class KubeRequestTimeoutError extends Error {
+  override readonly name = 'KubeRequestTimeoutError';
+}
+
+/**
+ * A kube request aborted because the process stops (the shutdown grace passed, or the lease was
+ * lost): not a failure of the API server, and never retried (named like a DOM AbortError).
+ */
+export class KubeRequestAbortedError extends Error {
+  override readonly name = 'AbortError';
+}
+
+export interface KubeRequests {
+  /** The deadline of one request (connection, answer and body), in milliseconds. */
+  readonly timeoutMs: number;
+  /** True once abortAll ran. */
+  readonly aborted: boolean;
+  /**
+   * Aborts every request in flight of the clients made from this KubeConfig, and makes every
+   * later one fail at once, with a KubeRequestAbortedError saying `why`.
+   */
+  abortAll(why: string): void;
+}
+
+type ApiConstructor = new (configuration: ReturnType<typeof createConfiguration>) => unknown;
+
+/**
+ * Every API client made from `kc` (makeApiClient, KubernetesObjectApi.makeApiClient) sends its
+ * requests through @kubernetes/client-node's own HTTP library (node-fetch), wrapped so that each
+ * request carries an AbortSignal (the library's RequestContext.setSignal): it aborts when
+ * `timeoutMs` passes without a complete answer (KubeRequestTimeoutError, retried like any
+ * transport failure), when abortAll runs (KubeRequestAbortedError), or when the signal a caller
+ * set on the request (withSignal) aborts. Without it a request to an API server whose storage
+ * is gone waits for the server's own timeout (60 s), and a process told to stop waits with it.
+ * Watches (the library's Watch) do their own fetch with their own signal and are not affected.
+ */
+export function boundRequests(kc: KubeConfig, timeoutMs: number): KubeRequests {
+  const stop = new AbortController();
+  const inner = new IsomorphicFetchHttpLibrary();
+  const httpApi = wrapHttpLibrary({ send: (ctx) => sendBounded(inner, ctx, stop.signal, timeoutMs) });
+  // KubeConfig.makeApiClient with the httpApi the generated configuration accepts (the rest as
+  // in @kubernetes/client-node 1.x: the cluster's server, the KubeConfig as authentication).
+  (kc as unknown as { makeApiClient: (type: ApiConstructor) => unknown }).makeApiClient = function (
+    this: KubeConfig,
+    type: ApiConstructor,
+  ) {
+    const cluster = this.getCurrentCluster();
+    if (!cluster) throw new Error('No active cluster!');
+    return new type(
+      createConfiguration({
+        baseServer: new ServerConfiguration(cluster.server, {}),
+        authMethods: { default: this },
+        httpApi,
+      }),
+    );
+  };
+  return {
+    timeoutMs,
+    get aborted() {
+      return stop.signal.aborted;
+    },
+    abortAll(why) {
+      if (!stop.signal.aborted) stop.abort(new KubeRequestAbortedError(why));
+    },
+  };
+}
+
+async function sendBounded(
+  inner: IsomorphicFetchHttpLibrary,
+  ctx: RequestContext,
+  stop: AbortSignal,
+  timeoutMs: number,
+): Promise<ResponseContext> {
+  const controller = new AbortController();
+  const abort = (reason: unknown) => {
+    if (!controller.signal.aborted) controller.abort(reason);
+  };
+  const what = `${ctx.getHttpMethod()} ${new URL(ctx.getUrl()).pathname}`;
+  const unlinks = [onAbort(stop, () => abort(stop.reason))];
+  const caller = ctx.getSignal();
+  if (caller) unlinks.push(onAbort(caller, () => abort(caller.reason)));
+  const timer = setTimeout(
+    () => abort(new KubeRequestTimeoutError(`no answer from kube-apiserver within ${timeoutMs} ms (${what})`)),
+    timeoutMs,
+  );
+  let settled = false;
+  const done = () => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    for (const unlink of unlinks) unlink();
+  };
+  // node-fetch rejects an aborted request with its own AbortError: the reason says why.
+  const rethrow = (err: unknown): never => {
+    throw controller.signal.aborted ? controller.signal.reason : err;
+  };
+  ctx.setSignal(controller.signal);
+  let response: ResponseContext;
+  try {
+    response = await inner.send(ctx).toPromise();
+  } catch (err) {
+    done();
+    return rethrow(err);
+  }
+  // The deadline covers the body too: it is read after the status and headers arrived.
+  const body = response.body;
+  return new ResponseContext(response.httpStatusCode, response.headers, {
+    text: () => body.text().catch(rethrow).finally(done),
+    binary: () => body.binary().catch(rethrow).finally(done),
+  });
+}
+
+/**
+ * Per-call options of a generated API method (`api.readNamespacedLease(param, withSignal(s))`)
+ * that put `signal` on its request with the library's per-call middleware; the request is
+ * aborted when the signal aborts (node-fetch honours it; with boundRequests, so does the
+ * deadline). Not for KubernetesObjectApi, whose requests ignore per-call middleware.
+ */
+export function withSignal(signal: AbortSignal): ConfigurationOptions {
+  const middleware: ObservableMiddleware = {
+    pre: (ctx: RequestContext) => {
+      ctx.setSignal(signal);
+      return new Observable(Promise.resolve(ctx));
+    },
+    post: (response: ResponseContext) => new Observable(Promise.resolve(response)),
+  };
+  return { middleware: [middleware], middlewareMergeStrategy: 'append' };
 }
 
 /** HTTP status of an error thrown by @kubernetes/client-node, when there is one. */
