@@ -1,7 +1,13 @@
-import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import {
+  CoordinationV1Api,
+  V1MicroTime,
+  type KubeConfig,
+  type V1Lease,
+  type V1LeaseSpec,
+} from '@kubernetes/client-node';
 import type { Logger } from '../log.js';
-import { statusOf, kubeErrorMessage } from '../sinks/kube/client.js';
-import { sleep } from '../util/abort.js';
+import { KubeRequestAbortedError, statusOf, kubeErrorMessage, withSignal } from '../sinks/kube/client.js';
+import { onAbort, sleep } from '../util/abort.js';
 
 export interface LeaderElectionOptions {
   readonly kc: KubeConfig;
@@ -17,16 +23,70 @@ export interface LeaderElectionOptions {
 }
 
 /**
+ * What a replica saw of the Lease, and when, on its own clock, it first saw that record. As in
+ * client-go (leaderelection.go, observedRecord/observedTime): a Lease's renewTime was written
+ * with its holder's clock, which another replica's clock may be ahead of or behind; comparing
+ * the two would let a replica whose clock is ahead take a lease that is being renewed. Only
+ * the local clock is compared with itself: the lease is valid until leaseDurationSeconds have
+ * passed since the record was last seen to change.
+ */
+export interface LeaseObservation {
+  /** The election record (holder, lease duration, acquire and renew times, transitions) as text. */
+  readonly record: string;
+  readonly holder: string | undefined;
+  readonly leaseDurationMs: number;
+  /** The local clock when this record was first seen. */
+  readonly observedAt: number;
+}
+
+/** The observation after reading `spec` at local time `now`: unchanged record, same observedAt. */
+export function observeLease(
+  previous: LeaseObservation | undefined,
+  spec: V1LeaseSpec | undefined,
+  now: number,
+): LeaseObservation {
+  const time = (t: unknown) => (t === undefined || t === null ? null : new Date(t as string | Date).toISOString());
+  const record = JSON.stringify([
+    spec?.holderIdentity ?? null,
+    spec?.leaseDurationSeconds ?? null,
+    time(spec?.acquireTime),
+    time(spec?.renewTime),
+    spec?.leaseTransitions ?? null,
+  ]);
+  if (previous?.record === record) return previous;
+  return {
+    record,
+    holder: spec?.holderIdentity || undefined,
+    leaseDurationMs: (spec?.leaseDurationSeconds ?? 0) * 1000,
+    observedAt: now,
+  };
+}
+
+/**
+ * client-go's decision: another holder's lease may be taken only when no change of its record
+ * was seen for its leaseDuration, measured on the local clock. A lease without a holder
+ * (released) or held by `identity` may be taken at once.
+ */
+export function mayTakeLease(observation: LeaseObservation, identity: string, now: number): boolean {
+  if (!observation.holder || observation.holder === identity) return true;
+  return now >= observation.observedAt + observation.leaseDurationMs;
+}
+
+/**
  * coordination.k8s.io Lease election, like client-go's leaderelection: acquire when the lease
- * is free or expired, renew every retry period, and stop leading the moment a renewal misses
- * its deadline. Losing the lease aborts `lost`: the caller stops writing and exits.
+ * is free or expired (by observed time, see LeaseObservation), renew every retry period, and
+ * stop leading the moment a renewal misses its deadline (the request is aborted then). Losing
+ * the lease aborts `lost`: the caller stops writing and exits.
  */
 export class LeaderElector {
   private readonly api: CoordinationV1Api;
   private readonly now: () => number;
   private leading = false;
   private lastRenew = 0;
+  private observed: LeaseObservation | undefined;
   private readonly lostController = new AbortController();
+  /** Aborted by release(): renewals go on while a shutdown drains the writes in flight. */
+  private readonly renewing = new AbortController();
 
   constructor(private readonly options: LeaderElectionOptions) {
     this.api = options.kc.makeApiClient(CoordinationV1Api);
@@ -51,14 +111,15 @@ export class LeaderElector {
     for (;;) {
       if (signal.aborted) throw signal.reason ?? new Error('aborted');
       try {
-        if (await this.withinDeadline(this.tryAcquireOrRenew(), this.options.renewDeadlineMs)) {
+        if (await this.withinDeadline((s) => this.tryAcquireOrRenew(s), this.options.renewDeadlineMs, signal)) {
           this.leading = true;
           this.lastRenew = this.now();
           log.info({ identity: this.options.identity }, 'became leader');
-          this.renewLoop(signal, log);
+          this.renewLoop(log);
           return;
         }
       } catch (err) {
+        if (signal.aborted) throw signal.reason ?? new Error('aborted');
         log.warn({ err: kubeErrorMessage(err) }, 'lease acquisition failed; retrying');
       }
       await sleep(this.options.retryPeriodMs, signal);
@@ -67,10 +128,14 @@ export class LeaderElector {
 
   /** Gives the lease up (on graceful shutdown) so another replica takes over at once. */
   async release(): Promise<void> {
+    this.renewing.abort();
     if (!this.leading) return;
     this.leading = false;
+    // At most renewDeadline: past it the lease is as good as expired for the others anyway.
+    const deadline = AbortSignal.timeout(this.options.renewDeadlineMs);
     try {
-      const lease = await this.api.readNamespacedLease({ name: this.options.name, namespace: this.options.namespace });
+      const { name, namespace } = this.options;
+      const lease = await this.api.readNamespacedLease({ name, namespace }, withSignal(deadline));
       if (lease.spec?.holderIdentity !== this.options.identity) return;
       lease.spec = {
         ...lease.spec,
@@ -78,11 +143,7 @@ export class LeaderElector {
         leaseDurationSeconds: 1,
         renewTime: new V1MicroTime(this.now()),
       };
-      await this.api.replaceNamespacedLease({
-        name: this.options.name,
-        namespace: this.options.namespace,
-        body: lease,
-      });
+      await this.api.replaceNamespacedLease({ name, namespace, body: lease }, withSignal(deadline));
     } catch (err) {
       this.options.logger.warn(
         { component: 'leader-election', err: kubeErrorMessage(err) },
@@ -91,7 +152,12 @@ export class LeaderElector {
     }
   }
 
-  private renewLoop(signal: AbortSignal, log: Logger): void {
+  /**
+   * Renews every retry period until release() (not until the shutdown signal: a leader that
+   * drains its writes in flight keeps its lease meanwhile), or until a renewal misses its deadline.
+   */
+  private renewLoop(log: Logger): void {
+    const signal = this.renewing.signal;
     const tick = async () => {
       while (this.leading && !signal.aborted) {
         await sleep(this.options.retryPeriodMs, signal).catch(() => undefined);
@@ -100,12 +166,14 @@ export class LeaderElector {
           // An API server that accepts the connection and never answers (frozen, a black-holed
           // network) must not hold the leader past its deadline: the attempt is abandoned then.
           const left = this.lastRenew + this.options.renewDeadlineMs - this.now();
-          if (await this.withinDeadline(this.tryAcquireOrRenew(), left)) {
+          if (await this.withinDeadline((s) => this.tryAcquireOrRenew(s), left, signal)) {
             this.lastRenew = this.now();
             continue;
           }
           log.error('lease taken by another replica');
         } catch (err) {
+          // Released, or the process stops and aborted every kube request: no lease lost.
+          if (signal.aborted || err instanceof KubeRequestAbortedError) return;
           if (this.now() - this.lastRenew < this.options.renewDeadlineMs) {
             log.warn({ err: kubeErrorMessage(err) }, 'lease renewal failed; retrying within the deadline');
             continue;
@@ -124,27 +192,39 @@ export class LeaderElector {
   }
 
   /**
-   * The attempt's result, or a RenewDeadlineError once `ms` pass without one (the attempt is
-   * left to finish on its own; its outcome is then of no interest).
+   * The attempt's result, or a RenewDeadlineError once `ms` pass without one: the attempt's
+   * requests are aborted then, and when `outer` aborts (shutdown).
    */
-  private async withinDeadline(attempt: Promise<boolean>, ms: number): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
+  private async withinDeadline(
+    attempt: (signal: AbortSignal) => Promise<boolean>,
+    ms: number,
+    outer: AbortSignal,
+  ): Promise<boolean> {
+    const controller = new AbortController();
+    const unlink = onAbort(outer, () => controller.abort(outer.reason));
+    const timer = setTimeout(
+      () => controller.abort(new RenewDeadlineError(`no answer from kube-apiserver within ${Math.max(0, ms)} ms`)),
+      Math.max(0, ms),
+    );
+    // Also when a request does not honour its signal: the attempt is then left to finish alone.
+    let unlinkLate: () => void = () => undefined;
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new RenewDeadlineError(`no answer from kube-apiserver within ${Math.max(0, ms)} ms`)),
-        Math.max(0, ms),
-      );
+      unlinkLate = onAbort(controller.signal, () => reject(controller.signal.reason as Error));
     });
-    attempt.catch(() => undefined);
+    const running = attempt(controller.signal);
+    running.catch(() => undefined);
     try {
-      return await Promise.race([attempt, late]);
+      return await Promise.race([running, late]);
     } finally {
       clearTimeout(timer);
+      unlink();
+      unlinkLate();
     }
   }
 
-  private async tryAcquireOrRenew(): Promise<boolean> {
+  private async tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
     const { namespace, name, identity } = this.options;
+    const options = withSignal(signal);
     const now = this.now();
     const spec = {
       holderIdentity: identity,
@@ -153,28 +233,25 @@ export class LeaderElector {
     };
     let lease: V1Lease;
     try {
-      lease = await this.api.readNamespacedLease({ name, namespace });
+      lease = await this.api.readNamespacedLease({ name, namespace }, options);
     } catch (err) {
       if (statusOf(err) !== 404) throw err;
+      const created = { ...spec, acquireTime: new V1MicroTime(now), leaseTransitions: 0 };
       try {
-        await this.api.createNamespacedLease({
-          namespace,
-          body: {
-            metadata: { name, namespace },
-            spec: { ...spec, acquireTime: new V1MicroTime(now), leaseTransitions: 0 },
-          },
-        });
+        await this.api.createNamespacedLease(
+          { namespace, body: { metadata: { name, namespace }, spec: created } },
+          options,
+        );
+        this.observed = observeLease(undefined, created, this.now());
         return true;
       } catch (createErr) {
         if (statusOf(createErr) === 409) return false; // someone else created it first
         throw createErr;
       }
     }
+    this.observed = observeLease(this.observed, lease.spec, this.now());
+    if (!mayTakeLease(this.observed, identity, this.now())) return false;
     const holder = lease.spec?.holderIdentity;
-    const renewed = lease.spec?.renewTime ? new Date(lease.spec.renewTime as unknown as string | Date).getTime() : 0;
-    const duration = (lease.spec?.leaseDurationSeconds ?? 0) * 1000;
-    const expired = renewed + duration < now;
-    if (holder && holder !== identity && !expired) return false;
     const transitions = (lease.spec?.leaseTransitions ?? 0) + (holder === identity ? 0 : 1);
     lease.spec = {
       ...lease.spec,
@@ -184,7 +261,8 @@ export class LeaderElector {
     };
     try {
       // The resourceVersion in `lease` makes this a compare-and-swap: a concurrent winner gives 409.
-      await this.api.replaceNamespacedLease({ name, namespace, body: lease });
+      await this.api.replaceNamespacedLease({ name, namespace, body: lease }, options);
+      this.observed = observeLease(this.observed, lease.spec, this.now());
       return true;
     } catch (err) {
       if (statusOf(err) === 409) return false;
