@@ -472,8 +472,9 @@ export interface SourceYaml {
 
 /**
  * The bridge's configuration in these scenarios: one source writing to `namespace` through the
- * kube sink (`sink`: more of its settings, each `, key: value`), a resync every `resync` (5s),
- * `extra` top-level sections, the HTTP server on a free port.
+ * kube sink (`sink`: more of its settings, each `, key: value`), a resync every `resync` (5s)
+ * (`controller`: more controller settings, each `, key: value`), `extra` top-level sections, the
+ * HTTP server on a free port.
  */
 export function bridgeYaml(o: {
   source: SourceYaml;
@@ -481,6 +482,7 @@ export function bridgeYaml(o: {
   kubeconfig: string;
   sink?: string;
   resync?: string;
+  controller?: string;
   extra?: string[];
 }): string {
   return configYaml([
@@ -490,7 +492,7 @@ export function bridgeYaml(o: {
     ...o.source.settings.map((l) => `    ${l}`),
     `    targetNamespace: ${o.namespace}`,
     `sink: { kind: kube, kubeconfig: ${JSON.stringify(o.kubeconfig)}${o.sink ?? ''} }`,
-    `controller: { resyncInterval: ${o.resync ?? '5s'} }`,
+    `controller: { resyncInterval: ${o.resync ?? '5s'}${o.controller ?? ''} }`,
     ...(o.extra ?? []),
     'server: { address: 127.0.0.1, port: 0 }',
   ]);

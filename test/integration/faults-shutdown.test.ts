@@ -15,10 +15,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasPeer } from '../peers/endpoints.js';
-import * as etcdPeer from '../peers/etcd.js';
-import * as kubePeer from '../peers/kube.js';
-import type { PeerHandle } from '../peers/lib/types.js';
-import { BridgeProcess, KubeScope, freePort, report, waitUntil } from './faults-harness.js';
+import {
+  BridgeProcess,
+  KubeScope,
+  bridgeYaml,
+  ownKube,
+  report,
+  staticSource,
+  waitUntil,
+  type OwnKube,
+} from './faults-harness.js';
 
 const suffix = randomBytes(3).toString('hex');
 const SHUTDOWN_GRACE_MS = 3_000;
@@ -50,47 +56,36 @@ describe.skipIf(!hasPeer('kube'))(
   'faults: kube requests without an answer (etcd frozen), the bridge as a process',
   () => {
     let dir: string;
-    let etcd: PeerHandle | undefined;
-    let kube: PeerHandle | undefined;
+    let own: OwnKube | undefined;
     let kubeconfig: string;
     let frozen = false;
     const bridges: BridgeProcess[] = [];
 
     const freezeEtcd = () => {
-      process.kill(-etcd!.pid, 'SIGSTOP');
+      process.kill(-own!.etcd.pid, 'SIGSTOP');
       frozen = true;
     };
     const thawEtcd = () => {
       if (!frozen) return;
-      process.kill(-etcd!.pid, 'SIGCONT');
+      process.kill(-own!.etcd.pid, 'SIGCONT');
       frozen = false;
     };
 
     beforeAll(async () => {
       dir = await mkdtemp(join(tmpdir(), 'rb-faults-shutdown-'));
-      etcd = await etcdPeer.start({
-        dataDir: join(dir, 'etcd'),
-        clientPort: await freePort(),
-        peerPort: await freePort(),
-      });
-      kube = await kubePeer.start({
-        dataDir: join(dir, 'kube'),
-        etcdServers: etcd.endpoints.client!,
-        securePort: await freePort(),
-      });
-      kubeconfig = kube.endpoints.kubeconfig!;
+      own = await ownKube(dir);
+      kubeconfig = own.kubeconfig;
     }, 600_000);
 
     afterAll(async () => {
-      if (etcd) thawEtcd();
+      if (own) thawEtcd();
       for (const b of bridges) await b.kill9();
-      await kube?.stop().catch(() => {});
-      await etcd?.stop().catch(() => {});
+      await own?.stop();
       if (dir) await rm(dir, { recursive: true, force: true });
     });
 
     /** A namespace, a registry file with `names`, and the bridge converged on it. */
-    async function scenario(name: string, names: string[], extra: string[]) {
+    async function scenario(name: string, names: string[], settings: { sink?: string; controller?: string }) {
       const scope = new KubeScope(kubeconfig, `rb-fs-${name}-${suffix}`);
       await scope.create();
       const registry = join(dir, `${name}.json`);
@@ -110,16 +105,7 @@ describe.skipIf(!hasPeer('kube'))(
       const config = join(dir, `${name}.yaml`);
       await writeFile(
         config,
-        [
-          'sources:',
-          '  - name: files',
-          '    kind: static',
-          `    static: { path: ${JSON.stringify(registry)} }`,
-          `    targetNamespace: ${scope.namespace}`,
-          ...extra,
-          'server: { address: 127.0.0.1, port: 0 }',
-          '',
-        ].join('\n'),
+        bridgeYaml({ source: staticSource(registry), namespace: scope.namespace, kubeconfig, ...settings }),
       );
       const bridge = new BridgeProcess(config, join(dir, `${name}-bridge.log`));
       bridges.push(bridge);
@@ -137,14 +123,9 @@ describe.skipIf(!hasPeer('kube'))(
       );
 
     it('SIGTERM while etcd is frozen and a write is held: aborted after shutdownGrace, reported once, exit 1 within the bound', async () => {
-      const { bridge, setServices } = await scenario(
-        'term',
-        ['a0'],
-        [
-          `sink: { kind: kube, kubeconfig: ${JSON.stringify(kubeconfig)} }`,
-          `controller: { resyncInterval: 5s, shutdownGrace: ${SHUTDOWN_GRACE_MS}ms }`,
-        ],
-      );
+      const { bridge, setServices } = await scenario('term', ['a0'], {
+        controller: `, shutdownGrace: ${SHUTDOWN_GRACE_MS}ms`,
+      });
       freezeEtcd();
       await setServices(['a0', 'a1']);
       await writeHeld(bridge);
@@ -183,14 +164,7 @@ describe.skipIf(!hasPeer('kube'))(
     }, 240_000);
 
     it('a request past sink.requestTimeout fails, is logged and retried, and the change lands once etcd answers', async () => {
-      const { scope, bridge, setServices } = await scenario(
-        'deadline',
-        ['d0'],
-        [
-          `sink: { kind: kube, kubeconfig: ${JSON.stringify(kubeconfig)}, requestTimeout: 2s }`,
-          'controller: { resyncInterval: 5s }',
-        ],
-      );
+      const { scope, bridge, setServices } = await scenario('deadline', ['d0'], { sink: ', requestTimeout: 2s' });
       freezeEtcd();
       const frozenAt = Date.now();
       await setServices(['d0', 'd1']);
