@@ -128,7 +128,9 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('kube'))(
 
     it('a Dubbo 2.7 provider on ZooKeeper → the interface entry (TCP, its address and port, no volatile labels); a Dubbo 3.3 provider of the same interface, version and group joins the SAME entry; the 2.7 provider stops → its endpoint is gone', async () => {
       const cfg = await config('dubbo', TARGET_DUBBO, `/${ZK_DUBBO}`);
-      const registry = `zookeeper://${peer('zookeeper').connect}?group=${ZK_DUBBO}`;
+      // timeout: Dubbo's wait for its first ZooKeeper connection (5 s by default; Dubbo 2.7 exits
+      // with "zookeeper not connected" past it, which a loaded machine reaches).
+      const registry = `zookeeper://${peer('zookeeper').connect}?group=${ZK_DUBBO}&timeout=30000`;
       const identity = ['--version', '1.0.0', '--group', DUBBO_GROUP];
       // Dubbo 2.7 binds every address (anyhost) and registers this machine's first non-loopback
       // address: it refuses 127.x as the host to register.
