@@ -50,17 +50,21 @@ beforeAll(async () => {
 afterAll(async () => rm(home, { recursive: true, force: true }));
 
 describe('no kubeconfig found', () => {
-  it('names every place looked at, exit 2, one line of cause (sync --once and continuous)', async () => {
-    for (const once of [true, false]) {
-      const r = await runBinary(['sync', ...(once ? ['--once'] : []), '-c', config], { HOME: home });
-      expect(r.code, r.stderr).toBe(2);
-      expect(r.stderr).toBe(
-        'registry-bridge: invalid configuration:\n' +
-          `sink.kubeconfig: no kubeconfig found: no --kubeconfig or sink.kubeconfig, KUBECONFIG is not set, ${join(home, '.kube', 'config')} ` +
-          'does not exist, and there is no in-cluster service account (/var/run/secrets/kubernetes.io/serviceaccount/token)\n',
-      );
-    }
-  });
+  it(
+    'names every place looked at, exit 2, one line of cause (sync --once and continuous)',
+    { timeout: 60_000 },
+    async () => {
+      for (const once of [true, false]) {
+        const r = await runBinary(['sync', ...(once ? ['--once'] : []), '-c', config], { HOME: home });
+        expect(r.code, r.stderr).toBe(2);
+        expect(r.stderr).toBe(
+          'registry-bridge: invalid configuration:\n' +
+            `sink.kubeconfig: no kubeconfig found: no --kubeconfig or sink.kubeconfig, KUBECONFIG is not set, ${join(home, '.kube', 'config')} ` +
+            'does not exist, and there is no in-cluster service account (/var/run/secrets/kubernetes.io/serviceaccount/token)\n',
+        );
+      }
+    },
+  );
 
   it('KUBECONFIG naming only missing files', () => {
     expect(() => loadKubeConfig({ env: { KUBECONFIG: '/nonexistent/a:/nonexistent/b' } })).toThrow(
