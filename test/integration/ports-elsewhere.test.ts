@@ -7,7 +7,7 @@
  * the apiserver is shared and keeps what runs leave (no namespace controller), and a port
  * another run's entry holds would be a collision here too. The entries are deleted at the end.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,6 +19,7 @@ import { clusterName } from '../../src/verify/compare.js';
 import type { ProxyView } from '../../src/verify/proxy-config.js';
 import { XdsProbe } from '../../src/verify/xds-probe.js';
 import { hasPeer, peer, peers } from '../peers/endpoints.js';
+import { eventually } from './eventually.js';
 import { removeNamespaces } from './real-clients-kit.js';
 
 const suffix = randomBytes(3).toString('hex');
@@ -61,7 +62,11 @@ function runSync(config: string): Promise<{ code: number; lines: LogLine[]; outp
  * host starts with `z-`: after the other entries' `a-` hosts, so that an entry created in the
  * same second as the foreign one still comes after it in Istio's order (creation time, then host).
  */
-async function bridgeFor(service: string, tcpPort: number): Promise<{ config: string; host: string }> {
+async function bridgeFor(
+  service: string,
+  tcpPort: number,
+  extra: Record<string, unknown> = {},
+): Promise<{ config: string; host: string }> {
   const registry = join(dir, `${service}.json`);
   await writeFile(
     registry,
@@ -75,6 +80,7 @@ async function bridgeFor(service: string, tcpPort: number): Promise<{ config: st
     toYaml({
       sources: [{ name: service, kind: 'static', static: { path: registry }, targetNamespace: ours }],
       sink: { kind: 'kube' },
+      ...extra,
     }),
   );
   return { config, host: `${service}.static` };
@@ -260,5 +266,78 @@ describe.skipIf(!hasPeer('kube'))('TCP ports served in another namespace (built 
     expect(run.code, run.output).toBe(0);
     expect(collisions(run.lines)).toEqual([]);
     expect(await entriesIn(ours)).toContain(`${host} ${host}`);
+  });
+
+  it('continuous mode: a TCP entry elsewhere that takes the port later is counted by the next full run, logged at warn once and at debug while it persists, and no longer once it is deleted', async () => {
+    const p = port(3);
+    const { config, host } = await bridgeFor(`z-watch-${suffix}`, p, {
+      controller: { resyncInterval: '1s', debounce: '50ms' },
+      server: { address: '127.0.0.1', port: 0 },
+    });
+    const child = spawn(
+      process.execPath,
+      [
+        'dist/registry-bridge.mjs',
+        'sync',
+        '-c',
+        config,
+        '--kubeconfig',
+        peer('kube').kubeconfig,
+        '--log-level',
+        'debug',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const lines: LogLine[] = [];
+    let rest = '';
+    const take = (d: Buffer) => {
+      const text = rest + d.toString();
+      const parts = text.split('\n');
+      rest = parts.pop() ?? '';
+      lines.push(...parts.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogLine));
+    };
+    child.stdout.on('data', take);
+    child.stderr.on('data', take);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const ofPort = () => collisions(lines).filter((l) => l.port === p);
+    try {
+      await eventually(async () => lines.some((l) => l.msg.startsWith('serving')), 'the bridge serving', 60_000);
+      const metricsPort = lines.find((l) => l.msg.startsWith('serving'))!.port as number;
+      const gauge = async () => {
+        const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+        return /^registry_bridge_collisions (\d+)$/m.exec(text)?.[1];
+      };
+      await eventually(async () => (await entriesIn(ours)).includes(`${host} ${host}`), 'the entry written', 60_000);
+      await eventually(async () => (await gauge()) === '0', 'a full run with no collision', 60_000);
+
+      await foreignEntry('late-tcp', `zz-late-${suffix}.example`, [{ number: p, protocol: 'TCP' }]);
+      await eventually(async () => (await gauge()) === '1', 'the collision counted', 60_000);
+      // Two more full runs while it persists: debug lines, no second warning.
+      await eventually(
+        async () => ofPort().filter((l) => l.level === 20).length >= 2,
+        'the collision at debug',
+        60_000,
+      );
+      expect(ofPort().filter((l) => l.level === 40)).toEqual([
+        expect.objectContaining({
+          kind: 'port',
+          // Ours is older (or of the same second and first by host name): it keeps the port.
+          objects: [`${ours}/${host}`, `${theirs}/late-tcp`],
+        }),
+      ]);
+      expect(await entriesIn(ours)).toContain(`${host} ${host}`);
+
+      await custom.deleteNamespacedCustomObject({
+        group: 'networking.istio.io',
+        version: 'v1',
+        namespace: theirs,
+        plural: 'serviceentries',
+        name: 'late-tcp',
+      });
+      await eventually(async () => (await gauge()) === '0', 'the collision gone', 60_000);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
   });
 });
