@@ -180,4 +180,17 @@ describe('collisions Istio would resolve silently', () => {
       Array(8).fill(false),
     );
   });
+
+  it("a written entry's reason says which port it loses or takes, naming at most three others", () => {
+    const fleet = ['a', 'b', 'c', 'd', 'e'].map((n) => entry(n, 'dubbo', 20880));
+    const p = plan(fleet);
+    const reason = (name: string) => p.changes.find((c) => c.host === `${name}.example.mesh`)?.reason ?? '';
+    expect(reason('a')).toMatch(
+      /; it takes TCP port 20880 from b\.example\.mesh \(mesh\/b\.example\.mesh\), c\.example\.mesh \(mesh\/c\.example\.mesh\), d\.example\.mesh \(mesh\/d\.example\.mesh\) and 1 more for sidecars that see both: written all the same/,
+    );
+    expect(reason('e')).toMatch(
+      /; TCP port 20880 is shadowed by a\.example\.mesh \(mesh\/a\.example\.mesh\) for sidecars that see both: written all the same/,
+    );
+    expect(p.changes.map((c) => c.action)).toEqual(Array(5).fill('create'));
+  });
 });
