@@ -24,6 +24,7 @@ export class BridgeMetrics {
   readonly apiWrites: Counter<'verb' | 'code'>;
   readonly apiRetries: Counter<'verb' | 'code'>;
   readonly staleSeconds: Gauge<'source'>;
+  readonly heldDeletions: Gauge<'source' | 'reason'>;
   readonly propagationSeconds: Histogram<'hop'>;
   readonly propagationFailures: Counter<'hop'>;
   readonly xdsUp: Gauge;
@@ -125,6 +126,7 @@ export class BridgeMetrics {
       labelNames: ['source'],
       registers: r,
     });
+    this.heldDeletions = heldDeletionsOf(r);
     this.propagationSeconds = new Histogram({
       name: 'registry_bridge_propagation_seconds',
       help: 'Time from the bridge writing a change to it being seen at a hop.',
@@ -155,7 +157,18 @@ export class BridgeMetrics {
     this.sourceUp.set({ source }, 0);
     this.protectedServices.set({ source, by: 'empty-protection' }, 0);
     this.protectedServices.set({ source, by: 'nacos-protect-threshold' }, 0);
+    this.heldDeletions.set({ source, reason: 'shrink' }, 0);
   }
+}
+
+/** Deletions held by the plan, per source and why (see src/plan/policy.ts, shrinkHold). */
+function heldDeletionsOf(registers: Registry[]): Gauge<'source' | 'reason'> {
+  return new Gauge({
+    name: 'registry_bridge_held_deletions',
+    help: 'Deletions the last full run held, per source and why: shrink (the source would lose a large share of its entries at once; policy.shrinkHold).',
+    labelNames: ['source', 'reason'],
+    registers,
+  });
 }
 
 /** The propagation checks' xDS stream (continuous mode with propagation.xds). */

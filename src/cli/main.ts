@@ -34,7 +34,9 @@ Exit codes:
   4  done what was allowed, but some registry entries, instances or services were rejected,
      conflict with objects the bridge does not own, or collide in Istio (one host twice, a
      TCP port shared without addresses); or deletions wait for a later run
-     (policy.maxDeletesPerRun reached)`;
+     (policy.maxDeletesPerRun reached), or are held because a source would lose a large
+     share of its entries at once, also after a second read (policy.shrinkHold; accept it
+     with --allow-shrink)`;
 
 /** Parses argv and runs the command; resolves to the process exit code. */
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
@@ -59,6 +61,10 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       ]),
     )
     .option('--dry-run', 'plan (and validate, for kube: server-side dry-run) without persisting')
+    .option(
+      '--allow-shrink',
+      'accept a sharp shrink of a source: delete its entries even when it lists few or no services (policy.shrinkHold)',
+    )
     .option('--kubeconfig <file>', 'kubeconfig for the kube sink (else KUBECONFIG, ~/.kube/config, in-cluster)')
     .option('--context <name>', 'kubeconfig context for the kube sink')
     .addOption(

@@ -9,6 +9,7 @@ import { exitCodeOf } from '../controller/exit-code.js';
 import { runContinuous } from '../controller/run.js';
 import { BridgeMetrics } from '../metrics.js';
 import { onAbort, settleWithin } from '../util/abort.js';
+import { formatDuration } from '../config/duration.js';
 import type { CliIo, SyncFlags } from './types.js';
 
 /** How long closing the sources and the sink may take at the end of a run. */
@@ -76,10 +77,24 @@ export async function runSync(flags: SyncFlags, io: CliIo, shutdown?: AbortSigna
         ...(requests ? { requests } : {}),
       });
     }
-    const report = await reconcileOnce(sources, sink, reconcileOptionsOf(config, { dryRun: flags.dryRun === true }), {
-      logger,
-      signal,
+    const options = reconcileOptionsOf(config, {
+      dryRun: flags.dryRun === true,
+      allowShrink: flags.allowShrink === true,
     });
+    let report = await reconcileOnce(sources, sink, options, { logger, signal });
+    // A registry that has just restarted may answer before its data is back: on a sharp shrink
+    // every source is read once more after a short delay (everything else is applied already).
+    const recheckMs = options.shrinkHold?.recheckMs ?? 0;
+    const shrinking = report.plan.shrinks.filter((s) => s.held).map((s) => s.source);
+    if (shrinking.length > 0 && recheckMs > 0 && !signal.aborted) {
+      logger
+        .child({ component: 'reconcile' })
+        .warn(
+          { sources: shrinking, recheckInMs: recheckMs },
+          `sharp shrink of ${shrinking.map((s) => `"${s}"`).join(', ')}: reading the sources again in ${formatDuration(recheckMs)} (policy.shrinkHold.recheckAfter)`,
+        );
+      if (await sleep(recheckMs, signal)) report = await reconcileOnce(sources, sink, options, { logger, signal });
+    }
     return exitCodeOf(report, flags.dryRun === true);
   } finally {
     ownShutdown.abort();
@@ -95,4 +110,18 @@ export async function runSync(flags: SyncFlags, io: CliIo, shutdown?: AbortSigna
     clearTimeout(graceTimer);
     unlinkShutdown();
   }
+}
+
+/** Waits `ms`; false when the signal aborts first. */
+function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', aborted);
+      resolve(ok);
+    };
+    const aborted = () => done(false);
+    const timer = setTimeout(() => done(true), ms);
+    signal.addEventListener('abort', aborted, { once: true });
+  });
 }

@@ -16,4 +16,6 @@ export interface SyncFlags {
   readonly kubeconfig?: string;
   readonly context?: string;
   readonly logLevel?: string;
+  /** Accept a sharp shrink of a source: its deletions are not held (policy.shrinkHold). */
+  readonly allowShrink?: boolean;
 }

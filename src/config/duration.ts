@@ -96,6 +96,8 @@ export const durationLimits = {
   'leaderElection.renewDeadline': { min: 500, max: 3_600_000 },
   'leaderElection.retryPeriod': { min: 100, max: 600_000 },
   'propagation.deadline': { min: 1000, max: 3_600_000 },
+  'policy.shrinkHold.confirmFor': { min: 1000, max: 7 * 24 * 3_600_000 },
+  'policy.shrinkHold.recheckAfter': { min: 100, max: 600_000, zeroMeansOff: true },
   'sources[].static.settle': { min: 10, max: 10_000 },
   'sources[].nacos.relistInterval': { min: 1000, max: 24 * 3_600_000 },
   'sources[].nacos.serviceListInterval': { min: 100, max: 24 * 3_600_000, zeroMeansOff: true },

@@ -119,6 +119,46 @@ export const policySchema = z
       .nonnegative()
       .default(100)
       .describe('At most this many deletions in one run; the rest wait for the next run (`sync --once` then exits 4).'),
+    shrinkHold: z
+      .strictObject({
+        enabled: z
+          .boolean()
+          .default(true)
+          .describe(
+            'Hold the deletions of a source whose read shrinks sharply (a registry restarted empty or without all of its data) until the shrink is confirmed. `sync --allow-shrink` turns it off for one process.',
+          ),
+        percent: z
+          .number()
+          .min(0)
+          .max(100)
+          .default(50)
+          .describe(
+            'A shrink is sharp when one run would delete more than this percentage of the entries a source owns (and at least `minEntries` of them); a source that lists no service at all while it owns entries is always a sharp shrink.',
+          ),
+        minEntries: z
+          .number()
+          .int()
+          .min(1)
+          .max(1_000_000)
+          .default(3)
+          .describe(
+            'Fewer deletions than this in one run are never a sharp shrink (unless the source lists no service).',
+          ),
+        confirmFor: durationField('policy.shrinkHold.confirmFor')
+          .default(120_000)
+          .describe(
+            'Continuous mode: the held deletions go through once the shrink has persisted this long and a full run reads the source again; the entries stay if the services come back meanwhile.',
+          ),
+        recheckAfter: durationField('policy.shrinkHold.recheckAfter')
+          .default(10_000)
+          .describe(
+            '`sync --once`: on a sharp shrink, read every source again after this delay, once, within the run; a shrink that persists is held and the run exits 4 (`--allow-shrink` accepts it). 0: no second read.',
+          ),
+      })
+      .prefault({})
+      .describe(
+        'Sharp-shrink hold: the deletions of a source whose read would delete a large share of its entries wait for confirmation (see docs/lifecycle.md).',
+      ),
   })
   .describe('Which changes the bridge may make to the objects it owns.');
 

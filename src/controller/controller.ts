@@ -55,6 +55,10 @@ export class Controller {
   /** Dubbo applications on an entry of their own (merge mode) → first seen so (see ReconcileDeps.applicationSettle). */
   private readonly unmappedSince = new Map<string, number>();
   private settleTimer: NodeJS.Timeout | undefined;
+  /** When each source's sharp shrink was first seen (see ReconcileDeps.shrinkSince). */
+  private readonly shrinkSince = new Map<string, number>();
+  /** A full run due when a held shrink's confirmation window ends. */
+  private shrinkTimer: NodeJS.Timeout | undefined;
   private fullNeeded = true;
   private cache: ControllerCache | undefined;
   private running = false;
@@ -147,6 +151,7 @@ export class Controller {
     if (this.timer) clearTimeout(this.timer);
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     if (this.settleTimer) clearTimeout(this.settleTimer);
+    if (this.shrinkTimer) clearTimeout(this.shrinkTimer);
     await this.current;
   }
 
@@ -173,6 +178,7 @@ export class Controller {
             ...(this.options.applicationSettleMs
               ? { applicationSettle: { settleMs: this.options.applicationSettleMs, unmappedSince: this.unmappedSince } }
               : {}),
+            shrinkSince: this.shrinkSince,
           };
           let report = full
             ? undefined
@@ -190,6 +196,7 @@ export class Controller {
           }
           this.record(report);
           this.scheduleSettled();
+          this.scheduleShrinkConfirmation(report);
           ok = exitCodeOf(report, false) !== ExitCode.Failed;
           this.deps.onReport?.(report);
         } catch (err) {
@@ -241,6 +248,27 @@ export class Controller {
     this.settleTimer.unref();
   }
 
+  /**
+   * A held shrink is confirmed by a full run once its window has passed: one is scheduled for
+   * then (plus a moment, so that the run's start is past the window), whatever the resync
+   * interval.
+   */
+  private scheduleShrinkConfirmation(report: ReconcileReport): void {
+    if (report.scope !== 'full') return;
+    const waits = report.plan.shrinks.flatMap((s) => (s.held && s.confirmInMs !== undefined ? [s.confirmInMs] : []));
+    if (this.shrinkTimer) clearTimeout(this.shrinkTimer);
+    this.shrinkTimer = undefined;
+    if (waits.length === 0 || this.stopped) return;
+    this.shrinkTimer = setTimeout(
+      () => {
+        this.shrinkTimer = undefined;
+        this.trigger(0);
+      },
+      Math.min(...waits) + SHRINK_CONFIRM_MARGIN_MS,
+    );
+    this.shrinkTimer.unref();
+  }
+
   private record(report: ReconcileReport): void {
     const m = this.deps.metrics;
     const code = exitCodeOf(report, false);
@@ -252,6 +280,8 @@ export class Controller {
     m.conflicts.set(report.plan.counts.conflict);
     m.collisions.set(report.plan.collisions.length);
     m.invalidServices.set(report.synth.invalid.length);
+    const held = new Map(report.plan.shrinks.map((s) => [s.source, s.held ? s.deleting : 0]));
+    for (const s of this.sources) m.heldDeletions.set({ source: s.name, reason: 'shrink' }, held.get(s.name) ?? 0);
     const failed = new Set(report.sourceErrors.map((e) => e.source));
     for (const s of this.sources) {
       m.sourceUp.set({ source: s.name }, failed.has(s.name) ? 0 : 1);
@@ -267,3 +297,6 @@ export class Controller {
       if (n.note.code === 'instance-rejected') m.rejectedEntries.inc({ source: n.source });
   }
 }
+
+/** How long after a shrink's confirmation window the confirming full run starts. */
+const SHRINK_CONFIRM_MARGIN_MS = 50;

@@ -23,8 +23,10 @@ export function exitCodeOf(report: ReconcileReport, dryRun: boolean): number {
     rejected > 0
   )
     return ExitCode.Degraded;
-  // Deletions left for a later run by policy.maxDeletesPerRun: not converged, nothing failed.
+  // Deletions left for a later run by policy.maxDeletesPerRun, or held by a sharp shrink of a
+  // source (policy.shrinkHold): not converged, nothing failed.
   if (deletionsDeferred(report.plan) > 0) return ExitCode.Degraded;
+  if (report.plan.shrinks.some((s) => s.held)) return ExitCode.Degraded;
   return ExitCode.Converged;
 }
 

@@ -1,7 +1,15 @@
 import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { serviceKeyString, type SourceSnapshot } from '../model/service.js';
-import { planFromSynth, writesOf, type ObservedEntry, type Plan, type Policy } from '../plan/plan.js';
+import { formatDuration } from '../config/duration.js';
+import {
+  planFromSynth,
+  writesOf,
+  type ObservedEntry,
+  type Plan,
+  type Policy,
+  type ShrinkSettings,
+} from '../plan/plan.js';
 import { EarlyCreates } from './early.js';
 import type { ApplyOutcome, Sink } from '../sinks/types.js';
 import type { SourceAdapter } from '../sources/adapter.js';
@@ -19,6 +27,15 @@ export interface ReconcileOptions {
   readonly policy: Policy;
   readonly maxDeletes: number;
   readonly dryRun: boolean;
+  /** The sharp-shrink hold (`policy.shrinkHold`); absent: off (`--allow-shrink`, or disabled). */
+  readonly shrinkHold?: {
+    readonly percent: number;
+    readonly minEntries: number;
+    /** Continuous mode: how long a shrink must persist before its deletions go through. */
+    readonly confirmMs: number;
+    /** `sync --once`: read again after this long, once, when a shrink is held (0: no second read). */
+    readonly recheckMs: number;
+  };
 }
 
 export interface ReconcileReport {
@@ -45,6 +62,12 @@ export interface ReconcileDeps {
    * Without it (`sync --once`) every collision is logged at warn.
    */
   readonly reportedCollisions?: Set<string>;
+  /**
+   * Continuous mode: when each source's sharp shrink was first seen by a full run (see
+   * ReconcileOptions.shrinkHold); the run updates it. Without it (`sync --once`), a shrink is
+   * never confirmed within the run.
+   */
+  readonly shrinkSince?: Map<string, number>;
   readonly now?: () => number;
   /**
    * Continuous mode: Dubbo applications published on an entry of their own in `merge` mode, by
@@ -210,8 +233,10 @@ export async function planAndApply(
     ...(settle
       ? { applicationSettle: { now: now(), settleMs: settle.settleMs, unmappedSince: settle.unmappedSince } }
       : {}),
+    ...shrinkInputs(input, options, deps),
   });
   logDecisions(plan, input.scope, log, deps.reportedCollisions);
+  if (input.scope === 'full') trackShrinks(plan, input, options, deps, log);
 
   const writes = writesOf(plan);
   const applied =
@@ -259,6 +284,68 @@ export async function planAndApply(
     'reconcile finished',
   );
   return { scope: input.scope, snapshots, sourceErrors, synth, plan, observed, outcomes, failedWrites, durationMs };
+}
+
+/** The plan's shrink-hold settings and per-source listing counts, for a full run. */
+function shrinkInputs(
+  input: PlanInputs,
+  options: ReconcileOptions,
+  deps: ReconcileDeps,
+): { shrink?: ShrinkSettings; listed?: ReadonlyMap<string, number> } {
+  const hold = options.shrinkHold;
+  if (hold === undefined || input.scope !== 'full') return {};
+  return {
+    shrink: {
+      percent: hold.percent,
+      minEntries: hold.minEntries,
+      confirm: deps.shrinkSince
+        ? { kind: 'window', ms: hold.confirmMs, since: deps.shrinkSince, now: input.started }
+        : { kind: 'once' },
+    },
+    listed: new Map(input.snapshots.map((s) => [s.source, s.services.length])),
+  };
+}
+
+/**
+ * After a full run: one warn line per source whose sharp shrink holds its deletions (or whose
+ * shrink was confirmed this run), and the continuous mode's record of when each shrink was
+ * first seen (kept while the source shrinks, forgotten once it does not; a source whose read
+ * failed keeps its record).
+ */
+function trackShrinks(
+  plan: Plan,
+  input: PlanInputs,
+  options: ReconcileOptions,
+  deps: ReconcileDeps,
+  log: Logger,
+): void {
+  const since = deps.shrinkSince;
+  const hold = options.shrinkHold;
+  for (const s of plan.shrinks) {
+    const fields = { source: s.source, owned: s.owned, deleting: s.deleting, listed: s.listed };
+    if (!s.held)
+      log.warn(
+        { ...fields, heldForMs: s.heldForMs },
+        `source "${s.source}" shrank sharply and stayed so for ${formatDuration(hold?.confirmMs ?? 0)} (policy.shrinkHold.confirmFor): its deletions go through`,
+      );
+    else if (since)
+      log.warn(
+        { ...fields, heldForMs: s.heldForMs, confirmInMs: s.confirmInMs },
+        `source "${s.source}" would lose ${s.deleting} of its ${s.owned} entries in one run: deletions held; deleted in ${formatDuration(s.confirmInMs ?? 0)} if the shrink persists, kept if the services come back`,
+      );
+    else
+      log.warn(
+        fields,
+        `source "${s.source}" would lose ${s.deleting} of its ${s.owned} entries in one run: deletions held (a restarted or incomplete registry?); sync --once exits 4, run it with --allow-shrink to accept the shrink`,
+      );
+  }
+  if (!since) return;
+  const shrinking = new Set(plan.shrinks.map((s) => s.source));
+  for (const [source, healthy] of input.sourceHealthy) {
+    if (shrinking.has(source)) {
+      if (!since.has(source)) since.set(source, input.started);
+    } else if (healthy) since.delete(source);
+  }
 }
 
 /** What the sink holds after a successful write of `d`, as the plan reads it. */

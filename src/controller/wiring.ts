@@ -65,8 +65,26 @@ export function buildSources(
 }
 
 /** The reconcile options a configuration gives, the same for `sync --once` and continuous mode. */
-export function reconcileOptionsOf(config: BridgeConfig, flags: { readonly dryRun: boolean }): ReconcileOptions {
-  return { policy: config.policy.mode, maxDeletes: config.policy.maxDeletesPerRun, dryRun: flags.dryRun };
+export function reconcileOptionsOf(
+  config: BridgeConfig,
+  flags: { readonly dryRun: boolean; readonly allowShrink?: boolean },
+): ReconcileOptions {
+  const hold = config.policy.shrinkHold;
+  return {
+    policy: config.policy.mode,
+    maxDeletes: config.policy.maxDeletesPerRun,
+    dryRun: flags.dryRun,
+    ...(hold.enabled && flags.allowShrink !== true
+      ? {
+          shrinkHold: {
+            percent: hold.percent,
+            minEntries: hold.minEntries,
+            confirmMs: hold.confirmFor,
+            recheckMs: hold.recheckAfter,
+          },
+        }
+      : {}),
+  };
 }
 
 export interface BuiltSink {

@@ -119,12 +119,56 @@ export interface PlanInput {
    * saw them so, and how long a new such entry waits (continuous mode; absent: not held).
    */
   readonly applicationSettle?: ApplicationSettle;
+  /** The sharp-shrink hold (./policy.ts `shrinkHold`); absent: none. */
+  readonly shrink?: ShrinkSettings;
+  /** How many services each source listed this run (full runs; the shrink hold reads it). */
+  readonly listed?: ReadonlyMap<string, number>;
 }
 
 export interface ApplicationSettle {
   readonly now: number;
   readonly settleMs: number;
   readonly unmappedSince: ReadonlyMap<string, number>;
+}
+
+/**
+ * When a source's read would delete a large share of the entries it owns (a registry restarted
+ * empty or without all of its data), the deletions of that source are held until confirmed.
+ */
+export interface ShrinkSettings {
+  /** A shrink is sharp when the run deletes more than this percentage of the source's entries… */
+  readonly percent: number;
+  /** …and at least this many of them; or when the source lists no service at all. */
+  readonly minEntries: number;
+  /**
+   * `window` (continuous mode): the deletions go through once the shrink has persisted for
+   * `ms` since it was first seen (`since`, per source) and a full run reads it again at `now`.
+   * `once` (`sync --once`): never confirmed within the run; `--allow-shrink` accepts it.
+   */
+  readonly confirm:
+    | {
+        readonly kind: 'window';
+        readonly ms: number;
+        readonly since: ReadonlyMap<string, number>;
+        readonly now: number;
+      }
+    | { readonly kind: 'once' };
+}
+
+/** A source found shrinking sharply this run (see ShrinkSettings). */
+export interface Shrink {
+  readonly source: string;
+  /** Entries the source owned before the run. */
+  readonly owned: number;
+  /** Of them, the entries the run would delete because their services are gone or empty. */
+  readonly deleting: number;
+  /** Services the source listed this run. */
+  readonly listed: number;
+  /** The deletions were held (kept); false once the shrink is confirmed. */
+  readonly held: boolean;
+  /** Continuous mode: how long it has persisted, and how long until it is confirmed. */
+  readonly heldForMs?: number;
+  readonly confirmInMs?: number;
 }
 
 export interface Plan {
@@ -135,6 +179,8 @@ export interface Plan {
   readonly collisions: readonly Collision[];
   /** A keys-scoped plan left a decision to a full run (see PlanScope). */
   readonly needsFullRun: boolean;
+  /** Sources whose read would delete a large share of their entries (./policy.ts `shrinkHold`). */
+  readonly shrinks: readonly Shrink[];
 }
 
 /**
@@ -144,12 +190,12 @@ export interface Plan {
  */
 export function planChanges(input: PlanInput): Plan {
   const elsewhere = elsewhereIndex(input.observed);
-  const { changes, needsFullRun } = applyPolicies(diffEntries(input, elsewhere), input);
+  const { changes, needsFullRun, shrinks } = applyPolicies(diffEntries(input, elsewhere), input);
   const sorted = sortByKey(changes, idOf);
   const counts: Record<Action, number> = { create: 0, update: 0, delete: 0, unchanged: 0, conflict: 0, keep: 0 };
   for (const c of sorted) counts[c.action] += 1;
   const collisions = [...findCollisions(sorted, input.observed), ...elsewhereCollisions(sorted, elsewhere)];
-  return { changes: withPortNotes(sorted, collisions), counts, collisions, needsFullRun };
+  return { changes: withPortNotes(sorted, collisions), counts, collisions, needsFullRun, shrinks };
 }
 
 /**
@@ -211,6 +257,8 @@ export function planFromSynth(run: {
   readonly maxDeletes: number;
   readonly scope: PlanScope;
   readonly applicationSettle?: ApplicationSettle;
+  readonly shrink?: ShrinkSettings;
+  readonly listed?: ReadonlyMap<string, number>;
 }): Plan {
   const { synth, observed } = run;
   const invalid = new Map(synth.invalid.map((r) => [serviceKeyString(r.key), r.reason] as const));
@@ -242,6 +290,8 @@ export function planFromSynth(run: {
     maxDeletes: run.maxDeletes,
     scope: run.scope,
     ...(run.applicationSettle ? { applicationSettle: run.applicationSettle } : {}),
+    ...(run.shrink ? { shrink: run.shrink } : {}),
+    ...(run.listed ? { listed: run.listed } : {}),
   });
 }
 

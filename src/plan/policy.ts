@@ -1,6 +1,7 @@
+import { formatDuration } from '../config/duration.js';
 import { serviceKeyString } from '../model/service.js';
 import { sortByKey } from '../util/sort.js';
-import type { Change, PlanInput } from './plan.js';
+import type { Change, PlanInput, Shrink } from './plan.js';
 
 /**
  * One decision rule over the diff: takes the changes so far and the plan's input, returns them
@@ -9,7 +10,10 @@ import type { Change, PlanInput } from './plan.js';
  */
 export interface PlanFilter {
   readonly name: string;
-  apply(changes: readonly Change[], input: PlanInput): { changes: Change[]; needsFullRun?: boolean };
+  apply(
+    changes: readonly Change[],
+    input: PlanInput,
+  ): { changes: Change[]; needsFullRun?: boolean; shrinks?: readonly Shrink[] };
 }
 
 const keep = (c: Change, reason: string): Change => ({ ...c, action: 'keep', reason });
@@ -141,6 +145,87 @@ export const policyMode: PlanFilter = {
   }),
 };
 
+/**
+ * The sharp-shrink hold. A registry restarted empty or without all of its data (ZooKeeper on an
+ * empty data dir, r-nacos right after a restart, Java Nacos before its naming data is loaded)
+ * answers successfully with few or no services; believed at once, it would delete every entry
+ * of its source. So when a healthy source's read would delete, in one run, entries whose
+ * services are gone or empty, and it lists no service at all, or those deletions are at least
+ * `minEntries` and more than `percent` % of the entries it owns, its deletions are held (kept,
+ * reason given) until the shrink is confirmed: in continuous mode by persisting for the
+ * confirmation window, read again by a full run; `sync --once` never confirms it by itself
+ * (`--allow-shrink` does). Hand-overs to another source that publishes the host are updates,
+ * never held. Entries that move to another name of the same service are not a shrink.
+ */
+export const shrinkHold: PlanFilter = {
+  name: 'sharp-shrink hold',
+  apply: (changes, input) => {
+    const settings = input.shrink;
+    if (settings === undefined || input.scope?.kind === 'keys') return { changes: [...changes] };
+    const gone = new Set((input.empty ?? []).map((e) => `${e.namespace}/${e.name}`));
+    const present = input.present ?? new Set(input.desired.map((d) => serviceKeyString(d.key)));
+    // A deletion because the service is gone or has nothing usable: what a registry that lost
+    // its data causes. One whose service still publishes (under another name) is not.
+    const lost = (c: Change) =>
+      c.action === 'delete' &&
+      c.observed !== undefined &&
+      c.observed.early !== true &&
+      (c.observed.service === undefined || !present.has(c.observed.service) || gone.has(`${c.namespace}/${c.name}`));
+    const owned = new Map<string, number>();
+    for (const o of input.observed)
+      if (o.owned && !o.elsewhere && o.early !== true && o.source !== undefined)
+        owned.set(o.source, (owned.get(o.source) ?? 0) + 1);
+    const deleting = new Map<string, number>();
+    for (const c of changes)
+      if (lost(c)) deleting.set(c.observed!.source!, (deleting.get(c.observed!.source!) ?? 0) + 1);
+
+    const shrinks: Shrink[] = [];
+    const held = new Map<string, string>();
+    for (const [source, n] of sortByKey([...deleting], ([s]) => s)) {
+      if (input.sourceHealthy.get(source) !== true) continue;
+      const total = owned.get(source) ?? n;
+      const listed = input.listed?.get(source);
+      const sharp = listed === 0 || (n >= settings.minEntries && n * 100 > settings.percent * total);
+      if (!sharp) continue;
+      const what = `source "${source}" would lose ${n} of its ${total} entries in one run${
+        listed !== undefined ? ` (it lists ${listed} service${listed === 1 ? '' : 's'})` : ''
+      }`;
+      const confirm = settings.confirm;
+      if (confirm.kind === 'once') {
+        shrinks.push({ source, owned: total, deleting: n, listed: listed ?? 0, held: true });
+        held.set(
+          source,
+          `held: ${what}, a sharp shrink (policy.shrinkHold): sync --once keeps them and exits 4; run it with --allow-shrink to accept the shrink`,
+        );
+        continue;
+      }
+      const heldForMs = Math.max(0, confirm.now - (confirm.since.get(source) ?? confirm.now));
+      const confirmInMs = Math.max(0, confirm.ms - heldForMs);
+      shrinks.push({
+        source,
+        owned: total,
+        deleting: n,
+        listed: listed ?? 0,
+        held: confirmInMs > 0,
+        heldForMs,
+        confirmInMs,
+      });
+      if (confirmInMs > 0)
+        held.set(
+          source,
+          `held: ${what}, a sharp shrink (policy.shrinkHold): deleted only if it persists for ${formatDuration(confirm.ms)} (confirmFor; seen for ${formatDuration(heldForMs)} so far), kept if the services come back`,
+        );
+    }
+    return {
+      changes: changes.map((c) => {
+        const reason = lost(c) ? held.get(c.observed!.source!) : undefined;
+        return reason === undefined ? c : keep(c, `${c.reason ?? 'not desired'}; ${reason}`);
+      }),
+      shrinks,
+    };
+  },
+};
+
 /** At most `maxDeletes` deletions per run, the first by namespace/name; the rest wait. */
 export const deletionCap: PlanFilter = {
   name: 'deletion cap',
@@ -171,6 +256,7 @@ export const PLAN_FILTERS: readonly PlanFilter[] = [
   protectObjects,
   ownership,
   policyMode,
+  shrinkHold,
   deletionCap,
 ];
 
@@ -178,13 +264,15 @@ export function applyPolicies(
   changes: readonly Change[],
   input: PlanInput,
   filters: readonly PlanFilter[] = PLAN_FILTERS,
-): { changes: Change[]; needsFullRun: boolean } {
+): { changes: Change[]; needsFullRun: boolean; shrinks: Shrink[] } {
   let out = [...changes];
   let needsFullRun = false;
+  const shrinks: Shrink[] = [];
   for (const f of filters) {
     const r = f.apply(out, input);
     out = r.changes;
     needsFullRun ||= r.needsFullRun ?? false;
+    shrinks.push(...(r.shrinks ?? []));
   }
-  return { changes: out, needsFullRun };
+  return { changes: out, needsFullRun, shrinks };
 }

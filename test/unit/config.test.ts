@@ -19,7 +19,11 @@ const good = { sources: [{ name: 'files', kind: 'static', static: { path: 'r.yam
 describe('config', () => {
   it('fills defaults', () => {
     const c = parseConfig(good, adapterFactories);
-    expect(c.policy).toEqual({ mode: 'sync', maxDeletesPerRun: 100 });
+    expect(c.policy).toEqual({
+      mode: 'sync',
+      maxDeletesPerRun: 100,
+      shrinkHold: { enabled: true, percent: 50, minEntries: 3, confirmFor: 120_000, recheckAfter: 10_000 },
+    });
     expect(c.sink).toEqual({ kind: 'stdout', format: 'yaml' });
     expect(c.sources[0]).toMatchObject({
       targetNamespace: 'default',

@@ -101,9 +101,11 @@ describe('exit codes of sync --once', () => {
     const reg = join(dir, 'cap.json');
     const out = join(dir, 'cap-out');
     await writeFile(reg, JSON.stringify({ services: ['a', 'b', 'c', 'd'].map(svc) }));
+    // 3 of 4 entries gone at once is also a sharp shrink (policy.shrinkHold, tested below): off
+    // here, so that the cap alone decides.
     const cfg = await config(
       'cap.yaml',
-      `sources: [{name: s, kind: static, static: {path: cap.json}}]\nsink: {kind: files, dir: cap-out}\npolicy: {maxDeletesPerRun: 1}\n`,
+      `sources: [{name: s, kind: static, static: {path: cap.json}}]\nsink: {kind: files, dir: cap-out}\npolicy: {maxDeletesPerRun: 1, shrinkHold: {enabled: false}}\n`,
     );
     expect((await sync(cfg, '--once')).code).toBe(0);
     await writeFile(reg, JSON.stringify({ services: [svc('a')] }));
@@ -115,6 +117,70 @@ describe('exit codes of sync --once', () => {
     }
     expect(codes).toEqual([4, 4, 0]);
     expect(left).toEqual([3, 2, 1]);
+  });
+
+  describe('a source that loses most of its services at once (policy.shrinkHold)', () => {
+    /** Four services written by a first run into files; the registry then lists `now`. */
+    async function shrunk(name: string, now: string[], policy: string) {
+      const reg = join(dir, `${name}.json`);
+      await writeFile(reg, JSON.stringify({ services: ['a', 'b', 'c', 'd'].map(svc) }));
+      const cfg = await config(
+        `${name}.yaml`,
+        `sources: [{name: s, kind: static, static: {path: ${name}.json}}]\nsink: {kind: files, dir: ${name}-out}\npolicy: ${policy}\n`,
+      );
+      expect((await sync(cfg, '--once')).code).toBe(0);
+      await writeFile(reg, JSON.stringify({ services: now.map(svc) }));
+      const files = async () => (await readdir(join(dir, `${name}-out`, 'default'))).sort();
+      return { reg, cfg, files };
+    }
+
+    it('still shrunk on the second read: nothing deleted, one warn line, exit 4; --allow-shrink deletes, exit 0', async () => {
+      const t = await shrunk('shrink', ['a'], '{shrinkHold: {recheckAfter: 100ms}}');
+      const before = await t.files();
+      expect(before).toHaveLength(4);
+      const c = capture();
+      const code = await main(['sync', '-c', t.cfg, '--once'], c.io);
+      expect(code).toBe(4);
+      expect(await t.files()).toEqual(before);
+      const lines = c.err().split('\n');
+      // Read twice: the warning before the second read, then the held deletions and one summary.
+      expect(lines.filter((l) => l.includes('reading the sources again in 100ms'))).toHaveLength(1);
+      const held = lines.filter((l) => l.includes('"action":"keep"'));
+      expect(held).toHaveLength(6); // 3 objects, in each of the two runs
+      for (const l of held)
+        expect(l).toMatch(/held: source \\"s\\" would lose 3 of its 4 entries in one run \(it lists 1 service\)/);
+      expect(
+        lines.filter(
+          (l) => l.includes('would lose 3 of its 4 entries in one run: deletions held') && l.includes('--allow-shrink'),
+        ),
+      ).toHaveLength(2);
+      expect(lines.some((l) => l.includes('"action":"delete"'))).toBe(false);
+
+      expect((await sync(t.cfg, '--once', '--allow-shrink')).code).toBe(0);
+      expect(await t.files()).toHaveLength(1);
+    });
+
+    it('the services back by the second read: nothing deleted, exit 0', async () => {
+      const t = await shrunk('recover', [], '{shrinkHold: {recheckAfter: 10s}}');
+      const c = capture();
+      const running = main(['sync', '-c', t.cfg, '--once'], c.io);
+      // The first read found the registry empty and waits to read again: the services come back.
+      for (let i = 0; !c.err().includes('reading the sources again'); i++) {
+        if (i > 600) throw new Error(`no second read announced:\n${c.err()}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await writeFile(t.reg, JSON.stringify({ services: ['a', 'b', 'c', 'd'].map(svc) }));
+      expect(await running).toBe(0);
+      expect(await t.files()).toHaveLength(4);
+      expect(c.err()).toMatch(/would lose 4 of its 4 entries in one run \(it lists 0 services\)/);
+      expect(c.err()).not.toContain('"action":"delete"');
+    }, 60_000);
+
+    it('policy.shrinkHold.enabled: false deletes at once, exit 0', async () => {
+      const t = await shrunk('nohold', ['a'], '{shrinkHold: {enabled: false}}');
+      expect((await sync(t.cfg, '--once')).code).toBe(0);
+      expect(await t.files()).toHaveLength(1);
+    });
   });
 });
 

@@ -6,6 +6,7 @@ import {
   type ObservedEntry,
   type PlanInput,
   type Policy,
+  type ShrinkSettings,
 } from '../../src/plan/plan.js';
 import { PLAN_FILTERS } from '../../src/plan/policy.js';
 import { serviceKeyString } from '../../src/model/service.js';
@@ -53,6 +54,8 @@ interface Row {
   /** object name → action, and a pattern its reason must match. */
   readonly expected: Record<string, [Action, RegExp?]>;
   readonly needsFullRun?: boolean;
+  /** source → deleting count and whether held, for each source found shrinking sharply. */
+  readonly shrinks?: Record<string, { deleting: number; held: boolean }>;
 }
 
 const a = desired('a');
@@ -280,9 +283,192 @@ describe('the policy filters (policy.ts), one row per case', () => {
       'protected objects',
       'ownership hand-over',
       'policy mode',
+      'sharp-shrink hold',
       'deletion cap',
     ]);
   });
+});
+
+describe('the sharp-shrink hold (policy.ts shrinkHold), one row per case', () => {
+  // Five entries of source "test", one of source "zk".
+  const services = ['s1', 's2', 's3', 's4', 's5'];
+  const t = services.map((n) => desired(n));
+  const z1 = desired('z1', '10.0.0.9', 'zk');
+  const all = [...t.map((d) => observedOf(d)), observedOf(z1)];
+  const NOW = 1_000_000;
+  const once: ShrinkSettings = { percent: 50, minEntries: 3, confirm: { kind: 'once' } };
+  const windowed = (sinceAgoMs?: number): ShrinkSettings => ({
+    percent: 50,
+    minEntries: 3,
+    confirm: {
+      kind: 'window',
+      ms: 120_000,
+      since: new Map(sinceAgoMs === undefined ? [] : [['test', NOW - sinceAgoMs]]),
+      now: NOW,
+    },
+  });
+  const listed = (test: number, zk = 1) =>
+    new Map([
+      ['test', test],
+      ['zk', zk],
+    ]);
+  const names = (ds: readonly DesiredEntry[], action: Action, re?: RegExp) =>
+    Object.fromEntries(ds.map((d) => [d.name, re ? ([action, re] as [Action, RegExp]) : ([action] as [Action])]));
+
+  const rows: Row[] = [
+    {
+      name: 'no hold configured (--allow-shrink, enabled: false): an emptied source loses every entry',
+      input: { desired: [z1], observed: all, listed: listed(0) },
+      expected: { ...names(t, 'delete', /no longer listed/), [z1.name]: ['unchanged'] },
+    },
+    {
+      name: 'the source lists no service while it owns entries (sync --once): every deletion held, exit 4 and --allow-shrink named',
+      input: { desired: [z1], observed: all, listed: listed(0), shrink: once },
+      expected: {
+        ...names(
+          t,
+          'keep',
+          /no longer listed by source "test"; held: source "test" would lose 5 of its 5 entries in one run \(it lists 0 services\), a sharp shrink \(policy\.shrinkHold\): sync --once keeps them and exits 4; run it with --allow-shrink/,
+        ),
+        [z1.name]: ['unchanged'],
+      },
+      shrinks: { test: { deleting: 5, held: true } },
+    },
+    {
+      name: 'lists no service, one entry owned: held even below minEntries',
+      input: { desired: [], observed: [observedOf(t[0]!)], listed: new Map([['test', 0]]), shrink: once },
+      expected: { [t[0]!.name]: ['keep', /would lose 1 of its 1 entries/] },
+      shrinks: { test: { deleting: 1, held: true } },
+    },
+    {
+      name: 'more than percent and at least minEntries (services listed empty): held, continuous mode says when it is confirmed',
+      input: {
+        desired: [t[4]!, z1],
+        observed: all,
+        listed: listed(5),
+        present: new Set(t.map((d) => serviceKeyString(d.key))),
+        empty: t.slice(0, 4).map((d) => ({
+          namespace: d.namespace,
+          name: d.name,
+          service: serviceKeyString(d.key),
+          reason: 'no instances',
+        })),
+        shrink: windowed(),
+      },
+      expected: {
+        ...names(
+          t.slice(0, 4),
+          'keep',
+          /no usable instance \(no instances\); held: source "test" would lose 4 of its 5 entries in one run \(it lists 5 services\).*deleted only if it persists for 2m \(confirmFor; seen for 0 so far\), kept if the services come back/,
+        ),
+        [t[4]!.name]: ['unchanged'],
+        [z1.name]: ['unchanged'],
+      },
+      shrinks: { test: { deleting: 4, held: true } },
+    },
+    {
+      name: 'at most percent: an ordinary run, deleted',
+      input: { desired: [...t.slice(2), z1], observed: all, listed: listed(3), shrink: once },
+      expected: { ...names(t.slice(0, 2), 'delete'), ...names(t.slice(2), 'unchanged'), [z1.name]: ['unchanged'] },
+    },
+    {
+      name: 'fewer than minEntries: an ordinary run, deleted',
+      input: {
+        desired: [],
+        observed: t.slice(0, 2).map((d) => observedOf(d)),
+        listed: new Map([['test', 1]]),
+        shrink: once,
+      },
+      expected: names(t.slice(0, 2), 'delete'),
+    },
+    {
+      name: 'continuous mode, the shrink seen for less than confirmFor: still held',
+      input: { desired: [z1], observed: all, listed: listed(0), shrink: windowed(60_000) },
+      expected: { ...names(t, 'keep', /persists for 2m \(confirmFor; seen for 1m so far\)/), [z1.name]: ['unchanged'] },
+      shrinks: { test: { deleting: 5, held: true } },
+    },
+    {
+      name: 'continuous mode, the shrink persisted for confirmFor: the deletions go through',
+      input: { desired: [z1], observed: all, listed: listed(0), shrink: windowed(120_000) },
+      expected: {
+        ...names(t, 'delete', /^service .* is no longer listed by source "test"$/),
+        [z1.name]: ['unchanged'],
+      },
+      shrinks: { test: { deleting: 5, held: false } },
+    },
+    {
+      name: 'confirmed, then the deletion cap still applies',
+      input: { desired: [z1], observed: all, listed: listed(0), shrink: windowed(120_000), maxDeletes: 2 },
+      expected: {
+        [t[0]!.name]: ['delete'],
+        [t[1]!.name]: ['delete'],
+        ...names(t.slice(2), 'keep', /deletion cap of 2 per run reached \(5 planned\)/),
+        [z1.name]: ['unchanged'],
+      },
+      shrinks: { test: { deleting: 5, held: false } },
+    },
+    {
+      name: 'another source publishes the hosts (merge): handed over, not held, nothing deleted',
+      input: {
+        desired: [...services.map((n) => desired(n, '10.0.0.1', 'zk')), z1],
+        observed: all,
+        listed: listed(0),
+        shrink: once,
+      },
+      expected: { ...names(t, 'update', /hand-over: source "zk"/), [z1.name]: ['unchanged'] },
+    },
+    {
+      name: 'entries moving to other names of services still listed (a host template change): not a shrink',
+      input: {
+        desired: services.map((n) => desired(n, '10.0.0.1', 'test', `${n}.renamed.example`)),
+        observed: t.map((d) => observedOf(d, { name: `old-${d.name}` })),
+        listed: new Map([['test', 5]]),
+        shrink: once,
+      },
+      expected: {
+        ...Object.fromEntries(t.map((d) => [`old-${d.name}`, ['delete', /publishes another host now/]])),
+        ...names(
+          services.map((n) => desired(n, '10.0.0.1', 'test', `${n}.renamed.example`)),
+          'create',
+        ),
+      },
+    },
+    {
+      name: 'the source could not be read: fenced, not a shrink',
+      input: {
+        desired: [z1],
+        observed: all,
+        sourceHealthy: new Map([
+          ['test', false],
+          ['zk', true],
+        ]),
+        shrink: once,
+      },
+      expected: { ...names(t, 'keep', /could not be read this run/), [z1.name]: ['unchanged'] },
+    },
+    {
+      name: 'upsert-only: the policy keeps them; no shrink to hold',
+      input: { desired: [z1], observed: all, listed: listed(0), shrink: once, policy: 'upsert-only' },
+      expected: { ...names(t, 'keep', /policy upsert-only never deletes$/), [z1.name]: ['unchanged'] },
+    },
+    {
+      name: "keys-scoped run: never deletes anyway; the hold is a full run's business",
+      input: { desired: [], observed: all, shrink: once, scope: { kind: 'keys', read: new Set() } },
+      expected: { ...names([...t, z1], 'keep', /keys-scoped run never deletes: a full run decides, now$/) },
+      needsFullRun: true,
+    },
+    {
+      name: "one source's shrink holds only that source's deletions",
+      input: { desired: t.slice(1), observed: all, listed: listed(4, 0), shrink: once },
+      expected: {
+        [t[0]!.name]: ['delete'],
+        ...names(t.slice(1), 'unchanged'),
+        [z1.name]: ['keep', /held: source "zk" would lose 1 of its 1 entries/],
+      },
+      shrinks: { zk: { deleting: 1, held: true } },
+    },
+  ];
+  for (const row of rows) it(row.name, () => check(row));
 });
 
 function check(row: Row): void {
@@ -296,6 +482,9 @@ function check(row: Row): void {
     if (pattern) expect(c.reason).toMatch(pattern);
   }
   if (row.needsFullRun !== undefined) expect(plan.needsFullRun).toBe(row.needsFullRun);
+  expect(Object.fromEntries(plan.shrinks.map((x) => [x.source, { deleting: x.deleting, held: x.held }]))).toEqual(
+    row.shrinks ?? {},
+  );
 }
 
 describe('planChanges properties', () => {

@@ -32,6 +32,8 @@ async function start(name: string, path: string, settle = '100ms') {
   const config = parseConfig(
     {
       sources: [{ name: 's', kind: 'static', static: { path, settle } }],
+      // The plan's own sharp-shrink hold (policy.shrinkHold) confirms within a second here.
+      policy: { shrinkHold: { confirmFor: '1s' } },
       sink: { kind: 'files', dir: out },
       controller: { resyncInterval: '1h', debounce: '10ms' },
       server: { address: '127.0.0.1', port: 0 },
@@ -88,6 +90,10 @@ describe('static source on a real file system, continuous mode', { timeout: 60_0
     await writeFile(path, yamlOf(2));
     await until(async () => (await b.files()) === 2);
     expect(b.lines.some((l) => l.includes('lost many services at once'))).toBe(true);
+    // Then the plan held the deletions until its confirmation window ended, and a full run it
+    // scheduled for then (the resync is an hour away) deleted them.
+    expect(b.lines.some((l) => l.includes('would lose 8 of its 10 entries in one run: deletions held'))).toBe(true);
+    expect(b.lines.some((l) => l.includes('shrank sharply and stayed so for 1s'))).toBe(true);
     expect(b.deletes()).toHaveLength(8);
     expect(await b.stop()).toBe(0);
   });
