@@ -235,8 +235,9 @@ export async function planAndApply(
       : {}),
     ...shrinkInputs(input, options, deps),
   });
-  logDecisions(plan, input.scope, log, deps.reportedCollisions);
+  // The summary of a held or confirmed shrink first, then the decisions it explains.
   if (input.scope === 'full') trackShrinks(plan, input, options, deps, log);
+  logDecisions(plan, input.scope, log, deps.reportedCollisions);
 
   const writes = writesOf(plan);
   const applied =

@@ -79,6 +79,9 @@ describe.skipIf(!hasPeer('kube'))('faults: ZooKeeper (own instance), the bridge 
         source: zookeeperSource(zkHandle.endpoints.connect!, ['  roots: ["/dubbo"]']),
         namespace: scope.namespace,
         kubeconfig: peer('kube').kubeconfig,
+        // Every service dropping to zero at once (the mass scenario) is a sharp shrink: its
+        // deletions wait for this confirmation window (policy.shrinkHold), then go through.
+        extra: ['policy: { shrinkHold: { confirmFor: 5s } }'],
       }),
     );
     bridge = new BridgeProcess(config, join(dir, 'bridge.log'));
@@ -176,8 +179,9 @@ describe.skipIf(!hasPeer('kube'))('faults: ZooKeeper (own instance), the bridge 
     );
     const recoveredMs = Date.now() - reRegisteredAt;
     // The root can reappear a moment before every provider has: a full run in that moment reads
-    // a registry that answers and lists fewer services, and deletes what it lacks (the documented
-    // "restarted empty" row of docs/lifecycle.md); the providers' entries then come back. Counted.
+    // a registry that answers and lists fewer services. Its deletions are held as a sharp shrink
+    // (policy.shrinkHold; shrink-hold.test.ts tests it) unless that run sees only a few missing
+    // and the providers' entries then come back. Counted.
     await waitUntil(async () => (await scope.owned()).size === IFACES, 'every entry back', 30_000);
     const deletedOnReRegistration = bridge
       .logText()
@@ -220,6 +224,7 @@ describe.skipIf(!hasPeer('kube'))('faults: ZooKeeper (own instance), the bridge 
     });
 
     const allPaths = Array.from({ length: N }, (_, i) => providerZnode(iface(i), address(i), 20880));
+    const logFrom = bridge.logText().length;
     await zkRemoveAll(writer, allPaths);
     const dropAt = Date.now();
     let firstDeleteMs: number | undefined;
@@ -232,6 +237,13 @@ describe.skipIf(!hasPeer('kube'))('faults: ZooKeeper (own instance), the bridge 
       'every entry of a service without instances removed',
       120_000,
     );
+    // Every service losing its instances at once is a sharp shrink: held first (no deletion
+    // before the hold line), deleted once it persisted for the confirmation window.
+    const after = bridge.logText().slice(logFrom);
+    const holdAt = after.search(new RegExp(`would lose ${N} of its ${N} entries in one run: deletions held`));
+    expect(holdAt).toBeGreaterThanOrEqual(0);
+    expect(after.indexOf('"msg":"delete"')).toBeGreaterThan(holdAt);
+    expect(after).toContain('source \\"zk\\" shrank sharply and stayed so for 5s');
     await finish(`${N} services drop to zero instances at once`, new Map(), {
       firstDeleteMs: firstDeleteMs ?? 0,
       allRemovedMs: Date.now() - dropAt,
