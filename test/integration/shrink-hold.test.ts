@@ -292,6 +292,7 @@ describe.skipIf(!hasPeer('kube'))('sharp-shrink hold: r-nacos (own instance) res
 
   afterAll(async () => {
     await bridge?.stop();
+    if (process.env.RB_DEBUG_LOG) await writeFile(`${process.env.RB_DEBUG_LOG}.rn`, bridge?.logText() ?? '');
     await nacos?.stop();
     await scope?.remove();
     await onceScope?.remove();
