@@ -153,8 +153,9 @@ export const policyMode: PlanFilter = {
  * services are gone or empty, and it lists no service at all, or those deletions are at least
  * `minEntries` and more than `percent` % of the entries it owns, its deletions are held (kept,
  * reason given) until the shrink is confirmed: in continuous mode by persisting for the
- * confirmation window, read again by a full run; `sync --once` never confirms it by itself
- * (`--allow-shrink` does). Hand-overs to another source that publishes the host are updates,
+ * confirmation window, read again by a full run (a hold goes on, whatever the share, until no
+ * entry of the source would go any more, or until it is confirmed); `sync --once` never
+ * confirms it by itself (`--allow-shrink` does). Hand-overs to another source that publishes the host are updates,
  * never held. Entries that move to another name of the same service are not a shrink.
  */
 export const shrinkHold: PlanFilter = {
@@ -185,7 +186,11 @@ export const shrinkHold: PlanFilter = {
       if (input.sourceHealthy.get(source) !== true) continue;
       const total = owned.get(source) ?? n;
       const listed = input.listed?.get(source);
-      const sharp = listed === 0 || (n >= settings.minEntries && n * 100 > settings.percent * total);
+      // A hold already running (continuous mode) goes on while any of the source's entries
+      // would still go: a registry refilling bit by bit does not lose the rest in the
+      // in-between runs where only a few are missing.
+      const holding = settings.confirm.kind === 'window' && settings.confirm.since.has(source);
+      const sharp = listed === 0 || holding || (n >= settings.minEntries && n * 100 > settings.percent * total);
       if (!sharp) continue;
       const what = `source "${source}" would lose ${n} of its ${total} entries in one run${
         listed !== undefined ? ` (it lists ${listed} service${listed === 1 ? '' : 's'})` : ''

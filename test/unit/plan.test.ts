@@ -388,6 +388,26 @@ describe('the sharp-shrink hold (policy.ts shrinkHold), one row per case', () =>
       shrinks: { test: { deleting: 5, held: true } },
     },
     {
+      name: 'continuous mode, a hold already running: goes on while any entry would still go, even one of five',
+      input: {
+        desired: [...t.slice(1), z1],
+        observed: all,
+        listed: listed(4),
+        shrink: windowed(30_000),
+      },
+      expected: {
+        [t[0]!.name]: ['keep', /would lose 1 of its 5 entries in one run.*seen for 30s so far/],
+        ...names(t.slice(1), 'unchanged'),
+        [z1.name]: ['unchanged'],
+      },
+      shrinks: { test: { deleting: 1, held: true } },
+    },
+    {
+      name: 'continuous mode, no hold running: one of five is an ordinary deletion',
+      input: { desired: [...t.slice(1), z1], observed: all, listed: listed(4), shrink: windowed() },
+      expected: { [t[0]!.name]: ['delete'], ...names(t.slice(1), 'unchanged'), [z1.name]: ['unchanged'] },
+    },
+    {
       name: 'continuous mode, the shrink persisted for confirmFor: the deletions go through',
       input: { desired: [z1], observed: all, listed: listed(0), shrink: windowed(120_000) },
       expected: {
