@@ -310,8 +310,7 @@ function shrinkInputs(
 /**
  * After a full run: one warn line per source whose sharp shrink holds its deletions (or whose
  * shrink was confirmed this run), and the continuous mode's record of when each shrink was
- * first seen (kept while the source shrinks, forgotten once it does not; a source whose read
- * failed keeps its record).
+ * first seen (kept while the source shrinks, forgotten once it does not or its read fails).
  */
 function trackShrinks(
   plan: Plan,
@@ -341,11 +340,13 @@ function trackShrinks(
       );
   }
   if (!since) return;
+  // A read that fails restarts the window: a shrink is confirmed only by reads that saw it for
+  // the whole window (a registry unreachable meanwhile may come back with its data).
   const shrinking = new Set(plan.shrinks.map((s) => s.source));
-  for (const [source, healthy] of input.sourceHealthy) {
+  for (const source of input.sourceHealthy.keys()) {
     if (shrinking.has(source)) {
       if (!since.has(source)) since.set(source, input.started);
-    } else if (healthy) since.delete(source);
+    } else since.delete(source);
   }
 }
 
