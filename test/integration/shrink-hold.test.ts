@@ -35,6 +35,8 @@ import {
 const suffix = randomBytes(3).toString('hex');
 const N = 5;
 const CONFIRM = '20s';
+/** First TCP port of this run's Nacos services. */
+const PORT0 = 30_000 + (parseInt(suffix, 16) % 30_000);
 
 /** `registry_bridge_held_deletions{source,reason="shrink"}` of a running bridge. */
 async function held(bridge: BridgeProcess, source: string): Promise<number | undefined> {
@@ -253,8 +255,9 @@ describe.skipIf(!hasPeer('kube'))('sharp-shrink hold: r-nacos (own instance) res
       const q = new URLSearchParams({
         serviceName: svc(i),
         ip: `10.89.0.${i + 1}`,
-        // A port each: TCP entries sharing a port without addresses are a collision (exit 4).
-        port: String(8080 + i),
+        // A port each, unique per run: TCP entries sharing a port without addresses are a
+        // collision (exit 4), in any namespace that sees both.
+        port: String(PORT0 + i),
         ephemeral: 'false',
         healthy: 'true',
       });
