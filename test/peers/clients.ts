@@ -44,10 +44,16 @@ interface VariantSpec {
 }
 
 const CLIENTS_DIR = path.join(PEERS_DIR, 'clients');
-const GREET_SERVICE = path.join(CLIENTS_DIR, 'registrybridge', 'demo', 'GreetService.java');
+/** What every launcher shares: options, usage errors, READY / stop / STOPPED on stdio. */
+const LAUNCHER_COMMON = path.join(CLIENTS_DIR, 'Launcher.java');
+/** The Dubbo interface the providers export, and its implementation. */
+const GREET = [
+  path.join(CLIENTS_DIR, 'registrybridge', 'demo', 'GreetService.java'),
+  path.join(CLIENTS_DIR, 'registrybridge', 'demo', 'GreetServiceImpl.java'),
+];
 const LAUNCHER: Omit<VariantSpec, 'entry'> = {
   pom: path.join(CLIENTS_DIR, 'pom.xml'),
-  sources: [path.join(CLIENTS_DIR, 'RegistryClients.java'), GREET_SERVICE],
+  sources: [path.join(CLIENTS_DIR, 'RegistryClients.java'), LAUNCHER_COMMON, ...GREET],
   mainClass: 'registrybridge.clients.RegistryClients',
   jvmArgs: [],
   minJars: 20,
@@ -58,7 +64,7 @@ const VARIANTS: Record<Variant, VariantSpec> = {
   dubbo27: {
     entry: `${NAME}-dubbo27`,
     pom: path.join(CLIENTS_DIR, 'dubbo27', 'pom.xml'),
-    sources: [path.join(CLIENTS_DIR, 'dubbo27', 'Dubbo27Provider.java'), GREET_SERVICE],
+    sources: [path.join(CLIENTS_DIR, 'dubbo27', 'Dubbo27Provider.java'), LAUNCHER_COMMON, ...GREET],
     mainClass: 'registrybridge.clients.Dubbo27Provider',
     // Dubbo 2.7's javassist defines its generated classes through ClassLoader.defineClass.
     jvmArgs: ['--add-opens', 'java.base/java.lang=ALL-UNNAMED'],
@@ -67,7 +73,7 @@ const VARIANTS: Record<Variant, VariantSpec> = {
   'spring-zk': {
     entry: `${NAME}-spring-zk`,
     pom: path.join(CLIENTS_DIR, 'spring-zk', 'pom.xml'),
-    sources: [path.join(CLIENTS_DIR, 'spring-zk', 'SpringZkApp.java')],
+    sources: [path.join(CLIENTS_DIR, 'spring-zk', 'SpringZkApp.java'), LAUNCHER_COMMON],
     mainClass: 'registrybridge.clients.SpringZkApp',
     jvmArgs: [],
     minJars: 40,

@@ -1,14 +1,13 @@
 package registrybridge.clients;
 
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
+import static registrybridge.clients.Launcher.optional;
+
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.Set;
 
 /**
  * Real registry clients for the integration tests, one per process, from Maven Central jars
@@ -27,19 +26,14 @@ import java.util.Properties;
  * registry's own session expiry, as with a crashed process.
  */
 public final class RegistryClients {
-  public static final class GreetServiceImpl implements registrybridge.demo.GreetService {
-    @Override
-    public String greet(String name) {
-      return "hello " + name;
-    }
-  }
+  private static final String WHO = "RegistryClients";
 
   private RegistryClients() {}
 
   public static void main(String[] argv) throws Exception {
     if (argv.length == 0) usage("no mode");
     String mode = argv[0];
-    Map<String, List<String>> opts = parse(argv);
+    Map<String, List<String>> opts = Launcher.options(WHO, argv, Set.of("spring"));
     AutoCloseable client;
     switch (mode) {
       case "dubbo":
@@ -55,37 +49,27 @@ public final class RegistryClients {
         usage("unknown mode " + mode);
         return;
     }
-    System.out.println("READY");
-    System.out.flush();
-    BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
-    String line;
-    while ((line = in.readLine()) != null) {
-      if (line.trim().equals("stop")) break;
-    }
-    client.close();
-    System.out.println("STOPPED");
-    System.out.flush();
-    System.exit(0);
+    Launcher.serve(client);
   }
 
   private static AutoCloseable dubbo(Map<String, List<String>> o) {
-    org.apache.dubbo.config.ApplicationConfig app = new org.apache.dubbo.config.ApplicationConfig(one(o, "app", null));
+    org.apache.dubbo.config.ApplicationConfig app = new org.apache.dubbo.config.ApplicationConfig(required(o, "app"));
     app.setQosEnable(false);
-    app.setRegisterMode(one(o, "register-mode", "all"));
-    org.apache.dubbo.config.RegistryConfig registry = new org.apache.dubbo.config.RegistryConfig(one(o, "registry", null));
+    app.setRegisterMode(optional(o, "register-mode", "all"));
+    org.apache.dubbo.config.RegistryConfig registry = new org.apache.dubbo.config.RegistryConfig(required(o, "registry"));
     // --metadata-center false: the registry is not Dubbo's metadata center (no <root>/mapping,
     // no <root>/metadata), as with a metadata report turned off or kept elsewhere.
-    String metadataCenter = one(o, "metadata-center", null);
+    String metadataCenter = optional(o, "metadata-center", null);
     if (metadataCenter != null) registry.setUseAsMetadataCenter(Boolean.parseBoolean(metadataCenter));
-    String host = one(o, "host", "127.0.0.1");
+    String host = optional(o, "host", "127.0.0.1");
     List<org.apache.dubbo.config.ProtocolConfig> protocols = new ArrayList<>();
-    String dubboPort = one(o, "dubbo-port", null);
+    String dubboPort = optional(o, "dubbo-port", null);
     if (dubboPort != null) {
       org.apache.dubbo.config.ProtocolConfig p = new org.apache.dubbo.config.ProtocolConfig("dubbo", Integer.parseInt(dubboPort));
       p.setHost(host);
       protocols.add(p);
     }
-    String triPort = one(o, "tri-port", null);
+    String triPort = optional(o, "tri-port", null);
     if (triPort != null) {
       org.apache.dubbo.config.ProtocolConfig p = new org.apache.dubbo.config.ProtocolConfig("tri", Integer.parseInt(triPort));
       p.setHost(host);
@@ -94,15 +78,15 @@ public final class RegistryClients {
     if (protocols.isEmpty()) usage("dubbo needs --dubbo-port and/or --tri-port");
     org.apache.dubbo.config.ServiceConfig<registrybridge.demo.GreetService> service = new org.apache.dubbo.config.ServiceConfig<>();
     service.setInterface(registrybridge.demo.GreetService.class);
-    service.setRef(new GreetServiceImpl());
-    String version = one(o, "version", null);
+    service.setRef(new registrybridge.demo.GreetServiceImpl());
+    String version = optional(o, "version", null);
     if (version != null) service.setVersion(version);
-    String group = one(o, "group", null);
+    String group = optional(o, "group", null);
     if (group != null) service.setGroup(group);
-    String weight = one(o, "weight", null);
+    String weight = optional(o, "weight", null);
     if (weight != null) service.setWeight(Integer.parseInt(weight));
     // --delay ms: Dubbo's service `delay` (the export, interface level included, waits that long).
-    String delay = one(o, "delay", null);
+    String delay = optional(o, "delay", null);
     if (delay != null) service.setDelay(Integer.parseInt(delay));
     service.setProtocols(protocols);
     org.apache.dubbo.config.bootstrap.DubboBootstrap bootstrap = org.apache.dubbo.config.bootstrap.DubboBootstrap.getInstance();
@@ -115,7 +99,7 @@ public final class RegistryClients {
     // NamingService per namespace; per service, ephemeral instances in one batch (several
     // registerInstance calls of one client for one service replace each other) and persistent
     // ones one by one (a service is either ephemeral or persistent).
-    String server = one(o, "server", null);
+    String server = required(o, "server");
     Map<String, com.alibaba.nacos.api.naming.NamingService> byNamespace = new LinkedHashMap<>();
     Map<String, List<com.alibaba.nacos.api.naming.pojo.Instance>> byService = new LinkedHashMap<>();
     for (String spec : o.getOrDefault("instance", List.of())) {
@@ -222,7 +206,7 @@ public final class RegistryClients {
 
   private static AutoCloseable curator(Map<String, List<String>> o) throws Exception {
     org.apache.curator.framework.CuratorFramework zk = org.apache.curator.framework.CuratorFrameworkFactory.newClient(
-        one(o, "connect", null), 10_000, 5_000, new org.apache.curator.retry.ExponentialBackoffRetry(200, 5));
+        required(o, "connect"), 10_000, 5_000, new org.apache.curator.retry.ExponentialBackoffRetry(200, 5));
     zk.start();
     zk.blockUntilConnected();
     boolean spring = o.containsKey("spring");
@@ -230,11 +214,11 @@ public final class RegistryClients {
     if (spring) metadata.put("instance_status", "UP");
     org.apache.curator.x.discovery.ServiceInstanceBuilder<Map<String, String>> b =
         org.apache.curator.x.discovery.ServiceInstance.<Map<String, String>>builder()
-            .name(one(o, "name", null))
-            .address(one(o, "address", null))
-            .port(Integer.parseInt(one(o, "port", null)))
+            .name(required(o, "name"))
+            .address(required(o, "address"))
+            .port(Integer.parseInt(required(o, "port")))
             .payload(metadata);
-    String id = one(o, "id", null);
+    String id = optional(o, "id", null);
     if (id != null) b.id(id);
     org.apache.curator.x.discovery.ServiceInstance<Map<String, String>> instance = b.build();
     // Spring Cloud Zookeeper writes a ZookeeperInstance payload (class org.springframework...);
@@ -245,7 +229,7 @@ public final class RegistryClients {
     org.apache.curator.x.discovery.ServiceDiscovery<Map<String, String>> discovery =
         org.apache.curator.x.discovery.ServiceDiscoveryBuilder.builder(castMap())
             .client(zk)
-            .basePath(one(o, "base", "/services"))
+            .basePath(optional(o, "base", "/services"))
             .serializer(serializer)
             .thisInstance(instance)
             .build();
@@ -297,37 +281,11 @@ public final class RegistryClients {
     }
   }
 
-  private static Map<String, List<String>> parse(String[] argv) {
-    Map<String, List<String>> out = new HashMap<>();
-    for (int i = 1; i < argv.length; i++) {
-      String a = argv[i];
-      if (!a.startsWith("--")) usage("unexpected argument " + a);
-      String key = a.substring(2);
-      if (key.equals("spring")) {
-        out.computeIfAbsent(key, k -> new ArrayList<>()).add("true");
-        continue;
-      }
-      if (i + 1 >= argv.length) usage(a + " needs a value");
-      out.computeIfAbsent(key, k -> new ArrayList<>()).add(argv[++i]);
-    }
-    return out;
-  }
-
-  private static String one(Map<String, List<String>> o, String key, String fallback) {
-    List<String> v = o.get(key);
-    if (v == null || v.isEmpty()) {
-      if (fallback == null && !key.equals("version") && !key.equals("group") && !key.equals("weight")
-          && !key.equals("namespace") && !key.equals("id") && !key.equals("dubbo-port") && !key.equals("tri-port")
-          && !key.equals("delay") && !key.equals("metadata-center")) {
-        usage("--" + key + " is required");
-      }
-      return fallback;
-    }
-    return v.get(v.size() - 1);
+  private static String required(Map<String, List<String>> o, String key) {
+    return Launcher.required(WHO, o, key);
   }
 
   private static void usage(String why) {
-    System.err.println("RegistryClients: " + why);
-    System.exit(2);
+    Launcher.usage(WHO, why);
   }
 }

@@ -1,9 +1,5 @@
 package registrybridge.clients;
 
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
-
 /**
  * A minimal Spring Boot web application with Spring Cloud Zookeeper discovery, for the
  * integration tests, from Maven Central jars (test/peers/clients/spring-zk/pom.xml).
@@ -38,14 +34,6 @@ public class SpringZkApp {
   public static void main(String[] args) throws Exception {
     org.springframework.context.ConfigurableApplicationContext ctx =
         org.springframework.boot.SpringApplication.run(SpringZkApp.class, args);
-    BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
-    String line;
-    while ((line = in.readLine()) != null) {
-      if (line.trim().equals("stop")) break;
-    }
-    ctx.close();
-    System.out.println("STOPPED");
-    System.out.flush();
-    System.exit(0);
+    Launcher.serveUntilStop(ctx::close);
   }
 }
