@@ -12,10 +12,9 @@ import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { createLogger } from '../src/log.js';
 import { BridgeMetrics } from '../src/metrics.js';
-import { serviceKeyString } from '../src/model/service.js';
 import type { ObservedEntry } from '../src/plan/plan.js';
 import type { Sink } from '../src/sinks/types.js';
-import { currentOwners, planAndApply, type ReconcileReport } from '../src/controller/reconcile.js';
+import { currentOwners, observedOfWritten, planAndApply, type ReconcileReport } from '../src/controller/reconcile.js';
 import { cacheFromReport } from '../src/controller/incremental.js';
 import { synthAll, type SynthOptions } from '../src/synth/index.js';
 import { servicesOfRoots } from '../adapters/zookeeper/layouts.js';
@@ -77,15 +76,7 @@ const { services } = servicesOfRoots(
 );
 // What the sink holds: every object as synthesized (owned, same hash).
 const observed: ObservedEntry[] = synthAll([{ services, options }]).desired.map((d, i) => ({
-  namespace: d.namespace,
-  name: d.name,
-  hosts: [d.host],
-  owned: true,
-  source: d.key.source,
-  hash: d.hash,
-  service: serviceKeyString(d.key),
-  resourceVersion: String(1000 + i),
-  uid: `uid-${i}`,
+  ...observedOfWritten(d, String(1000 + i), `uid-${i}`),
   created: '2026-12-04T00:00:00Z',
 }));
 const sink: Sink = {
