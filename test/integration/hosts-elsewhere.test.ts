@@ -7,22 +7,16 @@
  * one warning, never a failure. Every host is unique to this file's run (the apiserver is shared
  * and keeps what other tests leave).
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  RbacAuthorizationV1Api,
-  type KubernetesObject,
-} from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
 import { hasPeer, peer } from '../peers/endpoints.js';
 import { eventually } from './eventually.js';
+import { collisions, entriesOf, kubeWithNamespaces, runSync, staticBridge, type LogLine } from './elsewhere-kit.js';
 
 const suffix = randomBytes(3).toString('hex');
 const ours = `rb-xns-${suffix}`;
@@ -31,56 +25,9 @@ let dir: string;
 let admin: KubeConfig;
 let custom: CustomObjectsApi;
 
-interface LogLine {
-  level: number;
-  msg: string;
-  [k: string]: unknown;
-}
-
-function runSync(config: string, kubeconfig: string): Promise<{ code: number; lines: LogLine[]; output: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['dist/registry-bridge.mjs', 'sync', '--once', '-c', config, '--kubeconfig', kubeconfig],
-      { timeout: 90_000 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-        const output = `${stdout}${stderr}`;
-        const lines = output
-          .split('\n')
-          .filter((l) => l.startsWith('{'))
-          .map((l) => JSON.parse(l) as LogLine);
-        resolve({ code, lines, output });
-      },
-    );
-  });
-}
-
 /** A registry file with one service and a config that writes it into `ours`; returns the config path and the host. */
-async function bridgeFor(
-  service: string,
-  extra: Record<string, unknown> = {},
-): Promise<{ config: string; host: string }> {
-  const registry = join(dir, `${service}.json`);
-  await writeFile(
-    registry,
-    JSON.stringify({
-      services: [{ name: service, protocol: 'http', instances: [{ address: '10.0.0.1', port: 8080 }] }],
-    }),
-  );
-  const config = join(dir, `${service}.yaml`);
-  await writeFile(
-    config,
-    toYaml({
-      // A source of its own per service: the runs leave each other's entries alone (orphans are kept).
-      sources: [{ name: service, kind: 'static', static: { path: registry }, targetNamespace: ours }],
-      sink: { kind: 'kube' },
-      ...extra,
-    }),
-  );
-  // The static source's default host template with no group and namespace: `{service}.static`.
-  return { config, host: `${service}.static` };
-}
+const bridgeFor = (service: string, extra: Record<string, unknown> = {}) =>
+  staticBridge(dir, ours, service, { protocol: 'http', address: '10.0.0.1', port: 8080 }, extra);
 
 async function foreignEntry(name: string, host: string, exportTo?: string[]): Promise<void> {
   await custom.createNamespacedCustomObject({
@@ -103,15 +50,7 @@ async function foreignEntry(name: string, host: string, exportTo?: string[]): Pr
   });
 }
 
-async function entriesIn(namespace: string): Promise<string[]> {
-  const list = (await custom.listNamespacedCustomObject({
-    group: 'networking.istio.io',
-    version: 'v1',
-    namespace,
-    plural: 'serviceentries',
-  })) as { items: (KubernetesObject & { spec: { hosts: string[] } })[] };
-  return list.items.map((o) => `${o.metadata?.name} ${o.spec.hosts.join(',')}`).sort();
-}
+const entriesIn = (namespace: string) => entriesOf(custom, namespace);
 
 async function kubeconfigWithToken(name: string, token: string): Promise<string> {
   const { server, caFile } = peer('kube');
@@ -132,16 +71,10 @@ async function kubeconfigWithToken(name: string, token: string): Promise<string>
 }
 
 const conflicts = (lines: LogLine[]) => lines.filter((l) => l.msg === 'conflict');
-const collisions = (lines: LogLine[]) => lines.filter((l) => l.msg.startsWith('collision:'));
 
 describe.skipIf(!hasPeer('kube'))('hosts declared in another namespace (built binary, real kube-apiserver)', () => {
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'rb-xns-'));
-    admin = new KubeConfig();
-    admin.loadFromFile(peer('kube').kubeconfig);
-    custom = admin.makeApiClient(CustomObjectsApi);
-    const core = admin.makeApiClient(CoreV1Api);
-    for (const name of [ours, theirs]) await core.createNamespace({ body: { metadata: { name } } });
+    ({ dir, admin, custom } = await kubeWithNamespaces('rb-xns-', [ours, theirs]));
   });
 
   afterAll(async () => {

@@ -7,20 +7,18 @@
  * the apiserver is shared and keeps what runs leave (no namespace controller), and a port
  * another run's entry holds would be a collision here too. The entries are deleted at the end.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { CoreV1Api, CustomObjectsApi, KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { rm } from 'node:fs/promises';
+import type { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify as toYaml } from 'yaml';
 import { clusterName } from '../../src/verify/compare.js';
 import type { ProxyView } from '../../src/verify/proxy-config.js';
 import { XdsProbe } from '../../src/verify/xds-probe.js';
 import { hasPeer, peer, peers } from '../peers/endpoints.js';
 import { eventually } from './eventually.js';
 import { removeNamespaces } from './real-clients-kit.js';
+import { collisions, entriesOf, kubeWithNamespaces, runSync, staticBridge, type LogLine } from './elsewhere-kit.js';
 
 const suffix = randomBytes(3).toString('hex');
 const ours = `rb-pxns-${suffix}`;
@@ -32,59 +30,13 @@ let dir: string;
 let admin: KubeConfig | undefined;
 let custom: CustomObjectsApi;
 
-interface LogLine {
-  level: number;
-  msg: string;
-  [k: string]: unknown;
-}
-
-function runSync(config: string): Promise<{ code: number; lines: LogLine[]; output: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['dist/registry-bridge.mjs', 'sync', '--once', '-c', config, '--kubeconfig', peer('kube').kubeconfig],
-      { timeout: 90_000 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-        const output = `${stdout}${stderr}`;
-        const lines = output
-          .split('\n')
-          .filter((l) => l.startsWith('{'))
-          .map((l) => JSON.parse(l) as LogLine);
-        resolve({ code, lines, output });
-      },
-    );
-  });
-}
-
 /**
  * One Dubbo-like service (TCP on `tcpPort`) written into `ours` by a source of its own. Its
  * host starts with `z-`: after the other entries' `a-` hosts, so that an entry created in the
  * same second as the foreign one still comes after it in Istio's order (creation time, then host).
  */
-async function bridgeFor(
-  service: string,
-  tcpPort: number,
-  extra: Record<string, unknown> = {},
-): Promise<{ config: string; host: string }> {
-  const registry = join(dir, `${service}.json`);
-  await writeFile(
-    registry,
-    JSON.stringify({
-      services: [{ name: service, protocol: 'tcp', instances: [{ address: '10.61.0.1', port: tcpPort }] }],
-    }),
-  );
-  const config = join(dir, `${service}.yaml`);
-  await writeFile(
-    config,
-    toYaml({
-      sources: [{ name: service, kind: 'static', static: { path: registry }, targetNamespace: ours }],
-      sink: { kind: 'kube' },
-      ...extra,
-    }),
-  );
-  return { config, host: `${service}.static` };
-}
+const bridgeFor = (service: string, tcpPort: number, extra: Record<string, unknown> = {}) =>
+  staticBridge(dir, ours, service, { protocol: 'tcp', address: '10.61.0.1', port: tcpPort }, extra);
 
 async function foreignEntry(
   name: string,
@@ -113,17 +65,7 @@ async function foreignEntry(
   });
 }
 
-async function entriesIn(namespace: string): Promise<string[]> {
-  const list = (await custom.listNamespacedCustomObject({
-    group: 'networking.istio.io',
-    version: 'v1',
-    namespace,
-    plural: 'serviceentries',
-  })) as { items: (KubernetesObject & { spec: { hosts: string[] } })[] };
-  return list.items.map((o) => `${o.metadata?.name} ${o.spec.hosts.join(',')}`).sort();
-}
-
-const collisions = (lines: LogLine[]) => lines.filter((l) => l.msg.startsWith('collision:'));
+const entriesIn = (namespace: string) => entriesOf(custom, namespace);
 
 /** The clusters the catch-all TCP chain (no SNI, no CIDR, no ALPN) of `0.0.0.0_<port>` forwards to. */
 function catchAllTcp(view: ProxyView, p: number): string[] | undefined {
@@ -173,12 +115,7 @@ async function tcpProxyIn(namespace: string, p: number, hosts: string[]): Promis
 
 describe.skipIf(!hasPeer('kube'))('TCP ports served in another namespace (built binary, real kube-apiserver)', () => {
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'rb-pxns-'));
-    admin = new KubeConfig();
-    admin.loadFromFile(peer('kube').kubeconfig);
-    custom = admin.makeApiClient(CustomObjectsApi);
-    const core = admin.makeApiClient(CoreV1Api);
-    for (const name of [ours, theirs]) await core.createNamespace({ body: { metadata: { name } } });
+    ({ dir, admin, custom } = await kubeWithNamespaces('rb-pxns-', [ours, theirs]));
   });
 
   afterAll(async () => {
