@@ -32,9 +32,11 @@ import {
   listEntries,
   removeNamespaces,
   until,
+  dubboArgs,
   withZk,
   zkChildren,
   zkRemoveTree,
+  zkBridgeYaml,
   type Entry,
 } from './real-clients-kit.js';
 
@@ -77,19 +79,7 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('kube'))(
           ? `zookeeper://${zk}?group=${ROOT}&zk.session.expire=${SESSION_27_MS}&timeout=30000`
           : `zookeeper://${zk}?group=${ROOT}&session=10000&timeout=30000`;
       return start(
-        [
-          'dubbo',
-          '--registry',
-          registry,
-          '--app',
-          o.app,
-          '--version',
-          '1.0.0',
-          '--group',
-          o.group,
-          '--dubbo-port',
-          String(o.port),
-        ],
+        ['dubbo', ...dubboArgs(registry, { app: o.app, version: '1.0.0', group: o.group, dubbo: o.port })],
         kind === '2.7' ? 'dubbo27' : 'default',
       );
     }
@@ -139,6 +129,68 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('kube'))(
       return [...new Set(out)].sort();
     }
 
+    /**
+     * A Dubbo 2.7 and a Dubbo 3 provider of GreetService in `group`, each on a free port: the
+     * 2.7 handle, the ports, the provider URLs and the endpoints (`address TCP:port`).
+     */
+    async function providerPair(group: string, apps: { app27: string; app3: string }) {
+      const [p27, p3] = [await freePort('0.0.0.0'), await freePort('0.0.0.0')];
+      const [d27] = await Promise.all([
+        provider('2.7', { app: apps.app27, group, port: p27 }),
+        provider('3', { app: apps.app3, group, port: p3 }),
+      ]);
+      const [url27] = await providerUrls(p27);
+      const [url3] = await providerUrls(p3);
+      return { d27: d27!, p27, p3, url27, url3 };
+    }
+
+    /** Waits for the entry of `host` with both endpoints, and checks they are `ep27` and `ep3`; the entry. */
+    async function entryWithBoth(host: string, ep27: string, ep3: string): Promise<Entry> {
+      await waitUntil(
+        async () => endpointsOf(await entryOf(host)).length === 2,
+        'the entry with both providers',
+        120_000,
+      );
+      const before = (await entryOf(host))!;
+      expect(endpointsOf(before)).toEqual([ep27, ep3].sort());
+      return before;
+    }
+
+    /**
+     * Waits, from `t0`, for ZooKeeper to drop the provider znode with port `p27` and for the entry
+     * of `host` to keep one endpoint (each entry read is added to `seen`); the times go into
+     * `figures` under `znodeGoneMs` and `entryKey`.
+     */
+    async function droppedBoth(
+      o: { p27: number; host: string; t0: number; znodeWhat: string; entryWhat: string; entryKey: string },
+      seen: (Entry | undefined)[],
+      figures: Record<string, number>,
+    ): Promise<void> {
+      await Promise.all([
+        waitUntil(async () => (await providerUrls(o.p27)).length === 0, o.znodeWhat, 120_000).then(
+          () => (figures.znodeGoneMs = Date.now() - o.t0),
+        ),
+        waitUntil(
+          async () => {
+            const e = await entryOf(o.host);
+            seen.push(e);
+            return endpointsOf(e).length === 1;
+          },
+          o.entryWhat,
+          120_000,
+        ).then(() => (figures[o.entryKey] = Date.now() - o.t0)),
+      ]);
+    }
+
+    /** Every entry `seen` was there, the one `before` (never re-created), with the endpoint `ep3`. */
+    function expectNeverMissing(seen: (Entry | undefined)[], before: Entry, ep3: string): void {
+      for (const e of seen) {
+        expect(e, 'the entry was never missing').toBeDefined();
+        expect(e!.metadata.uid).toBe(before.metadata.uid);
+        expect(endpointsOf(e)).toContain(ep3);
+      }
+    }
+
     beforeAll(async () => {
       const log = (m: string) => process.stderr.write(`[registry-clients] ${m}\n`);
       for (const v of ['dubbo27', 'default'] as const) await install(log, v);
@@ -149,20 +201,7 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('kube'))(
         .makeApiClient(CoreV1Api)
         .createNamespace({ body: { metadata: { name: TARGET } } });
       const cfg = join(dir, 'bridge.yaml');
-      await writeFile(
-        cfg,
-        [
-          'sources:',
-          '  - name: zk',
-          '    kind: zookeeper',
-          `    targetNamespace: ${TARGET}`,
-          '    zookeeper:',
-          `      connect: "${peer('zookeeper').connect}"`,
-          `      roots: [/${ROOT}]`,
-          `sink: {kind: kube, kubeconfig: ${peer('kube').kubeconfig}}`,
-          'server: {address: 127.0.0.1, port: 0}',
-        ].join('\n'),
-      );
+      await writeFile(cfg, zkBridgeYaml(TARGET, ROOT));
       bridge = new BridgeProcess(cfg, join(dir, 'bridge.log'));
       await bridge.start();
     }, 15 * 60_000);
@@ -179,49 +218,33 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('kube'))(
     it('SIGKILL of the Dubbo 2.7 provider: its znode goes at session expiry, its endpoint leaves the entry; the Dubbo 3 provider keeps the entry (kube and istiod)', async () => {
       const group = `k-${id}`;
       const host = `registrybridge.demo.greetservice.v-1-0-0.g-${group}.dubbo`;
-      const [p27, p3] = [await freePort('0.0.0.0'), await freePort('0.0.0.0')];
-      const [d27] = await Promise.all([
-        provider('2.7', { app: `kill27-${id}`, group, port: p27 }),
-        provider('3', { app: `kill3-${id}`, group, port: p3 }),
-      ]);
-      const [url27] = await providerUrls(p27);
-      const [url3] = await providerUrls(p3);
+      const { d27, p27, p3, url27, url3 } = await providerPair(group, { app27: `kill27-${id}`, app3: `kill3-${id}` });
       expect(url27).toContain('release=2.7.23');
       expect(url3).toContain('release=3.');
       const addr27 = /^dubbo:\/\/([^/:]+):/.exec(url27!)![1]!;
       const addr3 = /^dubbo:\/\/([^/:]+):/.exec(url3!)![1]!;
       const ep27 = `${addr27} TCP:${p27}`;
       const ep3 = `${addr3} TCP:${p3}`;
-      await waitUntil(
-        async () => endpointsOf(await entryOf(host)).length === 2,
-        'the entry with both providers',
-        120_000,
-      );
-      const before = (await entryOf(host))!;
-      expect(endpointsOf(before)).toEqual([ep27, ep3].sort());
+      const before = await entryWithBoth(host, ep27, ep3);
       if (hasPeer('istiod'))
         await until('istiod has both endpoints', async () => (await istiodEndpoints(host)).length === 2, 120_000);
 
       const t0 = Date.now();
-      await d27!.kill();
+      await d27.kill();
       const figures: Record<string, number> = {};
       const seen: (Entry | undefined)[] = [];
-      await Promise.all([
-        waitUntil(
-          async () => (await providerUrls(p27)).length === 0,
-          'ZooKeeper expired the killed provider',
-          120_000,
-        ).then(() => (figures.znodeGoneMs = Date.now() - t0)),
-        waitUntil(
-          async () => {
-            const e = await entryOf(host);
-            seen.push(e);
-            return endpointsOf(e).length === 1;
-          },
-          'the entry dropping the killed Dubbo 2.7 provider',
-          120_000,
-        ).then(() => (figures.entryMs = Date.now() - t0)),
-      ]);
+      await droppedBoth(
+        {
+          p27,
+          host,
+          t0,
+          znodeWhat: 'ZooKeeper expired the killed provider',
+          entryWhat: 'the entry dropping the killed Dubbo 2.7 provider',
+          entryKey: 'entryMs',
+        },
+        seen,
+        figures,
+      );
       if (hasPeer('istiod')) {
         await until(
           'istiod dropping the killed endpoint',
@@ -234,64 +257,44 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('kube'))(
       }
       report('dubbo 2.7 provider SIGKILL', { sessionTimeoutMs: SESSION_27_MS, ...figures });
       // The entry was there at every look, with the Dubbo 3 endpoint, and never re-created.
-      for (const e of seen) {
-        expect(e, 'the entry was never missing').toBeDefined();
-        expect(e!.metadata.uid).toBe(before.metadata.uid);
-        expect(endpointsOf(e)).toContain(ep3);
-      }
+      expectNeverMissing(seen, before, ep3);
       expect(endpointsOf(await entryOf(host))).toEqual([ep3]);
     }, 300_000);
 
     it('the Dubbo 2.7 provider session expires while the process lives (SIGSTOP past the timeout, SIGCONT): the endpoint leaves the entry, Dubbo 2.7 registers again with a new session, the endpoint comes back', async () => {
       const group = `s-${id}`;
       const host = `registrybridge.demo.greetservice.v-1-0-0.g-${group}.dubbo`;
-      const [p27, p3] = [await freePort('0.0.0.0'), await freePort('0.0.0.0')];
-      const [d27] = await Promise.all([
-        provider('2.7', { app: `stop27-${id}`, group, port: p27 }),
-        provider('3', { app: `stop3-${id}`, group, port: p3 }),
-      ]);
-      const [url27] = await providerUrls(p27);
-      const [url3] = await providerUrls(p3);
+      const { d27, p27, p3, url27, url3 } = await providerPair(group, { app27: `stop27-${id}`, app3: `stop3-${id}` });
       const ep27 = `${/^dubbo:\/\/([^/:]+):/.exec(url27!)![1]!} TCP:${p27}`;
       const ep3 = `${/^dubbo:\/\/([^/:]+):/.exec(url3!)![1]!} TCP:${p3}`;
-      await waitUntil(
-        async () => endpointsOf(await entryOf(host)).length === 2,
-        'the entry with both providers',
-        120_000,
-      );
-      const before = (await entryOf(host))!;
-      expect(endpointsOf(before)).toEqual([ep27, ep3].sort());
+      const before = await entryWithBoth(host, ep27, ep3);
       const session1 = await ownerOf(p27);
       expect(session1).toBeDefined();
 
       const t0 = Date.now();
-      process.kill(d27!.pid, 'SIGSTOP');
-      stopped.add(d27!.pid);
+      process.kill(d27.pid, 'SIGSTOP');
+      stopped.add(d27.pid);
       const figures: Record<string, number> = {};
       const seen: (Entry | undefined)[] = [];
-      await Promise.all([
-        waitUntil(
-          async () => (await providerUrls(p27)).length === 0,
-          'ZooKeeper expired the stopped provider',
-          120_000,
-        ).then(() => (figures.znodeGoneMs = Date.now() - t0)),
-        waitUntil(
-          async () => {
-            const e = await entryOf(host);
-            seen.push(e);
-            return endpointsOf(e).length === 1;
-          },
-          'the entry dropping the stopped provider',
-          120_000,
-        ).then(() => (figures.entryDroppedMs = Date.now() - t0)),
-      ]);
+      await droppedBoth(
+        {
+          p27,
+          host,
+          t0,
+          znodeWhat: 'ZooKeeper expired the stopped provider',
+          entryWhat: 'the entry dropping the stopped provider',
+          entryKey: 'entryDroppedMs',
+        },
+        seen,
+        figures,
+      );
       expect(endpointsOf(await entryOf(host))).toEqual([ep3]);
 
       // Continued: its Curator client finds the session expired, opens a new one, and Dubbo 2.7
       // registers its URL again (the same URL, owned by the new session).
       const t1 = Date.now();
-      process.kill(d27!.pid, 'SIGCONT');
-      stopped.delete(d27!.pid);
+      process.kill(d27.pid, 'SIGCONT');
+      stopped.delete(d27.pid);
       await Promise.all([
         waitUntil(async () => (await providerUrls(p27)).length === 1, 'Dubbo 2.7 registering again', 120_000).then(
           () => (figures.reRegisteredMs = Date.now() - t1),
@@ -320,12 +323,8 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('kube'))(
         figures.istiodBackMs = Date.now() - t1;
       }
       report('dubbo 2.7 provider session expiry (SIGSTOP, SIGCONT)', { sessionTimeoutMs: SESSION_27_MS, ...figures });
-      for (const e of seen) {
-        expect(e, 'the entry was never missing').toBeDefined();
-        expect(e!.metadata.uid).toBe(before.metadata.uid);
-        expect(endpointsOf(e)).toContain(ep3);
-      }
-      expect(d27!.output()).not.toMatch(/Exception in thread "main"/);
+      expectNeverMissing(seen, before, ep3);
+      expect(d27.output()).not.toMatch(/Exception in thread "main"/);
     }, 300_000);
   },
 );

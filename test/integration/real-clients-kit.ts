@@ -172,3 +172,45 @@ export async function nacosConfig(ns: string, group: string, dataId: string): Pr
   const res = await fetch(`${peer('nacos').http}/v1/cs/configs?${q.toString()}`);
   return res.status === 200 ? await res.text() : undefined;
 }
+
+/**
+ * A bridge config of one ZooKeeper source `zk` that reads `root` of the shared ZooKeeper into
+ * `target`, with the harness's kube sink and the server on a free port: `zookeeper` lines go at
+ * the end of the source's zookeeper block, `more` at the end of the config.
+ */
+export function zkBridgeYaml(target: string, root: string, o: { zookeeper?: string[]; more?: string[] } = {}): string {
+  return [
+    'sources:',
+    '  - name: zk',
+    '    kind: zookeeper',
+    `    targetNamespace: ${target}`,
+    '    zookeeper:',
+    `      connect: "${peer('zookeeper').connect}"`,
+    `      roots: [/${root}]`,
+    ...(o.zookeeper ?? []),
+    `sink: {kind: kube, kubeconfig: ${peer('kube').kubeconfig}}`,
+    'server: {address: 127.0.0.1, port: 0}',
+    ...(o.more ?? []),
+  ].join('\n');
+}
+
+/** The registry-clients `dubbo` command's options for a provider of GreetService (tri port and register mode when given). */
+export function dubboArgs(
+  registry: string,
+  o: { app: string; version: string; group: string; dubbo: number; tri?: number; mode?: string },
+): string[] {
+  return [
+    '--registry',
+    registry,
+    '--app',
+    o.app,
+    '--version',
+    o.version,
+    '--group',
+    o.group,
+    '--dubbo-port',
+    String(o.dubbo),
+    ...(o.tri === undefined ? [] : ['--tri-port', String(o.tri)]),
+    ...(o.mode ? ['--register-mode', o.mode] : []),
+  ];
+}
