@@ -34,6 +34,7 @@ import {
   withZk,
   zkChildren,
   zkRemoveTree,
+  zkBridgeYaml,
   type Entry,
 } from './real-clients-kit.js';
 
@@ -150,20 +151,11 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('kube'))(
       const cfg = join(dir, 'bridge.yaml');
       await writeFile(
         cfg,
-        [
-          'sources:',
-          '  - name: zk',
-          '    kind: zookeeper',
-          `    targetNamespace: ${TARGET}`,
-          '    zookeeper:',
-          `      connect: "${zk.connect}"`,
-          `      roots: [/${ROOT}]`,
-          '      dubbo: {applicationLevel: merge}',
-          `sink: {kind: kube, kubeconfig: ${peer('kube').kubeconfig}}`,
-          'server: {address: 127.0.0.1, port: 0}',
+        zkBridgeYaml(TARGET, ROOT, {
+          zookeeper: ['      dubbo: {applicationLevel: merge}'],
           // Far longer than the provider needs to register its interface level again.
-          'controller: {applicationSettle: 2m}',
-        ].join('\n'),
+          more: ['controller: {applicationSettle: 2m}'],
+        }),
       );
       bridge = new BridgeProcess(cfg, join(dir, 'bridge.log'));
       await bridge.start();
