@@ -100,3 +100,19 @@ export async function entriesOf(custom: CustomObjectsApi, namespace: string): Pr
   })) as { items: (KubernetesObject & { spec: { hosts: string[] } })[] };
   return list.items.map((o) => `${o.metadata?.name} ${o.spec.hosts.join(',')}`).sort();
 }
+
+/** Creates a ServiceEntry `name` with `spec` in `namespace`, as a user would (not the bridge's). */
+export async function createEntry(
+  custom: CustomObjectsApi,
+  namespace: string,
+  name: string,
+  spec: Record<string, unknown>,
+): Promise<void> {
+  await custom.createNamespacedCustomObject({
+    group: 'networking.istio.io',
+    version: 'v1',
+    namespace,
+    plural: 'serviceentries',
+    body: { apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name }, spec },
+  });
+}

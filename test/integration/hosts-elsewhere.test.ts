@@ -16,7 +16,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
 import { hasPeer, peer } from '../peers/endpoints.js';
 import { eventually } from './eventually.js';
-import { collisions, entriesOf, kubeWithNamespaces, runSync, staticBridge, type LogLine } from './elsewhere-kit.js';
+import {
+  collisions,
+  createEntry,
+  entriesOf,
+  kubeWithNamespaces,
+  runSync,
+  staticBridge,
+  type LogLine,
+} from './elsewhere-kit.js';
 
 const suffix = randomBytes(3).toString('hex');
 const ours = `rb-xns-${suffix}`;
@@ -30,23 +38,12 @@ const bridgeFor = (service: string, extra: Record<string, unknown> = {}) =>
   staticBridge(dir, ours, service, { protocol: 'http', address: '10.0.0.1', port: 8080 }, extra);
 
 async function foreignEntry(name: string, host: string, exportTo?: string[]): Promise<void> {
-  await custom.createNamespacedCustomObject({
-    group: 'networking.istio.io',
-    version: 'v1',
-    namespace: theirs,
-    plural: 'serviceentries',
-    body: {
-      apiVersion: 'networking.istio.io/v1',
-      kind: 'ServiceEntry',
-      metadata: { name },
-      spec: {
-        hosts: [host],
-        ports: [{ number: 8080, name: 'http', protocol: 'HTTP' }],
-        resolution: 'NONE',
-        location: 'MESH_INTERNAL',
-        ...(exportTo ? { exportTo } : {}),
-      },
-    },
+  await createEntry(custom, theirs, name, {
+    hosts: [host],
+    ports: [{ number: 8080, name: 'http', protocol: 'HTTP' }],
+    resolution: 'NONE',
+    location: 'MESH_INTERNAL',
+    ...(exportTo ? { exportTo } : {}),
   });
 }
 

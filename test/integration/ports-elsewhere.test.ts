@@ -18,7 +18,15 @@ import { XdsProbe } from '../../src/verify/xds-probe.js';
 import { hasPeer, peer, peers } from '../peers/endpoints.js';
 import { eventually } from './eventually.js';
 import { removeNamespaces } from './real-clients-kit.js';
-import { collisions, entriesOf, kubeWithNamespaces, runSync, staticBridge, type LogLine } from './elsewhere-kit.js';
+import {
+  collisions,
+  createEntry,
+  entriesOf,
+  kubeWithNamespaces,
+  runSync,
+  staticBridge,
+  type LogLine,
+} from './elsewhere-kit.js';
 
 const suffix = randomBytes(3).toString('hex');
 const ours = `rb-pxns-${suffix}`;
@@ -44,24 +52,13 @@ async function foreignEntry(
   ports: { number: number; protocol: string }[],
   extra: Record<string, unknown> = {},
 ): Promise<void> {
-  await custom.createNamespacedCustomObject({
-    group: 'networking.istio.io',
-    version: 'v1',
-    namespace: theirs,
-    plural: 'serviceentries',
-    body: {
-      apiVersion: 'networking.istio.io/v1',
-      kind: 'ServiceEntry',
-      metadata: { name },
-      spec: {
-        hosts: [host],
-        ports: ports.map((p) => ({ ...p, name: `${p.protocol.toLowerCase()}-${p.number}` })),
-        resolution: 'STATIC',
-        location: 'MESH_INTERNAL',
-        endpoints: [{ address: '10.62.0.1' }],
-        ...extra,
-      },
-    },
+  await createEntry(custom, theirs, name, {
+    hosts: [host],
+    ports: ports.map((p) => ({ ...p, name: `${p.protocol.toLowerCase()}-${p.number}` })),
+    resolution: 'STATIC',
+    location: 'MESH_INTERNAL',
+    endpoints: [{ address: '10.62.0.1' }],
+    ...extra,
   });
 }
 
