@@ -31,6 +31,7 @@ import { hasPeer, peer } from '../peers/endpoints.js';
 import { BridgeProcess, waitUntil } from './faults-harness.js';
 import {
   capture,
+  dubboArgs,
   effectivePorts,
   freePorts,
   entriesByHost,
@@ -86,22 +87,7 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('nacos') || !hasPeer('kube'))(
           : // nacos.retry / nacos.retry-wait: Dubbo checks the server is UP 10 times 10 ms apart by
             // default, too short on a loaded machine ("server status check failed").
             `nacos://${peer('nacos').serverAddr}?namespace=${NS}&nacos.retry=60&nacos.retry-wait=1000`;
-      return start([
-        'dubbo',
-        '--registry',
-        url,
-        '--app',
-        o.app,
-        '--version',
-        o.version,
-        '--group',
-        o.group,
-        '--dubbo-port',
-        String(o.dubbo),
-        '--tri-port',
-        String(o.tri),
-        ...(o.mode ? ['--register-mode', o.mode] : []),
-      ]);
+      return start(['dubbo', ...dubboArgs(url, o)]);
     }
 
     const providersPath = `/${ROOT}/${IFACE}/providers`;
