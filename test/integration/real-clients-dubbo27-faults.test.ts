@@ -158,14 +158,19 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('kube'))(
 
     /**
      * Waits, from `t0`, for ZooKeeper to drop the provider znode with port `p27` and for the entry
-     * of `host` to keep one endpoint (each entry read is added to `seen`); the times go into
-     * `figures` under `znodeGoneMs` and `entryKey`.
+     * of `host` to keep one endpoint: the entries read (`seen`) and the times (`figures`, under
+     * `znodeGoneMs` and `entryKey`).
      */
-    async function droppedBoth(
-      o: { p27: number; host: string; t0: number; znodeWhat: string; entryWhat: string; entryKey: string },
-      seen: (Entry | undefined)[],
-      figures: Record<string, number>,
-    ): Promise<void> {
+    async function droppedBoth(o: {
+      p27: number;
+      host: string;
+      t0: number;
+      znodeWhat: string;
+      entryWhat: string;
+      entryKey: string;
+    }): Promise<{ seen: (Entry | undefined)[]; figures: Record<string, number> }> {
+      const figures: Record<string, number> = {};
+      const seen: (Entry | undefined)[] = [];
       await Promise.all([
         waitUntil(async () => (await providerUrls(o.p27)).length === 0, o.znodeWhat, 120_000).then(
           () => (figures.znodeGoneMs = Date.now() - o.t0),
@@ -180,6 +185,7 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('kube'))(
           120_000,
         ).then(() => (figures[o.entryKey] = Date.now() - o.t0)),
       ]);
+      return { seen, figures };
     }
 
     /** Every entry `seen` was there, the one `before` (never re-created), with the endpoint `ep3`. */
@@ -231,20 +237,14 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('kube'))(
 
       const t0 = Date.now();
       await d27.kill();
-      const figures: Record<string, number> = {};
-      const seen: (Entry | undefined)[] = [];
-      await droppedBoth(
-        {
-          p27,
-          host,
-          t0,
-          znodeWhat: 'ZooKeeper expired the killed provider',
-          entryWhat: 'the entry dropping the killed Dubbo 2.7 provider',
-          entryKey: 'entryMs',
-        },
-        seen,
-        figures,
-      );
+      const { seen, figures } = await droppedBoth({
+        p27,
+        host,
+        t0,
+        znodeWhat: 'ZooKeeper expired the killed provider',
+        entryWhat: 'the entry dropping the killed Dubbo 2.7 provider',
+        entryKey: 'entryMs',
+      });
       if (hasPeer('istiod')) {
         await until(
           'istiod dropping the killed endpoint',
@@ -274,20 +274,14 @@ describe.skipIf(!hasPeer('zookeeper') || !hasPeer('kube'))(
       const t0 = Date.now();
       process.kill(d27.pid, 'SIGSTOP');
       stopped.add(d27.pid);
-      const figures: Record<string, number> = {};
-      const seen: (Entry | undefined)[] = [];
-      await droppedBoth(
-        {
-          p27,
-          host,
-          t0,
-          znodeWhat: 'ZooKeeper expired the stopped provider',
-          entryWhat: 'the entry dropping the stopped provider',
-          entryKey: 'entryDroppedMs',
-        },
-        seen,
-        figures,
-      );
+      const { seen, figures } = await droppedBoth({
+        p27,
+        host,
+        t0,
+        znodeWhat: 'ZooKeeper expired the stopped provider',
+        entryWhat: 'the entry dropping the stopped provider',
+        entryKey: 'entryDroppedMs',
+      });
       expect(endpointsOf(await entryOf(host))).toEqual([ep3]);
 
       // Continued: its Curator client finds the session expired, opens a new one, and Dubbo 2.7
