@@ -43,7 +43,8 @@ export interface ControllerStatus {
  * window, and otherwise at the window's end, so an isolated change costs no waiting and a
  * burst still coalesces: its first change runs alone, the rest in the runs that follow (the
  * leading and trailing edges of a throttle). A run in progress is never interrupted; a dirty
- * flag makes the next one follow it. A ticker runs a full reconcile every resync interval; a
+ * flag makes the next one follow it, at the end of the window the finished run started (a full
+ * run that a keys-scoped one asked for follows at once). A ticker runs a full reconcile every resync interval; a
  * failed run is retried with capped backoff, which hints do not shorten.
  */
 export class Controller {
@@ -160,7 +161,21 @@ export class Controller {
     this.running = true;
     const log = this.deps.logger.child({ component: 'controller' });
     try {
+      let followAtOnce = true;
       while (this.dirty && !this.stopped && !this.signal.aborted) {
+        // Hints that came during a run start the next one at the debounce window's end (one run
+        // start per window, as for hints between runs); a full run a keys-scoped one asked for
+        // follows at once.
+        const wait = this.lastStartAt + this.options.debounceMs - this.now();
+        if (!followAtOnce && wait > 0) {
+          // Scheduled as is: the dirty keys and flags stay for that run.
+          this.timer ??= setTimeout(() => {
+            this.timer = undefined;
+            this.current = this.runLoop();
+          }, wait);
+          return;
+        }
+        followAtOnce = false;
         this.dirty = false;
         const full = this.fullNeeded || !this.cache;
         const keys = [...this.dirtyKeys.values()];
@@ -194,6 +209,7 @@ export class Controller {
             this.fullNeeded = true;
             this.dirty = true;
           }
+          followAtOnce = report.plan.needsFullRun;
           this.record(report);
           this.scheduleSettled();
           this.scheduleShrinkConfirmation(report);

@@ -220,6 +220,72 @@ describe('controller scheduling of change hints', () => {
     }
   });
 
+  it("a hint that comes during a run starts the next run at the debounce window's end, not as soon as the run ends", async () => {
+    vi.useFakeTimers();
+    let release: (() => void) | undefined;
+    /** Reads of hinted services wait for the test while `gated` is set: a run in progress. */
+    class GatedSource extends MemorySource {
+      gated = false;
+      override async readServices(keys: readonly ServiceKey[]) {
+        if (this.gated) await new Promise<void>((r) => (release = r));
+        return super.readServices(keys);
+      }
+    }
+    const mem = new GatedSource();
+    const a = mem.put('a', ['10.0.0.1']);
+    const b = mem.put('b', ['10.0.0.2']);
+    const sink = recordingSink(() => false);
+    const reports: ReconcileReport[] = [];
+    const abort = new AbortController();
+    const source: ConfiguredSource = {
+      name: 'mem',
+      kind: 'memory',
+      adapter: mem,
+      synth: { ...options, namespace: 'ns' },
+    };
+    const controller = new Controller(
+      [source],
+      sink,
+      { policy: 'sync', maxDeletes: 10, dryRun: false, resyncMs: 3_600_000, debounceMs: 1000 },
+      { logger: silentLogger(), metrics: new BridgeMetrics(), onReport: (r) => reports.push(r) },
+      abort.signal,
+    );
+    try {
+      controller.start();
+      await settle();
+      expect(reports.length).toBe(1);
+      await vi.advanceTimersByTimeAsync(5000);
+
+      // A quiet window: the hint runs at once, and its read is held (the run is in progress).
+      mem.gated = true;
+      mem.put('a', ['10.0.0.1', '10.0.0.7']);
+      mem.listener!([a]);
+      await settle();
+      expect(release).toBeDefined();
+      // A hint during that run, 10 ms into the window.
+      await vi.advanceTimersByTimeAsync(10);
+      mem.put('b', ['10.0.0.2', '10.0.0.8']);
+      mem.listener!([b]);
+      mem.gated = false;
+      release!();
+      await settle();
+      expect(reports.length).toBe(2);
+      // The next run waits for the window's end (1000 ms after the last run started).
+      await vi.advanceTimersByTimeAsync(1000 - 10 - 1);
+      expect(reports.length).toBe(2);
+      await vi.advanceTimersByTimeAsync(1);
+      await settle();
+      expect(reports.length).toBe(3);
+      expect(reports[2]!.scope).toBe('keys');
+      expect(reports[2]!.plan.changes.map((ch) => `${ch.action} ${ch.name}`)).toEqual([
+        'update b.default-group.public.nacos',
+      ]);
+    } finally {
+      abort.abort();
+      await controller.stop();
+    }
+  });
+
   it('does not let a hint cut short the backoff after a failed run', async () => {
     vi.useFakeTimers();
     const mem = new MemorySource();
