@@ -156,14 +156,8 @@ describe('controller scheduling of change hints', () => {
   const settle = async () => {
     for (let i = 0; i < 50; i++) await vi.advanceTimersByTimeAsync(0);
   };
-
-  it('runs a hint after a quiet window at once, and coalesces the hints inside the window into one run at its end', async () => {
-    vi.useFakeTimers();
-    const mem = new MemorySource();
-    const a = mem.put('a', ['10.0.0.1']);
-    const b = mem.put('b', ['10.0.0.2']);
-    const c = mem.put('c', ['10.0.0.3']);
-    const sink = recordingSink(() => false);
+  /** A controller over `mem` and `sink` (resync an hour away), its reports and its abort. */
+  const controllerOf = (mem: MemorySource, sink: Sink, timing: { debounceMs: number; retryMs?: number }) => {
     const reports: ReconcileReport[] = [];
     const abort = new AbortController();
     const source: ConfiguredSource = {
@@ -175,10 +169,21 @@ describe('controller scheduling of change hints', () => {
     const controller = new Controller(
       [source],
       sink,
-      { policy: 'sync', maxDeletes: 10, dryRun: false, resyncMs: 3_600_000, debounceMs: 1000 },
+      { policy: 'sync', maxDeletes: 10, dryRun: false, resyncMs: 3_600_000, ...timing },
       { logger: silentLogger(), metrics: new BridgeMetrics(), onReport: (r) => reports.push(r) },
       abort.signal,
     );
+    return { controller, reports, abort };
+  };
+
+  it('runs a hint after a quiet window at once, and coalesces the hints inside the window into one run at its end', async () => {
+    vi.useFakeTimers();
+    const mem = new MemorySource();
+    const a = mem.put('a', ['10.0.0.1']);
+    const b = mem.put('b', ['10.0.0.2']);
+    const c = mem.put('c', ['10.0.0.3']);
+    const sink = recordingSink(() => false);
+    const { controller, reports, abort } = controllerOf(mem, sink, { debounceMs: 1000 });
     try {
       controller.start();
       await settle();
@@ -235,21 +240,7 @@ describe('controller scheduling of change hints', () => {
     const a = mem.put('a', ['10.0.0.1']);
     const b = mem.put('b', ['10.0.0.2']);
     const sink = recordingSink(() => false);
-    const reports: ReconcileReport[] = [];
-    const abort = new AbortController();
-    const source: ConfiguredSource = {
-      name: 'mem',
-      kind: 'memory',
-      adapter: mem,
-      synth: { ...options, namespace: 'ns' },
-    };
-    const controller = new Controller(
-      [source],
-      sink,
-      { policy: 'sync', maxDeletes: 10, dryRun: false, resyncMs: 3_600_000, debounceMs: 1000 },
-      { logger: silentLogger(), metrics: new BridgeMetrics(), onReport: (r) => reports.push(r) },
-      abort.signal,
-    );
+    const { controller, reports, abort } = controllerOf(mem, sink, { debounceMs: 1000 });
     try {
       controller.start();
       await settle();
@@ -292,21 +283,7 @@ describe('controller scheduling of change hints', () => {
     const a = mem.put('a', ['10.0.0.1']);
     let refusing = true;
     const sink = recordingSink(() => refusing);
-    const reports: ReconcileReport[] = [];
-    const abort = new AbortController();
-    const source: ConfiguredSource = {
-      name: 'mem',
-      kind: 'memory',
-      adapter: mem,
-      synth: { ...options, namespace: 'ns' },
-    };
-    const controller = new Controller(
-      [source],
-      sink,
-      { policy: 'sync', maxDeletes: 10, dryRun: false, resyncMs: 3_600_000, debounceMs: 100, retryMs: 20_000 },
-      { logger: silentLogger(), metrics: new BridgeMetrics(), onReport: (r) => reports.push(r) },
-      abort.signal,
-    );
+    const { controller, reports, abort } = controllerOf(mem, sink, { debounceMs: 100, retryMs: 20_000 });
     try {
       controller.start();
       await settle();
